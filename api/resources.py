@@ -1,0 +1,124 @@
+"""Per-process connections (one asyncpg pool, one Redis client, one NATS connection).
+
+Created in the app's lifespan, kept on ``app.state.resources``, injected into handlers;
+nothing here connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import msgspec
+import nats
+import redis.asyncio as aioredis
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from api.settings import Settings
+
+log = logging.getLogger("homechef.resources")
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    db: asyncpg.Pool
+    redis: aioredis.Redis
+    nats: NATS
+    js: JetStreamContext
+
+
+class DependencyHealth(msgspec.Struct, frozen=True, kw_only=True):
+    status: str  # "up" | "down"
+    latency_ms: float
+    error: str | None = None
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    status: str  # "ok" | "degraded"
+    service: str
+    dependencies: dict[str, DependencyHealth]
+
+
+def _require(url: str | None, name: str) -> str:
+    if not url:
+        raise RuntimeError(f"{name} is not set (homechef up starts embedded stores for you)")
+    return url
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Connect to the three stores; close whatever was opened, in reverse, on exit."""
+    timeout_s = settings.store_timeout_s
+    async with contextlib.AsyncExitStack() as stack:
+        db = await asyncpg.create_pool(
+            _require(settings.database_url, "DATABASE_URL"),
+            min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            timeout=timeout_s, command_timeout=30,
+        )
+        stack.push_async_callback(db.close)
+        redis = aioredis.from_url(
+            _require(settings.redis_url, "REDIS_URL"),
+            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+        )
+        stack.push_async_callback(redis.aclose)
+        await redis.ping()
+        nc = await nats.connect(
+            _require(settings.nats_url, "NATS_URL"),
+            connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+            name=f"homechef-{settings.namespace}",
+        )
+        stack.push_async_callback(_drain_quietly, nc)
+        yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream())
+
+
+async def _drain_quietly(nc: NATS) -> None:
+    if nc.is_closed:
+        return
+    try:
+        await asyncio.wait_for(nc.drain(), 5)
+    except Exception:  # closing anyway; a dead server must not break shutdown
+        await nc.close()
+
+
+async def _timed(check: Callable[[], Awaitable[object]], timeout_s: float) -> DependencyHealth:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), timeout_s)
+    except Exception as exc:
+        return DependencyHealth(
+            status="down",
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=f"{type(exc).__name__}: {exc}"[:200],
+        )
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+    return DependencyHealth(status="up", latency_ms=elapsed_ms)
+
+
+async def check_health(res: Resources, service: str, timeout_s: float = 2.0) -> Health:
+    """Probe every dependency concurrently; overall "ok" only when all are up."""
+
+    async def pg() -> None:
+        async with res.db.acquire(timeout=timeout_s) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def rd() -> None:
+        await res.redis.ping()
+
+    async def nt() -> None:
+        if not res.nats.is_connected:
+            raise ConnectionError("not connected")
+        await res.nats.flush(timeout=max(1, int(timeout_s)))
+        await res.js.account_info()
+
+    results = await asyncio.gather(*(_timed(c, timeout_s) for c in (pg, rd, nt)))
+    deps = dict(zip(("postgres", "redis", "nats"), results, strict=True))
+    ok = all(d.status == "up" for d in deps.values())
+    return Health(status="ok" if ok else "degraded", service=service, dependencies=deps)

@@ -1,0 +1,182 @@
+"""The one settings object, read from the environment at start-up (never at import time)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Process configuration. A URL left as None means "start an embedded server"."""
+
+    database_url: str | None = None
+    """PostgreSQL DSN (``postgresql://user@host:port/db``)."""
+    redis_url: str | None = None
+    """Redis URL (``redis://host:port/db``)."""
+    nats_url: str | None = None
+    """NATS URL (``nats://host:port``); JetStream must be enabled on the server."""
+    jwt_secret: str | None = None
+    """HS256 signing secret, >= 32 characters; ``homechef up`` makes one under DATA_DIR."""
+    host: str = "127.0.0.1"
+    core_port: int = 8000
+    commerce_port: int = 8001
+    data_dir: Path = Path("./.homechef")
+    namespace: str = "hc"
+    """Prefix of every Redis key, NATS subject and JetStream stream: isolates test runs."""
+    log_level: str = "INFO"
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    store_timeout_s: float = 5.0
+    """Connect / health-check timeout for each store."""
+
+
+_ENV_NAMES: dict[str, str] = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "nats_url": "NATS_URL",
+    "jwt_secret": "JWT_SECRET",
+    "host": "HOST",
+    "core_port": "CORE_PORT",
+    "commerce_port": "COMMERCE_PORT",
+    "data_dir": "DATA_DIR",
+    "namespace": "HOMECHEF_NAMESPACE",
+    "log_level": "LOG_LEVEL",
+    "db_pool_min": "DB_POOL_MIN",
+    "db_pool_max": "DB_POOL_MAX",
+    "store_timeout_s": "STORE_TIMEOUT_S",
+}
+
+_URL_SCHEMES = {
+    "database_url": ("postgres", "postgresql"),
+    "redis_url": ("redis", "rediss", "unix"),
+    "nats_url": ("nats", "tls", "ws", "wss"),
+}
+_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+MIN_JWT_SECRET_LEN = 32
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return _ENV_NAMES[field]
+
+
+def _port(name: str, raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer port, got {raw!r}") from None
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
+    return port
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be a positive finite number, got {raw!r}")
+    return value
+
+
+def _url(field: str, raw: str) -> str:
+    name = _ENV_NAMES[field]
+    schemes = _URL_SCHEMES[field]
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes:
+        raise SettingsError(
+            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise SettingsError(f"{name} has no host: {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise SettingsError(f"{name} has an invalid port: {raw!r}") from None
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings; raise SettingsError naming the first bad variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+
+    def get(field: str) -> str | None:
+        raw = env.get(_ENV_NAMES[field])
+        return raw.strip() if raw is not None and raw.strip() != "" else None
+
+    for field in ("database_url", "redis_url", "nats_url"):
+        raw = get(field)
+        if raw is not None:
+            values[field] = _url(field, raw)
+    secret = get("jwt_secret")
+    if secret is not None:
+        if len(secret) < MIN_JWT_SECRET_LEN:
+            raise SettingsError(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} characters "
+                f"(got {len(secret)})"
+            )
+        values["jwt_secret"] = secret
+    if (host := get("host")) is not None:
+        values["host"] = host
+    for field in ("core_port", "commerce_port"):
+        if (raw := get(field)) is not None:
+            values[field] = _port(_ENV_NAMES[field], raw)
+    if values.get("core_port", 8000) == values.get("commerce_port", 8001):
+        raise SettingsError("CORE_PORT and COMMERCE_PORT must differ")
+    if (raw := get("data_dir")) is not None:
+        values["data_dir"] = Path(raw).expanduser()
+    if (raw := get("namespace")) is not None:
+        if not _NAMESPACE_RE.match(raw):
+            raise SettingsError(
+                "HOMECHEF_NAMESPACE must be a letter then up to 31 letters, digits or _, "
+                f"got {raw!r}"
+            )
+        values["namespace"] = raw
+    if (raw := get("log_level")) is not None:
+        if raw.upper() not in _LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {raw!r}")
+        values["log_level"] = raw.upper()
+    for field in ("db_pool_min", "db_pool_max"):
+        if (raw := get(field)) is not None:
+            values[field] = _positive_int(_ENV_NAMES[field], raw)
+    pool_min = values.get("db_pool_min", 1)
+    pool_max = values.get("db_pool_max", 10)
+    assert isinstance(pool_min, int)
+    assert isinstance(pool_max, int)
+    if pool_min > pool_max:
+        raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+    if (raw := get("store_timeout_s")) is not None:
+        values["store_timeout_s"] = _positive_float("STORE_TIMEOUT_S", raw)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces ``settings`` in a child process."""
+    out: dict[str, str] = {}
+    for field, name in _ENV_NAMES.items():
+        value = getattr(settings, field)
+        if value is not None:
+            out[name] = str(value)
+    return out
