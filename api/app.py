@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
-from litestar import Litestar, MediaType, Response, Router, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ControllerRouterHandler
+from litestar.openapi.spec import Components, SecurityScheme
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.auth import Identity, TokenCodec, auth_middleware, identity_of
+from api.commerce import commerce_parts
+from api.core import core_parts
 from api.observability import Metrics, request_context_middleware
+from api.parts import Parts, running_workers
 from api.problems import EXCEPTION_HANDLERS
 from api.resources import Resources, check_health, open_resources
 from api.settings import Settings, load_settings
@@ -21,14 +25,15 @@ from api.settings import Settings, load_settings
 __all__ = ["create_commerce_app", "create_core_app"]
 
 
-@get("/health", media_type=MediaType.JSON, summary="Health of the service and its stores")
+@get("/health", media_type=MediaType.JSON, summary="Health of the service and its stores",
+     opt={"public": True})
 async def health(state: State) -> Response[Any]:
     res: Resources = state.resources
     report = await check_health(res, state.service, timeout_s=res.settings.store_timeout_s)
     return Response(report, status_code=200 if report.status == "ok" else 503)
 
 
-@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False, opt={"public": True})
 async def metrics_endpoint(state: State) -> Response[bytes]:
     metrics: Metrics = state.metrics
     return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -44,42 +49,55 @@ def _provide_metrics(state: State) -> Metrics:
     return metrics
 
 
-def _build_app(
-    service: str,
-    title: str,
-    settings: Settings | None,
-    handlers: Sequence[ControllerRouterHandler],
-) -> Litestar:
+def _provide_identity(request: Request[Any, Any, Any]) -> Identity:
+    return identity_of(request)
+
+
+def build_app(service: str, title: str, settings: Settings | None, parts: Parts) -> Litestar:
+    """An app with the shared edge (auth, errors, logs, metrics, health) around ``parts``."""
     settings = settings or load_settings()
+    if not settings.jwt_secret:
+        raise ValueError("JWT_SECRET is required (homechef up generates one)")
     metrics = Metrics(service)
+    codec = TokenCodec(settings.jwt_secret)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
-            yield
+            for step in parts.startup:
+                await step(resources)
+            async with running_workers(parts, resources):
+                yield
 
-    api = Router(path="/", route_handlers=list(handlers)) if handlers else None
     return Litestar(
-        route_handlers=[health, metrics_endpoint, *([api] if api else [])],
+        route_handlers=[health, metrics_endpoint, *parts.handlers],
         lifespan=[lifespan],
-        state=State({"service": service, "settings": settings, "metrics": metrics}),
+        state=State({"service": service, "settings": settings, "metrics": metrics,
+                     "tokens": codec, **parts.state}),
         dependencies={
             "resources": Provide(_provide_resources, sync_to_thread=False),
             "metrics": Provide(_provide_metrics, sync_to_thread=False),
+            "identity": Provide(_provide_identity, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_context_middleware(metrics)],
-        openapi_config=OpenAPIConfig(title=title, version="0.1.0", path="/schema"),
+        middleware=[request_context_middleware(metrics), auth_middleware(codec)],
+        openapi_config=OpenAPIConfig(
+            title=title, version="0.1.0", path="/schema",
+            components=Components(security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }),
+            security=[{"BearerToken": []}],
+        ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
     )
 
 
 def create_core_app(settings: Settings | None = None) -> Litestar:
     """Core: GPS ingest, H3 index, dispatch, routing, WebSocket streams."""
-    return _build_app("core", "HomeChef core", settings, [])
+    return build_app("core", "HomeChef core", settings, core_parts())
 
 
 def create_commerce_app(settings: Settings | None = None) -> Litestar:
     """Commerce: accounts, chefs, menus, cart, orders, payments, reviews."""
-    return _build_app("commerce", "HomeChef commerce", settings, [])
+    return build_app("commerce", "HomeChef commerce", settings, commerce_parts())

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from api.auth import TokenCodec
 from api.settings import Settings
 
 log = logging.getLogger("homechef.resources")
@@ -32,6 +33,7 @@ class Resources:
     redis: aioredis.Redis
     nats: NATS
     js: JetStreamContext
+    tokens: TokenCodec
 
 
 class DependencyHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +58,7 @@ def _require(url: str | None, name: str) -> str:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Connect to the three stores; close whatever was opened, in reverse, on exit."""
     timeout_s = settings.store_timeout_s
+    tokens = TokenCodec(_require(settings.jwt_secret, "JWT_SECRET"))
     async with contextlib.AsyncExitStack() as stack:
         db = await asyncpg.create_pool(
             _require(settings.database_url, "DATABASE_URL"),
@@ -76,7 +79,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             name=f"homechef-{settings.namespace}",
         )
         stack.push_async_callback(_drain_quietly, nc)
-        yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream())
+        yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream(),
+                        tokens=tokens)
 
 
 async def _drain_quietly(nc: NATS) -> None:

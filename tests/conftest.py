@@ -107,7 +107,8 @@ async def database_url(create_database: object) -> str:
 
 @pytest.fixture(scope="session")
 async def settings(
-    store_urls: StoreUrls, database_url: str, run_id: str, tmp_data_root: Path
+    store_urls: StoreUrls, database_url: str, run_id: str, tmp_data_root: Path,
+    nats_cleanup: None,
 ) -> AsyncIterator[Settings]:
     """Settings for apps under test; Redis keys and NATS names carry the run's namespace."""
     yield Settings(
@@ -126,3 +127,27 @@ async def settings(
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def nats_cleanup(store_urls: StoreUrls, run_id: str) -> AsyncIterator[None]:
+    """Delete every JetStream stream of this run's namespace at session end."""
+    yield
+    import nats
+
+    nc = await nats.connect(store_urls.nats)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            if info.config.name and info.config.name.startswith(f"{run_id.upper()}_"):
+                await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def js_names(nats_cleanup: None, run_id: str) -> object:
+    """A fresh namespace per test (its streams are dropped at session end)."""
+    from streams.catalog import Names
+
+    return Names(f"{run_id}_{secrets.token_hex(3)}")

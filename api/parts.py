@@ -1,0 +1,70 @@
+"""What a domain contributes to an app: routes, start-up steps and background workers.
+
+The app factories compose these; domains never build a Litestar app themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from api.resources import Resources
+
+log = logging.getLogger("homechef.parts")
+
+Step = Callable[[Resources], Awaitable[None]]
+Worker = Callable[[Resources], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Parts:
+    handlers: Sequence[Any] = ()
+    """Litestar route handlers, controllers or routers."""
+    startup: Sequence[Step] = ()
+    """Run once, in order, after the stores are connected (e.g. declare JetStream streams)."""
+    workers: Sequence[tuple[str, Worker]] = field(default_factory=tuple)
+    """Named long-running tasks (consumers, relays, rounds), restarted if they crash."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """Extra objects for app.state (e.g. hubs shared by handlers and workers)."""
+
+
+def merge(*parts: Parts) -> Parts:
+    return Parts(
+        handlers=[h for p in parts for h in p.handlers],
+        startup=[s for p in parts for s in p.startup],
+        workers=[w for p in parts for w in p.workers],
+        state={k: v for p in parts for k, v in p.state.items()},
+    )
+
+
+async def supervise(name: str, worker: Worker, resources: Resources,
+                    max_backoff_s: float = 10.0) -> None:
+    """Run ``worker`` until cancelled; on a crash, log it and restart with backoff."""
+    backoff_s = 0.1
+    while True:
+        try:
+            await worker(resources)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s crashed; restarting in %.1f s", name, backoff_s)
+            await asyncio.sleep(backoff_s)
+            backoff_s = min(max_backoff_s, backoff_s * 2)
+
+
+@contextlib.asynccontextmanager
+async def running_workers(parts: Parts, resources: Resources) -> Any:
+    tasks = [asyncio.create_task(supervise(n, w, resources), name=n) for n, w in parts.workers]
+    try:
+        yield tasks
+    finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t

@@ -1,0 +1,145 @@
+"""Event messages on NATS: one msgspec Struct each, a tagged union by ``type``, versioned.
+
+Times are epoch milliseconds UTC (``*_ms``); money is integer cents.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class LatLng(msgspec.Struct, frozen=True, array_like=True):
+    lat: float
+    lng: float
+
+
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    v: int = 1
+    """Schema version of this event type; consumers reject versions they do not know."""
+
+
+# -- order.* (commerce → core) -----------------------------------------------------------
+
+OrderStatus = Literal[
+    "pending", "accepted", "preparing", "ready", "picked_up", "delivering", "delivered",
+    "cancelled", "refunded",
+]
+
+
+class OrderCreated(_Event, frozen=True, kw_only=True, tag="order.created"):
+    order_id: str
+    order_number: str
+    customer_id: str
+    chef_id: str
+    pickup: LatLng
+    dropoff: LatLng
+    total_cents: int
+    created_at_ms: int
+
+
+class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
+    """An order moved to ``status``. Dispatch starts on ``accepted`` (paid orders only)."""
+
+    order_id: str
+    order_number: str
+    customer_id: str
+    chef_id: str
+    status: OrderStatus
+    previous_status: OrderStatus | None = None
+    at_ms: int
+    pickup: LatLng
+    dropoff: LatLng
+    ready_at_ms: int | None = None
+    """When the chef expects the food to be ready (estimated_ready)."""
+    promised_at_ms: int | None = None
+    """Delivery time promised to the customer (estimated_delivery)."""
+    total_cents: int = 0
+    item_count: int = 0
+
+
+# -- dispatch.* (core → commerce) ----------------------------------------------------------
+
+
+class CourierAssigned(_Event, frozen=True, kw_only=True, tag="dispatch.assigned"):
+    order_id: str
+    courier_id: str
+    offer_id: str
+    at_ms: int
+    eta_pickup_ms: int | None = None
+
+
+class CourierUnassigned(_Event, frozen=True, kw_only=True, tag="dispatch.unassigned"):
+    order_id: str
+    courier_id: str
+    at_ms: int
+    reason: str
+
+
+class OrderPickedUp(_Event, frozen=True, kw_only=True, tag="dispatch.picked_up"):
+    order_id: str
+    courier_id: str
+    at_ms: int
+
+
+class OrderDelivering(_Event, frozen=True, kw_only=True, tag="dispatch.delivering"):
+    order_id: str
+    courier_id: str
+    at_ms: int
+
+
+class OrderDelivered(_Event, frozen=True, kw_only=True, tag="dispatch.delivered"):
+    order_id: str
+    courier_id: str
+    at_ms: int
+
+
+# -- loc.* (core ingest → indexer, hubs) -----------------------------------------------------
+
+
+class CourierLocated(_Event, frozen=True, kw_only=True, tag="loc.fix"):
+    courier_id: str
+    lat: float
+    lng: float
+    ts: int
+    """Device time of the fix, epoch ms UTC."""
+    received_ms: int
+    """Server time the fix was accepted (fix-to-index latency is measured from here)."""
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    accuracy_m: float | None = None
+    outside_zones: bool = False
+
+
+OrderEvent = OrderCreated | OrderStatusChanged
+DispatchEvent = (
+    CourierAssigned | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered
+)
+Event = OrderEvent | DispatchEvent | CourierLocated
+
+_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+_order_decoder = msgspec.json.Decoder(OrderEvent)
+_dispatch_decoder = msgspec.json.Decoder(DispatchEvent)
+_location_decoder = msgspec.json.Decoder(CourierLocated)
+
+
+def encode(event: _Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes) -> Event:
+    return _event_decoder.decode(data)
+
+
+def decode_order_event(data: bytes) -> OrderEvent:
+    return _order_decoder.decode(data)
+
+
+def decode_dispatch_event(data: bytes) -> DispatchEvent:
+    return _dispatch_decoder.decode(data)
+
+
+def decode_location(data: bytes) -> CourierLocated:
+    return _location_decoder.decode(data)

@@ -1,0 +1,130 @@
+"""JetStream adapter: declare the streams, publish with acks and retries, pull consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from streams.catalog import STREAMS, Names, StreamSpec
+from streams.events import _Event, encode
+
+log = logging.getLogger("homechef.streams")
+
+PUBLISH_ATTEMPTS = 5
+PUBLISH_TIMEOUT_S = 2.0
+
+
+async def ensure_streams(js: JetStreamContext, names: Names,
+                         specs: tuple[StreamSpec, ...] = STREAMS) -> None:
+    """Create or update every stream so its config matches the catalogue (idempotent)."""
+    for spec in specs:
+        config = StreamConfig(
+            name=names.stream(spec),
+            subjects=names.stream_subjects(spec),
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=spec.max_age_s,
+            duplicate_window=spec.duplicate_window_s,
+            description=spec.description,
+        )
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            # Exists with another config (e.g. retention changed in the catalogue): update.
+            await js.update_stream(config)
+
+
+async def publish(
+    js: JetStreamContext,
+    subject: str,
+    event: _Event,
+    *,
+    msg_id: str | None = None,
+    timeout_s: float = PUBLISH_TIMEOUT_S,
+) -> int:
+    """Publish and wait for the stream's ack; retry transient failures. Returns the sequence.
+
+    ``msg_id`` becomes ``Nats-Msg-Id``: JetStream drops a duplicate within the stream's
+    window, so a retried publish (or an outbox relay replaying a row) stores the event once.
+    """
+    payload = encode(event)
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(PUBLISH_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception_type(
+            (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError,
+             nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError)
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            ack = await js.publish(subject, payload, timeout=timeout_s, headers=headers)
+            return int(ack.seq)
+    raise AssertionError("unreachable")  # AsyncRetrying either returns or re-raises
+
+
+Handler = Callable[[list[Msg]], Awaitable[None]]
+
+
+async def consume_batches(
+    js: JetStreamContext,
+    *,
+    stream: str,
+    durable: str,
+    filter_subject: str,
+    handler: Handler,
+    batch: int = 500,
+    wait_s: float = 0.05,
+    ack_wait_s: float = 30.0,
+    deliver_all: bool = True,
+) -> None:
+    """Pull batches from a durable consumer forever; ack a batch only after ``handler``.
+
+    At-least-once: a batch whose handler raises is not acked and is redelivered after
+    ``ack_wait_s``, so handlers must be idempotent.
+    """
+    config = ConsumerConfig(
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL if deliver_all else DeliverPolicy.NEW,
+        filter_subject=filter_subject,
+        ack_wait=ack_wait_s,
+        max_ack_pending=max(batch * 20, 10_000),
+    )
+    sub = await js.pull_subscribe(filter_subject, durable=durable, stream=stream, config=config)
+    while True:
+        try:
+            msgs = await sub.fetch(batch, timeout=wait_s)
+        except nats.errors.TimeoutError:
+            continue
+        except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
+            await asyncio.sleep(0.5)  # the client reconnects on its own; try again
+            continue
+        if not msgs:
+            continue
+        await handler(msgs)
+        # One ack for the batch: AckAll on the last message would need AckPolicy.ALL; with
+        # explicit acks we ack each, without waiting for confirmations (fire-and-forget).
+        for m in msgs:
+            await m.ack()
