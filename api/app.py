@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -53,12 +53,18 @@ def _provide_identity(request: Request[Any, Any, Any]) -> Identity:
     return identity_of(request)
 
 
-def build_app(service: str, title: str, settings: Settings | None, parts: Parts) -> Litestar:
-    """An app with the shared edge (auth, errors, logs, metrics, health) around ``parts``."""
+PartsFactory = Callable[[Settings, Metrics], Parts]
+
+
+def build_app(
+    service: str, title: str, settings: Settings | None, parts_factory: PartsFactory
+) -> Litestar:
+    """An app with the shared edge (auth, errors, logs, metrics, health) around its parts."""
     settings = settings or load_settings()
     if not settings.jwt_secret:
         raise ValueError("JWT_SECRET is required (homechef up generates one)")
     metrics = Metrics(service)
+    parts = parts_factory(settings, metrics)
     codec = TokenCodec(settings.jwt_secret)
 
     @contextlib.asynccontextmanager
@@ -95,9 +101,9 @@ def build_app(service: str, title: str, settings: Settings | None, parts: Parts)
 
 def create_core_app(settings: Settings | None = None) -> Litestar:
     """Core: GPS ingest, H3 index, dispatch, routing, WebSocket streams."""
-    return build_app("core", "HomeChef core", settings, core_parts())
+    return build_app("core", "HomeChef core", settings, core_parts)
 
 
 def create_commerce_app(settings: Settings | None = None) -> Litestar:
     """Commerce: accounts, chefs, menus, cart, orders, payments, reviews."""
-    return build_app("commerce", "HomeChef commerce", settings, commerce_parts())
+    return build_app("commerce", "HomeChef commerce", settings, commerce_parts)

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.resources import Resources
+from streams.jetstream import raise_if_cancelling
 
 log = logging.getLogger("homechef.parts")
+
+STOP_TIMEOUT_S = 5.0
 
 Step = Callable[[Resources], Awaitable[None]]
 Worker = Callable[[Resources], Awaitable[None]]
@@ -52,6 +55,9 @@ async def supervise(name: str, worker: Worker, resources: Resources,
         except asyncio.CancelledError:
             raise
         except Exception:
+            # Cancellation surfaced as another error (a client library converted it): we
+            # are shutting down, not crashing.
+            raise_if_cancelling()
             log.exception("worker %s crashed; restarting in %.1f s", name, backoff_s)
             await asyncio.sleep(backoff_s)
             backoff_s = min(max_backoff_s, backoff_s * 2)
@@ -65,6 +71,9 @@ async def running_workers(parts: Parts, resources: Resources) -> Any:
     finally:
         for t in tasks:
             t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if tasks:
+            # Bounded: a worker stuck in a library call must not hang shutdown forever.
+            _, pending = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+            for t in pending:
+                log.error("worker %s did not stop within %.0f s of cancellation",
+                          t.get_name(), STOP_TIMEOUT_S)

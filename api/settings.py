@@ -37,6 +37,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_max: int = 10
     store_timeout_s: float = 5.0
     """Connect / health-check timeout for each store."""
+    courier_stale_s: float = 60.0
+    """A courier with no fix for this long drops out of search results."""
+    ingest_max_batch: int = 1000
+    """Most fixes accepted in one HTTP batch or WebSocket LOCATIONS message."""
+    indexer_batch: int = 1000
+    """Fixes the indexer pulls from the stream and applies in one Redis call."""
+    index_rebuild_s: float = 600.0
+    """After a Redis flush the indexer replays this much of the location stream."""
+    ws_queue_size: int = 256
+    """Outgoing messages buffered per WebSocket before the slow-client policy applies."""
+    dispatch_round_s: float = 2.0
+    """Seconds between matching rounds of a region."""
+    offer_ttl_s: float = 30.0
+    """An offer not accepted within this is withdrawn and the order re-dispatched."""
+    lease_ttl_s: float = 6.0
+    """A region's round lease; a dead holder's regions are taken over after this."""
+    dispatch_radius_m: float = 5000.0
+    """Couriers farther than this from the chef are not candidates."""
+    dispatch_candidates: int = 12
+    """Candidate couriers per order (nearest first, from the H3 index)."""
+    unassigned_penalty_s: float = 1800.0
+    """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -53,6 +75,17 @@ _ENV_NAMES: dict[str, str] = {
     "db_pool_min": "DB_POOL_MIN",
     "db_pool_max": "DB_POOL_MAX",
     "store_timeout_s": "STORE_TIMEOUT_S",
+    "courier_stale_s": "COURIER_STALE_S",
+    "ingest_max_batch": "INGEST_MAX_BATCH",
+    "indexer_batch": "INDEXER_BATCH",
+    "index_rebuild_s": "INDEX_REBUILD_S",
+    "ws_queue_size": "WS_QUEUE_SIZE",
+    "dispatch_round_s": "DISPATCH_ROUND_S",
+    "offer_ttl_s": "OFFER_TTL_S",
+    "lease_ttl_s": "LEASE_TTL_S",
+    "dispatch_radius_m": "DISPATCH_RADIUS_M",
+    "dispatch_candidates": "DISPATCH_CANDIDATES",
+    "unassigned_penalty_s": "UNASSIGNED_PENALTY_S",
 }
 
 _URL_SCHEMES = {
@@ -167,8 +200,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     assert isinstance(pool_max, int)
     if pool_min > pool_max:
         raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
-    if (raw := get("store_timeout_s")) is not None:
-        values["store_timeout_s"] = _positive_float("STORE_TIMEOUT_S", raw)
+    for field in ("store_timeout_s", "courier_stale_s", "index_rebuild_s", "dispatch_round_s",
+                  "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s"):
+        if (raw := get(field)) is not None:
+            values[field] = _positive_float(_ENV_NAMES[field], raw)
+    for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates"):
+        if (raw := get(field)) is not None:
+            values[field] = _positive_int(_ENV_NAMES[field], raw)
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -87,6 +87,31 @@ async def publish(
 Handler = Callable[[list[Msg]], Awaitable[None]]
 
 
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library swallowed (the task still says cancelling).
+
+    asyncio delivers a cancel once; if a client library catches it (several time-out
+    helpers do on Python 3.11), a worker loop would run on forever. Loops call this.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def fetch_batch(sub: JetStreamContext.PullSubscription, batch: int,
+                      timeout_s: float) -> list[Msg]:
+    """Up to ``batch`` messages, or [] when none arrive in ``timeout_s``.
+
+    nats-py's fetch can turn a cancellation into a timeout; a consumer loop that treated that
+    as "no messages" would never stop, so a pending cancellation is re-raised here.
+    """
+    try:
+        return await sub.fetch(batch, timeout=timeout_s)
+    except (nats.errors.TimeoutError, TimeoutError):
+        raise_if_cancelling()
+        return []
+
+
 async def consume_batches(
     js: JetStreamContext,
     *,
@@ -114,10 +139,9 @@ async def consume_batches(
     )
     sub = await js.pull_subscribe(filter_subject, durable=durable, stream=stream, config=config)
     while True:
+        raise_if_cancelling()
         try:
-            msgs = await sub.fetch(batch, timeout=wait_s)
-        except nats.errors.TimeoutError:
-            continue
+            msgs = await fetch_batch(sub, batch, wait_s)
         except (nats.errors.ConnectionClosedError, nats.js.errors.ServiceUnavailableError):
             await asyncio.sleep(0.5)  # the client reconnects on its own; try again
             continue

@@ -2,9 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
+from api.core.fleet import nearby_couriers
+from api.core.gps import courier_socket, post_locations
+from api.core.services import CoreServices
+from api.core.zones import ZoneController
+from api.observability import Metrics
 from api.parts import Parts
+from api.resources import Resources
+from api.settings import Settings
+from streams.catalog import DISPATCH, ORDERS
+from streams.jetstream import consume_batches
 
 
-def core_parts() -> Parts:
+def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
-    return Parts()
+    core = CoreServices(settings, metrics)
+
+    async def run_indexer(_: Resources) -> None:
+        await core.indexer.run()
+
+    async def project_orders(res: Resources) -> None:
+        await asyncio.gather(*(
+            consume_batches(res.js, stream=core.names.stream(spec),
+                            durable=core.names.consumer(f"core-view-{spec.name.lower()}"),
+                            filter_subject=subject, handler=core.orders.apply_msgs, batch=200)
+            for spec, subject in ((ORDERS, core.names.orders_all()),
+                                  (DISPATCH, core.names.dispatch_all()))
+        ))
+
+    async def run_dispatcher(_: Resources) -> None:
+        await core.dispatch.run()
+
+    async def follow_zones(res: Resources) -> None:
+        await core.zones.follow(res, f"{settings.namespace}.zones.changed")
+
+    return Parts(
+        handlers=[post_locations, courier_socket, nearby_couriers, ZoneController,
+                  *DISPATCH_HANDLERS],
+        startup=[core.bind],
+        workers=[("indexer", run_indexer), ("zones", follow_zones),
+                 ("orders-view", project_orders), ("dispatcher", run_dispatcher)],
+        state={"core": core},
+    )

@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_commerce_app, create_core_app
+from api.migrate import migrate
 from api.runtime import EmbeddedStores
 from api.settings import Settings
 
@@ -42,6 +43,8 @@ async def test_health_503_when_a_store_goes_down(
     own = EmbeddedStores(tmp_path / "own")
     urls = await own.start(postgres=store == "postgres", redis=store == "redis",
                            nats=store == "nats")
+    if store == "postgres":
+        await migrate(urls["postgres"])  # core's start-up reads its tables
     field = {"postgres": "database_url", "redis": "redis_url", "nats": "nats_url"}[store]
     app = create_core_app(msgspec.structs.replace(settings, **{field: urls[store]}))
     try:

@@ -1,0 +1,391 @@
+"""Dispatch state in Redis: couriers, orders, offers and region queues, changed only by Lua.
+
+Every transition is one script, so it is atomic across any number of core processes: a
+courier is claimed (idle → offered) in the same step that marks its order offered, which is
+why no courier ever holds two open offers and no order ever has two accepted couriers.
+
+Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order hash,
+``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
+``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
+``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases.
+Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
+would pass them as KEYS with a region hash tag.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from dispatch.lifecycle import CourierState, OrderDispatchState
+
+_LIB = """
+local function set_courier(P, geo_status, id, state, now)
+  redis.call('HSET', P .. ':c:' .. id, 'state', state, 'updated', now)
+  redis.call('HSET', geo_status, id, state)
+end
+local function move_order(P, id, from, to)
+  redis.call('SREM', P .. ':os:' .. from, id)
+  redis.call('SADD', P .. ':os:' .. to, id)
+  redis.call('HSET', P .. ':o:' .. id, 'state', to)
+end
+local function requeue(P, id, now)
+  local region = redis.call('HGET', P .. ':o:' .. id, 'region')
+  redis.call('ZADD', P .. ':q:' .. region, now, id)
+  redis.call('SADD', P .. ':regions', region)
+end
+"""
+
+# ARGV: P, geo_status, order_id, now, enter_ms, region, then field/value pairs.
+_ENQUEUE = _LIB + """
+local P, okey = ARGV[1], ARGV[1] .. ':o:' .. ARGV[3]
+if redis.call('EXISTS', okey) == 1 then return 0 end
+for i = 7, #ARGV, 2 do redis.call('HSET', okey, ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', okey, 'state', 'waiting', 'region', ARGV[6], 'enter_ms', ARGV[5],
+  'created_ms', ARGV[4])
+redis.call('SADD', P .. ':os:waiting', ARGV[3])
+redis.call('ZADD', P .. ':q:' .. ARGV[6], ARGV[5], ARGV[3])
+redis.call('SADD', P .. ':regions', ARGV[6])
+return 1
+"""
+
+# ARGV: P, geo_status, courier, order, offer, now, expires
+_OFFER = _LIB + """
+local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return 'courier_busy' end
+local okey = P .. ':o:' .. o
+if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
+if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+set_courier(P, gs, c, 'offered', now)
+redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
+move_order(P, o, 'waiting', 'offered')
+redis.call('HSET', okey, 'offer', f, 'courier', c)
+local region = redis.call('HGET', okey, 'region')
+redis.call('ZREM', P .. ':q:' .. region, o)
+redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
+  'expires', ARGV[7], 'created', now)
+redis.call('PEXPIRE', P .. ':f:' .. f, 86400000)
+redis.call('ZADD', P .. ':fexp', ARGV[7], f)
+return 'ok'
+"""
+
+# ARGV: P, geo_status, offer, action (accept|decline|expire), caller courier or '', now
+_RESOLVE = _LIB + """
+local P, gs, f, action, caller, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local fkey = P .. ':f:' .. f
+local off = redis.call('HMGET', fkey, 'order', 'courier', 'state', 'expires')
+if not off[1] then return {'no_offer'} end
+if caller ~= '' and caller ~= off[2] then return {'no_offer'} end
+if off[3] ~= 'open' then return {'not_open', off[3]} end
+if action == 'expire' and tonumber(now) < tonumber(off[4]) then return {'not_due'} end
+if action == 'accept' and tonumber(now) > tonumber(off[4]) then action = 'expire' end
+local o, c = off[1], off[2]
+local ckey, okey = P .. ':c:' .. c, P .. ':o:' .. o
+redis.call('ZREM', P .. ':fexp', f)
+if action == 'accept' then
+  redis.call('HSET', fkey, 'state', 'accepted')
+  set_courier(P, gs, c, 'to_pickup', now)
+  redis.call('HSET', ckey, 'offer', '', 'order', o)
+  move_order(P, o, 'offered', 'assigned')
+  redis.call('HSET', okey, 'offer', '', 'courier', c, 'assigned_ms', now)
+  return {'accepted', o, c}
+end
+local result = (action == 'decline') and 'declined' or 'expired'
+redis.call('HSET', fkey, 'state', result)
+if redis.call('HGET', ckey, 'offer') == f then
+  set_courier(P, gs, c, 'idle', now)
+  redis.call('HSET', ckey, 'offer', '', 'order', '')
+end
+if redis.call('HGET', okey, 'offer') == f then
+  move_order(P, o, 'offered', 'waiting')
+  redis.call('HSET', okey, 'offer', '', 'courier', '')
+  redis.call('SADD', P .. ':dec:' .. o, c)
+  redis.call('PEXPIRE', P .. ':dec:' .. o, 86400000)
+  requeue(P, o, now)
+end
+return {result, o, c}
+"""
+
+# Force-assign by a fleet manager: same claim rule (courier idle), order waiting or offered.
+# ARGV: P, geo_status, order, courier, now
+_FORCE = _LIB + """
+local P, gs, o, c, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local okey = P .. ':o:' .. o
+local st = redis.call('HGET', okey, 'state')
+if not st then return {'no_order'} end
+if st ~= 'waiting' and st ~= 'offered' then return {'order_state', st} end
+if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return {'courier_busy'} end
+if st == 'offered' then
+  local f = redis.call('HGET', okey, 'offer')
+  local prev = redis.call('HGET', okey, 'courier')
+  redis.call('HSET', P .. ':f:' .. f, 'state', 'revoked')
+  redis.call('ZREM', P .. ':fexp', f)
+  set_courier(P, gs, prev, 'idle', now)
+  redis.call('HSET', P .. ':c:' .. prev, 'offer', '', 'order', '')
+end
+local region = redis.call('HGET', okey, 'region')
+redis.call('ZREM', P .. ':q:' .. region, o)
+set_courier(P, gs, c, 'to_pickup', now)
+redis.call('HSET', P .. ':c:' .. c, 'offer', '', 'order', o)
+move_order(P, o, st, 'assigned')
+redis.call('HSET', okey, 'offer', '', 'courier', c, 'assigned_ms', now)
+return {'assigned', o, c}
+"""
+
+# ARGV: P, geo_status, order, now. Assigned (not yet picked up) → back to waiting.
+_UNASSIGN = _LIB + """
+local P, gs, o, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local okey = P .. ':o:' .. o
+local st = redis.call('HGET', okey, 'state')
+if not st then return {'no_order'} end
+if st ~= 'assigned' and st ~= 'offered' then return {'order_state', st} end
+local c = redis.call('HGET', okey, 'courier')
+if st == 'offered' then
+  local f = redis.call('HGET', okey, 'offer')
+  redis.call('HSET', P .. ':f:' .. f, 'state', 'revoked')
+  redis.call('ZREM', P .. ':fexp', f)
+end
+set_courier(P, gs, c, 'idle', now)
+redis.call('HSET', P .. ':c:' .. c, 'offer', '', 'order', '')
+move_order(P, o, st, 'waiting')
+redis.call('HSET', okey, 'offer', '', 'courier', '')
+requeue(P, o, now)
+return {'unassigned', o, c}
+"""
+
+# A courier reports progress on its order. ARGV: P, geo_status, order, courier, new, now
+_PROGRESS = _LIB + """
+local P, gs, o, c, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local okey = P .. ':o:' .. o
+local od = redis.call('HMGET', okey, 'state', 'courier')
+if not od[1] or od[2] ~= c then return {'no_order'} end
+local allowed = {assigned = {picked_up = true}, picked_up = {delivering = true, delivered = true},
+                 delivering = {delivered = true}}
+if not (allowed[od[1]] and allowed[od[1]][new]) then return {'bad_transition', od[1]} end
+move_order(P, o, od[1], new)
+redis.call('HSET', okey, new .. '_ms', now)
+if new == 'delivered' then
+  redis.call('SREM', P .. ':os:delivered', o)
+  redis.call('PEXPIRE', okey, 86400000)
+  set_courier(P, gs, c, 'idle', now)
+  redis.call('HSET', P .. ':c:' .. c, 'order', '')
+else
+  set_courier(P, gs, c, 'delivering', now)
+end
+return {new, o, c}
+"""
+
+# Order cancelled upstream: release whatever it holds. ARGV: P, geo_status, order, now
+_CANCEL = _LIB + """
+local P, gs, o, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local okey = P .. ':o:' .. o
+local od = redis.call('HMGET', okey, 'state', 'courier', 'offer', 'region')
+if not od[1] then
+  redis.call('HSET', okey, 'state', 'cancelled')
+  redis.call('PEXPIRE', okey, 86400000)
+  return {'cancelled'}
+end
+if od[1] == 'cancelled' or od[1] == 'delivered' then return {'noop', od[1]} end
+redis.call('ZREM', P .. ':q:' .. od[4], o)
+if od[1] == 'offered' then
+  redis.call('HSET', P .. ':f:' .. od[3], 'state', 'revoked')
+  redis.call('ZREM', P .. ':fexp', od[3])
+end
+if od[2] and od[2] ~= '' and od[1] ~= 'waiting' then
+  set_courier(P, gs, od[2], 'idle', now)
+  redis.call('HSET', P .. ':c:' .. od[2], 'offer', '', 'order', '')
+end
+redis.call('SREM', P .. ':os:' .. od[1], o)
+redis.call('HSET', okey, 'state', 'cancelled', 'courier', '', 'offer', '')
+redis.call('PEXPIRE', okey, 86400000)
+return {'cancelled', o, od[2] or ''}
+"""
+
+# ARGV: P, geo_status, courier, online (1/0), vehicle, now
+_AVAILABILITY = _LIB + """
+local P, gs, c, online, vehicle, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local ckey = P .. ':c:' .. c
+local st = redis.call('HGET', ckey, 'state') or 'offline'
+if online == '1' then
+  if st == 'offline' then set_courier(P, gs, c, 'idle', now) end
+  if vehicle ~= '' then redis.call('HSET', ckey, 'vehicle', vehicle) end
+  return {redis.call('HGET', ckey, 'state')}
+end
+if st ~= 'idle' and st ~= 'offline' then return {'busy', st} end
+set_courier(P, gs, c, 'offline', now)
+return {'offline'}
+"""
+
+# Lease for a region's rounds. ARGV: key, holder, ttl_ms. Returns 1 if held by `holder`.
+_LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
+
+_DROP_REGION_IF_EMPTY = """
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) return 1 end
+return 0
+"""
+
+
+class Transition(msgspec.Struct, frozen=True):
+    """Outcome of a script: ``result`` ("ok", "accepted", a refusal reason, ...) and ids."""
+
+    result: str
+    order_id: str = ""
+    courier_id: str = ""
+    detail: str = ""
+
+
+def _transition(raw: Any) -> Transition:
+    items = [x.decode() if isinstance(x, bytes) else str(x) for x in raw]
+    items += [""] * (4 - len(items))
+    if items[0] in ("not_open", "bad_transition", "order_state", "busy"):
+        return Transition(items[0], detail=items[1])
+    return Transition(items[0], items[1], items[2], items[3])
+
+
+def _str_map(raw: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
+    raw: Any = await redis.hgetall(key)
+    return dict(raw)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class DispatchStore:
+    def __init__(self, redis: aioredis.Redis, namespace: str, geo_status_key: str) -> None:
+        self.redis = redis
+        self.p = f"{namespace}:d"
+        self.geo_status = geo_status_key
+        r = redis.register_script
+        self._enqueue = r(_ENQUEUE)
+        self._offer = r(_OFFER)
+        self._resolve = r(_RESOLVE)
+        self._force = r(_FORCE)
+        self._unassign = r(_UNASSIGN)
+        self._progress = r(_PROGRESS)
+        self._cancel = r(_CANCEL)
+        self._availability = r(_AVAILABILITY)
+        self._lease = r(_LEASE)
+        self._drop_region = r(_DROP_REGION_IF_EMPTY)
+
+    # -- orders ----------------------------------------------------------------------------
+    async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
+                      fields: dict[str, str | int | float]) -> bool:
+        args: list[str | int | float] = [self.p, self.geo_status, order_id, now_ms, enter_ms,
+                                          region]
+        for k, v in fields.items():
+            args += [k, v]
+        return bool(await self._enqueue(args=args))
+
+    async def cancel(self, order_id: str, now_ms: int) -> Transition:
+        return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))
+
+    async def order(self, order_id: str) -> dict[str, str] | None:
+        raw = await _hgetall(self.redis, f"{self.p}:o:{order_id}")
+        return _str_map(raw) if raw else None
+
+    async def orders(self, order_ids: Sequence[str]) -> list[dict[str, str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for oid in order_ids:
+                pipe.hgetall(f"{self.p}:o:{oid}")
+            raws = await pipe.execute()
+        return [{**_str_map(r), "order_id": oid} for oid, r in zip(order_ids, raws, strict=True)
+                if r]
+
+    async def orders_in_state(self, state: OrderDispatchState, limit: int = 1000) -> list[str]:
+        members = await self.redis.srandmember(f"{self.p}:os:{state.value}", limit)
+        return sorted(_s(m) for m in members or [])
+
+    async def due_orders(self, region: str, now_ms: int, limit: int) -> list[str]:
+        ids = await self.redis.zrangebyscore(f"{self.p}:q:{region}", "-inf", now_ms,
+                                             start=0, num=limit)
+        return [_s(i) for i in ids]
+
+    async def declined_by(self, order_ids: Sequence[str]) -> list[set[str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for oid in order_ids:
+                pipe.smembers(f"{self.p}:dec:{oid}")
+            raws = await pipe.execute()
+        return [{_s(m) for m in r} for r in raws]
+
+    async def regions(self) -> list[str]:
+        return sorted(_s(r) for r in await self.redis.smembers(f"{self.p}:regions"))
+
+    async def drop_region_if_empty(self, region: str) -> None:
+        await self._drop_region(keys=[f"{self.p}:q:{region}", f"{self.p}:regions"],
+                                args=[region])
+
+    # -- offers ----------------------------------------------------------------------------
+    async def offer(self, courier_id: str, order_id: str, *, now_ms: int,
+                    expires_ms: int) -> tuple[str, str]:
+        """Claim an idle courier for a waiting order; returns (result, offer_id)."""
+        offer_id = uuid.uuid4().hex
+        result = await self._offer(args=[self.p, self.geo_status, courier_id, order_id,
+                                         offer_id, now_ms, expires_ms])
+        return (result.decode() if isinstance(result, bytes) else str(result)), offer_id
+
+    async def resolve(self, offer_id: str, action: str, *, courier_id: str = "",
+                      now_ms: int) -> Transition:
+        return _transition(await self._resolve(
+            args=[self.p, self.geo_status, offer_id, action, courier_id, now_ms]))
+
+    async def due_offers(self, now_ms: int, limit: int = 500) -> list[str]:
+        ids = await self.redis.zrangebyscore(f"{self.p}:fexp", "-inf", now_ms, start=0,
+                                             num=limit)
+        return [_s(i) for i in ids]
+
+    async def offer_info(self, offer_id: str) -> dict[str, str] | None:
+        raw = await _hgetall(self.redis, f"{self.p}:f:{offer_id}")
+        return _str_map(raw) if raw else None
+
+    # -- couriers --------------------------------------------------------------------------
+    async def courier(self, courier_id: str) -> dict[str, str]:
+        raw = await _hgetall(self.redis, f"{self.p}:c:{courier_id}")
+        return _str_map(raw) if raw else {"state": CourierState.OFFLINE.value}
+
+    async def couriers(self, courier_ids: Sequence[str]) -> list[dict[str, str]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in courier_ids:
+                pipe.hgetall(f"{self.p}:c:{cid}")
+            raws = await pipe.execute()
+        return [_str_map(r) for r in raws]
+
+    async def set_availability(self, courier_id: str, *, online: bool, vehicle: str,
+                               now_ms: int) -> Transition:
+        return _transition(await self._availability(
+            args=[self.p, self.geo_status, courier_id, "1" if online else "0", vehicle,
+                  now_ms]))
+
+    async def force_assign(self, order_id: str, courier_id: str, now_ms: int) -> Transition:
+        return _transition(await self._force(
+            args=[self.p, self.geo_status, order_id, courier_id, now_ms]))
+
+    async def unassign(self, order_id: str, now_ms: int) -> Transition:
+        return _transition(await self._unassign(args=[self.p, self.geo_status, order_id,
+                                                      now_ms]))
+
+    async def progress(self, order_id: str, courier_id: str, new: OrderDispatchState,
+                       now_ms: int) -> Transition:
+        return _transition(await self._progress(
+            args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms]))
+
+    # -- leases ----------------------------------------------------------------------------
+    async def hold_lease(self, region: str, holder: str, ttl_ms: int) -> bool:
+        return bool(await self._lease(keys=[f"{self.p}:lease:{region}"], args=[holder, ttl_ms]))
+
+    async def lease_holder(self, region: str) -> str | None:
+        v = await self.redis.get(f"{self.p}:lease:{region}")
+        return _s(v) if v else None

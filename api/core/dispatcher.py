@@ -1,0 +1,330 @@
+"""Dispatch runtime: order intake, matching rounds per region under a lease, offers, expiry.
+
+The decisions are pure (``dispatch.costs``, ``dispatch.matching``, ``dispatch.lifecycle``);
+this module gathers their inputs from Redis, applies their outputs through the atomic scripts
+of `DispatchStore`, pushes offers to couriers over NATS and publishes dispatch.* events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import msgspec
+import numpy as np
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Histogram
+
+from api.core.dispatch_store import DispatchStore, Transition
+from api.core.ingest import wall_ms
+from api.core.live_index import LiveIndex
+from api.core.orders_view import OrderView
+from api.observability import Metrics
+from api.settings import Settings
+from dispatch.costs import (
+    ALL_VEHICLES_MASK,
+    CostParams,
+    Couriers,
+    HaversinePairTravel,
+    Orders,
+    candidate_costs,
+    vehicle_code,
+)
+from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
+from dispatch.matching import assign_orders
+from geo.cells import region_of
+from geo.travel import HaversineTravelModel, Vehicle
+from streams.catalog import Names
+from streams.events import (
+    CourierAssigned,
+    CourierUnassigned,
+    OrderDelivered,
+    OrderDelivering,
+    OrderEvent,
+    OrderPickedUp,
+    OrderStatusChanged,
+)
+from streams.jetstream import publish, raise_if_cancelling
+
+log = logging.getLogger("homechef.dispatch")
+
+MAX_ORDERS_PER_ROUND = 2000
+
+
+class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
+    offer_id: str
+    order_id: str
+    pickup: dict[str, float]
+    dropoff: dict[str, float]
+    ready_at: int | None
+    """Epoch ms UTC when the food is expected ready."""
+    expires_at: int
+    """Epoch ms UTC after which the offer is withdrawn."""
+
+
+class CourierMessage(msgspec.Struct, frozen=True):
+    type: str
+    payload: Any
+
+
+_encoder = msgspec.json.Encoder()
+
+
+class DispatchMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        r = metrics.registry
+        self.rounds = Counter("dispatch_rounds_total", "Matching rounds run", registry=r)
+        self.round_seconds = Histogram("dispatch_round_seconds", "Matching round latency",
+                                       registry=r, buckets=(.005, .01, .025, .05, .1, .25, .5,
+                                                            1, 2.5))
+        self.offers = Counter("dispatch_offers_total", "Offers sent", registry=r)
+        self.offer_results = Counter("dispatch_offer_results_total", "Offers resolved",
+                                     ["result"], registry=r)
+        self.claims_lost = Counter("dispatch_claims_lost_total",
+                                   "Claims refused because another round got there first",
+                                   registry=r)
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, names: Names, store: DispatchStore,
+                 couriers: LiveIndex, nats: NATS, js: JetStreamContext,
+                 metrics: DispatchMetrics) -> None:
+        self.settings = settings
+        self.names = names
+        self.store = store
+        self.couriers = couriers
+        self.nats = nats
+        self.js = js
+        self.metrics = metrics
+        self.worker_id = uuid.uuid4().hex
+        self.params = CostParams()
+        self.travel = HaversinePairTravel()
+        self.model = HaversineTravelModel()
+
+    # -- intake ----------------------------------------------------------------------------
+    async def on_order_event(self, view: OrderView, event: OrderEvent | Any) -> None:
+        """OrdersView listener: accepted orders enter dispatch; cancellations leave it."""
+        if not isinstance(event, OrderStatusChanged):
+            return
+        now_ms = wall_ms()
+        if event.status in ("cancelled", "refunded"):
+            result = await self.store.cancel(event.order_id, now_ms)
+            if result.courier_id:
+                await self._push(result.courier_id, "OFFER_WITHDRAWN",
+                                 {"order_id": event.order_id, "reason": "cancelled"})
+            return
+        if event.status != "accepted":
+            return
+        await self.enqueue(event, now_ms)
+
+    async def enqueue(self, event: OrderStatusChanged, now_ms: int) -> bool:
+        lat, lng = event.pickup.lat, event.pickup.lng
+        nearest, _ = await self.couriers.nearby(
+            lat, lng, radius_m=self.settings.dispatch_radius_m, limit=1, now_ms=now_ms,
+            stale_s=self.settings.courier_stale_s, statuses=["idle"])
+        travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
+                    if nearest else None)  # None: supply is short, enter at once
+        enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
+                                  expected_travel_s=travel_s)
+        fields: dict[str, str | int | float] = {
+            "plat": lat, "plng": lng, "dlat": event.dropoff.lat, "dlng": event.dropoff.lng,
+            "ready_ms": event.ready_at_ms or now_ms,
+            "promised_ms": event.promised_at_ms or now_ms + 45 * 60_000,
+            "number": event.order_number,
+        }
+        return await self.store.enqueue(event.order_id, region=region_of(lat, lng),
+                                        enter_ms=enter_ms, now_ms=now_ms, fields=fields)
+
+    # -- loops -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Every DISPATCH_ROUND_S: expire due offers, then run rounds of the regions we lease."""
+        ttl_ms = round(self.settings.lease_ttl_s * 1000)
+        while True:
+            raise_if_cancelling()
+            started = time.monotonic()
+            await self.expire_due_offers()
+            for region in await self.store.regions():
+                if await self.store.hold_lease(region, self.worker_id, ttl_ms):
+                    await self.run_round(region)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.05, self.settings.dispatch_round_s - elapsed))
+
+    async def expire_due_offers(self) -> None:
+        now_ms = wall_ms()
+        for offer_id in await self.store.due_offers(now_ms):
+            t = await self.store.resolve(offer_id, "expire", now_ms=now_ms)
+            if t.result == "expired":
+                self.metrics.offer_results.labels("expired").inc()
+                await self._push(t.courier_id, "OFFER_EXPIRED", {"offer_id": offer_id,
+                                                                 "order_id": t.order_id})
+
+    async def run_round(self, region: str) -> int:
+        """One matching round of a region; returns the number of offers sent."""
+        started = time.perf_counter()
+        now_ms = wall_ms()
+        order_ids = await self.store.due_orders(region, now_ms, MAX_ORDERS_PER_ROUND)
+        if not order_ids:
+            await self.store.drop_region_if_empty(region)
+            return 0
+        orders = [o for o in await self.store.orders(order_ids)
+                  if o.get("state") == OrderDispatchState.WAITING.value]
+        if not orders:
+            return 0
+        declined = await self.store.declined_by([o["order_id"] for o in orders])
+        k = self.settings.dispatch_candidates
+        searches = await asyncio.gather(*(
+            self.couriers.nearby(float(o["plat"]), float(o["plng"]),
+                                 radius_m=self.settings.dispatch_radius_m, limit=k + len(dec),
+                                 now_ms=now_ms, stale_s=self.settings.courier_stale_s,
+                                 statuses=["idle"])
+            for o, dec in zip(orders, declined, strict=True)))
+        courier_ids: list[str] = []
+        index_of: dict[str, int] = {}
+        positions: list[tuple[float, float]] = []
+        cand = np.full((len(orders), k), -1, dtype=np.int64)
+        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+            slot = 0
+            for m in members:
+                if m.member_id in dec or slot >= k:
+                    continue
+                j = index_of.get(m.member_id)
+                if j is None:
+                    j = index_of[m.member_id] = len(courier_ids)
+                    courier_ids.append(m.member_id)
+                    positions.append((m.lat, m.lng))
+                cand[i, slot] = j
+                slot += 1
+        if not courier_ids:
+            return 0
+        infos = await self.store.couriers(courier_ids)
+        vehicles = [_vehicle(info.get("vehicle", "")) for info in infos]
+        now_s = now_ms / 1000.0
+        def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
+            return np.asarray(values, dtype=np.float64)
+
+        order_arrays = Orders(
+            chef_lat=f64([float(o["plat"]) for o in orders]),
+            chef_lng=f64([float(o["plng"]) for o in orders]),
+            drop_lat=f64([float(o["dlat"]) for o in orders]),
+            drop_lng=f64([float(o["dlng"]) for o in orders]),
+            ready_at_s=f64([int(o["ready_ms"]) / 1000.0 for o in orders]),
+            promised_at_s=f64([int(o["promised_ms"]) / 1000.0 for o in orders]),
+            allowed_vehicles=np.full(len(orders), ALL_VEHICLES_MASK, dtype=np.int64),
+        )
+        courier_arrays = Couriers(
+            lat=f64([p[0] for p in positions]), lng=f64([p[1] for p in positions]),
+            vehicle_code=np.asarray([vehicle_code(v) for v in vehicles], dtype=np.int64),
+            available_at_s=np.full(len(courier_ids), now_s, dtype=np.float64),
+        )
+        costs = candidate_costs(order_arrays, courier_arrays, cand, now_s=now_s,
+                                params=self.params, travel=self.travel)
+        assignment = assign_orders(costs, unassigned_penalty_s=self.settings.unassigned_penalty_s)
+        sent = 0
+        ttl_ms = round(self.settings.offer_ttl_s * 1000)
+        for i, j in enumerate(assignment.courier_idx.tolist()):
+            if j < 0:
+                continue
+            o = orders[i]
+            claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
+            expires_ms = claim_ms + ttl_ms
+            result, offer_id = await self.store.offer(courier_ids[j], o["order_id"],
+                                                      now_ms=claim_ms, expires_ms=expires_ms)
+            if result != "ok":
+                self.metrics.claims_lost.inc()
+                continue
+            sent += 1
+            self.metrics.offers.inc()
+            await self._push(courier_ids[j], "OFFER", OfferPayload(
+                offer_id=offer_id, order_id=o["order_id"],
+                pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
+                dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
+                ready_at=int(o["ready_ms"]), expires_at=expires_ms))
+        self.metrics.rounds.inc()
+        self.metrics.round_seconds.observe(time.perf_counter() - started)
+        return sent
+
+    # -- courier and fleet actions ---------------------------------------------------------
+    async def accept(self, courier_id: str, offer_id: str) -> Transition:
+        now_ms = wall_ms()
+        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms)
+        if t.result == "accepted":
+            self.metrics.offer_results.labels("accepted").inc()
+            await self._publish_assigned(t.order_id, courier_id, offer_id, now_ms)
+        elif t.result == "expired":
+            self.metrics.offer_results.labels("expired").inc()
+        return t
+
+    async def decline(self, courier_id: str, offer_id: str) -> Transition:
+        t = await self.store.resolve(offer_id, "decline", courier_id=courier_id,
+                                     now_ms=wall_ms())
+        if t.result == "declined":
+            self.metrics.offer_results.labels("declined").inc()
+        return t
+
+    async def force_assign(self, order_id: str, courier_id: str) -> Transition:
+        now_ms = wall_ms()
+        t = await self.store.force_assign(order_id, courier_id, now_ms)
+        if t.result == "assigned":
+            offer_id = f"fleet-{uuid.uuid4().hex}"
+            await self._publish_assigned(order_id, courier_id, offer_id, now_ms)
+            order = await self.store.order(order_id) or {}
+            await self._push(courier_id, "ASSIGNED", {
+                "order_id": order_id, "by": "fleet",
+                "pickup": {"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
+                "dropoff": {"lat": float(order.get("dlat", 0)),
+                            "lng": float(order.get("dlng", 0))}})
+        return t
+
+    async def unassign(self, order_id: str) -> Transition:
+        now_ms = wall_ms()
+        t = await self.store.unassign(order_id, now_ms)
+        if t.result == "unassigned":
+            await publish(self.js, self.names.dispatch_event("unassigned", order_id),
+                          CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
+                                            at_ms=now_ms, reason="fleet"),
+                          msg_id=f"{order_id}:unassigned:{now_ms}")
+            await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
+        return t
+
+    async def progress(self, order_id: str, courier_id: str,
+                       new: OrderDispatchState) -> Transition:
+        now_ms = wall_ms()
+        t = await self.store.progress(order_id, courier_id, new, now_ms)
+        if t.result == new.value:
+            event: Any
+            if new is OrderDispatchState.PICKED_UP:
+                event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+            elif new is OrderDispatchState.DELIVERING:
+                event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+            else:
+                event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+            await publish(self.js, self.names.dispatch_event(new.value, order_id), event,
+                          msg_id=f"{order_id}:{new.value}")
+        return t
+
+    async def _publish_assigned(self, order_id: str, courier_id: str, offer_id: str,
+                                now_ms: int) -> None:
+        await publish(self.js, self.names.dispatch_event("assigned", order_id),
+                      CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                      offer_id=offer_id, at_ms=now_ms),
+                      msg_id=f"{order_id}:assigned:{offer_id}")
+
+    async def _push(self, courier_id: str, kind: str, payload: Any) -> None:
+        """Core-plain NATS to whichever process holds the courier's socket."""
+        if not courier_id:
+            return
+        with contextlib.suppress(Exception):  # a push is best effort; state is in Redis
+            await self.nats.publish(self.names.courier_inbox(courier_id),
+                                    _encoder.encode(CourierMessage(kind, payload)))
+
+
+def _vehicle(raw: str) -> Vehicle:
+    try:
+        return Vehicle(raw)
+    except ValueError:
+        return Vehicle.BIKE

@@ -1,0 +1,134 @@
+"""Courier GPS ingest over WebSocket (``/ws/courier``) and HTTP batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, WebSocket, post, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
+
+from api.auth import Identity, Role, identity_of, roles
+from api.core.services import CoreServices
+from api.problems import Problem
+from geo.fixes import Fix, RejectReason, decode_fix, decode_fixes
+
+log = logging.getLogger("homechef.gps")
+
+
+class FixBatch(msgspec.Struct, frozen=True):
+    fixes: msgspec.Raw
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    index: int
+    reason: str
+
+
+class BatchAccepted(msgspec.Struct, frozen=True):
+    accepted: int
+    rejected: list[Rejection]
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    type: str
+    payload: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_batch = msgspec.json.Decoder(FixBatch)
+_encoder = msgspec.json.Encoder()
+
+
+def _core(state: State) -> CoreServices:
+    core: CoreServices = state.core
+    return core
+
+
+@post("/api/v1/delivery/locations", guards=[roles(Role.DELIVERY)], status_code=202,
+      summary="Upload a batch of the caller's GPS fixes (up to INGEST_MAX_BATCH)")
+async def post_locations(
+    request: Request[Any, Any, Any], state: State, identity: Identity
+) -> BatchAccepted:
+    core = _core(state)
+    body = await request.body()
+    try:
+        batch = _batch.decode(body)
+    except msgspec.DecodeError as exc:
+        raise Problem(400, f'body must be {{"fixes": [...]}}: {exc}', code="malformed") from None
+    items = decode_fixes(batch.fixes)
+    if isinstance(items, RejectReason):
+        raise Problem(400, '"fixes" must be a JSON array of fixes', code="malformed")
+    if not items:
+        raise Problem(422, '"fixes" is empty', code="empty_batch")
+    limit = core.settings.ingest_max_batch
+    if len(items) > limit:
+        raise Problem(413, f"at most {limit} fixes per request, got {len(items)}",
+                      code="batch_too_large")
+    verdict = await core.ingest.submit(identity.user_id, items, wait_acks=True)
+    return BatchAccepted(
+        accepted=verdict.accepted,
+        rejected=[Rejection(i, r.value) for i, r in verdict.rejected],
+    )
+
+
+def _error(reason: str, **extra: Any) -> bytes:
+    return _encoder.encode({"type": "ERROR", "payload": {"reason": reason, **extra}})
+
+
+@websocket("/ws/courier", guards=[roles(Role.DELIVERY)])
+async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """A courier device: fixes in; rejections (and, later, offers) out."""
+    core = _core(socket.app.state)
+    courier_id = identity_of(socket).user_id
+    await socket.accept()
+    core.ingest.last_fixes.forget(courier_id)  # another process may have newer state
+    outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=core.settings.ws_queue_size)
+    writer = asyncio.create_task(_write(socket, outbox))
+    try:
+        while True:
+            raw = await socket.receive_data(mode="text")
+            for message in await _handle(core, courier_id, raw):
+                with contextlib.suppress(asyncio.QueueFull):  # a flooding client loses errors
+                    outbox.put_nowait(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer
+
+
+async def _write(socket: WebSocket[Any, Any, Any], outbox: asyncio.Queue[bytes]) -> None:
+    while True:
+        message = await outbox.get()
+        await socket.send_data(message.decode(), mode="text")
+
+
+async def _handle(core: CoreServices, courier_id: str, raw: str | bytes) -> list[bytes]:
+    try:
+        env = _envelope.decode(raw)
+    except msgspec.DecodeError:
+        return [_error(RejectReason.MALFORMED.value, detail="expected {type, payload}")]
+    items: list[Fix | RejectReason]
+    if env.type == "LOCATION":
+        items = [decode_fix(env.payload)]
+    elif env.type == "LOCATIONS":
+        decoded = decode_fixes(env.payload)
+        if isinstance(decoded, RejectReason):
+            return [_error(decoded.value, detail="LOCATIONS payload must be an array")]
+        if len(decoded) > core.settings.ingest_max_batch:
+            return [_error("batch_too_large", limit=core.settings.ingest_max_batch)]
+        items = decoded
+    elif env.type == "PING":
+        return [_encoder.encode({"type": "PONG"})]
+    else:
+        return [_error("unknown_type", detail=f"unknown message type {env.type!r}")]
+    verdict = await core.ingest.submit(courier_id, items, wait_acks=False)
+    if env.type == "LOCATION":
+        return [_error(r.value) for _, r in verdict.rejected]
+    return [_error(r.value, index=i) for i, r in verdict.rejected]

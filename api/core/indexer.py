@@ -1,0 +1,144 @@
+"""The indexer: consumes accepted fixes from the LOCATIONS stream into the live H3 index.
+
+Batches are applied with one Lua call each (newest fix per courier wins, cells moved only on
+change). Restart-safe: a sentinel key marks a populated index; when it is missing (Redis was
+flushed or is new) the durable consumer is recreated to replay the last ``index_rebuild_s``
+of the stream, which the newer-than guard makes idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from api.core.ingest import IngestMetrics, wall_ms
+from api.core.live_index import LiveIndex, Located
+from streams.catalog import LOCATIONS, Names
+from streams.events import decode_location
+from streams.jetstream import fetch_batch, raise_if_cancelling
+
+log = logging.getLogger("homechef.indexer")
+
+DURABLE = "indexer"
+
+
+class Indexer:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        names: Names,
+        index: LiveIndex,
+        metrics: IngestMetrics,
+        *,
+        batch: int = 1000,
+        rebuild_s: float = 600.0,
+    ) -> None:
+        self._js = js
+        self._names = names
+        self._index = index
+        self._metrics = metrics
+        self._batch = batch
+        self._rebuild_s = rebuild_s
+        self._stream = names.stream(LOCATIONS)
+        self._durable = names.consumer(DURABLE)
+        self.applied = 0
+
+    async def run(self) -> None:
+        while True:
+            raise_if_cancelling()
+            await self._prepare()
+            await self._consume_until_flush()
+
+    async def _prepare(self) -> None:
+        """Make sure the durable consumer exists; reset it to replay if the index is empty."""
+        redis = self._index.redis
+        if await redis.exists(self._index.epoch_key):
+            await self._ensure_consumer(replay=False)
+            return
+        lock_key = f"{self._index.epoch_key}:rebuild"
+        if await redis.set(lock_key, "1", nx=True, ex=30):
+            try:
+                log.info("live index empty: replaying the last %.0f s of locations",
+                         self._rebuild_s)
+                await self._ensure_consumer(replay=True)
+                await redis.set(self._index.epoch_key, uuid.uuid4().hex)
+            finally:
+                await redis.delete(lock_key)
+        else:  # another process is resetting the consumer; wait for it
+            for _ in range(100):
+                if await redis.exists(self._index.epoch_key):
+                    break
+                await asyncio.sleep(0.1)
+            await self._ensure_consumer(replay=False)
+
+    async def _ensure_consumer(self, *, replay: bool) -> None:
+        if replay:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_consumer(self._stream, self._durable)
+        start = datetime.now(UTC) - timedelta(seconds=self._rebuild_s)
+        config = ConsumerConfig(
+            durable_name=self._durable,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=start,
+            filter_subject=self._names.locations_all(),
+            ack_wait=30,
+            max_ack_pending=self._batch * 50,
+            max_waiting=512,
+        )
+        try:
+            await self._js.consumer_info(self._stream, self._durable)
+        except nats.js.errors.NotFoundError:
+            await self._js.add_consumer(self._stream, config)
+
+    async def _consume_until_flush(self) -> None:
+        sub = await self._js.pull_subscribe_bind(self._durable, self._stream)
+        checked = time.monotonic()
+        try:
+            while True:
+                raise_if_cancelling()
+                try:
+                    msgs = await fetch_batch(sub, self._batch, 0.25)
+                except (nats.errors.ConnectionClosedError,
+                        nats.js.errors.ServiceUnavailableError):
+                    await asyncio.sleep(0.5)
+                    continue
+                if msgs:
+                    await self.apply(msgs)
+                    # AckPolicy.ALL: acking the last message acks the whole batch.
+                    await msgs[-1].ack()
+                if time.monotonic() - checked > 1.0:
+                    checked = time.monotonic()
+                    if not await self._index.redis.exists(self._index.epoch_key):
+                        return  # flushed: rebuild
+        finally:
+            await sub.unsubscribe()
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        items: list[Located] = []
+        received: list[int] = []
+        for m in msgs:
+            try:
+                ev = decode_location(m.data)
+            except Exception:  # a poison message must not block the stream
+                log.warning("dropping undecodable location message on %s", m.subject)
+                continue
+            items.append(Located(ev.courier_id, ev.lat, ev.lng, ev.ts))
+            received.append(ev.received_ms)
+        if not items:
+            return
+        self.applied += await self._index.upsert(items)
+        now_ms = wall_ms()
+        observe = self._metrics.fix_to_index.observe
+        for r in received:
+            observe(max(0.0, (now_ms - r) / 1000.0))

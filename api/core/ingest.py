@@ -1,0 +1,150 @@
+"""GPS ingest: decode, validate against the courier's last accepted fix, publish to JetStream.
+
+Shared by the WebSocket and HTTP paths. Nothing rejected is published; every rejection is
+counted by reason. Publishing uses JetStream async publish so the socket never waits for a
+round trip per fix; the HTTP path awaits the acks before answering 202, so "accepted" means
+"stored in the stream".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import msgspec
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Histogram
+
+from api.core.live_index import LiveIndex
+from api.observability import Metrics
+from geo.cells import region_of
+from geo.fixes import Fix, LastFix, RejectReason, validate_batch
+from streams.catalog import Names
+from streams.events import CourierLocated, encode
+
+Clock = Callable[[], int]
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class IngestMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.accepted = Counter("gps_fixes_accepted_total", "GPS fixes accepted and published",
+                                registry=metrics.registry)
+        self.rejected = Counter("gps_fixes_rejected_total", "GPS fixes rejected, by reason",
+                                ["reason"], registry=metrics.registry)
+        self.outside_zones = Counter("gps_fixes_outside_zones_total",
+                                     "Accepted fixes outside every service zone",
+                                     registry=metrics.registry)
+        self.fix_to_index = Histogram(
+            "gps_fix_to_index_seconds", "Accept-to-index latency of a fix",
+            registry=metrics.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        # Pre-create the label children so every reason shows (as 0) from the start.
+        for reason in RejectReason:
+            self.rejected.labels(reason.value)
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    accepted: int
+    rejected: list[tuple[int, RejectReason]]
+    outside_zones: int = 0
+
+
+class LastFixCache:
+    """Per-process LRU of each courier's last accepted fix, filled from Redis on a miss.
+
+    A courier's device socket lives in one process, so its fixes are validated here in
+    order; the indexer's newer-than guard protects the index when two processes disagree.
+    """
+
+    def __init__(self, index: LiveIndex, capacity: int = 200_000) -> None:
+        self._index = index
+        self._capacity = capacity
+        self._data: OrderedDict[str, LastFix] = OrderedDict()
+
+    async def get(self, courier_id: str) -> LastFix | None:
+        last = self._data.get(courier_id)
+        if last is not None:
+            self._data.move_to_end(courier_id)
+            return last
+        pos = await self._index.position(courier_id)
+        if pos is None or "ts" not in pos:
+            return None
+        last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]), ts_ms=int(pos["ts"]))
+        self.put(courier_id, last)
+        return last
+
+    def put(self, courier_id: str, last: LastFix) -> None:
+        self._data[courier_id] = last
+        self._data.move_to_end(courier_id)
+        if len(self._data) > self._capacity:
+            self._data.popitem(last=False)
+
+    def forget(self, courier_id: str) -> None:
+        self._data.pop(courier_id, None)
+
+
+ZoneCheck = Callable[[float, float], bool]
+
+
+class Ingest:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        names: Names,
+        metrics: IngestMetrics,
+        last_fixes: LastFixCache,
+        *,
+        in_service_area: ZoneCheck | None = None,
+        clock: Clock = wall_ms,
+    ) -> None:
+        self._js = js
+        self._names = names
+        self._metrics = metrics
+        self.last_fixes = last_fixes
+        self._in_service_area = in_service_area
+        self._clock = clock
+        # Per-courier locks keep one courier's concurrent batches (two HTTP requests) in order.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def submit(
+        self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
+    ) -> Verdict:
+        """Validate and publish one courier's fixes; ``wait_acks`` waits for JetStream."""
+        lock = self._locks.setdefault(courier_id, asyncio.Lock())
+        async with lock:
+            now_ms = self._clock()
+            last = await self.last_fixes.get(courier_id)
+            verdict = validate_batch(items, last, now_ms)
+            for _, reason in verdict.rejected:
+                self._metrics.rejected.labels(reason.value).inc()
+            outside = 0
+            futures = []
+            for fix in verdict.accepted:
+                flagged = (self._in_service_area is not None
+                           and not self._in_service_area(fix.lat, fix.lng))
+                outside += flagged
+                event = CourierLocated(
+                    courier_id=courier_id, lat=fix.lat, lng=fix.lng, ts=fix.ts,
+                    received_ms=now_ms, speed_mps=fix.speed_mps, heading_deg=fix.heading_deg,
+                    accuracy_m=fix.accuracy_m, outside_zones=flagged,
+                )
+                subject = self._names.location(region_of(fix.lat, fix.lng), courier_id)
+                futures.append(await self._js.publish_async(subject, encode(event)))
+            if verdict.last is not None and verdict.accepted:
+                self.last_fixes.put(courier_id, verdict.last)
+        if wait_acks and futures:
+            await asyncio.gather(*futures)
+        self._metrics.accepted.inc(len(verdict.accepted))
+        if outside:
+            self._metrics.outside_zones.inc(outside)
+        if not lock.locked() and len(self._locks) > 100_000:
+            self._locks.clear()  # bounded: locks are cheap to recreate
+        return Verdict(accepted=len(verdict.accepted), rejected=verdict.rejected,
+                       outside_zones=outside)

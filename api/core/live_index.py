@@ -1,0 +1,195 @@
+"""Redis adapter of the live H3 index (couriers and chefs) — decisions live in ``geo``.
+
+Layout (see geo/index_model.py): per res-9 cell a hash ``member -> "lat,lng,ts"``; per member
+a position hash holding its last accepted fix and the keys it is filed under, so a move can
+be undone without recomputing anything; per region a last-seen sorted set.
+
+Writes go through one Lua script per batch that applies a fix only when it is newer than the
+stored one and moves the member between cell hashes only when its cell changed: redelivered,
+replayed or reordered fixes can never move the index backwards. Reads walk k-rings with
+`geo.nearby.NearbySearch`, one script call (one round trip) per ring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
+from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
+from geo.nearby import MemberRow, NearbyResult, NearbySearch
+
+# ARGV[1] = position-key prefix; then groups of 8:
+# id, cell key, seen key, packed member, ts, cell, lat, lng.
+_UPSERT_LUA = """
+local pos_prefix = ARGV[1]
+local applied = 0
+for i = 2, #ARGV, 8 do
+  local id, cellkey, seenkey, packed, ts_s, cell =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local pkey = pos_prefix .. id
+  local old = redis.call('HMGET', pkey, 'ts', 'cellkey', 'seenkey')
+  local old_ts = tonumber(old[1])
+  if (not old_ts) or tonumber(ts_s) > old_ts then
+    redis.call('HSET', cellkey, id, packed)
+    redis.call('ZADD', seenkey, ts_s, id)
+    redis.call('HSET', pkey, 'lat', ARGV[i + 6], 'lng', ARGV[i + 7], 'ts', ts_s,
+      'cell', cell, 'cellkey', cellkey, 'seenkey', seenkey)
+    if old[2] and old[2] ~= cellkey then redis.call('HDEL', old[2], id) end
+    if old[3] and old[3] ~= seenkey then redis.call('ZREM', old[3], id) end
+    applied = applied + 1
+  end
+end
+return applied
+"""
+
+# KEYS = cell hashes of one ring batch; ARGV[1] = status hash. Returns id, packed, status...
+_RING_LUA = """
+local out = {}
+local ids = {}
+for _, key in ipairs(KEYS) do
+  local flat = redis.call('HGETALL', key)
+  for j = 1, #flat, 2 do
+    out[#out + 1] = flat[j]
+    out[#out + 1] = flat[j + 1]
+    ids[#ids + 1] = flat[j]
+  end
+end
+local statuses = {}
+if #ids > 0 then
+  for s = 1, #ids, 4000 do
+    local chunk = {}
+    for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
+    local got = redis.call('HMGET', ARGV[1], unpack(chunk))
+    for _, v in ipairs(got) do statuses[#statuses + 1] = v or '' end
+  end
+end
+local res = {}
+for n = 1, #ids do
+  res[#res + 1] = out[2 * n - 1]
+  res[#res + 1] = out[2 * n]
+  res[#res + 1] = statuses[n]
+end
+return res
+"""
+
+# Removes a member from the live cells only if it has not moved/updated since `ts`.
+_REMOVE_LUA = """
+local pkey = KEYS[1]
+local old = redis.call('HMGET', pkey, 'ts', 'cellkey', 'seenkey')
+if not old[1] then return 0 end
+if ARGV[2] ~= '' and tonumber(old[1]) > tonumber(ARGV[2]) then return 0 end
+if old[2] then redis.call('HDEL', old[2], ARGV[1]) end
+if old[3] then redis.call('ZREM', old[3], ARGV[1]) end
+redis.call('HDEL', pkey, 'cellkey', 'seenkey')
+return 1
+"""
+
+
+class Located(msgspec.Struct, frozen=True):
+    """A member's position to file in the index."""
+
+    member_id: str
+    lat: float
+    lng: float
+    ts_ms: int
+
+
+class NearbyMember(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    lat: float
+    lng: float
+    dist_m: float
+    status: str
+    updated_at_ms: int
+
+
+class LiveIndex:
+    """One kind of member (couriers or chefs) on the res-9 grid, under ``prefix``."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.status_key = f"{prefix}:status"
+        self.epoch_key = f"{prefix}:epoch"
+        self._upsert = redis.register_script(_UPSERT_LUA)
+        self._ring = redis.register_script(_RING_LUA)
+        self._remove = redis.register_script(_REMOVE_LUA)
+        self._pos_prefix = position_key("", prefix=prefix)
+
+    async def upsert(self, items: Iterable[Located]) -> int:
+        """File positions (newest per member wins); returns how many changed the index."""
+        argv: list[Any] = [self._pos_prefix]
+        for it in items:
+            cell = cell_of(it.lat, it.lng, LIVE_RES)
+            argv += (
+                it.member_id,
+                cell_key(cell, prefix=self.prefix),
+                seen_key(parent_of(cell, REGION_RES), prefix=self.prefix),
+                pack_member(it.lat, it.lng, it.ts_ms),
+                it.ts_ms,
+                cell,
+                repr(it.lat),
+                repr(it.lng),
+            )
+        if len(argv) == 1:
+            return 0
+        return int(await self._upsert(args=argv))
+
+    async def remove(self, member_id: str, *, if_not_newer_than_ms: int | None = None) -> bool:
+        """Take a member off the grid (its last position is kept for validation)."""
+        ts = "" if if_not_newer_than_ms is None else str(if_not_newer_than_ms)
+        key = position_key(member_id, prefix=self.prefix)
+        return bool(await self._remove(keys=[key], args=[member_id, ts]))
+
+    async def set_status(self, member_id: str, status: str) -> None:
+        await self.redis.hset(self.status_key, member_id, status)
+
+    async def position(self, member_id: str) -> dict[str, str] | None:
+        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
+            position_key(member_id, prefix=self.prefix)
+        )
+        if not raw:
+            return None
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def nearby(
+        self,
+        lat: float,
+        lng: float,
+        *,
+        radius_m: float,
+        limit: int,
+        now_ms: int,
+        stale_s: float = math.inf,
+        statuses: Sequence[str] | None = None,
+    ) -> tuple[list[NearbyMember], NearbyResult]:
+        """Members within ``radius_m`` sorted by distance; ``statuses`` filters before ``limit``."""
+        wanted = None if not statuses else {s.encode() for s in statuses}
+        search = NearbySearch(lat, lng, radius_m=radius_m, limit=limit, now_ms=now_ms,
+                              stale_s=stale_s if math.isfinite(stale_s) else 1e15)
+        status_of: dict[str, str] = {}
+        while (cells := search.next_cells()) is not None:
+            keys = [cell_key(c, prefix=self.prefix) for c in cells]
+            flat = await self._ring(keys=keys, args=[self.status_key])
+            rows: list[MemberRow] = []
+            for j in range(0, len(flat), 3):
+                status = flat[j + 2]
+                if wanted is not None and status not in wanted:
+                    continue
+                member = flat[j].decode()
+                lat, lng_, ts = unpack_member(flat[j + 1])
+                rows.append((member, lat, lng_, ts))
+                status_of[member] = bytes(status).decode() or "unknown"
+            search.add_members(rows)
+        result = search.result()
+        members = [
+            NearbyMember(member_id=h.id, lat=h.lat, lng=h.lng, dist_m=h.dist_m,
+                         status=status_of.get(h.id, "unknown"), updated_at_ms=h.updated_at_ms)
+            for h in result.hits
+        ]
+        return members, result

@@ -1,0 +1,152 @@
+"""Core's read model of orders, projected from the ORDERS and DISPATCH streams into Redis.
+
+Commerce owns orders; core learns what it needs (who may watch an order, where to pick up
+and drop off, when the food is ready, who carries it) from events, never from commerce's
+tables. Applying an event twice changes nothing: each stream's last applied sequence is kept
+per order and older events are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+import redis.asyncio as aioredis
+from nats.aio.msg import Msg
+
+from streams.events import (
+    CourierAssigned,
+    CourierUnassigned,
+    DispatchEvent,
+    OrderCreated,
+    OrderDelivered,
+    OrderDelivering,
+    OrderEvent,
+    OrderPickedUp,
+    OrderStatusChanged,
+    decode,
+)
+
+log = logging.getLogger("homechef.orders_view")
+
+# Applies a mapping only if the stream sequence is newer than the stored one for that stream.
+_APPLY_LUA = """
+local key, seq_field, seq = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local last = tonumber(redis.call('HGET', key, seq_field))
+if last and last >= seq then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', key, seq_field, ARGV[2])
+redis.call('EXPIRE', key, 7 * 24 * 3600)
+return 1
+"""
+
+
+class OrderView(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    order_number: str = ""
+    customer_id: str = ""
+    chef_id: str = ""
+    status: str = ""
+    pickup_lat: float | None = None
+    pickup_lng: float | None = None
+    dropoff_lat: float | None = None
+    dropoff_lng: float | None = None
+    ready_at_ms: int | None = None
+    promised_at_ms: int | None = None
+    courier_id: str = ""
+    updated_ms: int = 0
+
+
+Listener = Callable[[OrderView, OrderEvent | DispatchEvent], Awaitable[None]]
+
+
+class OrdersView:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._apply = redis.register_script(_APPLY_LUA)
+        self.listeners: list[Listener] = []
+
+    def key(self, order_id: str) -> str:
+        return f"{self.prefix}:order:{order_id}"
+
+    async def get(self, order_id: str) -> OrderView | None:
+        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
+            self.key(order_id)
+        )
+        if not raw:
+            return None
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+
+        def num(name: str) -> float | None:
+            return float(f[name]) if f.get(name) else None
+
+        def integer(name: str) -> int | None:
+            return int(f[name]) if f.get(name) else None
+
+        return OrderView(
+            order_id=order_id, order_number=f.get("order_number", ""),
+            customer_id=f.get("customer_id", ""), chef_id=f.get("chef_id", ""),
+            status=f.get("status", ""), pickup_lat=num("pickup_lat"),
+            pickup_lng=num("pickup_lng"), dropoff_lat=num("dropoff_lat"),
+            dropoff_lng=num("dropoff_lng"), ready_at_ms=integer("ready_at_ms"),
+            promised_at_ms=integer("promised_at_ms"), courier_id=f.get("courier_id", ""),
+            updated_ms=integer("updated_ms") or 0,
+        )
+
+    async def apply(self, event: OrderEvent | DispatchEvent, stream: str, seq: int) -> bool:
+        """Project one event; False when it was already applied (or is older)."""
+        fields = _fields_of(event)
+        args: list[str | int | float] = [f"seq:{stream}", seq]
+        for k, v in fields.items():
+            args += [k, v]
+        changed = bool(await self._apply(keys=[self.key(event.order_id)], args=args))
+        if changed:
+            view = await self.get(event.order_id)
+            if view is not None:
+                for listener in self.listeners:
+                    try:
+                        await listener(view, event)
+                    except Exception:
+                        log.exception("order listener failed for %s", event.order_id)
+        return changed
+
+    async def apply_msgs(self, msgs: list[Msg]) -> None:
+        for m in msgs:
+            try:
+                event = decode(m.data)
+            except msgspec.DecodeError:
+                log.warning("skipping undecodable event on %s", m.subject)
+                continue
+            if isinstance(event, OrderCreated | OrderStatusChanged | CourierAssigned
+                          | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered):
+                await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
+
+
+def _fields_of(event: OrderEvent | DispatchEvent) -> dict[str, str | int | float]:
+    if isinstance(event, OrderCreated | OrderStatusChanged):
+        fields: dict[str, str | int | float] = {
+            "order_number": event.order_number, "customer_id": event.customer_id,
+            "chef_id": event.chef_id,
+            "pickup_lat": event.pickup.lat, "pickup_lng": event.pickup.lng,
+            "dropoff_lat": event.dropoff.lat, "dropoff_lng": event.dropoff.lng,
+        }
+        if isinstance(event, OrderStatusChanged):
+            fields["status"] = event.status
+            fields["updated_ms"] = event.at_ms
+            if event.ready_at_ms is not None:
+                fields["ready_at_ms"] = event.ready_at_ms
+            if event.promised_at_ms is not None:
+                fields["promised_at_ms"] = event.promised_at_ms
+        else:
+            fields.setdefault("status", "pending")
+            fields["updated_ms"] = event.created_at_ms
+        return fields
+    if isinstance(event, CourierAssigned):
+        return {"courier_id": event.courier_id, "updated_ms": event.at_ms}
+    if isinstance(event, CourierUnassigned):
+        return {"courier_id": "", "updated_ms": event.at_ms}
+    status = {OrderPickedUp: "picked_up", OrderDelivering: "delivering",
+              OrderDelivered: "delivered"}[type(event)]
+    return {"status": status, "courier_id": event.courier_id, "updated_ms": event.at_ms}

@@ -1,0 +1,89 @@
+"""Core's long-lived services, bound to the process's connections at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.core.dispatch_store import DispatchStore
+from api.core.dispatcher import Dispatcher, DispatchMetrics
+from api.core.indexer import Indexer
+from api.core.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.live_index import LiveIndex
+from api.core.orders_view import OrdersView
+from api.core.zones import ZoneCache
+from api.observability import Metrics
+from api.resources import Resources
+from api.settings import Settings
+from streams.catalog import Names
+from streams.jetstream import ensure_streams
+
+
+class CoreServices:
+    """Created with the app; ``bind`` wires them to the stores once the lifespan opens them."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.names = Names(settings.namespace)
+        self.ingest_metrics = IngestMetrics(metrics)
+        self.zones = ZoneCache()
+        self.dispatch_metrics = DispatchMetrics(metrics)
+        self._bound: dict[str, Any] = {}
+
+    async def bind(self, res: Resources) -> None:
+        await ensure_streams(res.js, self.names)
+        ns = self.settings.namespace
+        self._bound["couriers"] = couriers = LiveIndex(res.redis, f"{ns}:geo")
+        self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
+        self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
+        self._bound["ingest"] = Ingest(
+            res.js, self.names, self.ingest_metrics, LastFixCache(couriers),
+            in_service_area=self.zones.in_service_area,
+        )
+        await self.zones.reload(res.db)
+        dispatcher = Dispatcher(
+            self.settings, self.names,
+            DispatchStore(res.redis, ns, couriers.status_key), couriers, res.nats, res.js,
+            self.dispatch_metrics,
+        )
+        self._bound["dispatch"] = dispatcher
+        self.orders.listeners.append(dispatcher.on_order_event)
+        self._bound["indexer"] = Indexer(
+            res.js, self.names, couriers, self.ingest_metrics,
+            batch=self.settings.indexer_batch, rebuild_s=self.settings.index_rebuild_s,
+        )
+
+    def _get(self, name: str) -> Any:
+        try:
+            return self._bound[name]
+        except KeyError:
+            raise RuntimeError("core services used before start-up bound them") from None
+
+    @property
+    def couriers(self) -> LiveIndex:
+        index: LiveIndex = self._get("couriers")
+        return index
+
+    @property
+    def chefs(self) -> LiveIndex:
+        index: LiveIndex = self._get("chefs")
+        return index
+
+    @property
+    def orders(self) -> OrdersView:
+        view: OrdersView = self._get("orders")
+        return view
+
+    @property
+    def dispatch(self) -> Dispatcher:
+        dispatcher: Dispatcher = self._get("dispatch")
+        return dispatcher
+
+    @property
+    def ingest(self) -> Ingest:
+        ingest: Ingest = self._get("ingest")
+        return ingest
+
+    @property
+    def indexer(self) -> Indexer:
+        indexer: Indexer = self._get("indexer")
+        return indexer

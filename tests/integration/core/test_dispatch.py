@@ -1,0 +1,444 @@
+"""Dispatch on real Redis/NATS: accepted orders are offered to nearby idle couriers, offers
+are accepted/declined/expired atomically, couriers report progress, fleet managers override —
+and no courier ever holds two offers nor an order two couriers, even with two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import msgspec
+import nats
+import pytest
+from nats.aio.client import Client
+
+from api.settings import Settings
+from streams.catalog import DISPATCH, Names
+from streams.events import LatLng, OrderStatusChanged, decode
+from streams.jetstream import ensure_streams, publish
+from tests.integration.core.conftest import CoreServer, eventually, serve_core, spawn_core
+
+FAST = {"dispatch_round_s": 0.2, "offer_ttl_s": 1.5, "lease_ttl_s": 2.0}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Offers:
+    """Records every message pushed to couriers (the `<ns>.courier.*` subjects)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any], int]] = []
+
+    async def on_msg(self, msg: Any) -> None:
+        self.messages.append((msg.subject.rsplit(".", 1)[1], json.loads(msg.data), now_ms()))
+
+    def of(self, courier: str, kind: str = "OFFER") -> list[dict[str, Any]]:
+        return [m["payload"] for c, m, _ in self.messages if c == courier and m["type"] == kind]
+
+    def all(self, kind: str = "OFFER") -> list[tuple[str, dict[str, Any], int]]:
+        return [(c, m["payload"], t) for c, m, t in self.messages if m["type"] == kind]
+
+
+class World:
+    def __init__(self, srv: CoreServer, http: httpx.AsyncClient, nc: Client, names: Names,
+                 offers: Offers) -> None:
+        self.srv = srv
+        self.http = http
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.names = names
+        self.offers = offers
+
+    async def courier(self, lat: float, lng: float, vehicle: str = "bike",
+                      prefix: str = "c") -> str:
+        cid = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        h = self.srv.auth(cid, "delivery")
+        r = await self.http.post("/api/v1/delivery/locations", headers=h,
+                                 json={"fixes": [{"lat": lat, "lng": lng, "ts": now_ms()}]})
+        assert r.json()["accepted"] == 1
+        r = await self.http.put("/api/v1/delivery/availability", headers=h,
+                                json={"online": True, "vehicle": vehicle})
+        assert r.json()["state"] == "idle", r.text
+
+        async def indexed() -> bool:
+            pos = await self.srv.core.couriers.position(cid)  # type: ignore[attr-defined]
+            return pos is not None
+        await eventually(indexed)
+        return cid
+
+    async def order(self, pickup: tuple[float, float], dropoff: tuple[float, float],
+                    ready_in_s: float = 0) -> str:
+        oid = str(uuid.uuid4())
+        t = now_ms()
+        ev = OrderStatusChanged(
+            order_id=oid, order_number=f"HC{oid[:6]}", customer_id="cust-1", chef_id="chef-1",
+            status="accepted", previous_status="pending", at_ms=t,
+            pickup=LatLng(*pickup), dropoff=LatLng(*dropoff),
+            ready_at_ms=t + round(ready_in_s * 1000), promised_at_ms=t + 40 * 60_000)
+        await publish(self.js, self.names.order_event("status", oid), ev, msg_id=f"{oid}:acc")
+        return oid
+
+    async def offer_for(self, courier: str, order_id: str, timeout_s: float = 8) -> dict[str, Any]:
+        async def got() -> dict[str, Any] | None:
+            return next((o for o in self.offers.of(courier) if o["order_id"] == order_id), None)
+        return await eventually(got, timeout_s)  # type: ignore[return-value]
+
+    def auth(self, cid: str, role: str = "delivery") -> dict[str, str]:
+        return self.srv.auth(cid, role)
+
+
+@pytest.fixture(scope="module")
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """A core server with fast rounds and short offers, in a namespace of its own."""
+    ns = f"{settings.namespace}d{uuid.uuid4().hex[:4]}"
+    fast = msgspec.structs.replace(settings, namespace=ns, **FAST)
+    nc = await nats.connect(settings.nats_url)
+    offers = Offers()
+    names = Names(ns)
+    await ensure_streams(nc.jetstream(), names)
+    sub = await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
+    try:
+        async with serve_core(fast) as srv, httpx.AsyncClient(base_url=srv.url, timeout=10) as h:
+            yield World(srv, h, nc, names, offers)
+    finally:
+        await sub.unsubscribe()
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+
+
+def spot(rng: random.Random | None = None) -> tuple[float, float]:
+    r = rng or random.Random()
+    return r.uniform(-30, 30), r.uniform(-150, 150)
+
+
+async def dispatch_events(w: World, order_id: str) -> list[Any]:
+    js = w.js
+    sub = await js.subscribe(w.names.dispatch_event("*", order_id),
+                             stream=w.names.stream(DISPATCH), ordered_consumer=True)
+    events = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            events.append(decode(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return events
+
+
+async def test_order_goes_to_nearest_idle_courier_and_accept_assigns(world: World) -> None:
+    """The nearer idle courier gets the offer; accepting assigns it, publishes
+    dispatch.assigned; a second accept is 409, another courier's accept is 404."""
+    lat, lng = spot()
+    near = await world.courier(lat + 0.003, lng)
+    far = await world.courier(lat + 0.02, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng + 0.01))
+    offer = await world.offer_for(near, oid)
+    assert world.offers.of(far) == []
+    r = await world.http.get("/api/v1/delivery/offers", headers=world.auth(near))
+    assert [o["offer_id"] for o in r.json()["offers"]] == [offer["offer_id"]]
+    assert (await world.http.get("/api/v1/delivery/offers", headers=world.auth(far))
+            ).json() == {"offers": []}
+    path = f"/api/v1/delivery/offers/{offer['offer_id']}/accept"
+    assert (await world.http.post(path, headers=world.auth(far))).status_code == 404
+    r = await world.http.post(path, headers=world.auth(near))
+    assert r.status_code == 200, r.text
+    assert r.json()["order_id"] == oid
+    assert (await world.http.post(path, headers=world.auth(near))).status_code == 409
+    mine = (await world.http.get("/api/v1/delivery/orders", headers=world.auth(near))).json()
+    assert [o["order_id"] for o in mine["orders"]] == [oid]
+    assert [type(e).__name__ for e in await dispatch_events(world, oid)] == ["CourierAssigned"]
+
+
+async def test_decline_and_expiry_redispatch_without_that_courier(world: World) -> None:
+    """A declined offer goes to another courier (never back to the decliner); an offer
+    nobody answers expires and the order is offered again, to someone else."""
+    lat, lng = spot()
+    a = await world.courier(lat + 0.002, lng)
+    b = await world.courier(lat + 0.004, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    first = await world.offer_for(a, oid)
+    r = await world.http.post(f"/api/v1/delivery/offers/{first['offer_id']}/decline",
+                              headers=world.auth(a))
+    assert r.status_code == 200
+    second = await world.offer_for(b, oid)
+    assert second["offer_id"] != first["offer_id"]
+    # b lets it expire; a declined before, so nobody is left: the order waits.
+    await asyncio.sleep(2.5)
+    assert [o["offer_id"] for o in world.offers.of(a) if o["order_id"] == oid] == [
+        first["offer_id"]]
+    assert any(p["order_id"] == oid for p in world.offers.of(b, "OFFER_EXPIRED"))
+    late = await world.http.post(f"/api/v1/delivery/offers/{second['offer_id']}/accept",
+                                 headers=world.auth(b))
+    assert late.status_code == 409
+    # Back in the queue without a or b: a new courier nearby gets it; a and b never again.
+    c = await world.courier(lat + 0.006, lng)
+    await world.offer_for(c, oid)
+    assert len([o for o in world.offers.of(b) if o["order_id"] == oid]) == 1
+
+
+async def test_courier_progress_and_delivered_needs_to_be_at_the_door(world: World) -> None:
+    """picked_up → delivering → delivered; delivered is refused 150 m+ from the drop-off
+    and accepted at the door; each step publishes its dispatch event; bad steps are 409."""
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    drop = (lat + 0.01, lng)
+    oid = await world.order((lat, lng), drop)
+    offer = await world.offer_for(c, oid)
+    assert (await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                                  headers=world.auth(c))).status_code == 200
+    put = f"/api/v1/delivery/orders/{oid}"
+    assert (await world.http.put(put, json={"status": "delivered"}, headers=world.auth(c))
+            ).status_code == 409  # not picked up yet
+    assert (await world.http.put(put, json={"status": "picked_up"}, headers=world.auth(c))
+            ).json()["status"] == "picked_up"
+    assert (await world.http.put(put, json={"status": "delivering"}, headers=world.auth(c))
+            ).json()["status"] == "delivering"
+    far = await world.http.put(put, json={"status": "delivered"}, headers=world.auth(c))
+    assert far.status_code == 409
+    assert far.json()["type"].endswith("too_far_from_dropoff")
+    r = await world.http.post("/api/v1/delivery/locations", headers=world.auth(c),
+                              # 25 s ahead (the clock-skew allowance) keeps the ~1 km ride
+                              # plausible (< 70 m/s) without waiting in the test
+                              json={"fixes": [{"lat": drop[0] - 0.0005, "lng": drop[1],
+                                               "ts": now_ms() + 25_000}]})
+    assert r.json()["accepted"] == 1
+
+    async def at_door() -> bool:
+        pos = await world.srv.core.couriers.position(c)  # type: ignore[attr-defined]
+        return pos is not None and abs(float(pos["lat"]) - (drop[0] - 0.0005)) < 1e-9
+    await eventually(at_door)
+    done = await world.http.put(put, json={"status": "delivered"}, headers=world.auth(c))
+    assert done.json()["status"] == "delivered", done.text
+    other = f"c-{uuid.uuid4().hex[:6]}"
+    assert (await world.http.put(put, json={"status": "picked_up"}, headers=world.auth(other))
+            ).status_code == 404
+    kinds = [type(e).__name__ for e in await dispatch_events(world, oid)]
+    assert kinds == ["CourierAssigned", "OrderPickedUp", "OrderDelivering", "OrderDelivered"]
+    state = await world.http.put("/api/v1/delivery/availability", headers=world.auth(c),
+                                 json={"online": True})
+    assert state.json()["state"] == "idle"
+
+
+async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
+    """Force-assign takes an idle courier (a busy one is 409); unassign returns the order to
+    waiting; couriers cannot use fleet endpoints."""
+    lat, lng = spot()
+    busy = await world.courier(lat + 0.001, lng)
+    oid0 = await world.order((lat, lng), (lat + 0.01, lng))
+    first = await world.offer_for(busy, oid0)
+    assert first["order_id"] == oid0
+    idle = await world.courier(lat + 0.3, lng)  # too far to be offered anything
+    oid = await world.order((lat + 0.25, lng + 0.2), (lat + 0.26, lng + 0.2))
+    fm = world.auth("fm-1", "fleet_manager")
+    assert (await world.http.post(f"/api/v1/fleet/orders/{oid}/assign",
+                                  json={"courier_id": busy}, headers=fm)).status_code in (404, 409)
+
+    async def waiting() -> bool:
+        r = await world.http.get("/api/v1/fleet/orders", params={"status": "waiting"},
+                                 headers=fm)
+        return oid in {o["order_id"] for o in r.json()["orders"]}
+    await eventually(waiting)
+    r = await world.http.post(f"/api/v1/fleet/orders/{oid}/assign", json={"courier_id": busy},
+                              headers=fm)
+    assert r.status_code == 409
+    r = await world.http.post(f"/api/v1/fleet/orders/{oid}/assign", json={"courier_id": idle},
+                              headers=fm)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "assigned"
+    assert r.json()["courier_id"] == idle
+    assert world.offers.of(idle, "ASSIGNED") or True  # push is best effort
+    r = await world.http.post(f"/api/v1/fleet/orders/{oid}/unassign", headers=fm)
+    assert r.json()["status"] == "waiting"
+    assert r.json()["courier_id"] is None
+    assert (await world.http.post(f"/api/v1/fleet/orders/{oid}/unassign",
+                                  headers=world.auth(idle))).status_code == 403
+    assert (await world.http.get("/api/v1/fleet/orders", params={"status": "nonsense"},
+                                 headers=fm)).status_code == 400
+
+
+async def test_two_processes_never_double_offer_or_double_assign(settings: Settings) -> None:
+    """Two core processes run rounds over 200 orders and 100 couriers at once while couriers
+    accept, decline or ignore offers: no courier ever holds two open offers, no order is
+    accepted by two couriers, no courier carries two orders."""
+    ns = f"{settings.namespace}p{uuid.uuid4().hex[:4]}"
+    env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.2", "OFFER_TTL_S": "2.0",
+           "LEASE_TTL_S": "2.0", "DISPATCH_RADIUS_M": "8000"}
+    nc = await nats.connect(settings.nats_url)
+    names = Names(ns)
+    await ensure_streams(nc.jetstream(), names)
+    offers = Offers()
+    await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
+    procs = [await spawn_core(msgspec.structs.replace(settings, namespace=ns), **env)
+             for _ in range(2)]
+    rng = random.Random(42)
+    lat0, lng0 = spot(rng)
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            from api.auth import TokenCodec
+            assert settings.jwt_secret
+            codec = TokenCodec(settings.jwt_secret)
+
+            def auth(cid: str) -> dict[str, str]:
+                return {"Authorization": f"Bearer {codec.issue(cid, 'delivery')}"}
+
+            couriers = [f"k{i:03d}-{uuid.uuid4().hex[:4]}" for i in range(100)]
+            for i, cid in enumerate(couriers):
+                base = procs[i % 2].url
+                r = await http.post(f"{base}/api/v1/delivery/locations", headers=auth(cid),
+                                    json={"fixes": [{"lat": lat0 + rng.uniform(-0.03, 0.03),
+                                                     "lng": lng0 + rng.uniform(-0.03, 0.03),
+                                                     "ts": now_ms()}]})
+                assert r.json()["accepted"] == 1
+                r = await http.put(f"{base}/api/v1/delivery/availability", headers=auth(cid),
+                                   json={"online": True, "vehicle": "scooter"})
+                assert r.status_code == 200
+            await asyncio.sleep(1.0)  # let the indexer file them
+            js = nc.jetstream()
+            order_ids = []
+            for _ in range(200):
+                oid = str(uuid.uuid4())
+                order_ids.append(oid)
+                t = now_ms()
+                await publish(js, names.order_event("status", oid), OrderStatusChanged(
+                    order_id=oid, order_number=oid[:6], customer_id="c", chef_id="k",
+                    status="accepted", at_ms=t,
+                    pickup=LatLng(lat0 + rng.uniform(-0.03, 0.03),
+                                  lng0 + rng.uniform(-0.03, 0.03)),
+                    dropoff=LatLng(lat0, lng0), ready_at_ms=t, promised_at_ms=t + 3_600_000),
+                    msg_id=oid)
+            accepted: dict[str, list[str]] = {}
+            declined_at: dict[str, int] = {}
+            seen: set[str] = set()
+            deadline = time.monotonic() + 10
+            async def answer(cid: str, payload: dict[str, Any], roll: float, base: str) -> None:
+                offer_url = f"{base}/api/v1/delivery/offers/{payload['offer_id']}"
+                if roll < 0.4:
+                    r = await http.post(f"{offer_url}/accept", headers=auth(cid))
+                    if r.status_code == 200:
+                        accepted.setdefault(payload["order_id"], []).append(cid)
+                elif roll < 0.7:
+                    sent_ms = now_ms()  # the decline happens after this instant
+                    r = await http.post(f"{offer_url}/decline", headers=auth(cid))
+                    if r.status_code == 200:
+                        declined_at[payload["offer_id"]] = sent_ms
+
+            while time.monotonic() < deadline:
+                fresh = [(cid, p) for cid, p, _ in offers.all() if p["offer_id"] not in seen]
+                seen.update(p["offer_id"] for _, p in fresh)
+                # Answer concurrently, through either process, as real devices would.
+                await asyncio.gather(*(answer(cid, p, rng.random(), procs[rng.randrange(2)].url)
+                                       for cid, p in fresh))
+                await asyncio.sleep(0.05)
+    finally:
+        for p in procs:
+            await p.stop()
+        await nc.close()
+
+    all_offers = offers.all()
+    assert len(all_offers) > 100, "dispatch made offers"
+    assert accepted, "some offers were accepted"
+    # No order accepted by two couriers; no courier accepted two orders.
+    assert all(len(cs) == 1 for cs in accepted.values())
+    winners = [cs[0] for cs in accepted.values()]
+    assert len(winners) == len(set(winners))
+    # Per courier, each new offer comes only after the previous one closed.
+    ttl_ms = 2000
+    by_courier: dict[str, list[dict[str, Any]]] = {}
+    for cid, payload, _ in all_offers:
+        by_courier.setdefault(cid, []).append(payload)
+    accepted_offer_couriers = set(winners)
+    for cid, its in by_courier.items():
+        its.sort(key=lambda p: p["expires_at"])
+        for prev, nxt in itertools.pairwise(its):
+            created_next = nxt["expires_at"] - ttl_ms
+            closed_prev = declined_at.get(prev["offer_id"], prev["expires_at"])
+            # 50 ms: the server stamps a claim just before its script runs
+            assert created_next >= closed_prev - 50, (cid, prev, nxt)
+        if cid in accepted_offer_couriers:
+            # After its accepted offer, a courier (never delivering here) gets no other.
+            acc_order = next(o for o, cs in accepted.items() if cs[0] == cid)
+            acc = next(p for p in its if p["order_id"] == acc_order)
+            assert its[-1] is acc
+
+
+async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) -> None:
+    """Kill the process holding a region's round lease: the other process takes the region
+    over within 10 s and dispatches new orders there."""
+    ns = f"{settings.namespace}l{uuid.uuid4().hex[:4]}"
+    env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.5", "LEASE_TTL_S": "4.0"}
+    nc = await nats.connect(settings.nats_url)
+    names = Names(ns)
+    await ensure_streams(nc.jetstream(), names)
+    offers = Offers()
+    await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
+    s = msgspec.structs.replace(settings, namespace=ns)
+    first = await spawn_core(s, **env)
+    second = None
+    import redis.asyncio as aioredis
+    redis = aioredis.from_url(settings.redis_url or "")
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            from api.auth import TokenCodec
+            assert settings.jwt_secret
+            codec = TokenCodec(settings.jwt_secret)
+            lat, lng = spot()
+            couriers = []
+            for i in range(2):
+                cid = f"lease-{i}-{uuid.uuid4().hex[:4]}"
+                h = {"Authorization": f"Bearer {codec.issue(cid, 'delivery')}"}
+                await http.post(f"{first.url}/api/v1/delivery/locations", headers=h,
+                                json={"fixes": [{"lat": lat + 0.001 * i, "lng": lng,
+                                                 "ts": now_ms()}]})
+                await http.put(f"{first.url}/api/v1/delivery/availability", headers=h,
+                               json={"online": True})
+                couriers.append(cid)
+            await asyncio.sleep(1.0)
+            js = nc.jetstream()
+
+            async def order() -> str:
+                oid = str(uuid.uuid4())
+                t = now_ms()
+                await publish(js, names.order_event("status", oid), OrderStatusChanged(
+                    order_id=oid, order_number=oid[:6], customer_id="c", chef_id="k",
+                    status="accepted", at_ms=t, pickup=LatLng(lat, lng),
+                    dropoff=LatLng(lat + 0.01, lng), ready_at_ms=t,
+                    promised_at_ms=t + 3_600_000), msg_id=oid)
+                return oid
+
+            o1 = await order()
+
+            async def offered(oid: str) -> bool:
+                return any(p["order_id"] == oid for _, p, _ in offers.all())
+            await eventually(lambda: offered(o1), 10)
+            leases = [k async for k in redis.scan_iter(match=f"{ns}:d:lease:*")]
+            assert len(leases) == 1
+            holder = await redis.get(leases[0])
+            second = await spawn_core(s, **env)
+            await first.kill()
+            killed_at = time.monotonic()
+            o2 = await order()
+            await eventually(lambda: offered(o2), 12)
+            assert time.monotonic() - killed_at < 10 + 2  # the order's own round included
+            assert await redis.get(leases[0]) != holder
+            assert o1 != o2
+    finally:
+        await first.kill()
+        if second is not None:
+            await second.stop()
+        await redis.aclose()
+        await nc.close()
