@@ -202,5 +202,9 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+from api.commerce.cli import users  # noqa: E402  (commerce's command group)
+
+main.add_command(users)
+
 if __name__ == "__main__":
     main()

@@ -66,11 +66,15 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             timeout=timeout_s, command_timeout=30,
         )
         stack.push_async_callback(db.close)
-        redis = aioredis.from_url(
+        # A blocking pool: a burst (hundreds of sockets connecting at once) waits for a free
+        # connection instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
             _require(settings.redis_url, "REDIS_URL"),
+            max_connections=settings.redis_pool_max, timeout=timeout_s,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             health_check_interval=30,
         )
+        redis = aioredis.Redis(connection_pool=pool)
         stack.push_async_callback(redis.aclose)
         await redis.ping()
         nc = await nats.connect(
@@ -89,7 +93,8 @@ async def _drain_quietly(nc: NATS) -> None:
     try:
         await asyncio.wait_for(nc.drain(), 5)
     except Exception:  # closing anyway; a dead server must not break shutdown
-        await nc.close()
+        with contextlib.suppress(Exception):
+            await nc.close()
 
 
 async def _timed(check: Callable[[], Awaitable[object]], timeout_s: float) -> DependencyHealth:

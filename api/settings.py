@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     db_pool_min: int = 1
     db_pool_max: int = 10
+    redis_pool_max: int = 64
+    """Redis connections per process (callers wait for a free one beyond this)."""
     store_timeout_s: float = 5.0
     """Connect / health-check timeout for each store."""
     courier_stale_s: float = 60.0
@@ -74,6 +76,7 @@ _ENV_NAMES: dict[str, str] = {
     "log_level": "LOG_LEVEL",
     "db_pool_min": "DB_POOL_MIN",
     "db_pool_max": "DB_POOL_MAX",
+    "redis_pool_max": "REDIS_POOL_MAX",
     "store_timeout_s": "STORE_TIMEOUT_S",
     "courier_stale_s": "COURIER_STALE_S",
     "ingest_max_batch": "INGEST_MAX_BATCH",
@@ -204,7 +207,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                   "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s"):
         if (raw := get(field)) is not None:
             values[field] = _positive_float(_ENV_NAMES[field], raw)
-    for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates"):
+    for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates",
+                  "redis_pool_max"):
         if (raw := get(field)) is not None:
             values[field] = _positive_int(_ENV_NAMES[field], raw)
     return Settings(**values)  # type: ignore[arg-type]

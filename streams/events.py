@@ -28,15 +28,31 @@ OrderStatus = Literal[
 ]
 
 
+class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of an order as the chef's NEW_ORDER shows it."""
+
+    menu_item_id: str
+    name: str
+    quantity: int
+    price_cents: int
+    notes: str = ""
+
+
 class OrderCreated(_Event, frozen=True, kw_only=True, tag="order.created"):
+    """A paid order: it now reaches the chef and dispatch."""
+
     order_id: str
     order_number: str
     customer_id: str
     chef_id: str
+    """The chef *profile* id."""
     pickup: LatLng
     dropoff: LatLng
     total_cents: int
     created_at_ms: int
+    chef_user_id: str = ""
+    """The chef's user id (the ``sub`` of the chef's tokens)."""
+    items: tuple[OrderLine, ...] = ()
 
 
 class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
@@ -57,6 +73,8 @@ class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
     """Delivery time promised to the customer (estimated_delivery)."""
     total_cents: int = 0
     item_count: int = 0
+    chef_user_id: str = ""
+    """The chef's user id (the ``sub`` of the chef's tokens); ``chef_id`` is the profile id."""
 
 
 # -- dispatch.* (core → commerce) ----------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -138,6 +139,16 @@ async def consume_batches(
         max_ack_pending=max(batch * 20, 10_000),
     )
     sub = await js.pull_subscribe(filter_subject, durable=durable, stream=stream, config=config)
+    try:
+        await _consume(sub, handler, batch, wait_s)
+    finally:
+        # Without this, closing the connection waits out its drain timeout for this sub.
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def _consume(sub: JetStreamContext.PullSubscription, handler: Handler, batch: int,
+                   wait_s: float) -> None:
     while True:
         raise_if_cancelling()
         try:

@@ -2,11 +2,90 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response, Router
+
+from api.commerce.accounts.controllers import AuthController, UsersController
+from api.commerce.accounts.social import SocialProvider
+from api.commerce.admin.controllers import AdminController
+from api.commerce.cart.controllers import CartController
+from api.commerce.chefs.controllers import BrowseController, ChefDashboardController
+from api.commerce.chefs.index import ChefIndexHook
+from api.commerce.chefs.services import chef_index_snapshot
+from api.commerce.context import CommerceConfig, default_commerce
+from api.commerce.delivery.controllers import DeliveryController
+from api.commerce.deps import DEPENDENCIES
+from api.commerce.menus.controllers import MenuController
+from api.commerce.notifications.controllers import NotificationController
+from api.commerce.notifications.sinks import MessageSink
+from api.commerce.orders.controllers import ChefOrdersController, OrdersController
+from api.commerce.orders.dispatch import dispatch_consumer
+from api.commerce.outbox.relay import outbox_worker
+from api.commerce.payments.controllers import PaymentsController
+from api.commerce.payments.provider import PaymentProvider
+from api.commerce.reviews.controllers import ReviewsController
 from api.observability import Metrics
 from api.parts import Parts
+from api.problems import Problem, http_exception_handler
+from api.resources import Resources
 from api.settings import Settings
+from streams.catalog import Names
+from streams.jetstream import ensure_streams
+
+API_PREFIX = "/api/v1"
 
 
-def commerce_parts(settings: Settings, metrics: Metrics) -> Parts:
-    """Everything commerce serves and runs besides /health and /metrics."""
-    return Parts()
+def _missing_reference(request: Request[Any, Any, Any],
+                       exc: asyncpg.ForeignKeyViolationError) -> Response[Any]:
+    """A row refers to one that does not exist (e.g. a token for a user with no account)."""
+    return http_exception_handler(
+        request, Problem(404, "a referenced resource does not exist", code="not_found"))
+
+
+def commerce_parts(
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    config: CommerceConfig | None = None,
+    payments: PaymentProvider | None = None,
+    messages: MessageSink | None = None,
+    social: Mapping[str, SocialProvider] | None = None,
+    chef_index_hooks: Sequence[ChefIndexHook] = (),
+) -> Parts:
+    """Everything commerce serves and runs besides /health and /metrics.
+
+    Adapters default to the sandbox payment provider, the logging message sink and no social
+    provider; pass others to swap them (tests pass a RecordingSink, the lead a chef-index hook).
+    """
+    commerce = default_commerce(config=config, payments=payments, messages=messages,
+                                social=social, chef_index_hooks=chef_index_hooks)
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            AuthController, UsersController, NotificationController, BrowseController,
+            ChefDashboardController, MenuController, CartController, OrdersController,
+            ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
+            AdminController,
+        ],
+        dependencies=DEPENDENCIES,
+        exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},
+    )
+
+    async def declare_streams(resources: Resources) -> None:
+        await ensure_streams(resources.js, Names(resources.settings.namespace))
+
+    async def replay_chef_index(resources: Resources) -> None:
+        """Tell the index hooks about every indexable chef (the index is rebuildable)."""
+        for state in await chef_index_snapshot(resources.db):
+            await commerce.chef_changed(state)
+
+    return Parts(
+        handlers=[api],
+        startup=[declare_streams, *([replay_chef_index] if chef_index_hooks else [])],
+        workers=[("commerce-outbox", outbox_worker(commerce)),
+                 ("commerce-dispatch", dispatch_consumer(commerce))],
+        state={"commerce": commerce},
+    )

@@ -1,0 +1,84 @@
+"""/chefs (public browse) and /chef (the chef's own dashboard)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, put
+from litestar.params import Parameter
+
+from api.auth import Identity, Role, roles
+from api.commerce.chefs import schemas as s
+from api.commerce.chefs.services import ChefService
+from api.commerce.menus.schemas import MenuItem
+from api.commerce.menus.services import MenuService
+from api.commerce.paging import Page, PageQuery
+from api.commerce.reports.schemas import ChefAnalytics, ChefEarnings
+from api.commerce.reports.services import ReportService
+from api.commerce.reviews.schemas import Review
+from api.commerce.reviews.services import ReviewService
+
+PUBLIC = {"public": True}
+
+
+class BrowseController(Controller):
+    """Public by design (the lead's decision; seed §7.3 lists no delivery access)."""
+
+    path = "/chefs"
+    tags = ["chefs"]
+
+    @get("", opt=PUBLIC, summary="Approved chefs, filtered and sorted (seed mock filters)")
+    async def list_chefs(
+        self, chefs: ChefService, paging: PageQuery,
+        cuisine: Annotated[str | None, Parameter(max_length=50)] = None,
+        search: Annotated[str | None, Parameter(max_length=100)] = None,
+        rating: Annotated[float | None, Parameter(ge=0, le=5)] = None,
+        sort: s.ChefSort | None = None,
+    ) -> Page[s.ChefProfile]:
+        return await chefs.browse(paging, cuisine=cuisine, search=search, min_rating=rating,
+                                  sort=sort)
+
+    @get("/{chef_id:uuid}", opt=PUBLIC, summary="One approved chef")
+    async def get_chef(self, chef_id: UUID, chefs: ChefService) -> s.ChefProfile:
+        return await chefs.public(chef_id)
+
+    @get("/{chef_id:uuid}/menu", opt=PUBLIC, summary="An approved chef's menu")
+    async def menu(self, chef_id: UUID, chefs: ChefService, menus: MenuService,
+                   paging: PageQuery) -> Page[MenuItem]:
+        await chefs.public(chef_id)
+        return await menus.menu_of(chef_id, paging, include_unavailable=True)
+
+    @get("/{chef_id:uuid}/reviews", opt=PUBLIC, summary="An approved chef's reviews")
+    async def reviews(self, chef_id: UUID, chefs: ChefService, reviews: ReviewService,
+                      paging: PageQuery) -> Page[Review]:
+        await chefs.public(chef_id)
+        return await reviews.of_chef(chef_id, paging)
+
+
+class ChefDashboardController(Controller):
+    path = "/chef"
+    tags = ["chef"]
+    guards = [roles(Role.CHEF)]
+
+    @get("/profile", summary="The chef's own profile")
+    async def profile(self, identity: Identity, chefs: ChefService) -> s.ChefProfile:
+        return await chefs.own(identity.user_id)
+
+    @put("/profile", summary="Onboard or update the chef profile (pending until verified)")
+    async def put_profile(self, data: s.ChefProfileWrite, identity: Identity,
+                          chefs: ChefService) -> s.ChefProfile:
+        return await chefs.upsert(identity.user_id, data)
+
+    @put("/availability", summary="Go online/offline, accept orders or pause")
+    async def availability(self, data: s.AvailabilityUpdate, identity: Identity,
+                           chefs: ChefService) -> s.ChefProfile:
+        return await chefs.set_availability(identity.user_id, data)
+
+    @get("/earnings", summary="Earnings of delivered orders by period")
+    async def earnings(self, identity: Identity, reports: ReportService) -> ChefEarnings:
+        return await reports.chef_earnings(identity.user_id)
+
+    @get("/analytics", summary="The chef's order, item and rating figures (limited view)")
+    async def analytics(self, identity: Identity, reports: ReportService) -> ChefAnalytics:
+        return await reports.chef_analytics(identity.user_id)

@@ -1,0 +1,87 @@
+"""The commerce service's configuration and its ports (payments, messages, social, hooks).
+
+One ``Commerce`` object per app, kept on ``app.state.commerce`` and injected into handlers;
+tests and deployments swap adapters by passing them to ``commerce_parts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from litestar.datastructures import State
+
+from api.commerce.accounts.passwords import Argon2Params, Passwords
+from api.commerce.accounts.social import SocialProvider
+from api.commerce.chefs.index import ChefIndexHook, ChefIndexState
+from api.commerce.notifications.sinks import LoggingSink, MessageSink
+from api.commerce.payments.provider import PaymentProvider, SandboxProvider
+
+
+class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Tunables of the commerce service; every limit and TTL is finite."""
+
+    refresh_ttl_s: int = 30 * 24 * 3600
+    """Lifetime of a refresh token (rotated on every use)."""
+    reset_ttl_s: int = 3600
+    """Lifetime of a password-reset token."""
+    otp_ttl_s: int = 300
+    """Lifetime of a phone OTP code."""
+    otp_max_attempts: int = 5
+    login_window_s: int = 15 * 60
+    """Window of the failed-login counters."""
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_ip: int = 50
+    outbox_batch: int = 200
+    outbox_poll_s: float = 0.5
+    """Relay poll interval when no local commit woke it."""
+    currency: str = "usd"
+    courier_speed_kmh: float = 20.0
+    """Straight-line speed used for the promised delivery time."""
+    handoff_buffer_min: int = 10
+    argon2: Argon2Params = msgspec.field(default_factory=Argon2Params)
+    """Password hashing cost (tests lower it; production keeps the defaults)."""
+
+
+@dataclass
+class Commerce:
+    config: CommerceConfig
+    payments: PaymentProvider
+    messages: MessageSink
+    social: Mapping[str, SocialProvider]
+    chef_index_hooks: Sequence[ChefIndexHook]
+    passwords: Passwords
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def chef_changed(self, state: ChefIndexState | None) -> None:
+        """Tell every index hook about a chef whose indexable state committed."""
+        if state is None:
+            return
+        for hook in self.chef_index_hooks:
+            await hook(state)
+
+
+def default_commerce(
+    *,
+    config: CommerceConfig | None = None,
+    payments: PaymentProvider | None = None,
+    messages: MessageSink | None = None,
+    social: Mapping[str, SocialProvider] | None = None,
+    chef_index_hooks: Sequence[ChefIndexHook] = (),
+) -> Commerce:
+    config = config or CommerceConfig()
+    return Commerce(
+        config=config,
+        passwords=Passwords(config.argon2),
+        payments=payments or SandboxProvider(),
+        messages=messages or LoggingSink(),
+        social=dict(social or {}),
+        chef_index_hooks=list(chef_index_hooks),
+    )
+
+
+def provide_commerce(state: State) -> Commerce:
+    commerce: Commerce = state.commerce
+    return commerce

@@ -1,0 +1,83 @@
+"""Providers that build each domain's service from the app's resources and ports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.di import Provide
+
+from api.commerce.accounts.services import AccountService
+from api.commerce.admin.services import AdminService
+from api.commerce.cart.services import CartService
+from api.commerce.chefs.services import ChefService
+from api.commerce.context import Commerce, provide_commerce
+from api.commerce.delivery.services import DeliveryService
+from api.commerce.menus.services import MenuService
+from api.commerce.notifications.services import NotificationService
+from api.commerce.orders.services import OrderService
+from api.commerce.paging import provide_page
+from api.commerce.payments.services import PaymentService
+from api.commerce.reports.services import ReportService
+from api.commerce.reviews.services import ReviewService
+from api.resources import Resources
+
+
+def provide_accounts(resources: Resources, commerce: Commerce) -> AccountService:
+    return AccountService(resources, commerce)
+
+
+def provide_chefs(resources: Resources, commerce: Commerce) -> ChefService:
+    return ChefService(resources, commerce)
+
+
+def provide_orders(resources: Resources, commerce: Commerce) -> OrderService:
+    return OrderService(resources, commerce)
+
+
+def provide_payments(resources: Resources, commerce: Commerce) -> PaymentService:
+    return PaymentService(resources, commerce)
+
+
+def provide_menus(resources: Resources) -> MenuService:
+    return MenuService(resources)
+
+
+def provide_cart(resources: Resources) -> CartService:
+    return CartService(resources)
+
+
+def provide_reviews(resources: Resources) -> ReviewService:
+    return ReviewService(resources)
+
+
+def provide_reports(resources: Resources) -> ReportService:
+    return ReportService(resources)
+
+
+def provide_delivery(resources: Resources) -> DeliveryService:
+    return DeliveryService(resources)
+
+
+def provide_admin(resources: Resources) -> AdminService:
+    return AdminService(resources)
+
+
+def provide_notifications(resources: Resources) -> NotificationService:
+    return NotificationService(resources)
+
+
+DEPENDENCIES: dict[str, Any] = {
+    "commerce": Provide(provide_commerce, sync_to_thread=False),
+    "paging": Provide(provide_page, sync_to_thread=False),
+    "accounts": Provide(provide_accounts, sync_to_thread=False),
+    "chefs": Provide(provide_chefs, sync_to_thread=False),
+    "menus": Provide(provide_menus, sync_to_thread=False),
+    "cart": Provide(provide_cart, sync_to_thread=False),
+    "orders": Provide(provide_orders, sync_to_thread=False),
+    "payments": Provide(provide_payments, sync_to_thread=False),
+    "reviews": Provide(provide_reviews, sync_to_thread=False),
+    "reports": Provide(provide_reports, sync_to_thread=False),
+    "delivery": Provide(provide_delivery, sync_to_thread=False),
+    "admin": Provide(provide_admin, sync_to_thread=False),
+    "notifications": Provide(provide_notifications, sync_to_thread=False),
+}

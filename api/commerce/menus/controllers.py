@@ -1,0 +1,37 @@
+"""/chef/menu: menu CRUD for chefs (their own) and admins (any chef's)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, delete, get, post, put
+
+from api.auth import Identity, Role, roles
+from api.commerce.menus import schemas as s
+from api.commerce.menus.services import MenuService
+from api.commerce.paging import Page, PageQuery
+
+
+class MenuController(Controller):
+    path = "/chef/menu"
+    tags = ["menu"]
+    guards = [roles(Role.CHEF, Role.ADMIN)]
+
+    @get("", guards=[roles(Role.CHEF)], summary="The chef's own menu (unavailable included)")
+    async def own_menu(self, identity: Identity, menus: MenuService,
+                       paging: PageQuery) -> Page[s.MenuItem]:
+        return await menus.own_menu(identity, paging)
+
+    @post("", summary="Add a menu item")
+    async def create(self, data: s.MenuItemCreate, identity: Identity,
+                     menus: MenuService) -> s.MenuItem:
+        return await menus.create(identity, data)
+
+    @put("/{item_id:uuid}", summary="Update a menu item")
+    async def update(self, item_id: UUID, data: s.MenuItemUpdate, identity: Identity,
+                     menus: MenuService) -> s.MenuItem:
+        return await menus.update(identity, item_id, data)
+
+    @delete("/{item_id:uuid}", summary="Delete a menu item")
+    async def remove(self, item_id: UUID, identity: Identity, menus: MenuService) -> None:
+        await menus.delete(identity, item_id)

@@ -1,0 +1,27 @@
+"""/users/me/notifications: the in-app inbox."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, put
+
+from api.auth import ALL_ROLES, Identity, roles
+from api.commerce.accounts.schemas import Accepted
+from api.commerce.notifications.services import Notification, NotificationService
+from api.commerce.paging import Page, PageQuery
+
+
+class NotificationController(Controller):
+    path = "/users/me/notifications"
+    tags = ["notifications"]
+    guards = [roles(*ALL_ROLES)]
+
+    @get("", summary="The current user's in-app notifications, newest first")
+    async def inbox(self, identity: Identity, notifications: NotificationService,
+                    paging: PageQuery, unread: bool = False) -> Page[Notification]:
+        return await notifications.inbox(identity.user_id, paging, unread)
+
+    @put("/{notification_id:int}/read", summary="Mark a notification read")
+    async def read(self, notification_id: int, identity: Identity,
+                   notifications: NotificationService) -> Accepted:
+        await notifications.mark_read(identity.user_id, notification_id)
+        return Accepted(detail="read")

@@ -1,0 +1,128 @@
+"""Order state changes with their side effects, all inside the caller's transaction:
+timestamps, the outbox event, the in-app notification and, on cancellation, the refund."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from api.commerce.context import Commerce
+from api.commerce.notifications.services import notify
+from api.commerce.orders import state
+from api.commerce.orders.timing import epoch_ms, promised_at, ready_at
+from api.commerce.outbox.relay import enqueue
+from api.commerce.payments.refunds import refund_order
+from api.problems import Problem
+from streams.catalog import Names
+from streams.events import LatLng, OrderCreated, OrderLine, OrderStatusChanged
+
+CUSTOMER_MESSAGES: dict[str, str] = {
+    "accepted": "Your order has been accepted! Chef is preparing your food.",
+    "preparing": "Your food is being prepared.",
+    "ready": "Your order is ready for pickup!",
+    "picked_up": "Your order has been picked up and is on the way!",
+    "delivering": "Your order is on its way to you.",
+    "delivered": "Your order has been delivered. Enjoy!",
+    "cancelled": "Your order has been cancelled.",
+}
+
+
+async def lock_order(conn: asyncpg.Connection, order_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM orders WHERE id = $1 FOR UPDATE", order_id)
+
+
+async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: Names,
+                           order: asyncpg.Record, target: state.OrderStatus, *,
+                           reason: str = "", now: datetime | None = None) -> asyncpg.Record:
+    """Move a locked order to ``target``; 409 (and no change) if the machine forbids it."""
+    current = order["status"]
+    if not state.is_valid_transition(current, target):
+        raise Problem(409, f"an order cannot go from {current} to {target}",
+                      code="invalid_transition", extra={"current_status": current})
+    now = now or datetime.now(UTC)
+    sets: dict[str, Any] = {"status": target, state.TIMESTAMP_OF[target]: now}
+    if target == "accepted":
+        ready = ready_at(now, order["prep_time_minutes"])
+        sets["estimated_ready"] = ready
+        sets["estimated_delivery"] = promised_at(
+            ready, order["distance_m"], commerce.config.courier_speed_kmh,
+            commerce.config.handoff_buffer_min)
+    if target == "cancelled":
+        sets["cancel_reason"] = reason
+    assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE orders SET {assignments}, updated_at = now() WHERE id = $1 RETURNING *",
+        order["id"], *sets.values())
+    assert row is not None
+    if target == "delivered":
+        await conn.execute(
+            "UPDATE chef_profiles SET total_orders = total_orders + 1 WHERE id = $1",
+            row["chef_id"])
+    if target == "cancelled" and row["payment_status"] == "paid":
+        await refund_order(conn, commerce.payments, row["id"], reason or "order cancelled")
+    if row["payment_status"] != "unpaid" or target != "cancelled":
+        chef_user = await conn.fetchval(
+            "SELECT user_id::text FROM chef_profiles WHERE id = $1", row["chef_id"])
+        item_count = await conn.fetchval(
+            "SELECT coalesce(sum(quantity), 0)::int FROM order_items WHERE order_id = $1",
+            row["id"])
+        await enqueue(conn, names.order_event("status", str(row["id"])),
+                      status_event(row, previous=current, now=now, chef_user_id=chef_user,
+                                   item_count=item_count))
+    await notify(conn, row["customer_id"], "ORDER_STATUS_UPDATE", "Order update",
+                 CUSTOMER_MESSAGES.get(target, f"Your order is {target}."),
+                 {"order_id": str(row["id"]), "status": target,
+                  "timestamp": now.isoformat(),
+                  "estimated_time": (row["estimated_delivery"].isoformat()
+                                     if row["estimated_delivery"] else None)})
+
+    return row
+
+
+def status_event(row: asyncpg.Record, *, previous: str | None, now: datetime,
+                 chef_user_id: str = "", item_count: int = 0) -> OrderStatusChanged:
+    return OrderStatusChanged(
+        order_id=str(row["id"]), order_number=row["order_number"],
+        customer_id=str(row["customer_id"]), chef_id=str(row["chef_id"]),
+        status=row["status"], previous_status=previous,  # type: ignore[arg-type]
+        at_ms=epoch_ms(now),
+        pickup=LatLng(row["pickup_lat"], row["pickup_lng"]),
+        dropoff=LatLng(row["delivery_lat"], row["delivery_lng"]),
+        ready_at_ms=epoch_ms(row["estimated_ready"]) if row["estimated_ready"] else None,
+        promised_at_ms=(epoch_ms(row["estimated_delivery"])
+                        if row["estimated_delivery"] else None),
+        total_cents=row["total_cents"], item_count=item_count, chef_user_id=chef_user_id,
+    )
+
+
+async def on_paid(conn: asyncpg.Connection, commerce: Commerce, names: Names,
+                  order: asyncpg.Record, payment_id: uuid.UUID) -> None:
+    """The order is paid: it now reaches the chef (NEW_ORDER) and dispatch (order.created)."""
+    now = datetime.now(UTC)
+    row = await conn.fetchrow(
+        """UPDATE orders SET payment_status = 'paid', payment_id = $2, updated_at = now()
+           WHERE id = $1 AND payment_status = 'unpaid' RETURNING *""", order["id"], payment_id)
+    if row is None:
+        return  # already paid: nothing to announce twice
+    chef_user = await conn.fetchval("SELECT user_id FROM chef_profiles WHERE id = $1",
+                                    row["chef_id"])
+    lines = await conn.fetch(
+        """SELECT menu_item_id::text AS menu_item_id, name, quantity, price_cents, notes
+           FROM order_items WHERE order_id = $1 ORDER BY created_at, id""", row["id"])
+    await enqueue(conn, names.order_event("created", str(row["id"])), OrderCreated(
+        order_id=str(row["id"]), order_number=row["order_number"],
+        customer_id=str(row["customer_id"]), chef_id=str(row["chef_id"]),
+        pickup=LatLng(row["pickup_lat"], row["pickup_lng"]),
+        dropoff=LatLng(row["delivery_lat"], row["delivery_lng"]),
+        total_cents=row["total_cents"], created_at_ms=epoch_ms(row["created_at"]),
+        chef_user_id=str(chef_user), items=tuple(OrderLine(**dict(r)) for r in lines)))
+    items = [{"name": r["name"], "quantity": r["quantity"], "notes": r["notes"]} for r in lines]
+    await notify(conn, chef_user, "NEW_ORDER", "New Order!",
+                 f"You have a new order #{row['order_number']}",
+                 {"order_id": str(row["id"]), "order_number": row["order_number"],
+                  "items": items, "total_cents": row["total_cents"],
+                  "timestamp": now.isoformat()})
+

@@ -1,0 +1,21 @@
+"""Food-ready and promised delivery times: pure, from ``now`` and the order's facts."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+
+def ready_at(start: datetime, prep_time_minutes: int) -> datetime:
+    return start + timedelta(minutes=prep_time_minutes)
+
+
+def promised_at(ready: datetime, distance_m: float, speed_kmh: float,
+                handoff_buffer_min: int) -> datetime:
+    """Ready time + straight-line travel at ``speed_kmh`` + a hand-off buffer, whole minutes."""
+    travel_min = math.ceil(distance_m / 1000 / speed_kmh * 60)
+    return ready + timedelta(minutes=travel_min + handoff_buffer_min)
+
+
+def epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

@@ -1,0 +1,1 @@
+"""Commerce: earnings, analytics and dashboards (read-only aggregates)."""

@@ -1,0 +1,212 @@
+"""GPS ingest end to end: simulated devices over WebSockets → core → NATS → indexer → Redis.
+
+    python -m bench.ingest --devices 2000 --rate 4000 --duration 20 [--batch 1]
+
+Starts a real core process (embedded stores unless DATABASE_URL/REDIS_URL/NATS_URL are set),
+connects N device sockets with the `websockets` client and sends R fixes/s in total (each
+device moves on a random walk; ``--batch K`` sends K fixes per LOCATIONS message). Prints
+accepted fixes/s (server counter), fix-to-index latency p50/p99 (device send time → the fix
+visible in Redis, sampled), server RSS — and, in the same run, the baseline: the same number
+of positions written with raw pipelined GEOADD from Python into the same Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+import websockets
+
+from api.auth import TokenCodec
+from api.migrate import migrate
+from api.runtime import free_port
+from bench._stores import bench_stores
+
+SECRET = "bench-secret-" + "b" * 40
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def start_core(urls: dict[str, str], ns: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": urls["postgres"], "REDIS_URL": urls["redis"],
+           "NATS_URL": urls["nats"], "JWT_SECRET": SECRET, "HOMECHEF_NAMESPACE": ns,
+           "CORE_PORT": str(port), "COMMERCE_PORT": str(free_port()), "LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api.cli", "serve", "core", env=env,
+        cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            try:
+                if (await client.get(f"{url}/health")).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("core did not start")
+
+
+async def accepted_total(url: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics")).text
+    return float(next(x for x in text.splitlines()
+                      if x.startswith("gps_fixes_accepted_total ")).split()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+async def device(ws_url: str, courier: str, token: str, interval_s: float, batch: int,
+                 stop: asyncio.Event, sent: list[int], rng: random.Random,
+                 lat0: float, lng0: float) -> None:
+    lat = lat0 + rng.uniform(-0.1, 0.1)
+    lng = lng0 + rng.uniform(-0.1, 0.1)
+    async with websockets.connect(f"{ws_url}/ws/courier?token={token}", max_queue=None) as ws:
+        await asyncio.sleep(rng.uniform(0, interval_s))
+        next_t = time.monotonic()
+        while not stop.is_set():
+            fixes = []
+            for _ in range(batch):
+                lat += rng.uniform(-1, 1) * 4e-5  # a few metres per fix: plausible speed
+                lng += rng.uniform(-1, 1) * 4e-5
+                fixes.append({"lat": lat, "lng": lng, "ts": now_ms()})
+            msg = ({"type": "LOCATION", "payload": fixes[0]} if batch == 1
+                   else {"type": "LOCATIONS", "payload": fixes})
+            await ws.send(json.dumps(msg))
+            sent[0] += batch
+            next_t += interval_s
+            await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+
+
+async def sample_latency(redis: aioredis.Redis, ns: str, couriers: list[str],
+                         stop: asyncio.Event, out: list[float]) -> None:
+    """Every 20 ms read 200 random couriers' indexed ts; a new ts gives send→indexed time."""
+    seen: dict[str, int] = {}
+    rng = random.Random(3)
+    while not stop.is_set():
+        picks = rng.sample(couriers, min(200, len(couriers)))
+        async with redis.pipeline(transaction=False) as pipe:
+            for c in picks:
+                pipe.hget(f"{ns}:geo:pos:{c}", "ts")
+            values = await pipe.execute()
+        t = now_ms()
+        for c, v in zip(picks, values, strict=True):
+            if v is None:
+                continue
+            ts = int(v)
+            if seen.get(c) not in (None, ts):
+                out.append(t - ts)
+            seen[c] = ts
+        await asyncio.sleep(0.02)
+
+
+async def geoadd_baseline(redis: aioredis.Redis, key: str, n: int,
+                          batch: int = 1000) -> tuple[float, list[float]]:
+    rng = random.Random(5)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for i in range(0, n, batch):
+        values: list[Any] = []
+        for j in range(i, min(n, i + batch)):
+            values += [77.59 + rng.uniform(-0.1, 0.1), 12.97 + rng.uniform(-0.1, 0.1),
+                       f"c{j % 50_000}"]
+        t = time.perf_counter()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.geoadd(key, values)
+            await pipe.execute()
+        latencies.append((time.perf_counter() - t) * 1000)
+    return n / (time.perf_counter() - started), latencies
+
+
+async def run(args: argparse.Namespace) -> None:
+    ns = f"bench{uuid.uuid4().hex[:6]}"
+    async with bench_stores() as urls:
+        await migrate(urls["postgres"])
+        proc, url = await start_core(urls, ns)
+        redis = aioredis.from_url(urls["redis"])
+        codec = TokenCodec(SECRET, ttl_s=3600)
+        try:
+            couriers = [f"dev{i:05d}" for i in range(args.devices)]
+            interval_s = args.devices * args.batch / args.rate
+            stop = asyncio.Event()
+            sent = [0]
+            rng = random.Random(args.seed)
+            tasks = [asyncio.create_task(device(
+                url.replace("http://", "ws://"), c, codec.issue(c, "delivery"), interval_s,
+                args.batch, stop, sent, random.Random(rng.random()), 12.97, 77.59))
+                for c in couriers]
+            await asyncio.sleep(args.warmup)
+            latencies: list[float] = []
+            sampler = asyncio.create_task(sample_latency(redis, ns, couriers, stop, latencies))
+            a0, s0, t0 = await accepted_total(url), sent[0], time.perf_counter()
+            await asyncio.sleep(args.duration)
+            a1, s1, t1 = await accepted_total(url), sent[0], time.perf_counter()
+            server_rss = rss_mb(proc.pid)
+            stop.set()
+            await asyncio.gather(*tasks, sampler, return_exceptions=True)
+            elapsed = t1 - t0
+            accepted_per_s = (a1 - a0) / elapsed
+            offered_per_s = (s1 - s0) / elapsed
+            base_rate, base_lat = await geoadd_baseline(redis, f"{ns}:geoadd",
+                                                        max(50_000, int(a1 - a0)))
+        finally:
+            proc.terminate()
+            await proc.wait()
+            keys = [k async for k in redis.scan_iter(match=f"{ns}:*", count=5000)]
+            for i in range(0, len(keys), 5000):
+                await redis.delete(*keys[i:i + 5000])
+            await redis.aclose()
+
+    print(f"ingest: {args.devices} devices, target {args.rate} fixes/s, batch {args.batch}, "
+          f"{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up")
+    print(f"{'':34}{'fixes/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'ours: WS → NATS → indexer → Redis':34}{accepted_per_s:10,.0f}"
+          f"{pct(latencies, 50):9.1f}{pct(latencies, 99):9.1f}")
+    print(f"{'baseline: pipelined GEOADD':34}{base_rate:10,.0f}"
+          f"{pct(base_lat, 50):9.1f}{pct(base_lat, 99):9.1f}   (per 1000-fix pipeline)")
+    print(f"ratio ours/GEOADD throughput: {accepted_per_s / base_rate:.2f}; sent by devices "
+          f"{offered_per_s:,.0f}/s; latency samples {len(latencies)} "
+          f"(mean {statistics.fmean(latencies) if latencies else math.nan:.1f} ms)")
+    print(f"core process RSS at the end: {server_rss:.0f} MiB")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--devices", type=int, default=2000)
+    p.add_argument("--rate", type=float, default=4000, help="total fixes per second")
+    p.add_argument("--batch", type=int, default=1, help="fixes per device message")
+    p.add_argument("--duration", type=float, default=20)
+    p.add_argument("--warmup", type=float, default=5)
+    p.add_argument("--seed", type=int, default=1)
+    asyncio.run(run(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
