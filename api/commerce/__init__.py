@@ -13,6 +13,7 @@ from api.commerce.accounts.social import SocialProvider
 from api.commerce.admin.controllers import AdminController
 from api.commerce.cart.controllers import CartController
 from api.commerce.chefs.controllers import BrowseController, ChefDashboardController
+from api.commerce.chefs.geo import ChefGeoIndex
 from api.commerce.chefs.index import ChefIndexHook
 from api.commerce.chefs.services import chef_index_snapshot
 from api.commerce.context import CommerceConfig, default_commerce
@@ -60,8 +61,10 @@ def commerce_parts(
     Adapters default to the sandbox payment provider, the logging message sink and no social
     provider; pass others to swap them (tests pass a RecordingSink, the lead a chef-index hook).
     """
+    chef_geo = ChefGeoIndex()
+    hooks = [chef_geo.on_change, *chef_index_hooks]
     commerce = default_commerce(config=config, payments=payments, messages=messages,
-                                social=social, chef_index_hooks=chef_index_hooks)
+                                social=social, chef_index_hooks=hooks)
     api = Router(
         path=API_PREFIX,
         route_handlers=[
@@ -84,8 +87,8 @@ def commerce_parts(
 
     return Parts(
         handlers=[api],
-        startup=[declare_streams, *([replay_chef_index] if chef_index_hooks else [])],
+        startup=[declare_streams, chef_geo.bind, replay_chef_index],
         workers=[("commerce-outbox", outbox_worker(commerce)),
                  ("commerce-dispatch", dispatch_consumer(commerce))],
-        state={"commerce": commerce},
+        state={"commerce": commerce, "chef_geo": chef_geo},
     )

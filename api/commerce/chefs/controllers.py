@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, put
+from litestar.datastructures import State
 from litestar.params import Parameter
 
 from api.auth import Identity, Role, roles
@@ -18,6 +21,7 @@ from api.commerce.reports.schemas import ChefAnalytics, ChefEarnings
 from api.commerce.reports.services import ReportService
 from api.commerce.reviews.schemas import Review
 from api.commerce.reviews.services import ReviewService
+from api.problems import Problem
 
 PUBLIC = {"public": True}
 
@@ -38,6 +42,20 @@ class BrowseController(Controller):
     ) -> Page[s.ChefProfile]:
         return await chefs.browse(paging, cuisine=cuisine, search=search, min_rating=rating,
                                   sort=sort)
+
+    @get("/nearby", opt=PUBLIC,
+         summary="Approved, online chefs open now whose service radius covers the point")
+    async def nearby(
+        self, chefs: ChefService, paging: PageQuery, state: State,
+        lat: Annotated[float, Parameter(ge=-90, le=90)],
+        lng: Annotated[float, Parameter(ge=-180, le=180)],
+        radius_km: Annotated[float, Parameter(gt=0, le=50)] = 10.0,
+    ) -> Page[s.ChefProfile]:
+        if not (math.isfinite(lat) and math.isfinite(lng)):
+            raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
+        members = await state.chef_geo.near(lat, lng, radius_km * 1000.0)
+        return await chefs.nearby(lat, lng, [(m.member_id, m.dist_m) for m in members],
+                                  paging, now=datetime.now(UTC))
 
     @get("/{chef_id:uuid}", opt=PUBLIC, summary="One approved chef")
     async def get_chef(self, chef_id: UUID, chefs: ChefService) -> s.ChefProfile:

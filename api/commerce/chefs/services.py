@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -188,6 +189,36 @@ class ChefService:
         total = int(rows[0]["total"]) if rows else 0
         return Page(data=[chef_from_row(r) for r in rows], total=total, page=q.page,
                     limit=q.limit)
+
+    async def nearby(self, lat: float, lng: float, candidates: list[tuple[str, float]],
+                     q: PageQuery, *, now: datetime) -> Page[s.ChefProfile]:
+        """Of the index's candidates (chef id, distance m, nearest first), the approved,
+        online, accepting chefs whose own service radius covers the point and who are open
+        now by their operating hours."""
+        if not candidates:
+            return Page(data=[], total=0, page=q.page, limit=q.limit)
+        dist_of = dict(candidates)
+        rows = await self.db.fetch(
+            f"""SELECT {CHEF_COLS} FROM chef_profiles
+                WHERE id = ANY($1::uuid[]) AND status = 'approved' AND is_online
+                  AND accepting_orders""", [uuid.UUID(c) for c, _ in candidates])
+        from zoneinfo import ZoneInfo
+
+        from api.commerce.chefs.hours import is_open
+
+        fits = []
+        for row in rows:
+            dist_m = dist_of[str(row["id"])]
+            if dist_m > row["service_radius"] * 1000.0:
+                continue
+            hours = _hours_decoder.decode(row["operating_hours"])
+            if not is_open(hours, now.astimezone(ZoneInfo(row["timezone"]))):
+                continue
+            fits.append((dist_m, str(row["id"]), row))
+        fits.sort(key=lambda f: (f[0], f[1]))
+        chosen = fits[q.offset:q.offset + q.limit]
+        return Page(data=[chef_from_row(r) for _, _, r in chosen], total=len(fits),
+                    page=q.page, limit=q.limit)
 
     async def public(self, chef_id: uuid.UUID) -> s.ChefProfile:
         row = await self.db.fetchrow(
