@@ -19,6 +19,8 @@ import nats
 import redis.asyncio as aioredis
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from api.auth import TokenCodec
 from api.settings import Settings
@@ -73,6 +75,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             max_connections=settings.redis_pool_max, timeout=timeout_s,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # Fail fast when Redis is down; callers (supervised workers) back off themselves.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         )
         redis = aioredis.Redis(connection_pool=pool)
         stack.push_async_callback(redis.aclose)

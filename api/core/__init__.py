@@ -8,6 +8,8 @@ from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
 from api.core.fleet import nearby_couriers
 from api.core.gps import courier_socket, post_locations
 from api.core.services import CoreServices
+from api.core.tracking import Tracking
+from api.core.tracking import handlers as tracking_handlers
 from api.core.zones import ZoneController
 from api.observability import Metrics
 from api.parts import Parts
@@ -20,6 +22,7 @@ from streams.jetstream import consume_batches
 def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
     core = CoreServices(settings, metrics)
+    tracking = Tracking(settings, core)
 
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
@@ -41,9 +44,10 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     return Parts(
         handlers=[post_locations, courier_socket, nearby_couriers, ZoneController,
-                  *DISPATCH_HANDLERS],
-        startup=[core.bind],
+                  *DISPATCH_HANDLERS, *tracking_handlers],
+        startup=[core.bind, tracking.bind],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
-                 ("orders-view", project_orders), ("dispatcher", run_dispatcher)],
-        state={"core": core},
+                 ("orders-view", project_orders), ("dispatcher", run_dispatcher),
+                 ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub)],
+        state={"core": core, "tracking": tracking},
     )

@@ -82,13 +82,15 @@ def _error(reason: str, **extra: Any) -> bytes:
 
 @websocket("/ws/courier", guards=[roles(Role.DELIVERY)])
 async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    """A courier device: fixes in; rejections (and, later, offers) out."""
+    """A courier device: fixes in; rejections, offers and assignment updates out."""
     core = _core(socket.app.state)
     courier_id = identity_of(socket).user_id
     await socket.accept()
     core.ingest.last_fixes.forget(courier_id)  # another process may have newer state
     outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=core.settings.ws_queue_size)
     writer = asyncio.create_task(_write(socket, outbox))
+    courier_hub = socket.app.state.tracking.couriers  # offers and assignment updates out
+    courier_hub.attach(courier_id, outbox)
     try:
         while True:
             raw = await socket.receive_data(mode="text")
@@ -98,6 +100,7 @@ async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        courier_hub.detach(courier_id, outbox)
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await writer

@@ -1,0 +1,136 @@
+"""The life of one client WebSocket: a writer draining its outbox, a reader, a heartbeat.
+
+Shared by the order, chef and console sockets. The hub fills the outbox; only the writer
+task awaits the socket, so a slow client delays nobody but itself. Closing rules (codes in
+`streams.outbox.CloseCode`):
+
+- event backlog over ``max_event_bytes`` → 4008 "slow consumer";
+- nothing heard from the client for ``idle_timeout_s`` (the server PINGs every
+  ``ping_interval_s``; any message, PONG included, counts) → 4408 "heartbeat timeout".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+
+from streams.hub import HubLimits
+from streams.outbox import CloseCode, Outbox
+from streams.wire import (
+    ClientMessage,
+    ErrorMessage,
+    ErrorPayload,
+    Ping,
+    Pong,
+    decode_client,
+    encode,
+)
+
+log = logging.getLogger("homechef.sockets")
+
+OnMessage = Callable[[ClientMessage], Awaitable[None]]
+CLOSE_TIMEOUT_S = 2.0
+
+_PING = encode(Ping())
+_PONG = encode(Pong())
+
+
+def error_message(reason: str, detail: str = "") -> bytes:
+    return encode(ErrorMessage(payload=ErrorPayload(reason=reason, detail=detail)))
+
+
+async def close_socket(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(socket.close(code=code, reason=reason), CLOSE_TIMEOUT_S)
+
+
+async def serve(
+    socket: WebSocket[Any, Any, Any],
+    outbox: Outbox,
+    limits: HubLimits,
+    on_message: OnMessage | None = None,
+) -> None:
+    """Run an accepted socket until the client leaves or a limit closes it."""
+    last_heard = time.monotonic()
+    closing: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+
+    def close_with(code: int, reason: str) -> None:
+        if not closing.done():
+            closing.set_result((code, reason))
+
+    async def write() -> None:
+        while True:
+            batch = await outbox.take()
+            if not batch:
+                if outbox.overflowed:
+                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+                else:
+                    close_with(CloseCode.GOING_AWAY, "server closing")
+                return
+            for data in batch:
+                await socket.send_data(data, mode="text")
+                if outbox.overflowed:
+                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+                    return
+
+    async def read() -> None:
+        nonlocal last_heard
+        while True:
+            raw = await socket.receive_data(mode="text")
+            last_heard = time.monotonic()
+            try:
+                message = decode_client(raw)
+            except msgspec.DecodeError as exc:
+                outbox.push_event(error_message("malformed", str(exc)[:200]))
+                continue
+            if isinstance(message, Ping):
+                outbox.push_state("pong", _PONG)
+            elif isinstance(message, Pong):
+                pass
+            elif on_message is None:
+                outbox.push_event(error_message("unknown_type",
+                                                f"{type(message).__name__} is not expected"))
+            else:
+                await on_message(message)
+
+    async def heartbeat() -> None:
+        next_ping = time.monotonic() + limits.ping_interval_s
+        while True:
+            deadline = min(next_ping, last_heard + limits.idle_timeout_s)
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()) + 0.01)
+            now = time.monotonic()
+            if now - last_heard > limits.idle_timeout_s:
+                close_with(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+                return
+            if now >= next_ping:
+                outbox.push_state("ping", _PING)
+                next_ping = now + limits.ping_interval_s
+
+    outbox.on_overflow = lambda: close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+    tasks: list[asyncio.Future[Any]] = [asyncio.create_task(t())
+                                        for t in (write, read, heartbeat)]
+    reader = tasks[1]
+    try:
+        await asyncio.wait([*tasks, closing], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        outbox.close()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await t
+    if closing.done():
+        code, reason = closing.result()
+        await close_socket(socket, code, reason)
+    elif reader.done() and not reader.cancelled() and reader.exception() is not None:
+        exc = reader.exception()
+        if not isinstance(exc, WebSocketDisconnect):
+            log.warning("socket reader failed: %r", exc)

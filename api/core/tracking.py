@@ -1,0 +1,321 @@
+"""Live tracking on core: order, chef and console WebSockets, and the HTTP track snapshot.
+
+- ``/ws/orders/{order_id}`` (the order's customer, its chef, staff): the current status and
+  the courier's last location first, then ORDER_STATUS_UPDATE (each with ``id``) and
+  DELIVERY_LOCATION (<= 1/s). ``?since=<id>`` replays the status events after ``id`` from
+  JetStream instead of the status snapshot, then goes live without gaps or repeats.
+- ``/ws/chef`` (chefs): NEW_ORDER when a paid order arrives, status updates of their orders.
+- ``/ws/console`` (staff): SUBSCRIBE a viewport (res-7 cells or a bbox); courier positions
+  (<= 1/s each), order markers, SUPPLY_DEMAND per cell every 5 s.
+- ``GET /api/v1/orders/{order_id}/track``: the order socket's first messages, over HTTP.
+
+Refusals happen after the handshake, as close codes a browser can read (see
+`streams.outbox.CloseCode`): 4400 bad ``since``, 4403 not your order, 4404 no such order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import nats.errors
+import nats.js.errors
+from litestar import WebSocket, get, websocket
+from litestar.datastructures import State
+
+from api.auth import STAFF, Identity, Role, identity_of, roles
+from api.core.services import CoreServices
+from api.core.sockets import close_socket, error_message, serve
+from api.problems import Problem
+from api.resources import Resources
+from api.settings import Settings
+from streams.catalog import ORDERS, Names
+from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
+from streams.hub import CourierHub, HubLimits, OrderTrack, TrackingHub, status_message, track_of
+from streams.outbox import CloseCode
+from streams.viewport import ViewportError, viewport_cells
+from streams.wire import (
+    ClientMessage,
+    DeliveryLocation,
+    OrderStatusPayload,
+    OrderStatusUpdate,
+    Point,
+    Subscribe,
+    Subscribed,
+    SubscribedPayload,
+    encode,
+    iso_utc,
+)
+
+log = logging.getLogger("homechef.tracking")
+
+__all__ = [
+    "TrackSnapshot",
+    "Tracking",
+    "chef_socket",
+    "console_socket",
+    "handlers",
+    "order_socket",
+    "track_order",
+]
+
+_BAD_ID_CHARS = frozenset(".*> \t\r\n")
+_status_decoder = msgspec.json.Decoder(OrderStatusUpdate)
+_location_decoder = msgspec.json.Decoder(DeliveryLocation)
+
+
+def limits_from(settings: Settings) -> HubLimits:
+    """The hubs' bounds from the settings (ws_queue_size scales the event backlog)."""
+    return HubLimits(max_event_bytes=max(4, settings.ws_queue_size) * 1024,
+                     courier_stale_s=settings.courier_stale_s)
+
+
+class TrackSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What an order socket sends first: its status and, once assigned, the courier."""
+
+    status: OrderStatusUpdate
+    location: DeliveryLocation | None = None
+
+
+class _Loaded(msgspec.Struct, kw_only=True):
+    track: OrderTrack
+    seq: int
+    status: bytes
+
+
+class Tracking:
+    """Core's hubs (one of each per process) and the look-ups their sockets need."""
+
+    def __init__(self, settings: Settings, core: CoreServices,
+                 limits: HubLimits | None = None) -> None:
+        self.settings = settings
+        self.core = core
+        self.names = Names(settings.namespace)
+        self.limits = limits or limits_from(settings)
+        self.couriers = CourierHub(self.names)
+        self.hub = TrackingHub(self.names, self.limits)
+        self._res: Resources | None = None
+
+    async def bind(self, res: Resources) -> None:
+        self._res = res
+
+    @property
+    def res(self) -> Resources:
+        if self._res is None:
+            raise RuntimeError("tracking used before start-up bound it")
+        return self._res
+
+    # -- workers ---------------------------------------------------------------------------
+    async def run_hub(self, res: Resources) -> None:
+        await self.hub.run(res.nats, res.js)
+
+    async def run_courier_hub(self, res: Resources) -> None:
+        await self.couriers.run(res.nats)
+
+    # -- look-ups ----------------------------------------------------------------------------
+    async def _last(self, subject: str) -> tuple[int, bytes] | None:
+        try:
+            raw = await self.res.js.get_last_msg(self.names.stream(ORDERS), subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        if raw.data is None or raw.seq is None:
+            return None
+        return int(raw.seq), raw.data
+
+    async def load(self, order_id: str) -> _Loaded | None:
+        """The order's latest status event (with its stream sequence) and its courier."""
+        found = await self._last(self.names.order_event("status", order_id))
+        if found is None:
+            found = await self._last(self.names.order_event("created", order_id))
+        view = await self.core.orders.get(order_id)
+        if found is not None:
+            seq, data = found
+            event = decode_order_event(data)
+            if not isinstance(event, OrderCreated | OrderStatusChanged):
+                return None
+            track = track_of(event)
+            status = status_message(event, seq)
+        elif view is not None and view.customer_id:
+            seq = 0
+            track = OrderTrack(order_id=order_id, order_number=view.order_number,
+                               customer_id=view.customer_id, chef_id=view.chef_id,
+                               status=view.status or "pending", updated_ms=view.updated_ms)
+            if view.pickup_lat is not None and view.pickup_lng is not None:
+                track.pickup = Point(view.pickup_lat, view.pickup_lng)
+            if view.dropoff_lat is not None and view.dropoff_lng is not None:
+                track.dropoff = Point(view.dropoff_lat, view.dropoff_lng)
+            status = encode(OrderStatusUpdate(id=0, payload=OrderStatusPayload(
+                order_id=order_id, order_number=track.order_number, status=track.status,
+                timestamp=iso_utc(track.updated_ms))))
+        else:
+            return None
+        if view is not None:
+            track.courier_id = view.courier_id
+            if view.status in ("picked_up", "delivering", "delivered"):
+                track.status = view.status  # dispatch can be ahead of commerce's event
+        return _Loaded(track=track, seq=seq, status=status)
+
+    async def may_watch(self, who: Identity, track: OrderTrack) -> bool:
+        if who.role in STAFF:
+            return True
+        if who.role is Role.CUSTOMER:
+            return bool(track.customer_id) and track.customer_id == who.user_id
+        if who.role is Role.CHEF:
+            # Events name the chef by user id (chef_user_id); older ones only by chef_id.
+            owner = track.chef_user_id or track.chef_id
+            return bool(owner) and who.user_id == owner
+        return False
+
+    async def location_of(self, track: OrderTrack) -> bytes | None:
+        """DELIVERY_LOCATION from the courier's last indexed fix (None before assignment)."""
+        if not track.courier_id:
+            return None
+        pos = await self.core.couriers.position(track.courier_id)
+        if not pos or "lat" not in pos or "ts" not in pos:
+            return None
+        return self.hub.location_message(track, track.courier_id, float(pos["lat"]),
+                                         float(pos["lng"]), int(pos["ts"]))
+
+    async def replay(self, order_id: str, after_seq: int) -> list[tuple[int, bytes]]:
+        """Every order.status event of the order stored after ``after_seq``, in order."""
+        js, stream = self.res.js, self.names.stream(ORDERS)
+        subject = self.names.order_event("status", order_id)
+        out: list[tuple[int, bytes]] = []
+        seq = after_seq + 1
+        while True:
+            try:
+                raw = await js.get_msg(stream, seq=seq, subject=subject, next=True)
+            except nats.js.errors.NotFoundError:
+                return out
+            if raw.seq is None or raw.data is None:
+                return out
+            event = decode_order_event(raw.data)
+            out.append((int(raw.seq), status_message(event, int(raw.seq))))
+            seq = int(raw.seq) + 1
+
+
+def _tracking(state: State) -> Tracking:
+    tracking: Tracking = state.tracking
+    return tracking
+
+
+def _valid_order_id(order_id: str) -> bool:
+    return 0 < len(order_id) <= 128 and not (_BAD_ID_CHARS & set(order_id))
+
+
+def _since(socket: WebSocket[Any, Any, Any]) -> int | str | None:
+    raw = socket.query_params.get("since")
+    if raw is None or raw == "":
+        return None
+    try:
+        since = int(raw)
+    except ValueError:
+        return "since must be a non-negative integer event id"
+    return since if since >= 0 else "since must be a non-negative integer event id"
+
+
+_WATCHERS = (Role.CUSTOMER, Role.CHEF, Role.ADMIN, Role.FLEET_MANAGER)
+
+
+@websocket("/ws/orders/{order_id:str}", guards=[roles(*_WATCHERS)])
+async def order_socket(socket: WebSocket[Any, Any, Any], order_id: str) -> None:
+    """One order's status and courier location, for its customer, its chef or staff."""
+    tracking = _tracking(socket.app.state)
+    who = identity_of(socket)
+    await socket.accept()
+    since = _since(socket)
+    if isinstance(since, str):
+        await close_socket(socket, CloseCode.BAD_REQUEST, since)
+        return
+    loaded = await tracking.load(order_id) if _valid_order_id(order_id) else None
+    if loaded is None:
+        await close_socket(socket, CloseCode.NOT_FOUND, "order not found")
+        return
+    if not await tracking.may_watch(who, loaded.track):
+        await close_socket(socket, CloseCode.FORBIDDEN, "not your order")
+        return
+    hub = tracking.hub
+    outbox = hub.new_outbox()
+    # Register before reading the stream: live events meanwhile are held, then deduped.
+    watch = hub.watch_order(loaded.track, outbox)
+    try:
+        if since is None:
+            # Re-read after registering so an event stored in between is not missed.
+            fresh = await tracking.load(order_id) or loaded
+            if fresh.seq:
+                watch.replay(fresh.seq, fresh.status)
+            else:  # known only from the projection (stream expired): no id to resume from
+                outbox.push_event(fresh.status)
+        else:
+            for seq, data in await tracking.replay(order_id, since):
+                watch.replay(seq, data)
+        track = hub.track(order_id) or loaded.track
+        location = await tracking.location_of(track)
+        if location is not None:
+            outbox.push_state("loc", location)
+        watch.go_live()
+        await serve(socket, outbox, tracking.limits)
+    finally:
+        hub.unwatch_order(watch)
+
+
+@websocket("/ws/chef", guards=[roles(Role.CHEF)])
+async def chef_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """NEW_ORDER for every paid order of this chef, then its ORDER_STATUS_UPDATEs."""
+    tracking = _tracking(socket.app.state)
+    who = identity_of(socket)
+    await socket.accept()
+    outbox = tracking.hub.new_outbox()
+    watch = tracking.hub.watch_chef([who.user_id], outbox)
+    try:
+        await serve(socket, outbox, tracking.limits)
+    finally:
+        tracking.hub.unwatch_chef(watch)
+
+
+@websocket("/ws/console", guards=[roles(*STAFF)])
+async def console_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """The fleet console: SUBSCRIBE a viewport, then positions, markers and heat in it."""
+    tracking = _tracking(socket.app.state)
+    await socket.accept()
+    hub = tracking.hub
+    outbox = hub.new_outbox()
+    watch = hub.watch_console(outbox)
+
+    async def on_message(message: ClientMessage) -> None:
+        if not isinstance(message, Subscribe):
+            outbox.push_event(error_message("unknown_type", "expected SUBSCRIBE"))
+            return
+        try:
+            cells = viewport_cells(message.payload, tracking.limits.max_view_cells)
+        except ViewportError as exc:
+            outbox.push_event(error_message(exc.reason, exc.detail))
+            return
+        outbox.push_event(encode(Subscribed(payload=SubscribedPayload(cells=len(cells)))))
+        hub.set_view(watch, cells)
+
+    try:
+        await serve(socket, outbox, tracking.limits, on_message)
+    finally:
+        hub.unwatch_console(watch)
+
+
+@get("/api/v1/orders/{order_id:str}/track", guards=[roles(*_WATCHERS)],
+     summary="An order's current status and courier location (the order socket's snapshot)")
+async def track_order(state: State, identity: Identity, order_id: str) -> TrackSnapshot:
+    tracking = _tracking(state)
+    loaded = await tracking.load(order_id) if _valid_order_id(order_id) else None
+    if loaded is None:
+        raise Problem(404, "order not found", code="order_not_found")
+    if not await tracking.may_watch(identity, loaded.track):
+        raise Problem(403, "not your order", code="forbidden")
+    status = _status_decoder.decode(loaded.status)
+    location = await tracking.location_of(loaded.track)
+    return TrackSnapshot(status=status,
+                         location=_location_decoder.decode(location) if location else None)
+
+
+
+handlers = [order_socket, chef_socket, console_socket, track_order]
+"""Route handlers for core_parts."""

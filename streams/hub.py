@@ -1,0 +1,835 @@
+"""WebSocket hubs: one per process per kind, fed by NATS, fanning out to local sockets.
+
+Each hub subscribes once, to wildcard subjects, and routes every message to the sockets of
+this process that want it through their `Outbox` (see streams/outbox.py): the NATS side never
+awaits a socket. Hubs hold no Litestar or socket objects, only outboxes and plain state, so
+they are tested without a server.
+
+- `CourierHub`: offers and assignment updates (core-plain ``<ns>.courier.<courier_id>``,
+  already JSON envelopes) to the courier's device socket(s) in this process.
+- `TrackingHub`: the order, chef and console sockets. Order events come from the ORDERS and
+  DISPATCH streams through `follow_stream` (a gap-free reader that resumes after NATS
+  reconnects at the next stream sequence); courier fixes from a plain subscription on
+  ``<ns>.loc.>`` (losing a fix in a disconnect is harmless: the next one supersedes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Protocol
+
+import h3
+import msgspec
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from geo.cells import HEAT_RES
+from geo.travel import HaversineTravelModel, TravelModel, Vehicle
+from streams.catalog import DISPATCH, ORDERS, Names
+from streams.events import (
+    CourierAssigned,
+    CourierLocated,
+    CourierUnassigned,
+    DispatchEvent,
+    OrderCreated,
+    OrderDelivered,
+    OrderDelivering,
+    OrderEvent,
+    OrderPickedUp,
+    OrderStatusChanged,
+    decode_dispatch_event,
+    decode_location,
+    decode_order_event,
+)
+from streams.jetstream import fetch_batch, raise_if_cancelling
+from streams.outbox import Outbox, Throttle
+from streams.wire import (
+    CellHeat,
+    CourierPosition,
+    CourierPositionPayload,
+    DeliveryLocation,
+    DeliveryLocationPayload,
+    NewOrder,
+    NewOrderPayload,
+    OrderItem,
+    OrderMarker,
+    OrderMarkerPayload,
+    OrderStatusPayload,
+    OrderStatusUpdate,
+    Point,
+    SupplyDemand,
+    SupplyDemandPayload,
+    encode,
+    eta_text,
+    iso_utc,
+)
+
+__all__ = [
+    "ChefWatch",
+    "ConsoleWatch",
+    "CourierHub",
+    "Cursor",
+    "HubLimits",
+    "OrderTrack",
+    "OrderWatch",
+    "Start",
+    "TrackingHub",
+    "follow_stream",
+    "status_message",
+]
+
+log = logging.getLogger("homechef.streams.hub")
+
+OPEN_STATUSES = frozenset({"pending", "accepted", "preparing", "ready"})
+"""Orders waiting for pickup: they count as demand at their chef's cell."""
+CLOSED_STATUSES = frozenset({"delivered", "cancelled", "refunded"})
+ON_BOARD_STATUSES = frozenset({"picked_up", "delivering"})
+
+
+class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds and intervals of the hubs and their sockets (every one finite)."""
+
+    max_event_bytes: int = 256 * 1024
+    """Unsent event backlog (status, offers, new orders) per socket before it is closed 4008."""
+    max_state_slots: int = 10_000
+    """Coalesced state messages (one per courier/order in view) held per socket."""
+    location_interval_s: float = 1.0
+    """At most one position per courier (console) and per order (customer) per interval."""
+    heat_interval_s: float = 5.0
+    """Supply/demand per res-7 cell in view is sent this often."""
+    tick_s: float = 0.1
+    """How often held (throttled) positions are released."""
+    courier_stale_s: float = 60.0
+    """A courier without a fix for this long no longer counts as supply."""
+    max_view_cells: int = 5_000
+    """Largest console viewport, in res-7 cells (~5 km² each)."""
+    ping_interval_s: float = 20.0
+    """The server sends PING this often on every client socket."""
+    idle_timeout_s: float = 60.0
+    """A socket silent (no message, not even PONG) for this long is closed 4408."""
+    vehicle: Vehicle = Vehicle.BIKE
+    """Vehicle assumed for ETAs until courier profiles reach core."""
+
+
+# -- a gap-free JetStream reader ------------------------------------------------------------
+
+
+class Cursor:
+    """Where a `follow_stream` reader is: the next stream sequence it has not handled."""
+
+    __slots__ = ("next_seq",)
+
+    def __init__(self) -> None:
+        self.next_seq: int | None = None
+
+
+class Start(StrEnum):
+    NEW = "new"
+    """Only events stored after the reader starts."""
+    LAST_PER_SUBJECT = "last_per_subject"
+    """The latest event of every subject first (warm state), then new ones."""
+
+
+_TRANSIENT = (
+    nats.errors.ConnectionClosedError, nats.errors.NoRespondersError,
+    nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.APIError, nats.errors.ConnectionReconnectingError, TimeoutError,
+)
+
+
+async def follow_stream(
+    nc: NATS,
+    js: JetStreamContext,
+    *,
+    stream: str,
+    filter_subject: str,
+    handle: Callable[[Msg], None],
+    start: Start = Start.NEW,
+    cursor: Cursor | None = None,
+    batch: int = 256,
+    wait_s: float = 0.05,
+    inactive_s: float = 30.0,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Deliver every message of ``stream`` matching ``filter_subject``, in order, forever.
+
+    An ephemeral pull consumer (no acks) reads from the next stream sequence this reader has
+    not handled yet. When the NATS connection drops, a delivery is missing (the consumer's
+    delivery sequence jumps) or any NATS call fails, the consumer is recreated from that
+    sequence, so messages published meanwhile arrive late, never lost
+    and never twice (anything below the cursor is skipped).
+
+    ``cursor`` keeps the position across calls: a restarted reader given the same cursor
+    resumes where the previous one stopped instead of applying ``start`` again.
+    """
+    cur = cursor if cursor is not None else Cursor()
+    if start is Start.NEW:
+        while cur.next_seq is None:
+            try:
+                info = await js.stream_info(stream)
+                cur.next_seq = int(info.state.last_seq) + 1
+            except Exception as exc:
+                raise_if_cancelling()
+                log.info("follow %s: stream not readable yet (%r)", filter_subject, exc)
+                await asyncio.sleep(0.25)
+    ready_signalled = False
+    while True:
+        raise_if_cancelling()
+        if cur.next_seq is None:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
+        else:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                    opt_start_seq=cur.next_seq)
+        config.ack_policy = AckPolicy.NONE
+        config.inactive_threshold = inactive_s
+        config.mem_storage = True
+        config.max_ack_pending = -1
+        try:
+            sub = await js.pull_subscribe(filter_subject, stream=stream, config=config)
+        except Exception as exc:
+            raise_if_cancelling()
+            log.info("follow %s: cannot create consumer yet (%r)", filter_subject, exc)
+            await asyncio.sleep(0.25)
+            continue
+        if not ready_signalled and on_ready is not None:
+            on_ready()
+            ready_signalled = True
+        reconnects = nc.stats["reconnects"]
+        delivered = 0  # the consumer numbers its deliveries 1, 2, ...: a jump means a loss
+        try:
+            while nc.stats["reconnects"] == reconnects:
+                msgs = await fetch_batch(sub, batch, wait_s)  # re-raises a swallowed cancel
+                if not msgs:
+                    continue
+                gap = False
+                for m in msgs:
+                    meta = m.metadata
+                    if meta.sequence.consumer != delivered + 1:
+                        # Delivered while we were cut off (the pull request outlived the
+                        # connection): start a new consumer at the cursor.
+                        gap = True
+                        break
+                    delivered += 1
+                    seq = meta.sequence.stream
+                    if cur.next_seq is not None and seq < cur.next_seq:
+                        continue  # a redelivery after a reset
+                    cur.next_seq = seq + 1
+                    try:
+                        handle(m)
+                    except Exception:
+                        log.exception("follow %s: handler failed at seq %d", filter_subject, seq)
+                if gap:
+                    break
+            log.info("follow %s: NATS reconnected or deliveries lost; resuming at seq %s",
+                     filter_subject, cur.next_seq)
+        except Exception as exc:  # whatever NATS raised, resume from the cursor
+            raise_if_cancelling()
+            level = logging.INFO if isinstance(exc, _TRANSIENT) else logging.WARNING
+            log.log(level, "follow %s: %r; resuming at seq %s", filter_subject, exc,
+                    cur.next_seq)
+            await asyncio.sleep(0.1)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+# -- courier device sockets -----------------------------------------------------------------
+
+
+class Sink(Protocol):
+    """Where a courier socket takes its outgoing messages (gps.py's asyncio.Queue)."""
+
+    def put_nowait(self, item: bytes, /) -> None: ...
+
+
+class CourierHub:
+    """Courier id → that courier's device sockets in this process."""
+
+    def __init__(self, names: Names) -> None:
+        self.names = names
+        self._sinks: dict[str, list[Sink]] = {}
+        self.delivered = 0
+        self.dropped = 0
+        self.ready = asyncio.Event()
+
+    def attach(self, courier_id: str, sink: Sink) -> None:
+        self._sinks.setdefault(courier_id, []).append(sink)
+
+    def detach(self, courier_id: str, sink: Sink) -> None:
+        sinks = self._sinks.get(courier_id)
+        if sinks is None:
+            return
+        with contextlib.suppress(ValueError):
+            sinks.remove(sink)
+        if not sinks:
+            del self._sinks[courier_id]
+
+    def connected(self, courier_id: str) -> bool:
+        return courier_id in self._sinks
+
+    def deliver(self, courier_id: str, data: bytes) -> int:
+        """Hand ``data`` to every socket of the courier here; returns how many took it."""
+        took = 0
+        for sink in self._sinks.get(courier_id, ()):
+            try:
+                sink.put_nowait(data)
+                took += 1
+            except asyncio.QueueFull:
+                self.dropped += 1
+                log.warning("courier %s: outgoing queue full; message dropped", courier_id)
+        self.delivered += took
+        return took
+
+    async def _on_msg(self, msg: Msg) -> None:
+        courier_id = msg.subject.rsplit(".", 1)[-1]
+        if courier_id in self._sinks:
+            self.deliver(courier_id, msg.data)
+
+    async def run(self, nc: NATS) -> None:
+        """Subscribe to every courier's inbox until cancelled (re-subscribed on reconnect)."""
+        sub = await nc.subscribe(self.names.courier_inbox("*"), cb=self._on_msg)
+        self.ready.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.ready.clear()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
+# -- order, chef and console sockets ------------------------------------------------------
+
+
+class OrderTrack(msgspec.Struct, kw_only=True):
+    """What the hub knows about an order: enough for markers, ETAs and ownership."""
+
+    order_id: str
+    order_number: str = ""
+    customer_id: str = ""
+    chef_id: str = ""
+    """The chef's profile id."""
+    chef_user_id: str = ""
+    """The chef's user id (what chef tokens carry); empty in events from before v1.1."""
+    status: str = "pending"
+    pickup: Point | None = None
+    dropoff: Point | None = None
+    ready_at_ms: int | None = None
+    promised_at_ms: int | None = None
+    courier_id: str = ""
+    updated_ms: int = 0
+
+
+class OrderWatch:
+    """One order socket: its outbox and the last event sequence it was sent."""
+
+    __slots__ = ("_held", "last_seq", "order_id", "outbox", "replaying")
+
+    def __init__(self, order_id: str, outbox: Outbox) -> None:
+        self.order_id = order_id
+        self.outbox = outbox
+        self.last_seq = 0
+        self.replaying = True
+        self._held: list[tuple[int, bytes]] = []
+
+    def offer(self, seq: int, data: bytes) -> None:
+        """A live event: held while the snapshot/replay is being sent, deduped by sequence."""
+        if self.replaying:
+            self._held.append((seq, data))
+        elif seq > self.last_seq:
+            self.last_seq = seq
+            self.outbox.push_event(data)
+
+    def replay(self, seq: int, data: bytes) -> None:
+        """An event read back from the stream (snapshot or ``since`` replay)."""
+        if seq > self.last_seq:
+            self.last_seq = seq
+            self.outbox.push_event(data)
+
+    def go_live(self) -> None:
+        """End of replay: release held live events newer than what was replayed."""
+        held, self._held = self._held, []
+        self.replaying = False
+        for seq, data in sorted(held, key=lambda h: h[0]):
+            self.offer(seq, data)
+
+
+class ChefWatch:
+    __slots__ = ("chef_keys", "outbox")
+
+    def __init__(self, chef_keys: frozenset[str], outbox: Outbox) -> None:
+        self.chef_keys = chef_keys
+        """Ids that name this chef in events (its user id)."""
+        self.outbox = outbox
+
+
+class ConsoleWatch:
+    __slots__ = ("cells", "outbox")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.cells: frozenset[str] = frozenset()
+
+
+class _Fix(msgspec.Struct):
+    lat: float
+    lng: float
+    ts: int
+    cell: str
+    seen_s: float
+
+
+def status_message(event: OrderStatusChanged | OrderCreated, seq: int) -> bytes:
+    """The seed's ORDER_STATUS_UPDATE for an order event (order.created reads as pending)."""
+    if isinstance(event, OrderCreated):
+        payload = OrderStatusPayload(
+            order_id=event.order_id, order_number=event.order_number, status="pending",
+            timestamp=iso_utc(event.created_at_ms))
+    else:
+        payload = OrderStatusPayload(
+            order_id=event.order_id, order_number=event.order_number, status=event.status,
+            previous_status=event.previous_status, timestamp=iso_utc(event.at_ms),
+            estimated_time=(iso_utc(event.promised_at_ms)
+                            if event.promised_at_ms is not None else None),
+            estimated_ready=(iso_utc(event.ready_at_ms)
+                             if event.ready_at_ms is not None else None))
+    return encode(OrderStatusUpdate(id=seq, payload=payload))
+
+
+def track_of(event: OrderEvent) -> OrderTrack:
+    track = OrderTrack(order_id=event.order_id, order_number=event.order_number,
+                       customer_id=event.customer_id, chef_id=event.chef_id,
+                       chef_user_id=event.chef_user_id,
+                       pickup=Point(event.pickup.lat, event.pickup.lng),
+                       dropoff=Point(event.dropoff.lat, event.dropoff.lng))
+    if isinstance(event, OrderStatusChanged):
+        track.status = event.status
+        track.ready_at_ms = event.ready_at_ms
+        track.promised_at_ms = event.promised_at_ms
+        track.updated_ms = event.at_ms
+    else:
+        track.updated_ms = event.created_at_ms
+    return track
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class TrackingHub:
+    """Order, chef and console fan-out for one process."""
+
+    def __init__(self, names: Names, limits: HubLimits | None = None, *,
+                 travel: TravelModel | None = None,
+                 clock_ms: Callable[[], int] = _wall_ms,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.names = names
+        self.limits = limits or HubLimits()
+        self.travel: TravelModel = travel or HaversineTravelModel()
+        self._clock_ms = clock_ms
+        self._monotonic = monotonic
+        self._order_watches: dict[str, set[OrderWatch]] = {}
+        self._tracks: dict[str, OrderTrack] = {}
+        """Orders watched by a socket here (ETA inputs), kept current from the streams."""
+        self._courier_orders: dict[str, set[str]] = {}
+        self._chef_watches: dict[str, set[ChefWatch]] = {}
+        self._console_by_cell: dict[str, set[ConsoleWatch]] = {}
+        self._consoles: set[ConsoleWatch] = set()
+        self._fixes: dict[str, _Fix] = {}
+        self._open: dict[str, OrderTrack] = {}
+        """Every open order (paid, not delivered/cancelled), for console markers and demand."""
+        self._throttle: Throttle[CourierLocated] = Throttle(self.limits.location_interval_s)
+        self.ready = asyncio.Event()
+        """Set once the order streams are being followed (sockets may rely on live events)."""
+        self._cursors = {"orders": Cursor(), "dispatch": Cursor()}
+        """Kept across restarts of `run`, so a restarted hub resumes without a gap."""
+        self.location_messages = 0
+
+    # -- outboxes ----------------------------------------------------------------------
+    def new_outbox(self) -> Outbox:
+        return Outbox(max_event_bytes=self.limits.max_event_bytes,
+                      max_slots=self.limits.max_state_slots)
+
+    # -- order sockets -------------------------------------------------------------------
+    def watch_order(self, track: OrderTrack, outbox: Outbox) -> OrderWatch:
+        """Register an order socket; live events are held until `OrderWatch.go_live`."""
+        watch = OrderWatch(track.order_id, outbox)
+        watches = self._order_watches.setdefault(track.order_id, set())
+        if not watches:
+            self._tracks[track.order_id] = track
+            if track.courier_id:
+                self._courier_orders.setdefault(track.courier_id, set()).add(track.order_id)
+        watches.add(watch)
+        return watch
+
+    def unwatch_order(self, watch: OrderWatch) -> None:
+        watches = self._order_watches.get(watch.order_id)
+        if watches is None:
+            return
+        watches.discard(watch)
+        if not watches:
+            del self._order_watches[watch.order_id]
+            track = self._tracks.pop(watch.order_id, None)
+            if track is not None and track.courier_id:
+                self._unlink(track.courier_id, track.order_id)
+
+    def track(self, order_id: str) -> OrderTrack | None:
+        return self._tracks.get(order_id)
+
+    def _unlink(self, courier_id: str, order_id: str) -> None:
+        orders = self._courier_orders.get(courier_id)
+        if orders is not None:
+            orders.discard(order_id)
+            if not orders:
+                del self._courier_orders[courier_id]
+
+    # -- chef sockets --------------------------------------------------------------------
+    def watch_chef(self, chef_keys: Iterable[str], outbox: Outbox) -> ChefWatch:
+        watch = ChefWatch(frozenset(k for k in chef_keys if k), outbox)
+        for key in watch.chef_keys:
+            self._chef_watches.setdefault(key, set()).add(watch)
+        return watch
+
+    def unwatch_chef(self, watch: ChefWatch) -> None:
+        for key in watch.chef_keys:
+            watches = self._chef_watches.get(key)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._chef_watches[key]
+
+    def _chef_outboxes(self, event: OrderEvent) -> set[ChefWatch]:
+        """The chef's sockets: by ``chef_user_id``, or ``chef_id`` in older events."""
+        return self._chef_watches.get(event.chef_user_id or event.chef_id, set())
+
+    # -- console sockets -----------------------------------------------------------------
+    def watch_console(self, outbox: Outbox) -> ConsoleWatch:
+        watch = ConsoleWatch(outbox)
+        self._consoles.add(watch)
+        return watch
+
+    def set_view(self, watch: ConsoleWatch, cells: Iterable[str]) -> None:
+        """Replace the console's viewport and send it what is in view now."""
+        new = frozenset(cells)
+        self._move_view(watch, new)
+        for courier_id, fix in self._fixes.items():
+            if fix.cell in new:
+                watch.outbox.push_state(f"c:{courier_id}", self._position_message(
+                    courier_id, fix.lat, fix.lng, fix.ts, fix.cell, None, None))
+        for track in self._open.values():
+            if track.pickup is not None and self._heat_cell(track.pickup) in new:
+                watch.outbox.push_state(f"o:{track.order_id}", self._marker(track))
+        watch.outbox.push_state("heat", self._heat_message(watch, *self._heat_counts()))
+
+    def _move_view(self, watch: ConsoleWatch, new: frozenset[str]) -> None:
+        for cell in watch.cells - new:
+            viewers = self._console_by_cell.get(cell)
+            if viewers is not None:
+                viewers.discard(watch)
+                if not viewers:
+                    del self._console_by_cell[cell]
+        for cell in new - watch.cells:
+            self._console_by_cell.setdefault(cell, set()).add(watch)
+        watch.cells = new
+
+    def unwatch_console(self, watch: ConsoleWatch) -> None:
+        self._move_view(watch, frozenset())
+        self._consoles.discard(watch)
+
+    # -- order events ----------------------------------------------------------------------
+    def on_order_msg(self, msg: Msg) -> None:
+        event = decode_order_event(msg.data)
+        self.apply_order_event(event, msg.metadata.sequence.stream)
+
+    def apply_order_event(self, event: OrderEvent, seq: int) -> None:
+        order_id = event.order_id
+        if event.v != 1:
+            log.warning("skipping order event v%d for %s", event.v, order_id)
+            return
+        track = self._tracks.get(order_id)
+        fresh = track_of(event)
+        if track is not None and isinstance(event, OrderStatusChanged):
+            track.status = event.status
+            track.ready_at_ms = event.ready_at_ms or track.ready_at_ms
+            track.promised_at_ms = event.promised_at_ms or track.promised_at_ms
+            track.updated_ms = event.at_ms
+        open_track = self._open.get(order_id)
+        if fresh.status in CLOSED_STATUSES:
+            self._open.pop(order_id, None)
+        elif open_track is None:
+            self._open[order_id] = fresh
+        else:
+            if isinstance(event, OrderStatusChanged):
+                open_track.status = event.status
+            open_track.updated_ms = fresh.updated_ms
+        marker_track = self._open.get(order_id, fresh)
+        self._push_marker(marker_track)
+
+        watches = self._order_watches.get(order_id)
+        chefs = self._chef_outboxes(event)
+        if isinstance(event, OrderCreated):
+            if chefs:
+                data = encode(NewOrder(id=seq, payload=NewOrderPayload(
+                    order_id=order_id, order_number=event.order_number,
+                    items=[OrderItem(menu_item_id=i.menu_item_id, name=i.name,
+                                     quantity=i.quantity, price=i.price_cents / 100,
+                                     price_cents=i.price_cents, notes=i.notes)
+                           for i in event.items],
+                    total=event.total_cents / 100, total_cents=event.total_cents,
+                    timestamp=iso_utc(event.created_at_ms))))
+                for chef in chefs:
+                    chef.outbox.push_event(data)
+            if not watches:
+                return
+        if not watches and not chefs:
+            return
+        data = status_message(event, seq)
+        for watch in list(watches or ()):
+            watch.offer(seq, data)
+        if isinstance(event, OrderStatusChanged):
+            for chef in chefs:
+                chef.outbox.push_event(data)
+
+    def on_dispatch_msg(self, msg: Msg) -> None:
+        self.apply_dispatch_event(decode_dispatch_event(msg.data))
+
+    def apply_dispatch_event(self, event: DispatchEvent) -> None:
+        order_id = event.order_id
+        track = self._tracks.get(order_id)
+        open_track = self._open.get(order_id)
+        for t in (track, open_track):
+            if t is None:
+                continue
+            if isinstance(event, CourierAssigned):
+                if track is t and t.courier_id and t.courier_id != event.courier_id:
+                    self._unlink(t.courier_id, order_id)
+                t.courier_id = event.courier_id
+            elif isinstance(event, CourierUnassigned):
+                if t.courier_id == event.courier_id:
+                    t.courier_id = ""
+            elif isinstance(event, OrderPickedUp):
+                t.status = "picked_up"
+            elif isinstance(event, OrderDelivering):
+                t.status = "delivering"
+            elif isinstance(event, OrderDelivered):
+                t.status = "delivered"
+        if track is not None:
+            if isinstance(event, CourierAssigned):
+                self._courier_orders.setdefault(event.courier_id, set()).add(order_id)
+                fix = self._fixes.get(event.courier_id)
+                if fix is not None:
+                    self._send_location(track, event.courier_id, fix.lat, fix.lng, fix.ts)
+            elif isinstance(event, CourierUnassigned | OrderDelivered):
+                self._unlink(event.courier_id, order_id)
+        if open_track is not None:
+            if open_track.status in CLOSED_STATUSES:
+                self._open.pop(order_id, None)
+            self._push_marker(open_track)
+
+    # -- courier fixes ---------------------------------------------------------------------
+    async def _on_location(self, msg: Msg) -> None:
+        try:
+            fix = decode_location(msg.data)
+        except msgspec.DecodeError:
+            return
+        self.on_fix(fix)
+
+    def on_fix(self, fix: CourierLocated) -> None:
+        cid = fix.courier_id
+        try:
+            cell = h3.latlng_to_cell(fix.lat, fix.lng, HEAT_RES)
+        except (ValueError, h3.H3BaseException):
+            return
+        old = self._fixes.get(cid)
+        if old is not None and old.ts > fix.ts:
+            return  # reordered: never move a courier backwards
+        now_s = self._monotonic()
+        if old is None:
+            self._fixes[cid] = _Fix(fix.lat, fix.lng, fix.ts, cell, now_s)
+        else:
+            if old.cell != cell:
+                # Consoles that see the old cell but not the new one see the courier leave.
+                leaving = self._console_by_cell.get(old.cell, set()) - self._console_by_cell.get(
+                    cell, set())
+                if leaving:
+                    data = self._position_message(cid, fix.lat, fix.lng, fix.ts, cell,
+                                                  fix.speed_mps, fix.heading_deg)
+                    for viewer in leaving:
+                        viewer.outbox.push_state(f"c:{cid}", data)
+            old.lat, old.lng, old.ts, old.cell, old.seen_s = fix.lat, fix.lng, fix.ts, cell, now_s
+        if cell not in self._console_by_cell and cid not in self._courier_orders:
+            return
+        passed = self._throttle.offer(cid, fix, now_s)
+        if passed is not None:
+            self._emit_fix(passed, cell)
+
+    def _emit_fix(self, fix: CourierLocated, cell: str | None = None) -> None:
+        cid = fix.courier_id
+        if cell is None:
+            current = self._fixes.get(cid)
+            cell = current.cell if current is not None else h3.latlng_to_cell(
+                fix.lat, fix.lng, HEAT_RES)
+        viewers = self._console_by_cell.get(cell)
+        if viewers:
+            data = self._position_message(cid, fix.lat, fix.lng, fix.ts, cell, fix.speed_mps,
+                                          fix.heading_deg)
+            key = f"c:{cid}"
+            for viewer in viewers:
+                viewer.outbox.push_state(key, data)
+        for order_id in self._courier_orders.get(cid, ()):
+            track = self._tracks.get(order_id)
+            if track is not None:
+                self._send_location(track, cid, fix.lat, fix.lng, fix.ts)
+
+    def release_held(self) -> None:
+        """Send the positions the throttle held back, now that their interval has passed."""
+        for fix in self._throttle.due(self._monotonic()):
+            self._emit_fix(fix)
+
+    def _send_location(self, track: OrderTrack, courier_id: str, lat: float, lng: float,
+                       ts: int) -> None:
+        watches = self._order_watches.get(track.order_id)
+        if not watches:
+            return
+        data = self.location_message(track, courier_id, lat, lng, ts)
+        if data is None:
+            return
+        for watch in watches:
+            watch.outbox.push_state("loc", data)
+        self.location_messages += len(watches)
+
+    def eta_s(self, track: OrderTrack, lat: float, lng: float, now_ms: int) -> float | None:
+        """Courier's remaining route to the drop: via the chef (waiting for the food) unless
+        the food is on board."""
+        if track.dropoff is None:
+            return None
+        v = self.limits.vehicle
+        drop = track.dropoff
+        if track.status in ON_BOARD_STATUSES or track.pickup is None:
+            return self.travel.travel_s(lat, lng, drop.lat, drop.lng, v)
+        pick = track.pickup
+        to_pickup = self.travel.travel_s(lat, lng, pick.lat, pick.lng, v)
+        wait_s = max(0.0, (track.ready_at_ms - now_ms) / 1000) if track.ready_at_ms else 0.0
+        return max(to_pickup, wait_s) + self.travel.travel_s(pick.lat, pick.lng, drop.lat,
+                                                             drop.lng, v)
+
+    def location_message(self, track: OrderTrack, courier_id: str, lat: float, lng: float,
+                         ts: int) -> bytes | None:
+        eta = self.eta_s(track, lat, lng, self._clock_ms())
+        if eta is None:
+            return None
+        return encode(DeliveryLocation(payload=DeliveryLocationPayload(
+            order_id=track.order_id, delivery_id=courier_id, location=Point(lat, lng),
+            eta=eta_text(eta), eta_s=round(eta), timestamp=iso_utc(ts), ts=ts)))
+
+    @staticmethod
+    def _position_message(courier_id: str, lat: float, lng: float, ts: int, cell: str,
+                          speed: float | None, heading: float | None) -> bytes:
+        return encode(CourierPosition(payload=CourierPositionPayload(
+            courier_id=courier_id, location=Point(lat, lng), cell=cell, ts=ts,
+            speed_mps=speed, heading_deg=heading)))
+
+    # -- markers and heat ------------------------------------------------------------------
+    @staticmethod
+    def _heat_cell(p: Point) -> str:
+        return str(h3.latlng_to_cell(p.lat, p.lng, HEAT_RES))
+
+    def _marker(self, track: OrderTrack) -> bytes:
+        assert track.pickup is not None
+        assert track.dropoff is not None
+        return encode(OrderMarker(payload=OrderMarkerPayload(
+            order_id=track.order_id, status=track.status, pickup=track.pickup,
+            dropoff=track.dropoff, cell=self._heat_cell(track.pickup),
+            courier_id=track.courier_id, timestamp=iso_utc(track.updated_ms))))
+
+    def _push_marker(self, track: OrderTrack) -> None:
+        if track.pickup is None or not self._console_by_cell:
+            return
+        viewers = self._console_by_cell.get(self._heat_cell(track.pickup))
+        if viewers:
+            data = self._marker(track)
+            for viewer in viewers:
+                viewer.outbox.push_state(f"o:{track.order_id}", data)
+
+    def _heat_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        now_s = self._monotonic()
+        stale = self.limits.courier_stale_s
+        supply: dict[str, int] = {}
+        for cid, fix in list(self._fixes.items()):
+            if now_s - fix.seen_s > stale:
+                del self._fixes[cid]
+                continue
+            supply[fix.cell] = supply.get(fix.cell, 0) + 1
+        demand: dict[str, int] = {}
+        if not self._consoles:
+            return supply, demand
+        for track in self._open.values():
+            if track.status in OPEN_STATUSES and track.pickup is not None:
+                cell = self._heat_cell(track.pickup)
+                demand[cell] = demand.get(cell, 0) + 1
+        return supply, demand
+
+    def _heat_message(self, watch: ConsoleWatch, supply: dict[str, int],
+                      demand: dict[str, int]) -> bytes:
+        cells = [CellHeat(c, supply.get(c, 0), demand.get(c, 0)) for c in sorted(watch.cells)
+                 if c in supply or c in demand]
+        return encode(SupplyDemand(payload=SupplyDemandPayload(
+            cells=cells, timestamp=iso_utc(self._clock_ms()))))
+
+    def send_heat(self) -> None:
+        """Every heat interval: supply/demand to consoles (and forget stale couriers)."""
+        supply, demand = self._heat_counts()
+        for watch in self._consoles:
+            if watch.cells:
+                watch.outbox.push_state("heat", self._heat_message(watch, supply, demand))
+
+    # -- running -----------------------------------------------------------------------------
+    async def run(self, nc: NATS, js: JetStreamContext) -> None:
+        """Follow orders, dispatch and fixes until cancelled; survives NATS reconnects."""
+        names = self.names
+        loc_sub = await nc.subscribe(names.locations_all(), cb=self._on_location,
+                                     pending_msgs_limit=200_000)
+        started = {"orders": False, "dispatch": False}
+
+        def ready(kind: str) -> Callable[[], None]:
+            def mark() -> None:
+                started[kind] = True
+                if all(started.values()):
+                    self.ready.set()
+            return mark
+
+        try:
+            await asyncio.gather(
+                follow_stream(nc, js, stream=names.stream(ORDERS),
+                              filter_subject=names.orders_all(), handle=self.on_order_msg,
+                              start=Start.LAST_PER_SUBJECT, cursor=self._cursors["orders"],
+                              on_ready=ready("orders")),
+                follow_stream(nc, js, stream=names.stream(DISPATCH),
+                              filter_subject=names.dispatch_all(), handle=self.on_dispatch_msg,
+                              start=Start.LAST_PER_SUBJECT, cursor=self._cursors["dispatch"],
+                              on_ready=ready("dispatch")),
+                self._every(self.limits.tick_s, self.release_held),
+                self._every(self.limits.heat_interval_s, self.send_heat),
+            )
+        finally:
+            self.ready.clear()
+            with contextlib.suppress(Exception):
+                await loc_sub.unsubscribe()
+
+    @staticmethod
+    async def _every(interval_s: float, step: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            raise_if_cancelling()
+            try:
+                step()
+            except Exception:
+                log.exception("hub periodic step failed")

@@ -1,0 +1,234 @@
+"""Messages on the client WebSockets (core → apps and consoles, and the few they send back).
+
+Every message is ``{"type": ..., "payload": {...}}`` as in the seed's §8.2; payload keys are
+camelCase like the seed's (``orderId``, ``estimatedTime``) except ``eta_s``, which carries its
+unit in its name. Status-like messages that can be resumed carry ``id``: the JetStream stream
+sequence of the event they came from (send it back as ``?since=<id>`` after a reconnect).
+
+Times on the wire are ISO-8601 UTC strings (``2024-01-01T12:00:00Z``); ``ts`` fields are epoch
+milliseconds of the underlying GPS fix (what latency is measured from).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import msgspec
+
+__all__ = [
+    "CellHeat",
+    "ClientMessage",
+    "CourierPosition",
+    "CourierPositionPayload",
+    "DeliveryLocation",
+    "DeliveryLocationPayload",
+    "ErrorMessage",
+    "ErrorPayload",
+    "NewOrder",
+    "NewOrderPayload",
+    "OrderItem",
+    "OrderMarker",
+    "OrderMarkerPayload",
+    "OrderStatusPayload",
+    "OrderStatusUpdate",
+    "Ping",
+    "Point",
+    "Pong",
+    "Subscribe",
+    "SubscribePayload",
+    "Subscribed",
+    "SubscribedPayload",
+    "SupplyDemand",
+    "SupplyDemandPayload",
+    "decode_client",
+    "encode",
+    "eta_text",
+    "iso_utc",
+]
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch milliseconds as ``2024-01-01T12:00:00Z`` (second precision, like the seed)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def eta_text(eta_s: float) -> str:
+    """The seed's ETA text: whole minutes rounded up ("1 min", "10 mins")."""
+    mins = max(0, math.ceil(eta_s / 60))
+    return "1 min" if mins == 1 else f"{mins} mins"
+
+
+class Point(msgspec.Struct, frozen=True):
+    lat: float
+    lng: float
+
+
+class _Payload(msgspec.Struct, frozen=True, kw_only=True, rename="camel", omit_defaults=True):
+    pass
+
+
+class _Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+# -- order and chef sockets --------------------------------------------------------------
+
+
+class OrderStatusPayload(_Payload, frozen=True, kw_only=True):
+    order_id: str
+    order_number: str = ""
+    status: str
+    previous_status: str | None = None
+    timestamp: str
+    estimated_time: str | None = None
+    """When the order is promised to arrive (the seed's ``estimatedTime``)."""
+    estimated_ready: str | None = None
+
+
+class OrderStatusUpdate(_Message, frozen=True, kw_only=True, tag="ORDER_STATUS_UPDATE"):
+    id: int
+    """ORDERS stream sequence of the event: resume after it with ``?since=<id>``."""
+    payload: OrderStatusPayload
+
+
+class DeliveryLocationPayload(_Payload, frozen=True, kw_only=True):
+    order_id: str
+    delivery_id: str
+    """The courier's id (the seed's name)."""
+    location: Point
+    eta: str
+    eta_s: int = msgspec.field(name="eta_s")
+    timestamp: str
+    ts: int
+    """Device time of the fix, epoch ms."""
+
+
+class DeliveryLocation(_Message, frozen=True, kw_only=True, tag="DELIVERY_LOCATION"):
+    payload: DeliveryLocationPayload
+
+
+class OrderItem(_Payload, frozen=True, kw_only=True):
+    menu_item_id: str
+    name: str
+    quantity: int
+    price: float
+    price_cents: int
+    notes: str = ""
+
+
+class NewOrderPayload(_Payload, frozen=True, kw_only=True):
+    order_id: str
+    order_number: str
+    items: list[OrderItem] = msgspec.field(default_factory=list)
+    total: float
+    total_cents: int
+    timestamp: str
+
+
+class NewOrder(_Message, frozen=True, kw_only=True, tag="NEW_ORDER"):
+    id: int
+    payload: NewOrderPayload
+
+
+# -- console -----------------------------------------------------------------------------
+
+
+class CourierPositionPayload(_Payload, frozen=True, kw_only=True):
+    courier_id: str
+    location: Point
+    cell: str
+    """Res-7 H3 cell."""
+    ts: int
+    speed_mps: float | None = msgspec.field(default=None, name="speed_mps")
+    heading_deg: float | None = msgspec.field(default=None, name="heading_deg")
+
+
+class CourierPosition(_Message, frozen=True, kw_only=True, tag="COURIER_POSITION"):
+    payload: CourierPositionPayload
+
+
+class OrderMarkerPayload(_Payload, frozen=True, kw_only=True):
+    order_id: str
+    status: str
+    pickup: Point
+    dropoff: Point
+    cell: str
+    """Res-7 H3 cell of the pickup."""
+    courier_id: str = ""
+    timestamp: str
+
+
+class OrderMarker(_Message, frozen=True, kw_only=True, tag="ORDER_MARKER"):
+    payload: OrderMarkerPayload
+
+
+class CellHeat(msgspec.Struct, frozen=True):
+    cell: str
+    supply: int
+    """Couriers with a fresh fix in the cell."""
+    demand: int
+    """Open orders (paid, not yet picked up) whose pickup is in the cell."""
+
+
+class SupplyDemandPayload(_Payload, frozen=True, kw_only=True):
+    cells: list[CellHeat]
+    timestamp: str
+
+
+class SupplyDemand(_Message, frozen=True, kw_only=True, tag="SUPPLY_DEMAND"):
+    payload: SupplyDemandPayload
+
+
+class SubscribedPayload(_Payload, frozen=True, kw_only=True):
+    cells: int
+    """How many res-7 cells the viewport covers."""
+
+
+class Subscribed(_Message, frozen=True, kw_only=True, tag="SUBSCRIBED"):
+    payload: SubscribedPayload
+
+
+# -- both ways ---------------------------------------------------------------------------
+
+
+class ErrorPayload(_Payload, frozen=True, kw_only=True):
+    reason: str
+    detail: str = ""
+
+
+class ErrorMessage(_Message, frozen=True, kw_only=True, tag="ERROR"):
+    payload: ErrorPayload
+
+
+class Ping(_Message, frozen=True, kw_only=True, tag="PING"):
+    """Heartbeat; the other side answers PONG. Any client message counts as alive."""
+
+
+class Pong(_Message, frozen=True, kw_only=True, tag="PONG"):
+    pass
+
+
+class SubscribePayload(msgspec.Struct, frozen=True, kw_only=True):
+    cells: list[str] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    """``[min_lng, min_lat, max_lng, max_lat]``."""
+
+
+class Subscribe(_Message, frozen=True, kw_only=True, tag="SUBSCRIBE"):
+    payload: SubscribePayload
+
+
+ClientMessage = Subscribe | Ping | Pong
+
+_encoder = msgspec.json.Encoder()
+_client_decoder = msgspec.json.Decoder(ClientMessage)
+
+
+def encode(message: _Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_client(data: str | bytes) -> ClientMessage:
+    """Raises msgspec.DecodeError (malformed or unknown type)."""
+    return _client_decoder.decode(data)
