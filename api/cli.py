@@ -202,6 +202,29 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+@main.group()
+def routing() -> None:
+    """Route optimisation tools."""
+
+
+@routing.command("solve")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.01), default=10.0,
+              show_default=True, help="Solver budget in seconds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def routing_solve(file: str, time_limit_s: float, seed: int) -> None:
+    """Solve a Li & Lim PDPTW instance; print one JSON object on stdout."""
+    from routing.cli import solve_file
+
+    try:
+        result = solve_file(file, time_limit_s, seed)
+    except FileNotFoundError:
+        raise click.ClickException(f"no such file: {file}") from None
+    except (ValueError, RuntimeError) as exc:  # parse errors, infeasible input, no solution
+        raise click.ClickException(str(exc)) from None
+    click.echo(msgspec.json.encode(result).decode())
+
+
 from api.commerce.cli import users  # noqa: E402  (commerce's command group)
 
 main.add_command(users)

@@ -7,6 +7,7 @@ import asyncio
 from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
 from api.core.fleet import nearby_couriers
 from api.core.gps import courier_socket, post_locations
+from api.core.routing_api import optimize
 from api.core.services import CoreServices
 from api.core.tracking import Tracking
 from api.core.tracking import handlers as tracking_handlers
@@ -43,7 +44,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         await core.zones.follow(res, f"{settings.namespace}.zones.changed")
 
     return Parts(
-        handlers=[post_locations, courier_socket, nearby_couriers, ZoneController,
+        handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,
                   *DISPATCH_HANDLERS, *tracking_handlers],
         startup=[core.bind, tracking.bind],
         workers=[("indexer", run_indexer), ("zones", follow_zones),

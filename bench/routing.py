@@ -1,0 +1,522 @@
+"""Routing benchmarks: Li & Lim PDPTW vs best-known solutions and VROOM; insertion latency.
+
+    python -m bench.routing --budget 10 --set li_lim_100          # solver table
+    python -m bench.routing --insertion --trials 1000             # insertion p50/p99
+
+Every plan (ours and VROOM's) passes `routing.feasibility.check_plan` before it is counted.
+Both solvers see the same integer model (`routing.lilim`: times x100, travel rounded up) and
+get the same budget on one thread; `--jobs` > 1 runs instances in parallel (the machine has
+2 cores, so timings are only honest with the default of 1).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a file, this script's folder would come first on sys.path and this very module
+    # would shadow the `routing` package; put the repository root there instead.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import argparse
+import fnmatch
+import json
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from routing.feasibility import check_plan
+from routing.insertion import CourierRoute, insert
+from routing.lilim import read_lilim
+from routing.model import Pair, Plan, Problem, Task, Vehicle, make_plan
+from routing.solver import solve
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "li_lim"
+
+
+class Outcome(msgspec.Struct, frozen=True, kw_only=True):
+    """One solver on one instance; `vehicles`/`dist` are None when no checked plan exists.
+
+    `cpu_s` is this process's CPU time for the solve: both solvers run on one thread, so
+    `cpu_s` well below `seconds` means the machine was busy with other work.
+    """
+
+    instance: str
+    solver: str
+    vehicles: int | None
+    dist: float | None
+    seconds: float
+    cpu_s: float
+    note: str = ""
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    solver: str  # "ours" | "vroom"
+    path: str
+    budget_s: float
+    seed: int = 0
+    solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
+    exploration_level: int = 5  # vroom
+
+
+class _Clock:
+    """Wall and CPU time since construction."""
+
+    def __init__(self) -> None:
+        self.wall0 = time.perf_counter()
+        self.cpu0 = time.process_time()
+
+    def wall_s(self) -> float:
+        return time.perf_counter() - self.wall0
+
+    def cpu_s(self) -> float:
+        return time.process_time() - self.cpu0
+
+
+def run_ours(job: Job) -> Outcome:
+    problem = read_lilim(job.path).problem
+    clock = _Clock()
+    try:
+        plan = solve(problem, job.budget_s, job.seed, solution_limit=job.solution_limit)
+    except (ValueError, RuntimeError) as exc:
+        return _failed(problem, "ours", clock, str(exc))
+    return _checked(problem, plan, "ours", clock)
+
+
+def run_vroom(job: Job) -> Outcome:
+    import vroom  # optional dependency (pyproject extra "bench")
+
+    problem = read_lilim(job.path).problem
+    clock = _Clock()
+    inp = vroom.Input()
+    travel = problem.travel_s
+    # The same integer model as ours: durations and costs are the scaled, rounded-up times.
+    inp.set_durations_matrix("car", travel)
+    inp.set_costs_matrix("car", travel)
+    # Same lexicographic objective as ours: a used vehicle outweighs any travel saving.
+    fixed = int(travel.max()) * (len(problem.tasks) + 2 * len(problem.vehicles)) + 1
+    for v in problem.vehicles:
+        inp.add_vehicle(
+            vroom.Vehicle(
+                v.id,
+                start=v.start,
+                end=v.end,
+                capacity=vroom.Amount([v.capacity]),
+                time_window=vroom.TimeWindow(v.shift_start_s, v.shift_end_s),
+                costs=vroom.VehicleCosts(fixed=fixed),
+            )
+        )
+    tasks = problem.task_by_id()
+    for pair in problem.pairs:
+        pick, drop = (
+            vroom.ShipmentStep(
+                t.id,
+                t.location,
+                default_service=t.service_s,
+                time_windows=[vroom.TimeWindow(t.ready_s, t.due_s)],
+            )
+            for t in (tasks[pair.pickup_id], tasks[pair.delivery_id])
+        )
+        inp.add_shipment(pick, drop, amount=vroom.Amount([tasks[pair.pickup_id].demand]))
+    solution = inp.solve(
+        exploration_level=job.exploration_level,
+        nb_threads=1,
+        timeout=timedelta(seconds=job.budget_s),
+    )
+    result = solution.to_dict()
+    if result.get("unassigned"):
+        return _failed(problem, "vroom", clock, f"{len(result['unassigned'])} tasks unassigned")
+    routes = [
+        (r["vehicle"], [s["id"] for s in r["steps"] if s["type"] in ("pickup", "delivery")])
+        for r in result["routes"]
+    ]
+    return _checked(problem, make_plan(problem, routes), "vroom", clock)
+
+
+def _failed(problem: Problem, solver: str, clock: _Clock, note: str) -> Outcome:
+    return Outcome(
+        instance=problem.name,
+        solver=solver,
+        vehicles=None,
+        dist=None,
+        seconds=clock.wall_s(),
+        cpu_s=clock.cpu_s(),
+        note=note,
+    )
+
+
+def _checked(problem: Problem, plan: Plan, solver: str, clock: _Clock) -> Outcome:
+    """Count the plan only if the independent checker finds nothing wrong with it."""
+    seconds, cpu_s = clock.wall_s(), clock.cpu_s()
+    violations = check_plan(problem, plan)
+    if violations:
+        note = f"INFEASIBLE: {violations[0].message} (+{len(violations) - 1})"
+        return _failed(problem, solver, clock, note)
+    return Outcome(
+        instance=problem.name,
+        solver=solver,
+        vehicles=plan.vehicles_used,
+        dist=plan.dist,
+        seconds=seconds,
+        cpu_s=cpu_s,
+    )
+
+
+def _run(job: Job) -> Outcome:
+    return run_ours(job) if job.solver == "ours" else run_vroom(job)
+
+
+def bench_solver(args: argparse.Namespace) -> None:
+    data = Path(args.data)
+    bks: dict[str, dict[str, Any]] = json.loads((data / "BKS.json").read_text())
+    paths = sorted(
+        p for p in (data / args.set).glob("*.txt") if fnmatch.fnmatch(p.stem, args.instances)
+    )
+    if not paths:
+        raise SystemExit(f"no instance matches {args.instances!r} in {data / args.set}")
+    jobs = [
+        Job(
+            solver="ours",
+            path=str(p),
+            budget_s=args.budget,
+            seed=args.seed,
+            solution_limit=args.solution_limit,
+        )
+        for p in paths
+    ]
+    if not args.no_vroom:
+        jobs += [
+            Job(
+                solver="vroom",
+                path=str(p),
+                budget_s=args.budget,
+                exploration_level=args.vroom_exploration,
+            )
+            for p in paths
+        ]
+    limit = f", solution limit {args.solution_limit}" if args.solution_limit else ""
+    print(
+        f"# {args.set}: {len(paths)} instances, budget {args.budget} s{limit}, seed {args.seed}, "
+        f"jobs {args.jobs}, VROOM exploration {args.vroom_exploration} on 1 thread",
+        flush=True,
+    )
+    if args.jobs > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            outcomes = list(pool.map(_run, jobs))
+    else:
+        outcomes = []
+        for job in jobs:
+            o = _run(job)
+            outcomes.append(o)
+            print(
+                f"#   {o.solver:5} {o.instance:10} {o.vehicles} {o.dist} "
+                f"{o.seconds:.1f}s cpu {o.cpu_s:.1f}s {o.note}",
+                file=sys.stderr,
+                flush=True,
+            )
+    ours = {o.instance: o for o in outcomes if o.solver == "ours"}
+    theirs = {o.instance: o for o in outcomes if o.solver == "vroom"}
+    _print_table([p.stem for p in paths], ours, theirs, bks)
+
+
+def _gap_pct(o: Outcome, ref: dict[str, Any]) -> float | None:
+    if o.vehicles is None or o.dist is None or o.vehicles != ref["solved_with_vehicles"]:
+        return None
+    return 100.0 * (o.dist - ref["best_known_cost"]) / ref["best_known_cost"]
+
+
+def _fmt(x: float | int | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _print_table(
+    names: Sequence[str],
+    ours: dict[str, Outcome],
+    theirs: dict[str, Outcome],
+    bks: dict[str, dict[str, Any]],
+) -> None:
+    header = (
+        f"{'instance':10} {'veh':>4} {'dist':>9} {'bks_veh':>7} {'bks_dist':>9} {'gap%':>6} "
+        f"{'sec':>5} {'cpu':>5} | {'vr_veh':>6} {'vr_dist':>9} {'vr_gap%':>7} {'vr_sec':>6} "
+        f"{'ours/vr':>7}  note"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        o, ref = ours[name], bks[name]
+        v = theirs.get(name)
+        ratio = (
+            o.dist / v.dist if v is not None and o.dist is not None and v.dist is not None else None
+        )
+        note = "; ".join(x for x in (o.note, v.note if v else "") if x)
+        print(
+            f"{name:10} {_fmt(o.vehicles, '4d')} {_fmt(o.dist, '9.2f')} "
+            f"{ref['solved_with_vehicles']:7d} {ref['best_known_cost']:9.2f} "
+            f"{_fmt(_gap_pct(o, ref), '6.2f')} {o.seconds:5.1f} {o.cpu_s:5.1f} | "
+            f"{_fmt(v.vehicles if v else None, '6d')} {_fmt(v.dist if v else None, '9.2f')} "
+            f"{_fmt(_gap_pct(v, ref) if v else None, '7.2f')} "
+            f"{_fmt(v.seconds if v else None, '6.1f')} {_fmt(ratio, '7.4f')}  {note}"
+        )
+    print()
+    _summary("ours", names, ours, bks)
+    if theirs:
+        _summary("vroom", names, theirs, bks)
+        both = [
+            (ours[n], theirs[n])
+            for n in names
+            if ours[n].dist is not None and theirs[n].dist is not None
+        ]
+        fewer = sum(
+            1
+            for a, b in both
+            if a.vehicles is not None and b.vehicles is not None and a.vehicles < b.vehicles
+        )
+        more = sum(
+            1
+            for a, b in both
+            if a.vehicles is not None and b.vehicles is not None and a.vehicles > b.vehicles
+        )
+        ratios = [a.dist / b.dist for a, b in both if a.dist is not None and b.dist is not None]
+        eq = [
+            a.dist / b.dist
+            for a, b in both
+            if a.vehicles == b.vehicles and a.dist is not None and b.dist is not None
+        ]
+        if ratios:
+            print(
+                f"ours vs vroom: {len(both)} both feasible; ours fewer vehicles on {fewer}, "
+                f"more on {more}; distance ratio ours/vroom geo-mean "
+                f"{math.exp(statistics.fmean(math.log(r) for r in ratios)):.4f} (all), "
+                + (
+                    f"{math.exp(statistics.fmean(math.log(r) for r in eq)):.4f} "
+                    f"(equal vehicles, n={len(eq)})"
+                    if eq
+                    else "no instance with equal vehicles"
+                )
+            )
+
+
+def _summary(
+    label: str, names: Sequence[str], out: dict[str, Outcome], bks: dict[str, dict[str, Any]]
+) -> None:
+    feasible = [out[n] for n in names if out[n].vehicles is not None]
+    within = sum(
+        1
+        for o in feasible
+        if o.vehicles is not None and o.vehicles <= bks[o.instance]["solved_with_vehicles"] + 1
+    )
+    equal = [o for o in feasible if o.vehicles == bks[o.instance]["solved_with_vehicles"]]
+    gaps = [g for o in equal if (g := _gap_pct(o, bks[o.instance])) is not None]
+    secs = [out[n].seconds for n in names]
+    cpu = [out[n].cpu_s for n in names]
+    print(
+        f"{label}: feasible {len(feasible)}/{len(names)}; vehicles <= BKS+1: {within}/"
+        f"{len(names)}; vehicles == BKS: {len(equal)}; mean gap at equal vehicles: "
+        f"{_fmt(statistics.fmean(gaps) if gaps else None, '.2f')}% (n={len(gaps)}); "
+        f"max gap {_fmt(max(gaps) if gaps else None, '.2f')}%; "
+        f"median seconds {statistics.median(secs):.2f} (cpu {statistics.median(cpu):.2f})"
+    )
+
+
+# --- insertion -------------------------------------------------------------------------------
+
+NO_DUE_PICKUP_S = 10**6  # the chef waits for the courier; only the customer has a deadline
+
+
+def _random_route(
+    rng: random.Random, travel_s: npt.NDArray[np.int64], n_pairs: int
+) -> tuple[CourierRoute, Task, Task]:
+    """A feasible courier route of `2 * n_pairs` stops (windows built around a real schedule)
+    over locations 1..2n, the courier at location 0, and a new order at the last two."""
+    order = [k for k in range(n_pairs) for _ in range(2)]
+    rng.shuffle(order)
+    seen: set[int] = set()
+    stops: list[Task] = []
+    t_s, at, load, max_load = 0, 0, 0, 0
+    for k in order:
+        is_pickup = k not in seen
+        seen.add(k)
+        loc = 1 + 2 * k + (0 if is_pickup else 1)
+        arrival = t_s + int(travel_s[at, loc])
+        # Food is sometimes not ready yet (wait); customers accept any time before due.
+        ready = max(0, arrival + rng.randint(-900, 300)) if is_pickup else 0
+        start = max(arrival, ready)
+        due = start + rng.randint(300, 2400)
+        demand = 1 if is_pickup else -1
+        stops.append(
+            Task(id=loc, location=loc, demand=demand, ready_s=ready, due_s=due, service_s=120)
+        )
+        t_s, at = start + 120, loc
+        load += demand
+        max_load = max(max_load, load)
+    n_loc = travel_s.shape[0]
+    pickup = Task(
+        id=n_loc - 2,
+        location=n_loc - 2,
+        demand=1,
+        ready_s=rng.randint(0, 1200),
+        due_s=NO_DUE_PICKUP_S,
+        service_s=120,
+    )
+    delivery = Task(
+        id=n_loc - 1,
+        location=n_loc - 1,
+        demand=-1,
+        due_s=pickup.ready_s + rng.randint(1800, 5400),
+        service_s=60,
+    )
+    route = CourierRoute(
+        location=0,
+        now_s=0,
+        stops=tuple(stops),
+        pairs=tuple(Pair(pickup_id=1 + 2 * k, delivery_id=2 + 2 * k) for k in range(n_pairs)),
+        capacity=max_load + rng.randint(0, 1),
+    )
+    return route, pickup, delivery
+
+
+def _brute_force(
+    route: CourierRoute, pickup: Task, delivery: Task, travel_s: npt.NDArray[np.int64]
+) -> float | None:
+    """Baseline: try every position pair, simulate the whole route each time (O(n^3))."""
+    best: float | None = None
+    stops = list(route.stops)
+    locs = [route.location, *(s.location for s in stops)]
+    base = int(travel_s[locs[:-1], locs[1:]].sum())
+    for i in range(len(stops) + 1):
+        for j in range(i, len(stops) + 1):
+            cand = [*stops[:i], pickup, *stops[i:j], delivery, *stops[j:]]
+            t_s, at, load, cost, ok = route.now_s, route.location, route.load, 0, True
+            for s in cand:
+                leg = int(travel_s[at, s.location])
+                cost += leg
+                t_s = max(t_s + leg, s.ready_s)
+                load += s.demand
+                if t_s > s.due_s or load > route.capacity:
+                    ok = False
+                    break
+                t_s += s.service_s
+                at = s.location
+            if ok:
+                added = cost - base
+                if best is None or added < best:
+                    best = added
+    return best
+
+
+def _ortools_single_route(
+    route: CourierRoute, pickup: Task, delivery: Task, travel_s: npt.NDArray[np.int64]
+) -> float | None:
+    """Baseline: hand the courier's stops plus the new order to `solve` (1 vehicle, 1st sol.)."""
+    problem = Problem(
+        travel_s=travel_s,
+        dist=travel_s.astype(np.float64),
+        tasks=(*route.stops, pickup, delivery),
+        pairs=(*route.pairs, Pair(pickup_id=pickup.id, delivery_id=delivery.id)),
+        vehicles=(
+            Vehicle(
+                id=0,
+                start=route.location,
+                shift_start_s=route.now_s,
+                capacity=route.capacity,
+                initial_load=route.load,
+            ),
+        ),
+    )
+    try:
+        plan = solve(problem, 1.0, 0, solution_limit=1)
+    except (ValueError, RuntimeError):
+        return None
+    return float(plan.travel_s)
+
+
+def bench_insertion(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    n_pairs = args.stops // 2
+    n_loc = 2 * n_pairs + 3
+    ours_ms: list[float] = []
+    brute_ms: list[float] = []
+    ortools_ms: list[float] = []
+    feasible = mismatches = 0
+    for trial in range(args.trials):
+        # City-scale travel times: points in a 6 km square at 5 m/s (~20 min across).
+        xy = np.array([(rng.uniform(0, 6000), rng.uniform(0, 6000)) for _ in range(n_loc)])
+        travel_s = np.ceil(np.sqrt(((xy[:, None] - xy[None, :]) ** 2).sum(axis=2)) / 5.0).astype(
+            np.int64
+        )
+        route, pickup, delivery = _random_route(rng, travel_s, n_pairs)
+
+        t0 = time.perf_counter()
+        got = insert(route, pickup, delivery, travel_s)
+        t1 = time.perf_counter()
+        ref = _brute_force(route, pickup, delivery, travel_s)
+        t2 = time.perf_counter()
+        ours_ms.append(1000 * (t1 - t0))
+        brute_ms.append(1000 * (t2 - t1))
+        feasible += got is not None
+        if (got is None) != (ref is None) or (
+            got is not None and ref is not None and abs(got.added_travel_s - ref) > 1e-9
+        ):
+            mismatches += 1
+        if trial < args.ortools_trials:
+            t3 = time.perf_counter()
+            _ortools_single_route(route, pickup, delivery, travel_s)
+            ortools_ms.append(1000 * (time.perf_counter() - t3))
+
+    def pct(xs: list[float], q: float) -> float:
+        return float(np.percentile(xs, q))
+
+    print(
+        f"# insertion into random {2 * n_pairs}-stop routes, {args.trials} trials, "
+        f"seed {args.seed}: {feasible} feasible, {mismatches} disagreements with brute force"
+    )
+    print(f"{'method':34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'n':>6}")
+    rows = [
+        ("insert (ours, O(n^2) incremental)", ours_ms),
+        ("brute force (O(n^3) re-simulate)", brute_ms),
+        ("OR-Tools solve, 1 vehicle, 1st sol.", ortools_ms),
+    ]
+    for label, xs in rows:
+        if xs:
+            print(f"{label:34} {pct(xs, 50):8.3f} {pct(xs, 99):8.3f} {max(xs):8.3f} {len(xs):6d}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--budget", type=float, default=10.0, help="seconds per instance")
+    parser.add_argument("--set", default="li_lim_100", choices=["li_lim_100", "li_lim_200"])
+    parser.add_argument("--instances", default="*", help="glob on instance names, e.g. 'lc1*'")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel solves (timing: keep 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--solution-limit",
+        type=int,
+        default=None,
+        help="ours: stop after N solutions (reproducible, independent of machine load)",
+    )
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
+    parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")
+    parser.add_argument("--vroom-exploration", type=int, default=5, help="VROOM level 0..5")
+    parser.add_argument("--insertion", action="store_true", help="benchmark insertion instead")
+    parser.add_argument("--trials", type=int, default=1000, help="insertion trials")
+    parser.add_argument("--stops", type=int, default=10, help="stops per route (insertion)")
+    parser.add_argument("--ortools-trials", type=int, default=200, help="OR-Tools baseline trials")
+    args = parser.parse_args(argv)
+    if args.insertion:
+        bench_insertion(args)
+    else:
+        bench_solver(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""One courier's route: cheapest insertion of a new order, and re-ordering of what is left.
+
+Both answer in milliseconds for a courier's typical handful of stops, so dispatch can call them
+inline when a full `solve` has no budget. The cost is travel time (seconds), the quantity the
+solver minimises too.
+
+Position convention for a route with `n` remaining stops: 0 is the courier's current position,
+1..n the stops, n + 1 the route terminal (the end location, or a free "done" node when open).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from routing.model import (
+    NO_CAPACITY_LIMIT,
+    NO_DEADLINE_S,
+    Pair,
+    Problem,
+    Task,
+    Vehicle,
+)
+
+__all__ = ["CourierRoute", "Insertion", "Reoptimization", "insert", "reoptimize", "route_cost_s"]
+
+EXACT_MAX_STOPS = 8  # exhaustive re-ordering up to here (8!/2^4 = 2520 orders at most)
+
+
+class CourierRoute(msgspec.Struct, frozen=True, kw_only=True):
+    """A courier's remaining work: where it is at `now_s`, what it carries, the stops ahead.
+
+    `pairs` lists the orders whose pickup *and* drop-off are both still ahead; a drop-off in no
+    pair is food already on board (counted in `load`). Stops already done are not listed.
+    """
+
+    location: int
+    now_s: int
+    stops: tuple[Task, ...] = ()
+    pairs: tuple[Pair, ...] = ()
+    load: int = 0
+    capacity: int = NO_CAPACITY_LIMIT
+    end: int | None = None
+    shift_end_s: int = NO_DEADLINE_S
+
+
+class Insertion(msgspec.Struct, frozen=True, kw_only=True):
+    """The route with the new order in it; the pickup/drop-off indices are into `route.stops`."""
+
+    route: CourierRoute
+    pickup_index: int
+    delivery_index: int
+    added_travel_s: float
+
+
+class Reoptimization(msgspec.Struct, frozen=True, kw_only=True):
+    route: CourierRoute
+    travel_s: float
+    exact: bool  # True when every feasible order was considered
+
+
+def insert(
+    route: CourierRoute, pickup: Task, delivery: Task, travel_s: npt.NDArray[Any]
+) -> Insertion | None:
+    """Cheapest feasible insertion of the order `pickup -> delivery`, other stops kept in order.
+
+    Feasible means: every service starts by its `due_s` (waiting for `ready_s` allowed), load
+    stays within capacity, the pickup precedes its drop-off, and the route ends by
+    `shift_end_s`. Exhaustive over all O(n^2) position pairs; each is checked in O(1) amortised
+    from forward times and backward "latest start" bounds. Ties go to the earliest positions.
+    Returns None when no position pair is feasible (including when the route is already late).
+    """
+    stops = route.stops
+    n = len(stops)
+    q = pickup.demand
+    # Local matrix over [courier, stops..., pickup, delivery, end]: plain lists are far faster
+    # than numpy scalar indexing in the O(n^2) loop below.
+    locs = [route.location, *(s.location for s in stops), pickup.location, delivery.location]
+    if route.end is not None:
+        locs.append(route.end)
+    sub: list[list[float]] = travel_s[np.ix_(locs, locs)].tolist()
+    p_i, d_i, end_i = n + 1, n + 2, n + 3
+
+    def t(a: int, b: int) -> float:
+        """Travel between local positions; `n + 1` as a destination is the route terminal."""
+        if b == n + 1:
+            return sub[a][end_i] if route.end is not None else 0
+        return sub[a][b]
+
+    ready = [0, *(s.ready_s for s in stops), 0]
+    due = [NO_DEADLINE_S, *(s.due_s for s in stops), route.shift_end_s]
+    service = [0, *(s.service_s for s in stops), 0]
+
+    # Forward: earliest departures and loads as the route stands.
+    dep = [0.0] * (n + 2)
+    load_after = [0] * (n + 1)
+    dep[0], load_after[0] = route.now_s, route.load
+    for k in range(1, n + 1):
+        start = max(dep[k - 1] + t(k - 1, k), ready[k])
+        if start > due[k]:
+            return None
+        dep[k] = start + service[k]
+        load_after[k] = load_after[k - 1] + stops[k - 1].demand
+    if dep[n] + t(n, n + 1) > due[n + 1]:
+        return None
+    # Backward: latest service start at k keeping k..terminal on time.
+    latest = [0.0] * (n + 2)
+    latest[n + 1] = due[n + 1]
+    for k in range(n, 0, -1):
+        latest[k] = min(due[k], latest[k + 1] - t(k, k + 1) - service[k])
+
+    best: tuple[float, int, int] | None = None
+    for i in range(n + 1):  # pickup right after position i
+        if load_after[i] + q > route.capacity:
+            continue
+        s_p = max(dep[i] + sub[i][p_i], pickup.ready_s)
+        if s_p > pickup.due_s:
+            continue
+        dep_p = s_p + pickup.service_s
+        pick_cost = sub[i][p_i] - t(i, i + 1)
+        # Delivery right after the pickup.
+        s_d = max(dep_p + sub[p_i][d_i], delivery.ready_s)
+        if s_d <= delivery.due_s:
+            dep_d = s_d + delivery.service_s
+            if max(dep_d + t(d_i, i + 1), ready[i + 1]) <= latest[i + 1]:
+                cost = pick_cost + sub[p_i][d_i] + t(d_i, i + 1)
+                if best is None or cost < best[0]:
+                    best = (cost, i, i)
+        pick_cost += t(p_i, i + 1)
+        # Delivery after stop j > i: carry the pickup's delay forward one stop at a time.
+        prev, prev_dep = p_i, dep_p
+        for j in range(i + 1, n + 1):
+            s_j = max(prev_dep + t(prev, j), ready[j])
+            if s_j > due[j] or load_after[j] + q > route.capacity:
+                break  # stop j's time/load do not depend on where the delivery goes later
+            prev, prev_dep = j, s_j + service[j]
+            s_d = max(prev_dep + sub[j][d_i], delivery.ready_s)
+            if s_d > delivery.due_s:
+                continue
+            dep_d = s_d + delivery.service_s
+            if max(dep_d + t(d_i, j + 1), ready[j + 1]) > latest[j + 1]:
+                continue
+            cost = pick_cost + sub[j][d_i] + t(d_i, j + 1) - t(j, j + 1)
+            if best is None or cost < best[0]:
+                best = (cost, i, j)
+
+    if best is None:
+        return None
+    cost, i, j = best
+    new_stops = [*stops[:i], pickup, *stops[i:j], delivery, *stops[j:]]
+    new_route = msgspec.structs.replace(
+        route,
+        stops=tuple(new_stops),
+        pairs=(*route.pairs, Pair(pickup_id=pickup.id, delivery_id=delivery.id)),
+    )
+    return Insertion(route=new_route, pickup_index=i, delivery_index=j + 1, added_travel_s=cost)
+
+
+def route_cost_s(route: CourierRoute, travel_s: npt.NDArray[Any]) -> float:
+    """Travel time from the courier's position through every stop (to `end` if set)."""
+    locs = [route.location, *(s.location for s in route.stops)]
+    if route.end is not None:
+        locs.append(route.end)
+    return float(travel_s[locs[:-1], locs[1:]].sum()) if len(locs) > 1 else 0.0
+
+
+def reoptimize(
+    route: CourierRoute,
+    travel_s: npt.NDArray[Any],
+    *,
+    time_limit_s: float = 0.2,
+    seed: int = 0,
+) -> Reoptimization | None:
+    """Cheapest feasible order of the remaining stops, from the courier's current position.
+
+    Up to `EXACT_MAX_STOPS` stops every order is searched (branch and bound, exact); beyond
+    that OR-Tools `solve` runs on the one-vehicle sub-problem within `time_limit_s`, and the
+    current order is kept if it is at least as good. None when no feasible order exists (exact)
+    or none was found (OR-Tools).
+    """
+    if len(route.stops) <= EXACT_MAX_STOPS:
+        return _reoptimize_exact(route, travel_s)
+    return _reoptimize_ortools(route, travel_s, time_limit_s, seed)
+
+
+def _reoptimize_exact(route: CourierRoute, travel_s: npt.NDArray[Any]) -> Reoptimization | None:
+    stops = route.stops
+    n = len(stops)
+    locs = [*(s.location for s in stops), route.location]
+    if route.end is not None:
+        locs.append(route.end)
+    sub: list[list[float]] = travel_s[np.ix_(locs, locs)].tolist()
+    here = n  # local index of the courier's position
+
+    def to_end(a: int) -> float:
+        return sub[a][n + 1] if route.end is not None else 0
+
+    index_of = {s.id: k for k, s in enumerate(stops)}
+    pickup_of = [-1] * n  # local index of the pickup that must come first, if still ahead
+    for pair in route.pairs:
+        pickup_of[index_of[pair.delivery_id]] = index_of[pair.pickup_id]
+
+    best_cost = math.inf
+    best_order: list[int] = []
+    order: list[int] = []
+    done = [False] * n
+
+    def dfs(at: int, t_s: float, load: int, cost: float) -> None:
+        nonlocal best_cost, best_order
+        if cost >= best_cost:
+            return
+        if len(order) == n:
+            finish = t_s + to_end(at)
+            total = cost + to_end(at)
+            if finish <= route.shift_end_s and total < best_cost:
+                best_cost, best_order = total, order.copy()
+            return
+        for k in range(n):
+            if done[k] or (pickup_of[k] >= 0 and not done[pickup_of[k]]):
+                continue
+            s = stops[k]
+            new_load = load + s.demand
+            start = max(t_s + sub[at][k], s.ready_s)
+            if start > s.due_s or not 0 <= new_load <= route.capacity:
+                continue
+            done[k] = True
+            order.append(k)
+            dfs(k, start + s.service_s, new_load, cost + sub[at][k])
+            order.pop()
+            done[k] = False
+
+    dfs(here, route.now_s, route.load, 0.0)
+    if not math.isfinite(best_cost):
+        return None
+    new_route = msgspec.structs.replace(route, stops=tuple(stops[k] for k in best_order))
+    return Reoptimization(route=new_route, travel_s=best_cost, exact=True)
+
+
+def _reoptimize_ortools(
+    route: CourierRoute, travel_s: npt.NDArray[Any], time_limit_s: float, seed: int
+) -> Reoptimization | None:
+    # Imported here: OR-Tools is only needed for long routes, keep `insert` import-light.
+    from routing.solver import InfeasibleProblemError, NoSolutionError, solve
+
+    # Sub-problem on the few locations involved: location k = stop k, then courier, then end.
+    stops = route.stops
+    n = len(stops)
+    locs = [*(s.location for s in stops), route.location]
+    if route.end is not None:
+        locs.append(route.end)
+    sub_travel = np.asarray(travel_s)[np.ix_(locs, locs)]
+    if not np.issubdtype(sub_travel.dtype, np.integer):
+        sub_travel = np.ceil(sub_travel).astype(np.int64)  # OR-Tools needs integers
+    tasks = tuple(msgspec.structs.replace(s, location=k, vehicle_id=0) for k, s in enumerate(stops))
+    problem = Problem(
+        travel_s=sub_travel,
+        dist=sub_travel.astype(np.float64),
+        tasks=tasks,
+        pairs=route.pairs,
+        vehicles=(
+            Vehicle(
+                id=0,
+                start=n,
+                end=n + 1 if route.end is not None else None,
+                shift_start_s=route.now_s,
+                shift_end_s=route.shift_end_s,
+                capacity=route.capacity,
+                initial_load=route.load,
+            ),
+        ),
+    )
+    current_s = route_cost_s(route, travel_s) if _order_feasible(route, travel_s) else math.inf
+    try:
+        plan = solve(problem, time_limit_s, seed)
+    except (InfeasibleProblemError, NoSolutionError):
+        plan = None
+    if plan is None or plan.travel_s >= current_s:
+        if math.isinf(current_s):
+            return None
+        return Reoptimization(route=route, travel_s=current_s, exact=False)
+    by_id = {s.id: s for s in stops}
+    order = plan.routes[0].task_ids
+    new_route = msgspec.structs.replace(route, stops=tuple(by_id[i] for i in order))
+    return Reoptimization(route=new_route, travel_s=route_cost_s(new_route, travel_s), exact=False)
+
+
+def _order_feasible(route: CourierRoute, travel_s: npt.NDArray[Any]) -> bool:
+    t_s, at, load = float(route.now_s), route.location, route.load
+    for s in route.stops:
+        t_s = max(t_s + float(travel_s[at, s.location]), s.ready_s)
+        load += s.demand
+        if t_s > s.due_s or not 0 <= load <= route.capacity:
+            return False
+        t_s += s.service_s
+        at = s.location
+    if route.end is not None:
+        t_s += float(travel_s[at, route.end])
+    return t_s <= route.shift_end_s

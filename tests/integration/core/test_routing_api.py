@@ -1,0 +1,85 @@
+"""POST /api/v1/routing/optimize: feasible routes with per-stop ETAs; bad input is a 4xx."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.core.conftest import CoreServer
+
+LAT, LNG = 12.9716, 77.5946
+
+
+def request(n_orders: int = 3, **extra: Any) -> dict[str, Any]:
+    now = time.time_ns() // 1_000_000
+    orders = [{"order_id": f"o{i}", "pickup": {"lat": LAT + 0.004 * i, "lng": LNG},
+               "dropoff": {"lat": LAT + 0.004 * i, "lng": LNG + 0.01},
+               "ready_at": now + 300_000, "deliver_by": now + 3_600_000}
+              for i in range(n_orders)]
+    return {"couriers": [{"courier_id": "a", "lat": LAT, "lng": LNG - 0.005},
+                         {"courier_id": "b", "lat": LAT + 0.01, "lng": LNG, "vehicle": "car"}],
+            "orders": orders, "time_limit_s": 0.5, **extra}
+
+
+async def test_optimize_returns_feasible_routes_with_etas(core_server: CoreServer,
+                                                          http: httpx.AsyncClient) -> None:
+    """Every order is served once, pickup before drop-off on the same courier, ETAs rise
+    along each route, and no pickup starts before the food is ready (wait covers it)."""
+    r = await http.post("/api/v1/routing/optimize", json=request(),
+                        headers=core_server.auth("fm", "fleet_manager"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    seen: dict[str, list[str]] = {}
+    for route in body["routes"]:
+        etas = [s["eta_s"] for s in route["stops"]]
+        assert etas == sorted(etas)
+        kinds_by_order: dict[str, list[str]] = {}
+        for s in route["stops"]:
+            kinds_by_order.setdefault(s["order_id"], []).append(s["kind"])
+            if s["kind"] == "pickup":
+                assert s["eta_s"] + s["wait_s"] >= 299  # ready 300 s from the request
+        for order_id, kinds in kinds_by_order.items():
+            assert kinds == ["pickup", "dropoff"]
+            assert order_id not in seen
+            seen[order_id] = kinds
+    assert set(seen) == {"o0", "o1", "o2"}
+    assert body["couriers_used"] == len(body["routes"])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status"),
+    [
+        (lambda b: b["couriers"][0].update(lat=100), 400),
+        (lambda b: b.update(orders=[]), 422),
+        (lambda b: b.update(time_limit_s=60), 400),
+        (lambda b: b["orders"][0].update(deliver_by=1), 422),
+        (lambda b: b["orders"][1].update(order_id="o0"), 422),
+        (lambda b: b["orders"][0].update(deliver_by=b["orders"][0]["ready_at"] + 1000), 422),
+    ],
+    ids=["bad-lat", "no-orders", "budget-too-big", "past-deadline", "duplicate-id",
+         "impossible-window"],
+)
+async def test_optimize_bad_input_is_4xx(core_server: CoreServer, http: httpx.AsyncClient,
+                                         mutate: Any, status: int) -> None:
+    """Invalid or impossible requests are a 4xx problem+json, never a 500."""
+    body = request()
+    mutate(body)
+    r = await http.post("/api/v1/routing/optimize", json=body,
+                        headers=core_server.auth("fm", "fleet_manager"))
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_optimize_size_limit_and_roles(core_server: CoreServer,
+                                             http: httpx.AsyncClient) -> None:
+    """Over 100 orders is refused with 413; couriers and customers may not optimise."""
+    r = await http.post("/api/v1/routing/optimize", json=request(101),
+                        headers=core_server.auth("fm", "admin"))
+    assert r.status_code == 413
+    for role in ("delivery", "customer"):
+        r = await http.post("/api/v1/routing/optimize", json=request(),
+                            headers=core_server.auth("u", role))
+        assert r.status_code == 403

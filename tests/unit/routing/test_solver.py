@@ -1,0 +1,133 @@
+"""OR-Tools solve: optimal on tiny instances, feasible on a real one, reproducible, thread-safe."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routing.feasibility import check_plan
+from routing.lilim import read_lilim
+from routing.model import Task, Vehicle
+from routing.solver import InfeasibleProblemError, SolverConfig, solve
+from tests.unit.routing.builders import (
+    brute_force,
+    line_matrix,
+    problem_from_matrix,
+    random_problem,
+)
+
+LC101 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lc101.txt"
+
+
+def test_hand_checked_line() -> None:
+    """Depot 0, orders 10->20 and 30->40 (B's drop due 45, A's food ready at 50): one vehicle
+    must do B first, 0-30-40-10-20-0 = 100 s, beating two vehicles (40 + 80 s)."""
+    travel_s = line_matrix([0, 10, 20, 30, 40])
+    tasks = [
+        Task(id=1, location=1, demand=1, ready_s=50),
+        Task(id=2, location=2, demand=-1),
+        Task(id=3, location=3, demand=1),
+        Task(id=4, location=4, demand=-1, due_s=45),
+    ]
+    vehicles = [Vehicle(id=v, start=0, end=0) for v in range(2)]
+    problem = problem_from_matrix(travel_s, tasks, [(1, 2), (3, 4)], vehicles)
+    plan = solve(problem, time_limit_s=0.2)
+    assert check_plan(problem, plan) == []
+    assert [r.task_ids for r in plan.routes] == [[3, 4, 1, 2]]
+    assert plan.travel_s == 100
+
+
+def test_fewer_vehicles_beat_less_travel() -> None:
+    """Vehicles are minimised first: one vehicle at 122 s beats two at 42 s in total.
+
+    The matrix breaks the triangle inequality (a one-way detour between the two orders), the
+    only way one route can cost more travel than two.
+    """
+    travel_s = np.full((5, 5), 100, dtype=np.int64)
+    np.fill_diagonal(travel_s, 0)
+    travel_s[0, :] = travel_s[:, 0] = 10
+    travel_s[0, 0] = 0
+    travel_s[1, 2] = travel_s[3, 4] = 1
+    tasks = [Task(id=k, location=k, demand=1 if k % 2 else -1) for k in range(1, 5)]
+    vehicles = [Vehicle(id=v, start=0, end=0) for v in range(2)]
+    problem = problem_from_matrix(travel_s, tasks, [(1, 2), (3, 4)], vehicles)
+    plan = solve(problem, time_limit_s=0.2)
+    assert check_plan(problem, plan) == []
+    assert (plan.vehicles_used, plan.travel_s) == (1, 122)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_tiny_random_instances_solved_to_optimum(seed: int) -> None:
+    """On 3 orders / 2 vehicles, (vehicles, travel) equals the brute-force optimum."""
+    problem = random_problem(seed)
+    best = brute_force(problem)
+    if best is None:
+        with pytest.raises((InfeasibleProblemError, RuntimeError)):
+            solve(problem, time_limit_s=0.2)
+        return
+    plan = solve(problem, time_limit_s=0.2, seed=seed)
+    assert check_plan(problem, plan) == []
+    assert (plan.vehicles_used, plan.travel_s) == best
+
+
+def test_guided_local_search_option() -> None:
+    """The GLS alternative (SolverConfig.metaheuristic) reaches the same tiny optimum."""
+    problem = random_problem(0)
+    config = SolverConfig(metaheuristic="GUIDED_LOCAL_SEARCH", trim_fleet=False)
+    plan = solve(problem, time_limit_s=0.2, config=config)
+    assert check_plan(problem, plan) == []
+    assert (plan.vehicles_used, plan.travel_s) == brute_force(problem)
+
+
+def test_courier_with_food_on_board_and_open_route() -> None:
+    """A drop-off already on board (bound to its courier, counted in the initial load) stays
+    with that courier; an open route ends at its last stop. Matches brute force."""
+    travel_s = line_matrix([0, 50, 10, 20, 60])
+    tasks = [
+        Task(id=1, location=1, demand=-2, vehicle_id=1, due_s=200),  # on board courier 1
+        Task(id=2, location=2, demand=1),
+        Task(id=3, location=3, demand=-1, due_s=60),
+    ]
+    vehicles = [
+        Vehicle(id=0, start=0, capacity=2),
+        Vehicle(id=1, start=4, capacity=2, initial_load=2),
+    ]
+    problem = problem_from_matrix(travel_s, tasks, [(2, 3)], vehicles)
+    plan = solve(problem, time_limit_s=0.2)
+    assert check_plan(problem, plan) == []
+    assert (plan.vehicles_used, plan.travel_s) == brute_force(problem)
+    assert any(r.vehicle_id == 1 and 1 in r.task_ids for r in plan.routes)
+
+
+def test_unservable_order_is_a_clear_error() -> None:
+    """An order no vehicle can reach in time raises InfeasibleProblemError naming the order."""
+    travel_s = line_matrix([0, 100, 200])
+    tasks = [Task(id=1, location=1, demand=1, due_s=50), Task(id=2, location=2, demand=-1)]
+    problem = problem_from_matrix(travel_s, tasks, [(1, 2)], [Vehicle(id=0, start=0)])
+    with pytest.raises(InfeasibleProblemError, match="task 1/2"):
+        solve(problem, time_limit_s=0.2)
+
+
+def test_lc101_short_budget_is_feasible() -> None:
+    """A real Li & Lim instance solved in 2 s passes the checker, within BKS + 1 vehicles."""
+    problem = read_lilim(LC101).problem
+    plan = solve(problem, time_limit_s=2.0)
+    assert check_plan(problem, plan) == []
+    assert plan.vehicles_used <= 10 + 1
+    assert plan.dist == pytest.approx(sum(r.dist for r in plan.routes))
+
+
+def test_solution_limit_is_reproducible_and_thread_safe() -> None:
+    """With a solution limit the plan depends only on (problem, seed): two runs in parallel
+    threads equal a run alone."""
+    problem = read_lilim(LC101).problem
+    alone = solve(problem, time_limit_s=60, seed=3, solution_limit=300)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(
+            pool.map(lambda _: solve(problem, time_limit_s=60, seed=3, solution_limit=300), [0, 1])
+        )
+    assert all(r == alone for r in runs)
+    assert check_plan(problem, alone) == []
