@@ -93,10 +93,13 @@ async def device(ws_url: str, courier: str, token: str, interval_s: float, batch
         next_t = time.monotonic()
         while not stop.is_set():
             fixes = []
-            for _ in range(batch):
+            t = now_ms()
+            spacing_ms = max(1, int(interval_s * 1000 / batch))  # a batch spans one interval
+            for k in range(batch):
                 lat += rng.uniform(-1, 1) * 4e-5  # a few metres per fix: plausible speed
                 lng += rng.uniform(-1, 1) * 4e-5
-                fixes.append({"lat": lat, "lng": lng, "ts": now_ms()})
+                fixes.append({"lat": lat, "lng": lng,
+                              "ts": t - (batch - 1 - k) * spacing_ms})
             msg = ({"type": "LOCATION", "payload": fixes[0]} if batch == 1
                    else {"type": "LOCATIONS", "payload": fixes})
             await ws.send(json.dumps(msg))

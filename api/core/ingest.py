@@ -1,9 +1,9 @@
 """GPS ingest: decode, validate against the courier's last accepted fix, publish to JetStream.
 
 Shared by the WebSocket and HTTP paths. Nothing rejected is published; every rejection is
-counted by reason. Publishing uses JetStream async publish so the socket never waits for a
-round trip per fix; the HTTP path awaits the acks before answering 202, so "accepted" means
-"stored in the stream".
+counted by reason. The HTTP path publishes with JetStream acks and awaits them before answering
+202, so "accepted" means "stored in the stream"; the socket path publishes without a per-fix
+ack (the stream still stores the fix) so a device never waits on a round trip.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
@@ -96,6 +97,7 @@ ZoneCheck = Callable[[float, float], bool]
 class Ingest:
     def __init__(
         self,
+        nc: NATS,
         js: JetStreamContext,
         names: Names,
         metrics: IngestMetrics,
@@ -105,6 +107,7 @@ class Ingest:
         clock: Clock = wall_ms,
     ) -> None:
         self._js = js
+        self._nc = nc
         self._names = names
         self._metrics = metrics
         self.last_fixes = last_fixes
@@ -136,7 +139,13 @@ class Ingest:
                     accuracy_m=fix.accuracy_m, outside_zones=flagged,
                 )
                 subject = self._names.location(region_of(fix.lat, fix.lng), courier_id)
-                futures.append(await self._js.publish_async(subject, encode(event)))
+                if wait_acks:
+                    futures.append(await self._js.publish_async(subject, encode(event)))
+                else:
+                    # Device sockets: plain publish into the stream's subject (JetStream still
+                    # stores it) without a per-fix ack round trip; the next fix supersedes a
+                    # lost one, and the socket path must not wait on the stream.
+                    await self._nc.publish(subject, encode(event))
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
         if wait_acks and futures:

@@ -36,7 +36,7 @@ class CoreServices:
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
         self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
         self._bound["ingest"] = Ingest(
-            res.js, self.names, self.ingest_metrics, LastFixCache(couriers),
+            res.nats, res.js, self.names, self.ingest_metrics, LastFixCache(couriers),
             in_service_area=self.zones.in_service_area,
         )
         await self.zones.reload(res.db)
