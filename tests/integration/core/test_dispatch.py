@@ -442,3 +442,31 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
             await second.stop()
         await redis.aclose()
         await nc.close()
+
+
+async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
+    """A courier connected on /ws/courier receives {"type":"OFFER","payload":{offer_id,
+    order_id, pickup, dropoff, ready_at, expires_at}} and can accept it over HTTP."""
+    import websockets
+
+    lat, lng = spot()
+    cid = await world.courier(lat + 0.002, lng)
+    url = f"{world.srv.ws_url}/ws/courier?token={world.srv.token(cid, 'delivery')}"
+    async with websockets.connect(url) as ws:
+        await asyncio.sleep(0.3)  # the hub registers the socket
+        oid = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=60)
+        deadline = time.monotonic() + 8
+        offer: dict[str, Any] | None = None
+        while offer is None and time.monotonic() < deadline:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 8))
+            if msg["type"] == "OFFER":
+                offer = msg["payload"]
+        assert offer is not None
+        assert set(offer) == {"offer_id", "order_id", "pickup", "dropoff", "ready_at",
+                              "expires_at"}
+        assert offer["order_id"] == oid
+        assert offer["pickup"] == {"lat": lat, "lng": lng}
+        assert offer["expires_at"] > now_ms()
+    r = await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                              headers=world.auth(cid))
+    assert r.status_code == 200
