@@ -73,8 +73,12 @@ def build_app(
             app.state.resources = resources
             for step in parts.startup:
                 await step(resources)
-            async with running_workers(parts, resources):
-                yield
+            try:
+                async with running_workers(parts, resources):
+                    yield
+            finally:
+                for step in parts.shutdown:
+                    await step(resources)
 
     return Litestar(
         route_handlers=[health, metrics_endpoint, *parts.handlers],

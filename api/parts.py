@@ -33,6 +33,8 @@ class Parts:
     """Named long-running tasks (consumers, relays, rounds), restarted if they crash."""
     state: dict[str, Any] = field(default_factory=dict)
     """Extra objects for app.state (e.g. hubs shared by handlers and workers)."""
+    shutdown: Sequence[Step] = ()
+    """Run once, in order, after the workers stopped and before the stores close."""
 
 
 def merge(*parts: Parts) -> Parts:
@@ -41,6 +43,7 @@ def merge(*parts: Parts) -> Parts:
         startup=[s for p in parts for s in p.startup],
         workers=[w for p in parts for w in p.workers],
         state={k: v for p in parts for k, v in p.state.items()},
+        shutdown=[s for p in parts for s in p.shutdown],
     )
 
 

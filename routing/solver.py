@@ -13,8 +13,8 @@ are safe. But OR-Tools' Python binding holds the GIL for the whole search (measu
 Python thread runs at ~4% of its speed meanwhile), so from async code run `solve` in a
 *process* pool — Problem and Plan pickle — or it stalls the event loop for the whole budget.
 
-Determinism: the search is single-threaded; the ILS random generator has a fixed internal
-seed and `seed` shuffles the order in which tasks are handed to OR-Tools. With
+Determinism: the search is single-threaded; the ILS random generator exposes no seed and acts
+as fixed, and `seed` shuffles the order in which tasks are handed to OR-Tools. With
 `solution_limit` (and a generous `time_limit_s`) the same (problem, seed, solution_limit) gives
 the same plan, run after run and under any machine load (tested). With a wall-clock budget
 alone the search stops wherever the clock says, so results vary with machine speed and load.

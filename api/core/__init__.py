@@ -7,7 +7,7 @@ import asyncio
 from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
 from api.core.fleet import nearby_couriers
 from api.core.gps import courier_socket, post_locations
-from api.core.routing_api import optimize
+from api.core.routing_api import SolverPool, optimize
 from api.core.services import CoreServices
 from api.core.tracking import Tracking
 from api.core.tracking import handlers as tracking_handlers
@@ -23,6 +23,7 @@ from streams.jetstream import consume_batches
 def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
     core = CoreServices(settings, metrics)
+    solver_pool = SolverPool()
     tracking = Tracking(settings, core)
 
     async def run_indexer(_: Resources) -> None:
@@ -50,5 +51,6 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub)],
-        state={"core": core, "tracking": tracking},
+        state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
+        shutdown=[solver_pool.close],
     )

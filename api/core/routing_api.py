@@ -8,12 +8,15 @@ worker thread so the event loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
 from litestar import post
+from litestar.datastructures import State
 from litestar.params import Body
 
 from api.auth import STAFF, roles
@@ -25,6 +28,7 @@ from routing.model import Vehicle as RoutingVehicle
 from routing.solver import InfeasibleProblemError, NoSolutionError, solve
 
 MAX_ORDERS = 100
+SOLVER_PROCESSES = 1
 MAX_COURIERS = 50
 MAX_TIME_LIMIT_S = 10.0
 SERVICE_S = 120
@@ -88,6 +92,31 @@ class OptimizeResponse(msgspec.Struct, frozen=True, kw_only=True):
     solve_ms: int
 
 
+class SolverPool:
+    """A process pool for OR-Tools solves, started lazily and shut down with the app."""
+
+    def __init__(self, processes: int = SOLVER_PROCESSES) -> None:
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: forking a process that runs an event loop and client threads is unsafe.
+            self._pool = ProcessPoolExecutor(self.processes,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    async def close(self, _: object = None) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def solver_pool(state: State) -> ProcessPoolExecutor:
+    pool: SolverPool = state.solver_pool
+    return pool.get()
+
+
 def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tuple[str, str]]]:
     """The routing model of a request; task i's (order_id, kind) is returned alongside."""
     points: list[tuple[float, float]] = [(c.lat, c.lng) for c in req.couriers]
@@ -126,7 +155,7 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
 
 @post("/api/v1/routing/optimize", guards=[roles(*STAFF)], status_code=200,
       summary="Optimal routes (pickup before drop-off, windows, capacity) with per-stop ETAs")
-async def optimize(data: Annotated[OptimizeRequest, Body()]) -> OptimizeResponse:
+async def optimize(state: State, data: Annotated[OptimizeRequest, Body()]) -> OptimizeResponse:
     if not data.couriers or not data.orders:
         raise HttpProblem(422, "need at least one courier and one order", code="empty")
     if len(data.orders) > MAX_ORDERS or len(data.couriers) > MAX_COURIERS:
@@ -137,8 +166,11 @@ async def optimize(data: Annotated[OptimizeRequest, Body()]) -> OptimizeResponse
     now_ms = time.time_ns() // 1_000_000
     problem, meta = build_problem(data, now_ms)
     started = time.perf_counter()
+    loop = asyncio.get_running_loop()
     try:
-        plan = await asyncio.to_thread(solve, problem, data.time_limit_s, data.seed)
+        # A process, not a thread: OR-Tools holds the GIL for the whole search.
+        plan = await loop.run_in_executor(solver_pool(state), solve, problem,
+                                          data.time_limit_s, data.seed)
     except (InfeasibleProblemError, NoSolutionError) as exc:
         raise HttpProblem(422, f"no feasible plan: {exc}", code="infeasible") from None
     solve_ms = round((time.perf_counter() - started) * 1000)

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.core.conftest import CoreServer
+from api.settings import Settings
+from tests.integration.core.conftest import CoreServer, spawn_core
 
 LAT, LNG = 12.9716, 77.5946
 
@@ -83,3 +84,32 @@ async def test_optimize_size_limit_and_roles(core_server: CoreServer,
         r = await http.post("/api/v1/routing/optimize", json=request(),
                             headers=core_server.auth("u", role))
         assert r.status_code == 403
+
+
+async def test_server_stays_responsive_while_solving(settings: Settings) -> None:
+    """A 2 s solve runs in a worker process: /health still answers quickly meanwhile (OR-Tools
+    holds the GIL, so a solve in a thread would freeze every handler for the whole budget).
+    The server runs in its own process so the test's clock is not frozen with it."""
+    import asyncio
+
+    from api.auth import TokenCodec
+
+    assert settings.jwt_secret
+    token = TokenCodec(settings.jwt_secret).issue("fm", "fleet_manager")
+    proc = await spawn_core(settings)
+    try:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
+            solving = asyncio.create_task(client.post(
+                "/api/v1/routing/optimize", json=request(8, time_limit_s=2.0),
+                headers={"Authorization": f"Bearer {token}"}))
+            await asyncio.sleep(1.0)  # the worker process has started and is searching
+            started = time.perf_counter()
+            health = await client.get("/health")
+            elapsed = time.perf_counter() - started
+            r = await solving
+    finally:
+        await proc.stop()
+    assert r.status_code == 200, r.text
+    assert r.json()["solve_ms"] >= 1500  # the solve really used its budget meanwhile
+    assert health.status_code == 200
+    assert elapsed < 0.5, f"/health took {elapsed:.2f} s during a solve"
