@@ -9,9 +9,10 @@ ack (the stream still stores the fix) so a device never waits on a round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -94,6 +95,32 @@ class LastFixCache:
 ZoneCheck = Callable[[float, float], bool]
 
 
+class KeyedLocks:
+    """One asyncio lock per key, kept only while someone holds or waits for it.
+
+    The map stays as small as the number of keys in flight, so it needs no eviction (a
+    wholesale clear would hand a second lock to a key whose first one is still held).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._entries.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._entries[key]
+
+
 class Ingest:
     def __init__(
         self,
@@ -114,14 +141,13 @@ class Ingest:
         self._in_service_area = in_service_area
         self._clock = clock
         # Per-courier locks keep one courier's concurrent batches (two HTTP requests) in order.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
 
     async def submit(
         self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
     ) -> Verdict:
         """Validate and publish one courier's fixes; ``wait_acks`` waits for JetStream."""
-        lock = self._locks.setdefault(courier_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(courier_id):
             now_ms = self._clock()
             last = await self.last_fixes.get(courier_id)
             verdict = validate_batch(items, last, now_ms)
@@ -153,7 +179,5 @@ class Ingest:
         self._metrics.accepted.inc(len(verdict.accepted))
         if outside:
             self._metrics.outside_zones.inc(outside)
-        if not lock.locked() and len(self._locks) > 100_000:
-            self._locks.clear()  # bounded: locks are cheap to recreate
         return Verdict(accepted=len(verdict.accepted), rejected=verdict.rejected,
                        outside_zones=outside)
