@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import time
 import uuid
@@ -102,7 +103,7 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
 async def browser() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing (.ci/run installs Debian's chromium)"
+    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (.ci/run installs it)"
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=["--no-sandbox", "--disable-gpu"])

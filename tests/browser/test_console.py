@@ -56,7 +56,8 @@ async def moving_couriers(console: Console, n: int) -> AsyncIterator[list[str]]:
 async def go_online(console: Console, http: httpx.AsyncClient, cid: str) -> None:
     r = await http.put("/api/v1/delivery/availability", headers=console.core.auth(cid, "delivery"),
                        json={"online": True, "vehicle": "bike"})
-    assert r.status_code == 200 and r.json()["state"] == "idle", r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "idle"
 
 
 async def waiting_order(console: Console) -> str:
@@ -149,7 +150,8 @@ async def test_console_login_live_map_kpis_and_manual_assign(
         r = await http.get("/api/v1/fleet/orders?status=assigned",
                            headers=console.core.auth("fm-1", "fleet_manager"))
         mine = [o for o in r.json()["orders"] if o["order_id"] == order_id]
-        assert mine and mine[0]["courier_id"] == couriers[1]
+        assert mine
+        assert mine[0]["courier_id"] == couriers[1]
 
         # The assignment shows in the KPIs and on the marker (blue: assigned).
         await page.wait_for_function(
