@@ -161,6 +161,39 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             f"window.hcConsole.scene.orders.get('{order_id}')?.courierId === '{couriers[1]}'",
             timeout=10_000)
 
+        # A second order, assigned by clicking the courier on the canvas (hit-testing).
+        second = await waiting_order(console)
+        await page.click("#drawer-close")
+        await page.click('.tabs button[data-tab="waiting"]')
+        row = page.locator(f'#orders li[data-order-id="{second}"]')
+        await row.wait_for(timeout=10_000)
+        await row.click()
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
+        box = await page.locator("#map").bounding_box()
+        assert box is not None
+        target = json.dumps(couriers[2])
+        x, y = await page.evaluate(
+            f"(() => {{ const c = window.hcConsole.courier({target});"
+            " return window.hcConsole.map.toScreen(c.lat, c.lng); })()")
+        await page.mouse.click(box["x"] + x, box["y"] + y)
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
+        assert await page.locator("#drawer-courier").inner_text() == couriers[2]
+        await page.click("#drawer-close")
+
+        # The zone editor shows the zones API's refusal (a self-crossing "bow tie").
+        await page.click("#zone-draw")
+        for fx, fy in ((0.3, 0.3), (0.6, 0.6), (0.6, 0.3), (0.3, 0.6)):
+            await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        assert await page.locator("#zone-vertices").inner_text() == "4"
+        await page.click("#zone-save")
+        zone_error = page.locator("#zone-error")
+        await zone_error.wait_for(state="visible", timeout=10_000)
+        assert (await zone_error.inner_text()).startswith("422")
+        assert await page.locator("#zone-panel").get_attribute("data-state") == "error"
+        await page.click("#zone-cancel")
+
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "console.png"
         await page.screenshot(path=str(shot))
