@@ -172,6 +172,12 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
         box = await page.locator("#map").bounding_box()
         assert box is not None
+        # Drag the map a little first: the user has taken it, so it stops following the fleet.
+        await page.mouse.move(box["x"] + 40, box["y"] + 40)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + 70, box["y"] + 60, steps=4)
+        await page.mouse.up()
+        assert await page.evaluate("window.hcConsole.map.userMoved")
         target = json.dumps(couriers[2])
         x, y = await page.evaluate(
             f"(() => {{ const c = window.hcConsole.courier({target});"

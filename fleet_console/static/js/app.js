@@ -63,7 +63,7 @@ $("logout").addEventListener("click", () => showLogin(""));
 
 const scene = newScene();
 let map = null;
-let fitted = false;
+let fitted = null; // the couriers' bbox the map was last fitted to
 
 function endSession() {
   session.feed.stop();
@@ -140,10 +140,19 @@ async function refreshKpis() {
     set("orders-waiting", k.orders_waiting);
     set("orders-late", k.orders_late);
     set("median-assign-s", k.median_assign_s ?? "–");
-    if (!fitted && k.bbox) { fitted = true; map.fit(padded(k.bbox)); }
+    // Follow the fleet's extent (e.g. a simulator starting) until the user takes the map.
+    if (k.bbox && !map.userMoved && (!fitted || !sameBox(fitted, k.bbox))) {
+      fitted = k.bbox;
+      map.fit(padded(k.bbox));
+    }
   } catch (err) {
     if (session) $("status").textContent = `stats: ${describe(err)}`;
   }
+}
+
+function sameBox(a, b) {
+  const tol = 0.15 * Math.max(a[2] - a[0], a[3] - a[1], 0.01);
+  return a.every((v, i) => Math.abs(v - b[i]) <= tol);
 }
 
 function padded([a, b, c, d]) {
@@ -155,6 +164,7 @@ $("fit").addEventListener("click", () => {
   const pts = [...scene.couriers.values()].map((c) => [c.lng, c.lat]);
   for (const o of scene.orders.values()) pts.push([o.pickup.lng, o.pickup.lat]);
   if (!pts.length) return;
+  map.userMoved = false; // follow the fleet again
   const lngs = pts.map((p) => p[0]), lats = pts.map((p) => p[1]);
   map.fit(padded([Math.min(...lngs), Math.min(...lats), Math.max(...lngs), Math.max(...lats)]));
 });

@@ -27,6 +27,7 @@ export class MapView {
     this.onView = onView;
     this.cx = mercX(77.59); this.cy = mercY(12.97); this.zoom = 12;
     this.dirty = true;
+    this.userMoved = false; // once the user pans or zooms, the app stops auto-fitting
     this.animatingUntil = 0;
     this.scene = null; // set by the app: { couriers, orders, chefs, heat, zones, draft, ... }
     this.frameMs = [];
@@ -100,6 +101,7 @@ export class MapView {
       const dx = e.offsetX - drag.x, dy = e.offsetY - drag.y;
       if (Math.abs(dx) + Math.abs(dy) > 4) drag.moved = true;
       if (!drag.moved) return;
+      this.userMoved = true;
       this.cx = drag.cx - dx / this.scale;
       this.cy = drag.cy - dy / this.scale;
       this.invalidate(true);
@@ -110,6 +112,7 @@ export class MapView {
     });
     c.addEventListener("wheel", (e) => {
       e.preventDefault();
+      this.userMoved = true;
       const [lat, lng] = this.toLatLng(e.offsetX, e.offsetY);
       this.zoom = Math.max(2, Math.min(19, this.zoom - e.deltaY * 0.002));
       // keep the point under the cursor still
