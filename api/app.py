@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -20,7 +21,7 @@ from api.observability import Metrics, request_context_middleware
 from api.parts import Parts, running_workers
 from api.problems import EXCEPTION_HANDLERS
 from api.resources import Resources, check_health, open_resources
-from api.settings import Settings, load_settings
+from api.settings import Settings, console_origins, load_settings
 
 __all__ = ["create_commerce_app", "create_core_app"]
 
@@ -100,6 +101,11 @@ def build_app(
             security=[{"BearerToken": []}],
         ),
         logging_config=None,  # configure_logging() owns the root logger (JSON lines)
+        # The console is served by core (another origin) and logs in at commerce.
+        cors_config=(CORSConfig(allow_origins=console_origins(settings),
+                                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                allow_headers=["Authorization", "Content-Type"], max_age=600)
+                     if service == "commerce" else None),
     )
 
 

@@ -61,6 +61,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: float = 1800.0
     """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
+    console_origins: str = ""
+    """Comma-separated browser origins allowed to call commerce (the console's login), e.g.
+    ``https://ops.example.com``; empty: core's own origin (``http://HOST:CORE_PORT``)."""
+    commerce_public_url: str = ""
+    """Commerce's URL as browsers reach it (the console logs in there); empty: the console's
+    host name with COMMERCE_PORT."""
+    console_tile_url: str = ""
+    """Optional map tiles under the console (``https://.../{z}/{x}/{y}.png``); empty: none."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -89,6 +97,9 @@ _ENV_NAMES: dict[str, str] = {
     "dispatch_radius_m": "DISPATCH_RADIUS_M",
     "dispatch_candidates": "DISPATCH_CANDIDATES",
     "unassigned_penalty_s": "UNASSIGNED_PENALTY_S",
+    "console_origins": "CONSOLE_ORIGINS",
+    "commerce_public_url": "COMMERCE_PUBLIC_URL",
+    "console_tile_url": "CONSOLE_TILE_URL",
 }
 
 _URL_SCHEMES = {
@@ -211,7 +222,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                   "redis_pool_max"):
         if (raw := get(field)) is not None:
             values[field] = _positive_int(_ENV_NAMES[field], raw)
+    if (raw := get("console_origins")) is not None:
+        origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise SettingsError(
+                    f"CONSOLE_ORIGINS must list origins like https://host[:port], got {origin!r}")
+        values["console_origins"] = ",".join(origins)
+    for field in ("commerce_public_url", "console_tile_url"):
+        if (raw := get(field)) is not None:
+            if urlsplit(raw).scheme not in ("http", "https"):
+                raise SettingsError(f"{_ENV_NAMES[field]} must be an http(s) URL, got {raw!r}")
+            values[field] = raw
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def console_origins(settings: Settings) -> list[str]:
+    """Origins commerce accepts cross-origin calls from: CONSOLE_ORIGINS, else core's own."""
+    if settings.console_origins:
+        return settings.console_origins.split(",")
+    hosts = dict.fromkeys([settings.host, "127.0.0.1", "localhost"])
+    return [f"http://{h}:{settings.core_port}" for h in hosts if h not in ("0.0.0.0", "::")]
 
 
 def to_environ(settings: Settings) -> dict[str, str]:

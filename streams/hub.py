@@ -110,6 +110,8 @@ class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
     """How often held (throttled) positions are released."""
     courier_stale_s: float = 60.0
     """A courier without a fix for this long no longer counts as supply."""
+    status_interval_s: float = 1.0
+    """How often couriers' dispatch states are re-read for consoles (their marker colour)."""
     max_view_cells: int = 5_000
     """Largest console viewport, in res-7 cells (~5 km² each)."""
     ping_interval_s: float = 20.0
@@ -452,6 +454,8 @@ class TrackingHub:
         self._cursors = {"orders": Cursor(), "dispatch": Cursor()}
         """Kept across restarts of `run`, so a restarted hub resumes without a gap."""
         self.location_messages = 0
+        self._courier_status: dict[str, str] = {}
+        """Couriers' dispatch states as last read from the store (`set_courier_statuses`)."""
 
     # -- outboxes ----------------------------------------------------------------------
     def new_outbox(self) -> Outbox:
@@ -544,6 +548,41 @@ class TrackingHub:
         self._move_view(watch, frozenset())
         self._consoles.discard(watch)
 
+    @property
+    def has_consoles(self) -> bool:
+        return bool(self._consoles)
+
+    def set_courier_statuses(self, statuses: dict[str, str]) -> int:
+        """Take couriers' dispatch states (the store's status hash); consoles viewing a courier
+        whose state changed get its position again with the new state. Returns how many
+        changed."""
+        changed = 0
+        known = self._courier_status
+        for cid, status in statuses.items():
+            if known.get(cid) == status:
+                continue
+            known[cid] = status
+            changed += 1
+            fix = self._fixes.get(cid)
+            if fix is None:
+                continue
+            viewers = self._console_by_cell.get(fix.cell)
+            if viewers:
+                data = self._position_message(cid, fix.lat, fix.lng, fix.ts, fix.cell, None,
+                                              None)
+                for viewer in viewers:
+                    viewer.outbox.push_state(f"c:{cid}", data)
+        for cid in [c for c in known if c not in statuses]:
+            del known[cid]
+        return changed
+
+    def fresh_couriers(self) -> dict[str, Point]:
+        """Couriers with a fix newer than ``courier_stale_s`` → where that fix was."""
+        now_s = self._monotonic()
+        stale = self.limits.courier_stale_s
+        return {cid: Point(fix.lat, fix.lng) for cid, fix in list(self._fixes.items())
+                if now_s - fix.seen_s <= stale}
+
     # -- order events ----------------------------------------------------------------------
     def on_order_msg(self, msg: Msg) -> None:
         event = decode_order_event(msg.data)
@@ -569,6 +608,7 @@ class TrackingHub:
         else:
             if isinstance(event, OrderStatusChanged):
                 open_track.status = event.status
+                open_track.promised_at_ms = event.promised_at_ms or open_track.promised_at_ms
             open_track.updated_ms = fresh.updated_ms
         marker_track = self._open.get(order_id, fresh)
         self._push_marker(marker_track)
@@ -730,12 +770,12 @@ class TrackingHub:
             order_id=track.order_id, delivery_id=courier_id, location=Point(lat, lng),
             eta=eta_text(eta), eta_s=round(eta), timestamp=iso_utc(ts), ts=ts)))
 
-    @staticmethod
-    def _position_message(courier_id: str, lat: float, lng: float, ts: int, cell: str,
+    def _position_message(self, courier_id: str, lat: float, lng: float, ts: int, cell: str,
                           speed: float | None, heading: float | None) -> bytes:
         return encode(CourierPosition(payload=CourierPositionPayload(
             courier_id=courier_id, location=Point(lat, lng), cell=cell, ts=ts,
-            speed_mps=speed, heading_deg=heading)))
+            speed_mps=speed, heading_deg=heading,
+            status=self._courier_status.get(courier_id, ""))))
 
     # -- markers and heat ------------------------------------------------------------------
     @staticmethod
@@ -748,7 +788,8 @@ class TrackingHub:
         return encode(OrderMarker(payload=OrderMarkerPayload(
             order_id=track.order_id, status=track.status, pickup=track.pickup,
             dropoff=track.dropoff, cell=self._heat_cell(track.pickup),
-            courier_id=track.courier_id, timestamp=iso_utc(track.updated_ms))))
+            courier_id=track.courier_id, timestamp=iso_utc(track.updated_ms),
+            promised_ms=track.promised_at_ms)))
 
     def _push_marker(self, track: OrderTrack) -> None:
         if track.pickup is None or not self._console_by_cell:

@@ -142,6 +142,9 @@ class CourierPositionPayload(_Payload, frozen=True, kw_only=True):
     ts: int
     speed_mps: float | None = msgspec.field(default=None, name="speed_mps")
     heading_deg: float | None = msgspec.field(default=None, name="heading_deg")
+    status: str = ""
+    """The courier's dispatch state (idle, offered, to_pickup, delivering, offline); empty
+    until core has read it (the console colours couriers by it)."""
 
 
 class CourierPosition(_Message, frozen=True, kw_only=True, tag="COURIER_POSITION"):
@@ -157,6 +160,8 @@ class OrderMarkerPayload(_Payload, frozen=True, kw_only=True):
     """Res-7 H3 cell of the pickup."""
     courier_id: str = ""
     timestamp: str
+    promised_ms: int | None = msgspec.field(default=None, name="promised_ms")
+    """Delivery time promised to the customer, epoch ms (the console shows late orders)."""
 
 
 class OrderMarker(_Message, frozen=True, kw_only=True, tag="ORDER_MARKER"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from api.core.console import CONSOLE_HANDLERS, console_static
 from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
 from api.core.fleet import nearby_couriers
 from api.core.gps import courier_socket, post_locations
@@ -46,11 +47,13 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     return Parts(
         handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,
-                  *DISPATCH_HANDLERS, *tracking_handlers],
+                  *DISPATCH_HANDLERS, *tracking_handlers, *CONSOLE_HANDLERS,
+                  console_static()],
         startup=[core.bind, tracking.bind],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),
-                 ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub)],
+                 ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
+                 ("console-states", tracking.follow_courier_states)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
         shutdown=[solver_pool.close],
     )

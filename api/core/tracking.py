@@ -15,6 +15,7 @@ Refusals happen after the handshake, as close codes a browser can read (see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -33,6 +34,7 @@ from api.settings import Settings
 from streams.catalog import ORDERS, Names
 from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
 from streams.hub import CourierHub, HubLimits, OrderTrack, TrackingHub, status_message, track_of
+from streams.jetstream import raise_if_cancelling
 from streams.outbox import CloseCode
 from streams.viewport import ViewportError, viewport_cells
 from streams.wire import (
@@ -112,6 +114,18 @@ class Tracking:
 
     async def run_courier_hub(self, res: Resources) -> None:
         await self.couriers.run(res.nats)
+
+    async def follow_courier_states(self, res: Resources) -> None:
+        """While a console is open here, re-read couriers' dispatch states every interval
+        (one HGETALL; states change in Lua scripts that publish nothing per courier)."""
+        key = self.core.couriers.status_key
+        while True:
+            await asyncio.sleep(self.limits.status_interval_s)
+            if not self.hub.has_consoles:
+                continue
+            raw: dict[bytes, bytes] = await res.redis.hgetall(key)  # type: ignore[assignment]
+            raise_if_cancelling()  # redis-py can swallow a cancel during its call
+            self.hub.set_courier_statuses({k.decode(): v.decode() for k, v in raw.items()})
 
     # -- look-ups ----------------------------------------------------------------------------
     async def _last(self, subject: str) -> tuple[int, bytes] | None:

@@ -91,3 +91,21 @@ def test_cli_reports_bad_setting_without_traceback() -> None:
     assert result.exit_code != 0
     assert "DATABASE_URL" in result.output
     assert "Traceback" not in result.output
+
+
+def test_console_settings_and_default_origins() -> None:
+    """CONSOLE_ORIGINS lists origins (trailing slash dropped); unset, commerce accepts core's
+    own origin; a path or a non-http scheme is refused naming the variable."""
+    from api.settings import console_origins
+
+    s = load_settings({"CONSOLE_ORIGINS": "https://ops.example.com/, http://10.0.0.5:8000",
+                       "CONSOLE_TILE_URL": "https://tiles.example.com/{z}/{x}/{y}.png"})
+    assert console_origins(s) == ["https://ops.example.com", "http://10.0.0.5:8000"]
+    assert s.console_tile_url.endswith("{z}/{x}/{y}.png")
+    default = load_settings({"CORE_PORT": "9000", "COMMERCE_PORT": "9001"})
+    assert console_origins(default) == ["http://127.0.0.1:9000", "http://localhost:9000"]
+    for bad in ("ops.example.com", "https://ops.example.com/console", "ftp://x"):
+        with pytest.raises(SettingsError, match="CONSOLE_ORIGINS"):
+            load_settings({"CONSOLE_ORIGINS": bad})
+    with pytest.raises(SettingsError, match="COMMERCE_PUBLIC_URL"):
+        load_settings({"COMMERCE_PUBLIC_URL": "commerce:8001"})

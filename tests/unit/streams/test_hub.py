@@ -208,3 +208,44 @@ def test_chef_is_found_by_user_id_and_sees_the_items() -> None:
                                         "price": 5.0, "priceCents": 500, "notes": "spicy"}]
     assert new["payload"]["total"] == 12.5
     assert drain(by_profile) == []
+
+
+def test_console_positions_carry_the_couriers_dispatch_state() -> None:
+    """COURIER_POSITION carries the courier's state once read; a state change alone re-sends
+    the position to consoles viewing that courier (so its colour changes without a move)."""
+    clock = Clock()
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    hub.on_fix(fix("c1", PICKUP.lat, PICKUP.lng, T0))
+    first = [m for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert "status" not in first[0]["payload"]  # unknown until read from the store
+    assert hub.set_courier_statuses({"c1": "idle", "c9": "offline"}) == 2
+    again = [m for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert [(m["payload"]["courierId"], m["payload"]["status"]) for m in again] == [("c1", "idle")]
+    assert hub.set_courier_statuses({"c1": "idle"}) == 0  # unchanged: nothing sent
+    assert drain(box) == []
+    hub.set_courier_statuses({"c1": "to_pickup"})
+    clock.s += 2
+    hub.on_fix(fix("c1", PICKUP.lat + 1e-4, PICKUP.lng, T0 + 2000))
+    states = [m["payload"]["status"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert states[-1] == "to_pickup"
+
+
+def test_fresh_couriers_forget_stale_fixes_and_markers_carry_the_promise() -> None:
+    """Only couriers heard within courier_stale_s are fresh; ORDER_MARKER carries promised_ms."""
+    clock = Clock()
+    hub = make_hub(clock)
+    hub.on_fix(fix("old", PICKUP.lat, PICKUP.lng, T0))
+    clock.s += HubLimits().courier_stale_s + 1
+    hub.on_fix(fix("new", DROPOFF.lat, DROPOFF.lng, T0 + 61_000))
+    assert set(hub.fresh_couriers()) == {"new"}
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.apply_order_event(created(), 1)
+    hub.apply_order_event(status("accepted"), 2)
+    hub.set_view(console, [h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)])
+    marker = next(m for m in drain(box) if m["type"] == "ORDER_MARKER")["payload"]
+    assert marker["promised_ms"] == T0 + 1_800_000

@@ -1,0 +1,456 @@
+// The fleet console: login, the live map, KPIs, the order list and drawer (with manual
+// assign/unassign) and the zone editor. Test hooks: data-* attributes and window.hcConsole.
+
+import { Api, ApiError } from "./api.js";
+import { claimsOf, expired, initialToken, login, refusal, store } from "./auth.js";
+import { LiveFeed, newScene, upsertOrder } from "./live.js";
+import { MapView } from "./map.js";
+
+const $ = (id) => document.getElementById(id);
+const KPI_MS = 2000, LIST_MS = 3000, CHEFS_MS = 15000, DRAWER_MS = 3000, STALE_MS = 90_000;
+
+let config = { commerce_url: null, commerce_port: 8001, tile_url: null };
+let session = null; // { token, api, feed, timers }
+
+function commerceUrl() {
+  return config.commerce_url
+    || `${location.protocol}//${location.hostname}:${config.commerce_port}`;
+}
+
+function showError(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function describe(err) {
+  if (err instanceof ApiError) {
+    const p = err.problem;
+    return `${err.status} ${p.title || ""}${p.detail ? `: ${p.detail}` : ""}`.trim();
+  }
+  return String(err.message || err);
+}
+
+// -- login -------------------------------------------------------------------------------
+
+function showLogin(message = "") {
+  if (session) endSession();
+  store("");
+  $("app").hidden = true;
+  $("login").hidden = false;
+  showError($("login-error"), message);
+}
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("login-submit").disabled = true;
+  showError($("login-error"), "");
+  try {
+    const token = await login(commerceUrl(), $("login-email").value, $("login-password").value);
+    const why = refusal(token);
+    if (why) { showError($("login-error"), why); return; }
+    store(token);
+    startSession(token);
+  } catch (err) {
+    showError($("login-error"), err.message);
+  } finally {
+    $("login-submit").disabled = false;
+  }
+});
+
+$("logout").addEventListener("click", () => showLogin(""));
+
+// -- the session ---------------------------------------------------------------------------
+
+const scene = newScene();
+let map = null;
+let fitted = null; // the couriers' bbox the map was last fitted to
+
+function endSession() {
+  session.feed.stop();
+  session.timers.forEach(clearInterval);
+  session = null;
+  scene.couriers.clear(); scene.orders.clear(); scene.heat.clear(); scene.chefs.clear();
+  closeDrawer();
+}
+
+function authLost() {
+  if (!session) return true;
+  if (expired(claimsOf(session.token))) {
+    showLogin("Your session has expired: sign in again.");
+    return true;
+  }
+  return false;
+}
+
+function startSession(token) {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  const claims = claimsOf(token);
+  $("who").textContent = `${claims.email || claims.sub} (${claims.role})`;
+  const api = new Api(token, () => showLogin("Your session has expired: sign in again."));
+  if (!map) {
+    map = new MapView($("map"), {
+      tileUrl: config.tile_url,
+      onClick: onMapClick,
+      onView: (bbox) => { if (session) { session.feed.view(bbox); scheduleChefs(); } },
+    });
+    map.scene = scene;
+  }
+  const feed = new LiveFeed({
+    token, scene,
+    onChange: () => { map.invalidate(); updateCounts(); },
+    onStatus: (state, text) => { $("status").dataset.state = state; $("status").textContent = text; },
+    onHeat: () => { fetchOutlines(); map.invalidate(); },
+    onAuthLost: authLost,
+  });
+  session = { token, api, feed, timers: [] };
+  feed.start();
+  feed.view(map.bbox());
+  const every = (ms, fn) => { fn(); session.timers.push(setInterval(fn, ms)); };
+  every(KPI_MS, refreshKpis);
+  every(LIST_MS, refreshOrders);
+  every(CHEFS_MS, refreshChefs);
+  every(5000, sweepStale);
+  loadZones();
+}
+
+function updateCounts() {
+  const c = $("map");
+  c.dataset.courierCount = scene.couriers.size;
+  c.dataset.moves = scene.moves;
+  c.dataset.orderCount = scene.orders.size;
+}
+
+function sweepStale() {
+  const cutoff = performance.now() - STALE_MS;
+  for (const [id, c] of scene.couriers) if (c.seen < cutoff) scene.couriers.delete(id);
+  updateCounts();
+  map.invalidate();
+}
+
+// -- KPIs ----------------------------------------------------------------------------------
+
+async function refreshKpis() {
+  if (!session) return;
+  try {
+    const k = await session.api.get("/api/v1/fleet/stats");
+    const set = (name, v) => { document.querySelector(`[data-kpi="${name}"]`).textContent = v; };
+    set("couriers-online", k.couriers_online);
+    set("couriers-idle", k.couriers_idle);
+    set("orders-waiting", k.orders_waiting);
+    set("orders-late", k.orders_late);
+    set("median-assign-s", k.median_assign_s ?? "–");
+    // Follow the fleet's extent (e.g. a simulator starting) until the user takes the map.
+    if (k.bbox && !map.userMoved && (!fitted || !sameBox(fitted, k.bbox))) {
+      fitted = k.bbox;
+      map.fit(padded(k.bbox));
+    }
+  } catch (err) {
+    if (session) $("status").textContent = `stats: ${describe(err)}`;
+  }
+}
+
+function sameBox(a, b) {
+  const tol = 0.15 * Math.max(a[2] - a[0], a[3] - a[1], 0.01);
+  return a.every((v, i) => Math.abs(v - b[i]) <= tol);
+}
+
+function padded([a, b, c, d]) {
+  const px = Math.max(0.005, (c - a) * 0.05), py = Math.max(0.005, (d - b) * 0.05);
+  return [a - px, b - py, c + px, d + py];
+}
+
+$("fit").addEventListener("click", () => {
+  const pts = [...scene.couriers.values()].map((c) => [c.lng, c.lat]);
+  for (const o of scene.orders.values()) pts.push([o.pickup.lng, o.pickup.lat]);
+  if (!pts.length) return;
+  map.userMoved = false; // follow the fleet again
+  const lngs = pts.map((p) => p[0]), lats = pts.map((p) => p[1]);
+  map.fit(padded([Math.min(...lngs), Math.min(...lats), Math.max(...lngs), Math.max(...lats)]));
+});
+
+// -- orders list -----------------------------------------------------------------------------
+
+let tab = "waiting";
+document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => {
+  tab = b.dataset.tab;
+  document.querySelectorAll(".tabs button").forEach((x) => x.classList.toggle("on", x === b));
+  refreshOrders();
+}));
+
+function orderFromRow(r) {
+  return {
+    id: r.order_id, number: r.order_number, status: r.status, courierId: r.courier_id || "",
+    pickup: r.pickup, dropoff: r.dropoff, promisedMs: r.promised_at,
+  };
+}
+
+async function refreshOrders() {
+  if (!session) return;
+  try {
+    const { orders } = await session.api.get(`/api/v1/fleet/orders?status=${tab}`);
+    const ul = $("orders");
+    ul.replaceChildren(...orders.map((r) => {
+      upsertOrder(scene, orderFromRow(r));
+      const li = document.createElement("li");
+      li.dataset.orderId = r.order_id;
+      li.dataset.state = r.status;
+      li.classList.toggle("sel", r.order_id === scene.selected);
+      const late = r.late ? " · late" : "";
+      li.textContent = `${r.order_number || r.order_id.slice(0, 8)} · ${r.status}${late}`;
+      li.addEventListener("click", () => openDrawer(r.order_id));
+      return li;
+    }));
+    updateCounts();
+    map.invalidate();
+  } catch (err) {
+    if (session) $("status").textContent = `orders: ${describe(err)}`;
+  }
+}
+
+// -- chefs and hexagons ----------------------------------------------------------------------
+
+let chefTimer = null;
+function scheduleChefs() { clearTimeout(chefTimer); chefTimer = setTimeout(refreshChefs, 600); }
+
+async function refreshChefs() {
+  if (!session || !map) return;
+  const [lng0, lat0, lng1, lat1] = map.bbox();
+  const lat = (lat0 + lat1) / 2, lng = (lng0 + lng1) / 2;
+  const radius = Math.min(50_000, Math.max(500, (Math.hypot(lat1 - lat0, (lng1 - lng0)
+    * Math.cos((lat * Math.PI) / 180)) * 111_320) / 2));
+  try {
+    const { couriers: chefs } = await session.api.get(
+      `/api/v1/fleet/chefs/nearby?lat=${lat}&lng=${lng}&radius_m=${Math.round(radius)}&limit=500`);
+    scene.chefs = new Map(chefs.map((c) => [c.courier_id, c]));
+    map.invalidate();
+  } catch { /* chefs are decoration: keep the last ones */ }
+}
+
+let outlinesPending = false;
+async function fetchOutlines() {
+  if (!session || outlinesPending) return;
+  const missing = [...scene.heat.keys()].filter((c) => !scene.outlines.has(c));
+  if (!missing.length) return;
+  outlinesPending = true;
+  try {
+    for (let i = 0; i < missing.length; i += 200) {
+      const batch = missing.slice(i, i + 200).join(",");
+      const { cells } = await session.api.get(`/api/v1/fleet/cells?cells=${batch}`);
+      for (const c of cells) scene.outlines.set(c.cell, c.boundary);
+    }
+    map.invalidate();
+  } catch { /* retried with the next SUPPLY_DEMAND */ } finally {
+    outlinesPending = false;
+  }
+}
+
+$("layer-heat").addEventListener("change", (e) => { scene.showHeat = e.target.checked; map.invalidate(); });
+$("layer-routes").addEventListener("change", (e) => { scene.showRoutes = e.target.checked; map.invalidate(); });
+
+// -- order drawer ----------------------------------------------------------------------------
+
+let drawerTimer = null;
+const ASSIGNABLE = new Set(["waiting", "offered"]);
+const UNASSIGNABLE = new Set(["assigned", "offered"]);
+
+function closeDrawer() {
+  clearInterval(drawerTimer);
+  scene.selected = null;
+  $("drawer").hidden = true;
+  $("drawer").dataset.state = "closed";
+  if (map) map.invalidate();
+}
+$("drawer-close").addEventListener("click", closeDrawer);
+
+async function openDrawer(orderId) {
+  clearInterval(drawerTimer);
+  scene.selected = orderId;
+  $("drawer").hidden = false;
+  $("drawer").dataset.orderId = orderId;
+  $("drawer").dataset.state = "loading";
+  showError($("drawer-error"), "");
+  $("drawer-candidates").replaceChildren();
+  map.invalidate();
+  await renderDrawer(orderId, true);
+  drawerTimer = setInterval(() => renderDrawer(orderId, false), DRAWER_MS);
+}
+
+function hhmm(ms) { return ms ? new Date(ms).toLocaleTimeString() : "–"; }
+
+async function renderDrawer(orderId, withCandidates) {
+  if (!session || scene.selected !== orderId) return;
+  let t;
+  try {
+    t = await session.api.get(`/api/v1/fleet/orders/${encodeURIComponent(orderId)}/timeline`);
+  } catch (err) {
+    showError($("drawer-error"), describe(err));
+    $("drawer").dataset.state = "error";
+    return;
+  }
+  if (scene.selected !== orderId) return;
+  const o = scene.orders.get(orderId);
+  $("drawer-number").textContent = (o && o.number) || orderId.slice(0, 8);
+  $("drawer-state").textContent = t.state;
+  $("drawer").dataset.state = t.state;
+  $("drawer-courier").textContent = t.courier_id || "none";
+  $("drawer-promised").textContent = hhmm(t.promised_at);
+  $("drawer-timeline").replaceChildren(...t.steps.map((s) => {
+    const li = document.createElement("li");
+    li.textContent = `${hhmm(s.at_ms)} ${s.step}`;
+    return li;
+  }));
+  $("drawer-assign").hidden = !ASSIGNABLE.has(t.state);
+  $("drawer-unassign").hidden = !UNASSIGNABLE.has(t.state);
+  $("map").classList.toggle("picking", ASSIGNABLE.has(t.state));
+  try {
+    const track = await session.api.get(`/api/v1/orders/${encodeURIComponent(orderId)}/track`);
+    $("drawer-eta").textContent = track.location
+      ? `${track.location.payload.eta} (${track.location.payload.eta_s} s)`
+      : (track.status.payload.estimatedTime ? hhmm(Date.parse(track.status.payload.estimatedTime)) : "–");
+  } catch {
+    $("drawer-eta").textContent = "–";
+  }
+  if (withCandidates && ASSIGNABLE.has(t.state) && o) await listCandidates(o);
+}
+
+async function listCandidates(o) {
+  try {
+    const { couriers } = await session.api.get(`/api/v1/fleet/couriers/nearby?lat=${o.pickup.lat}`
+      + `&lng=${o.pickup.lng}&radius_m=10000&limit=8&status=idle`);
+    $("drawer-candidates").replaceChildren(...couriers.map((c) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.assignCourier = c.courier_id;
+      b.textContent = `${c.courier_id} · ${Math.round(c.distance_m)} m`;
+      b.addEventListener("click", () => assign(o.id, c.courier_id));
+      li.append(b);
+      return li;
+    }));
+    if (!couriers.length) $("drawer-candidates").textContent = "No idle courier within 10 km.";
+  } catch (err) {
+    showError($("drawer-error"), describe(err));
+  }
+}
+
+async function assign(orderId, courierId) {
+  showError($("drawer-error"), "");
+  try {
+    const r = await session.api.post(`/api/v1/fleet/orders/${encodeURIComponent(orderId)}/assign`,
+      { courier_id: courierId });
+    upsertOrder(scene, orderFromRow(r));
+    $("drawer-candidates").replaceChildren();
+  } catch (err) {
+    showError($("drawer-error"), describe(err));
+  }
+  await renderDrawer(orderId, false);
+  refreshOrders();
+}
+
+$("drawer-unassign").addEventListener("click", async () => {
+  const orderId = scene.selected;
+  if (!orderId) return;
+  showError($("drawer-error"), "");
+  try {
+    const r = await session.api.post(`/api/v1/fleet/orders/${encodeURIComponent(orderId)}/unassign`);
+    upsertOrder(scene, orderFromRow(r));
+  } catch (err) {
+    showError($("drawer-error"), describe(err));
+  }
+  await renderDrawer(orderId, true);
+  refreshOrders();
+});
+
+// -- map clicks and the zone editor ------------------------------------------------------------
+
+let drawing = false;
+
+function onMapClick(sx, sy) {
+  if (drawing) {
+    const [lat, lng] = map.toLatLng(sx, sy);
+    scene.draft.push([lng, lat]);
+    $("zone-vertices").textContent = scene.draft.length;
+    map.invalidate();
+    return;
+  }
+  const hit = map.pick(scene, sx, sy);
+  if (!hit) return;
+  if (hit.kind === "order") { openDrawer(hit.id); return; }
+  const state = $("drawer").dataset.state;
+  if (scene.selected && ASSIGNABLE.has(state)) assign(scene.selected, hit.id);
+}
+
+function setDrawing(on) {
+  drawing = on;
+  scene.draft = [];
+  $("zone-vertices").textContent = "0";
+  $("zone-panel").hidden = !on;
+  $("zone-panel").dataset.state = "idle";
+  $("zone-draw").dataset.state = on ? "on" : "off";
+  showError($("zone-error"), "");
+  $("map").classList.toggle("picking", on);
+  map.invalidate();
+}
+
+$("zone-draw").addEventListener("click", () => setDrawing(!drawing));
+$("zone-cancel").addEventListener("click", () => setDrawing(false));
+$("zone-undo").addEventListener("click", () => {
+  scene.draft.pop();
+  $("zone-vertices").textContent = scene.draft.length;
+  map.invalidate();
+});
+
+$("zone-panel").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const ring = [...scene.draft, scene.draft[0]].filter(Boolean);
+  try {
+    await session.api.post("/api/v1/fleet/zones", {
+      name: $("zone-name").value,
+      geometry: { type: "Polygon", coordinates: [ring] },
+    });
+    setDrawing(false);
+    $("zone-panel").dataset.state = "saved";
+    loadZones();
+  } catch (err) {
+    $("zone-panel").dataset.state = "error";
+    showError($("zone-error"), describe(err));
+  }
+});
+
+function ringsOf(geometry) {
+  const g = geometry.type === "Feature" ? geometry.geometry : geometry;
+  if (g.type === "Polygon") return [g.coordinates[0]];
+  if (g.type === "MultiPolygon") return g.coordinates.map((p) => p[0]);
+  return [];
+}
+
+async function loadZones() {
+  try {
+    const { data } = await session.api.get("/api/v1/fleet/zones");
+    scene.zones = data.filter((z) => z.active).flatMap((z) => ringsOf(z.geometry));
+    map.invalidate();
+  } catch { /* zones are optional on the map */ }
+}
+
+// -- start ----------------------------------------------------------------------------------
+
+window.hcConsole = {
+  scene,
+  get map() { return map; },
+  courier: (id) => { const c = scene.couriers.get(id); return c && { lat: c.lat, lng: c.lng, status: c.status }; },
+  drawFrame: () => map.draw(performance.now()),
+};
+
+async function boot() {
+  try {
+    const res = await fetch("/api/v1/console/config");
+    if (res.ok) config = await res.json();
+  } catch { /* defaults */ }
+  const token = initialToken();
+  const why = token ? refusal(token) : "";
+  if (token && !why) startSession(token);
+  else showLogin(why);
+}
+
+boot();

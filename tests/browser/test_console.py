@@ -1,0 +1,235 @@
+"""The fleet console end to end in headless Chromium: sign-in (and its refusals), couriers
+appearing and moving on the canvas, KPI figures from live state, and a manual assignment made
+through the order drawer that core's fleet API then reports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from streams.events import LatLng, OrderStatusChanged
+from streams.jetstream import publish
+from tests.browser.conftest import ARTIFACTS, Console
+
+CENTRE = (12.9716, 77.5946)
+COURIERS = 6
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@contextlib.asynccontextmanager
+async def moving_couriers(console: Console, n: int) -> AsyncIterator[list[str]]:
+    """``n`` couriers on /ws/courier, each sending a fix every 0.5 s while drifting east."""
+    ids = [f"bc-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
+    stop = asyncio.Event()
+
+    async def drive(i: int, cid: str) -> None:
+        url = f"{console.core.ws_url}/ws/courier?token={console.core.token(cid, 'delivery')}"
+        lat, lng = CENTRE[0] + 0.004 * (i - n / 2), CENTRE[1] + 0.003 * (i % 3)
+        async with websockets.connect(url) as ws:
+            while not stop.is_set():
+                await ws.send(json.dumps({"type": "LOCATION",
+                                          "payload": {"lat": lat, "lng": lng, "ts": now_ms()}}))
+                lng += 0.0002  # ~22 m per fix: a plausible bike
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+
+    tasks = [asyncio.create_task(drive(i, cid)) for i, cid in enumerate(ids)]
+    try:
+        yield ids
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def go_online(console: Console, http: httpx.AsyncClient, cid: str) -> None:
+    r = await http.put("/api/v1/delivery/availability", headers=console.core.auth(cid, "delivery"),
+                       json={"online": True, "vehicle": "bike"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "idle"
+
+
+async def waiting_order(console: Console) -> str:
+    """An accepted, paid order as commerce announces it (core's projection enqueues it)."""
+    oid = str(uuid.uuid4())
+    t = now_ms()
+    ev = OrderStatusChanged(
+        order_id=oid, order_number=f"HC{oid[:6].upper()}", customer_id="cust-b",
+        chef_id="chef-b", status="accepted", previous_status="pending", at_ms=t,
+        pickup=LatLng(CENTRE[0] + 0.002, CENTRE[1] + 0.002),
+        dropoff=LatLng(CENTRE[0] + 0.02, CENTRE[1] - 0.01),
+        ready_at_ms=t, promised_at_ms=t + 40 * 60_000)
+    await publish(console.js, console.names.order_event("status", oid), ev,
+                  msg_id=f"{oid}:acc")
+    return oid
+
+
+async def kpi(page: Any, name: str) -> str:
+    text: str = await page.locator(f'[data-kpi="{name}"]').inner_text()
+    return text
+
+
+async def test_console_login_live_map_kpis_and_manual_assign(
+    console: Console, browser: Any
+) -> None:
+    """Signing in with a wrong password shows the error; the right one shows a map whose
+    couriers appear and move, KPIs above zero, and an order assigned by hand in the drawer
+    turns assigned in the UI and in GET /api/v1/fleet/orders."""
+    errors: list[str] = []
+    async with (httpx.AsyncClient(base_url=console.core.url, timeout=10) as http,
+                moving_couriers(console, COURIERS) as couriers):
+        for cid in couriers[:3]:
+            await go_online(console, http, cid)
+        order_id = await waiting_order(console)
+
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(console.url)
+        await page.locator("#login-form").wait_for(state="visible")
+
+        await page.fill("#login-email", console.email)
+        await page.fill("#login-password", "wrong-password")
+        await page.click("#login-submit")
+        error = page.locator("#login-error")
+        await error.wait_for(state="visible", timeout=10_000)
+        assert (await error.inner_text()).strip(), "a refused sign-in must say why"
+        assert await page.locator("#app").is_hidden()
+
+        await page.fill("#login-password", console.password)
+        await page.click("#login-submit")
+        await page.locator("#app").wait_for(state="visible", timeout=10_000)
+
+        # Couriers appear on the canvas and move.
+        await page.wait_for_function(
+            f"Number(document.getElementById('map').dataset.courierCount) >= {COURIERS}",
+            timeout=15_000)
+        first = await page.evaluate(f"window.hcConsole.courier('{couriers[0]}')")
+        assert first is not None
+        await page.wait_for_function(
+            f"(() => {{ const c = window.hcConsole.courier('{couriers[0]}');"
+            f" return c && c.lng > {first['lng']}; }})()", timeout=10_000)
+        assert int(await page.locator("#map").get_attribute("data-moves") or 0) > 0
+        await page.wait_for_function(
+            "window.hcConsole.courier(" + json.dumps(couriers[0]) + ").status === 'idle'",
+            timeout=10_000)
+
+        # KPI figures come from live state.
+        await page.wait_for_function(
+            "Number(document.querySelector('[data-kpi=\"couriers-online\"]').textContent) >= "
+            f"{COURIERS} && Number(document.querySelector('[data-kpi=\"orders-waiting\"]')"
+            ".textContent) >= 1", timeout=10_000)
+        assert int(await kpi(page, "couriers-idle")) >= 3
+
+        # Assign the waiting order by hand: pick it in the list, then an idle courier.
+        row = page.locator(f'#orders li[data-order-id="{order_id}"]')
+        await row.wait_for(timeout=10_000)
+        await row.click()
+        drawer = page.locator("#drawer")
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
+        pick = page.locator(f'#drawer-candidates [data-assign-courier="{couriers[1]}"]')
+        await pick.wait_for(timeout=10_000)
+        await pick.click()
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
+        assert await page.locator("#drawer-courier").inner_text() == couriers[1]
+        assert await drawer.locator("#drawer-unassign").is_visible()
+
+        r = await http.get("/api/v1/fleet/orders?status=assigned",
+                           headers=console.core.auth("fm-1", "fleet_manager"))
+        mine = [o for o in r.json()["orders"] if o["order_id"] == order_id]
+        assert mine
+        assert mine[0]["courier_id"] == couriers[1]
+
+        # The assignment shows in the KPIs and on the marker (blue: assigned).
+        await page.wait_for_function(
+            "Number(document.querySelector('[data-kpi=\"median-assign-s\"]').textContent) > 0",
+            timeout=10_000)
+        await page.wait_for_function(
+            f"window.hcConsole.scene.orders.get('{order_id}')?.courierId === '{couriers[1]}'",
+            timeout=10_000)
+
+        # A second order, assigned by clicking the courier on the canvas (hit-testing).
+        second = await waiting_order(console)
+        await page.click("#drawer-close")
+        await page.click('.tabs button[data-tab="waiting"]')
+        row = page.locator(f'#orders li[data-order-id="{second}"]')
+        await row.wait_for(timeout=10_000)
+        await row.click()
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
+        box = await page.locator("#map").bounding_box()
+        assert box is not None
+        # Drag the map a little first: the user has taken it, so it stops following the fleet.
+        await page.mouse.move(box["x"] + 40, box["y"] + 40)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + 70, box["y"] + 60, steps=4)
+        await page.mouse.up()
+        assert await page.evaluate("window.hcConsole.map.userMoved")
+        target = json.dumps(couriers[2])
+        x, y = await page.evaluate(
+            f"(() => {{ const c = window.hcConsole.courier({target});"
+            " return window.hcConsole.map.toScreen(c.lat, c.lng); })()")
+        await page.mouse.click(box["x"] + x, box["y"] + y)
+        await page.wait_for_function(
+            "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
+        assert await page.locator("#drawer-courier").inner_text() == couriers[2]
+        await page.click("#drawer-close")
+
+        # The zone editor shows the zones API's refusal (a self-crossing "bow tie").
+        await page.click("#zone-draw")
+        for fx, fy in ((0.3, 0.3), (0.6, 0.6), (0.6, 0.3), (0.3, 0.6)):
+            await page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        assert await page.locator("#zone-vertices").inner_text() == "4"
+        await page.click("#zone-save")
+        zone_error = page.locator("#zone-error")
+        await zone_error.wait_for(state="visible", timeout=10_000)
+        assert (await zone_error.inner_text()).startswith("422")
+        assert await page.locator("#zone-panel").get_attribute("data-state") == "error"
+        await page.click("#zone-cancel")
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "console.png"
+        await page.screenshot(path=str(shot))
+        print(f"console screenshot: {shot}")
+        await context.close()
+    assert errors == [], errors
+
+
+@pytest.mark.parametrize(("role", "expect"), [
+    ("customer", "fleet managers and admins"),
+    ("fleet_manager", ""),
+])
+async def test_token_fragment_signs_in_staff_only(
+    console: Console, browser: Any, role: str, expect: str
+) -> None:
+    """A wall screen opens /console#token=...: staff go straight to the map, anyone else
+    sees the login form with a clear refusal (and the token leaves the address bar)."""
+    token = console.core.token(f"u-{role}", role)
+    context = await browser.new_context()
+    page = await context.new_page()
+    # Staff open it without the trailing slash: the shell's assets must still load.
+    url = console.url if expect else console.url.rstrip("/")
+    await page.goto(f"{url}#token={token}")
+    if expect:
+        error = page.locator("#login-error")
+        await error.wait_for(state="visible", timeout=10_000)
+        assert expect in await error.inner_text()
+    else:
+        await page.locator("#app").wait_for(state="visible", timeout=10_000)
+        await page.wait_for_function(
+            "document.getElementById('status').dataset.state === 'live'", timeout=10_000)
+    assert "token=" not in page.url
+    await context.close()
