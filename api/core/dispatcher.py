@@ -249,6 +249,29 @@ class Dispatcher:
         return sent
 
     # -- courier and fleet actions ---------------------------------------------------------
+    async def open_offer(self, courier_id: str) -> OfferPayload | None:
+        """The courier's open, unexpired offer (a courier holds at most one at a time)."""
+        info = await self.store.courier(courier_id)
+        offer_id = info.get("offer", "")
+        if not offer_id:
+            return None
+        offer = await self.store.offer_info(offer_id)
+        if (not offer or offer.get("state") != "open" or offer.get("courier") != courier_id
+                or int(offer["expires"]) <= wall_ms()):
+            return None
+        order = await self.store.order(offer["order"]) or {}
+        return OfferPayload(
+            offer_id=offer_id, order_id=offer["order"],
+            pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
+            dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
+            ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
+            expires_at=int(offer["expires"]))
+
+    @staticmethod
+    def offer_message(payload: OfferPayload) -> bytes:
+        """The OFFER message as pushed on the courier's socket."""
+        return _encoder.encode(CourierMessage("OFFER", payload))
+
     async def accept(self, courier_id: str, offer_id: str) -> Transition:
         now_ms = wall_ms()
         t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms)

@@ -470,3 +470,33 @@ async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
     r = await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
                               headers=world.auth(cid))
     assert r.status_code == 200
+
+
+async def test_open_offer_is_resent_when_the_courier_socket_reconnects(world: World) -> None:
+    """An offer made while the device was away arrives first thing on (re)connect, on every
+    connect while it is open; once accepted, a new connection gets no OFFER."""
+    import websockets
+
+    lat, lng = spot()
+    cid = await world.courier(lat + 0.002, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=60)
+    pushed = await world.offer_for(cid, oid)  # pushed while no socket was connected
+    url = f"{world.srv.ws_url}/ws/courier?token={world.srv.token(cid, 'delivery')}"
+
+    async def first_message() -> dict[str, Any]:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "PING"}))
+            # The re-sent offer is queued before the socket reads anything, so it comes
+            # before the PONG; with no open offer the PONG comes first.
+            return dict(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+
+    for _ in range(2):  # connect, drop, reconnect
+        msg = await first_message()
+        assert msg["type"] == "OFFER", msg
+        assert msg["payload"]["offer_id"] == pushed["offer_id"]
+        assert msg["payload"]["order_id"] == oid
+        assert msg["payload"]["expires_at"] == pushed["expires_at"]
+    r = await world.http.post(f"/api/v1/delivery/offers/{pushed['offer_id']}/accept",
+                              headers=world.auth(cid))
+    assert r.status_code == 200, r.text
+    assert (await first_message())["type"] == "PONG"
