@@ -61,6 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: float = 1800.0
     """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
+    dispatch_max_stack: int = 2
+    """Most orders one courier carries at once (stacking); 1 turns stacking off."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -89,6 +91,7 @@ _ENV_NAMES: dict[str, str] = {
     "dispatch_radius_m": "DISPATCH_RADIUS_M",
     "dispatch_candidates": "DISPATCH_CANDIDATES",
     "unassigned_penalty_s": "UNASSIGNED_PENALTY_S",
+    "dispatch_max_stack": "DISPATCH_MAX_STACK",
 }
 
 _URL_SCHEMES = {
@@ -208,7 +211,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if (raw := get(field)) is not None:
             values[field] = _positive_float(_ENV_NAMES[field], raw)
     for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates",
-                  "redis_pool_max"):
+                  "redis_pool_max", "dispatch_max_stack"):
         if (raw := get(field)) is not None:
             values[field] = _positive_int(_ENV_NAMES[field], raw)
     return Settings(**values)  # type: ignore[arg-type]

@@ -74,21 +74,25 @@ def stack_cost_s(
         np.int64)
     stop_s = math.ceil(service_s / 2)
 
+    # Routing's clock starts at the round (its "no deadline" is ~34 years, not an epoch time).
+    def ready(t: float) -> int:
+        return max(0, math.ceil(t - now_s))
+
     def route_and_tasks(deadlines: bool) -> tuple[CourierRoute, Task, Task]:
         def due(t: float) -> int:
-            return math.floor(t) if deadlines else NO_DEADLINE_S
+            return math.floor(t - now_s) if deadlines else NO_DEADLINE_S
 
         pickups, drops, pairs = [], [], []
         for k, o in enumerate(courier.held):
             pickups.append(Task(id=2 * k, location=1 + 2 * k, demand=1,
-                                ready_s=math.ceil(o.ready_at_s), service_s=stop_s))
+                                ready_s=ready(o.ready_at_s), service_s=stop_s))
             drops.append(Task(id=2 * k + 1, location=2 + 2 * k, demand=-1,
                               due_s=due(o.promised_at_s), service_s=stop_s))
             pairs.append(Pair(pickup_id=2 * k, delivery_id=2 * k + 1))
         n = len(courier.held)
-        route = CourierRoute(location=0, now_s=math.floor(now_s), stops=(*pickups, *drops),
+        route = CourierRoute(location=0, now_s=0, stops=(*pickups, *drops),
                              pairs=tuple(pairs))
-        pickup = Task(id=2 * n, location=1 + 2 * n, demand=1, ready_s=math.ceil(new.ready_at_s),
+        pickup = Task(id=2 * n, location=1 + 2 * n, demand=1, ready_s=ready(new.ready_at_s),
                       service_s=stop_s)
         delivery = Task(id=2 * n + 1, location=2 + 2 * n, demand=-1,
                         due_s=due(new.promised_at_s), service_s=stop_s)

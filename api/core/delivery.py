@@ -158,11 +158,10 @@ async def decline_offer(state: State, identity: Identity, offer_id: str) -> Offe
      summary="Orders the caller carries now")
 async def get_courier_orders(state: State, identity: Identity) -> DispatchOrderList:
     store = _core(state).dispatch.store
-    info = await store.courier(identity.user_id)
-    order_id = info.get("order", "")
-    if not order_id:
+    held = (await store.held_orders([identity.user_id]))[0]  # several when stacked
+    if not held:
         return DispatchOrderList([])
-    orders = await store.orders([order_id])
+    orders = await store.orders(held)
     now_ms = wall_ms()
     return DispatchOrderList([_order(o, now_ms) for o in orders
                               if o.get("courier") == identity.user_id])

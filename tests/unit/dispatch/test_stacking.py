@@ -78,3 +78,16 @@ def test_stack_is_bounded_and_needs_a_held_order() -> None:
     assert cost(courier(a, b), c, max_stack=2) is None
     assert cost(courier(a, b), c, max_stack=3) is not None
     assert cost(courier(), c, max_stack=3) is None
+
+
+def test_epoch_clock() -> None:
+    """Rounds run on epoch seconds (~1.8e9, beyond routing's "no deadline" of 2**30)."""
+    now = 1_795_000_000.0
+    held = order("a", "chef-1", CHEF, 2.0, ready_at_s=now + 120, promised_at_s=now + 2400)
+    new = order("b", "chef-1", CHEF, 2.1, ready_at_s=now + 120, promised_at_s=now + 2400)
+    added = stack_cost_s(courier(held), new, now_s=now, max_stack=2, service_s=120.0,
+                         travel=MODEL)
+    assert added == cost(courier(order("a", "chef-1", CHEF, 2.0, ready_at_s=120,
+                                       promised_at_s=2400)),
+                         order("b", "chef-1", CHEF, 2.1, ready_at_s=120, promised_at_s=2400))
+    assert added is not None
