@@ -8,7 +8,8 @@ Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order has
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
 ``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
-``P:cs:<courier>`` orders a courier holds (more than one when stacked).
+``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:outbox``
+dispatch.* events waiting to be published (NATS was unreachable).
 Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
 would pass them as KEYS with a region hash tag.
 """
@@ -293,6 +294,12 @@ if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
 return 0
 """
 
+# Drop the outbox head only if it is still the row just relayed (another process may have).
+_POP_IF_HEAD = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) return 1 end
+return 0
+"""
+
 _DROP_REGION_IF_EMPTY = """
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) return 1 end
 return 0
@@ -346,6 +353,7 @@ class DispatchStore:
         self._availability = r(_AVAILABILITY)
         self._lease = r(_LEASE)
         self._drop_region = r(_DROP_REGION_IF_EMPTY)
+        self._pop_if_head = r(_POP_IF_HEAD)
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -465,6 +473,20 @@ class DispatchStore:
                        now_ms: int) -> Transition:
         return _transition(await self._progress(
             args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms]))
+
+    # -- outbox of dispatch.* events that could not be published ----------------------------
+    async def park_event(self, row: bytes) -> None:
+        await self.redis.rpush(f"{self.p}:outbox", row)
+
+    async def outbox_head(self) -> bytes | None:
+        raw: Any = await self.redis.lindex(f"{self.p}:outbox", 0)
+        return None if raw is None else raw if isinstance(raw, bytes) else str(raw).encode()
+
+    async def drop_outbox_head(self, row: bytes) -> None:
+        await self._pop_if_head(keys=[f"{self.p}:outbox"], args=[row])
+
+    async def outbox_size(self) -> int:
+        return int(await self.redis.llen(f"{self.p}:outbox"))
 
     # -- leases ----------------------------------------------------------------------------
     async def hold_lease(self, region: str, holder: str, ttl_ms: int) -> bool:

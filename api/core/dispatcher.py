@@ -50,6 +50,8 @@ from streams.events import (
     OrderEvent,
     OrderPickedUp,
     OrderStatusChanged,
+    decode,
+    encode,
 )
 from streams.jetstream import publish, raise_if_cancelling
 
@@ -68,6 +70,15 @@ class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
     """Epoch ms UTC when the food is expected ready."""
     expires_at: int
     """Epoch ms UTC after which the offer is withdrawn."""
+
+
+class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
+    subject: str
+    msg_id: str
+    event: msgspec.Raw
+
+
+_outbox_row = msgspec.json.Decoder(OutboxRow)
 
 
 class CourierMessage(msgspec.Struct, frozen=True):
@@ -150,6 +161,7 @@ class Dispatcher:
         while True:
             raise_if_cancelling()
             started = time.monotonic()
+            await self.relay_outbox()
             await self.expire_due_offers()
             for region in await self.store.regions():
                 if await self.store.hold_lease(region, self.worker_id, ttl_ms):
@@ -364,10 +376,10 @@ class Dispatcher:
         now_ms = wall_ms()
         t = await self.store.unassign(order_id, now_ms)
         if t.result == "unassigned":
-            await publish(self.js, self.names.dispatch_event("unassigned", order_id),
-                          CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
-                                            at_ms=now_ms, reason="fleet"),
-                          msg_id=f"{order_id}:unassigned:{now_ms}")
+            await self._publish(self.names.dispatch_event("unassigned", order_id),
+                                CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
+                                                  at_ms=now_ms, reason="fleet"),
+                                msg_id=f"{order_id}:unassigned:{now_ms}")
             await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
         return t
 
@@ -383,16 +395,49 @@ class Dispatcher:
                 event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
             else:
                 event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            await publish(self.js, self.names.dispatch_event(new.value, order_id), event,
-                          msg_id=f"{order_id}:{new.value}")
+            await self._publish(self.names.dispatch_event(new.value, order_id), event,
+                                msg_id=f"{order_id}:{new.value}")
         return t
 
     async def _publish_assigned(self, order_id: str, courier_id: str, offer_id: str,
                                 now_ms: int) -> None:
-        await publish(self.js, self.names.dispatch_event("assigned", order_id),
-                      CourierAssigned(order_id=order_id, courier_id=courier_id,
-                                      offer_id=offer_id, at_ms=now_ms),
-                      msg_id=f"{order_id}:assigned:{offer_id}")
+        await self._publish(self.names.dispatch_event("assigned", order_id),
+                            CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                            offer_id=offer_id, at_ms=now_ms),
+                            msg_id=f"{order_id}:assigned:{offer_id}")
+
+    async def _publish(self, subject: str, event: Any, *, msg_id: str) -> None:
+        """Publish a dispatch.* event. The state change is already in Redis, so a publish
+        that fails (NATS down) parks the event in the Redis outbox instead of failing the
+        request; `relay_outbox` retries it (JetStream drops a duplicate by its msg id)."""
+        try:
+            await publish(self.js, subject, event, msg_id=msg_id)
+        except Exception as exc:  # any failure: the event must not be lost
+            raise_if_cancelling()
+            log.warning("publish of %s failed (%r); parked in the outbox", msg_id, exc)
+            await self.store.park_event(_encoder.encode(OutboxRow(
+                subject=subject, msg_id=msg_id, event=msgspec.Raw(encode(event)))))
+
+    async def relay_outbox(self, limit: int = 100) -> int:
+        """Publish parked events in order; stop at the first failure. Returns how many."""
+        sent = 0
+        while sent < limit and (raw := await self.store.outbox_head()) is not None:
+            try:
+                row = _outbox_row.decode(raw)
+                event = decode(bytes(row.event))
+            except msgspec.DecodeError:
+                log.error("dropping an undecodable outbox row: %r", raw[:200])
+                await self.store.drop_outbox_head(raw)
+                continue
+            try:
+                await publish(self.js, row.subject, event, msg_id=row.msg_id)
+            except Exception as exc:
+                raise_if_cancelling()
+                log.warning("outbox relay paused: %r", exc)
+                break
+            await self.store.drop_outbox_head(raw)
+            sent += 1
+        return sent
 
     async def _push(self, courier_id: str, kind: str, payload: Any) -> None:
         """Core-plain NATS to whichever process holds the courier's socket."""

@@ -580,3 +580,95 @@ async def test_insertion_that_breaks_a_promised_time_is_not_stacked(world: World
     d = await world.courier(chef2[0] + 0.002, chef2[1], vehicle="scooter")
     await world.offer_for(d, o2)
     assert await held_by(world, c) == {o1}
+
+
+async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgres(
+        world: World, settings: Settings) -> None:
+    """An accept while JetStream is unreachable still succeeds (state is in Redis); its
+    dispatch.assigned waits in the Redis outbox and is published once NATS is back. The
+    history worker then writes the assignment and courier status rows to PostgreSQL."""
+    import asyncpg
+
+    from streams.events import CourierAssigned, OrderPickedUp
+
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    offer = await world.offer_for(c, oid)
+    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    live_js = d.js
+    dead = await nats.connect(settings.nats_url)
+    await dead.close()  # a real, closed connection: every publish on it fails
+    d.js = dead.jetstream()
+    try:
+        await accept(world, c, offer)
+        assert await d.store.outbox_size() >= 1
+        assert await dispatch_events(world, oid) == []
+    finally:
+        d.js = live_js
+
+    async def published() -> list[Any]:
+        return [type(e) for e in await dispatch_events(world, oid)]
+    assert await eventually(published, 8) == [CourierAssigned]
+    put = f"/api/v1/delivery/orders/{oid}"
+    assert (await world.http.put(put, json={"status": "picked_up"}, headers=world.auth(c))
+            ).status_code == 200
+    assert await eventually(published, 8) == [CourierAssigned, OrderPickedUp]
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def history() -> list[Any] | None:
+            rows = await conn.fetch(
+                "SELECT status FROM courier_status_history WHERE order_id = $1 ORDER BY at, id",
+                oid)
+            return [r["status"] for r in rows] if len(rows) >= 2 else None
+        assert await eventually(history, 8) == ["assigned", "picked_up"]
+        row = await conn.fetchrow("SELECT * FROM dispatch_assignments WHERE order_id = $1", oid)
+        assert row["courier_id"] == c
+        assert row["offer_id"] == offer["offer_id"]
+        assert row["picked_up_at"] is not None
+        assert row["delivered_at"] is None
+    finally:
+        await conn.close()
+
+
+async def test_history_writes_each_event_once(settings: Settings) -> None:
+    """Redelivered events (same message id) write nothing twice; milestones keep the first
+    time; an unassign closes the open assignment only."""
+    import asyncpg
+
+    from api.core.history import DispatchHistory
+    from streams.events import CourierAssigned, CourierUnassigned, OrderPickedUp
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    history = DispatchHistory(pool)
+    oid, cid = str(uuid.uuid4()), f"h-{uuid.uuid4().hex[:6]}"
+    t = now_ms()
+    events: list[tuple[Any, str]] = [
+        (CourierAssigned(order_id=oid, courier_id=cid, offer_id="f1", at_ms=t), "k1"),
+        (OrderPickedUp(order_id=oid, courier_id=cid, at_ms=t + 1000), "k2"),
+        (OrderPickedUp(order_id=oid, courier_id=cid, at_ms=t + 5000), "k2b"),  # later dup
+    ]
+    try:
+        async with pool.acquire() as conn:
+            for _ in range(2):  # a redelivered batch
+                for event, key in events:
+                    await history.apply(conn, event, key)
+            rows = await conn.fetch("SELECT status FROM courier_status_history "
+                                    "WHERE order_id = $1", oid)
+            assert sorted(r["status"] for r in rows) == ["assigned", "picked_up", "picked_up"]
+            a = await conn.fetchrow("SELECT * FROM dispatch_assignments WHERE order_id = $1",
+                                    oid)
+            assert a["picked_up_at"].timestamp() == pytest.approx((t + 1000) / 1000)
+            await history.apply(conn, CourierAssigned(order_id=oid, courier_id=cid,
+                                                      offer_id="f2", at_ms=t + 9000), "k3")
+            await history.apply(conn, CourierUnassigned(order_id=oid, courier_id=cid,
+                                                        at_ms=t + 9500, reason="fleet"), "k4")
+            closed = await conn.fetch("SELECT offer_id, unassigned_at IS NOT NULL AS closed "
+                                      "FROM dispatch_assignments WHERE order_id = $1 "
+                                      "ORDER BY offer_id", oid)
+            assert [(r["offer_id"], r["closed"]) for r in closed] == [("f1", False),
+                                                                      ("f2", True)]
+    finally:
+        await pool.close()
