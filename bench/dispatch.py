@@ -348,7 +348,7 @@ def _grow(
 
 def run_round(
     orders: Orders, couriers: Couriers, classes: list[CourierClass], *, now_s: float,
-    params: CostParams, penalty_s: float, price_margin: float,
+    params: CostParams, penalty_s: float, price_margin: float, near: bool = True,
 ) -> RoundResult:
     travel = HaversinePairTravel()
     n = len(orders)
@@ -435,14 +435,19 @@ def run_round(
                 n_couriers=costs.n_couriers)
             costs_s += time.perf_counter() - t1
         t1 = time.perf_counter()
-        optimal, cert = assign_and_certify(costs, outside_bound_s(),
-                                           unassigned_penalty_s=penalty_s)
+        bound_s = outside_bound_s()
+        optimal, cert = assign_and_certify(costs, bound_s, unassigned_penalty_s=penalty_s)
         solve_s += time.perf_counter() - t1
         if cert.all_proven or expansions >= 6:
             break
-        # Fetching a little past the price saves a pass when the price rises slightly.
-        rows = np.flatnonzero(~cert.proven)
-        pending = (rows, cert.price_s[rows] * (1.0 + price_margin))
+        # Fetching a little past the price saves a pass when the price rises slightly; and
+        # orders proven only narrowly (bound within the margin of the price) are priced too,
+        # since the next solve may lift their price past the bound.
+        reach_s = cert.price_s * (1.0 + price_margin)
+        rows = np.flatnonzero(~cert.proven | (bound_s < reach_s)) if near else \
+            np.flatnonzero(~cert.proven)
+        rows = rows[np.isnan(priced_bound_s[rows]) | (priced_bound_s[rows] < reach_s[rows])]
+        pending = (rows, reach_s[rows])
     round_s = time.perf_counter() - t0
     round_cpu_s = time.process_time() - cpu0
     greedy, greedy_s = timed(lambda: greedy_nearest(costs, ready_at_s=orders.ready_at_s,
@@ -513,6 +518,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="soon-free couriers are searched in this many availability windows")
     ap.add_argument("--price-margin", type=float, default=0.1,
                     help="column generation fetches pairs up to price x (1 + margin)")
+    ap.add_argument("--no-near", action="store_true",
+                    help="re-price only unproven orders, not the narrowly proven ones too")
     ap.add_argument("--rounds", type=int, default=9, help="rounds (distinct seeded cities)")
     ap.add_argument("--penalty-s", type=float, default=1800.0, help="cost of 'no courier'")
     ap.add_argument("--no-dense", action="store_true", help="skip the full-matrix optimum")
@@ -537,7 +544,8 @@ def main(argv: list[str] | None = None) -> None:
         index_s.append(time.perf_counter() - t0)
         cities.append((orders, couriers, classes))
         results.append(run_round(orders, couriers, classes, now_s=now_s, params=params,
-                                 penalty_s=args.penalty_s, price_margin=args.price_margin))
+                                 penalty_s=args.penalty_s, price_margin=args.price_margin,
+                                 near=not args.no_near))
 
     def row(name: str, xs: list[float]) -> None:
         print(f"  {name:<34} p50 {_pct(xs, 50):8.1f} ms   p99 {_pct(xs, 99):8.1f} ms")
@@ -570,7 +578,7 @@ def main(argv: list[str] | None = None) -> None:
     travel = HaversinePairTravel()
     tracemalloc.start()
     run_round(orders, couriers, classes, now_s=now_s, params=params, penalty_s=args.penalty_s,
-              price_margin=args.price_margin)
+              price_margin=args.price_margin, near=not args.no_near)
     _, sparse_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"\npeak traced memory of one sparse round (incl. search): {sparse_peak / 2**20:.1f} MiB")
