@@ -192,12 +192,11 @@ class Dispatcher:
             return 0
         declined = await self.store.declined_by([o["order_id"] for o in orders])
         k = self.settings.dispatch_candidates
-        searches = await asyncio.gather(*(
-            self.couriers.nearby(float(o["plat"]), float(o["plng"]),
-                                 radius_m=self.settings.dispatch_radius_m, limit=k + len(dec),
-                                 now_ms=now_ms, stale_s=self.settings.courier_stale_s,
-                                 statuses=["idle"])
-            for o, dec in zip(orders, declined, strict=True)))
+        # One batched search for the whole round (a pipeline per ring step, not per order).
+        searches = await self.couriers.nearby_many(
+            [(float(o["plat"]), float(o["plng"])) for o in orders],
+            radius_m=self.settings.dispatch_radius_m, limit=[k + len(dec) for dec in declined],
+            now_ms=now_ms, stale_s=self.settings.courier_stale_s, statuses=["idle"])
         courier_ids: list[str] = []
         index_of: dict[str, int] = {}
         positions: list[tuple[float, float]] = []
@@ -281,12 +280,11 @@ class Dispatcher:
         max_stack = self.settings.dispatch_max_stack
         if max_stack < 2 or not orders:
             return out
-        searches = await asyncio.gather(*(
-            self.couriers.nearby(float(o["plat"]), float(o["plng"]),
-                                 radius_m=self.settings.dispatch_radius_m,
-                                 limit=STACK_CANDIDATES + len(dec), now_ms=now_ms,
-                                 stale_s=self.settings.courier_stale_s, statuses=["to_pickup"])
-            for o, dec in zip(orders, declined, strict=True)))
+        searches = await self.couriers.nearby_many(
+            [(float(o["plat"]), float(o["plng"])) for o in orders],
+            radius_m=self.settings.dispatch_radius_m,
+            limit=[STACK_CANDIDATES + len(dec) for dec in declined], now_ms=now_ms,
+            stale_s=self.settings.courier_stale_s, statuses=["to_pickup"])
         position = {m.member_id: (m.lat, m.lng) for members, _ in searches for m in members}
         ids = sorted(position)
         if not ids:
