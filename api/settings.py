@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host name with COMMERCE_PORT."""
     console_tile_url: str = ""
     """Optional map tiles under the console (``https://.../{z}/{x}/{y}.png``); empty: none."""
+    dispatch_max_stack: int = 2
+    """Most orders one courier carries at once (stacking); 1 turns stacking off."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -100,6 +102,7 @@ _ENV_NAMES: dict[str, str] = {
     "console_origins": "CONSOLE_ORIGINS",
     "commerce_public_url": "COMMERCE_PUBLIC_URL",
     "console_tile_url": "CONSOLE_TILE_URL",
+    "dispatch_max_stack": "DISPATCH_MAX_STACK",
 }
 
 _URL_SCHEMES = {
@@ -219,7 +222,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if (raw := get(field)) is not None:
             values[field] = _positive_float(_ENV_NAMES[field], raw)
     for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates",
-                  "redis_pool_max"):
+                  "redis_pool_max", "dispatch_max_stack"):
         if (raw := get(field)) is not None:
             values[field] = _positive_int(_ENV_NAMES[field], raw)
     if (raw := get("console_origins")) is not None:

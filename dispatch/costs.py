@@ -424,33 +424,52 @@ def outside_cost_lower_bound_s(
     wait term is dropped); lateness >= arriving no earlier than now_s + that ride and riding to
     the drop-off with the fastest allowed vehicle. +inf where every such courier is infeasible.
     """
-    dist_m = np.broadcast_to(np.asarray(min_dist_m, dtype=np.float64), (len(orders),))
     if latest_start_s < now_s:
         raise ValueError("latest_start_s must be >= now_s")
-    mask, deliver_by_vehicle_s = _order_terms(orders, params, travel)
-    ride_s = np.full(len(orders), np.inf)
-    deliver_s = np.full(len(orders), np.inf)
-    for code in range(len(VEHICLES)):
-        allowed = ((mask >> code) & 1) == 1
-        codes = np.full(len(orders), code, dtype=np.int64)
-        ride_lb_s = travel.travel_lower_bound_s(dist_m, codes)
-        ride_s = np.where(allowed, np.minimum(ride_s, ride_lb_s), ride_s)
-        deliver_s = np.where(allowed, np.minimum(deliver_s, deliver_by_vehicle_s[:, code]),
-                             deliver_s)
-    feasible = np.isfinite(ride_s) & (ride_s <= params.max_pickup_travel_s)
-    ride_s = np.where(feasible, ride_s, 0.0)  # keep inf out of the arithmetic below
-    deliver_s = np.where(feasible, deliver_s, 0.0)
-    wait_s = np.maximum(0.0, orders.ready_at_s - (latest_start_s + ride_s))
-    if params.travel_weight < params.wait_weight:
-        wait_s = np.zeros_like(wait_s)
-    pickup_s = np.maximum(now_s + ride_s, orders.ready_at_s)
-    late_s = np.maximum(0.0, pickup_s + params.service_s + deliver_s - orders.promised_at_s)
-    bound = (
-        params.travel_weight * ride_s
-        + params.wait_weight * wait_s
-        + params.lateness_weight * late_s
-    )
-    return np.where(feasible, bound, np.inf)
+    return _OutsideBound(orders, params, travel)(min_dist_m, now_s, latest_start_s)
+
+
+class _OutsideBound:
+    """`outside_cost_lower_bound_s` with the per-order terms (allowed vehicles, delivery ride
+    per vehicle: haversine work) computed once, so the pricing bisection redoes only the
+    cheap part."""
+
+    __slots__ = ("_allowed", "_deliver_s", "_orders", "_params", "_travel")
+
+    def __init__(self, orders: Orders, params: CostParams, travel: PairTravelModel) -> None:
+        mask, deliver_by_vehicle_s = _order_terms(orders, params, travel)
+        self._allowed = [((mask >> code) & 1) == 1 for code in range(len(VEHICLES))]
+        n = len(orders)
+        deliver_s = np.full(n, np.inf)
+        for code, allowed in enumerate(self._allowed):
+            deliver_s = np.where(allowed, np.minimum(deliver_s, deliver_by_vehicle_s[:, code]),
+                                 deliver_s)
+        self._orders, self._params, self._travel = orders, params, travel
+        self._deliver_s = deliver_s
+
+    def __call__(self, min_dist_m: npt.ArrayLike, now_s: float,
+                 latest_start_s: float) -> FloatArray:
+        orders, params = self._orders, self._params
+        n = len(orders)
+        dist_m = np.broadcast_to(np.asarray(min_dist_m, dtype=np.float64), (n,))
+        ride_s = np.full(n, np.inf)
+        for code, allowed in enumerate(self._allowed):
+            ride_lb_s = self._travel.travel_lower_bound_s(dist_m, np.full(n, code, np.int64))
+            ride_s = np.where(allowed, np.minimum(ride_s, ride_lb_s), ride_s)
+        feasible = np.isfinite(ride_s) & (ride_s <= params.max_pickup_travel_s)
+        ride_s = np.where(feasible, ride_s, 0.0)  # keep inf out of the arithmetic below
+        deliver_s = np.where(feasible, self._deliver_s, 0.0)
+        wait_s = np.maximum(0.0, orders.ready_at_s - (latest_start_s + ride_s))
+        if params.travel_weight < params.wait_weight:
+            wait_s = np.zeros_like(wait_s)
+        pickup_s = np.maximum(now_s + ride_s, orders.ready_at_s)
+        late_s = np.maximum(0.0, pickup_s + params.service_s + deliver_s - orders.promised_at_s)
+        bound = (
+            params.travel_weight * ride_s
+            + params.wait_weight * wait_s
+            + params.lateness_weight * late_s
+        )
+        return np.where(feasible, bound, np.inf)
 
 
 def pricing_radius_m(
@@ -478,9 +497,12 @@ def pricing_radius_m(
     hi = np.full(n, params.max_pickup_travel_s / fastest_s_per_m + 1.0)
     lo = np.zeros(n)
 
+    if latest_start_s < now_s:
+        raise ValueError("latest_start_s must be >= now_s")
+    outside = _OutsideBound(orders, params, travel)
+
     def bound(d: FloatArray) -> FloatArray:
-        return outside_cost_lower_bound_s(orders, d, now_s=now_s, latest_start_s=latest_start_s,
-                                          params=params, travel=travel)
+        return outside(d, now_s, latest_start_s)
 
     done = bound(lo) >= price
     hi = np.where(done, 0.0, hi)

@@ -8,6 +8,7 @@ from api.core.console import CONSOLE_HANDLERS, console_static
 from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
 from api.core.fleet import nearby_couriers
 from api.core.gps import courier_socket, post_locations
+from api.core.history import DispatchHistory
 from api.core.routing_api import SolverPool, optimize
 from api.core.services import CoreServices
 from api.core.tracking import Tracking
@@ -42,6 +43,12 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def run_dispatcher(_: Resources) -> None:
         await core.dispatch.run()
 
+    async def record_history(res: Resources) -> None:
+        await consume_batches(res.js, stream=core.names.stream(DISPATCH),
+                              durable=core.names.consumer("core-dispatch-history"),
+                              filter_subject=core.names.dispatch_all(),
+                              handler=DispatchHistory(res.db).apply_msgs, batch=200)
+
     async def follow_zones(res: Resources) -> None:
         await core.zones.follow(res, f"{settings.namespace}.zones.changed")
 
@@ -52,6 +59,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         startup=[core.bind, tracking.bind],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),
+                 ("dispatch-history", record_history),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
                  ("console-states", tracking.follow_courier_states)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool},

@@ -129,21 +129,11 @@ async def put_availability(state: State, identity: Identity,
 @get("/api/v1/delivery/offers", guards=[roles(Role.DELIVERY)],
      summary="The caller's open offer, if any")
 async def get_offers(state: State, identity: Identity) -> OfferList:
-    store = _core(state).dispatch.store
-    info = await store.courier(identity.user_id)
-    offer_id = info.get("offer", "")
-    if not offer_id:
+    o = await _core(state).dispatch.open_offer(identity.user_id)
+    if o is None:
         return OfferList([])
-    offer = await store.offer_info(offer_id)
-    if not offer or offer.get("state") != "open":
-        return OfferList([])
-    order = await store.order(offer["order"]) or {}
-    return OfferList([Offer(
-        offer_id=offer_id, order_id=offer["order"],
-        pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
-        dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
-        ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
-        expires_at=int(offer["expires"]))])
+    return OfferList([Offer(offer_id=o.offer_id, order_id=o.order_id, pickup=o.pickup,
+                            dropoff=o.dropoff, ready_at=o.ready_at, expires_at=o.expires_at)])
 
 
 @post("/api/v1/delivery/offers/{offer_id:str}/accept", guards=[roles(Role.DELIVERY)],
@@ -168,11 +158,10 @@ async def decline_offer(state: State, identity: Identity, offer_id: str) -> Offe
      summary="Orders the caller carries now")
 async def get_courier_orders(state: State, identity: Identity) -> DispatchOrderList:
     store = _core(state).dispatch.store
-    info = await store.courier(identity.user_id)
-    order_id = info.get("order", "")
-    if not order_id:
+    held = (await store.held_orders([identity.user_id]))[0]  # several when stacked
+    if not held:
         return DispatchOrderList([])
-    orders = await store.orders([order_id])
+    orders = await store.orders(held)
     now_ms = wall_ms()
     return DispatchOrderList([_order(o, now_ms) for o in orders
                               if o.get("courier") == identity.user_id])

@@ -7,7 +7,9 @@ why no courier ever holds two open offers and no order ever has two accepted cou
 Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order hash,
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
-``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases.
+``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
+``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:outbox``
+dispatch.* events waiting to be published (NATS was unreachable).
 Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
 would pass them as KEYS with a region hash tag.
 """
@@ -32,6 +34,47 @@ local function move_order(P, id, from, to)
   redis.call('SREM', P .. ':os:' .. from, id)
   redis.call('SADD', P .. ':os:' .. to, id)
   redis.call('HSET', P .. ':o:' .. id, 'state', to)
+end
+-- Courier c's state from what it holds (P:cs:<c>, orders assigned to it and not delivered)
+-- and its open offer: nothing -> idle (or offered), any picked up -> delivering, else
+-- to_pickup. Keeps 'order' (the first held order, for single-order clients) current.
+local function settle_courier(P, gs, c, now)
+  local ckey = P .. ':c:' .. c
+  local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+  local offer = redis.call('HGET', ckey, 'offer') or ''
+  if #held == 0 then
+    if offer ~= '' then
+      set_courier(P, gs, c, 'offered', now)
+      redis.call('HSET', ckey, 'order', redis.call('HGET', P .. ':f:' .. offer, 'order') or '')
+    else
+      set_courier(P, gs, c, 'idle', now)
+      redis.call('HSET', ckey, 'order', '')
+    end
+    return
+  end
+  table.sort(held)
+  local st = 'to_pickup'
+  for _, o in ipairs(held) do
+    local ost = redis.call('HGET', P .. ':o:' .. o, 'state')
+    if ost == 'picked_up' or ost == 'delivering' then st = 'delivering' end
+  end
+  local cur = redis.call('HGET', ckey, 'order') or ''
+  if redis.call('SISMEMBER', P .. ':cs:' .. c, cur) == 0 then
+    redis.call('HSET', ckey, 'order', held[1])
+  end
+  set_courier(P, gs, c, st, now)
+end
+-- Offer order o to courier c (checks done by the caller).
+local function open_offer(P, c, o, f, now, expires)
+  local okey = P .. ':o:' .. o
+  move_order(P, o, 'waiting', 'offered')
+  redis.call('HSET', okey, 'offer', f, 'courier', c)
+  local region = redis.call('HGET', okey, 'region')
+  redis.call('ZREM', P .. ':q:' .. region, o)
+  redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
+    'expires', expires, 'created', now)
+  redis.call('PEXPIRE', P .. ':f:' .. f, 86400000)
+  redis.call('ZADD', P .. ':fexp', expires, f)
 end
 local function requeue(P, id, now)
   local region = redis.call('HGET', P .. ':o:' .. id, 'region')
@@ -62,14 +105,30 @@ if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
 if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
 set_courier(P, gs, c, 'offered', now)
 redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
-move_order(P, o, 'waiting', 'offered')
-redis.call('HSET', okey, 'offer', f, 'courier', c)
-local region = redis.call('HGET', okey, 'region')
-redis.call('ZREM', P .. ':q:' .. region, o)
-redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
-  'expires', ARGV[7], 'created', now)
-redis.call('PEXPIRE', P .. ':f:' .. f, 86400000)
-redis.call('ZADD', P .. ':fexp', ARGV[7], f)
+open_offer(P, c, o, f, now, ARGV[7])
+return 'ok'
+"""
+
+# A second (third...) order for a courier heading to a chef (dispatch.stacking decided it
+# against the held orders in ARGV[9], sorted, comma-separated; refused if they changed since).
+# The courier keeps its state; it holds at most one open offer at a time, like everyone.
+# ARGV: P, geo_status, courier, order, offer, now, expires, max_stack, held
+_OFFER_STACKED = _LIB + """
+local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local ckey = P .. ':c:' .. c
+if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
+if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
+local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+if #held + 1 > tonumber(ARGV[8]) then return 'stack_full' end
+table.sort(held)
+if table.concat(held, ',') ~= ARGV[9] then return 'courier_changed' end
+for _, h in ipairs(held) do
+  if redis.call('HGET', P .. ':o:' .. h, 'state') ~= 'assigned' then return 'courier_changed' end
+end
+if redis.call('HGET', P .. ':o:' .. o, 'state') ~= 'waiting' then return 'order_taken' end
+if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+redis.call('HSET', ckey, 'offer', f, 'updated', now)
+open_offer(P, c, o, f, now, ARGV[7])
 return 'ok'
 """
 
@@ -88,17 +147,18 @@ local ckey, okey = P .. ':c:' .. c, P .. ':o:' .. o
 redis.call('ZREM', P .. ':fexp', f)
 if action == 'accept' then
   redis.call('HSET', fkey, 'state', 'accepted')
-  set_courier(P, gs, c, 'to_pickup', now)
-  redis.call('HSET', ckey, 'offer', '', 'order', o)
+  redis.call('HSET', ckey, 'offer', '')
+  redis.call('SADD', P .. ':cs:' .. c, o)
   move_order(P, o, 'offered', 'assigned')
   redis.call('HSET', okey, 'offer', '', 'courier', c, 'assigned_ms', now)
+  settle_courier(P, gs, c, now)
   return {'accepted', o, c}
 end
 local result = (action == 'decline') and 'declined' or 'expired'
 redis.call('HSET', fkey, 'state', result)
 if redis.call('HGET', ckey, 'offer') == f then
-  set_courier(P, gs, c, 'idle', now)
-  redis.call('HSET', ckey, 'offer', '', 'order', '')
+  redis.call('HSET', ckey, 'offer', '')
+  settle_courier(P, gs, c, now)
 end
 if redis.call('HGET', okey, 'offer') == f then
   move_order(P, o, 'offered', 'waiting')
@@ -124,15 +184,16 @@ if st == 'offered' then
   local prev = redis.call('HGET', okey, 'courier')
   redis.call('HSET', P .. ':f:' .. f, 'state', 'revoked')
   redis.call('ZREM', P .. ':fexp', f)
-  set_courier(P, gs, prev, 'idle', now)
-  redis.call('HSET', P .. ':c:' .. prev, 'offer', '', 'order', '')
+  redis.call('HSET', P .. ':c:' .. prev, 'offer', '')
+  settle_courier(P, gs, prev, now)
 end
 local region = redis.call('HGET', okey, 'region')
 redis.call('ZREM', P .. ':q:' .. region, o)
-set_courier(P, gs, c, 'to_pickup', now)
+redis.call('SADD', P .. ':cs:' .. c, o)
 redis.call('HSET', P .. ':c:' .. c, 'offer', '', 'order', o)
 move_order(P, o, st, 'assigned')
 redis.call('HSET', okey, 'offer', '', 'courier', c, 'assigned_ms', now)
+settle_courier(P, gs, c, now)
 return {'assigned', o, c}
 """
 
@@ -148,11 +209,14 @@ if st == 'offered' then
   local f = redis.call('HGET', okey, 'offer')
   redis.call('HSET', P .. ':f:' .. f, 'state', 'revoked')
   redis.call('ZREM', P .. ':fexp', f)
+  if redis.call('HGET', P .. ':c:' .. c, 'offer') == f then
+    redis.call('HSET', P .. ':c:' .. c, 'offer', '')
+  end
 end
-set_courier(P, gs, c, 'idle', now)
-redis.call('HSET', P .. ':c:' .. c, 'offer', '', 'order', '')
+redis.call('SREM', P .. ':cs:' .. c, o)
 move_order(P, o, st, 'waiting')
 redis.call('HSET', okey, 'offer', '', 'courier', '')
+settle_courier(P, gs, c, now)
 requeue(P, o, now)
 return {'unassigned', o, c}
 """
@@ -171,11 +235,9 @@ redis.call('HSET', okey, new .. '_ms', now)
 if new == 'delivered' then
   redis.call('SREM', P .. ':os:delivered', o)
   redis.call('PEXPIRE', okey, 86400000)
-  set_courier(P, gs, c, 'idle', now)
-  redis.call('HSET', P .. ':c:' .. c, 'order', '')
-else
-  set_courier(P, gs, c, 'delivering', now)
+  redis.call('SREM', P .. ':cs:' .. c, o)
 end
+settle_courier(P, gs, c, now)
 return {new, o, c}
 """
 
@@ -195,12 +257,16 @@ if od[1] == 'offered' then
   redis.call('HSET', P .. ':f:' .. od[3], 'state', 'revoked')
   redis.call('ZREM', P .. ':fexp', od[3])
 end
-if od[2] and od[2] ~= '' and od[1] ~= 'waiting' then
-  set_courier(P, gs, od[2], 'idle', now)
-  redis.call('HSET', P .. ':c:' .. od[2], 'offer', '', 'order', '')
-end
 redis.call('SREM', P .. ':os:' .. od[1], o)
 redis.call('HSET', okey, 'state', 'cancelled', 'courier', '', 'offer', '')
+if od[2] and od[2] ~= '' and od[1] ~= 'waiting' then
+  local ckey = P .. ':c:' .. od[2]
+  if od[1] == 'offered' and redis.call('HGET', ckey, 'offer') == od[3] then
+    redis.call('HSET', ckey, 'offer', '')
+  end
+  redis.call('SREM', P .. ':cs:' .. od[2], o)
+  settle_courier(P, gs, od[2], now)
+end
 redis.call('PEXPIRE', okey, 86400000)
 return {'cancelled', o, od[2] or ''}
 """
@@ -225,6 +291,12 @@ _LEASE = """
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
 if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"""
+
+# Drop the outbox head only if it is still the row just relayed (another process may have).
+_POP_IF_HEAD = """
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) return 1 end
 return 0
 """
 
@@ -272,6 +344,7 @@ class DispatchStore:
         r = redis.register_script
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
+        self._offer_stacked = r(_OFFER_STACKED)
         self._resolve = r(_RESOLVE)
         self._force = r(_FORCE)
         self._unassign = r(_UNASSIGN)
@@ -280,6 +353,7 @@ class DispatchStore:
         self._availability = r(_AVAILABILITY)
         self._lease = r(_LEASE)
         self._drop_region = r(_DROP_REGION_IF_EMPTY)
+        self._pop_if_head = r(_POP_IF_HEAD)
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -337,6 +411,24 @@ class DispatchStore:
                                          offer_id, now_ms, expires_ms])
         return (result.decode() if isinstance(result, bytes) else str(result)), offer_id
 
+    async def offer_stacked(self, courier_id: str, order_id: str, *, held: Sequence[str],
+                            max_stack: int, now_ms: int, expires_ms: int) -> tuple[str, str]:
+        """Offer one more order to a courier heading to a chef that holds exactly `held`
+        (what the stacking decision was made on); returns (result, offer_id)."""
+        offer_id = uuid.uuid4().hex
+        result = await self._offer_stacked(args=[
+            self.p, self.geo_status, courier_id, order_id, offer_id, now_ms, expires_ms,
+            max_stack, ",".join(sorted(held))])
+        return (result.decode() if isinstance(result, bytes) else str(result)), offer_id
+
+    async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
+        """Orders each courier holds (assigned to it and not delivered), sorted."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in courier_ids:
+                pipe.smembers(f"{self.p}:cs:{cid}")
+            raws = await pipe.execute()
+        return [sorted(_s(m) for m in r) for r in raws]
+
     async def resolve(self, offer_id: str, action: str, *, courier_id: str = "",
                       now_ms: int) -> Transition:
         return _transition(await self._resolve(
@@ -381,6 +473,20 @@ class DispatchStore:
                        now_ms: int) -> Transition:
         return _transition(await self._progress(
             args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms]))
+
+    # -- outbox of dispatch.* events that could not be published ----------------------------
+    async def park_event(self, row: bytes) -> None:
+        await self.redis.rpush(f"{self.p}:outbox", row)
+
+    async def outbox_head(self) -> bytes | None:
+        raw: Any = await self.redis.lindex(f"{self.p}:outbox", 0)
+        return None if raw is None else raw if isinstance(raw, bytes) else str(raw).encode()
+
+    async def drop_outbox_head(self, row: bytes) -> None:
+        await self._pop_if_head(keys=[f"{self.p}:outbox"], args=[row])
+
+    async def outbox_size(self) -> int:
+        return int(await self.redis.llen(f"{self.p}:outbox"))
 
     # -- leases ----------------------------------------------------------------------------
     async def hold_lease(self, region: str, holder: str, ttl_ms: int) -> bool:

@@ -28,6 +28,7 @@ from api.observability import Metrics
 from api.settings import Settings
 from dispatch.costs import (
     ALL_VEHICLES_MASK,
+    CandidateCosts,
     CostParams,
     Couriers,
     HaversinePairTravel,
@@ -37,6 +38,7 @@ from dispatch.costs import (
 )
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
 from dispatch.matching import assign_orders
+from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
 from geo.cells import region_of
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
@@ -48,12 +50,15 @@ from streams.events import (
     OrderEvent,
     OrderPickedUp,
     OrderStatusChanged,
+    decode,
+    encode,
 )
 from streams.jetstream import publish, raise_if_cancelling
 
 log = logging.getLogger("homechef.dispatch")
 
 MAX_ORDERS_PER_ROUND = 2000
+STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
 
 
 class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,6 +70,15 @@ class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
     """Epoch ms UTC when the food is expected ready."""
     expires_at: int
     """Epoch ms UTC after which the offer is withdrawn."""
+
+
+class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
+    subject: str
+    msg_id: str
+    event: msgspec.Raw
+
+
+_outbox_row = msgspec.json.Decoder(OutboxRow)
 
 
 class CourierMessage(msgspec.Struct, frozen=True):
@@ -135,7 +149,7 @@ class Dispatcher:
             "plat": lat, "plng": lng, "dlat": event.dropoff.lat, "dlng": event.dropoff.lng,
             "ready_ms": event.ready_at_ms or now_ms,
             "promised_ms": event.promised_at_ms or now_ms + 45 * 60_000,
-            "number": event.order_number,
+            "number": event.order_number, "chef": event.chef_id,
         }
         return await self.store.enqueue(event.order_id, region=region_of(lat, lng),
                                         enter_ms=enter_ms, now_ms=now_ms, fields=fields)
@@ -147,6 +161,7 @@ class Dispatcher:
         while True:
             raise_if_cancelling()
             started = time.monotonic()
+            await self.relay_outbox()
             await self.expire_due_offers()
             for region in await self.store.regions():
                 if await self.store.hold_lease(region, self.worker_id, ttl_ms):
@@ -177,12 +192,11 @@ class Dispatcher:
             return 0
         declined = await self.store.declined_by([o["order_id"] for o in orders])
         k = self.settings.dispatch_candidates
-        searches = await asyncio.gather(*(
-            self.couriers.nearby(float(o["plat"]), float(o["plng"]),
-                                 radius_m=self.settings.dispatch_radius_m, limit=k + len(dec),
-                                 now_ms=now_ms, stale_s=self.settings.courier_stale_s,
-                                 statuses=["idle"])
-            for o, dec in zip(orders, declined, strict=True)))
+        # One batched search for the whole round (a pipeline per ring step, not per order).
+        searches = await self.couriers.nearby_many(
+            [(float(o["plat"]), float(o["plng"])) for o in orders],
+            radius_m=self.settings.dispatch_radius_m, limit=[k + len(dec) for dec in declined],
+            now_ms=now_ms, stale_s=self.settings.courier_stale_s, statuses=["idle"])
         courier_ids: list[str] = []
         index_of: dict[str, int] = {}
         positions: list[tuple[float, float]] = []
@@ -199,7 +213,8 @@ class Dispatcher:
                     positions.append((m.lat, m.lng))
                 cand[i, slot] = j
                 slot += 1
-        if not courier_ids:
+        stacked = await self._stack_candidates(orders, declined, now_ms)
+        if not courier_ids and not stacked.courier_ids:
             return 0
         infos = await self.store.couriers(courier_ids)
         vehicles = [_vehicle(info.get("vehicle", "")) for info in infos]
@@ -221,8 +236,9 @@ class Dispatcher:
             vehicle_code=np.asarray([vehicle_code(v) for v in vehicles], dtype=np.int64),
             available_at_s=np.full(len(courier_ids), now_s, dtype=np.float64),
         )
-        costs = candidate_costs(order_arrays, courier_arrays, cand, now_s=now_s,
-                                params=self.params, travel=self.travel)
+        costs = stacked.append_to(candidate_costs(order_arrays, courier_arrays, cand,
+                                                  now_s=now_s, params=self.params,
+                                                  travel=self.travel))
         assignment = assign_orders(costs, unassigned_penalty_s=self.settings.unassigned_penalty_s)
         sent = 0
         ttl_ms = round(self.settings.offer_ttl_s * 1000)
@@ -232,14 +248,22 @@ class Dispatcher:
             o = orders[i]
             claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
             expires_ms = claim_ms + ttl_ms
-            result, offer_id = await self.store.offer(courier_ids[j], o["order_id"],
-                                                      now_ms=claim_ms, expires_ms=expires_ms)
+            if j < len(courier_ids):
+                courier_id = courier_ids[j]
+                result, offer_id = await self.store.offer(courier_id, o["order_id"],
+                                                          now_ms=claim_ms, expires_ms=expires_ms)
+            else:  # a courier heading to a chef, one more order (stacking)
+                courier_id, held = stacked.courier(j - len(courier_ids))
+                result, offer_id = await self.store.offer_stacked(
+                    courier_id, o["order_id"], held=held,
+                    max_stack=self.settings.dispatch_max_stack, now_ms=claim_ms,
+                    expires_ms=expires_ms)
             if result != "ok":
                 self.metrics.claims_lost.inc()
                 continue
             sent += 1
             self.metrics.offers.inc()
-            await self._push(courier_ids[j], "OFFER", OfferPayload(
+            await self._push(courier_id, "OFFER", OfferPayload(
                 offer_id=offer_id, order_id=o["order_id"],
                 pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
                 dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
@@ -248,7 +272,73 @@ class Dispatcher:
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
 
+    async def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
+                                now_ms: int) -> StackCandidates:
+        """Couriers heading to a chef that may take one of these orders too (see
+        `dispatch.stacking`), with the added travel as the matching cost."""
+        out = StackCandidates(len(orders))
+        max_stack = self.settings.dispatch_max_stack
+        if max_stack < 2 or not orders:
+            return out
+        searches = await self.couriers.nearby_many(
+            [(float(o["plat"]), float(o["plng"])) for o in orders],
+            radius_m=self.settings.dispatch_radius_m,
+            limit=[STACK_CANDIDATES + len(dec) for dec in declined], now_ms=now_ms,
+            stale_s=self.settings.courier_stale_s, statuses=["to_pickup"])
+        position = {m.member_id: (m.lat, m.lng) for members, _ in searches for m in members}
+        ids = sorted(position)
+        if not ids:
+            return out
+        infos, helds = await asyncio.gather(self.store.couriers(ids), self.store.held_orders(ids))
+        eligible = {cid: held for cid, info, held in zip(ids, infos, helds, strict=True)
+                    if not info.get("offer") and 0 < len(held) < max_stack}
+        held_rows = {o["order_id"]: o for o in await self.store.orders(
+            sorted({h for held in eligible.values() for h in held}))}
+        couriers: dict[str, StackedCourier] = {}
+        for cid, held in eligible.items():
+            rows = [held_rows.get(h) for h in held]
+            if all(r is not None and r.get("state") == "assigned" for r in rows):
+                couriers[cid] = StackedCourier(
+                    position=position[cid], vehicle=_vehicle(infos[ids.index(cid)]
+                                                             .get("vehicle", "")),
+                    held=tuple(_stack_order(r) for r in rows if r is not None))
+        now_s = now_ms / 1000.0
+        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+            new = _stack_order(orders[i])
+            for m in members:
+                c = couriers.get(m.member_id)
+                if c is None or m.member_id in dec:
+                    continue
+                cost_s = stack_cost_s(c, new, now_s=now_s, max_stack=max_stack,
+                                      service_s=self.params.service_s, travel=self.model)
+                if cost_s is not None:
+                    out.add(i, m.member_id, eligible[m.member_id], cost_s)
+        return out
+
     # -- courier and fleet actions ---------------------------------------------------------
+    async def open_offer(self, courier_id: str) -> OfferPayload | None:
+        """The courier's open, unexpired offer (a courier holds at most one at a time)."""
+        info = await self.store.courier(courier_id)
+        offer_id = info.get("offer", "")
+        if not offer_id:
+            return None
+        offer = await self.store.offer_info(offer_id)
+        if (not offer or offer.get("state") != "open" or offer.get("courier") != courier_id
+                or int(offer["expires"]) <= wall_ms()):
+            return None
+        order = await self.store.order(offer["order"]) or {}
+        return OfferPayload(
+            offer_id=offer_id, order_id=offer["order"],
+            pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
+            dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
+            ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
+            expires_at=int(offer["expires"]))
+
+    @staticmethod
+    def offer_message(payload: OfferPayload) -> bytes:
+        """The OFFER message as pushed on the courier's socket."""
+        return _encoder.encode(CourierMessage("OFFER", payload))
+
     async def accept(self, courier_id: str, offer_id: str) -> Transition:
         now_ms = wall_ms()
         t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms)
@@ -284,10 +374,10 @@ class Dispatcher:
         now_ms = wall_ms()
         t = await self.store.unassign(order_id, now_ms)
         if t.result == "unassigned":
-            await publish(self.js, self.names.dispatch_event("unassigned", order_id),
-                          CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
-                                            at_ms=now_ms, reason="fleet"),
-                          msg_id=f"{order_id}:unassigned:{now_ms}")
+            await self._publish(self.names.dispatch_event("unassigned", order_id),
+                                CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
+                                                  at_ms=now_ms, reason="fleet"),
+                                msg_id=f"{order_id}:unassigned:{now_ms}")
             await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
         return t
 
@@ -303,16 +393,49 @@ class Dispatcher:
                 event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
             else:
                 event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            await publish(self.js, self.names.dispatch_event(new.value, order_id), event,
-                          msg_id=f"{order_id}:{new.value}")
+            await self._publish(self.names.dispatch_event(new.value, order_id), event,
+                                msg_id=f"{order_id}:{new.value}")
         return t
 
     async def _publish_assigned(self, order_id: str, courier_id: str, offer_id: str,
                                 now_ms: int) -> None:
-        await publish(self.js, self.names.dispatch_event("assigned", order_id),
-                      CourierAssigned(order_id=order_id, courier_id=courier_id,
-                                      offer_id=offer_id, at_ms=now_ms),
-                      msg_id=f"{order_id}:assigned:{offer_id}")
+        await self._publish(self.names.dispatch_event("assigned", order_id),
+                            CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                            offer_id=offer_id, at_ms=now_ms),
+                            msg_id=f"{order_id}:assigned:{offer_id}")
+
+    async def _publish(self, subject: str, event: Any, *, msg_id: str) -> None:
+        """Publish a dispatch.* event. The state change is already in Redis, so a publish
+        that fails (NATS down) parks the event in the Redis outbox instead of failing the
+        request; `relay_outbox` retries it (JetStream drops a duplicate by its msg id)."""
+        try:
+            await publish(self.js, subject, event, msg_id=msg_id)
+        except Exception as exc:  # any failure: the event must not be lost
+            raise_if_cancelling()
+            log.warning("publish of %s failed (%r); parked in the outbox", msg_id, exc)
+            await self.store.park_event(_encoder.encode(OutboxRow(
+                subject=subject, msg_id=msg_id, event=msgspec.Raw(encode(event)))))
+
+    async def relay_outbox(self, limit: int = 100) -> int:
+        """Publish parked events in order; stop at the first failure. Returns how many."""
+        sent = 0
+        while sent < limit and (raw := await self.store.outbox_head()) is not None:
+            try:
+                row = _outbox_row.decode(raw)
+                event = decode(bytes(row.event))
+            except msgspec.DecodeError:
+                log.error("dropping an undecodable outbox row: %r", raw[:200])
+                await self.store.drop_outbox_head(raw)
+                continue
+            try:
+                await publish(self.js, row.subject, event, msg_id=row.msg_id)
+            except Exception as exc:
+                raise_if_cancelling()
+                log.warning("outbox relay paused: %r", exc)
+                break
+            await self.store.drop_outbox_head(raw)
+            sent += 1
+        return sent
 
     async def _push(self, courier_id: str, kind: str, payload: Any) -> None:
         """Core-plain NATS to whichever process holds the courier's socket."""
@@ -321,6 +444,55 @@ class Dispatcher:
         with contextlib.suppress(Exception):  # a push is best effort; state is in Redis
             await self.nats.publish(self.names.courier_inbox(courier_id),
                                     _encoder.encode(CourierMessage(kind, payload)))
+
+
+class StackCandidates:
+    """Stacked couriers of one round as extra matching columns (after the idle couriers)."""
+
+    def __init__(self, n_orders: int) -> None:
+        self.n_orders = n_orders
+        self.courier_ids: list[str] = []
+        self._held: list[list[str]] = []
+        self._col: dict[str, int] = {}
+        self._pairs: list[tuple[int, int, float]] = []
+
+    def add(self, order: int, courier_id: str, held: list[str], cost_s: float) -> None:
+        col = self._col.get(courier_id)
+        if col is None:
+            col = self._col[courier_id] = len(self.courier_ids)
+            self.courier_ids.append(courier_id)
+            self._held.append(held)
+        self._pairs.append((order, col, cost_s))
+
+    def courier(self, col: int) -> tuple[str, list[str]]:
+        return self.courier_ids[col], self._held[col]
+
+    def append_to(self, costs: CandidateCosts) -> CandidateCosts:
+        """`costs` with one more candidate slot per stacked pair (columns numbered on)."""
+        if not self._pairs:
+            return costs
+        per_order = np.bincount([p[0] for p in self._pairs], minlength=self.n_orders)
+        width = int(per_order.max())
+        n, k = costs.courier_idx.shape
+        idx = np.full((n, k + width), -1, dtype=np.int64)
+        cost = np.full((n, k + width), np.inf)
+        travel = np.full((n, k + width), np.inf)
+        idx[:, :k], cost[:, :k], travel[:, :k] = costs.courier_idx, costs.cost_s, costs.travel_s
+        slot = [k] * n
+        for i, col, c in self._pairs:
+            idx[i, slot[i]] = costs.n_couriers + col
+            cost[i, slot[i]] = travel[i, slot[i]] = c
+            slot[i] += 1
+        return CandidateCosts(courier_idx=idx, cost_s=cost, travel_s=travel,
+                              n_couriers=costs.n_couriers + len(self.courier_ids))
+
+
+def _stack_order(o: dict[str, str]) -> StackOrder:
+    plat, plng = float(o["plat"]), float(o["plng"])
+    return StackOrder(order_id=o["order_id"], chef=o.get("chef") or f"{plat},{plng}",
+                      pickup=(plat, plng), dropoff=(float(o["dlat"]), float(o["dlng"])),
+                      ready_at_s=int(o["ready_ms"]) / 1000.0,
+                      promised_at_s=int(o["promised_ms"]) / 1000.0)
 
 
 def _vehicle(raw: str) -> Vehicle:

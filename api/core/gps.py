@@ -92,6 +92,12 @@ async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
     courier_hub = socket.app.state.tracking.couriers  # offers and assignment updates out
     courier_hub.attach(courier_id, outbox)
     try:
+        # Re-send an open offer on every (re)connect: a push made while the device was away
+        # is lost. Attached first, so a newer offer still arrives by push (maybe both).
+        with contextlib.suppress(Exception):  # best effort, like every push
+            offer = await core.dispatch.open_offer(courier_id)
+            if offer is not None:
+                outbox.put_nowait(core.dispatch.offer_message(offer))
         while True:
             raw = await socket.receive_data(mode="text")
             for message in await _handle(core, courier_id, raw):

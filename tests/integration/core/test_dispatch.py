@@ -77,14 +77,16 @@ class World:
         return cid
 
     async def order(self, pickup: tuple[float, float], dropoff: tuple[float, float],
-                    ready_in_s: float = 0) -> str:
+                    ready_in_s: float = 0, chef: str = "chef-1",
+                    promised_in_s: float = 40 * 60) -> str:
         oid = str(uuid.uuid4())
         t = now_ms()
         ev = OrderStatusChanged(
-            order_id=oid, order_number=f"HC{oid[:6]}", customer_id="cust-1", chef_id="chef-1",
+            order_id=oid, order_number=f"HC{oid[:6]}", customer_id="cust-1", chef_id=chef,
             status="accepted", previous_status="pending", at_ms=t,
             pickup=LatLng(*pickup), dropoff=LatLng(*dropoff),
-            ready_at_ms=t + round(ready_in_s * 1000), promised_at_ms=t + 40 * 60_000)
+            ready_at_ms=t + round(ready_in_s * 1000),
+            promised_at_ms=t + round(promised_in_s * 1000))
         await publish(self.js, self.names.order_event("status", oid), ev, msg_id=f"{oid}:acc")
         return oid
 
@@ -274,10 +276,11 @@ async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
 async def test_two_processes_never_double_offer_or_double_assign(settings: Settings) -> None:
     """Two core processes run rounds over 200 orders and 100 couriers at once while couriers
     accept, decline or ignore offers: no courier ever holds two open offers, no order is
-    accepted by two couriers, no courier carries two orders."""
+    accepted by two couriers, no courier carries more than DISPATCH_MAX_STACK (2) orders —
+    every order has one chef here, so accepted couriers are offered stacked orders too."""
     ns = f"{settings.namespace}p{uuid.uuid4().hex[:4]}"
     env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.2", "OFFER_TTL_S": "2.0",
-           "LEASE_TTL_S": "2.0", "DISPATCH_RADIUS_M": "8000"}
+           "LEASE_TTL_S": "2.0", "DISPATCH_RADIUS_M": "8000", "DISPATCH_MAX_STACK": "2"}
     nc = await nats.connect(settings.nats_url)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
@@ -322,20 +325,22 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
                     dropoff=LatLng(lat0, lng0), ready_at_ms=t, promised_at_ms=t + 3_600_000),
                     msg_id=oid)
             accepted: dict[str, list[str]] = {}
-            declined_at: dict[str, int] = {}
+            closed_at: dict[str, int] = {}  # offer -> just before it was accepted/declined
             seen: set[str] = set()
             deadline = time.monotonic() + 10
             async def answer(cid: str, payload: dict[str, Any], roll: float, base: str) -> None:
                 offer_url = f"{base}/api/v1/delivery/offers/{payload['offer_id']}"
                 if roll < 0.4:
+                    sent_ms = now_ms()  # the accept happens after this instant
                     r = await http.post(f"{offer_url}/accept", headers=auth(cid))
                     if r.status_code == 200:
                         accepted.setdefault(payload["order_id"], []).append(cid)
+                        closed_at[payload["offer_id"]] = sent_ms
                 elif roll < 0.7:
                     sent_ms = now_ms()  # the decline happens after this instant
                     r = await http.post(f"{offer_url}/decline", headers=auth(cid))
                     if r.status_code == 200:
-                        declined_at[payload["offer_id"]] = sent_ms
+                        closed_at[payload["offer_id"]] = sent_ms
 
             while time.monotonic() < deadline:
                 fresh = [(cid, p) for cid, p, _ in offers.all() if p["offer_id"] not in seen]
@@ -352,10 +357,23 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     all_offers = offers.all()
     assert len(all_offers) > 100, "dispatch made offers"
     assert accepted, "some offers were accepted"
-    # No order accepted by two couriers; no courier accepted two orders.
+    # No order accepted by two couriers; no courier accepted more than the stack bound.
     assert all(len(cs) == 1 for cs in accepted.values())
     winners = [cs[0] for cs in accepted.values()]
-    assert len(winners) == len(set(winners))
+    per_courier = {c: winners.count(c) for c in set(winners)}
+    assert max(per_courier.values()) <= 2
+    assert 2 in per_courier.values(), "some courier was given a stacked order"
+    # Redis agrees: what each courier holds is at most two orders, each naming that courier.
+    import redis.asyncio as aioredis
+    redis = aioredis.from_url(settings.redis_url or "")
+    try:
+        for cid in per_courier:
+            held = {m.decode() for m in await redis.smembers(f"{ns}:d:cs:{cid}")}
+            assert len(held) <= 2
+            for o in held:
+                assert (await redis.hget(f"{ns}:d:o:{o}", "courier")) == cid.encode()
+    finally:
+        await redis.aclose()
     # Per courier, each new offer comes only after the previous one closed.
     ttl_ms = 2000
     by_courier: dict[str, list[dict[str, Any]]] = {}
@@ -366,14 +384,15 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
         its.sort(key=lambda p: p["expires_at"])
         for prev, nxt in itertools.pairwise(its):
             created_next = nxt["expires_at"] - ttl_ms
-            closed_prev = declined_at.get(prev["offer_id"], prev["expires_at"])
+            closed_prev = closed_at.get(prev["offer_id"], prev["expires_at"])
             # 50 ms: the server stamps a claim just before its script runs
             assert created_next >= closed_prev - 50, (cid, prev, nxt)
         if cid in accepted_offer_couriers:
-            # After its accepted offer, a courier (never delivering here) gets no other.
-            acc_order = next(o for o, cs in accepted.items() if cs[0] == cid)
-            acc = next(p for p in its if p["order_id"] == acc_order)
-            assert its[-1] is acc
+            # Once a courier holds two orders (the bound) it gets no further offer.
+            acc_orders = {o for o, cs in accepted.items() if cs[0] == cid}
+            acc = [k for k, p in enumerate(its) if p["order_id"] in acc_orders]
+            if len(acc) == 2:
+                assert acc[-1] == len(its) - 1, (cid, its)
 
 
 async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) -> None:
@@ -470,3 +489,186 @@ async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
     r = await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
                               headers=world.auth(cid))
     assert r.status_code == 200
+
+
+async def test_open_offer_is_resent_when_the_courier_socket_reconnects(world: World) -> None:
+    """An offer made while the device was away arrives first thing on (re)connect, on every
+    connect while it is open; once accepted, a new connection gets no OFFER."""
+    import websockets
+
+    lat, lng = spot()
+    cid = await world.courier(lat + 0.002, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=60)
+    pushed = await world.offer_for(cid, oid)  # pushed while no socket was connected
+    url = f"{world.srv.ws_url}/ws/courier?token={world.srv.token(cid, 'delivery')}"
+
+    async def first_message() -> dict[str, Any]:
+        async with websockets.connect(url) as ws:
+            await ws.send(json.dumps({"type": "PING"}))
+            # The re-sent offer is queued before the socket reads anything, so it comes
+            # before the PONG; with no open offer the PONG comes first.
+            return dict(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+
+    for _ in range(2):  # connect, drop, reconnect
+        msg = await first_message()
+        assert msg["type"] == "OFFER", msg
+        assert msg["payload"]["offer_id"] == pushed["offer_id"]
+        assert msg["payload"]["order_id"] == oid
+        assert msg["payload"]["expires_at"] == pushed["expires_at"]
+    r = await world.http.post(f"/api/v1/delivery/offers/{pushed['offer_id']}/accept",
+                              headers=world.auth(cid))
+    assert r.status_code == 200, r.text
+    assert (await first_message())["type"] == "PONG"
+
+
+async def accept(world: World, courier: str, offer: dict[str, Any]) -> None:
+    r = await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                              headers=world.auth(courier))
+    assert r.status_code == 200, r.text
+
+
+async def held_by(world: World, courier: str) -> set[str]:
+    r = await world.http.get("/api/v1/delivery/orders", headers=world.auth(courier))
+    return {o["order_id"] for o in r.json()["orders"]}
+
+
+async def test_same_chef_second_order_is_stacked_on_the_courier_heading_there(
+        world: World) -> None:
+    """A courier that accepted an order gets a second one from the same chef — rather than an
+    idle courier 2 km away — carries both, and keeps the first when the second is taken off."""
+    lat, lng = spot()
+    c = await world.courier(lat + 0.002, lng, vehicle="scooter")
+    o1 = await world.order((lat, lng), (lat + 0.01, lng), chef="chef-A", ready_in_s=120)
+    await accept(world, c, await world.offer_for(c, o1))
+    far = await world.courier(lat + 0.02, lng, vehicle="scooter")
+    o2 = await world.order((lat, lng), (lat + 0.0105, lng), chef="chef-A", ready_in_s=120)
+    second = await world.offer_for(c, o2)
+    assert all(o["order_id"] != o2 for o in world.offers.of(far))
+    await accept(world, c, second)
+    assert await held_by(world, c) == {o1, o2}
+    fm = world.auth("fm-1", "fleet_manager")
+    r = await world.http.post(f"/api/v1/fleet/orders/{o2}/unassign", headers=fm)
+    assert r.json()["status"] == "waiting", r.text
+    assert await held_by(world, c) == {o1}
+    r = await world.http.put("/api/v1/delivery/availability", headers=world.auth(c),
+                             json={"online": False})
+    assert r.status_code == 409  # still busy with o1: heading to the chef, not idle
+
+
+async def test_insertion_that_breaks_a_promised_time_is_not_stacked(world: World) -> None:
+    """A courier carrying an order with a tight promise is not offered a second order from
+    another chef 3 km away (whichever went second would be late); an idle courier is."""
+    from geo.travel import HaversineTravelModel, Vehicle
+
+    model = HaversineTravelModel()
+    lat, lng = spot()
+    start = (lat + 0.002, lng)
+
+    def tight_s(chef: tuple[float, float], drop: tuple[float, float]) -> float:
+        """Promise: straight there and on to the door, plus hand-overs and 2 min."""
+        return (model.travel_s(*start, *chef, Vehicle.SCOOTER)
+                + model.travel_s(*chef, *drop, Vehicle.SCOOTER) + 120 + 120)
+
+    c = await world.courier(*start, vehicle="scooter")
+    chef1, drop1 = (lat, lng), (lat + 0.018, lng)
+    o1 = await world.order(chef1, drop1, chef="chef-A", promised_in_s=tight_s(chef1, drop1))
+    await accept(world, c, await world.offer_for(c, o1))
+    chef2, drop2 = (lat, lng + 0.03), (lat + 0.018, lng + 0.03)
+    o2 = await world.order(chef2, drop2, chef="chef-B", promised_in_s=tight_s(chef2, drop2))
+    await asyncio.sleep(2.0)  # ten rounds
+    assert all(o["order_id"] != o2 for o in world.offers.of(c))
+    d = await world.courier(chef2[0] + 0.002, chef2[1], vehicle="scooter")
+    await world.offer_for(d, o2)
+    assert await held_by(world, c) == {o1}
+
+
+async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgres(
+        world: World, settings: Settings) -> None:
+    """An accept while JetStream is unreachable still succeeds (state is in Redis); its
+    dispatch.assigned waits in the Redis outbox and is published once NATS is back. The
+    history worker then writes the assignment and courier status rows to PostgreSQL."""
+    import asyncpg
+
+    from streams.events import CourierAssigned, OrderPickedUp
+
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    offer = await world.offer_for(c, oid)
+    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    live_js = d.js
+    dead = await nats.connect(settings.nats_url)
+    await dead.close()  # a real, closed connection: every publish on it fails
+    d.js = dead.jetstream()
+    try:
+        await accept(world, c, offer)
+        assert await d.store.outbox_size() >= 1
+        assert await dispatch_events(world, oid) == []
+    finally:
+        d.js = live_js
+
+    async def published() -> list[Any]:
+        return [type(e) for e in await dispatch_events(world, oid)]
+    assert await eventually(published, 8) == [CourierAssigned]
+    put = f"/api/v1/delivery/orders/{oid}"
+    assert (await world.http.put(put, json={"status": "picked_up"}, headers=world.auth(c))
+            ).status_code == 200
+    assert await eventually(published, 8) == [CourierAssigned, OrderPickedUp]
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        async def history() -> list[Any] | None:
+            rows = await conn.fetch(
+                "SELECT status FROM courier_status_history WHERE order_id = $1 ORDER BY at, id",
+                oid)
+            return [r["status"] for r in rows] if len(rows) >= 2 else None
+        assert await eventually(history, 8) == ["assigned", "picked_up"]
+        row = await conn.fetchrow("SELECT * FROM dispatch_assignments WHERE order_id = $1", oid)
+        assert row["courier_id"] == c
+        assert row["offer_id"] == offer["offer_id"]
+        assert row["picked_up_at"] is not None
+        assert row["delivered_at"] is None
+    finally:
+        await conn.close()
+
+
+async def test_history_writes_each_event_once(settings: Settings) -> None:
+    """Redelivered events (same message id) write nothing twice; milestones keep the first
+    time; an unassign closes the open assignment only."""
+    import asyncpg
+
+    from api.core.history import DispatchHistory
+    from streams.events import CourierAssigned, CourierUnassigned, OrderPickedUp
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    history = DispatchHistory(pool)
+    oid, cid = str(uuid.uuid4()), f"h-{uuid.uuid4().hex[:6]}"
+    t = now_ms()
+    events: list[tuple[Any, str]] = [
+        (CourierAssigned(order_id=oid, courier_id=cid, offer_id="f1", at_ms=t), "k1"),
+        (OrderPickedUp(order_id=oid, courier_id=cid, at_ms=t + 1000), "k2"),
+        (OrderPickedUp(order_id=oid, courier_id=cid, at_ms=t + 5000), "k2b"),  # later dup
+    ]
+    try:
+        async with pool.acquire() as conn:
+            for _ in range(2):  # a redelivered batch
+                for event, key in events:
+                    await history.apply(conn, event, key)
+            rows = await conn.fetch("SELECT status FROM courier_status_history "
+                                    "WHERE order_id = $1", oid)
+            assert sorted(r["status"] for r in rows) == ["assigned", "picked_up", "picked_up"]
+            a = await conn.fetchrow("SELECT * FROM dispatch_assignments WHERE order_id = $1",
+                                    oid)
+            assert a["picked_up_at"].timestamp() == pytest.approx((t + 1000) / 1000)
+            await history.apply(conn, CourierAssigned(order_id=oid, courier_id=cid,
+                                                      offer_id="f2", at_ms=t + 9000), "k3")
+            await history.apply(conn, CourierUnassigned(order_id=oid, courier_id=cid,
+                                                        at_ms=t + 9500, reason="fleet"), "k4")
+            closed = await conn.fetch("SELECT offer_id, unassigned_at IS NOT NULL AS closed "
+                                      "FROM dispatch_assignments WHERE order_id = $1 "
+                                      "ORDER BY offer_id", oid)
+            assert [(r["offer_id"], r["closed"]) for r in closed] == [("f1", False),
+                                                                      ("f2", True)]
+    finally:
+        await pool.close()

@@ -78,3 +78,31 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert got == []
     assert await index.position("c1") is not None
     assert await cell_rows(index) == 0
+
+
+async def test_batched_nearby_equals_one_search_per_point_in_fewer_round_trips(
+        index: LiveIndex) -> None:
+    """`nearby_many` (a dispatch round's searches in lockstep, one pipeline per step) returns
+    exactly what `nearby` returns per point — status filter, per-point limits — and needs
+    only as many round trips as the longest single search."""
+    rng = random.Random(5)
+    batch = [Located(f"c{i}", HOME[0] + rng.uniform(-0.03, 0.03),
+                     HOME[1] + rng.uniform(-0.03, 0.03), NOW_MS - 1000 + i) for i in range(400)]
+    assert await index.upsert(batch) == 400
+    for i in range(400):
+        await index.set_status(f"c{i}", "idle" if i % 3 else "to_pickup")
+    queries = [(HOME[0] + rng.uniform(-0.03, 0.03), HOME[1] + rng.uniform(-0.03, 0.03))
+               for _ in range(60)]
+    limits = [rng.choice([1, 4, 12, 50]) for _ in queries]
+    many = await index.nearby_many(queries, radius_m=2_500, limit=limits, now_ms=NOW_MS,
+                                   stale_s=60, statuses=["idle"])
+    single_trips = []
+    for (qlat, qlng), k, (got, _) in zip(queries, limits, many, strict=True):
+        want, result = await index.nearby(qlat, qlng, radius_m=2_500, limit=k, now_ms=NOW_MS,
+                                          stale_s=60, statuses=["idle"])
+        single_trips.append(result.round_trips)
+        assert [(m.member_id, m.dist_m, m.status) for m in got] == [
+            (m.member_id, m.dist_m, m.status) for m in want]
+        assert all(m.status == "idle" for m in got)
+    assert max(r.round_trips for _, r in many) == max(single_trips)
+    assert sum(single_trips) > 5 * max(single_trips)  # what the batching saves
