@@ -61,6 +61,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: float = 1800.0
     """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
+    dispatch_policy: str = "optimal"
+    """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
+    first, the baseline the simulator compares against)."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -89,7 +92,9 @@ _ENV_NAMES: dict[str, str] = {
     "dispatch_radius_m": "DISPATCH_RADIUS_M",
     "dispatch_candidates": "DISPATCH_CANDIDATES",
     "unassigned_penalty_s": "UNASSIGNED_PENALTY_S",
+    "dispatch_policy": "DISPATCH_POLICY",
 }
+DISPATCH_POLICIES = ("optimal", "greedy")
 
 _URL_SCHEMES = {
     "database_url": ("postgres", "postgresql"),
@@ -211,6 +216,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                   "redis_pool_max"):
         if (raw := get(field)) is not None:
             values[field] = _positive_int(_ENV_NAMES[field], raw)
+    if (raw := get("dispatch_policy")) is not None:
+        if raw.lower() not in DISPATCH_POLICIES:
+            raise SettingsError(
+                f"DISPATCH_POLICY must be one of {', '.join(DISPATCH_POLICIES)}, got {raw!r}")
+        values["dispatch_policy"] = raw.lower()
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -36,7 +36,7 @@ from dispatch.costs import (
     vehicle_code,
 )
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
-from dispatch.matching import assign_orders
+from dispatch.matching import assign_orders, greedy_nearest
 from geo.cells import region_of
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
@@ -223,7 +223,12 @@ class Dispatcher:
         )
         costs = candidate_costs(order_arrays, courier_arrays, cand, now_s=now_s,
                                 params=self.params, travel=self.travel)
-        assignment = assign_orders(costs, unassigned_penalty_s=self.settings.unassigned_penalty_s)
+        penalty_s = self.settings.unassigned_penalty_s
+        if self.settings.dispatch_policy == "greedy":  # the baseline, for comparisons
+            assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,
+                                        unassigned_penalty_s=penalty_s)
+        else:
+            assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
         sent = 0
         ttl_ms = round(self.settings.offer_ttl_s * 1000)
         for i, j in enumerate(assignment.courier_idx.tolist()):
