@@ -313,11 +313,11 @@ def _print_result(result: object, json_path: str | None) -> int:
 
 
 @main.command()
-@click.option("--couriers", type=click.IntRange(min=1, max=5000), default=40, show_default=True)
+@click.option("--couriers", type=click.IntRange(min=1, max=5000), default=60, show_default=True)
 @click.option("--chefs", type=click.IntRange(min=1, max=1000), default=12, show_default=True)
 @click.option("--customers", type=click.IntRange(min=1, max=20000), default=60,
               show_default=True)
-@click.option("--orders-per-min", type=click.FloatRange(min=0, max=10000), default=20.0,
+@click.option("--orders-per-min", type=click.FloatRange(min=0, max=10000), default=12.0,
               show_default=True, help="Mean rate of new orders (Poisson arrivals).")
 @click.option("--duration", "duration_s", type=Duration(), default="2m", show_default=True,
               help="How long customers order (e.g. 90s, 2m, 1h).")
@@ -437,7 +437,7 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     await create_staff(system.settings.database_url, email, password, "admin")
     click.echo(f"Fleet console: {system.url('core')}/console/")
     click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
-    config = _sim_config(couriers=40, chefs=12, customers=60, orders_per_min=20.0,
+    config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
                          duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
                          lat=12.9716, lng=77.5946, policy=None, accept_prob=0.9,
                          prep_scale=1.0, speed_factor=1.0, progress_s=10.0)

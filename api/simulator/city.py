@@ -64,7 +64,7 @@ class CityConfig(msgspec.Struct, frozen=True, kw_only=True):
     center: Point = Point(*DEFAULT_CENTER)
     radius_m: float = 1000.0
     chefs: int = 12
-    couriers: int = 40
+    couriers: int = 60
     customers: int = 60
     prep_s: tuple[float, float] = (40.0, 80.0)
     """Each chef's real preparation time is drawn from this range (seconds)."""

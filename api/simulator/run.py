@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
 
 class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     city: CityConfig = CityConfig()
-    orders_per_min: float = 20.0
+    orders_per_min: float = 12.0
     duration_s: float | None = 120.0
     """Ordering stops after this; None orders until `stop` is set (the demo)."""
     drain_s: float = 420.0
@@ -79,6 +80,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
     """Build the city through the APIs, run the day, drain, and return the KPIs."""
     stop = stop or asyncio.Event()
     started = time.monotonic()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     world = World()
     city = build_city(config.city)
     behaviour = config.behaviour
@@ -99,7 +101,16 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                                  f"DISPATCH_POLICY={config.policy}")
         signups = asyncio.Semaphore(config.signup_concurrency)
         try:
-            # Couriers first (they start moving as soon as each is registered), then chefs.
+            # Kitchens queue for sign-up first (the semaphore is FIFO), couriers right after;
+            # each courier streams fixes as soon as it is registered, and ordering starts
+            # when the kitchens are open.
+            chefs = [ChefAgent(spec, commerce, world, behaviour) for spec in city.chefs]
+
+            async def open_kitchen(agent: ChefAgent) -> None:
+                async with signups:
+                    await agent.open_kitchen(admin)
+
+            kitchens = [asyncio.create_task(open_kitchen(c)) for c in chefs]
             couriers = [CourierAgent(spec, commerce, core, ws_url, world, behaviour,
                                      config.city.seed, model) for spec in city.couriers]
 
@@ -117,13 +128,8 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                      f"started")
 
             tasks.append(asyncio.create_task(announce_first_courier()))
-            chefs = [ChefAgent(spec, commerce, world, behaviour) for spec in city.chefs]
-
-            async def open_kitchen(agent: ChefAgent) -> None:
-                async with signups:
-                    await agent.open_kitchen(admin)
-
-            await asyncio.gather(*(open_kitchen(c) for c in chefs))
+            tasks += kitchens
+            await asyncio.gather(*kitchens)
             tasks += [asyncio.create_task(c.run()) for c in chefs]
             customers = [CustomerAgent(spec, commerce, world, behaviour)
                          for spec in city.customers]
