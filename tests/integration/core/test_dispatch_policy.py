@@ -3,6 +3,7 @@ cheapest plan, `optimal` and `greedy` send different couriers; core reports its 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -87,10 +88,8 @@ async def _plan(settings: Settings, policy: str) -> tuple[dict[str, str], str]:
             return plan, reported
     finally:
         for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
-            try:
+            with contextlib.suppress(Exception):  # best-effort cleanup
                 await js.delete_stream(f"{ns.upper()}_{spec}")
-            except Exception:  # noqa: BLE001 - best-effort cleanup
-                pass
         await nc.close()
 
 

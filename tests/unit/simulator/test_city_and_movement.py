@@ -55,9 +55,9 @@ def test_city_stays_inside_its_disk_and_customers_use_their_nearest_chefs() -> N
 
 def test_bad_city_sizes_are_refused() -> None:
     """No courier / negative rates are configuration errors, not silent empty days."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one"):
         build_city(CityConfig(couriers=0))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="orders_per_min"):
         OrderStream(build_city(CityConfig()), -1, 0)
 
 
@@ -92,5 +92,5 @@ def test_speed_factor_is_bounded_by_the_jump_rule() -> None:
     a, b = Point(12.97, 77.59), Point(12.99, 77.61)
     leg = plan_leg(a, b, Vehicle.SCOOTER, model, speed_factor=8)
     assert leg.distance_m / leg.duration_s < MAX_SPEED_MPS
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="speed_factor"):
         plan_leg(a, b, Vehicle.BIKE, model, speed_factor=0)

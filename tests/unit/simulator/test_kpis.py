@@ -22,7 +22,7 @@ def test_percentile_interpolates_like_numpy() -> None:
     assert percentile([40, 10, 30, 20], 0) == 10
     assert percentile([5], 90) == 5
     assert percentile([], 50) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="q must be"):
         percentile([1], 101)
 
 
