@@ -277,7 +277,8 @@ class Duration(click.ParamType):
 def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: float,
                 duration_s: float | None, drain_s: float, seed: int, radius_m: float,
                 lat: float, lng: float, policy: str | None, accept_prob: float,
-                prep_scale: float, speed_factor: float, progress_s: float) -> object:
+                prep_scale: float, speed_factor: float, progress_s: float,
+                wander_m: float = 0.0) -> object:
     from api.simulator.agents import Behaviour
     from api.simulator.city import CityConfig, Point
     from api.simulator.run import SimConfig
@@ -287,7 +288,7 @@ def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: fl
                         couriers=couriers, customers=customers),
         orders_per_min=orders_per_min, duration_s=duration_s, drain_s=drain_s,
         behaviour=Behaviour(accept_prob=accept_prob, prep_scale=prep_scale,
-                            speed_factor=speed_factor),
+                            speed_factor=speed_factor, wander_m=wander_m),
         progress_s=progress_s, policy=policy)
 
 
@@ -440,7 +441,8 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
                          duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
                          lat=12.9716, lng=77.5946, policy=None, accept_prob=0.9,
-                         prep_scale=1.0, speed_factor=1.0, progress_s=10.0)
+                         prep_scale=1.0, speed_factor=1.0, progress_s=10.0,
+                         wander_m=300.0)  # idle couriers cruise: the map moves at once
     from api.simulator.run import Endpoints, SimResult
 
     result = await _simulate(Endpoints(core_url=system.url("core"),

@@ -21,7 +21,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
-from api.simulator.city import ChefSpec, CourierSpec, CustomerSpec, Point
+from api.simulator.city import ChefSpec, CourierSpec, CustomerSpec, Point, random_point
 from api.simulator.clients import V1, Account, SimulatorError, expect
 from api.simulator.movement import Leg, plan_leg
 from api.simulator.world import World, now_s
@@ -48,6 +48,10 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     """Multiplies every chef's preparation time (tests use a small value)."""
     run_tag: str = ""
     """Makes this run's e-mail addresses unique on a shared system."""
+    wander_m: float = 0.0
+    """Idle couriers cruise to a random spot up to this far away, pause, repeat (the demo,
+    so the map moves before the first order; 0 = idle couriers stand still)."""
+    wander_pause_s: tuple[float, float] = (5.0, 20.0)
 
 
 def _email(tag: str, role: str, index: int) -> str:
@@ -118,7 +122,7 @@ class ChefAgent:
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
             except (httpx.HTTPError, SimulatorError) as exc:
-                self.world.error(f"chef {self.spec.index}: {exc}")
+                self.world.error(f"chef {self.spec.index}: {exc!r}")
             await asyncio.sleep(self.b.chef_poll_s)
 
     async def _status(self, order_id: str, status: str) -> dict[str, Any]:
@@ -140,7 +144,7 @@ class ChefAgent:
             await asyncio.sleep(self.spec.prep_s * self.b.prep_scale)
             await self._status(order_id, "ready")
         except (httpx.HTTPError, SimulatorError) as exc:
-            self.world.error(f"chef {self.spec.index} order {order_id}: {exc}")
+            self.world.error(f"chef {self.spec.index} order {order_id}: {exc!r}")
         finally:
             # The food is handed over even if the status call failed: never strand a courier.
             event = self.world.ready_event(order_id)
@@ -197,7 +201,7 @@ class CustomerAgent:
                 raise SimulatorError(f"payment of {order_id} did not succeed")
             return order_id
         except (httpx.HTTPError, SimulatorError) as exc:
-            self.world.error(f"customer {self.spec.index}: {exc}")
+            self.world.error(f"customer {self.spec.index}: {exc!r}")
             return None
 
 
@@ -212,8 +216,10 @@ class CourierAgent:
 
     def __init__(self, spec: CourierSpec, commerce: httpx.AsyncClient, core: httpx.AsyncClient,
                  core_ws_url: str, world: World, behaviour: Behaviour, seed: int,
-                 model: HaversineTravelModel) -> None:
+                 model: HaversineTravelModel, area: tuple[Point, float] | None = None) -> None:
         self.spec = spec
+        self.area = area
+        """The city's centre and radius (wandering stays inside)."""
         self.commerce = commerce
         self.core = core
         self.ws_url = core_ws_url
@@ -230,6 +236,7 @@ class CourierAgent:
         self.ws: ClientConnection | None = None
         self._last_ts = 0
         self._send_lock = asyncio.Lock()
+        self._cruised = False
 
     # -- wire ------------------------------------------------------------------------------
     def where(self) -> Point:
@@ -311,7 +318,11 @@ class CourierAgent:
                 self.world.first_online = time.monotonic()
                 self.world.someone_online.set()
             while True:
-                msg = await self.inbox.get()
+                try:
+                    msg = await asyncio.wait_for(self.inbox.get(), self._idle_timeout())
+                except TimeoutError:
+                    self._wander()
+                    continue
                 kind, payload = msg.get("type"), msg.get("payload") or {}
                 if kind == "OFFER":
                     await self._answer(payload)
@@ -321,6 +332,29 @@ class CourierAgent:
             socket.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await socket
+
+    def _idle_timeout(self) -> float | None:
+        if self.b.wander_m <= 0:
+            return None
+        if not self._cruised:  # set off at once: the map moves as couriers come online
+            self._cruised = True
+            return self.rng.uniform(0.2, 1.0)
+        pause = self.rng.uniform(*self.b.wander_pause_s)
+        if self.leg is not None:  # still cruising: look again when this leg ends
+            pause += max(0.0, self.leg.duration_s - (time.monotonic() - self.leg_started))
+        return pause
+
+    def _wander(self) -> None:
+        """Set off (without awaiting) towards a nearby spot inside the city."""
+        self.pos = self.where()
+        target = random_point(self.rng, self.pos, self.b.wander_m)
+        if self.area is not None:
+            center, radius = self.area
+            if haversine_m(center.lat, center.lng, target.lat, target.lng) > radius:
+                target = random_point(self.rng, center, radius)
+        self.leg = plan_leg(self.pos, target, self.spec.vehicle, self.model,
+                            self.b.speed_factor)
+        self.leg_started = time.monotonic()
 
     async def _answer(self, offer: dict[str, Any]) -> None:
         if int(offer.get("expires_at", 0)) <= time.time_ns() // 1_000_000:
@@ -341,7 +375,7 @@ class CourierAgent:
                                    json={"status": status})
 
     async def _ride(self, to: Point) -> None:
-        start = self.where()
+        start = self.pos = self.where()  # wherever it was cruising to
         self.leg = plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
         self.leg_started = time.monotonic()
         await asyncio.sleep(self.leg.duration_s)
@@ -359,6 +393,9 @@ class CourierAgent:
         t = w.timeline(order_id)
         if t is not None and t.assigned_s is None:
             t.assigned_s = now_s()
+        if w.first_riding is None:
+            w.first_riding = time.monotonic()
+            w.someone_riding.set()
         try:
             await self._ride(pickup)
             if t is not None:

@@ -53,6 +53,7 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     chefs: int
     wall_s: float
     first_courier_online_s: float | None
+    first_courier_riding_s: float | None
     errors: list[str]
 
 
@@ -111,8 +112,9 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                     await agent.open_kitchen(admin)
 
             kitchens = [asyncio.create_task(open_kitchen(c)) for c in chefs]
+            area = (config.city.center, config.city.radius_m)
             couriers = [CourierAgent(spec, commerce, core, ws_url, world, behaviour,
-                                     config.city.seed, model) for spec in city.couriers]
+                                     config.city.seed, model, area) for spec in city.couriers]
 
             async def courier_life(agent: CourierAgent) -> None:
                 async with signups:
@@ -127,7 +129,14 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                      f"{(world.first_online or started) - started:.1f} s after the simulator "
                      f"started")
 
-            tasks.append(asyncio.create_task(announce_first_courier()))
+            async def announce_first_ride() -> None:
+                await world.someone_riding.wait()
+                echo(f"first courier riding to a chef "
+                     f"{(world.first_riding or started) - started:.1f} s after the simulator "
+                     f"started")
+
+            tasks += [asyncio.create_task(announce_first_courier()),
+                      asyncio.create_task(announce_first_ride())]
             tasks += kitchens
             await asyncio.gather(*kitchens)
             tasks += [asyncio.create_task(c.run()) for c in chefs]
@@ -190,6 +199,8 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         wall_s=round(time.monotonic() - started, 1),
         first_courier_online_s=(round(world.first_online - started, 1)
                                 if world.first_online is not None else None),
+        first_courier_riding_s=(round(world.first_riding - started, 1)
+                                if world.first_riding is not None else None),
         errors=world.errors[:50])
 
 

@@ -24,6 +24,9 @@ class World:
         self.first_online: float | None = None
         """time.monotonic() when the first courier went online."""
         self.someone_online = asyncio.Event()
+        self.first_riding: float | None = None
+        """time.monotonic() when a courier first set off to a chef."""
+        self.someone_riding = asyncio.Event()
         self.errors: list[str] = []
 
     # -- orders ----------------------------------------------------------------------------
