@@ -94,3 +94,28 @@ def test_speed_factor_is_bounded_by_the_jump_rule() -> None:
     assert leg.distance_m / leg.duration_s < MAX_SPEED_MPS
     with pytest.raises(ValueError, match="speed_factor"):
         plan_leg(a, b, Vehicle.BIKE, model, speed_factor=0)
+
+
+def test_idle_cruising_stays_in_the_city_at_vehicle_speed() -> None:
+    """The demo's idle couriers cruise to spots inside the city disk, at the vehicle's speed
+    (never over 70 m/s), starting from wherever they are."""
+    from api.simulator.agents import Behaviour, CourierAgent
+    from api.simulator.city import CourierSpec
+    from api.simulator.world import World
+
+    center = Point(12.9716, 77.5946)
+    model = HaversineTravelModel()
+    agent = CourierAgent(CourierSpec(index=0, vehicle=Vehicle.BIKE, start=center),
+                         None, None, "ws://unused", World(),  # type: ignore[arg-type]
+                         Behaviour(wander_m=400), seed=1, model=model, area=(center, 500.0))
+    for _ in range(50):
+        before = agent.where()
+        agent._wander()
+        leg = agent.leg
+        assert leg is not None
+        assert leg.start == before
+        assert haversine_m(center.lat, center.lng, leg.end.lat, leg.end.lng) <= 500 + 1e-6
+        if leg.duration_s > 0:
+            assert leg.distance_m / leg.duration_s <= model.speeds_mps[Vehicle.BIKE]
+        agent.leg_started -= leg.duration_s  # arrive
+        assert agent.where() == leg.end
