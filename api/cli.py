@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import click
 import msgspec
@@ -94,28 +96,46 @@ def serve(service: str) -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option("--demo", is_flag=True,
+              help="Also run the simulated city against it until Ctrl-C (see `simulate`).")
+def up(demo: bool) -> None:
     """Run the whole system: embedded stores as needed, migrations, core and commerce."""
     settings = resolve_jwt_secret(_settings())
     configure_logging(settings.log_level)
     try:
-        code = asyncio.run(_up(settings))
+        code = asyncio.run(_up(settings, demo=demo))
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
 
 
-async def _up(settings: Settings) -> int:
+class _System:
+    """A started system: its effective settings and service processes."""
+
+    def __init__(self, settings: Settings, children: dict[str, asyncio.subprocess.Process]):
+        self.settings = settings
+        self.children = children
+
+    def url(self, service: str) -> str:
+        port = self.settings.core_port if service == "core" else self.settings.commerce_port
+        return f"http://{self.settings.host}:{port}"
+
+
+@contextlib.asynccontextmanager
+async def _running_system(settings: Settings, stop: asyncio.Event, *,
+                          log_path: Path | None = None,
+                          remove_store_files: bool = False) -> AsyncIterator[_System | None]:
+    """Embedded stores for unset URLs, migrations, core and commerce as child processes.
+
+    Yields the system once both services answer /health (None if they never did); stops
+    everything on exit. ``log_path``: the services' output goes there instead of the terminal.
+    """
     from api.migrate import migrate as run_migrations
     from api.runtime import EmbeddedStores, _child_setup
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
     stores = EmbeddedStores(settings.data_dir, settings.host)
     children: dict[str, asyncio.subprocess.Process] = {}
+    log_file = None
     try:
         need = {"postgres": not settings.database_url, "redis": not settings.redis_url,
                 "nats": not settings.nats_url}
@@ -134,31 +154,18 @@ async def _up(settings: Settings) -> int:
         click.echo(f"migrations: {len(applied)} applied")
 
         env = {**os.environ, **to_environ(settings)}
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_file = open(log_path, "ab")  # noqa: ASYNC230, SIM115 - local file; closed below
         for service in _SERVICES:
             children[service] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "api.cli", "serve", service, env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                 preexec_fn=_child_setup(None, None, os.getpid()),
             )
         ports = {"core": settings.core_port, "commerce": settings.commerce_port}
         ready = await _wait_healthy(settings.host, ports, children, stop)
-        if ready:
-            click.echo("HomeChef Dispatch is up:")
-            for service, port in ports.items():
-                click.echo(f"  {service:<9} http://{settings.host}:{port}  "
-                           f"(health /health, API docs /schema)")
-            click.echo("Press Ctrl-C to stop.")
-        waits = [asyncio.create_task(p.wait()) for p in children.values()]
-        stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
-        failed = [s for s, p in children.items() if p.returncode not in (None, 0)]
-        stopper.cancel()
-        for w in waits:
-            w.cancel()
-        if failed:
-            click.echo(f"{', '.join(failed)} exited unexpectedly; stopping", err=True)
-            return 1
-        return 0
+        yield _System(settings, children) if ready else None
     finally:
         click.echo("stopping ...")
         for p in children.values():
@@ -172,7 +179,47 @@ async def _up(settings: Settings) -> int:
                 p.kill()
                 await p.wait()
         await stores.stop()
+        if remove_store_files:
+            stores.remove_files()
+        if log_file is not None:
+            log_file.close()
         click.echo("stopped")
+
+
+async def _up(settings: Settings, *, demo: bool = False) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log_path = settings.data_dir / "homechef-demo.log" if demo else None
+    async with _running_system(settings, stop, log_path=log_path) as system:
+        if system is None:
+            return 0 if stop.is_set() else 1
+        click.echo("HomeChef Dispatch is up:")
+        for service in _SERVICES:
+            click.echo(f"  {service:<9} {system.url(service)}  "
+                       f"(health /health, API docs /schema)")
+        waits = [asyncio.create_task(p.wait()) for p in system.children.values()]
+        stopper = asyncio.create_task(stop.wait())
+        extra: list[asyncio.Task[object]] = []
+        if demo:
+            click.echo(f"  services' logs in {log_path}")
+            extra.append(asyncio.create_task(_demo(system, stop)))
+        click.echo("Press Ctrl-C to stop.")
+        await asyncio.wait([*waits, stopper, *extra],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        for t in extra:  # the demo prints its KPI table when stopped
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, 30)
+        failed = [s for s, p in system.children.items() if p.returncode not in (None, 0)]
+        stopper.cancel()
+        for w in waits:
+            w.cancel()
+        if failed:
+            click.echo(f"{', '.join(failed)} exited unexpectedly; stopping", err=True)
+            return 1
+        return 0
 
 
 async def _wait_healthy(
@@ -200,6 +247,210 @@ def _http_ok(url: str) -> bool:
             return bool(r.status == 200)
     except OSError:
         return False
+
+
+class Duration(click.ParamType):
+    """``90``, ``90s``, ``2m``, ``1h``, ``1m30s`` -> seconds (float, > 0)."""
+
+    name = "duration"
+    _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+    def convert(self, value: object, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            import re
+
+            text = str(value).strip().lower()
+            parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?"
+                                 r"(?:(\d+(?:\.\d+)?)s?)?", text)
+            if not text or parts is None:
+                self.fail(f"{value!r} is not a duration (e.g. 90s, 2m, 1m30s, 1h)", param, ctx)
+            h, m, sec = (float(g) if g else 0.0 for g in parts.groups())
+            seconds = h * 3600 + m * 60 + sec
+        if not seconds > 0 or seconds == float("inf"):
+            self.fail(f"{value!r} must be a positive duration", param, ctx)
+        return seconds
+
+
+def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: float,
+                duration_s: float | None, drain_s: float, seed: int, radius_m: float,
+                lat: float, lng: float, policy: str | None, accept_prob: float,
+                prep_scale: float, speed_factor: float, progress_s: float,
+                wander_m: float = 0.0) -> object:
+    from api.simulator.agents import Behaviour
+    from api.simulator.city import CityConfig, Point
+    from api.simulator.run import SimConfig
+
+    return SimConfig(
+        city=CityConfig(seed=seed, center=Point(lat, lng), radius_m=radius_m, chefs=chefs,
+                        couriers=couriers, customers=customers),
+        orders_per_min=orders_per_min, duration_s=duration_s, drain_s=drain_s,
+        behaviour=Behaviour(accept_prob=accept_prob, prep_scale=prep_scale,
+                            speed_factor=speed_factor, wander_m=wander_m),
+        progress_s=progress_s, policy=policy)
+
+
+def _print_result(result: object, json_path: str | None) -> int:
+    from api.simulator.kpis import kpi_table
+    from api.simulator.run import SimResult
+
+    assert isinstance(result, SimResult)
+    click.echo("")
+    click.echo(kpi_table(result.kpis, title=(
+        f"KPIs (policy {result.policy}, seed {result.seed}, {result.couriers} couriers, "
+        f"{result.chefs} chefs, {result.orders_per_min:g} orders/min, wall "
+        f"{result.wall_s:.0f} s):")))
+    if result.errors:
+        click.echo(f"{len(result.errors)} client errors; first: {result.errors[0]}", err=True)
+    if json_path:
+        Path(json_path).write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
+        click.echo(f"KPIs written to {json_path}")
+    if result.kpis.double_assignments:
+        click.echo(f"FAIL: {result.kpis.double_assignments} double assignment(s)", err=True)
+        return 3
+    return 0
+
+
+@main.command()
+@click.option("--couriers", type=click.IntRange(min=1, max=5000), default=60, show_default=True)
+@click.option("--chefs", type=click.IntRange(min=1, max=1000), default=12, show_default=True)
+@click.option("--customers", type=click.IntRange(min=1, max=20000), default=60,
+              show_default=True)
+@click.option("--orders-per-min", type=click.FloatRange(min=0, max=10000), default=12.0,
+              show_default=True, help="Mean rate of new orders (Poisson arrivals).")
+@click.option("--duration", "duration_s", type=Duration(), default="2m", show_default=True,
+              help="How long customers order (e.g. 90s, 2m, 1h).")
+@click.option("--drain", "drain_s", type=Duration(), default="7m", show_default=True,
+              help="Then wait at most this long for in-flight orders to be delivered.")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Same seed: same city and order stream.")
+@click.option("--policy", type=click.Choice(["optimal", "greedy"]), default=None,
+              help="Dispatch matcher. Own system: started with it (default optimal). "
+                   "With --core-url: core must already run it, else this is an error.")
+@click.option("--radius", "radius_m", type=click.FloatRange(min=100, max=50_000),
+              default=1000.0, show_default=True, help="City radius in metres.")
+@click.option("--lat", type=click.FloatRange(-85, 85), default=12.9716, show_default=True)
+@click.option("--lng", type=click.FloatRange(-180, 180), default=77.5946, show_default=True)
+@click.option("--accept-prob", type=click.FloatRange(0, 1), default=0.9, show_default=True,
+              help="Share of offers couriers accept.")
+@click.option("--prep-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
+              show_default=True, help="Multiplies every kitchen's preparation time.")
+@click.option("--speed-factor", type=click.FloatRange(min=0.1, max=8), default=1.0,
+              hidden=True, help="Couriers ride this much faster than their vehicle (tests).")
+@click.option("--progress-every", "progress_s", type=Duration(), default="5s",
+              show_default=True)
+@click.option("--core-url", default=None, help="Drive a running core (with --commerce-url).")
+@click.option("--commerce-url", default=None)
+@click.option("--admin-email", envvar="HOMECHEF_ADMIN_EMAIL", default=None,
+              help="With --core-url: an admin account (env HOMECHEF_ADMIN_EMAIL).")
+@click.option("--admin-password", envvar="HOMECHEF_ADMIN_PASSWORD", default=None)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
+              default=None, help="Also write the KPIs as JSON to this file.")
+def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
+             duration_s: float, drain_s: float, seed: int, policy: str | None, radius_m: float,
+             lat: float, lng: float, accept_prob: float, prep_scale: float,
+             speed_factor: float, progress_s: float, core_url: str | None,
+             commerce_url: str | None, admin_email: str | None, admin_password: str | None,
+             json_path: str | None) -> None:
+    """Run a seeded demo city for --duration, then print its KPI table.
+
+    Without --core-url/--commerce-url it starts its own system (as `up` does, in a fresh
+    database and namespace, with DISPATCH_POLICY=--policy) and stops it afterwards.
+    Exits 3 when any order was double-assigned.
+    """
+    if (core_url is None) != (commerce_url is None):
+        raise click.UsageError("give both --core-url and --commerce-url, or neither")
+    if core_url and not (admin_email and admin_password):
+        raise click.UsageError("--core-url needs --admin-email and --admin-password "
+                               "(create one with `homechef users create-admin`)")
+    config = _sim_config(couriers=couriers, chefs=chefs, customers=customers,
+                         orders_per_min=orders_per_min, duration_s=duration_s,
+                         drain_s=drain_s, seed=seed, radius_m=radius_m, lat=lat, lng=lng,
+                         policy=policy, accept_prob=accept_prob, prep_scale=prep_scale,
+                         speed_factor=speed_factor, progress_s=progress_s)
+    settings = _settings()
+    configure_logging("WARNING")
+    try:
+        if core_url and commerce_url and admin_email and admin_password:
+            from api.simulator.run import Endpoints
+
+            result = asyncio.run(_simulate(Endpoints(
+                core_url=core_url.rstrip("/"), commerce_url=commerce_url.rstrip("/"),
+                admin_email=admin_email, admin_password=admin_password), config))
+        else:
+            result = asyncio.run(_simulate_own(settings, config, policy or "optimal"))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(_print_result(result, json_path))
+
+
+async def _simulate(endpoints: object, config: object,
+                    stop: asyncio.Event | None = None) -> object:
+    from api.simulator.clients import SimulatorError
+    from api.simulator.run import Endpoints, SimConfig, simulate
+
+    assert isinstance(endpoints, Endpoints)
+    assert isinstance(config, SimConfig)
+    try:
+        return await simulate(endpoints, config, echo=click.echo, stop=stop)
+    except SimulatorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _simulate_own(settings: Settings, config: object, policy: str) -> object:
+    from api.simulator.run import Endpoints
+    from api.simulator.system import clean_up, create_staff, isolated_settings, staff_login
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    run = await isolated_settings(settings, policy)
+    log_path = settings.data_dir / f"simulate-{run.settings.namespace}.log"
+    click.echo(f"starting a fresh system (namespace {run.settings.namespace}, dispatch policy "
+               f"{policy}; services' logs in {log_path}) ...")
+    try:
+        async with _running_system(run.settings, stop, log_path=log_path,
+                                   remove_store_files=True) as system:
+            if system is None:
+                raise click.ClickException(f"the system did not start; see {log_path}")
+            assert system.settings.database_url
+            email, password = staff_login("admin")
+            await create_staff(system.settings.database_url, email, password, "admin")
+            endpoints = Endpoints(core_url=system.url("core"),
+                                  commerce_url=system.url("commerce"),
+                                  admin_email=email, admin_password=password)
+            return await _simulate(endpoints, config, stop)
+    finally:
+        await clean_up(run)
+
+
+async def _demo(system: _System, stop: asyncio.Event) -> None:
+    """`up --demo`: a fleet manager for the console, then the simulated city until Ctrl-C."""
+    from api.simulator.system import create_staff, staff_login
+
+    assert system.settings.database_url
+    fm_email, fm_password = staff_login("fleet_manager")
+    await create_staff(system.settings.database_url, fm_email, fm_password, "fleet_manager")
+    email, password = staff_login("admin")
+    await create_staff(system.settings.database_url, email, password, "admin")
+    click.echo(f"Fleet console: {system.url('core')}/console/")
+    click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
+    config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
+                         duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
+                         lat=12.9716, lng=77.5946, policy=None, accept_prob=0.9,
+                         prep_scale=1.0, speed_factor=1.0, progress_s=10.0,
+                         wander_m=300.0)  # idle couriers cruise: the map moves at once
+    from api.simulator.run import Endpoints, SimResult
+
+    result = await _simulate(Endpoints(core_url=system.url("core"),
+                                       commerce_url=system.url("commerce"),
+                                       admin_email=email, admin_password=password),
+                             config, stop)
+    assert isinstance(result, SimResult)
+    _print_result(result, None)
 
 
 @main.group()

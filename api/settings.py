@@ -71,6 +71,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Optional map tiles under the console (``https://.../{z}/{x}/{y}.png``); empty: none."""
     dispatch_max_stack: int = 2
     """Most orders one courier carries at once (stacking); 1 turns stacking off."""
+    dispatch_policy: str = "optimal"
+    """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
+    first, the baseline the simulator compares against)."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -103,7 +106,9 @@ _ENV_NAMES: dict[str, str] = {
     "commerce_public_url": "COMMERCE_PUBLIC_URL",
     "console_tile_url": "CONSOLE_TILE_URL",
     "dispatch_max_stack": "DISPATCH_MAX_STACK",
+    "dispatch_policy": "DISPATCH_POLICY",
 }
+DISPATCH_POLICIES = ("optimal", "greedy")
 
 _URL_SCHEMES = {
     "database_url": ("postgres", "postgresql"),
@@ -238,6 +243,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             if urlsplit(raw).scheme not in ("http", "https"):
                 raise SettingsError(f"{_ENV_NAMES[field]} must be an http(s) URL, got {raw!r}")
             values[field] = raw
+    if (raw := get("dispatch_policy")) is not None:
+        if raw.lower() not in DISPATCH_POLICIES:
+            raise SettingsError(
+                f"DISPATCH_POLICY must be one of {', '.join(DISPATCH_POLICIES)}, got {raw!r}")
+        values["dispatch_policy"] = raw.lower()
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -249,7 +249,24 @@ async def fleet_progress(state: State, order_id: str,
     return _order((await core.dispatch.store.orders([order_id]))[0], wall_ms())
 
 
+class DispatchConfig(msgspec.Struct, frozen=True, kw_only=True):
+    policy: str
+    """``optimal`` or ``greedy`` (DISPATCH_POLICY)."""
+    round_s: float
+    offer_ttl_s: float
+    radius_m: float
+
+
+@get("/api/v1/fleet/dispatch", guards=[roles(*STAFF)],
+     summary="How this core dispatches: matching policy, round interval, offer TTL, radius")
+async def fleet_dispatch_config(state: State) -> DispatchConfig:
+    s = _core(state).settings
+    return DispatchConfig(policy=s.dispatch_policy, round_s=s.dispatch_round_s,
+                          offer_ttl_s=s.offer_ttl_s, radius_m=s.dispatch_radius_m)
+
+
 HANDLERS: list[Any] = [
     put_availability, get_offers, accept_offer, decline_offer, get_courier_orders,
     put_courier_order, fleet_orders, fleet_assign, fleet_unassign, fleet_progress,
+    fleet_dispatch_config,
 ]

@@ -37,7 +37,7 @@ from dispatch.costs import (
     vehicle_code,
 )
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
-from dispatch.matching import assign_orders
+from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
 from geo.cells import region_of
 from geo.travel import HaversineTravelModel, Vehicle
@@ -70,6 +70,8 @@ class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
     """Epoch ms UTC when the food is expected ready."""
     expires_at: int
     """Epoch ms UTC after which the offer is withdrawn."""
+    stacked: bool = False
+    """The courier already holds another order: this one would be carried alongside it."""
 
 
 class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -239,7 +241,12 @@ class Dispatcher:
         costs = stacked.append_to(candidate_costs(order_arrays, courier_arrays, cand,
                                                   now_s=now_s, params=self.params,
                                                   travel=self.travel))
-        assignment = assign_orders(costs, unassigned_penalty_s=self.settings.unassigned_penalty_s)
+        penalty_s = self.settings.unassigned_penalty_s
+        if self.settings.dispatch_policy == "greedy":  # the baseline, for comparisons
+            assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,
+                                        unassigned_penalty_s=penalty_s)
+        else:
+            assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
         sent = 0
         ttl_ms = round(self.settings.offer_ttl_s * 1000)
         for i, j in enumerate(assignment.courier_idx.tolist()):
@@ -267,7 +274,8 @@ class Dispatcher:
                 offer_id=offer_id, order_id=o["order_id"],
                 pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
                 dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
-                ready_at=int(o["ready_ms"]), expires_at=expires_ms))
+                ready_at=int(o["ready_ms"]), expires_at=expires_ms,
+                stacked=j >= len(courier_ids)))
         self.metrics.rounds.inc()
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
@@ -327,12 +335,13 @@ class Dispatcher:
                 or int(offer["expires"]) <= wall_ms()):
             return None
         order = await self.store.order(offer["order"]) or {}
+        (held,) = await self.store.held_orders([courier_id])
         return OfferPayload(
             offer_id=offer_id, order_id=offer["order"],
             pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
             dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
             ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
-            expires_at=int(offer["expires"]))
+            expires_at=int(offer["expires"]), stacked=bool(held))
 
     @staticmethod
     def offer_message(payload: OfferPayload) -> bytes:

@@ -482,7 +482,8 @@ async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
                 offer = msg["payload"]
         assert offer is not None
         assert set(offer) == {"offer_id", "order_id", "pickup", "dropoff", "ready_at",
-                              "expires_at"}
+                              "expires_at", "stacked"}
+        assert offer["stacked"] is False
         assert offer["order_id"] == oid
         assert offer["pickup"] == {"lat": lat, "lng": lng}
         assert offer["expires_at"] > now_ms()
@@ -539,10 +540,13 @@ async def test_same_chef_second_order_is_stacked_on_the_courier_heading_there(
     lat, lng = spot()
     c = await world.courier(lat + 0.002, lng, vehicle="scooter")
     o1 = await world.order((lat, lng), (lat + 0.01, lng), chef="chef-A", ready_in_s=120)
-    await accept(world, c, await world.offer_for(c, o1))
+    first = await world.offer_for(c, o1)
+    assert first["stacked"] is False
+    await accept(world, c, first)
     far = await world.courier(lat + 0.02, lng, vehicle="scooter")
     o2 = await world.order((lat, lng), (lat + 0.0105, lng), chef="chef-A", ready_in_s=120)
     second = await world.offer_for(c, o2)
+    assert second["stacked"] is True  # the device is told it carries both
     assert all(o["order_id"] != o2 for o in world.offers.of(far))
     await accept(world, c, second)
     assert await held_by(world, c) == {o1, o2}

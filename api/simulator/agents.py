@@ -1,0 +1,436 @@
+"""The city's actors, each an asyncio task speaking only the public APIs, as real apps would:
+chefs (commerce), customers (commerce), couriers (core: ``/ws/courier`` + HTTP).
+
+Couriers learn that the food is ready from the simulated chef in the same process (at a real
+counter the courier sees it handed over); everything else goes over the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import time
+import uuid
+from typing import Any
+
+import httpx
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from api.simulator.city import ChefSpec, CourierSpec, CustomerSpec, Point, random_point
+from api.simulator.clients import V1, Account, SimulatorError, expect
+from api.simulator.movement import Leg, plan_leg
+from api.simulator.world import World, now_s
+from geo.distance import haversine_m
+from geo.travel import HaversineTravelModel
+
+PASSWORD = "simulated-password-1"
+AT_DOOR_M = 150.0
+"""Core accepts `delivered` within this distance of the drop-off (api/core/delivery.py)."""
+_ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+
+
+class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
+    """How the actors behave (finite defaults; tests shorten them)."""
+
+    accept_prob: float = 0.9
+    fix_interval_s: tuple[float, float] = (2.0, 4.0)
+    think_s: tuple[float, float] = (0.5, 2.0)
+    """A courier's delay before answering an offer."""
+    chef_poll_s: float = 2.0
+    speed_factor: float = 1.0
+    prep_scale: float = 1.0
+    """Multiplies every chef's preparation time (tests use a small value)."""
+    run_tag: str = ""
+    """Makes this run's e-mail addresses unique on a shared system."""
+    wander_m: float = 0.0
+    """Idle couriers cruise to a random spot up to this far away, pause, repeat (the demo,
+    so the map moves before the first order; 0 = idle couriers stand still)."""
+    wander_pause_s: tuple[float, float] = (5.0, 20.0)
+
+
+def _email(tag: str, role: str, index: int) -> str:
+    return f"sim-{tag}-{role}-{index}@example.com"
+
+
+def _iso_to_s(value: str | None) -> float | None:
+    if not value:
+        return None
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+# -- chefs ---------------------------------------------------------------------------------
+
+class ChefAgent:
+    def __init__(self, spec: ChefSpec, commerce: httpx.AsyncClient, world: World,
+                 behaviour: Behaviour) -> None:
+        self.spec = spec
+        self.commerce = commerce
+        self.world = world
+        self.b = behaviour
+        self.account: Account | None = None
+        self.profile_id = ""
+        self.menu: list[str] = []
+        self._seen: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def open_kitchen(self, admin: Account) -> None:
+        """Register, onboard, get approved by the admin, go online, publish the menu."""
+        s = self.spec
+        self.account = await Account.register(self.commerce, _email(self.b.run_tag, "chef",
+                                                                     s.index),
+                                              PASSWORD, "chef", s.name)
+        h = await self.account.headers()
+        r = await self.commerce.put(f"{V1}/chef/profile", headers=h, json={
+            "business_name": s.name, "description": f"Home-cooked {s.cuisine}",
+            "cuisines": [s.cuisine], "latitude": s.at.lat, "longitude": s.at.lng,
+            "service_radius": 10, "delivery_fee_cents": 299, "minimum_order_cents": 0,
+            "prep_time_minutes": max(1, math.ceil(s.prep_s * self.b.prep_scale / 60)),
+            "operating_hours": _ALL_DAY})
+        self.profile_id = expect(r, 200)["id"]
+        r = await self.commerce.put(f"{V1}/admin/chefs/{self.profile_id}/verify",
+                                    json={"status": "approved"}, headers=await admin.headers())
+        expect(r, 200)
+        r = await self.commerce.put(f"{V1}/chef/availability", headers=h,
+                                    json={"is_online": True, "accepting_orders": True})
+        expect(r, 200)
+        for dish in s.dishes:
+            r = await self.commerce.post(f"{V1}/chef/menu", headers=h, json={
+                "name": dish.name, "price_cents": dish.price_cents, "category": "mains",
+                "dietary_tags": [], "prep_time": 0})
+            self.menu.append(expect(r, 201)["id"])
+
+    async def run(self) -> None:
+        """Poll the paid orders waiting for this kitchen; cook each one."""
+        assert self.account
+        while True:
+            try:
+                r = await self.commerce.get(f"{V1}/chef/orders", headers=await
+                                            self.account.headers(),
+                                            params={"status": "pending", "limit": 100})
+                for order in expect(r, 200)["data"]:
+                    if order["id"] not in self._seen:
+                        self._seen.add(order["id"])
+                        task = asyncio.create_task(self._cook(order["id"]))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+            except (httpx.HTTPError, SimulatorError) as exc:
+                self.world.error(f"chef {self.spec.index}: {exc!r}")
+            await asyncio.sleep(self.b.chef_poll_s)
+
+    async def _status(self, order_id: str, status: str) -> dict[str, Any]:
+        assert self.account
+        r = await self.commerce.put(f"{V1}/chef/orders/{order_id}/status",
+                                    headers=await self.account.headers(),
+                                    json={"status": status})
+        body: dict[str, Any] = expect(r, 200)
+        return body
+
+    async def _cook(self, order_id: str) -> None:
+        try:
+            accepted = await self._status(order_id, "accepted")
+            t = self.world.timeline(order_id)
+            if t is not None:
+                t.dispatchable_s = _iso_to_s(accepted.get("accepted_at")) or now_s()
+                t.promised_s = _iso_to_s(accepted.get("estimated_delivery"))
+            await self._status(order_id, "preparing")
+            await asyncio.sleep(self.spec.prep_s * self.b.prep_scale)
+            await self._status(order_id, "ready")
+        except (httpx.HTTPError, SimulatorError) as exc:
+            self.world.error(f"chef {self.spec.index} order {order_id}: {exc!r}")
+        finally:
+            # The food is handed over even if the status call failed: never strand a courier.
+            event = self.world.ready_event(order_id)
+            if event is not None:
+                event.set()
+
+
+# -- customers -----------------------------------------------------------------------------
+
+class CustomerAgent:
+    def __init__(self, spec: CustomerSpec, commerce: httpx.AsyncClient, world: World,
+                 behaviour: Behaviour) -> None:
+        self.spec = spec
+        self.commerce = commerce
+        self.world = world
+        self.b = behaviour
+        self.account: Account | None = None
+        self.address_id = ""
+        self._lock = asyncio.Lock()
+
+    async def _sign_up(self) -> Account:
+        async with self._lock:
+            if self.account is None:
+                account = await Account.register(
+                    self.commerce, _email(self.b.run_tag, "customer", self.spec.index),
+                    PASSWORD, "customer", f"Customer {self.spec.index}")
+                r = await self.commerce.post(f"{V1}/users/me/addresses",
+                                             headers=await account.headers(), json={
+                    "label": "Home", "line1": f"{self.spec.index + 1} Simulated Road",
+                    "city": "Bengaluru", "state": "KA", "postal_code": "560001",
+                    "country": "IN", "latitude": self.spec.home.lat,
+                    "longitude": self.spec.home.lng})
+                self.address_id = expect(r, 201)["id"]
+                self.account = account
+            return self.account
+
+    async def order(self, chef: ChefAgent, lines: tuple[tuple[int, int], ...]) -> str | None:
+        """Place and pay one order; returns its id (None if the system refused)."""
+        try:
+            account = await self._sign_up()
+            h = await account.headers()
+            r = await self.commerce.post(f"{V1}/orders", headers={
+                **h, "Idempotency-Key": uuid.uuid4().hex}, json={
+                "chef_id": chef.profile_id, "delivery_address_id": self.address_id,
+                "items": [{"menu_item_id": chef.menu[d], "quantity": q} for d, q in lines]})
+            order_id: str = expect(r, 201)["id"]
+            self.world.placed(order_id)
+            r = await self.commerce.post(f"{V1}/payments/intent", headers=h,
+                                         json={"order_id": order_id})
+            payment = expect(r, 201, 200)
+            r = await self.commerce.post(f"{V1}/payments/confirm", headers=h, json={
+                "payment_id": payment["id"], "payment_method": "pm_card_visa"})
+            if expect(r, 200)["status"] != "succeeded":
+                raise SimulatorError(f"payment of {order_id} did not succeed")
+            return order_id
+        except (httpx.HTTPError, SimulatorError) as exc:
+            self.world.error(f"customer {self.spec.index}: {exc!r}")
+            return None
+
+
+# -- couriers ------------------------------------------------------------------------------
+
+class _Gone(Exception):
+    """The order is no longer this courier's (unassigned or cancelled)."""
+
+
+class CourierAgent:
+    """One device: a socket streaming fixes every 2-4 s, offers in; HTTP for decisions."""
+
+    def __init__(self, spec: CourierSpec, commerce: httpx.AsyncClient, core: httpx.AsyncClient,
+                 core_ws_url: str, world: World, behaviour: Behaviour, seed: int,
+                 model: HaversineTravelModel, area: tuple[Point, float] | None = None) -> None:
+        self.spec = spec
+        self.area = area
+        """The city's centre and radius (wandering stays inside)."""
+        self.commerce = commerce
+        self.core = core
+        self.ws_url = core_ws_url
+        self.world = world
+        self.b = behaviour
+        self.rng = random.Random(f"courier-{seed}-{spec.index}")
+        self.model = model
+        self.account: Account | None = None
+        self.id = ""
+        self.pos = spec.start
+        self.leg: Leg | None = None
+        self.leg_started = 0.0
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.ws: ClientConnection | None = None
+        self._last_ts = 0
+        self._send_lock = asyncio.Lock()
+        self._cruised = False
+
+    # -- wire ------------------------------------------------------------------------------
+    def where(self) -> Point:
+        if self.leg is None:
+            return self.pos
+        return self.leg.position(time.monotonic() - self.leg_started)
+
+    async def send_fix(self) -> None:
+        if self.ws is None:
+            return
+        p = self.where()
+        ts = max(self._last_ts + 1, time.time_ns() // 1_000_000)  # strictly newer
+        self._last_ts = ts
+        fix: dict[str, Any] = {"lat": p.lat, "lng": p.lng, "ts": ts, "accuracy": 8.0}
+        if self.leg is not None and time.monotonic() - self.leg_started < self.leg.duration_s:
+            fix["speed"] = self.leg.road_speed_mps
+            fix["heading"] = round(self.leg.heading_deg(), 1)
+        async with self._send_lock:
+            with contextlib.suppress(WebSocketException, OSError):
+                await self.ws.send(json.dumps({"type": "LOCATION", "payload": fix}))
+
+    async def _socket(self) -> None:
+        """Keep the device socket open (reconnecting) and stream fixes every 2-4 s."""
+        assert self.account
+        lo, hi = self.b.fix_interval_s
+        while True:
+            try:
+                token = await self.account.token()
+                async with connect(f"{self.ws_url}/ws/courier?token={token}",
+                                   open_timeout=10, ping_interval=None) as ws:
+                    self.ws = ws
+                    reader = asyncio.create_task(self._read(ws))
+                    try:
+                        while not reader.done():
+                            await self.send_fix()
+                            await asyncio.wait([reader], timeout=self.rng.uniform(lo, hi))
+                    finally:
+                        reader.cancel()
+                        self.ws = None
+            except (WebSocketException, OSError, TimeoutError) as exc:
+                self.world.error(f"courier {self.spec.index} socket: {exc!r}")
+            await asyncio.sleep(1.0)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(WebSocketException, OSError):
+            async for raw in ws:
+                with contextlib.suppress(ValueError):
+                    msg = json.loads(raw)
+                    if isinstance(msg, dict) and msg.get("type") not in ("PING", "ERROR"):
+                        self.inbox.put_nowait(msg)
+
+    async def _h(self) -> dict[str, str]:
+        assert self.account
+        return await self.account.headers()
+
+    # -- life ------------------------------------------------------------------------------
+    async def sign_up(self) -> None:
+        self.account = await Account.register(
+            self.commerce, _email(self.b.run_tag, "courier", self.spec.index), PASSWORD,
+            "delivery", f"Courier {self.spec.index}")
+        self.id = self.account.user_id
+        self.world.courier_state[self.id] = "offline"
+
+    async def run(self) -> None:
+        if self.account is None:
+            await self.sign_up()
+        socket = asyncio.create_task(self._socket())
+        try:
+            for _ in range(100):  # the first fix must be in before going online
+                if self.ws is not None:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+            r = await self.core.put(f"{V1}/delivery/availability", headers=await self._h(),
+                                    json={"online": True, "vehicle": self.spec.vehicle.value})
+            expect(r, 200)
+            self.world.courier_state[self.id] = "idle"
+            if self.world.first_online is None:
+                self.world.first_online = time.monotonic()
+                self.world.someone_online.set()
+            while True:
+                try:
+                    msg = await asyncio.wait_for(self.inbox.get(), self._idle_timeout())
+                except TimeoutError:
+                    self._wander()
+                    continue
+                kind, payload = msg.get("type"), msg.get("payload") or {}
+                if kind == "OFFER":
+                    await self._answer(payload)
+                elif kind == "ASSIGNED":  # a fleet manager's force-assign
+                    await self._deliver(payload, by_fleet=True)
+        finally:
+            socket.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await socket
+
+    def _idle_timeout(self) -> float | None:
+        if self.b.wander_m <= 0:
+            return None
+        if not self._cruised:  # set off at once: the map moves as couriers come online
+            self._cruised = True
+            return self.rng.uniform(0.2, 1.0)
+        pause = self.rng.uniform(*self.b.wander_pause_s)
+        if self.leg is not None:  # still cruising: look again when this leg ends
+            pause += max(0.0, self.leg.duration_s - (time.monotonic() - self.leg_started))
+        return pause
+
+    def _wander(self) -> None:
+        """Set off (without awaiting) towards a nearby spot inside the city."""
+        self.pos = self.where()
+        target = random_point(self.rng, self.pos, self.b.wander_m)
+        if self.area is not None:
+            center, radius = self.area
+            if haversine_m(center.lat, center.lng, target.lat, target.lng) > radius:
+                target = random_point(self.rng, center, radius)
+        self.leg = plan_leg(self.pos, target, self.spec.vehicle, self.model,
+                            self.b.speed_factor)
+        self.leg_started = time.monotonic()
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        if int(offer.get("expires_at", 0)) <= time.time_ns() // 1_000_000:
+            return  # read too late (e.g. queued while delivering): core has withdrawn it
+        await asyncio.sleep(self.rng.uniform(*self.b.think_s))
+        accept = self.rng.random() < self.b.accept_prob
+        url = f"{V1}/delivery/offers/{offer['offer_id']}/{'accept' if accept else 'decline'}"
+        try:
+            r = await self.core.post(url, headers=await self._h())
+        except httpx.HTTPError as exc:
+            self.world.error(f"courier {self.spec.index} answer: {exc!r}")
+            return
+        if accept and r.status_code == 200:
+            await self._deliver(offer, by_fleet=False)
+
+    async def _progress(self, order_id: str, status: str) -> httpx.Response:
+        return await self.core.put(f"{V1}/delivery/orders/{order_id}", headers=await self._h(),
+                                   json={"status": status})
+
+    async def _ride(self, to: Point) -> None:
+        start = self.pos = self.where()  # wherever it was cruising to
+        self.leg = plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
+        self.leg_started = time.monotonic()
+        await asyncio.sleep(self.leg.duration_s)
+        self.pos = to
+        self.leg = None
+        await self.send_fix()  # a fix at the destination right away
+
+    async def _deliver(self, offer: dict[str, Any], *, by_fleet: bool) -> None:
+        order_id = offer["order_id"]
+        pickup = Point(offer["pickup"]["lat"], offer["pickup"]["lng"])
+        drop = Point(offer["dropoff"]["lat"], offer["dropoff"]["lng"])
+        w = self.world
+        w.courier_state[self.id] = "busy"
+        w.hold(order_id, self.id, stacked=bool(offer.get("stacked")))
+        t = w.timeline(order_id)
+        if t is not None and t.assigned_s is None:
+            t.assigned_s = now_s()
+        if w.first_riding is None:
+            w.first_riding = time.monotonic()
+            w.someone_riding.set()
+        try:
+            await self._ride(pickup)
+            if t is not None:
+                t.at_chef_s = now_s()
+            ready = w.ready_event(order_id)
+            if ready is not None:
+                await ready.wait()
+            elif offer.get("ready_at"):  # not our order (e.g. placed by a person in the demo)
+                await asyncio.sleep(max(0.0, offer["ready_at"] / 1000 - time.time()))
+            for status in ("picked_up", "delivering"):
+                r = await self._progress(order_id, status)
+                if r.status_code in (404, 409):
+                    raise _Gone(r.text)
+                expect(r, 200)
+                if status == "picked_up" and t is not None:
+                    t.picked_up_s = now_s()
+            await self._ride(drop)
+            for _ in range(60):  # the indexer may not have filed the door fix yet
+                r = await self._progress(order_id, "delivered")
+                if r.status_code == 200:
+                    if t is not None:
+                        t.delivered_s = now_s()
+                    break
+                if r.status_code == 404 or "too_far" not in r.text:
+                    raise _Gone(r.text)
+                await asyncio.sleep(0.5)
+                if haversine_m(self.pos.lat, self.pos.lng, drop.lat, drop.lng) > AT_DOOR_M:
+                    break
+                await self.send_fix()
+            else:
+                w.error(f"courier {self.spec.index}: could not deliver {order_id}")
+        except _Gone as exc:
+            w.error(f"courier {self.spec.index}: order {order_id} taken away: {exc}")
+        except (httpx.HTTPError, SimulatorError) as exc:
+            w.error(f"courier {self.spec.index} order {order_id}: {exc!r}")
+        finally:
+            w.release(order_id, self.id)
+            w.courier_state[self.id] = "idle"

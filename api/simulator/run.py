@@ -1,0 +1,207 @@
+"""Run a simulated day against a running system (core + commerce URLs) and measure it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import msgspec
+
+from api.simulator.agents import Behaviour, ChefAgent, CourierAgent, CustomerAgent
+from api.simulator.city import CityConfig, OrderStream, build_city
+from api.simulator.clients import V1, Account, SimulatorError, expect
+from api.simulator.kpis import Kpis, fleet_snapshot_conflicts
+from api.simulator.world import World, now_s
+from geo.travel import HaversineTravelModel
+
+
+class Endpoints(msgspec.Struct, frozen=True, kw_only=True):
+    core_url: str
+    commerce_url: str
+    admin_email: str
+    admin_password: str
+
+
+class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
+    city: CityConfig = CityConfig()
+    orders_per_min: float = 12.0
+    duration_s: float | None = 120.0
+    """Ordering stops after this; None orders until `stop` is set (the demo)."""
+    drain_s: float = 420.0
+    """After `duration_s`, wait at most this long for in-flight orders to be delivered."""
+    behaviour: Behaviour = Behaviour()
+    progress_s: float = 5.0
+    policy: str | None = None
+    """When set, core must report this dispatch policy (else the run is refused)."""
+    signup_concurrency: int = 4
+    """Registrations in flight (each costs commerce an argon2 hash)."""
+
+
+class SimResult(msgspec.Struct, frozen=True, kw_only=True):
+    kpis: Kpis
+    policy: str
+    seed: int
+    orders_per_min: float
+    duration_s: float | None
+    couriers: int
+    chefs: int
+    wall_s: float
+    first_courier_online_s: float | None
+    first_courier_riding_s: float | None
+    errors: list[str]
+
+
+async def dispatch_policy(core: httpx.AsyncClient, admin: Account) -> str:
+    r = await core.get(f"{V1}/fleet/dispatch", headers=await admin.headers())
+    policy: str = expect(r, 200)["policy"]
+    return policy
+
+
+async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> int:
+    """Conflicts in core's view of who carries what (statuses read in the order an order
+    moves through them, so a courier's consecutive orders cannot show up together)."""
+    pairs: list[tuple[str, str | None]] = []
+    for status in ("assigned", "picked_up", "delivering"):
+        r = await core.get(f"{V1}/fleet/orders", params={"status": status},
+                           headers=await admin.headers())
+        pairs += [(o["order_id"], o["courier_id"]) for o in expect(r, 200)["orders"]]
+    stacked = frozenset(h.order_id for h in world.holdings if h.stacked)
+    return fleet_snapshot_conflicts(pairs, stacked)
+
+
+async def simulate(endpoints: Endpoints, config: SimConfig, *,
+                   echo: Callable[[str], None] = print,
+                   stop: asyncio.Event | None = None) -> SimResult:
+    """Build the city through the APIs, run the day, drain, and return the KPIs."""
+    stop = stop or asyncio.Event()
+    started = time.monotonic()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    world = World()
+    city = build_city(config.city)
+    behaviour = config.behaviour
+    if not behaviour.run_tag:
+        behaviour = msgspec.structs.replace(behaviour, run_tag=secrets.token_hex(4))
+    model = HaversineTravelModel()
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    ws_url = endpoints.core_url.replace("http://", "ws://").replace("https://", "wss://")
+    tasks: list[asyncio.Task[Any]] = []
+    async with httpx.AsyncClient(base_url=endpoints.commerce_url, timeout=30,
+                                 limits=limits) as commerce, \
+            httpx.AsyncClient(base_url=endpoints.core_url, timeout=30, limits=limits) as core:
+        admin = await Account.login(commerce, endpoints.admin_email, endpoints.admin_password)
+        policy = await dispatch_policy(core, admin)
+        if config.policy is not None and policy != config.policy:
+            raise SimulatorError(f"core dispatches with policy {policy!r}, not "
+                                 f"{config.policy!r}: restart it with "
+                                 f"DISPATCH_POLICY={config.policy}")
+        signups = asyncio.Semaphore(config.signup_concurrency)
+        try:
+            # Kitchens queue for sign-up first (the semaphore is FIFO), couriers right after;
+            # each courier streams fixes as soon as it is registered, and ordering starts
+            # when the kitchens are open.
+            chefs = [ChefAgent(spec, commerce, world, behaviour) for spec in city.chefs]
+
+            async def open_kitchen(agent: ChefAgent) -> None:
+                async with signups:
+                    await agent.open_kitchen(admin)
+
+            kitchens = [asyncio.create_task(open_kitchen(c)) for c in chefs]
+            area = (config.city.center, config.city.radius_m)
+            couriers = [CourierAgent(spec, commerce, core, ws_url, world, behaviour,
+                                     config.city.seed, model, area) for spec in city.couriers]
+
+            async def courier_life(agent: CourierAgent) -> None:
+                async with signups:
+                    await agent.sign_up()
+                await agent.run()
+
+            tasks += [asyncio.create_task(courier_life(c)) for c in couriers]
+
+            async def announce_first_courier() -> None:
+                await world.someone_online.wait()
+                echo(f"first courier online, streaming fixes "
+                     f"{(world.first_online or started) - started:.1f} s after the simulator "
+                     f"started")
+
+            async def announce_first_ride() -> None:
+                await world.someone_riding.wait()
+                echo(f"first courier riding to a chef "
+                     f"{(world.first_riding or started) - started:.1f} s after the simulator "
+                     f"started")
+
+            tasks += [asyncio.create_task(announce_first_courier()),
+                      asyncio.create_task(announce_first_ride())]
+            tasks += kitchens
+            await asyncio.gather(*kitchens)
+            tasks += [asyncio.create_task(c.run()) for c in chefs]
+            customers = [CustomerAgent(spec, commerce, world, behaviour)
+                         for spec in city.customers]
+            echo(f"city ready after {time.monotonic() - started:.1f} s: {len(chefs)} chefs, "
+                 f"{len(couriers)} couriers signing up, {len(customers)} customers; "
+                 f"dispatch policy {policy}")
+            day_started = time.monotonic()
+            placing: set[asyncio.Task[Any]] = set()
+
+            async def place_orders() -> None:
+                stream = OrderStream(city, config.orders_per_min, config.city.seed)
+                while (planned := stream.next()) is not None:
+                    if config.duration_s is not None and planned.at_s > config.duration_s:
+                        return
+                    await asyncio.sleep(max(0.0, day_started + planned.at_s
+                                            - time.monotonic()))
+                    task = asyncio.create_task(customers[planned.customer].order(
+                        chefs[planned.chef], planned.lines))
+                    placing.add(task)
+                    task.add_done_callback(placing.discard)
+                await stop.wait()
+
+            async def progress() -> None:
+                while True:
+                    await asyncio.sleep(config.progress_s)
+                    with contextlib.suppress(httpx.HTTPError, SimulatorError):
+                        world.fleet_conflicts += await fleet_check(core, admin, world)
+                    c = world.counts()
+                    phase = "ordering" if not ordering.done() else "draining"
+                    echo(f"[{time.monotonic() - day_started:6.0f} s] {phase}: placed "
+                         f"{c['placed']}, assigned {c['assigned']}, picked up "
+                         f"{c['picked_up']}, delivered {c['delivered']} | couriers busy "
+                         f"{c['busy']}, idle {c['idle']}"
+                         + (f" | double assignments {world.fleet_conflicts}"
+                            if world.fleet_conflicts else ""))
+
+            ordering = asyncio.create_task(place_orders())
+            tasks += [ordering, asyncio.create_task(progress())]
+            stopper = asyncio.create_task(stop.wait())
+            tasks.append(stopper)
+            await asyncio.wait([ordering, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if not stop.is_set():
+                deadline = time.monotonic() + config.drain_s
+                while time.monotonic() < deadline and not stop.is_set():
+                    if not placing and world.open_orders() == 0:
+                        break
+                    await asyncio.sleep(0.5)
+            with contextlib.suppress(httpx.HTTPError, SimulatorError):
+                world.fleet_conflicts += await fleet_check(core, admin, world)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return SimResult(
+        kpis=world.kpis(), policy=policy, seed=config.city.seed,
+        orders_per_min=config.orders_per_min, duration_s=config.duration_s,
+        couriers=config.city.couriers, chefs=config.city.chefs,
+        wall_s=round(time.monotonic() - started, 1),
+        first_courier_online_s=(round(world.first_online - started, 1)
+                                if world.first_online is not None else None),
+        first_courier_riding_s=(round(world.first_riding - started, 1)
+                                if world.first_riding is not None else None),
+        errors=world.errors[:50])
+
+
+__all__ = ["Endpoints", "SimConfig", "SimResult", "now_s", "simulate"]

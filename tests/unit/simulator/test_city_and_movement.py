@@ -1,0 +1,121 @@
+"""The demo city is a pure function of its seed; couriers move at their vehicle's speed."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+
+from api.simulator.city import CityConfig, OrderStream, Point, build_city, random_point
+from api.simulator.movement import plan_leg
+from geo.distance import haversine_m
+from geo.fixes import MAX_SPEED_MPS
+from geo.travel import HaversineTravelModel, Vehicle
+
+
+def test_same_seed_same_city_and_order_stream() -> None:
+    """Two builds with one seed are identical (city and the first 50 orders); another seed
+    gives another city."""
+    config = CityConfig(seed=7, chefs=5, couriers=20, customers=30)
+    a, b = build_city(config), build_city(config)
+    assert msgspec.json.encode(a) == msgspec.json.encode(b)
+    sa, sb = OrderStream(a, 30, 7), OrderStream(b, 30, 7)
+    assert [sa.next() for _ in range(50)] == [sb.next() for _ in range(50)]
+    other = build_city(msgspec.structs.replace(config, seed=8))
+    assert msgspec.json.encode(other) != msgspec.json.encode(a)
+
+
+def test_city_stays_inside_its_disk_and_customers_use_their_nearest_chefs() -> None:
+    """Every place lies within the radius; each customer's chefs are its nearest, nearest
+    first; orders reference real dishes."""
+    config = CityConfig(seed=3, radius_m=800, chefs=6, couriers=15, customers=25,
+                        chefs_per_customer=2)
+    city = build_city(config)
+    c = config.center
+    places = ([ch.at for ch in city.chefs] + [co.start for co in city.couriers]
+              + [cu.home for cu in city.customers])
+    assert all(haversine_m(c.lat, c.lng, p.lat, p.lng) <= 800 + 1e-6 for p in places)
+    for cu in city.customers:
+        dists = sorted((haversine_m(cu.home.lat, cu.home.lng, ch.at.lat, ch.at.lng), ch.index)
+                       for ch in city.chefs)
+        assert cu.chefs == tuple(i for _, i in dists[:2])
+    stream = OrderStream(city, 60, 3)
+    times = []
+    for _ in range(200):
+        o = stream.next()
+        assert o is not None
+        assert o.chef in city.customers[o.customer].chefs
+        assert all(0 <= d < len(city.chefs[o.chef].dishes) and q >= 1 for d, q in o.lines)
+        times.append(o.at_s)
+    assert times == sorted(times)
+    assert 150 < times[-1] < 260  # 200 arrivals at 1/s: about 200 s
+    assert OrderStream(city, 0, 3).next() is None
+
+
+def test_bad_city_sizes_are_refused() -> None:
+    """No courier / negative rates are configuration errors, not silent empty days."""
+    with pytest.raises(ValueError, match="at least one"):
+        build_city(CityConfig(couriers=0))
+    with pytest.raises(ValueError, match="orders_per_min"):
+        OrderStream(build_city(CityConfig()), -1, 0)
+
+
+@pytest.mark.parametrize("vehicle", list(Vehicle))
+def test_legs_never_exceed_the_vehicle_speed_or_the_jump_rule(vehicle: Vehicle) -> None:
+    """Sampling a leg every 2-4 s: ground speed between samples <= the vehicle's speed
+    (< 70 m/s), arrival exactly at the model's travel time, ends reached."""
+    model = HaversineTravelModel()
+    rng = random.Random(11)
+    center = Point(12.9716, 77.5946)
+    for _ in range(20):
+        a, b = random_point(rng, center, 3000), random_point(rng, center, 3000)
+        leg = plan_leg(a, b, vehicle, model)
+        assert leg.duration_s == pytest.approx(model.travel_s(a.lat, a.lng, b.lat, b.lng,
+                                                              vehicle))
+        t, prev = 0.0, leg.position(0.0)
+        assert prev == a
+        while t < leg.duration_s + 4:
+            dt = rng.uniform(2.0, 4.0)
+            t += dt
+            p = leg.position(t)
+            speed = haversine_m(prev.lat, prev.lng, p.lat, p.lng) / dt
+            assert speed <= model.speeds_mps[vehicle] + 1e-9
+            assert speed < MAX_SPEED_MPS
+            prev = p
+        assert prev == b
+
+
+def test_speed_factor_is_bounded_by_the_jump_rule() -> None:
+    """Even the fastest test setting (8x a scooter) stays under ingest's 70 m/s."""
+    model = HaversineTravelModel()
+    a, b = Point(12.97, 77.59), Point(12.99, 77.61)
+    leg = plan_leg(a, b, Vehicle.SCOOTER, model, speed_factor=8)
+    assert leg.distance_m / leg.duration_s < MAX_SPEED_MPS
+    with pytest.raises(ValueError, match="speed_factor"):
+        plan_leg(a, b, Vehicle.BIKE, model, speed_factor=0)
+
+
+def test_idle_cruising_stays_in_the_city_at_vehicle_speed() -> None:
+    """The demo's idle couriers cruise to spots inside the city disk, at the vehicle's speed
+    (never over 70 m/s), starting from wherever they are."""
+    from api.simulator.agents import Behaviour, CourierAgent
+    from api.simulator.city import CourierSpec
+    from api.simulator.world import World
+
+    center = Point(12.9716, 77.5946)
+    model = HaversineTravelModel()
+    agent = CourierAgent(CourierSpec(index=0, vehicle=Vehicle.BIKE, start=center),
+                         None, None, "ws://unused", World(),  # type: ignore[arg-type]
+                         Behaviour(wander_m=400), seed=1, model=model, area=(center, 500.0))
+    for _ in range(50):
+        before = agent.where()
+        agent._wander()
+        leg = agent.leg
+        assert leg is not None
+        assert leg.start == before
+        assert haversine_m(center.lat, center.lng, leg.end.lat, leg.end.lng) <= 500 + 1e-6
+        if leg.duration_s > 0:
+            assert leg.distance_m / leg.duration_s <= model.speeds_mps[Vehicle.BIKE]
+        agent.leg_started -= leg.duration_s  # arrive
+        assert agent.where() == leg.end
