@@ -76,6 +76,30 @@ async def accepted_total(url: str) -> float:
                       if x.startswith("gps_fixes_accepted_total ")).split()[1])
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by a process (NaN if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def store_pids() -> dict[str, int]:
+    """PIDs of the local redis-server and nats-server (shared with other users: indicative)."""
+    found: dict[str, int] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            comm = (d / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in ("redis-server", "nats-server") and comm not in found:
+            found[comm] = int(d.name)
+    return found
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -168,9 +192,13 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(args.warmup)
             latencies: list[float] = []
             sampler = asyncio.create_task(sample_latency(redis, ns, couriers, stop, latencies))
+            pids = {"core": proc.pid, "load generator + sampler (this process)": os.getpid(),
+                    **store_pids()}
+            c0 = {k: cpu_s(p) for k, p in pids.items()}
             a0, s0, t0 = await accepted_total(url), sent[0], time.perf_counter()
             await asyncio.sleep(args.duration)
             a1, s1, t1 = await accepted_total(url), sent[0], time.perf_counter()
+            cpu = {k: (cpu_s(p) - c0[k]) / (t1 - t0) * 100 for k, p in pids.items()}
             server_rss = rss_mb(proc.pid)
             stop.set()
             await asyncio.gather(*tasks, sampler, return_exceptions=True)
@@ -198,6 +226,8 @@ async def run(args: argparse.Namespace) -> None:
           f"{offered_per_s:,.0f}/s; latency samples {len(latencies)} "
           f"(mean {statistics.fmean(latencies) if latencies else math.nan:.1f} ms)")
     print(f"core process RSS at the end: {server_rss:.0f} MiB")
+    print("CPU during the measured window, % of one core (stores are shared with other users): "
+          + ", ".join(f"{k} {v:.0f}%" for k, v in cpu.items()))
 
 
 def main() -> None:

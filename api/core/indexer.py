@@ -24,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.core.ingest import IngestMetrics, wall_ms
 from api.core.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
-from streams.events import decode_location
+from streams.events import CourierLocatedBatch, decode_locations
 from streams.jetstream import fetch_batch, raise_if_cancelling
 
 log = logging.getLogger("homechef.indexer")
@@ -125,20 +125,38 @@ class Indexer:
             await sub.unsubscribe()
 
     async def apply(self, msgs: list[Msg]) -> None:
-        items: list[Located] = []
-        received: list[int] = []
+        """Index the newest fix of each courier in ``msgs`` (single fixes or batches).
+
+        Only a courier's newest fix can change the index (the script keeps the newest), so
+        older ones are dropped here, before any h3 or Lua work: with devices that send a few
+        fixes per message this divides the index work by that many.
+        """
+        newest: dict[str, Located] = {}
+        received: list[tuple[int, int]] = []  # (accepted at, how many fixes)
         for m in msgs:
             try:
-                ev = decode_location(m.data)
+                ev = decode_locations(m.data)
             except Exception:  # a poison message must not block the stream
                 log.warning("dropping undecodable location message on %s", m.subject)
                 continue
-            items.append(Located(ev.courier_id, ev.lat, ev.lng, ev.ts))
-            received.append(ev.received_ms)
-        if not items:
+            if isinstance(ev, CourierLocatedBatch):
+                if not ev.fixes:
+                    continue
+                f = ev.fixes[-1]  # fixes are in ts order
+                lat, lng, ts, n = f.lat, f.lng, f.ts, len(ev.fixes)
+            else:
+                lat, lng, ts, n = ev.lat, ev.lng, ev.ts, 1
+            cid = ev.courier_id
+            seen = newest.get(cid)
+            if seen is None or ts > seen.ts_ms:
+                newest[cid] = Located(cid, lat, lng, ts)
+            received.append((ev.received_ms, n))
+        if not newest:
             return
-        self.applied += await self._index.upsert(items)
+        self.applied += await self._index.upsert(newest.values())
         now_ms = wall_ms()
         observe = self._metrics.fix_to_index.observe
-        for r in received:
-            observe(max(0.0, (now_ms - r) / 1000.0))
+        for r, n in received:
+            lag_s = max(0.0, (now_ms - r) / 1000.0)
+            for _ in range(n):
+                observe(lag_s)
