@@ -637,8 +637,12 @@ class TrackingHub:
 
     # -- courier fixes ---------------------------------------------------------------------
     async def _on_location(self, msg: Msg) -> None:
+        self.on_location_data(msg.data)
+
+    def on_location_data(self, data: bytes) -> None:
+        """A LOCATIONS message: a single fix (``loc.fix``) or one device batch (``loc.batch``)."""
         try:
-            event = decode_locations(msg.data)
+            event = decode_locations(data)
         except msgspec.DecodeError:
             return
         # A batch arrived at one instant: only its newest fix is worth showing (the throttle
