@@ -141,15 +141,20 @@ async def device(ws_url: str, courier: str, token: str, interval_s: float, batch
         await asyncio.sleep(rng.uniform(0, interval_s))
         next_t = time.monotonic()
         spacing_ms = max(1, int(interval_s * 1000 / batch))  # a batch spans one interval
+        last_ts = 0
         while not stop.is_set():
             fixes = []
             t = now_ms()
-            step = 8e-5 * spacing_ms / 1000  # <= ~9 m/s per axis: always a plausible speed
+            # A late device (the generator is behind schedule) squeezes its batch into the
+            # time since its last one, so ts stay strictly increasing and the speed plausible.
+            gap_ms = max(1, (t - last_ts) // batch) if last_ts else spacing_ms
+            spacing = min(spacing_ms, gap_ms)
+            step = 8e-5 * spacing / 1000  # <= ~9 m/s per axis: always a plausible speed
             for k in range(batch):
                 lat += rng.uniform(-1, 1) * step
                 lng += rng.uniform(-1, 1) * step
-                fixes.append({"lat": lat, "lng": lng,
-                              "ts": t - (batch - 1 - k) * spacing_ms})
+                fixes.append({"lat": lat, "lng": lng, "ts": t - (batch - 1 - k) * spacing})
+            last_ts = t
             msg = ({"type": "LOCATION", "payload": fixes[0]} if batch == 1
                    else {"type": "LOCATIONS", "payload": fixes})
             await ws.send(json.dumps(msg))
