@@ -134,10 +134,11 @@ def rss_mb(pid: int) -> float:
 
 async def device(ws_url: str, courier: str, token: str, interval_s: float, batch: int,
                  stop: asyncio.Event, sent: list[int], rng: random.Random,
-                 lat0: float, lng0: float) -> None:
+                 lat0: float, lng0: float, connected: list[int]) -> None:
     lat = lat0 + rng.uniform(-0.1, 0.1)
     lng = lng0 + rng.uniform(-0.1, 0.1)
     async with websockets.connect(f"{ws_url}/ws/courier?token={token}", max_queue=None) as ws:
+        connected[0] += 1
         await asyncio.sleep(rng.uniform(0, interval_s))
         next_t = time.monotonic()
         spacing_ms = max(1, int(interval_s * 1000 / batch))  # a batch spans one interval
@@ -214,11 +215,18 @@ async def run(args: argparse.Namespace) -> None:
             interval_s = args.devices * args.batch / args.rate
             stop = asyncio.Event()
             sent = [0]
+            connected = [0]
             rng = random.Random(args.seed)
             tasks = [asyncio.create_task(device(
                 url.replace("http://", "ws://"), c, codec.issue(c, "delivery"), interval_s,
-                args.batch, stop, sent, random.Random(rng.random()), 12.97, 77.59))
-                for c in couriers]
+                args.batch, stop, sent, random.Random(rng.random()), 12.97, 77.59,
+                connected)) for c in couriers]
+            # Warm-up starts once every device is connected: the measured window is the
+            # steady state, not 1,000 handshakes and first-fix look-ups.
+            for _ in range(1200):  # at most 120 s
+                if connected[0] >= len(couriers):
+                    break
+                await asyncio.sleep(0.1)
             await asyncio.sleep(args.warmup)
             latencies: list[float] = []
             sampled = random.Random(2).sample(couriers, min(args.sample, len(couriers)))
