@@ -88,6 +88,7 @@ class BatchVerdict(msgspec.Struct, frozen=True, kw_only=True):
 
 _fix_decoder: Final = msgspec.json.Decoder(Fix)
 _raw_list_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_fix_list_decoder: Final = msgspec.json.Decoder(list[Fix])
 
 
 def decode_fix(data: bytes | str | msgspec.Raw) -> Fix | RejectReason:
@@ -105,6 +106,10 @@ def decode_fixes(data: bytes | str | msgspec.Raw) -> list[Fix | RejectReason] | 
 
     Returns `RejectReason.MALFORMED` when the payload is not a JSON array at all.
     """
+    try:  # fast path: a whole batch of good fixes in one decode
+        return list[Fix | RejectReason](_fix_list_decoder.decode(data))
+    except msgspec.DecodeError:
+        pass
     try:
         raws = _raw_list_decoder.decode(data)
     except msgspec.DecodeError:  # includes ValidationError (valid JSON, not an array)

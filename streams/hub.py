@@ -38,6 +38,7 @@ from streams.catalog import DISPATCH, ORDERS, Names
 from streams.events import (
     CourierAssigned,
     CourierLocated,
+    CourierLocatedBatch,
     CourierUnassigned,
     DispatchEvent,
     OrderCreated,
@@ -47,7 +48,7 @@ from streams.events import (
     OrderPickedUp,
     OrderStatusChanged,
     decode_dispatch_event,
-    decode_location,
+    decode_locations,
     decode_order_event,
 )
 from streams.jetstream import fetch_batch, raise_if_cancelling
@@ -676,11 +677,19 @@ class TrackingHub:
 
     # -- courier fixes ---------------------------------------------------------------------
     async def _on_location(self, msg: Msg) -> None:
+        self.on_location_data(msg.data)
+
+    def on_location_data(self, data: bytes) -> None:
+        """A LOCATIONS message: a single fix (``loc.fix``) or one device batch (``loc.batch``)."""
         try:
-            fix = decode_location(msg.data)
+            event = decode_locations(data)
         except msgspec.DecodeError:
             return
-        self.on_fix(fix)
+        # A batch arrived at one instant: only its newest fix is worth showing (the throttle
+        # would hold back the others anyway).
+        fix = event.newest() if isinstance(event, CourierLocatedBatch) else event
+        if fix is not None:
+            self.on_fix(fix)
 
     def on_fix(self, fix: CourierLocated) -> None:
         cid = fix.courier_id

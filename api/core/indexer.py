@@ -24,8 +24,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.core.ingest import IngestMetrics, wall_ms
 from api.core.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
-from streams.events import decode_location
-from streams.jetstream import fetch_batch, raise_if_cancelling
+from streams.events import CourierLocatedBatch, decode_locations
+from streams.jetstream import raise_if_cancelling
 
 log = logging.getLogger("homechef.indexer")
 
@@ -56,22 +56,22 @@ class Indexer:
     async def run(self) -> None:
         while True:
             raise_if_cancelling()
-            await self._prepare()
-            await self._consume_until_flush()
+            config = await self._prepare()
+            await self._consume_until_flush(config)
 
-    async def _prepare(self) -> None:
+    async def _prepare(self) -> ConsumerConfig:
         """Make sure the durable consumer exists; reset it to replay if the index is empty."""
         redis = self._index.redis
         if await redis.exists(self._index.epoch_key):
-            await self._ensure_consumer(replay=False)
-            return
+            return await self._ensure_consumer(replay=False)
         lock_key = f"{self._index.epoch_key}:rebuild"
         if await redis.set(lock_key, "1", nx=True, ex=30):
             try:
                 log.info("live index empty: replaying the last %.0f s of locations",
                          self._rebuild_s)
-                await self._ensure_consumer(replay=True)
+                config = await self._ensure_consumer(replay=True)
                 await redis.set(self._index.epoch_key, uuid.uuid4().hex)
+                return config
             finally:
                 await redis.delete(lock_key)
         else:  # another process is resetting the consumer; wait for it
@@ -79,66 +79,115 @@ class Indexer:
                 if await redis.exists(self._index.epoch_key):
                     break
                 await asyncio.sleep(0.1)
-            await self._ensure_consumer(replay=False)
+            return await self._ensure_consumer(replay=False)
 
-    async def _ensure_consumer(self, *, replay: bool) -> None:
-        if replay:
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await self._js.delete_consumer(self._stream, self._durable)
-        start = datetime.now(UTC) - timedelta(seconds=self._rebuild_s)
-        config = ConsumerConfig(
+    def _config(self, start: datetime) -> ConsumerConfig:
+        return ConsumerConfig(
             durable_name=self._durable,
+            # Push, not pull: nats-py's fetch spends a task and a loop turn per message, and
+            # under load the socket readers starved it (fixes queued for seconds). Pushed
+            # messages land in a list in one callback each and are applied together.
+            deliver_subject=f"{self._names.ns}._deliver.{self._durable}",
+            # A deliver group lets several core processes share the consumer: each message is
+            # indexed by one of them.
+            deliver_group=self._durable,
             ack_policy=AckPolicy.ALL,
             deliver_policy=DeliverPolicy.BY_START_TIME,
             opt_start_time=start,
             filter_subject=self._names.locations_all(),
             ack_wait=30,
             max_ack_pending=self._batch * 50,
-            max_waiting=512,
         )
-        try:
-            await self._js.consumer_info(self._stream, self._durable)
-        except nats.js.errors.NotFoundError:
-            await self._js.add_consumer(self._stream, config)
 
-    async def _consume_until_flush(self) -> None:
-        sub = await self._js.pull_subscribe_bind(self._durable, self._stream)
+    async def _ensure_consumer(self, *, replay: bool) -> ConsumerConfig:
+        config = self._config(datetime.now(UTC) - timedelta(seconds=self._rebuild_s))
+        if not replay:
+            try:
+                info = await self._js.consumer_info(self._stream, self._durable)
+            except nats.js.errors.NotFoundError:
+                pass
+            else:
+                if info.config.deliver_subject == config.deliver_subject:
+                    return info.config
+                # A pull consumer left by an older version: replace it (replaying the
+                # rebuild window, which the newer-than guard makes harmless).
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._js.delete_consumer(self._stream, self._durable)
+        try:
+            await self._js.add_consumer(self._stream, config)
+        except nats.js.errors.BadRequestError:
+            # Another core process created it first (same config): use theirs.
+            info = await self._js.consumer_info(self._stream, self._durable)
+            return info.config
+        return config
+
+    async def _consume_until_flush(self, config: ConsumerConfig) -> None:
+        inbox: list[Msg] = []
+        arrived = asyncio.Event()
+
+        async def on_msg(msg: Msg) -> None:
+            inbox.append(msg)
+            arrived.set()
+
+        sub = await self._js.subscribe_bind(
+            self._stream, config, self._durable, cb=on_msg, manual_ack=True,
+            pending_msgs_limit=self._batch * 100)
         checked = time.monotonic()
         try:
             while True:
                 raise_if_cancelling()
-                try:
-                    msgs = await fetch_batch(sub, self._batch, 0.25)
-                except (nats.errors.ConnectionClosedError,
-                        nats.js.errors.ServiceUnavailableError):
-                    await asyncio.sleep(0.5)
-                    continue
-                if msgs:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.25):
+                        await arrived.wait()
+                arrived.clear()
+                while inbox:
+                    msgs = inbox[:self._batch]
+                    del inbox[:self._batch]
                     await self.apply(msgs)
-                    # AckPolicy.ALL: acking the last message acks the whole batch.
-                    await msgs[-1].ack()
+                    # AckPolicy.ALL: acking the last message acks everything before it.
+                    with contextlib.suppress(nats.errors.ConnectionClosedError):
+                        await msgs[-1].ack()
                 if time.monotonic() - checked > 1.0:
                     checked = time.monotonic()
                     if not await self._index.redis.exists(self._index.epoch_key):
                         return  # flushed: rebuild
         finally:
-            await sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def apply(self, msgs: list[Msg]) -> None:
-        items: list[Located] = []
-        received: list[int] = []
+        """Index the newest fix of each courier in ``msgs`` (single fixes or batches).
+
+        Only a courier's newest fix can change the index (the script keeps the newest), so
+        older ones are dropped here, before any h3 or Lua work: with devices that send a few
+        fixes per message this divides the index work by that many.
+        """
+        newest: dict[str, Located] = {}
+        received: list[tuple[int, int]] = []  # (accepted at, how many fixes)
         for m in msgs:
             try:
-                ev = decode_location(m.data)
+                ev = decode_locations(m.data)
             except Exception:  # a poison message must not block the stream
                 log.warning("dropping undecodable location message on %s", m.subject)
                 continue
-            items.append(Located(ev.courier_id, ev.lat, ev.lng, ev.ts))
-            received.append(ev.received_ms)
-        if not items:
+            if isinstance(ev, CourierLocatedBatch):
+                if not ev.fixes:
+                    continue
+                f = ev.fixes[-1]  # fixes are in ts order
+                lat, lng, ts, n = f.lat, f.lng, f.ts, len(ev.fixes)
+            else:
+                lat, lng, ts, n = ev.lat, ev.lng, ev.ts, 1
+            cid = ev.courier_id
+            seen = newest.get(cid)
+            if seen is None or ts > seen.ts_ms:
+                newest[cid] = Located(cid, lat, lng, ts)
+            received.append((ev.received_ms, n))
+        if not newest:
             return
-        self.applied += await self._index.upsert(items)
+        self.applied += await self._index.upsert(newest.values())
         now_ms = wall_ms()
         observe = self._metrics.fix_to_index.observe
-        for r in received:
-            observe(max(0.0, (now_ms - r) / 1000.0))
+        for r, n in received:
+            lag_s = max(0.0, (now_ms - r) / 1000.0)
+            for _ in range(n):
+                observe(lag_s)

@@ -9,10 +9,9 @@ ack (the stream still stores the fix) so a device never waits on a round trip.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -24,7 +23,7 @@ from api.observability import Metrics
 from geo.cells import region_of
 from geo.fixes import Fix, LastFix, RejectReason, validate_batch
 from streams.catalog import Names
-from streams.events import CourierLocated, encode
+from streams.events import CourierLocatedBatch, LocFix, encode
 
 Clock = Callable[[], int]
 
@@ -100,25 +99,57 @@ class KeyedLocks:
 
     The map stays as small as the number of keys in flight, so it needs no eviction (a
     wholesale clear would hand a second lock to a key whose first one is still held).
+    `hold` returns a plain context manager, not a generator-based one: it runs once per
+    device message, and the generator machinery was a visible share of the ingest profile.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._entries: dict[str, _Entry] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._entries.setdefault(key, (asyncio.Lock(), [0]))
-        users[0] += 1
+    def hold(self, key: str) -> _Hold:
+        return _Hold(self._entries, key)
+
+
+class _Entry:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class _Hold:
+    __slots__ = ("_entries", "_entry", "_key")
+
+    def __init__(self, entries: dict[str, _Entry], key: str) -> None:
+        self._entries = entries
+        self._key = key
+        entry = entries.get(key)
+        if entry is None:
+            entry = entries[key] = _Entry()
+        self._entry = entry
+
+    async def __aenter__(self) -> None:
+        entry = self._entry
+        entry.users += 1
         try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if users[0] == 0:
-                del self._entries[key]
+            await entry.lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._entry.lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        entry = self._entry
+        entry.users -= 1
+        if entry.users == 0 and self._entries.get(self._key) is entry:
+            del self._entries[self._key]
 
 
 class Ingest:
@@ -146,7 +177,11 @@ class Ingest:
     async def submit(
         self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
     ) -> Verdict:
-        """Validate and publish one courier's fixes; ``wait_acks`` waits for JetStream."""
+        """Validate and publish one courier's fixes; ``wait_acks`` waits for JetStream.
+
+        The accepted fixes go out as one `CourierLocatedBatch` per run of fixes in the same
+        region (normally one message per device message), not one message per fix.
+        """
         async with self._locks.hold(courier_id):
             now_ms = self._clock()
             last = await self.last_fixes.get(courier_id)
@@ -155,28 +190,35 @@ class Ingest:
                 self._metrics.rejected.labels(reason.value).inc()
             outside = 0
             futures = []
+            runs: list[tuple[str, list[LocFix]]] = []
+            in_area = self._in_service_area
             for fix in verdict.accepted:
-                flagged = (self._in_service_area is not None
-                           and not self._in_service_area(fix.lat, fix.lng))
+                flagged = in_area is not None and not in_area(fix.lat, fix.lng)
                 outside += flagged
-                event = CourierLocated(
-                    courier_id=courier_id, lat=fix.lat, lng=fix.lng, ts=fix.ts,
-                    received_ms=now_ms, speed_mps=fix.speed_mps, heading_deg=fix.heading_deg,
-                    accuracy_m=fix.accuracy_m, outside_zones=flagged,
-                )
-                subject = self._names.location(region_of(fix.lat, fix.lng), courier_id)
+                region = region_of(fix.lat, fix.lng)
+                loc = LocFix(fix.lat, fix.lng, fix.ts, fix.speed_mps, fix.heading_deg,
+                             fix.accuracy_m, flagged)
+                if runs and runs[-1][0] == region:
+                    runs[-1][1].append(loc)
+                else:
+                    runs.append((region, [loc]))
+            for region, fixes in runs:
+                payload = encode(CourierLocatedBatch(courier_id=courier_id, received_ms=now_ms,
+                                                     fixes=tuple(fixes)))
+                subject = self._names.location(region, courier_id)
                 if wait_acks:
-                    futures.append(await self._js.publish_async(subject, encode(event)))
+                    futures.append(await self._js.publish_async(subject, payload))
                 else:
                     # Device sockets: plain publish into the stream's subject (JetStream still
-                    # stores it) without a per-fix ack round trip; the next fix supersedes a
-                    # lost one, and the socket path must not wait on the stream.
-                    await self._nc.publish(subject, encode(event))
+                    # stores it) without an ack round trip; the next fix supersedes a lost
+                    # one, and the socket path must not wait on the stream.
+                    await self._nc.publish(subject, payload)
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
         if wait_acks and futures:
             await asyncio.gather(*futures)
-        self._metrics.accepted.inc(len(verdict.accepted))
+        if verdict.accepted:
+            self._metrics.accepted.inc(len(verdict.accepted))
         if outside:
             self._metrics.outside_zones.inc(outside)
         return Verdict(accepted=len(verdict.accepted), rejected=verdict.rejected,

@@ -13,6 +13,8 @@ import httpx
 import pytest
 import websockets
 
+from geo.cells import region_of
+from streams.events import CourierLocated, encode
 from tests.integration.core.conftest import CoreServer, eventually
 
 
@@ -272,3 +274,21 @@ async def test_index_rebuilds_from_stream_after_redis_flush(
     await redis.delete(*keys)
     assert await nearby(http, core_server, lat0, lng0) == []
     await eventually(all_found, timeout_s=15)
+
+
+async def test_indexer_still_reads_one_fix_messages(
+    core_server: CoreServer, http: httpx.AsyncClient
+) -> None:
+    """Ingest now publishes one ``loc.batch`` per device message; a ``loc.fix`` message (the
+    older one-fix format, e.g. still in the stream after an upgrade) is indexed too."""
+    courier = f"c-old-{uuid.uuid4().hex[:6]}"
+    lat, lng = fresh_point()
+    names = core_server.core.names  # type: ignore[attr-defined]
+    js = core_server.app.state.resources.js  # type: ignore[attr-defined]
+    await js.publish(names.location(region_of(lat, lng), courier), encode(CourierLocated(
+        courier_id=courier, lat=lat, lng=lng, ts=now_ms(), received_ms=now_ms())))
+
+    async def indexed() -> bool:
+        hits = [c for c in await nearby(http, core_server, lat, lng) if c["courier_id"] == courier]
+        return bool(hits) and (hits[0]["lat"], hits[0]["lng"]) == (lat, lng)
+    await eventually(indexed)

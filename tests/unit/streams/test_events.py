@@ -9,10 +9,13 @@ from streams.catalog import STREAMS, Names
 from streams.events import (
     CourierAssigned,
     CourierLocated,
+    CourierLocatedBatch,
     LatLng,
+    LocFix,
     OrderStatusChanged,
     decode,
     decode_dispatch_event,
+    decode_locations,
     encode,
 )
 
@@ -30,6 +33,27 @@ def test_events_round_trip_with_type_tag() -> None:
     assert decode(wire) == ev
     fix = CourierLocated(courier_id="d1", lat=1.5, lng=2.5, ts=3, received_ms=4)
     assert decode(encode(fix)) == fix
+
+
+def test_location_batches_round_trip_and_single_fixes_still_decode() -> None:
+    """``loc.batch`` carries one courier's fixes as compact arrays; the location decoder
+    reads both it and the older one-fix-per-message ``loc.fix``."""
+    batch = CourierLocatedBatch(courier_id="d1", received_ms=9, fixes=(
+        LocFix(1.5, 2.5, 3), LocFix(1.6, 2.6, 4, 5.0, 90.0, 3.0, True)))
+    wire = encode(batch)
+    assert msgspec.json.decode(wire)["fixes"][0][:3] == [1.5, 2.5, 3]
+    assert decode_locations(wire) == batch
+    assert decode(wire) == batch
+    assert batch.newest() == CourierLocated(
+        courier_id="d1", lat=1.6, lng=2.6, ts=4, received_ms=9, speed_mps=5.0,
+        heading_deg=90.0, accuracy_m=3.0, outside_zones=True)
+    assert [f.ts for f in batch.located()] == [3, 4]
+    assert CourierLocatedBatch(courier_id="d1", received_ms=9, fixes=()).newest() is None
+    single = CourierLocated(courier_id="d1", lat=1.5, lng=2.5, ts=3, received_ms=4)
+    assert decode_locations(encode(single)) == single
+    with pytest.raises(msgspec.ValidationError):
+        decode_locations(encode(CourierAssigned(order_id="o", courier_id="d", offer_id="x",
+                                                at_ms=1)))
 
 
 def test_family_decoder_refuses_other_families() -> None:

@@ -12,11 +12,14 @@ from streams.catalog import Names
 from streams.events import (
     CourierAssigned,
     CourierLocated,
+    CourierLocatedBatch,
     CourierUnassigned,
     LatLng,
+    LocFix,
     OrderCreated,
     OrderStatus,
     OrderStatusChanged,
+    encode,
 )
 from streams.hub import CourierHub, HubLimits, OrderWatch, TrackingHub, track_of
 from streams.outbox import Outbox
@@ -160,6 +163,31 @@ def test_console_sees_only_its_cells_and_heat() -> None:
     assert (marker["type"], marker["payload"]["status"]) == ("ORDER_MARKER", "delivered")
     hub.unwatch_console(console)
     hub.on_fix(fix("c1", PICKUP.lat, PICKUP.lng, T0 + 5000))
+    assert drain(box) == []
+
+
+def test_location_batches_and_single_fixes_both_reach_the_console() -> None:
+    """A ``loc.batch`` message shows its newest fix; an older-format ``loc.fix`` message is
+    still understood; undecodable data is ignored."""
+    clock = Clock()
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    drain(box)
+    batch = CourierLocatedBatch(courier_id="c1", received_ms=T0, fixes=(
+        LocFix(PICKUP.lat, PICKUP.lng, T0), LocFix(PICKUP.lat + 1e-4, PICKUP.lng, T0 + 500)))
+    hub.on_location_data(encode(batch))
+    shown = [m["payload"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert [(p["courierId"], p["ts"]) for p in shown] == [("c1", T0 + 500)]
+    clock.s += 2
+    hub.on_location_data(encode(fix("c1", PICKUP.lat + 2e-4, PICKUP.lng, T0 + 2500)))
+    shown = [m["payload"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert [p["ts"] for p in shown] == [T0 + 2500]
+    clock.s += 2
+    hub.on_location_data(b'{"type":"loc.batch","fixes":"nope"}')
+    hub.on_location_data(encode(CourierLocatedBatch(courier_id="c1", received_ms=T0, fixes=())))
     assert drain(box) == []
 
 
