@@ -28,7 +28,8 @@ from streams.catalog import Names
 from streams.jetstream import ensure_streams
 from tests.integration.core.conftest import CoreServer, serve_core
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's Chromium by default; CHROMIUM_PATH points elsewhere (another distribution's build).
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FAST_HASH = Argon2Params(time_cost=1, memory_kib=8192, parallelism=1)
 
@@ -103,7 +104,8 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
 async def browser() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
-    assert os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} is missing (.ci/run installs it)"
+    assert os.access(CHROMIUM, os.X_OK), (
+        f"{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does), or set CHROMIUM_PATH")
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                      args=["--no-sandbox", "--disable-gpu"])
