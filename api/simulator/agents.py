@@ -207,6 +207,16 @@ class CustomerAgent:
 
 # -- couriers ------------------------------------------------------------------------------
 
+class _Job(msgspec.Struct, kw_only=True):
+    """An order a courier holds."""
+
+    order_id: str
+    pickup: Point
+    drop: Point
+    ready_at_ms: int
+    picked: bool = False
+
+
 class _Gone(Exception):
     """The order is no longer this courier's (unassigned or cancelled)."""
 
@@ -237,6 +247,9 @@ class CourierAgent:
         self._last_ts = 0
         self._send_lock = asyncio.Lock()
         self._cruised = False
+        self.jobs: list[_Job] = []
+        """Orders held, in the order taken (several when dispatch stacks them)."""
+        self._worker: asyncio.Task[None] | None = None
 
     # -- wire ------------------------------------------------------------------------------
     def where(self) -> Point:
@@ -324,18 +337,23 @@ class CourierAgent:
                     self._wander()
                     continue
                 kind, payload = msg.get("type"), msg.get("payload") or {}
-                if kind == "OFFER":
+                if kind == "OFFER":  # also while riding: dispatch may stack a second order
                     await self._answer(payload)
                 elif kind == "ASSIGNED":  # a fleet manager's force-assign
-                    await self._deliver(payload, by_fleet=True)
+                    self._take(payload)
         finally:
-            socket.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await socket
+            for task in (self._worker, socket):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    def _busy(self) -> bool:
+        return self._worker is not None and not self._worker.done()
 
     def _idle_timeout(self) -> float | None:
-        if self.b.wander_m <= 0:
-            return None
+        if self.b.wander_m <= 0 or self._busy():
+            return None  # a courier with orders rides its route, it does not cruise
         if not self._cruised:  # set off at once: the map moves as couriers come online
             self._cruised = True
             return self.rng.uniform(0.2, 1.0)
@@ -368,7 +386,7 @@ class CourierAgent:
             self.world.error(f"courier {self.spec.index} answer: {exc!r}")
             return
         if accept and r.status_code == 200:
-            await self._deliver(offer, by_fleet=False)
+            self._take(offer)
 
     async def _progress(self, order_id: str, status: str) -> httpx.Response:
         return await self.core.put(f"{V1}/delivery/orders/{order_id}", headers=await self._h(),
@@ -383,54 +401,86 @@ class CourierAgent:
         self.leg = None
         await self.send_fix()  # a fix at the destination right away
 
-    async def _deliver(self, offer: dict[str, Any], *, by_fleet: bool) -> None:
-        order_id = offer["order_id"]
-        pickup = Point(offer["pickup"]["lat"], offer["pickup"]["lng"])
-        drop = Point(offer["dropoff"]["lat"], offer["dropoff"]["lng"])
+    def _take(self, offer: dict[str, Any]) -> None:
+        """Hold one more order; the route runner (started if need be) carries it."""
+        job = _Job(order_id=offer["order_id"],
+                   pickup=Point(offer["pickup"]["lat"], offer["pickup"]["lng"]),
+                   drop=Point(offer["dropoff"]["lat"], offer["dropoff"]["lng"]),
+                   ready_at_ms=int(offer.get("ready_at") or 0))
         w = self.world
         w.courier_state[self.id] = "busy"
-        w.hold(order_id, self.id, stacked=bool(offer.get("stacked")))
-        t = w.timeline(order_id)
+        w.hold(job.order_id, self.id, stacked=bool(offer.get("stacked")))
+        t = w.timeline(job.order_id)
         if t is not None and t.assigned_s is None:
             t.assigned_s = now_s()
         if w.first_riding is None:
             w.first_riding = time.monotonic()
             w.someone_riding.set()
+        self.jobs.append(job)
+        if not self._busy():
+            self._worker = asyncio.create_task(self._run_route())
+
+    async def _run_route(self) -> None:
+        """Pick up every held order (in the order taken), then drop each off; an order
+        stacked on the way joins the pick-ups still ahead. Dispatch only stacks a courier
+        heading to a chef, so pick-ups-then-drops is the route it judged."""
         try:
-            await self._ride(pickup)
-            if t is not None:
-                t.at_chef_s = now_s()
-            ready = w.ready_event(order_id)
-            if ready is not None:
-                await ready.wait()
-            elif offer.get("ready_at"):  # not our order (e.g. placed by a person in the demo)
-                await asyncio.sleep(max(0.0, offer["ready_at"] / 1000 - time.time()))
-            for status in ("picked_up", "delivering"):
-                r = await self._progress(order_id, status)
-                if r.status_code in (404, 409):
-                    raise _Gone(r.text)
-                expect(r, 200)
-                if status == "picked_up" and t is not None:
-                    t.picked_up_s = now_s()
-            await self._ride(drop)
-            for _ in range(60):  # the indexer may not have filed the door fix yet
-                r = await self._progress(order_id, "delivered")
-                if r.status_code == 200:
-                    if t is not None:
-                        t.delivered_s = now_s()
-                    break
-                if r.status_code == 404 or "too_far" not in r.text:
-                    raise _Gone(r.text)
-                await asyncio.sleep(0.5)
-                if haversine_m(self.pos.lat, self.pos.lng, drop.lat, drop.lng) > AT_DOOR_M:
-                    break
-                await self.send_fix()
-            else:
-                w.error(f"courier {self.spec.index}: could not deliver {order_id}")
-        except _Gone as exc:
-            w.error(f"courier {self.spec.index}: order {order_id} taken away: {exc}")
-        except (httpx.HTTPError, SimulatorError) as exc:
-            w.error(f"courier {self.spec.index} order {order_id}: {exc!r}")
+            while self.jobs:
+                job = next((j for j in self.jobs if not j.picked), self.jobs[0])
+                try:
+                    if job.picked:
+                        await self._drop_off(job)
+                    else:
+                        await self._pick_up(job)
+                        continue  # still held: dropped off after the remaining pick-ups
+                except _Gone as exc:
+                    self.world.error(f"courier {self.spec.index}: order {job.order_id} "
+                                     f"taken away: {exc}")
+                except (httpx.HTTPError, SimulatorError) as exc:
+                    self.world.error(f"courier {self.spec.index} order {job.order_id}: {exc!r}")
+                self.jobs.remove(job)
+                self.world.release(job.order_id, self.id)
         finally:
-            w.release(order_id, self.id)
-            w.courier_state[self.id] = "idle"
+            for job in self.jobs:  # cancelled mid-route (the run is ending)
+                self.world.release(job.order_id, self.id)
+            self.jobs.clear()
+            self.world.courier_state[self.id] = "idle"
+
+    async def _pick_up(self, job: _Job) -> None:
+        w = self.world
+        t = w.timeline(job.order_id)
+        await self._ride(job.pickup)
+        if t is not None and t.at_chef_s is None:
+            t.at_chef_s = now_s()
+        ready = w.ready_event(job.order_id)
+        if ready is not None:
+            await ready.wait()
+        elif job.ready_at_ms:  # not our order (e.g. placed by a person in the demo)
+            await asyncio.sleep(max(0.0, job.ready_at_ms / 1000 - time.time()))
+        for status in ("picked_up", "delivering"):
+            r = await self._progress(job.order_id, status)
+            if r.status_code in (404, 409):
+                raise _Gone(r.text)
+            expect(r, 200)
+            if status == "picked_up" and t is not None:
+                t.picked_up_s = now_s()
+        job.picked = True
+
+    async def _drop_off(self, job: _Job) -> None:
+        w = self.world
+        t = w.timeline(job.order_id)
+        drop = job.drop
+        await self._ride(drop)
+        for _ in range(60):  # the indexer may not have filed the door fix yet
+            r = await self._progress(job.order_id, "delivered")
+            if r.status_code == 200:
+                if t is not None:
+                    t.delivered_s = now_s()
+                return
+            if r.status_code == 404 or "too_far" not in r.text:
+                raise _Gone(r.text)
+            await asyncio.sleep(0.5)
+            if haversine_m(self.pos.lat, self.pos.lng, drop.lat, drop.lng) > AT_DOOR_M:
+                break
+            await self.send_fix()
+        w.error(f"courier {self.spec.index}: could not deliver {job.order_id}")

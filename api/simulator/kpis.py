@@ -81,8 +81,9 @@ def _overlap(a: Holding, b: Holding) -> bool:
 
 def double_assignments(holdings: Iterable[Holding]) -> int:
     """Conflicts: an order held by two different couriers at overlapping times (counted once
-    per order), and a courier holding two different orders at overlapping times unless both
-    were stacked (counted once per overlapping pair)."""
+    per order), and a courier holding two different orders at overlapping times unless the
+    later one was offered as stacked — dispatch knowingly added it to the courier's route
+    (counted once per overlapping pair)."""
     by_order: dict[str, list[Holding]] = {}
     by_courier: dict[str, list[Holding]] = {}
     for h in holdings:
@@ -96,7 +97,7 @@ def double_assignments(holdings: Iterable[Holding]) -> int:
     for hs in by_courier.values():
         count += sum(1 for i, a in enumerate(hs) for b in hs[i + 1:]
                      if a.order_id != b.order_id and _overlap(a, b)
-                     and not (a.stacked and b.stacked))
+                     and not (b if b.start_s >= a.start_s else a).stacked)
     return count
 
 
@@ -142,8 +143,8 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
 def fleet_snapshot_conflicts(orders: Iterable[tuple[str, str | None]],
                              stacked: frozenset[str] = frozenset()) -> int:
     """Conflicts in one /fleet/orders snapshot of (order_id, courier_id) pairs: a courier
-    carrying two orders that are not both stacked, or an order listed twice with different
-    couriers."""
+    carrying more than one order that was not offered as stacked (its first order is the one
+    the others were stacked on), or an order listed twice with different couriers."""
     by_courier: dict[str, list[str]] = {}
     courier_of: dict[str, str] = {}
     count = 0
@@ -155,9 +156,8 @@ def fleet_snapshot_conflicts(orders: Iterable[tuple[str, str | None]],
             count += 1
         by_courier.setdefault(courier_id, []).append(order_id)
     for held in by_courier.values():
-        distinct = sorted(set(held))
-        if len(distinct) > 1 and not all(o in stacked for o in distinct):
-            count += len(distinct) - 1
+        unstacked = {o for o in held if o not in stacked}
+        count += max(0, len(unstacked) - 1)
     return count
 
 

@@ -52,16 +52,20 @@ def test_kpis_from_timelines() -> None:
 
 
 def test_double_assignment_detection() -> None:
-    """An order held by two couriers at once, or a courier holding two unstacked orders at
-    once, is a double assignment; back-to-back holdings and stacked pairs are not."""
+    """An order held by two couriers at once, or a courier given a second order at once that
+    was not offered as stacked, is a double assignment; back-to-back holdings and an order
+    stacked on the one the courier already carries are not."""
     fine = [
         Holding(order_id="o1", courier_id="c1", start_s=0, end_s=10),
         Holding(order_id="o2", courier_id="c1", start_s=10, end_s=20),  # after o1 ended
         Holding(order_id="o1", courier_id="c2", start_s=10, end_s=15),  # o1 re-assigned later
-        Holding(order_id="o3", courier_id="c3", start_s=0, stacked=True),
-        Holding(order_id="o4", courier_id="c3", start_s=1, stacked=True),
+        Holding(order_id="o3", courier_id="c3", start_s=0),
+        Holding(order_id="o4", courier_id="c3", start_s=1, stacked=True),  # stacked on o3
     ]
     assert double_assignments(fine) == 0
+    # A plain offer to a courier already carrying a stacked pair is a conflict with both.
+    plain_on_top = [*fine[3:], Holding(order_id="o5", courier_id="c3", start_s=2)]
+    assert double_assignments(plain_on_top) == 2
     same_order = [Holding(order_id="o1", courier_id="c1", start_s=0, end_s=10),
                   Holding(order_id="o1", courier_id="c2", start_s=5)]
     assert double_assignments(same_order) == 1
@@ -74,10 +78,12 @@ def test_double_assignment_detection() -> None:
 
 
 def test_fleet_snapshot_conflicts() -> None:
-    """In one /fleet/orders snapshot a courier on two orders is a conflict unless both are
-    stacked; unassigned orders are ignored."""
+    """In one /fleet/orders snapshot a courier on two orders is a conflict unless all but its
+    first were offered as stacked; unassigned orders are ignored."""
     assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c2"), ("o3", None)]) == 0
     assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1")]) == 1
     assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1")],
-                                    stacked=frozenset({"o1", "o2"})) == 0
+                                    stacked=frozenset({"o2"})) == 0
+    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1"), ("o3", "c1")],
+                                    stacked=frozenset({"o2"})) == 1
     assert fleet_snapshot_conflicts([("o1", "c1"), ("o1", "c2")]) == 1
