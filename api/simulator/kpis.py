@@ -57,6 +57,8 @@ class Kpis(msgspec.Struct, frozen=True, kw_only=True):
     + conflicts seen in core's /fleet/orders snapshots."""
     double_in_holdings: int = 0
     double_in_fleet_snapshots: int = 0
+    stacked: int = 0
+    """Orders accepted as stacked (carried alongside another order of the same courier)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -120,7 +122,8 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
     judged = [o for o in delivered if o.promised_s is not None]
     late = sum(1 for o in judged
                if (o.delivered_s or 0.0) > (o.promised_s or 0.0))
-    in_holdings = double_assignments(holdings)
+    held = list(holdings)
+    in_holdings = double_assignments(held)
     return Kpis(
         placed=len(orders),
         assigned=sum(1 for o in orders if o.assigned_s is not None),
@@ -137,6 +140,7 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
         double_assignments=in_holdings + fleet_conflicts,
         double_in_holdings=in_holdings,
         double_in_fleet_snapshots=fleet_conflicts,
+        stacked=len({h.order_id for h in held if h.stacked}),
     )
 
 
@@ -181,6 +185,7 @@ def kpi_rows(k: Kpis) -> list[tuple[str, str]]:
         ("courier wait at chef p50 / p90", pair(k.wait_at_chef_p50_s, k.wait_at_chef_p90_s)),
         ("order to door p50 / p90", pair(k.order_to_door_p50_s, k.order_to_door_p90_s)),
         ("late (after promised time)", _fmt(k.late_pct, "%")),
+        ("orders stacked on a busy courier", str(k.stacked)),
         ("double assignments", str(k.double_assignments)),
     ]
 

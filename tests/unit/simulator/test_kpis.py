@@ -63,6 +63,7 @@ def test_double_assignment_detection() -> None:
         Holding(order_id="o4", courier_id="c3", start_s=1, stacked=True),  # stacked on o3
     ]
     assert double_assignments(fine) == 0
+    assert compute_kpis([], fine).stacked == 1
     # A plain offer to a courier already carrying a stacked pair is a conflict with both.
     plain_on_top = [*fine[3:], Holding(order_id="o5", courier_id="c3", start_s=2)]
     assert double_assignments(plain_on_top) == 2
