@@ -5,9 +5,17 @@ order, up to a bound on the stack, when the new order comes from the same chef a
 holds, or when routing's cheapest feasible insertion (`routing.insertion.insert`) keeps every
 promised time — the held orders' and the new one's. Anything else: one order per courier.
 
-Pure: positions, times and the travel model in; the added travel (the matching cost of the
-pair) or None out. The claim itself stays atomic in Redis (the adapter passes the held orders
-it decided on, and the script refuses if they changed in between).
+Cost of a stacked pair, on the scale of an idle courier's (travel to the chef + wait +
+lateness, `dispatch.costs`): the travel the new order adds, plus the delay it imposes on the
+held orders' drop-offs (waiting at the chef for its food, its extra stops), plus
+`lateness_weight` per second of lateness it adds to any order. Counting the delay matters:
+costed on added travel alone, a same-chef order was stacked even with idle couriers near,
+and the first customer waited for the second's food and drop-off (simulated day,
+docs/benchmarks.md).
+
+Pure: positions, times and the travel model in; the cost of the pair or None out. The claim
+itself stays atomic in Redis (the adapter passes the held orders it decided on, and the script
+refuses if they changed in between).
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import msgspec
 import numpy as np
 
 from geo.travel import TravelModel, Vehicle
-from routing.insertion import CourierRoute, insert
+from routing.eta import route_eta
+from routing.insertion import CourierRoute, Insertion, insert
 from routing.model import NO_DEADLINE_S, Pair, Task
 
 __all__ = ["StackOrder", "StackedCourier", "stack_cost_s"]
@@ -52,12 +61,13 @@ def stack_cost_s(
     max_stack: int,
     service_s: float,
     travel: TravelModel,
+    lateness_weight: float = 3.0,
 ) -> float | None:
-    """Seconds of travel the new order adds to the courier's route, or None when it may not
-    join: the stack is full (`max_stack` orders incl. the new one), or it is from another chef
-    and no insertion keeps every promised time. A same-chef order joins even when a promise
-    is already at risk (the courier is going there anyway); its cost is then the cheapest
-    insertion with the deadlines dropped.
+    """Cost in seconds of giving the courier the new order too (module docstring), or None
+    when it may not join: the stack is full (`max_stack` orders incl. the new one), or it is
+    from another chef and no insertion keeps every promised time. A same-chef order joins even
+    when a promise is already at risk (the courier is going there anyway), through the
+    cheapest insertion with the deadlines dropped; its lateness is then in the cost.
 
     Each stop takes half of `service_s` (the cost model's hand-over at the chef plus at the
     door); the held orders are served pickups first, then drop-offs, in the order given.
@@ -98,10 +108,31 @@ def stack_cost_s(
                         due_s=due(new.promised_at_s), service_s=stop_s)
         return route, pickup, delivery
 
-    found = insert(*route_and_tasks(deadlines=True), travel_s)
+    # Promised times on routing's clock, by drop-off task id (the new order's is 2n + 1).
+    promised = {2 * k + 1: o.promised_at_s - now_s for k, o in enumerate((*courier.held, new))}
+
+    def drop_starts(route: CourierRoute) -> dict[int, float]:
+        etas = route_eta(route.stops, route.location, route.now_s,
+                         lambda a, b: float(travel_s[a, b]))
+        return {stop.id: eta.start_s for stop, eta in zip(route.stops, etas, strict=True)
+                if stop.id in promised}
+
+    def cost(before: CourierRoute, found: Insertion) -> float:
+        old, now = drop_starts(before), drop_starts(found.route)
+
+        def lateness(starts: dict[int, float]) -> float:
+            return sum(max(0.0, t - promised[i]) for i, t in starts.items())
+
+        delay = sum(max(0.0, now[i] - old[i]) for i in old)  # held orders only
+        added_late = max(0.0, lateness(now) - lateness(old))  # the new order's included
+        return float(found.added_travel_s) + delay + lateness_weight * added_late
+
+    strict = route_and_tasks(deadlines=True)
+    found = insert(*strict, travel_s)
     if found is not None:
-        return float(found.added_travel_s)
+        return cost(strict[0], found)
     if any(o.chef == new.chef for o in courier.held):
-        relaxed = insert(*route_and_tasks(deadlines=False), travel_s)
-        return None if relaxed is None else float(relaxed.added_travel_s)
+        relaxed = route_and_tasks(deadlines=False)
+        found = insert(*relaxed, travel_s)
+        return None if found is None else cost(relaxed[0], found)
     return None

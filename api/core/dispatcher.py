@@ -318,7 +318,8 @@ class Dispatcher:
                 if c is None or m.member_id in dec:
                     continue
                 cost_s = stack_cost_s(c, new, now_s=now_s, max_stack=max_stack,
-                                      service_s=self.params.service_s, travel=self.model)
+                                      service_s=self.params.service_s, travel=self.model,
+                                      lateness_weight=self.params.lateness_weight)
                 if cost_s is not None:
                     out.add(i, m.member_id, eligible[m.member_id], cost_s)
         return out

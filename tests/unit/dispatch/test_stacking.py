@@ -39,7 +39,26 @@ def test_same_chef_second_order_is_stacked_cheaply() -> None:
 def test_same_chef_joins_even_when_a_promise_is_at_risk() -> None:
     held = order("a", "chef-1", CHEF, 2.0, promised_at_s=3600)
     tight = order("b", "chef-1", CHEF, -3.0, promised_at_s=400)  # cannot be met at all
-    assert cost(courier(held), tight) is not None
+    relaxed = order("b", "chef-1", CHEF, -3.0, promised_at_s=3600)
+    at_risk, fine = cost(courier(held), tight), cost(courier(held), relaxed)
+    assert at_risk is not None
+    assert fine is not None
+    # Its lateness is priced (3 s per late second), so an idle courier can still win it.
+    assert at_risk > fine + 3 * 60
+
+
+def test_waiting_for_later_food_is_charged_to_the_stack() -> None:
+    """A second order whose food is ready 10 min after the first makes the first customer
+    wait: that delay is in the cost, so an idle courier 1 km away is preferred to stacking."""
+    held = order("a", "chef-1", CHEF, 2.0, ready_at_s=300, promised_at_s=3600)
+    soon = order("b", "chef-1", CHEF, 2.2, ready_at_s=300, promised_at_s=3600)
+    later = order("b", "chef-1", CHEF, 2.2, ready_at_s=900, promised_at_s=3600)
+    same_time, ten_min_later = cost(courier(held), soon), cost(courier(held), later)
+    assert same_time is not None
+    assert ten_min_later is not None
+    assert ten_min_later >= same_time + 540  # ~600 s of waiting imposed on a's drop-off
+    idle_ride_s = MODEL.travel_s(*CHEF, CHEF[0] + 1 * KM, CHEF[1], Vehicle.SCOOTER)
+    assert ten_min_later > idle_ride_s > same_time
 
 
 def test_other_chef_on_the_way_is_stacked_when_every_promise_holds() -> None:
