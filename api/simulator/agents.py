@@ -421,18 +421,18 @@ class CourierAgent:
             self._worker = asyncio.create_task(self._run_route())
 
     async def _run_route(self) -> None:
-        """Pick up every held order (in the order taken), then drop each off; an order
-        stacked on the way joins the pick-ups still ahead. Dispatch only stacks a courier
-        heading to a chef, so pick-ups-then-drops is the route it judged."""
+        """Serve the held orders stop by stop, always riding to the nearest stop still open
+        (a held order's chef, or the door of one on board), as a courier app without route
+        guidance would; an order stacked on the way joins the open stops."""
         try:
             while self.jobs:
-                job = next((j for j in self.jobs if not j.picked), self.jobs[0])
+                job = self._nearest_job()
                 try:
                     if job.picked:
                         await self._drop_off(job)
                     else:
                         await self._pick_up(job)
-                        continue  # still held: dropped off after the remaining pick-ups
+                        continue  # still held: its door is now an open stop
                 except _Gone as exc:
                     self.world.error(f"courier {self.spec.index}: order {job.order_id} "
                                      f"taken away: {exc}")
@@ -445,6 +445,15 @@ class CourierAgent:
                 self.world.release(job.order_id, self.id)
             self.jobs.clear()
             self.world.courier_state[self.id] = "idle"
+
+    def _nearest_job(self) -> _Job:
+        here = self.where()
+
+        def distance_m(j: _Job) -> float:
+            stop = j.drop if j.picked else j.pickup
+            return haversine_m(here.lat, here.lng, stop.lat, stop.lng)
+
+        return min(self.jobs, key=distance_m)
 
     async def _pick_up(self, job: _Job) -> None:
         w = self.world
