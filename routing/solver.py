@@ -6,7 +6,10 @@ vehicle larger than any achievable saving in travel), then least total travel ti
 Search: a first solution (parallel cheapest insertion) on the whole fleet, then OR-Tools'
 iterated local search on the vehicles that solution used: SISR ruin-and-recreate with
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
-10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`.
+10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. The
+last half of the budget tries to do without the shortest route found (fleet reduction: the
+search restarts from the other routes, hinted, with one vehicle fewer) and keeps the result
+only if it serves every task.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
 are safe. But OR-Tools' Python binding holds the GIL for the whole search (measured: another
@@ -66,6 +69,10 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # None: derived from the data so one vehicle always outweighs any travel saving.
     vehicle_fixed_cost: int | None = None
     trim_fleet: bool = True  # search only with the vehicles the first solution used
+    # Share of the search budget spent trying to do without the search's shortest route:
+    # its tasks are dropped, the other routes seed a search with one vehicle fewer, and the
+    # result is kept only if it serves every task. 0 disables it.
+    fleet_reduction_share: float = 0.5
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -110,16 +117,18 @@ def solve(
         if len(kept) < len(problem.vehicles):
             model = _Model(msgspec.structs.replace(problem, vehicles=kept), seed, config)
 
-    # Phase 2, the metaheuristic on what is left of the budget.
+    # Phase 2, the metaheuristic; phase 3 (fleet reduction) gets its share of what is left.
+    share = config.fleet_reduction_share if config.metaheuristic == "ITERATED_LOCAL_SEARCH" else 0
     remaining_s = max(0.001, deadline - time.monotonic())
-    params = _search_parameters(config, remaining_s, solution_limit, model.mean_travel)
-    if params.use_iterated_local_search:
-        assignment = model.routing.SolveWithIteratedLocalSearch(params)
-    else:
-        assignment = model.routing.SolveWithParameters(params)
-    routes = model.routes(assignment) if assignment is not None else None
+    limit_2 = None if solution_limit is None else max(1, round(solution_limit * (1 - share)))
+    routes = model.search(config, remaining_s * (1 - share), limit_2)
     if routes is None or _dropped(problem, routes):
         routes = fallback
+    if share > 0 and routes is not None:
+        limit_3 = None if solution_limit is None else max(1, solution_limit - (limit_2 or 0))
+        fewer = _without_shortest_route(problem, routes, config, seed, deadline, limit_3)
+        if fewer is not None:
+            routes = fewer
     if routes is None:
         raise NoSolutionError(
             f"{problem.name or 'problem'}: no plan serving every task found in "
@@ -130,6 +139,38 @@ def solve(
 
 def _dropped(problem: Problem, routes: list[tuple[int, list[int]]]) -> bool:
     return sum(len(ids) for _, ids in routes) < len(problem.tasks)
+
+
+def _without_shortest_route(
+    problem: Problem,
+    routes: list[tuple[int, list[int]]],
+    config: SolverConfig,
+    seed: int,
+    deadline: float,
+    solution_limit: int | None,
+) -> list[tuple[int, list[int]]] | None:
+    """The same tasks on one vehicle fewer, or None if the search left some task out.
+
+    Route minimisation in the manner of SISR's fleet phase: the search alone removes the last
+    vehicle or two only slowly (a route disappears when one ruin empties it), so the route with
+    fewest tasks is dropped outright and the search, started from the other routes (OR-Tools'
+    first-solution hint), re-inserts its tasks. A vehicle carrying bound tasks is never dropped.
+    """
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    bound = {t.vehicle_id for t in problem.tasks if t.vehicle_id is not None}
+    candidates = [r for r in used if r[0] not in bound]
+    if len(used) < 2 or not candidates:
+        return None
+    dropped_vehicle = min(candidates, key=lambda r: len(r[1]))[0]
+    kept = [r for r in used if r[0] != dropped_vehicle]
+    kept_ids = {vehicle_id for vehicle_id, _ in kept}
+    fleet = tuple(v for v in problem.vehicles if v.id in kept_ids)
+    model = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+    remaining_s = max(0.001, deadline - time.monotonic())
+    found = model.search(config, remaining_s, solution_limit, hint=kept)
+    if found is None or _dropped(problem, found):
+        return None
+    return found
 
 
 def _search_parameters(
@@ -168,6 +209,7 @@ class _Model:
 
     def __init__(self, problem: Problem, seed: int, config: SolverConfig) -> None:
         self.problem = problem
+        self._hint: pywrapcp.Assignment | None = None
         rng = np.random.default_rng(seed)
         self.tasks: list[Task] = [problem.tasks[i] for i in rng.permutation(len(problem.tasks))]
         n_tasks = len(self.tasks)
@@ -249,6 +291,41 @@ class _Model:
                 manager.NodeToIndex(node_of[pair.pickup_id]),
                 manager.NodeToIndex(node_of[pair.delivery_id]),
             )
+
+    def search(
+        self,
+        config: SolverConfig,
+        time_limit_s: float,
+        solution_limit: int | None,
+        hint: list[tuple[int, list[int]]] | None = None,
+    ) -> list[tuple[int, list[int]]] | None:
+        """Routes after the metaheuristic, optionally started from `hint` (vehicle id, task ids).
+
+        The ILS takes no initial assignment, but its first solution, when built by local
+        cheapest insertion, follows the model's first-solution hint.
+        """
+        params = _search_parameters(config, time_limit_s, solution_limit, self.mean_travel)
+        if hint is not None:
+            params.first_solution_strategy = (
+                routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
+            )
+            node_of = {t.id: node for node, t in enumerate(self.tasks)}
+            ids_of = dict(hint)
+            indices = [
+                [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
+                for v in self.problem.vehicles
+            ]
+            self.routing.CloseModelWithParameters(params)
+            # The hint must outlive the search: keep a reference on the model.
+            self._hint = self.routing.ReadAssignmentFromRoutes(indices, True)
+            if self._hint is None:
+                return None
+            self.routing.SetFirstSolutionHint(self._hint)
+        if params.use_iterated_local_search:
+            assignment = self.routing.SolveWithIteratedLocalSearch(params)
+        else:
+            assignment = self.routing.SolveWithParameters(params)
+        return self.routes(assignment) if assignment is not None else None
 
     def routes(self, assignment: pywrapcp.Assignment) -> list[tuple[int, list[int]]]:
         out: list[tuple[int, list[int]]] = []
