@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from routing.feasibility import check_plan
 from routing.lilim import read_lilim
 from routing.model import Problem, Task, Vehicle, make_plan
-from routing.solver import InfeasibleProblemError, SolverConfig, _without_shortest_route, solve
+from routing.solver import InfeasibleProblemError, SolverConfig, _restart_from, solve
 from tests.unit.routing.builders import (
     brute_force,
     line_matrix,
@@ -147,9 +146,7 @@ def test_fleet_reduction_moves_the_shortest_route_onto_the_others() -> None:
     re-inserts its order on the other vehicle: one route serving all four tasks."""
     problem = _two_orders_on_a_line()
     routes = [(0, [1, 2]), (1, [3, 4])]
-    fewer = _without_shortest_route(
-        problem, routes, SolverConfig(), 0, time.monotonic() + 0.5, None
-    )
+    fewer = _restart_from(problem, routes, SolverConfig(), 0, 0.5, None, True)
     assert fewer is not None
     plan = make_plan(problem, fewer)
     assert check_plan(problem, plan) == []
@@ -180,7 +177,7 @@ def test_fleet_reduction_keeps_a_courier_with_food_on_board() -> None:
 
     routes = [(0, [1, 2, 3, 4]), (1, [5])]
     loose = problem(order_a_due_s=1000)
-    fewer = _without_shortest_route(loose, routes, SolverConfig(), 0, time.monotonic() + 0.5, None)
+    fewer = _restart_from(loose, routes, SolverConfig(), 0, 0.5, None, True)
     assert fewer is not None
     plan = make_plan(loose, fewer)
     assert check_plan(loose, plan) == []
@@ -190,7 +187,4 @@ def test_fleet_reduction_keeps_a_courier_with_food_on_board() -> None:
     # phase gives up rather than leave a task out. The two-route plan itself is feasible.
     tight = problem(order_a_due_s=20)
     assert check_plan(tight, make_plan(tight, routes)) == []
-    assert (
-        _without_shortest_route(tight, routes, SolverConfig(), 0, time.monotonic() + 0.5, None)
-        is None
-    )
+    assert _restart_from(tight, routes, SolverConfig(), 0, 0.5, None, True) is None
