@@ -39,7 +39,7 @@ from routing.feasibility import check_plan
 from routing.insertion import CourierRoute, insert
 from routing.lilim import read_lilim
 from routing.model import Pair, Plan, Problem, Task, Vehicle, make_plan
-from routing.solver import solve
+from routing.solver import DEFAULT_CONFIG, solve
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "li_lim"
 
@@ -66,6 +66,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     budget_s: float
     seed: int = 0
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
+    fleet_reduction_share: float | None = None  # ours: None = the solver's default
     exploration_level: int = 5  # vroom
 
 
@@ -87,7 +88,14 @@ def run_ours(job: Job) -> Outcome:
     problem = read_lilim(job.path).problem
     clock = _Clock()
     try:
-        plan = solve(problem, job.budget_s, job.seed, solution_limit=job.solution_limit)
+        config = DEFAULT_CONFIG
+        if job.fleet_reduction_share is not None:
+            config = msgspec.structs.replace(
+                config, fleet_reduction_share=job.fleet_reduction_share
+            )
+        plan = solve(
+            problem, job.budget_s, job.seed, solution_limit=job.solution_limit, config=config
+        )
     except (ValueError, RuntimeError) as exc:
         return _failed(problem, "ours", clock, str(exc))
     return _checked(problem, plan, "ours", clock)
@@ -191,6 +199,7 @@ def bench_solver(args: argparse.Namespace) -> None:
             budget_s=args.budget,
             seed=args.seed,
             solution_limit=args.solution_limit,
+            fleet_reduction_share=args.fleet_reduction_share,
         )
         for p in paths
     ]
@@ -503,6 +512,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=int,
         default=None,
         help="ours: stop after N solutions (reproducible, independent of machine load)",
+    )
+    parser.add_argument(
+        "--fleet-reduction-share",
+        type=float,
+        default=None,
+        help="ours: budget share of the fleet-reduction phase (0 = off, the pre-#6 solver)",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")

@@ -6,7 +6,10 @@ vehicle larger than any achievable saving in travel), then least total travel ti
 Search: a first solution (parallel cheapest insertion) on the whole fleet, then OR-Tools'
 iterated local search on the vehicles that solution used: SISR ruin-and-recreate with
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
-10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`.
+10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. Then
+part of the budget tries to do without the shortest route found (fleet reduction: the
+search restarts from the other routes, hinted, with one vehicle fewer; kept only if it serves
+every task), and the rest restarts the search from the best routes to shorten them.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
 are safe. But OR-Tools' Python binding holds the GIL for the whole search (measured: another
@@ -66,6 +69,13 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # None: derived from the data so one vehicle always outweighs any travel saving.
     vehicle_fixed_cost: int | None = None
     trim_fleet: bool = True  # search only with the vehicles the first solution used
+    # Share of the search budget spent trying to do without the search's shortest route:
+    # its tasks are dropped, the other routes seed a search with one vehicle fewer, and the
+    # result is kept only if it serves every task. 0 disables it.
+    fleet_reduction_share: float = 0.3
+    # Share of the search budget for a last search restarted from the best routes (hinted):
+    # it re-heats the annealing. Only a shorter plan replaces the one it started from.
+    polish_share: float = 0.3
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -110,16 +120,24 @@ def solve(
         if len(kept) < len(problem.vehicles):
             model = _Model(msgspec.structs.replace(problem, vehicles=kept), seed, config)
 
-    # Phase 2, the metaheuristic on what is left of the budget.
-    remaining_s = max(0.001, deadline - time.monotonic())
-    params = _search_parameters(config, remaining_s, solution_limit, model.mean_travel)
-    if params.use_iterated_local_search:
-        assignment = model.routing.SolveWithIteratedLocalSearch(params)
-    else:
-        assignment = model.routing.SolveWithParameters(params)
-    routes = model.routes(assignment) if assignment is not None else None
+    # Phase 2, the metaheuristic; then fleet reduction (phase 3) and a hinted restart from the
+    # best routes (phase 4, which makes up for the search time phase 3 took) get their shares.
+    ils = config.metaheuristic == "ITERATED_LOCAL_SEARCH"
+    shares = (config.fleet_reduction_share, config.polish_share) if ils else (0.0, 0.0)
+    search_s = max(0.001, deadline - time.monotonic())
+    limits = _split(solution_limit, shares)
+    routes = model.search(config, search_s * (1 - sum(shares)), limits[0])
     if routes is None or _dropped(problem, routes):
         routes = fallback
+    if shares[0] > 0 and routes is not None:
+        fewer = _restart_from(problem, routes, config, seed, search_s * shares[0], limits[1], True)
+        if fewer is not None:
+            routes = fewer
+    if shares[1] > 0 and routes is not None:
+        remaining_s = max(0.001, deadline - time.monotonic())
+        polished = _restart_from(problem, routes, config, seed, remaining_s, limits[2], False)
+        if polished is not None and _travel(problem, polished) < _travel(problem, routes):
+            routes = polished
     if routes is None:
         raise NoSolutionError(
             f"{problem.name or 'problem'}: no plan serving every task found in "
@@ -130,6 +148,52 @@ def solve(
 
 def _dropped(problem: Problem, routes: list[tuple[int, list[int]]]) -> bool:
     return sum(len(ids) for _, ids in routes) < len(problem.tasks)
+
+
+def _split(limit: int | None, shares: tuple[float, float]) -> list[int | None]:
+    """A solution limit split like the time budget: the search, then the two restarts."""
+    if limit is None:
+        return [None, None, None]
+    parts = [max(1, round(limit * share)) for share in shares]
+    return [max(1, limit - sum(parts)), *parts]
+
+
+def _travel(problem: Problem, routes: list[tuple[int, list[int]]]) -> int:
+    return make_plan(problem, routes).travel_s
+
+
+def _restart_from(
+    problem: Problem,
+    routes: list[tuple[int, list[int]]],
+    config: SolverConfig,
+    seed: int,
+    time_limit_s: float,
+    solution_limit: int | None,
+    drop_shortest: bool,
+) -> list[tuple[int, list[int]]] | None:
+    """A new search started from `routes` (OR-Tools' first-solution hint) on their vehicles;
+    None if it left some task out.
+
+    With `drop_shortest`, route minimisation in the manner of SISR's fleet phase: the search
+    alone removes the last vehicle or two only slowly (a route disappears when one ruin
+    empties it), so the route with fewest tasks goes outright, with its vehicle, and the search
+    re-inserts its tasks. A vehicle carrying bound tasks is never dropped.
+    """
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    if drop_shortest:
+        bound = {t.vehicle_id for t in problem.tasks if t.vehicle_id is not None}
+        candidates = [r for r in used if r[0] not in bound]
+        if len(used) < 2 or not candidates:
+            return None
+        dropped_vehicle = min(candidates, key=lambda r: len(r[1]))[0]
+        used = [r for r in used if r[0] != dropped_vehicle]
+    kept_ids = {vehicle_id for vehicle_id, _ in used}
+    fleet = tuple(v for v in problem.vehicles if v.id in kept_ids)
+    model = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+    found = model.search(config, time_limit_s, solution_limit, hint=used)
+    if found is None or _dropped(problem, found):
+        return None
+    return found
 
 
 def _search_parameters(
@@ -168,6 +232,7 @@ class _Model:
 
     def __init__(self, problem: Problem, seed: int, config: SolverConfig) -> None:
         self.problem = problem
+        self._hint: pywrapcp.Assignment | None = None
         rng = np.random.default_rng(seed)
         self.tasks: list[Task] = [problem.tasks[i] for i in rng.permutation(len(problem.tasks))]
         n_tasks = len(self.tasks)
@@ -249,6 +314,41 @@ class _Model:
                 manager.NodeToIndex(node_of[pair.pickup_id]),
                 manager.NodeToIndex(node_of[pair.delivery_id]),
             )
+
+    def search(
+        self,
+        config: SolverConfig,
+        time_limit_s: float,
+        solution_limit: int | None,
+        hint: list[tuple[int, list[int]]] | None = None,
+    ) -> list[tuple[int, list[int]]] | None:
+        """Routes after the metaheuristic, optionally started from `hint` (vehicle id, task ids).
+
+        The ILS takes no initial assignment, but its first solution, when built by local
+        cheapest insertion, follows the model's first-solution hint.
+        """
+        params = _search_parameters(config, time_limit_s, solution_limit, self.mean_travel)
+        if hint is not None:
+            params.first_solution_strategy = (
+                routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
+            )
+            node_of = {t.id: node for node, t in enumerate(self.tasks)}
+            ids_of = dict(hint)
+            indices = [
+                [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
+                for v in self.problem.vehicles
+            ]
+            self.routing.CloseModelWithParameters(params)
+            # The hint must outlive the search: keep a reference on the model.
+            self._hint = self.routing.ReadAssignmentFromRoutes(indices, True)
+            if self._hint is None:
+                return None
+            self.routing.SetFirstSolutionHint(self._hint)
+        if params.use_iterated_local_search:
+            assignment = self.routing.SolveWithIteratedLocalSearch(params)
+        else:
+            assignment = self.routing.SolveWithParameters(params)
+        return self.routes(assignment) if assignment is not None else None
 
     def routes(self, assignment: pywrapcp.Assignment) -> list[tuple[int, list[int]]]:
         out: list[tuple[int, list[int]]] = []

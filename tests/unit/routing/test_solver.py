@@ -10,8 +10,8 @@ import pytest
 
 from routing.feasibility import check_plan
 from routing.lilim import read_lilim
-from routing.model import Task, Vehicle
-from routing.solver import InfeasibleProblemError, SolverConfig, solve
+from routing.model import Problem, Task, Vehicle, make_plan
+from routing.solver import InfeasibleProblemError, SolverConfig, _restart_from, solve
 from tests.unit.routing.builders import (
     brute_force,
     line_matrix,
@@ -131,3 +131,60 @@ def test_solution_limit_is_reproducible_and_thread_safe() -> None:
         )
     assert all(r == alone for r in runs)
     assert check_plan(problem, alone) == []
+
+
+def _two_orders_on_a_line() -> Problem:
+    """Depot 0; orders 10->20 and 30->40, both fit one vehicle (0-10-20-30-40-0 = 80 s)."""
+    travel_s = line_matrix([0, 10, 20, 30, 40])
+    tasks = [Task(id=k, location=k, demand=1 if k % 2 else -1) for k in range(1, 5)]
+    vehicles = [Vehicle(id=v, start=0, end=0) for v in range(2)]
+    return problem_from_matrix(travel_s, tasks, [(1, 2), (3, 4)], vehicles)
+
+
+def test_fleet_reduction_moves_the_shortest_route_onto_the_others() -> None:
+    """From two one-order routes, the fleet-reduction phase drops the shorter route and
+    re-inserts its order on the other vehicle: one route serving all four tasks."""
+    problem = _two_orders_on_a_line()
+    routes = [(0, [1, 2]), (1, [3, 4])]
+    fewer = _restart_from(problem, routes, SolverConfig(), 0, 0.5, None, True)
+    assert fewer is not None
+    plan = make_plan(problem, fewer)
+    assert check_plan(problem, plan) == []
+    assert plan.vehicles_used == 1
+    assert sorted(plan.routes[0].task_ids) == [1, 2, 3, 4]
+
+
+def test_fleet_reduction_keeps_a_courier_with_food_on_board() -> None:
+    """A courier carrying a bound drop-off is never the one dropped, even when its route is
+    the shortest; and the phase returns a plan only when it serves every task."""
+
+    def problem(order_a_due_s: int) -> Problem:
+        tasks = [
+            Task(id=1, location=1, demand=1),
+            Task(id=2, location=2, demand=-1, due_s=order_a_due_s),
+            Task(id=3, location=3, demand=1),
+            Task(id=4, location=4, demand=-1),
+            Task(id=5, location=4, demand=-1, vehicle_id=1),  # on board courier 1
+        ]
+        # Courier 1 is full until it has delivered task 5 at position 40.
+        vehicles = [
+            Vehicle(id=0, start=0, end=0),
+            Vehicle(id=1, start=0, end=0, capacity=1, initial_load=1),
+        ]
+        return problem_from_matrix(
+            line_matrix([0, 10, 20, 30, 40]), tasks, [(1, 2), (3, 4)], vehicles
+        )
+
+    routes = [(0, [1, 2, 3, 4]), (1, [5])]
+    loose = problem(order_a_due_s=1000)
+    fewer = _restart_from(loose, routes, SolverConfig(), 0, 0.5, None, True)
+    assert fewer is not None
+    plan = make_plan(loose, fewer)
+    assert check_plan(loose, plan) == []
+    assert [r.vehicle_id for r in plan.routes] == [1]
+    assert plan.routes[0].task_ids[0] == 5
+    # Order A due at 20: courier 1 alone cannot make it (it must go to 40 first), so the
+    # phase gives up rather than leave a task out. The two-route plan itself is feasible.
+    tight = problem(order_a_due_s=20)
+    assert check_plan(tight, make_plan(tight, routes)) == []
+    assert _restart_from(tight, routes, SolverConfig(), 0, 0.5, None, True) is None
