@@ -3,11 +3,9 @@ against a real core and commerce on loopback ports, in a namespace of their own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +14,6 @@ import asyncpg
 import msgspec
 import nats
 import pytest
-import uvicorn
 from nats.js import JetStreamContext
 
 from api.app import create_commerce_app
@@ -27,6 +24,7 @@ from api.settings import Settings
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 from tests.integration.core.conftest import CoreServer, serve_core
+from tests.servers import serve_app
 
 # Debian's Chromium by default; CHROMIUM_PATH points elsewhere (another distribution's build).
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -51,25 +49,6 @@ class Console:
         return f"{self.core.url}/console/"
 
 
-@contextlib.asynccontextmanager
-async def serve_commerce(settings: Settings, port: int) -> AsyncIterator[str]:
-    config = uvicorn.Config(create_commerce_app(settings), host="127.0.0.1", port=port,
-                            log_config=None, access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("commerce server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-
-
 @pytest.fixture(scope="module")
 async def console(settings: Settings) -> AsyncIterator[Console]:
     """Automatic dispatch is effectively off (one round an hour): the test assigns by hand."""
@@ -91,7 +70,8 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
     try:
         async with serve_core(core_settings) as core:
             commerce_settings = msgspec.structs.replace(core_settings, console_origins=core.url)
-            async with serve_commerce(commerce_settings, commerce_port) as commerce_url:
+            commerce = create_commerce_app(commerce_settings)
+            async with serve_app(commerce, commerce_port) as commerce_url:
                 yield Console(core, commerce_url, names, nc.jetstream(), email, password)
     finally:
         for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):

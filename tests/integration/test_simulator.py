@@ -4,20 +4,16 @@ them, and nobody holds an order twice."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import time
 import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
-import uvicorn
 
 from api.app import build_app, create_core_app
 from api.commerce import commerce_parts
-from api.runtime import free_port
 from api.settings import Settings
 from api.simulator.agents import Behaviour
 from api.simulator.city import CityConfig, Point
@@ -25,26 +21,7 @@ from api.simulator.clients import SimulatorError
 from api.simulator.run import Endpoints, SimConfig, simulate
 from api.simulator.system import RunIsolation, clean_up, create_staff, staff_login
 from tests.integration.commerce.conftest import FAST
-
-
-@contextlib.asynccontextmanager
-async def _serve(app: object) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,  # type: ignore[arg-type]
-                                           access_log=False, lifespan="on",
-                                           ws_ping_interval=None))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+from tests.servers import serve_app
 
 
 @contextlib.asynccontextmanager
@@ -58,7 +35,7 @@ async def _system(settings: Settings, policy: str) -> AsyncIterator[Endpoints]:
     commerce = build_app("commerce", "commerce (simulator test)", s,
                          functools.partial(commerce_parts, config=FAST))
     try:
-        async with _serve(create_core_app(s)) as core_url, _serve(commerce) as commerce_url:
+        async with serve_app(create_core_app(s)) as core_url, serve_app(commerce) as commerce_url:
             yield Endpoints(core_url=core_url, commerce_url=commerce_url, admin_email=email,
                             admin_password=password)
     finally:

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_core_app
 from api.auth import Role, TokenCodec
 from api.runtime import free_port
 from api.settings import Settings
+from tests.servers import serve_app
 
 
 class CoreServer:
@@ -39,23 +39,9 @@ class CoreServer:
 
 @contextlib.asynccontextmanager
 async def serve_core(settings: Settings) -> AsyncIterator[CoreServer]:
-    port = free_port()
     app = create_core_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", ws_ping_interval=None)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done() or time.monotonic() > deadline:
-            raise RuntimeError("core server did not start")
-        await asyncio.sleep(0.02)
-    try:
-        yield CoreServer(f"http://127.0.0.1:{port}", settings, app)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+    async with serve_app(app) as url:
+        yield CoreServer(url, settings, app)
 
 
 @pytest.fixture(scope="session")
