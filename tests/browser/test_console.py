@@ -233,3 +233,85 @@ async def test_token_fragment_signs_in_staff_only(
             "document.getElementById('status').dataset.state === 'live'", timeout=10_000)
     assert "token=" not in page.url
     await context.close()
+
+
+async def test_zone_editor_creates_edits_toggles_and_deletes(
+    console: Console, browser: Any
+) -> None:
+    """A fleet manager draws a service zone, renames and redraws it, switches it off and
+    deletes it, all from the console; core's zones API reflects each step."""
+    staff = console.core.auth("fm-zones", "fleet_manager")
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    name = f"Zone {uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=console.core.url, timeout=10) as http:
+
+        async def mine() -> list[dict[str, Any]]:
+            r = await http.get("/api/v1/fleet/zones", headers=staff)
+            assert r.status_code == 200, r.text
+            return [z for z in r.json()["data"] if z["name"].startswith(name)]
+
+        try:
+            token = console.core.token("fm-zones", "fleet_manager")
+            await page.goto(f"{console.url}#token={token}")
+            await page.locator("#app").wait_for(state="visible", timeout=10_000)
+            box = await page.locator("#map").bounding_box()
+            assert box is not None
+
+            async def click_at(fx: float, fy: float) -> None:
+                await page.mouse.click(box["x"] + box["width"] * fx,
+                                       box["y"] + box["height"] * fy)
+
+            # Draw a square and save it: it is listed, with its res-9 cover.
+            await page.click("#zone-draw")
+            for fx, fy in ((0.3, 0.3), (0.6, 0.3), (0.6, 0.6), (0.3, 0.6)):
+                await click_at(fx, fy)
+            await page.fill("#zone-name", name)
+            await page.click("#zone-save")
+            await page.wait_for_function(
+                "document.getElementById('zone-panel').hidden", timeout=10_000)
+            [zone] = await mine()
+            assert zone["active"]
+            assert zone["cells"] > 0
+            assert len(zone["geometry"]["coordinates"][0]) == 5
+            row = page.locator(f'#zones li[data-zone-id="{zone["id"]}"]')
+            await row.wait_for(timeout=10_000)
+            assert name in await row.inner_text()
+
+            # Edit: the panel starts from the zone's outline; rename and redraw a triangle.
+            await row.locator("[data-zone-edit]").click()
+            assert await page.locator("#zone-panel").get_attribute("data-mode") == "edit"
+            assert await page.locator("#zone-vertices").inner_text() == "4"
+            await page.click("#zone-clear")
+            for fx, fy in ((0.35, 0.35), (0.55, 0.35), (0.45, 0.55)):
+                await click_at(fx, fy)
+            await page.fill("#zone-name", name + " east")
+            await page.click("#zone-save")
+            await page.wait_for_function(
+                "document.getElementById('zone-panel').hidden", timeout=10_000)
+            [edited] = await mine()
+            assert edited["id"] == zone["id"]
+            assert edited["name"] == name + " east"
+            assert len(edited["geometry"]["coordinates"][0]) == 4
+            assert 0 < edited["cells"] < zone["cells"]
+
+            # Switch it off: the API says inactive and the row is struck through.
+            await row.locator("[data-zone-active]").uncheck()
+            await page.wait_for_function(
+                f"document.querySelector('#zones li[data-zone-id=\"{zone['id']}\"]')"
+                "?.classList.contains('off')", timeout=10_000)
+            [off] = await mine()
+            assert off["active"] is False
+
+            # Delete, confirming the dialog: gone from the API and the list.
+            page.once("dialog", lambda d: asyncio.ensure_future(d.accept()))
+            await row.locator("[data-zone-delete]").click()
+            await row.wait_for(state="detached", timeout=10_000)
+            assert await mine() == []
+        finally:
+            for z in await mine():  # never leave a zone behind for other tests
+                await http.delete(f"/api/v1/fleet/zones/{z['id']}", headers=staff)
+            await context.close()
+    assert errors == [], errors

@@ -29,4 +29,6 @@ export class Api {
 
   get(path) { return this.call("GET", path); }
   post(path, body) { return this.call("POST", path, body); }
+  put(path, body) { return this.call("PUT", path, body); }
+  del(path) { return this.call("DELETE", path); }
 }

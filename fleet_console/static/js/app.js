@@ -365,6 +365,8 @@ $("drawer-unassign").addEventListener("click", async () => {
 // -- map clicks and the zone editor ------------------------------------------------------------
 
 let drawing = false;
+let editing = null; // the zone being edited (its id, name, active), or null for a new one
+let zones = [];     // the last GET /api/v1/fleet/zones
 
 function onMapClick(sx, sy) {
   if (drawing) {
@@ -381,12 +383,17 @@ function onMapClick(sx, sy) {
   if (scene.selected && ASSIGNABLE.has(state)) assign(scene.selected, hit.id);
 }
 
-function setDrawing(on) {
+function setDrawing(on, zone = null) {
   drawing = on;
-  scene.draft = [];
-  $("zone-vertices").textContent = "0";
+  editing = on ? zone : null;
+  // An edited zone starts from its own outline (the closing vertex is implied).
+  scene.draft = zone ? editableRing(zone.geometry).slice(0, -1).map((p) => [...p]) : [];
+  $("zone-vertices").textContent = scene.draft.length;
+  $("zone-mode").textContent = zone ? `Edit “${zone.name}”` : "New zone";
+  $("zone-name").value = zone ? zone.name : "New zone";
   $("zone-panel").hidden = !on;
   $("zone-panel").dataset.state = "idle";
+  $("zone-panel").dataset.mode = zone ? "edit" : "new";
   $("zone-draw").dataset.state = on ? "on" : "off";
   showError($("zone-error"), "");
   $("map").classList.toggle("picking", on);
@@ -400,15 +407,22 @@ $("zone-undo").addEventListener("click", () => {
   $("zone-vertices").textContent = scene.draft.length;
   map.invalidate();
 });
+$("zone-clear").addEventListener("click", () => {
+  scene.draft = [];
+  $("zone-vertices").textContent = "0";
+  map.invalidate();
+});
 
 $("zone-panel").addEventListener("submit", async (e) => {
   e.preventDefault();
   const ring = [...scene.draft, scene.draft[0]].filter(Boolean);
+  const body = { name: $("zone-name").value, geometry: { type: "Polygon", coordinates: [ring] } };
   try {
-    await session.api.post("/api/v1/fleet/zones", {
-      name: $("zone-name").value,
-      geometry: { type: "Polygon", coordinates: [ring] },
-    });
+    if (editing) {
+      await session.api.put(`/api/v1/fleet/zones/${editing.id}`, { ...body, active: editing.active });
+    } else {
+      await session.api.post("/api/v1/fleet/zones", body);
+    }
     setDrawing(false);
     $("zone-panel").dataset.state = "saved";
     loadZones();
@@ -418,19 +432,91 @@ $("zone-panel").addEventListener("submit", async (e) => {
   }
 });
 
+function polygonOf(geometry) {
+  return geometry.type === "Feature" ? geometry.geometry : geometry;
+}
+
 function ringsOf(geometry) {
-  const g = geometry.type === "Feature" ? geometry.geometry : geometry;
+  const g = polygonOf(geometry);
   if (g.type === "Polygon") return [g.coordinates[0]];
   if (g.type === "MultiPolygon") return g.coordinates.map((p) => p[0]);
   return [];
 }
 
+// The outline the editor can redraw: a plain polygon without holes (else null: the editor
+// would silently drop parts, so such zones are edited through the API).
+function editableRing(geometry) {
+  const g = polygonOf(geometry);
+  return g.type === "Polygon" && g.coordinates.length === 1 ? g.coordinates[0] : null;
+}
+
+function renderZones() {
+  const ul = $("zones");
+  ul.replaceChildren(...zones.map((z) => {
+    const li = document.createElement("li");
+    li.dataset.zoneId = z.id;
+    li.classList.toggle("off", !z.active);
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = z.name;
+    const cells = document.createElement("small");
+    cells.textContent = `${z.cells} cells`;
+    const active = document.createElement("input");
+    active.type = "checkbox";
+    active.checked = z.active;
+    active.title = "Active";
+    active.dataset.zoneActive = z.id;
+    active.addEventListener("change", () => saveZone(z, { active: active.checked }));
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.textContent = "Edit";
+    edit.dataset.zoneEdit = z.id;
+    edit.disabled = !editableRing(z.geometry);
+    if (edit.disabled) edit.title = "Multi-part or holed zones are edited through the API";
+    edit.addEventListener("click", () => setDrawing(true, z));
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.dataset.zoneDelete = z.id;
+    del.addEventListener("click", () => deleteZone(z));
+    li.append(active, name, cells, edit, del);
+    return li;
+  }));
+  ul.dataset.count = zones.length;
+}
+
+async function saveZone(zone, change) {
+  try {
+    showError($("zones-error"), "");
+    await session.api.put(`/api/v1/fleet/zones/${zone.id}`, {
+      name: zone.name, geometry: zone.geometry, active: zone.active, ...change,
+    });
+  } catch (err) {
+    showError($("zones-error"), describe(err));
+  }
+  loadZones();
+}
+
+async function deleteZone(zone) {
+  if (!window.confirm(`Delete the service zone “${zone.name}”?`)) return;
+  try {
+    showError($("zones-error"), "");
+    await session.api.del(`/api/v1/fleet/zones/${zone.id}`);
+  } catch (err) {
+    showError($("zones-error"), describe(err));
+  }
+  loadZones();
+}
+
 async function loadZones() {
   try {
-    const { data } = await session.api.get("/api/v1/fleet/zones");
-    scene.zones = data.filter((z) => z.active).flatMap((z) => ringsOf(z.geometry));
+    zones = (await session.api.get("/api/v1/fleet/zones")).data;
+    scene.zones = zones.filter((z) => z.active).flatMap((z) => ringsOf(z.geometry));
+    renderZones();
     map.invalidate();
-  } catch { /* zones are optional on the map */ }
+  } catch (err) {
+    showError($("zones-error"), `zones: ${describe(err)}`);
+  }
 }
 
 // -- start ----------------------------------------------------------------------------------
