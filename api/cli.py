@@ -305,6 +305,8 @@ def _print_result(result: object, json_path: str | None) -> int:
         f"KPIs (policy {result.policy}, seed {result.seed}, {result.couriers} couriers, "
         f"{result.chefs} chefs, {result.orders_per_min:g} orders/min, wall "
         f"{result.wall_s:.0f} s):")))
+    click.echo(f"couriers told the food was ready: {result.food_ready_pushed} by core's "
+               f"ORDER_READY push, {result.food_ready_polled} by polling")
     if result.errors:
         click.echo(f"{len(result.errors)} client errors; first: {result.errors[0]}", err=True)
     if json_path:

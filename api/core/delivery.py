@@ -61,6 +61,8 @@ class DispatchOrder(msgspec.Struct, frozen=True, kw_only=True):
     ready_at: int | None
     promised_at: int | None
     late: bool
+    food_ready: bool = False
+    """The chef has marked the food ready (couriers also get ORDER_READY on their socket)."""
 
 
 class DispatchOrderList(msgspec.Struct, frozen=True):
@@ -90,6 +92,7 @@ def _order(o: dict[str, str], now_ms: int) -> DispatchOrder:
         dropoff={"lat": float(o.get("dlat", 0)), "lng": float(o.get("dlng", 0))},
         ready_at=int(o["ready_ms"]) if o.get("ready_ms") else None, promised_at=promised,
         late=promised is not None and now_ms > promised and status != "delivered",
+        food_ready=bool(o.get("food_ready_ms")),
     )
 
 

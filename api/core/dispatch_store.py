@@ -221,6 +221,18 @@ requeue(P, o, now)
 return {'unassigned', o, c}
 """
 
+# The chef marked the food ready. ARGV: P, order, at. Returns the courier to tell (an
+# accepted, not yet collected order), '' when nobody is on the way, false for no order.
+_FOOD_READY = """
+local P, o, at = ARGV[1], ARGV[2], ARGV[3]
+local okey = P .. ':o:' .. o
+local od = redis.call('HMGET', okey, 'state', 'courier')
+if not od[1] then return false end
+redis.call('HSET', okey, 'food_ready_ms', at, 'ready_ms', at)
+if od[1] == 'assigned' and od[2] then return od[2] end
+return ''
+"""
+
 # A courier reports progress on its order. ARGV: P, geo_status, order, courier, new, now
 _PROGRESS = _LIB + """
 local P, gs, o, c, new, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -349,6 +361,7 @@ class DispatchStore:
         self._force = r(_FORCE)
         self._unassign = r(_UNASSIGN)
         self._progress = r(_PROGRESS)
+        self._food_ready = r(_FOOD_READY)
         self._cancel = r(_CANCEL)
         self._availability = r(_AVAILABILITY)
         self._lease = r(_LEASE)
@@ -366,6 +379,11 @@ class DispatchStore:
 
     async def cancel(self, order_id: str, now_ms: int) -> Transition:
         return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))
+
+    async def food_ready(self, order_id: str, at_ms: int) -> str | None:
+        """Record that the food is ready; the courier on its way to collect it, if any."""
+        courier = await self._food_ready(args=[self.p, order_id, at_ms])
+        return _s(courier) if courier else None  # nil (no order) and '' (nobody) alike
 
     async def order(self, order_id: str) -> dict[str, str] | None:
         raw = await _hgetall(self.redis, f"{self.p}:o:{order_id}")

@@ -124,7 +124,8 @@ class Dispatcher:
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, view: OrderView, event: OrderEvent | Any) -> None:
-        """OrdersView listener: accepted orders enter dispatch; cancellations leave it."""
+        """OrdersView listener: accepted orders enter dispatch; cancellations leave it; a
+        courier on the way learns when the food is ready (ORDER_READY)."""
         if not isinstance(event, OrderStatusChanged):
             return
         now_ms = wall_ms()
@@ -133,6 +134,12 @@ class Dispatcher:
             if result.courier_id:
                 await self._push(result.courier_id, "OFFER_WITHDRAWN",
                                  {"order_id": event.order_id, "reason": "cancelled"})
+            return
+        if event.status == "ready":
+            courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms)
+            if courier_id:
+                await self._push(courier_id, "ORDER_READY",
+                                 {"order_id": event.order_id, "ready_at": event.at_ms or now_ms})
             return
         if event.status != "accepted":
             return

@@ -1,8 +1,10 @@
 """The city's actors, each an asyncio task speaking only the public APIs, as real apps would:
 chefs (commerce), customers (commerce), couriers (core: ``/ws/courier`` + HTTP).
 
-Couriers learn that the food is ready from the simulated chef in the same process (at a real
-counter the courier sees it handed over); everything else goes over the wire.
+Everything goes over the wire: a courier at the chef's door learns the food is ready from
+core's ORDER_READY push (or, if that push was lost, from GET /delivery/orders). Only when the
+simulated chef's app failed to mark it ready is the food handed over in-process, so a courier
+is never stranded by a simulated error (which is reported).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from geo.travel import HaversineTravelModel
 
 PASSWORD = "simulated-password-1"
 AT_DOOR_M = 150.0
+READY_POLL_S = 5.0  # a courier waiting at a chef re-checks core this often
 """Core accepts `delivered` within this distance of the drop-off (api/core/delivery.py)."""
 _ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
@@ -145,8 +148,7 @@ class ChefAgent:
             await self._status(order_id, "ready")
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"chef {self.spec.index} order {order_id}: {exc!r}")
-        finally:
-            # The food is handed over even if the status call failed: never strand a courier.
+            # The app failed: the food is handed over anyway, never strand a courier.
             event = self.world.ready_event(order_id)
             if event is not None:
                 event.set()
@@ -243,6 +245,8 @@ class CourierAgent:
         self.leg: Leg | None = None
         self.leg_started = 0.0
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._ready: dict[str, asyncio.Event] = {}
+        """Per held order: set by core's ORDER_READY push."""
         self.ws: ClientConnection | None = None
         self._last_ts = 0
         self._send_lock = asyncio.Lock()
@@ -341,6 +345,8 @@ class CourierAgent:
                     await self._answer(payload)
                 elif kind == "ASSIGNED":  # a fleet manager's force-assign
                     self._take(payload)
+                elif kind == "ORDER_READY":
+                    self._ready_signal(str(payload.get("order_id", ""))).set()
         finally:
             for task in (self._worker, socket):
                 if task is not None:
@@ -387,6 +393,34 @@ class CourierAgent:
             return
         if accept and r.status_code == 200:
             self._take(offer)
+
+    def _ready_signal(self, order_id: str) -> asyncio.Event:
+        return self._ready.setdefault(order_id, asyncio.Event())
+
+    async def _wait_for_food(self, order_id: str) -> None:
+        """Until core says the food is ready: ORDER_READY on the socket, or a poll of
+        GET /delivery/orders every READY_POLL_S (a push is at most once: a reconnect loses it)."""
+        pushed = self._ready_signal(order_id)
+        handed = self.world.ready_event(order_id)  # set only when the chef's app failed
+        try:
+            while True:
+                if pushed.is_set():  # possibly before the courier reached the door
+                    self.world.ready_by_push += 1
+                    return
+                if handed is not None and handed.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(pushed.wait(), READY_POLL_S)
+                    continue
+                r = await self.core.get(f"{V1}/delivery/orders", headers=await self._h())
+                mine = [o for o in expect(r, 200)["orders"] if o["order_id"] == order_id]
+                if not mine:
+                    raise _Gone("no longer in GET /delivery/orders")
+                if mine[0].get("food_ready"):
+                    self.world.ready_by_poll += 1
+                    return
+        finally:
+            self._ready.pop(order_id, None)
 
     async def _progress(self, order_id: str, status: str) -> httpx.Response:
         return await self.core.put(f"{V1}/delivery/orders/{order_id}", headers=await self._h(),
@@ -461,11 +495,7 @@ class CourierAgent:
         await self._ride(job.pickup)
         if t is not None and t.at_chef_s is None:
             t.at_chef_s = now_s()
-        ready = w.ready_event(job.order_id)
-        if ready is not None:
-            await ready.wait()
-        elif job.ready_at_ms:  # not our order (e.g. placed by a person in the demo)
-            await asyncio.sleep(max(0.0, job.ready_at_ms / 1000 - time.time()))
+        await self._wait_for_food(job.order_id)
         for status in ("picked_up", "delivering"):
             r = await self._progress(job.order_id, status)
             if r.status_code in (404, 409):

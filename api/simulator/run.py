@@ -54,6 +54,10 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     wall_s: float
     first_courier_online_s: float | None
     first_courier_riding_s: float | None
+    food_ready_pushed: int = 0
+    """Couriers at a chef told by core's ORDER_READY push ..."""
+    food_ready_polled: int = 0
+    """... and by polling GET /delivery/orders (the push was lost)."""
     errors: list[str]
 
 
@@ -201,6 +205,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                                 if world.first_online is not None else None),
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
+        food_ready_pushed=world.ready_by_push, food_ready_polled=world.ready_by_poll,
         errors=world.errors[:50])
 
 

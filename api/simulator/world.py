@@ -18,7 +18,12 @@ class World:
         self.holdings: list[Holding] = []
         self._open: dict[tuple[str, str], int] = {}
         self.ready: dict[str, asyncio.Event] = {}
-        """Per order: set when the (simulated) chef hands the food over."""
+        """Per order: set when the simulated chef's app failed to mark the food ready and
+        the food is handed over anyway (core never heard of it)."""
+        self.ready_by_push = 0
+        """Couriers at a chef who learnt the food was ready from ORDER_READY ..."""
+        self.ready_by_poll = 0
+        """... and from polling GET /delivery/orders (the push was lost)."""
         self.courier_state: dict[str, str] = {}
         self.fleet_conflicts = 0
         self.first_online: float | None = None

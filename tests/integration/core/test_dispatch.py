@@ -236,6 +236,49 @@ async def test_courier_progress_and_delivered_needs_to_be_at_the_door(world: Wor
     assert state.json()["state"] == "idle"
 
 
+async def test_courier_on_the_way_is_told_when_the_food_is_ready(world: World) -> None:
+    """commerce's `ready` status reaches the assigned courier as ORDER_READY (and
+    GET /delivery/orders says food_ready); an order nobody holds yet pushes nothing."""
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    offer = await world.offer_for(c, oid)
+    assert (await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                                  headers=world.auth(c))).status_code == 200
+    mine = (await world.http.get("/api/v1/delivery/orders", headers=world.auth(c))).json()
+    assert [o["food_ready"] for o in mine["orders"]] == [False]
+
+    async def ready(order_id: str) -> int:
+        t = now_ms()
+        ev = OrderStatusChanged(
+            order_id=order_id, order_number=f"HC{order_id[:6]}", customer_id="cust-1",
+            chef_id="chef-1", status="ready", previous_status="preparing", at_ms=t,
+            pickup=LatLng(lat, lng), dropoff=LatLng(lat + 0.01, lng))
+        await publish(world.js, world.names.order_event("status", order_id), ev,
+                      msg_id=f"{order_id}:ready")
+        return t
+
+    at = await ready(oid)
+
+    async def told() -> list[dict[str, Any]]:
+        return world.offers.of(c, "ORDER_READY")
+    assert await eventually(told) == [{"order_id": oid, "ready_at": at}]
+    mine = (await world.http.get("/api/v1/delivery/orders", headers=world.auth(c))).json()
+    assert [(o["order_id"], o["food_ready"], o["ready_at"]) for o in mine["orders"]] == [
+        (oid, True, at)]
+
+    # Ready before any courier holds it: recorded (the offer's ready_at), nobody pushed to.
+    lone_lat, lone_lng = spot()
+    waiting = await world.order((lone_lat, lone_lng), (lone_lat + 0.01, lone_lng))
+    await ready(waiting)
+
+    async def recorded() -> bool:
+        o = await world.srv.core.dispatch.store.order(waiting)  # type: ignore[attr-defined]
+        return bool(o and o.get("food_ready_ms"))
+    await eventually(recorded)
+    assert all(p["order_id"] != waiting for _, p, _ in world.offers.all("ORDER_READY"))
+
+
 async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
     """Force-assign takes an idle courier (a busy one is 409); unassign returns the order to
     waiting; couriers cannot use fleet endpoints."""
@@ -263,7 +306,10 @@ async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "assigned"
     assert r.json()["courier_id"] == idle
-    assert world.offers.of(idle, "ASSIGNED") or True  # push is best effort
+
+    async def told() -> list[dict[str, Any]]:
+        return [p for p in world.offers.of(idle, "ASSIGNED") if p["order_id"] == oid]
+    await eventually(told)  # the courier's device hears of the force-assign
     r = await world.http.post(f"/api/v1/fleet/orders/{oid}/unassign", headers=fm)
     assert r.json()["status"] == "waiting"
     assert r.json()["courier_id"] is None
