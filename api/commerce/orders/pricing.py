@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Literal
 
@@ -17,7 +16,6 @@ SERVICE_FEE_PERCENT = 5
 TAX_PERCENT = 8
 FREE_DISTANCE_KM = 3
 SURCHARGE_PER_KM_CENTS = 50
-EARTH_RADIUS_M = 6_371_008.8
 
 
 class Price(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,13 +31,6 @@ class Price(msgspec.Struct, frozen=True, kw_only=True):
 def percent_half_up(amount_cents: int, percent: int) -> int:
     """``amount * percent / 100`` rounded half up, in integers (amount, percent >= 0)."""
     return (amount_cents * percent + 50) // 100
-
-
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def delivery_fee_cents(base_fee_cents: int, distance_m: float) -> int:

@@ -21,7 +21,6 @@ from api.commerce.orders import schemas as s
 from api.commerce.orders.pricing import (
     PromoRejected,
     PromoRule,
-    haversine_m,
     price_order,
     promo_discount,
 )
@@ -30,6 +29,7 @@ from api.commerce.paging import Page, PageQuery
 from api.commerce.rows import many, one
 from api.problems import Problem
 from api.resources import Resources
+from geo.distance import haversine_m
 from streams.catalog import Names
 
 ORDER_COLS = ", ".join(f for f in s.Order.__struct_fields__ if f != "items")

@@ -9,7 +9,7 @@ from typing import Any
 
 import nats
 
-from api.commerce.orders.pricing import haversine_m
+from geo.distance import haversine_m
 from streams.catalog import Names
 from streams.events import (
     CourierAssigned,

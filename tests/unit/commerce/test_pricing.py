@@ -12,11 +12,11 @@ from api.commerce.orders.pricing import (
     PromoRejected,
     PromoRule,
     delivery_fee_cents,
-    haversine_m,
     percent_half_up,
     price_order,
     promo_discount,
 )
+from geo.distance import haversine_m
 
 cents = st.integers(min_value=0, max_value=10_000_000)
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
