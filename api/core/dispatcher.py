@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 
 from api.core.dispatch_store import DispatchStore, Transition
 from api.core.ingest import wall_ms
-from api.core.live_index import LiveIndex
+from api.core.live_index import Hit, LiveIndex
 from api.core.orders_view import OrderView
 from api.observability import Metrics
 from api.settings import Settings
@@ -39,7 +39,7 @@ from dispatch.costs import (
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
-from geo.cells import region_of
+from geo.cells import region_of, regions_near
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
 from streams.events import (
@@ -194,28 +194,25 @@ class Dispatcher:
             return 0
         declined = await self.store.declined_by([o["order_id"] for o in orders])
         k = self.settings.dispatch_candidates
-        # One batched search for the whole round (a pipeline per ring step, not per order).
-        searches = await self.couriers.nearby_many(
-            [(float(o["plat"]), float(o["plng"])) for o in orders],
-            radius_m=self.settings.dispatch_radius_m, limit=[k + len(dec) for dec in declined],
-            now_ms=now_ms, stale_s=self.settings.courier_stale_s, statuses=["idle"])
+        found = await self.search(region, orders, declined, now_ms)
         courier_ids: list[str] = []
         index_of: dict[str, int] = {}
         positions: list[tuple[float, float]] = []
         cand = np.full((len(orders), k), -1, dtype=np.int64)
-        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+        for i, (members, dec) in enumerate(zip(found["idle"], declined, strict=True)):
             slot = 0
-            for m in members:
-                if m.member_id in dec or slot >= k:
+            for member_id, lat, lng, _ in members:
+                if member_id in dec or slot >= k:
                     continue
-                j = index_of.get(m.member_id)
+                j = index_of.get(member_id)
                 if j is None:
-                    j = index_of[m.member_id] = len(courier_ids)
-                    courier_ids.append(m.member_id)
-                    positions.append((m.lat, m.lng))
+                    j = index_of[member_id] = len(courier_ids)
+                    courier_ids.append(member_id)
+                    positions.append((lat, lng))
                 cand[i, slot] = j
                 slot += 1
-        stacked = await self._stack_candidates(orders, declined, now_ms)
+        stacked = await self._stack_candidates(orders, declined, now_ms,
+                                               found.get("to_pickup", []))
         if not courier_ids and not stacked.courier_ids:
             return 0
         infos = await self.store.couriers(courier_ids)
@@ -280,20 +277,44 @@ class Dispatcher:
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
 
+    async def search(self, region: str, orders: list[dict[str, str]],
+                     declined: list[set[str]], now_ms: int) -> dict[str, list[list[Hit]]]:
+        """The round's candidate couriers per order: the nearest idle ones (K + declined)
+        and, when stacking is on, the nearest heading to a chef (STACK_CANDIDATES +
+        declined), within DISPATCH_RADIUS_M, fresh per COURIER_STALE_S, nearest first.
+
+        ``snapshot`` (default): one read of the region's couriers (and its neighbours'),
+        searched in memory; ``live``: `nearby_many` on the Redis index. Same answer."""
+        k = self.settings.dispatch_candidates
+        limits = {"idle": [k + len(dec) for dec in declined]}
+        if self.settings.dispatch_max_stack >= 2:
+            limits["to_pickup"] = [STACK_CANDIDATES + len(dec) for dec in declined]
+        points = [(float(o["plat"]), float(o["plng"])) for o in orders]
+        radius_m = self.settings.dispatch_radius_m
+        stale_s = self.settings.courier_stale_s
+        if self.settings.dispatch_search == "snapshot":
+            return await self.couriers.nearest_by_status(
+                points, regions=regions_near(region, radius_m), radius_m=radius_m,
+                limits=limits, now_ms=now_ms, stale_s=stale_s)
+        out: dict[str, list[list[Hit]]] = {}
+        for status, lim in limits.items():
+            searches = await self.couriers.nearby_many(
+                points, radius_m=radius_m, limit=lim, now_ms=now_ms, stale_s=stale_s,
+                statuses=[status])
+            out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m) for m in members]
+                           for members, _ in searches]
+        return out
+
     async def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
-                                now_ms: int) -> StackCandidates:
+                                now_ms: int, searches: list[list[Hit]]) -> StackCandidates:
         """Couriers heading to a chef that may take one of these orders too (see
-        `dispatch.stacking`), with the added travel as the matching cost."""
+        `dispatch.stacking`), with the added travel as the matching cost; `searches` are the
+        nearest such couriers per order."""
         out = StackCandidates(len(orders))
         max_stack = self.settings.dispatch_max_stack
         if max_stack < 2 or not orders:
             return out
-        searches = await self.couriers.nearby_many(
-            [(float(o["plat"]), float(o["plng"])) for o in orders],
-            radius_m=self.settings.dispatch_radius_m,
-            limit=[STACK_CANDIDATES + len(dec) for dec in declined], now_ms=now_ms,
-            stale_s=self.settings.courier_stale_s, statuses=["to_pickup"])
-        position = {m.member_id: (m.lat, m.lng) for members, _ in searches for m in members}
+        position = {m[0]: (m[1], m[2]) for members in searches for m in members}
         ids = sorted(position)
         if not ids:
             return out
@@ -311,17 +332,17 @@ class Dispatcher:
                                                              .get("vehicle", "")),
                     held=tuple(_stack_order(r) for r in rows if r is not None))
         now_s = now_ms / 1000.0
-        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+        for i, (members, dec) in enumerate(zip(searches, declined, strict=True)):
             new = _stack_order(orders[i])
-            for m in members:
-                c = couriers.get(m.member_id)
-                if c is None or m.member_id in dec:
+            for member_id, *_ in members:
+                c = couriers.get(member_id)
+                if c is None or member_id in dec:
                     continue
                 cost_s = stack_cost_s(c, new, now_s=now_s, max_stack=max_stack,
                                       service_s=self.params.service_s, travel=self.model,
                                       lateness_weight=self.params.lateness_weight)
                 if cost_s is not None:
-                    out.add(i, m.member_id, eligible[m.member_id], cost_s)
+                    out.add(i, member_id, eligible[member_id], cost_s)
         return out
 
     # -- courier and fleet actions ---------------------------------------------------------
