@@ -46,6 +46,7 @@ MAX_RING: Final = 10_000
 # numpy's and libm's sin/cos/asin may differ in the last bits: distances closer than this
 # (metres) to each other or to the radius are re-decided with the scalar formula.
 _AMBIGUOUS_M: Final = 1e-6
+_SORT_SCALE: Final = float(1 << 25)  # metres; above any distance on Earth (2.0e7 m)
 
 
 class GridIndex(msgspec.Struct, frozen=True, kw_only=True):
@@ -298,17 +299,30 @@ def nearest_within(
     if n == 0 or len(index.order) == 0:
         return cand, dist_out
     r_max = int(ring_for(index, radius_m + 1.0)[()]) if math.isfinite(radius_m) else MAX_RING
-    ring = np.minimum(np.full(n, 1, dtype=np.int64), r_max)
+    ring = np.minimum(_first_ring(index, query_key, limit), r_max)
     todo = np.arange(n)
+    p_all = np.radians(lat)
+    cos_all = np.cos(p_all)
+    qp_all = np.radians(query_lat)
+    qcos_all = np.cos(qp_all)
     while len(todo):
         rows, cols, covered = _gather(index, query_key[todo], ring[todo])
-        dist = haversine_pairs_m(query_lat[todo][rows], query_lng[todo][rows], lat[cols],
-                                 lng[cols])
-        near = dist <= radius_m + _AMBIGUOUS_M
-        rows, cols, dist = rows[near], cols[near], dist[near]
-        srt = np.lexsort((cols, dist, rows))
-        rows, cols, dist = rows[srt], cols[srt], dist[srt]
+        q = todo[rows]
+        p1, p2 = qp_all[q], p_all[cols]
+        a = (np.sin((p2 - p1) / 2) ** 2
+             + qcos_all[q] * cos_all[cols] * np.sin(np.radians(lng[cols] - query_lng[q]) / 2) ** 2)
+        dist = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
         m = len(todo)
+        # One float sort key, (row, distance): rows * 2^25 + dist (every distance on Earth is
+        # below 2^25 m). Its rounding may swap distances closer than a few ulps of the key;
+        # `margin` covers that and numpy-vs-libm differences: rows whose first limit+1
+        # distances are not `margin` apart, or reach within `margin` of the radius, are
+        # decided by the scalar formula instead.
+        margin = max(_AMBIGUOUS_M, 4.0 * float(np.spacing(float(m) * _SORT_SCALE)))
+        near = dist <= radius_m + margin
+        rows, cols, dist = rows[near], cols[near], dist[near]
+        srt = np.argsort(rows * _SORT_SCALE + dist)
+        rows, cols, dist = rows[srt], cols[srt], dist[srt]
         counts = np.bincount(rows, minlength=m)
         first = np.cumsum(counts) - counts
         rank = np.arange(len(rows)) - first[rows]
@@ -317,43 +331,62 @@ def nearest_within(
         kth = np.full(m, np.inf)
         has = counts >= lim
         kth[has] = dist[first[has] + lim[has] - 1]
-        need = np.minimum(kth, radius_m) + 2 * _AMBIGUOUS_M
+        need = np.minimum(kth, radius_m) + 2 * margin
         done = (covered > need) | (ring[todo] >= r_max)
         grow = ~done
         if grow.any():
-            target = ring_for(index, np.where(np.isfinite(kth), kth, 0.0) + 2 * _AMBIGUOUS_M)
+            target = ring_for(index, np.where(np.isfinite(kth), kth, 0.0) + 2 * margin)
             cur = ring[todo]
             nxt = np.where(np.isfinite(kth), np.maximum(target, cur + 1), cur + (cur + 1) // 2)
             ring[todo] = np.minimum(nxt, r_max)
-        # Rows decided by numpy alone: no two of the first limit+1 closer than the
-        # ambiguity margin, none of them near the radius. The rest (rare) go through the scalar
-        # formula.
+        # Rows decided by numpy alone: their first limit+1 distances are increasing by more
+        # than the margin and none is near the radius. The rest (rare: co-located points)
+        # go through the scalar formula.
         head = (rank <= lim[rows]) & done[rows]
         gap = np.zeros(len(rows), dtype=np.bool_)
         same_row = rows[1:] == rows[:-1]
-        gap[1:] = same_row & (np.diff(dist) <= _AMBIGUOUS_M) & head[1:]
-        edge = head & (dist > radius_m - _AMBIGUOUS_M)
+        gap[1:] = same_row & (np.diff(dist) <= margin) & head[1:]
+        edge = head & (dist > radius_m - margin)
         ambiguous = np.zeros(m, dtype=np.bool_)
         ambiguous[rows[gap | edge]] = True
         write = (rank < lim[rows]) & done[rows] & ~ambiguous[rows]
         cand[todo[rows[write]], rank[write]] = cols[write]
         dist_out[todo[rows[write]], rank[write]] = dist[write]
-        for q in np.flatnonzero(done & ambiguous).tolist():
-            s, c = int(first[q]), int(counts[q])
-            _exact_row(cand, dist_out, int(todo[q]), cols[s:s + c], dist[s:s + c],
-                       int(lim[q]), radius_m, float(query_lat[todo[q]]),
-                       float(query_lng[todo[q]]), lat, lng)
+        for r in np.flatnonzero(done & ambiguous).tolist():
+            s, c = int(first[r]), int(counts[r])
+            _exact_row(cand, dist_out, int(todo[r]), cols[s:s + c], dist[s:s + c],
+                       int(lim[r]), radius_m, float(query_lat[todo[r]]),
+                       float(query_lng[todo[r]]), lat, lng, margin)
         todo = todo[grow]
     return cand, dist_out
+
+
+def _first_ring(index: GridIndex, query_key: IntArray, limit: IntArray, k0: int = 2) -> IntArray:
+    """A guess of the ring that proves each query's answer in one pass (a wrong guess costs
+    a pass, never a wrong answer): from the density of points within `k0` rings, the ring
+    whose proven radius should hold 1.5 x limit points."""
+    di, dj = disk_offsets(k0)
+    wi = (query_key // _KEY_SPAN)[:, None] + di[None, :] - index.i0
+    wj = (query_key % _KEY_SPAN)[:, None] + dj[None, :] - index.j0
+    inside = (wi >= 0) & (wi < index.height) & (wj >= 0) & (wj < index.width)
+    cell = np.where(inside, wi * index.width + wj, index.height * index.width)
+    count = (index.start[cell + 1] - index.start[cell]).sum(axis=1)
+    cell_area_m2 = 1.5 * math.sqrt(3.0) * index.edge_m ** 2
+    density = count / (len(di) * cell_area_m2)
+    with np.errstate(divide="ignore"):
+        need_m = np.sqrt(1.5 * limit / (math.pi * density))
+    guess = ring_for(index, np.where(count > 0, need_m, 0.0))
+    return np.where(count > 0, np.maximum(guess, 1), 2 * k0).astype(np.int64)
 
 
 def _exact_row(
     cand: IntArray, dist_out: FloatArray, row: int, cols: IntArray, dist: FloatArray,
     limit: int, radius_m: float, qlat: float, qlng: float, lat: FloatArray, lng: FloatArray,
+    margin: float,
 ) -> None:
-    """Write a query's answer from its (dist, index)-sorted list with the scalar haversine."""
-    # Every point that could be in the answer: within the limit-th distance (+ slack).
-    cut = dist[min(len(cols), limit) - 1] + 2 * _AMBIGUOUS_M if len(cols) else 0.0
+    """Write a query's answer from its (about) distance-sorted list with the scalar
+    haversine: every point within the limit-th distance + 2 margins is re-measured."""
+    cut = float(np.sort(dist)[min(len(cols), limit) - 1]) + 2 * margin if len(cols) else 0.0
     exact = sorted(
         (d, c) for c in cols[dist <= cut].tolist()
         if (d := haversine_m(qlat, qlng, float(lat[c]), float(lng[c]))) <= radius_m

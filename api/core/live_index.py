@@ -100,9 +100,9 @@ for s = 1, #ids, 4000 do
   for t = 1, #chunk do
     local st = sts[t]
     if st and want[st] then
-      local p = redis.call('HMGET', ARGV[1] .. chunk[t], 'lat', 'lng', 'ts', 'seenkey')
+      local p = redis.call('HMGET', ARGV[1] .. chunk[t], 'lat', 'lng', 'ts')
       local la, ln = tonumber(p[1]), tonumber(p[2])
-      if la and ln and p[4] == KEYS[1] and la >= lat_lo and la <= lat_hi
+      if la and ln and la >= lat_lo and la <= lat_hi
           and ln >= lng_lo and ln <= lng_hi then
         local n = #o_id + 1
         o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
