@@ -58,6 +58,8 @@ from streams.jetstream import publish, raise_if_cancelling
 log = logging.getLogger("homechef.dispatch")
 
 MAX_ORDERS_PER_ROUND = 2000
+OUTBOX_GRACE_MS = 3000
+"""The relay leaves outbox rows younger than this to the request publishing them."""
 STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
 
 
@@ -78,6 +80,17 @@ class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     msg_id: str
     event: msgspec.Raw
+    parked_ms: int = 0
+    """When the row was written (epoch ms); 0 in rows of older builds."""
+
+
+class PendingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A dispatch.* event about to be recorded by a transition, and its outbox row."""
+
+    subject: str
+    msg_id: str
+    event: Any
+    row: bytes
 
 
 _outbox_row = msgspec.json.Decoder(OutboxRow)
@@ -372,10 +385,16 @@ class Dispatcher:
 
     async def accept(self, courier_id: str, offer_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms)
+        offer = await self.store.offer_info(offer_id) or {}
+        event = (self._assigned(offer["order"], courier_id, offer_id, now_ms)
+                 if offer.get("order") else None)
+        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms,
+                                     event_row=event.row if event else b"",
+                                     order_id=offer.get("order", ""))
         if t.result == "accepted":
             self.metrics.offer_results.labels("accepted").inc()
-            await self._publish_assigned(t.order_id, courier_id, offer_id, now_ms)
+            if event is not None:  # an offer's order never changes: the row was recorded
+                await self._publish(event)
         elif t.result == "expired":
             self.metrics.offer_results.labels("expired").inc()
         return t
@@ -389,10 +408,10 @@ class Dispatcher:
 
     async def force_assign(self, order_id: str, courier_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.force_assign(order_id, courier_id, now_ms)
+        event = self._assigned(order_id, courier_id, f"fleet-{uuid.uuid4().hex}", now_ms)
+        t = await self.store.force_assign(order_id, courier_id, now_ms, event.row)
         if t.result == "assigned":
-            offer_id = f"fleet-{uuid.uuid4().hex}"
-            await self._publish_assigned(order_id, courier_id, offer_id, now_ms)
+            await self._publish(event)
             order = await self.store.order(order_id) or {}
             await self._push(courier_id, "ASSIGNED", {
                 "order_id": order_id, "by": "fleet",
@@ -403,52 +422,80 @@ class Dispatcher:
 
     async def unassign(self, order_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.unassign(order_id, now_ms)
+        # The event names the courier, known only inside the script: read it first, and
+        # record the event only if the script unassigned from that very courier.
+        held_by = (await self.store.order(order_id) or {}).get("courier", "")
+        event = self._event(self.names.dispatch_event("unassigned", order_id),
+                            CourierUnassigned(order_id=order_id, courier_id=held_by,
+                                              at_ms=now_ms, reason="fleet"),
+                            msg_id=f"{order_id}:unassigned:{now_ms}")
+        t = await self.store.unassign(order_id, now_ms, event.row if held_by else b"",
+                                      courier_id=held_by)
         if t.result == "unassigned":
-            await self._publish(self.names.dispatch_event("unassigned", order_id),
-                                CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
-                                                  at_ms=now_ms, reason="fleet"),
-                                msg_id=f"{order_id}:unassigned:{now_ms}")
+            if held_by and t.courier_id == held_by:
+                await self._publish(event)
+            else:  # raced with another change: the script recorded nothing, publish now
+                await self._publish(self._event(
+                    self.names.dispatch_event("unassigned", order_id),
+                    CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
+                                      at_ms=now_ms, reason="fleet"),
+                    msg_id=f"{order_id}:unassigned:{now_ms}"), parked=False)
             await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
         return t
 
     async def progress(self, order_id: str, courier_id: str,
                        new: OrderDispatchState) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.progress(order_id, courier_id, new, now_ms)
+        event: Any
+        if new is OrderDispatchState.PICKED_UP:
+            event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        elif new is OrderDispatchState.DELIVERING:
+            event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        else:
+            event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        pending = self._event(self.names.dispatch_event(new.value, order_id), event,
+                              msg_id=f"{order_id}:{new.value}")
+        t = await self.store.progress(order_id, courier_id, new, now_ms, pending.row)
         if t.result == new.value:
-            event: Any
-            if new is OrderDispatchState.PICKED_UP:
-                event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            elif new is OrderDispatchState.DELIVERING:
-                event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            else:
-                event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            await self._publish(self.names.dispatch_event(new.value, order_id), event,
-                                msg_id=f"{order_id}:{new.value}")
+            await self._publish(pending)
         return t
 
-    async def _publish_assigned(self, order_id: str, courier_id: str, offer_id: str,
-                                now_ms: int) -> None:
-        await self._publish(self.names.dispatch_event("assigned", order_id),
-                            CourierAssigned(order_id=order_id, courier_id=courier_id,
-                                            offer_id=offer_id, at_ms=now_ms),
-                            msg_id=f"{order_id}:assigned:{offer_id}")
+    def _assigned(self, order_id: str, courier_id: str, offer_id: str,
+                  now_ms: int) -> PendingEvent:
+        return self._event(self.names.dispatch_event("assigned", order_id),
+                           CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                           offer_id=offer_id, at_ms=now_ms),
+                           msg_id=f"{order_id}:assigned:{offer_id}")
 
-    async def _publish(self, subject: str, event: Any, *, msg_id: str) -> None:
-        """Publish a dispatch.* event. The state change is already in Redis, so a publish
-        that fails (NATS down) parks the event in the Redis outbox instead of failing the
-        request; `relay_outbox` retries it (JetStream drops a duplicate by its msg id)."""
+    @staticmethod
+    def _event(subject: str, event: Any, *, msg_id: str) -> PendingEvent:
+        """A dispatch.* event and its outbox row, built before the transition's script so the
+        script can record it in the same atomic step as the state change."""
+        return PendingEvent(subject=subject, msg_id=msg_id, event=event,
+                            row=_encoder.encode(OutboxRow(
+                                subject=subject, msg_id=msg_id,
+                                event=msgspec.Raw(encode(event)), parked_ms=wall_ms())))
+
+    async def _publish(self, pending: PendingEvent, *, parked: bool = True) -> None:
+        """Publish an event whose row the transition put in the outbox (``parked``), then
+        remove the row. If the publish fails (NATS down) the row stays and `relay_outbox`
+        publishes it later; if this process dies first, any core's relay does. JetStream
+        drops a second copy by its msg id, so the event is stored once either way."""
         try:
-            await publish(self.js, subject, event, msg_id=msg_id)
+            await publish(self.js, pending.subject, pending.event, msg_id=pending.msg_id)
         except Exception as exc:  # any failure: the event must not be lost
             raise_if_cancelling()
-            log.warning("publish of %s failed (%r); parked in the outbox", msg_id, exc)
-            await self.store.park_event(_encoder.encode(OutboxRow(
-                subject=subject, msg_id=msg_id, event=msgspec.Raw(encode(event)))))
+            log.warning("publish of %s failed (%r); left in the outbox", pending.msg_id, exc)
+            if not parked:
+                await self.store.park_event(pending.row)
+            return
+        if parked:
+            await self.store.drop_event(pending.row)
 
-    async def relay_outbox(self, limit: int = 100) -> int:
-        """Publish parked events in order; stop at the first failure. Returns how many."""
+    async def relay_outbox(self, limit: int = 100, *, grace_ms: int = OUTBOX_GRACE_MS) -> int:
+        """Publish outbox rows in order, oldest first, once they are `grace_ms` old (younger
+        ones are normally being published by the request that wrote them); stop at the first
+        failure. Returns how many were published."""
         sent = 0
         while sent < limit and (raw := await self.store.outbox_head()) is not None:
             try:
@@ -458,6 +505,8 @@ class Dispatcher:
                 log.error("dropping an undecodable outbox row: %r", raw[:200])
                 await self.store.drop_outbox_head(raw)
                 continue
+            if row.parked_ms > wall_ms() - grace_ms:
+                break
             try:
                 await publish(self.js, row.subject, event, msg_id=row.msg_id)
             except Exception as exc:

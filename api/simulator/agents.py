@@ -250,6 +250,14 @@ class CourierAgent:
         self.jobs: list[_Job] = []
         """Orders held, in the order taken (several when dispatch stacks them)."""
         self._worker: asyncio.Task[None] | None = None
+        self.stage = "idle"
+        """What the route runner is doing (for the unfinished-orders report)."""
+
+    def describe(self) -> str:
+        """One line on this courier's route, for the report of orders left unfinished."""
+        jobs = ", ".join(f"{j.order_id}{' (on board)' if j.picked else ''}" for j in self.jobs)
+        return (f"courier {self.spec.index} ({self.id}): {self.stage}; route runner "
+                f"{'running' if self._busy() else 'stopped'}; holds [{jobs}]")
 
     # -- wire ------------------------------------------------------------------------------
     def where(self) -> Point:
@@ -445,6 +453,7 @@ class CourierAgent:
                 self.world.release(job.order_id, self.id)
             self.jobs.clear()
             self.world.courier_state[self.id] = "idle"
+            self.stage = "idle"
 
     def _nearest_job(self) -> _Job:
         here = self.where()
@@ -458,14 +467,17 @@ class CourierAgent:
     async def _pick_up(self, job: _Job) -> None:
         w = self.world
         t = w.timeline(job.order_id)
+        self.stage = f"riding to the chef of {job.order_id}"
         await self._ride(job.pickup)
         if t is not None and t.at_chef_s is None:
             t.at_chef_s = now_s()
         ready = w.ready_event(job.order_id)
+        self.stage = f"waiting at the chef for {job.order_id}"
         if ready is not None:
             await ready.wait()
         elif job.ready_at_ms:  # not our order (e.g. placed by a person in the demo)
             await asyncio.sleep(max(0.0, job.ready_at_ms / 1000 - time.time()))
+        self.stage = f"reporting the pick-up of {job.order_id}"
         for status in ("picked_up", "delivering"):
             r = await self._progress(job.order_id, status)
             if r.status_code in (404, 409):
@@ -479,7 +491,9 @@ class CourierAgent:
         w = self.world
         t = w.timeline(job.order_id)
         drop = job.drop
+        self.stage = f"riding to the door of {job.order_id}"
         await self._ride(drop)
+        self.stage = f"reporting the delivery of {job.order_id}"
         for _ in range(60):  # the indexer may not have filed the door fix yet
             r = await self._progress(job.order_id, "delivered")
             if r.status_code == 200:

@@ -55,6 +55,8 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     first_courier_online_s: float | None
     first_courier_riding_s: float | None
     errors: list[str]
+    unfinished: list[str] = []
+    """One line per order still open at the end (timeline, holder and what it was doing)."""
 
 
 async def dispatch_policy(core: httpx.AsyncClient, admin: Account) -> str:
@@ -101,6 +103,8 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                                  f"{config.policy!r}: restart it with "
                                  f"DISPATCH_POLICY={config.policy}")
         signups = asyncio.Semaphore(config.signup_concurrency)
+        couriers: list[CourierAgent] = []
+        unfinished: list[str] = []
         try:
             # Kitchens queue for sign-up first (the semaphore is FIFO), couriers right after;
             # each courier streams fixes as soon as it is registered, and ordering starts
@@ -188,6 +192,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                     await asyncio.sleep(0.5)
             with contextlib.suppress(httpx.HTTPError, SimulatorError):
                 world.fleet_conflicts += await fleet_check(core, admin, world)
+            unfinished = report_unfinished(world, couriers)
         finally:
             for t in tasks:
                 t.cancel()
@@ -201,7 +206,28 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                                 if world.first_online is not None else None),
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
-        errors=world.errors[:50])
+        errors=world.errors[:50], unfinished=unfinished)
+
+
+def report_unfinished(world: World, couriers: list[CourierAgent]) -> list[str]:
+    """Name every order still open when the run ends: its timeline, who holds it and what
+    that courier is doing."""
+    out: list[str] = []
+    holders = {h.order_id: h for h in world.holdings if h.end_s is None}
+    by_id = {c.id: c for c in couriers}
+    for t in world.timelines.values():
+        if t.delivered_s is not None or t.cancelled_s is not None:
+            continue
+        h = holders.get(t.order_id)
+        ready = world.ready_event(t.order_id)
+        courier = by_id.get(h.courier_id) if h is not None else None
+        out.append(
+            f"unfinished order {t.order_id}: placed {t.placed_s:.0f}, dispatchable "
+            f"{t.dispatchable_s}, assigned {t.assigned_s}, at chef {t.at_chef_s}, picked up "
+            f"{t.picked_up_s}, food ready {ready.is_set() if ready is not None else None}"
+            f"; {courier.describe() if courier is not None else 'held by nobody'}"
+            f"{' (stacked)' if h is not None and h.stacked else ''}")
+    return out
 
 
 __all__ = ["Endpoints", "SimConfig", "SimResult", "now_s", "simulate"]
