@@ -256,8 +256,15 @@ class CourierAgent:
     def describe(self) -> str:
         """One line on this courier's route, for the report of orders left unfinished."""
         jobs = ", ".join(f"{j.order_id}{' (on board)' if j.picked else ''}" for j in self.jobs)
-        return (f"courier {self.spec.index} ({self.id}): {self.stage}; route runner "
-                f"{'running' if self._busy() else 'stopped'}; holds [{jobs}]")
+        leg = ""
+        if self.leg is not None:
+            elapsed = time.monotonic() - self.leg_started
+            leg = (f"; leg {self.leg.distance_m:.0f} m from ({self.leg.start.lat:.5f}, "
+                   f"{self.leg.start.lng:.5f}) to ({self.leg.end.lat:.5f}, "
+                   f"{self.leg.end.lng:.5f}), {elapsed:.0f} of {self.leg.duration_s:.0f} s")
+        return (f"courier {self.spec.index} ({self.id}, {self.spec.vehicle.value}): "
+                f"{self.stage}; route runner {'running' if self._busy() else 'stopped'}; "
+                f"holds [{jobs}]{leg}")
 
     # -- wire ------------------------------------------------------------------------------
     def where(self) -> Point:
