@@ -52,6 +52,10 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     """Idle couriers cruise to a random spot up to this far away, pause, repeat (the demo,
     so the map moves before the first order; 0 = idle couriers stand still)."""
     wander_pause_s: tuple[float, float] = (5.0, 20.0)
+    progress_attempts: int = 8
+    """A courier's status update is tried this often on transport errors (then given up)."""
+    progress_retry_s: float = 0.5
+    """First pause before such a retry (doubling, at most 5 s)."""
 
 
 def _email(tag: str, role: str, index: int) -> str:
@@ -404,8 +408,28 @@ class CourierAgent:
             self._take(offer)
 
     async def _progress(self, order_id: str, status: str) -> httpx.Response:
-        return await self.core.put(f"{V1}/delivery/orders/{order_id}", headers=await self._h(),
-                                   json={"status": status})
+        """PUT an order's status, as a courier app would: a transport error (connection
+        reset, timeout: core busy) is retried, since the app cannot know whether core applied
+        the change, and a retry answered "not allowed while the order is <status>" means the
+        lost attempt did apply it (a 200 is returned then). Giving up after
+        `progress_attempts` raises the last error, as before."""
+        url = f"{V1}/delivery/orders/{order_id}"
+        lost = False
+        for attempt in range(self.b.progress_attempts):
+            try:
+                r = await self.core.put(url, headers=await self._h(), json={"status": status})
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.b.progress_attempts:
+                    raise
+                self.world.error(f"courier {self.spec.index} order {order_id} {status}: "
+                                 f"{exc!r}, retrying")
+                lost = True
+                await asyncio.sleep(min(5.0, self.b.progress_retry_s * 2 ** attempt))
+                continue
+            if lost and r.status_code == 409 and f"while the order is {status}" in r.text:
+                return httpx.Response(200, json={"status": status}, request=r.request)
+            return r
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _ride(self, to: Point) -> None:
         start = self.pos = self.where()  # wherever it was cruising to
