@@ -137,3 +137,35 @@ def test_disk_bound_and_ring_for() -> None:
         k = int(ring_for(index, r)[()])
         assert float(covered_m(index, k)) >= r
         assert k == 1 or float(covered_m(index, k - 1)) < r
+
+
+@seeded(30)
+@given(seed=st.integers(0, 2**32 - 1),
+       radius_m=st.sampled_from([100.0, 5000.0, 20_000.0, 28_000.0]),
+       center=st.sampled_from([CITY, (51.5, -0.12), (-33.9, 151.2), (60.1, 24.9)]))
+def test_regions_near_and_search_box_hold_every_point_within_the_radius(
+        seed: int, radius_m: float, center: tuple[float, float]) -> None:
+    """What a round reads: every point within `radius_m` of a point filed in region R lies
+    in one of `regions_near(R, radius_m)` and inside `search_box` of the query points."""
+    import math
+
+    from geo.cells import region_of, regions_near
+    from geo.grid_index import search_box
+
+    rng = np.random.default_rng(seed)
+    qlat, qlng = _city(rng, 30, 60_000, center)
+    region = region_of(float(qlat[0]), float(qlng[0]))
+    near = set(regions_near(region, radius_m))
+    mine = [i for i in range(len(qlat)) if region_of(float(qlat[i]), float(qlng[i])) == region]
+    box = search_box(qlat[mine], qlng[mine], radius_m)
+    for i in mine:
+        for _ in range(20):  # points at (just under) the radius, in every direction
+            bearing = rng.random() * 2 * math.pi
+            d = radius_m * 0.999 * math.sqrt(rng.random() * 0.2 + 0.8)
+            dlat = d * math.cos(bearing) / 111_195.0
+            dlng = d * math.sin(bearing) / (111_195.0 * math.cos(math.radians(qlat[i])))
+            p = (float(qlat[i] + dlat), float(qlng[i] + dlng))
+            assert haversine_m(float(qlat[i]), float(qlng[i]), *p) <= radius_m
+            assert region_of(*p) in near
+            assert box[0] <= p[0] <= box[1]
+            assert box[2] <= p[1] <= box[3]
