@@ -330,6 +330,16 @@ return 0
 """
 
 
+class OfferClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """One offer of a round: an idle courier (``held`` None) or a courier heading to a chef
+    that holds exactly ``held`` (stacking, up to ``max_stack`` orders)."""
+
+    courier_id: str
+    order_id: str
+    held: tuple[str, ...] | None = None
+    max_stack: int = 1
+
+
 class Transition(msgspec.Struct, frozen=True):
     """Outcome of a script: ``result`` ("ok", "accepted", a refusal reason, ...) and ids."""
 
@@ -445,6 +455,24 @@ class DispatchStore:
             self.p, self.geo_status, courier_id, order_id, offer_id, now_ms, expires_ms,
             max_stack, ",".join(sorted(held))])
         return (result.decode() if isinstance(result, bytes) else str(result)), offer_id
+
+    async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
+                         expires_ms: int) -> list[tuple[str, str]]:
+        """`offer` / `offer_stacked` for a round's assignments in one pipeline: each claim
+        is still its own atomic script (so the guarantees are those of one call each), only
+        the round trips are shared. Returns (result, offer_id) per claim, in order."""
+        ids = [uuid.uuid4().hex for _ in claims]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c, offer_id in zip(claims, ids, strict=True):
+                if c.held is None:
+                    await self._offer(args=[self.p, self.geo_status, c.courier_id, c.order_id,
+                                            offer_id, now_ms, expires_ms], client=pipe)
+                else:
+                    await self._offer_stacked(args=[
+                        self.p, self.geo_status, c.courier_id, c.order_id, offer_id, now_ms,
+                        expires_ms, c.max_stack, ",".join(sorted(c.held))], client=pipe)
+            results = await pipe.execute()
+        return [(_s(r), offer_id) for r, offer_id in zip(results, ids, strict=True)]
 
     async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
         """Orders each courier holds (assigned to it and not delivered), sorted."""

@@ -20,7 +20,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
-from api.core.dispatch_store import DispatchStore, Transition
+from api.core.dispatch_store import DispatchStore, OfferClaim, Transition
 from api.core.ingest import wall_ms
 from api.core.live_index import Hit, LiveIndex
 from api.core.orders_view import OrderView
@@ -259,28 +259,29 @@ class Dispatcher:
             assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
         sent = 0
         ttl_ms = round(self.settings.offer_ttl_s * 1000)
-        for i, j in enumerate(assignment.courier_idx.tolist()):
-            if j < 0:
-                continue
-            o = orders[i]
-            claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
-            expires_ms = claim_ms + ttl_ms
+        picked = [(i, j) for i, j in enumerate(assignment.courier_idx.tolist()) if j >= 0]
+        claims = []
+        for i, j in picked:
             if j < len(courier_ids):
-                courier_id = courier_ids[j]
-                result, offer_id = await self.store.offer(courier_id, o["order_id"],
-                                                          now_ms=claim_ms, expires_ms=expires_ms)
+                claims.append(OfferClaim(courier_id=courier_ids[j],
+                                         order_id=orders[i]["order_id"]))
             else:  # a courier heading to a chef, one more order (stacking)
-                courier_id, held = stacked.courier(j - len(courier_ids))
-                result, offer_id = await self.store.offer_stacked(
-                    courier_id, o["order_id"], held=held,
-                    max_stack=self.settings.dispatch_max_stack, now_ms=claim_ms,
-                    expires_ms=expires_ms)
+                cid, held = stacked.courier(j - len(courier_ids))
+                claims.append(OfferClaim(courier_id=cid, order_id=orders[i]["order_id"],
+                                         held=tuple(held),
+                                         max_stack=self.settings.dispatch_max_stack))
+        claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
+        expires_ms = claim_ms + ttl_ms
+        # All claims in one pipeline (each its own atomic script), then the pushes.
+        results = await self.store.offer_many(claims, now_ms=claim_ms, expires_ms=expires_ms)
+        for (i, j), claim, (result, offer_id) in zip(picked, claims, results, strict=True):
             if result != "ok":
                 self.metrics.claims_lost.inc()
                 continue
+            o = orders[i]
             sent += 1
             self.metrics.offers.inc()
-            await self._push(courier_id, "OFFER", OfferPayload(
+            await self._push(claim.courier_id, "OFFER", OfferPayload(
                 offer_id=offer_id, order_id=o["order_id"],
                 pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
                 dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
