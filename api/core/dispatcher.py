@@ -211,10 +211,11 @@ class Dispatcher:
         courier_ids: list[str] = []
         index_of: dict[str, int] = {}
         positions: list[tuple[float, float]] = []
+        vehicle_of: dict[str, str] = {}  # read with the snapshot ('' by the live search)
         cand = np.full((len(orders), k), -1, dtype=np.int64)
         for i, (members, dec) in enumerate(zip(found["idle"], declined, strict=True)):
             slot = 0
-            for member_id, lat, lng, _ in members:
+            for member_id, lat, lng, _, vehicle in members:
                 if member_id in dec or slot >= k:
                     continue
                 j = index_of.get(member_id)
@@ -222,14 +223,18 @@ class Dispatcher:
                     j = index_of[member_id] = len(courier_ids)
                     courier_ids.append(member_id)
                     positions.append((lat, lng))
+                    vehicle_of[member_id] = vehicle
                 cand[i, slot] = j
                 slot += 1
         stacked = await self._stack_candidates(orders, declined, now_ms,
                                                found.get("to_pickup", []))
         if not courier_ids and not stacked.courier_ids:
             return 0
-        infos = await self.store.couriers(courier_ids)
-        vehicles = [_vehicle(info.get("vehicle", "")) for info in infos]
+        if self.settings.dispatch_search != "snapshot" or "" in vehicle_of.values():
+            infos = await self.store.couriers(courier_ids)
+            vehicle_of = {cid: info.get("vehicle", "")
+                          for cid, info in zip(courier_ids, infos, strict=True)}
+        vehicles = [_vehicle(vehicle_of[cid]) for cid in courier_ids]
         now_s = now_ms / 1000.0
         def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
             return np.asarray(values, dtype=np.float64)
@@ -309,13 +314,14 @@ class Dispatcher:
         if self.settings.dispatch_search == "snapshot":
             return await self.couriers.nearest_by_status(
                 points, regions=regions_near(region, radius_m), radius_m=radius_m,
-                limits=limits, now_ms=now_ms, stale_s=stale_s)
+                limits=limits, now_ms=now_ms, stale_s=stale_s,
+                attr=(f"{self.store.p}:c:", "vehicle"))
         out: dict[str, list[list[Hit]]] = {}
         for status, lim in limits.items():
             searches = await self.couriers.nearby_many(
                 points, radius_m=radius_m, limit=lim, now_ms=now_ms, stale_s=stale_s,
                 statuses=[status])
-            out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m) for m in members]
+            out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in members]
                            for members, _ in searches]
         return out
 

@@ -83,16 +83,18 @@ return res
 
 # One region's fresh members with a wanted status, inside a lat/lng box, in one call.
 # KEYS[1] = the region's last-seen set; ARGV: position-key prefix, status hash, min ts,
-# lat_lo, lat_hi, lng_lo, lng_hi, wanted statuses... Returns five strings: ids (\n), lats,
-# lngs, ts (comma-separated, as stored) and statuses (\n), so a 10,000-courier reply is five
-# bulk strings rather than 50,000.
+# lat_lo, lat_hi, lng_lo, lng_hi, attribute hash prefix ('' for none), attribute field, wanted
+# statuses... Returns six strings: ids (\n), lats, lngs, ts (comma-separated, as stored),
+# statuses (\n) and the attribute (HGET <prefix><id> <field>, \n), so a 10,000-courier reply
+# is six bulk strings rather than 60,000.
 _SNAPSHOT_LUA = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')
 local lat_lo, lat_hi = tonumber(ARGV[4]), tonumber(ARGV[5])
 local lng_lo, lng_hi = tonumber(ARGV[6]), tonumber(ARGV[7])
 local want = {}
-for s = 8, #ARGV do want[ARGV[s]] = true end
-local o_id, o_lat, o_lng, o_ts, o_st = {}, {}, {}, {}, {}
+local attr_prefix, attr_field = ARGV[8], ARGV[9]
+for s = 10, #ARGV do want[ARGV[s]] = true end
+local o_id, o_lat, o_lng, o_ts, o_st, o_at = {}, {}, {}, {}, {}, {}
 for s = 1, #ids, 4000 do
   local chunk = {}
   for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
@@ -106,12 +108,17 @@ for s = 1, #ids, 4000 do
           and ln >= lng_lo and ln <= lng_hi then
         local n = #o_id + 1
         o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
+        if attr_prefix ~= '' then
+          o_at[n] = redis.call('HGET', attr_prefix .. chunk[t], attr_field) or ''
+        else
+          o_at[n] = ''
+        end
       end
     end
   end
 end
 return {table.concat(o_id, '\\n'), table.concat(o_lat, ','), table.concat(o_lng, ','),
-  table.concat(o_ts, ','), table.concat(o_st, '\\n')}
+  table.concat(o_ts, ','), table.concat(o_st, '\\n'), table.concat(o_at, '\\n')}
 """
 
 # Removes a member from the live cells only if it has not moved/updated since `ts`.
@@ -145,8 +152,9 @@ class NearbyMember(msgspec.Struct, frozen=True, kw_only=True):
     updated_at_ms: int
 
 
-Hit = tuple[str, float, float, float]
-"""A member found by `LiveIndex.nearest_by_status`: (member_id, lat, lng, dist_m)."""
+Hit = tuple[str, float, float, float, str]
+"""A member found by `LiveIndex.nearest_by_status`: (member_id, lat, lng, dist_m, attr), attr
+the field asked for with `attr=` ('' when not asked or by the `nearby_many` fallback)."""
 
 
 class IndexSnapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -158,6 +166,8 @@ class IndexSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     lng: npt.NDArray[np.float64]
     ts_ms: npt.NDArray[np.int64]
     status: list[str]
+    attr: list[str]
+    """Per member, the field `snapshot` was asked to read alongside ('' when none)."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -226,10 +236,13 @@ class LiveIndex:
         stale_s: float,
         statuses: Sequence[str],
         box: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0),
+        attr: tuple[str, str] = ("", ""),
     ) -> IndexSnapshot:
         """Every member of `regions` (res-4) that is fresh (seen within `stale_s`), has one of
         `statuses` and lies in `box` (lat_lo, lat_hi, lng_lo, lng_hi; a prefilter, so give
-        it a margin): one script per region, all in one pipeline (one round trip).
+        it a margin): one script per region, all in one pipeline (one round trip). `attr`
+        = (key prefix, field) also reads HGET <prefix><member id> <field> per member (e.g.
+        the dispatch courier hash's vehicle).
 
         The positions are those `nearby` reads (the position hash is written in the same
         script as the cell hash, from the same strings), so an in-memory search over the
@@ -238,7 +251,8 @@ class LiveIndex:
         if not statuses:
             raise ValueError("snapshot needs the statuses to keep")
         min_ts = now_ms - stale_s * 1000.0 if math.isfinite(stale_s) else -1e15
-        args = [self._pos_prefix, self.status_key, repr(min_ts), *map(repr, box), *statuses]
+        args = [self._pos_prefix, self.status_key, repr(min_ts), *map(repr, box), *attr,
+                *statuses]
         async with self.redis.pipeline(transaction=False) as pipe:
             for region in regions:
                 await self._snapshot(keys=[seen_key(region, prefix=self.prefix)], args=args,
@@ -249,7 +263,8 @@ class LiveIndex:
         lngs: list[bytes] = []
         tss: list[bytes] = []
         sts: list[str] = []
-        for id_b, lat_b, lng_b, ts_b, st_b in replies:
+        ats: list[str] = []
+        for id_b, lat_b, lng_b, ts_b, st_b, at_b in replies:
             if not id_b:
                 continue
             ids += id_b.decode().split("\n")
@@ -257,6 +272,7 @@ class LiveIndex:
             lngs += lng_b.split(b",")
             tss += ts_b.split(b",")
             sts += st_b.decode().split("\n")
+            ats += at_b.decode().split("\n")
         lat = np.array([float(x) for x in lats], dtype=np.float64)
         lng = np.array([float(x) for x in lngs], dtype=np.float64)
         ts = np.array([int(x) for x in tss], dtype=np.int64)
@@ -265,7 +281,8 @@ class LiveIndex:
         order = sorted((i for i in range(len(ids)) if fresh[i]), key=ids.__getitem__)
         sel = np.asarray(order, dtype=np.int64)
         return IndexSnapshot(ids=[ids[i] for i in order], lat=lat[sel], lng=lng[sel],
-                             ts_ms=ts[sel], status=[sts[i] for i in order])
+                             ts_ms=ts[sel], status=[sts[i] for i in order],
+                             attr=[ats[i] for i in order])
 
     async def nearest_by_status(
         self,
@@ -276,6 +293,7 @@ class LiveIndex:
         limits: Mapping[str, Sequence[int]],
         now_ms: int,
         stale_s: float = math.inf,
+        attr: tuple[str, str] = ("", ""),
     ) -> dict[str, list[list[Hit]]]:
         """For each status in `limits` and each point, the first `limits[status][i]` members
         with that status within `radius_m`, nearest first — what `nearby_many(...,
@@ -292,7 +310,7 @@ class LiveIndex:
         qlng = np.asarray([p[1] for p in points], dtype=np.float64)
         snap = await self.snapshot(regions, now_ms=now_ms, stale_s=stale_s,
                                    statuses=list(limits),
-                                   box=search_box(qlat, qlng, radius_m))
+                                   box=search_box(qlat, qlng, radius_m), attr=attr)
         try:
             grid = PointGrid(snap.lat, snap.lng,
                              anchor_cell(float(qlat.mean()), float(qlng.mean())))
@@ -302,14 +320,14 @@ class LiveIndex:
                 found = await self.nearby_many(points, radius_m=radius_m, limit=lim,
                                                now_ms=now_ms, stale_s=stale_s,
                                                statuses=[status])
-                out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m) for m in ms]
+                out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in ms]
                                for ms, _ in found]
             return out
         lat, lng = snap.lat.tolist(), snap.lng.tolist()
         for status, lim in limits.items():
             cand, dist = grid.nearest(snap.with_status(status), qkey, qlat, qlng,
                                       limit=np.asarray(lim, dtype=np.int64), radius_m=radius_m)
-            out[status] = [[(snap.ids[c], lat[c], lng[c], d)
+            out[status] = [[(snap.ids[c], lat[c], lng[c], d, snap.attr[c])
                             for c, d in zip(crow, drow, strict=True) if c >= 0]
                            for crow, drow in zip(cand.tolist(), dist.tolist(), strict=True)]
         return out
