@@ -74,6 +74,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     dispatch_policy: str = "optimal"
     """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
     first, the baseline the simulator compares against)."""
+    dispatch_search: str = "snapshot"
+    """Candidate search of a round: ``snapshot`` (read the region's fresh couriers once, one
+    round trip, and search every order in memory) or ``live`` (`nearby_many` on the Redis
+    index, one pipeline per ring step); both return the same candidates."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -107,8 +111,10 @@ _ENV_NAMES: dict[str, str] = {
     "console_tile_url": "CONSOLE_TILE_URL",
     "dispatch_max_stack": "DISPATCH_MAX_STACK",
     "dispatch_policy": "DISPATCH_POLICY",
+    "dispatch_search": "DISPATCH_SEARCH",
 }
 DISPATCH_POLICIES = ("optimal", "greedy")
+DISPATCH_SEARCHES = ("snapshot", "live")
 
 _URL_SCHEMES = {
     "database_url": ("postgres", "postgresql"),
@@ -248,6 +254,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(
                 f"DISPATCH_POLICY must be one of {', '.join(DISPATCH_POLICIES)}, got {raw!r}")
         values["dispatch_policy"] = raw.lower()
+    if (raw := get("dispatch_search")) is not None:
+        if raw.lower() not in DISPATCH_SEARCHES:
+            raise SettingsError(
+                f"DISPATCH_SEARCH must be one of {', '.join(DISPATCH_SEARCHES)}, got {raw!r}")
+        values["dispatch_search"] = raw.lower()
     return Settings(**values)  # type: ignore[arg-type]
 
 

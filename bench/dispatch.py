@@ -30,7 +30,6 @@ import tracemalloc
 from collections.abc import Callable
 from typing import TypeVar
 
-import h3.api.basic_int as h3
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +49,16 @@ from dispatch.costs import (
     vehicle_mask,
 )
 from dispatch.matching import Assignment, assign_and_certify, assign_orders, greedy_nearest
-from geo.distance import EARTH_RADIUS_M, haversine_m
+from geo.grid_index import (
+    GridIndex,
+    VehicleFilter,
+    anchor_cell,
+    build_index,
+    ij_keys,
+    k_nearest,
+    ring_for,
+    search_disks,
+)
 from geo.travel import Vehicle
 
 FloatArray = npt.NDArray[np.float64]
@@ -58,7 +66,6 @@ IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")
 A = TypeVar("A", bound=np.generic)
 
-CELL_RES = 9
 KM_PER_DEG_LAT = 111.32
 
 
@@ -121,182 +128,6 @@ def make_city(
     return orders, couriers
 
 
-# --------------------------------------------------------------------------- candidate search
-
-
-class CourierIndex(msgspec.Struct, frozen=True, kw_only=True):
-    """Couriers bucketed by H3 res-9 cell, as CSR over a box of H3 local IJ coordinates
-    (so a disk look-up is array indexing, not a hash or a search per cell).
-
-    In production the cell of each courier is kept current at GPS ingest (DESIGN.md §3), so
-    building this is not part of a round; the benchmark times it apart.
-    """
-
-    anchor: int
-    order: IntArray  # courier indices sorted by cell
-    start: IntArray  # CSR offsets per box cell, plus an empty sentinel cell at the end
-    i0: int
-    j0: int
-    height: int
-    width: int
-    edge_m: float  # smallest hexagon edge near the anchor, for the coverage bound
-
-
-_KEY_SPAN = 1 << 20
-_KEY_HALF = 1 << 19
-
-
-def _ij_key(anchor: int, lat: FloatArray, lng: FloatArray) -> IntArray:
-    """Packed, non-negative local IJ of each point's res-9 cell around `anchor`."""
-    ai, aj = h3.cell_to_local_ij(anchor, anchor)
-    keys = np.empty(len(lat), dtype=np.int64)
-    for k, (la, ln) in enumerate(zip(lat.tolist(), lng.tolist(), strict=True)):
-        i, j = h3.cell_to_local_ij(anchor, h3.latlng_to_cell(la, ln, CELL_RES))
-        keys[k] = (i - ai + _KEY_HALF) * _KEY_SPAN + (j - aj + _KEY_HALF)
-    return keys
-
-
-def build_index(
-    couriers: Couriers, members: IntArray, center: tuple[float, float]
-) -> CourierIndex:
-    """Index of the couriers `members` (one index per availability class, see run_round)."""
-    anchor = h3.latlng_to_cell(center[0], center[1], CELL_RES)
-    keys = _ij_key(anchor, couriers.lat[members], couriers.lng[members])
-    ii, jj = keys // _KEY_SPAN, keys % _KEY_SPAN
-    i0 = int(ii.min(initial=_KEY_HALF))
-    j0 = int(jj.min(initial=_KEY_HALF))
-    height = int(ii.max(initial=_KEY_HALF)) - i0 + 1
-    width = int(jj.max(initial=_KEY_HALF)) - j0 + 1
-    lin = (ii - i0) * width + (jj - j0)
-    order = members[np.argsort(lin, kind="stable")]
-    start = np.zeros(height * width + 2, dtype=np.int64)
-    np.cumsum(np.bincount(lin, minlength=height * width), out=start[1:-1])
-    start[-1] = start[-2]
-    edge_m = min(
-        haversine_m(*a, *b)
-        for cell in h3.grid_disk(anchor, 1)
-        for a, b in zip(h3.cell_to_boundary(cell), h3.cell_to_boundary(cell)[1:], strict=False)
-    )
-    return CourierIndex(anchor=anchor, order=order.astype(np.int64), start=start, i0=i0, j0=j0,
-                        height=height, width=width, edge_m=edge_m)
-
-
-def _disk_offsets(k: int) -> tuple[IntArray, IntArray]:
-    """(di, dj) of the cells within grid distance k (H3 IJ: neighbours are (+-1, 0),
-    (0, +-1), (1, 1), (-1, -1), so the distance is (|di| + |dj| + |di - dj|) / 2)."""
-    di, dj = np.meshgrid(np.arange(-k, k + 1), np.arange(-k, k + 1), indexing="ij")
-    inside = (np.abs(di) + np.abs(dj) + np.abs(di - dj)) // 2 <= k
-    return di[inside].astype(np.int64), dj[inside].astype(np.int64)
-
-
-def _covered_m(index: CourierIndex, k: int) -> float:
-    """Every point outside grid_disk(chef cell, k) is at least this far from the chef.
-
-    Cells at grid distance k+1 have centres >= 1.5 (k+1) e from the chef cell's centre (side
-    midpoints of the hexagonal ring); the chef and the far point are each within e (the
-    circumradius) of their cell's centre. 2% off e for the distortion across the city.
-    """
-    return max(0.0, (1.5 * (k + 1) - 2.0) * index.edge_m * 0.98)
-
-
-def search_candidates(
-    index: CourierIndex,
-    couriers: Couriers,
-    chef_key: IntArray,
-    chef_lat: FloatArray,
-    chef_lng: FloatArray,
-    vehicle_ok: IntArray,
-    k_nearest: int | None,
-    ring: IntArray,
-) -> tuple[IntArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Couriers in grid_disk(chef cell, ring[i]) with an allowed vehicle, nearest first, at
-    most k_nearest per order (all if None).
-
-    Returns (candidates padded with -1, distance below which nothing was left out, distance of
-    the k_nearest-th found or inf when fewer were found).
-    """
-    n = len(chef_key)
-    rows_l: list[IntArray] = []
-    cols_l: list[IntArray] = []
-    covered = np.zeros(n)
-    for k in np.unique(ring).tolist():
-        sel = np.flatnonzero(ring == k)
-        covered[sel] = _covered_m(index, k)
-        di, dj = _disk_offsets(k)
-        wi = (chef_key[sel] // _KEY_SPAN)[:, None] + di[None, :] - index.i0
-        wj = (chef_key[sel] % _KEY_SPAN)[:, None] + dj[None, :] - index.j0
-        inside = (wi >= 0) & (wi < index.height) & (wj >= 0) & (wj < index.width)
-        cell = np.where(inside, wi * index.width + wj, index.height * index.width).ravel()
-        lo = index.start[cell]
-        counts = index.start[cell + 1] - lo
-        # Ragged gather of every courier in every wanted cell.
-        starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-        pos = np.arange(int(counts.sum())) + starts
-        rows_l.append(np.repeat(np.repeat(sel, len(di)), counts))
-        cols_l.append(index.order[pos])
-    rows = np.concatenate(rows_l)
-    cols = np.concatenate(cols_l)
-    ok = ((vehicle_ok[rows] >> couriers.vehicle_code[cols]) & 1) == 1
-    rows, cols = rows[ok], cols[ok]
-    dist = _haversine(chef_lat[rows], chef_lng[rows], couriers.lat[cols], couriers.lng[cols])
-    # Uncapped (pricing) searches keep everyone: grouping by order is enough.
-    srt = (np.argsort(rows, kind="stable") if k_nearest is None
-           else np.lexsort((cols, dist, rows)))
-    rows, cols, dist = rows[srt], cols[srt], dist[srt]
-    counts = np.bincount(rows, minlength=n)
-    first = np.cumsum(counts) - counts
-    rank = np.arange(len(rows)) - first[rows]
-    cap = int(counts.max(initial=0)) if k_nearest is None else k_nearest
-    keep = rank < cap
-    out = np.full((n, max(cap, 1)), -1, dtype=np.int64)
-    out[rows[keep], rank[keep]] = cols[keep]
-    # Left out: everything beyond the disk, and (when capped) the ones after the cap.
-    cut = np.flatnonzero(rank == cap)
-    outside = covered.copy()
-    outside[rows[cut]] = np.minimum(outside[rows[cut]], dist[cut])
-    d_cap = np.full(n, np.inf)  # distance of the cap-th nearest found (inf: fewer found)
-    last = np.flatnonzero(rank == cap - 1)
-    d_cap[rows[last]] = dist[last]
-    return out, outside, d_cap
-
-
-def _haversine(
-    lat1: FloatArray, lng1: FloatArray, lat2: FloatArray, lng2: FloatArray
-) -> FloatArray:
-    """Element-wise great-circle metres (geo.distance has the scalar and matrix forms only)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(lng2 - lng1)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a))))
-
-
-def k_nearest(
-    index: CourierIndex, couriers: Couriers, orders: Orders, chef_key: IntArray,
-    vehicle_ok: IntArray, k: int,
-) -> tuple[IntArray, FloatArray]:
-    """K nearest allowed couriers per order: grow each order's disk until it holds K and
-    covers the K-th one's distance (so the outside bound is at least that distance)."""
-    n = len(orders)
-    ring = np.ones(n, dtype=np.int64)
-    cand = np.full((n, k), -1, dtype=np.int64)
-    outside = np.zeros(n)
-    todo = np.arange(n)
-    while len(todo):
-        c, o, d_k = search_candidates(index, couriers, chef_key[todo], orders.chef_lat[todo],
-                                      orders.chef_lng[todo], vehicle_ok[todo], k, ring[todo])
-        width = min(k, c.shape[1])
-        cand[todo, :width] = c[:, :width]
-        outside[todo] = o
-        cur = ring[todo]
-        found = np.isfinite(d_k)
-        # Found K: jump straight to the disk that covers the K-th; else widen by half.
-        need = np.where(found, _ring_for(index, np.where(found, d_k, 0.0)), 0)
-        done = (found & (need <= cur)) | (cur >= 60)
-        ring[todo] = np.where(found, np.maximum(need, cur + 1), cur + (cur + 1) // 2)
-        todo = todo[~done]
-    return cand, outside
-
-
 # --------------------------------------------------------------------------- one round
 
 
@@ -307,7 +138,7 @@ class CourierClass(msgspec.Struct, frozen=True, kw_only=True):
     is ready (no idle wait), which is far too weak to prove anything for the idle majority."""
 
     name: str
-    index: CourierIndex
+    index: GridIndex
     k: int
     latest_start_s: float
 
@@ -353,12 +184,14 @@ def run_round(
     travel = HaversinePairTravel()
     n = len(orders)
     t_search0 = time.perf_counter()
-    chef_key = _ij_key(classes[0].index.anchor, orders.chef_lat, orders.chef_lng)
+    chef_key = ij_keys(classes[0].index.anchor, orders.chef_lat, orders.chef_lng)
     vehicle_ok = effective_vehicle_mask(orders, params)
+    codes = couriers.vehicle_code
     parts: list[IntArray] = []
     outside_m: list[FloatArray] = []
     for cls in classes:
-        c, o = k_nearest(cls.index, couriers, orders, chef_key, vehicle_ok, cls.k)
+        c, o = k_nearest(cls.index, couriers.lat, couriers.lng, chef_key, orders.chef_lat,
+                         orders.chef_lng, cls.k, VehicleFilter(allowed=vehicle_ok, code=codes))
         parts.append(c)
         outside_m.append(o)
     cand = np.concatenate(parts, axis=1)
@@ -411,9 +244,10 @@ def run_round(
                 radius = pricing_radius_m(sub, price_s, now_s=now_s,
                                           latest_start_s=cls.latest_start_s, params=params,
                                           travel=travel, tolerance_m=25.0)
-                ring = _ring_for(cls.index, radius)
-                extra, _, _ = search_candidates(cls.index, couriers, chef_key[rows], sub.chef_lat,
-                                                sub.chef_lng, vehicle_ok[rows], None, ring)
+                ring = ring_for(cls.index, radius)
+                extra, _, _ = search_disks(
+                    cls.index, couriers.lat, couriers.lng, chef_key[rows], sub.chef_lat,
+                    sub.chef_lng, None, ring, VehicleFilter(allowed=vehicle_ok[rows], code=codes))
                 extra_parts.append(extra)
             extra_all = np.concatenate(extra_parts, axis=1)
             priced = candidate_costs(sub, couriers, extra_all, now_s=now_s, params=params,
@@ -461,16 +295,6 @@ def run_round(
                        greedy=greedy)
 
 
-def _ring_for(index: CourierIndex, radius_m: FloatArray) -> IntArray:
-    """Smallest k >= 1 with _covered_m(index, k) >= radius_m (element-wise)."""
-    e = index.edge_m * 0.98
-    k = np.ceil((np.asarray(radius_m) / e + 2.0) / 1.5 - 1.0 - 1e-9)
-    k = np.maximum(1, np.minimum(k, 10_000)).astype(np.int64)
-    # Guard the float edge: step up where the formula fell one short.
-    short = (1.5 * (k + 1) - 2.0) * e < radius_m
-    return np.asarray(k + short, dtype=np.int64)
-
-
 def courier_classes(
     couriers: Couriers, center: tuple[float, float], *, now_s: float, k_idle: int, k_busy: int,
     busy_buckets: int,
@@ -479,8 +303,10 @@ def courier_classes(
     outside bound of a window assumes its latest start, so narrower windows prove more. Window
     w gets (w + 1) x k_busy candidates: a later start saves more idle wait, so couriers of late
     windows stay competitive from farther away."""
+    anchor = anchor_cell(*center)
+    keys = ij_keys(anchor, couriers.lat, couriers.lng)
     idle = np.flatnonzero(couriers.available_at_s <= now_s)
-    classes = [CourierClass(name="idle", index=build_index(couriers, idle, center), k=k_idle,
+    classes = [CourierClass(name="idle", index=build_index(keys, idle, anchor), k=k_idle,
                             latest_start_s=now_s)]
     busy_at = couriers.available_at_s[couriers.available_at_s > now_s]
     if len(busy_at) == 0:
@@ -491,7 +317,7 @@ def courier_classes(
                                  & (couriers.available_at_s <= hi))
         if len(members):
             classes.append(CourierClass(name=f"busy<={hi - now_s:.0f}s",
-                                        index=build_index(couriers, members, center),
+                                        index=build_index(keys, members, anchor),
                                         k=k_busy * (w + 1),
                                         latest_start_s=float(hi)))
     return classes

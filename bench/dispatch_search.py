@@ -1,12 +1,20 @@
-"""A dispatch round's candidate search on the Redis live index: batched vs one per order.
+"""A dispatch round's candidate search on the Redis live index: three ways, same answer.
 
     python -m bench.dispatch_search --orders 2000 --couriers 10000 --rounds 5
 
 Loads N couriers (2/3 idle, 1/3 to_pickup) into the live index in a 15 km city and, per round,
-searches the K nearest idle couriers of every order's chef the way `Dispatcher.run_round`
-does: baseline `asyncio.gather` of one `LiveIndex.nearby` per order (each several Redis round
-trips), vs `LiveIndex.nearby_many` (all searches in lockstep, one pipeline per ring step).
-Both run in the same process on the same data, alternating; results are checked equal.
+searches the K nearest idle couriers of every order's chef:
+
+  per order   baseline: `asyncio.gather` of one `LiveIndex.nearby` per order (each several
+              Redis round trips);
+  nearby_many all searches in lockstep, one pipeline per ring step;
+  snapshot    what `Dispatcher.run_round` does now: `LiveIndex.nearest_by_status` — one read
+              of the regions' fresh couriers (one pipeline, one Lua script per region), then
+              every order searched in memory (`geo.grid_index`). Timed whole, and split into
+              the read and the in-memory search (wall and process CPU).
+
+All run in the same process on the same data, interleaved; results are checked equal (ids in
+order). `--stack` also times the production round's search (idle K plus 4 to_pickup).
 """
 
 from __future__ import annotations
@@ -14,15 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import random
 import statistics
 import time
 import uuid
 
+import numpy as np
 import redis.asyncio as aioredis
 
 from api.core.live_index import LiveIndex, Located
 from bench._stores import bench_stores
+from geo.cells import region_of, regions_near
+from geo.grid_index import search_box
 
 
 def _city(rng: random.Random, n: int, radius_m: float) -> list[tuple[float, float]]:
@@ -53,10 +65,19 @@ async def run(args: argparse.Namespace) -> None:
                 for i in range(len(couriers)):
                     pipe.hset(index.status_key, f"c{i}", "to_pickup" if i % 3 == 0 else "idle")
                 await pipe.execute()
+            regions = sorted({r for la, ln in chefs for r in regions_near(
+                region_of(la, ln), args.radius_m)})
+            qlat = np.asarray([c[0] for c in chefs])
+            qlng = np.asarray([c[1] for c in chefs])
             per_order: list[float] = []
             batched: list[float] = []
+            snap_s: list[float] = []
+            snap_cpu_s: list[float] = []
+            read_s: list[float] = []
+            stack_s: list[float] = []
             trips_one: list[int] = []
             trips_many: list[int] = []
+            read_n = 0
             for _ in range(args.rounds):
                 t0 = time.perf_counter()
                 one = await asyncio.gather(*(
@@ -67,8 +88,29 @@ async def run(args: argparse.Namespace) -> None:
                 many = await index.nearby_many(chefs, radius_m=args.radius_m, limit=args.k,
                                                now_ms=now_ms, stale_s=600, statuses=["idle"])
                 batched.append(time.perf_counter() - t0)
-                assert [[m.member_id for m in ms] for ms, _ in one] == \
-                    [[m.member_id for m in ms] for ms, _ in many], "results differ"
+                t0, c0 = time.perf_counter(), time.process_time()
+                snap = await index.nearest_by_status(
+                    chefs, regions=regions, radius_m=args.radius_m,
+                    limits={"idle": [args.k] * len(chefs)}, now_ms=now_ms, stale_s=600)
+                snap_s.append(time.perf_counter() - t0)
+                snap_cpu_s.append(time.process_time() - c0)
+                t0 = time.perf_counter()  # the read alone (part of the line above)
+                read = await index.snapshot(regions, now_ms=now_ms, stale_s=600,
+                                            statuses=["idle"],
+                                            box=search_box(qlat, qlng, args.radius_m))
+                read_s.append(time.perf_counter() - t0)
+                read_n = len(read)
+                if args.stack:
+                    t0 = time.perf_counter()
+                    await index.nearest_by_status(
+                        chefs, regions=regions, radius_m=args.radius_m,
+                        limits={"idle": [args.k] * len(chefs),
+                                "to_pickup": [4] * len(chefs)}, now_ms=now_ms, stale_s=600)
+                    stack_s.append(time.perf_counter() - t0)
+                ids_one = [[m.member_id for m in ms] for ms, _ in one]
+                assert ids_one == [[m.member_id for m in ms] for ms, _ in many], "many differs"
+                assert ids_one == [[h[0] for h in hits] for hits in snap["idle"]], \
+                    "snapshot differs"
                 trips_one.append(sum(r.round_trips for _, r in one))
                 trips_many.append(max(r.round_trips for _, r in many))
         finally:
@@ -78,16 +120,28 @@ async def run(args: argparse.Namespace) -> None:
             await redis.aclose()
 
     def ms(xs: list[float]) -> str:
-        return f"p50 {statistics.median(xs) * 1000:8.1f} ms   max {max(xs) * 1000:8.1f} ms"
+        return f"p50 {statistics.median(xs) * 1000:8.1f} ms   p99 {_p99(xs) * 1000:8.1f} ms"
 
     print(f"{args.orders} orders x {args.couriers} couriers, K={args.k} idle within "
-          f"{args.radius_m:.0f} m, {args.rounds} rounds (results equal in every round)")
+          f"{args.radius_m:.0f} m, {args.rounds} rounds (results equal in every round), "
+          f"{len(regions)} regions read by the snapshot")
     print(f"  baseline: gather of nearby per order  {ms(per_order)}   Redis round trips "
           f"{trips_one[0]}")
     print(f"  nearby_many (lockstep, pipelined)     {ms(batched)}   Redis round trips "
           f"{trips_many[0]}")
-    print(f"  batched / baseline (medians): "
-          f"{statistics.median(batched) / statistics.median(per_order):.3f}")
+    print(f"  snapshot: read once + in memory       {ms(snap_s)}   Redis round trips 1")
+    print(f"    of which the read ({read_n} idle)     {ms(read_s)}")
+    print(f"    process CPU of the whole search     {ms(snap_cpu_s)}")
+    if stack_s:
+        print(f"  snapshot, idle K + 4 to_pickup        {ms(stack_s)}   Redis round trips 1")
+    print(f"  nearby_many / baseline (medians): "
+          f"{statistics.median(batched) / statistics.median(per_order):.3f}   snapshot / "
+          f"baseline: {statistics.median(snap_s) / statistics.median(per_order):.3f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def _p99(xs: list[float]) -> float:
+    return float(np.percentile(np.asarray(xs), 99))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--radius-m", type=float, default=5000.0)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--stack", action="store_true",
+                    help="also time idle K + 4 to_pickup (the production round's search)")
     asyncio.run(run(ap.parse_args(argv)))
 
 

@@ -138,3 +138,14 @@ def max_dist_to_cell_m(lat: float, lng: float, cell: str) -> float:
 def metres_to_lat_deg(dist_m: float) -> float:
     """Degrees of latitude spanned by `dist_m` along a meridian (spherical model)."""
     return math.degrees(dist_m / EARTH_RADIUS_M)
+
+
+def regions_near(region: str, radius_m: float) -> list[str]:
+    """The regions (res-4) that can hold a point within `radius_m` of a point filed in
+    `region` (whose live cell's parent is `region`): its grid disk of 1 ring per ~29 km.
+
+    Two res-4 cells two rings apart are about one cell width (sqrt(3) x 22.6 km ~ 39 km)
+    apart; 1.3 edges (~29 km) leaves room for the children's ragged edges.
+    """
+    k = 1 + int(radius_m // (1.3 * edge_length_m(REGION_RES))) if math.isfinite(radius_m) else 3
+    return sorted(h3.grid_disk(region, k))

@@ -9,7 +9,9 @@ Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order has
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
 ``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
 ``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:outbox``
-dispatch.* events waiting to be published (NATS was unreachable).
+dispatch.* events not yet known to be published: a transition's script appends its event
+there in the same atomic step, the publisher removes it once JetStream has acked it, and the
+relay publishes whatever is left (a crash or NATS outage in between).
 Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
 would pass them as KEYS with a region hash tag.
 """
@@ -307,15 +309,47 @@ return 0
 """
 
 # Drop the outbox head only if it is still the row just relayed (another process may have).
+_DROP_ROW = """
+return redis.call('LREM', KEYS[1], 1, ARGV[1])
+"""
+
 _POP_IF_HEAD = """
 if redis.call('LINDEX', KEYS[1], 0) == ARGV[1] then redis.call('LPOP', KEYS[1]) return 1 end
 return 0
 """
 
+def _with_outbox(script: str) -> str:
+    """`script` (a transition) that also appends its event to the outbox ``P:outbox`` in the
+    same atomic step: ARGV gains two trailing values, the outcome the event describes
+    (``result:order:courier``, the script's reply) and the outbox row ('' for none). The
+    scripts wrapped never read ``#ARGV``."""
+    return f"""local function transition()
+{script}
+end
+local r = transition()
+local row = ARGV[#ARGV]
+if row ~= '' and (tostring(r[1]) .. ':' .. tostring(r[2] or '') .. ':' .. tostring(r[3] or ''))
+    == ARGV[#ARGV - 1] then
+  redis.call('RPUSH', ARGV[1] .. ':outbox', row)
+end
+return r
+"""
+
+
 _DROP_REGION_IF_EMPTY = """
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) return 1 end
 return 0
 """
+
+
+class OfferClaim(msgspec.Struct, frozen=True, kw_only=True):
+    """One offer of a round: an idle courier (``held`` None) or a courier heading to a chef
+    that holds exactly ``held`` (stacking, up to ``max_stack`` orders)."""
+
+    courier_id: str
+    order_id: str
+    held: tuple[str, ...] | None = None
+    max_stack: int = 1
 
 
 class Transition(msgspec.Struct, frozen=True):
@@ -357,16 +391,17 @@ class DispatchStore:
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
         self._offer_stacked = r(_OFFER_STACKED)
-        self._resolve = r(_RESOLVE)
-        self._force = r(_FORCE)
-        self._unassign = r(_UNASSIGN)
-        self._progress = r(_PROGRESS)
+        self._resolve = r(_with_outbox(_RESOLVE))
+        self._force = r(_with_outbox(_FORCE))
+        self._unassign = r(_with_outbox(_UNASSIGN))
+        self._progress = r(_with_outbox(_PROGRESS))
         self._food_ready = r(_FOOD_READY)
         self._cancel = r(_CANCEL)
         self._availability = r(_AVAILABILITY)
         self._lease = r(_LEASE)
         self._drop_region = r(_DROP_REGION_IF_EMPTY)
         self._pop_if_head = r(_POP_IF_HEAD)
+        self._drop_row = r(_DROP_ROW)
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -439,6 +474,24 @@ class DispatchStore:
             max_stack, ",".join(sorted(held))])
         return (result.decode() if isinstance(result, bytes) else str(result)), offer_id
 
+    async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
+                         expires_ms: int) -> list[tuple[str, str]]:
+        """`offer` / `offer_stacked` for a round's assignments in one pipeline: each claim
+        is still its own atomic script (so the guarantees are those of one call each), only
+        the round trips are shared. Returns (result, offer_id) per claim, in order."""
+        ids = [uuid.uuid4().hex for _ in claims]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c, offer_id in zip(claims, ids, strict=True):
+                if c.held is None:
+                    await self._offer(args=[self.p, self.geo_status, c.courier_id, c.order_id,
+                                            offer_id, now_ms, expires_ms], client=pipe)
+                else:
+                    await self._offer_stacked(args=[
+                        self.p, self.geo_status, c.courier_id, c.order_id, offer_id, now_ms,
+                        expires_ms, c.max_stack, ",".join(sorted(c.held))], client=pipe)
+            results = await pipe.execute()
+        return [(_s(r), offer_id) for r, offer_id in zip(results, ids, strict=True)]
+
     async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
         """Orders each courier holds (assigned to it and not delivered), sorted."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -448,9 +501,12 @@ class DispatchStore:
         return [sorted(_s(m) for m in r) for r in raws]
 
     async def resolve(self, offer_id: str, action: str, *, courier_id: str = "",
-                      now_ms: int) -> Transition:
+                      now_ms: int, event_row: bytes = b"", order_id: str = "") -> Transition:
+        """Accept, decline or expire an offer; `event_row` (for an accept of the offer of
+        `order_id`) enters the outbox in the same step when that accept succeeds."""
         return _transition(await self._resolve(
-            args=[self.p, self.geo_status, offer_id, action, courier_id, now_ms]))
+            args=[self.p, self.geo_status, offer_id, action, courier_id, now_ms,
+                  f"accepted:{order_id}:{courier_id}", event_row]))
 
     async def due_offers(self, now_ms: int, limit: int = 500) -> list[str]:
         ids = await self.redis.zrangebyscore(f"{self.p}:fexp", "-inf", now_ms, start=0,
@@ -479,22 +535,34 @@ class DispatchStore:
             args=[self.p, self.geo_status, courier_id, "1" if online else "0", vehicle,
                   now_ms]))
 
-    async def force_assign(self, order_id: str, courier_id: str, now_ms: int) -> Transition:
+    async def force_assign(self, order_id: str, courier_id: str, now_ms: int,
+                           event_row: bytes = b"") -> Transition:
         return _transition(await self._force(
-            args=[self.p, self.geo_status, order_id, courier_id, now_ms]))
+            args=[self.p, self.geo_status, order_id, courier_id, now_ms,
+                  f"assigned:{order_id}:{courier_id}", event_row]))
 
-    async def unassign(self, order_id: str, now_ms: int) -> Transition:
-        return _transition(await self._unassign(args=[self.p, self.geo_status, order_id,
-                                                      now_ms]))
+    async def unassign(self, order_id: str, now_ms: int, event_row: bytes = b"",
+                       courier_id: str = "") -> Transition:
+        """Take an order back; `event_row` enters the outbox in the same step only if the
+        order was unassigned from `courier_id` (the one the event names)."""
+        return _transition(await self._unassign(args=[
+            self.p, self.geo_status, order_id, now_ms, f"unassigned:{order_id}:{courier_id}",
+            event_row]))
 
     async def progress(self, order_id: str, courier_id: str, new: OrderDispatchState,
-                       now_ms: int) -> Transition:
+                       now_ms: int, event_row: bytes = b"") -> Transition:
+        """Move a held order on; `event_row` enters the outbox in the same step if it moved."""
         return _transition(await self._progress(
-            args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms]))
+            args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms,
+                  f"{new.value}:{order_id}:{courier_id}", event_row]))
 
     # -- outbox of dispatch.* events that could not be published ----------------------------
     async def park_event(self, row: bytes) -> None:
         await self.redis.rpush(f"{self.p}:outbox", row)
+
+    async def drop_event(self, row: bytes) -> None:
+        """Remove one outbox row (its event was published)."""
+        await self._drop_row(keys=[f"{self.p}:outbox"], args=[row])
 
     async def outbox_head(self) -> bytes | None:
         raw: Any = await self.redis.lindex(f"{self.p}:outbox", 0)

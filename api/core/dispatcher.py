@@ -20,9 +20,9 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
-from api.core.dispatch_store import DispatchStore, Transition
+from api.core.dispatch_store import DispatchStore, OfferClaim, Transition
 from api.core.ingest import wall_ms
-from api.core.live_index import LiveIndex
+from api.core.live_index import Hit, LiveIndex
 from api.core.orders_view import OrderView
 from api.observability import Metrics
 from api.settings import Settings
@@ -39,7 +39,7 @@ from dispatch.costs import (
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
-from geo.cells import region_of
+from geo.cells import region_of, regions_near
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
 from streams.events import (
@@ -58,6 +58,8 @@ from streams.jetstream import publish, raise_if_cancelling
 log = logging.getLogger("homechef.dispatch")
 
 MAX_ORDERS_PER_ROUND = 2000
+OUTBOX_GRACE_MS = 3000
+"""The relay leaves outbox rows younger than this to the request publishing them."""
 STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
 
 
@@ -78,6 +80,17 @@ class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     msg_id: str
     event: msgspec.Raw
+    parked_ms: int = 0
+    """When the row was written (epoch ms); 0 in rows of older builds."""
+
+
+class PendingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A dispatch.* event about to be recorded by a transition, and its outbox row."""
+
+    subject: str
+    msg_id: str
+    event: Any
+    row: bytes
 
 
 _outbox_row = msgspec.json.Decoder(OutboxRow)
@@ -201,32 +214,34 @@ class Dispatcher:
             return 0
         declined = await self.store.declined_by([o["order_id"] for o in orders])
         k = self.settings.dispatch_candidates
-        # One batched search for the whole round (a pipeline per ring step, not per order).
-        searches = await self.couriers.nearby_many(
-            [(float(o["plat"]), float(o["plng"])) for o in orders],
-            radius_m=self.settings.dispatch_radius_m, limit=[k + len(dec) for dec in declined],
-            now_ms=now_ms, stale_s=self.settings.courier_stale_s, statuses=["idle"])
+        found = await self.search(region, orders, declined, now_ms)
         courier_ids: list[str] = []
         index_of: dict[str, int] = {}
         positions: list[tuple[float, float]] = []
+        vehicle_of: dict[str, str] = {}  # read with the snapshot ('' by the live search)
         cand = np.full((len(orders), k), -1, dtype=np.int64)
-        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+        for i, (members, dec) in enumerate(zip(found["idle"], declined, strict=True)):
             slot = 0
-            for m in members:
-                if m.member_id in dec or slot >= k:
+            for member_id, lat, lng, _, vehicle in members:
+                if member_id in dec or slot >= k:
                     continue
-                j = index_of.get(m.member_id)
+                j = index_of.get(member_id)
                 if j is None:
-                    j = index_of[m.member_id] = len(courier_ids)
-                    courier_ids.append(m.member_id)
-                    positions.append((m.lat, m.lng))
+                    j = index_of[member_id] = len(courier_ids)
+                    courier_ids.append(member_id)
+                    positions.append((lat, lng))
+                    vehicle_of[member_id] = vehicle
                 cand[i, slot] = j
                 slot += 1
-        stacked = await self._stack_candidates(orders, declined, now_ms)
+        stacked = await self._stack_candidates(orders, declined, now_ms,
+                                               found.get("to_pickup", []))
         if not courier_ids and not stacked.courier_ids:
             return 0
-        infos = await self.store.couriers(courier_ids)
-        vehicles = [_vehicle(info.get("vehicle", "")) for info in infos]
+        if self.settings.dispatch_search != "snapshot" or "" in vehicle_of.values():
+            infos = await self.store.couriers(courier_ids)
+            vehicle_of = {cid: info.get("vehicle", "")
+                          for cid, info in zip(courier_ids, infos, strict=True)}
+        vehicles = [_vehicle(vehicle_of[cid]) for cid in courier_ids]
         now_s = now_ms / 1000.0
         def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
             return np.asarray(values, dtype=np.float64)
@@ -256,28 +271,29 @@ class Dispatcher:
             assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
         sent = 0
         ttl_ms = round(self.settings.offer_ttl_s * 1000)
-        for i, j in enumerate(assignment.courier_idx.tolist()):
-            if j < 0:
-                continue
-            o = orders[i]
-            claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
-            expires_ms = claim_ms + ttl_ms
+        picked = [(i, j) for i, j in enumerate(assignment.courier_idx.tolist()) if j >= 0]
+        claims = []
+        for i, j in picked:
             if j < len(courier_ids):
-                courier_id = courier_ids[j]
-                result, offer_id = await self.store.offer(courier_id, o["order_id"],
-                                                          now_ms=claim_ms, expires_ms=expires_ms)
+                claims.append(OfferClaim(courier_id=courier_ids[j],
+                                         order_id=orders[i]["order_id"]))
             else:  # a courier heading to a chef, one more order (stacking)
-                courier_id, held = stacked.courier(j - len(courier_ids))
-                result, offer_id = await self.store.offer_stacked(
-                    courier_id, o["order_id"], held=held,
-                    max_stack=self.settings.dispatch_max_stack, now_ms=claim_ms,
-                    expires_ms=expires_ms)
+                cid, held = stacked.courier(j - len(courier_ids))
+                claims.append(OfferClaim(courier_id=cid, order_id=orders[i]["order_id"],
+                                         held=tuple(held),
+                                         max_stack=self.settings.dispatch_max_stack))
+        claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
+        expires_ms = claim_ms + ttl_ms
+        # All claims in one pipeline (each its own atomic script), then the pushes.
+        results = await self.store.offer_many(claims, now_ms=claim_ms, expires_ms=expires_ms)
+        for (i, j), claim, (result, offer_id) in zip(picked, claims, results, strict=True):
             if result != "ok":
                 self.metrics.claims_lost.inc()
                 continue
+            o = orders[i]
             sent += 1
             self.metrics.offers.inc()
-            await self._push(courier_id, "OFFER", OfferPayload(
+            await self._push(claim.courier_id, "OFFER", OfferPayload(
                 offer_id=offer_id, order_id=o["order_id"],
                 pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
                 dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
@@ -287,20 +303,45 @@ class Dispatcher:
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
 
+    async def search(self, region: str, orders: list[dict[str, str]],
+                     declined: list[set[str]], now_ms: int) -> dict[str, list[list[Hit]]]:
+        """The round's candidate couriers per order: the nearest idle ones (K + declined)
+        and, when stacking is on, the nearest heading to a chef (STACK_CANDIDATES +
+        declined), within DISPATCH_RADIUS_M, fresh per COURIER_STALE_S, nearest first.
+
+        ``snapshot`` (default): one read of the region's couriers (and its neighbours'),
+        searched in memory; ``live``: `nearby_many` on the Redis index. Same answer."""
+        k = self.settings.dispatch_candidates
+        limits = {"idle": [k + len(dec) for dec in declined]}
+        if self.settings.dispatch_max_stack >= 2:
+            limits["to_pickup"] = [STACK_CANDIDATES + len(dec) for dec in declined]
+        points = [(float(o["plat"]), float(o["plng"])) for o in orders]
+        radius_m = self.settings.dispatch_radius_m
+        stale_s = self.settings.courier_stale_s
+        if self.settings.dispatch_search == "snapshot":
+            return await self.couriers.nearest_by_status(
+                points, regions=regions_near(region, radius_m), radius_m=radius_m,
+                limits=limits, now_ms=now_ms, stale_s=stale_s,
+                attr=(f"{self.store.p}:c:", "vehicle"))
+        out: dict[str, list[list[Hit]]] = {}
+        for status, lim in limits.items():
+            searches = await self.couriers.nearby_many(
+                points, radius_m=radius_m, limit=lim, now_ms=now_ms, stale_s=stale_s,
+                statuses=[status])
+            out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in members]
+                           for members, _ in searches]
+        return out
+
     async def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
-                                now_ms: int) -> StackCandidates:
+                                now_ms: int, searches: list[list[Hit]]) -> StackCandidates:
         """Couriers heading to a chef that may take one of these orders too (see
-        `dispatch.stacking`), with the added travel as the matching cost."""
+        `dispatch.stacking`), with the added travel as the matching cost; `searches` are the
+        nearest such couriers per order."""
         out = StackCandidates(len(orders))
         max_stack = self.settings.dispatch_max_stack
         if max_stack < 2 or not orders:
             return out
-        searches = await self.couriers.nearby_many(
-            [(float(o["plat"]), float(o["plng"])) for o in orders],
-            radius_m=self.settings.dispatch_radius_m,
-            limit=[STACK_CANDIDATES + len(dec) for dec in declined], now_ms=now_ms,
-            stale_s=self.settings.courier_stale_s, statuses=["to_pickup"])
-        position = {m.member_id: (m.lat, m.lng) for members, _ in searches for m in members}
+        position = {m[0]: (m[1], m[2]) for members in searches for m in members}
         ids = sorted(position)
         if not ids:
             return out
@@ -318,17 +359,17 @@ class Dispatcher:
                                                              .get("vehicle", "")),
                     held=tuple(_stack_order(r) for r in rows if r is not None))
         now_s = now_ms / 1000.0
-        for i, ((members, _), dec) in enumerate(zip(searches, declined, strict=True)):
+        for i, (members, dec) in enumerate(zip(searches, declined, strict=True)):
             new = _stack_order(orders[i])
-            for m in members:
-                c = couriers.get(m.member_id)
-                if c is None or m.member_id in dec:
+            for member_id, *_ in members:
+                c = couriers.get(member_id)
+                if c is None or member_id in dec:
                     continue
                 cost_s = stack_cost_s(c, new, now_s=now_s, max_stack=max_stack,
                                       service_s=self.params.service_s, travel=self.model,
                                       lateness_weight=self.params.lateness_weight)
                 if cost_s is not None:
-                    out.add(i, m.member_id, eligible[m.member_id], cost_s)
+                    out.add(i, member_id, eligible[member_id], cost_s)
         return out
 
     # -- courier and fleet actions ---------------------------------------------------------
@@ -358,10 +399,16 @@ class Dispatcher:
 
     async def accept(self, courier_id: str, offer_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms)
+        offer = await self.store.offer_info(offer_id) or {}
+        event = (self._assigned(offer["order"], courier_id, offer_id, now_ms)
+                 if offer.get("order") else None)
+        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms,
+                                     event_row=event.row if event else b"",
+                                     order_id=offer.get("order", ""))
         if t.result == "accepted":
             self.metrics.offer_results.labels("accepted").inc()
-            await self._publish_assigned(t.order_id, courier_id, offer_id, now_ms)
+            if event is not None:  # an offer's order never changes: the row was recorded
+                await self._publish(event)
         elif t.result == "expired":
             self.metrics.offer_results.labels("expired").inc()
         return t
@@ -375,10 +422,10 @@ class Dispatcher:
 
     async def force_assign(self, order_id: str, courier_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.force_assign(order_id, courier_id, now_ms)
+        event = self._assigned(order_id, courier_id, f"fleet-{uuid.uuid4().hex}", now_ms)
+        t = await self.store.force_assign(order_id, courier_id, now_ms, event.row)
         if t.result == "assigned":
-            offer_id = f"fleet-{uuid.uuid4().hex}"
-            await self._publish_assigned(order_id, courier_id, offer_id, now_ms)
+            await self._publish(event)
             order = await self.store.order(order_id) or {}
             await self._push(courier_id, "ASSIGNED", {
                 "order_id": order_id, "by": "fleet",
@@ -389,52 +436,80 @@ class Dispatcher:
 
     async def unassign(self, order_id: str) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.unassign(order_id, now_ms)
+        # The event names the courier, known only inside the script: read it first, and
+        # record the event only if the script unassigned from that very courier.
+        held_by = (await self.store.order(order_id) or {}).get("courier", "")
+        event = self._event(self.names.dispatch_event("unassigned", order_id),
+                            CourierUnassigned(order_id=order_id, courier_id=held_by,
+                                              at_ms=now_ms, reason="fleet"),
+                            msg_id=f"{order_id}:unassigned:{now_ms}")
+        t = await self.store.unassign(order_id, now_ms, event.row if held_by else b"",
+                                      courier_id=held_by)
         if t.result == "unassigned":
-            await self._publish(self.names.dispatch_event("unassigned", order_id),
-                                CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
-                                                  at_ms=now_ms, reason="fleet"),
-                                msg_id=f"{order_id}:unassigned:{now_ms}")
+            if held_by and t.courier_id == held_by:
+                await self._publish(event)
+            else:  # raced with another change: the script recorded nothing, publish now
+                await self._publish(self._event(
+                    self.names.dispatch_event("unassigned", order_id),
+                    CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
+                                      at_ms=now_ms, reason="fleet"),
+                    msg_id=f"{order_id}:unassigned:{now_ms}"), parked=False)
             await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
         return t
 
     async def progress(self, order_id: str, courier_id: str,
                        new: OrderDispatchState) -> Transition:
         now_ms = wall_ms()
-        t = await self.store.progress(order_id, courier_id, new, now_ms)
+        event: Any
+        if new is OrderDispatchState.PICKED_UP:
+            event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        elif new is OrderDispatchState.DELIVERING:
+            event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        else:
+            event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
+        pending = self._event(self.names.dispatch_event(new.value, order_id), event,
+                              msg_id=f"{order_id}:{new.value}")
+        t = await self.store.progress(order_id, courier_id, new, now_ms, pending.row)
         if t.result == new.value:
-            event: Any
-            if new is OrderDispatchState.PICKED_UP:
-                event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            elif new is OrderDispatchState.DELIVERING:
-                event = OrderDelivering(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            else:
-                event = OrderDelivered(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
-            await self._publish(self.names.dispatch_event(new.value, order_id), event,
-                                msg_id=f"{order_id}:{new.value}")
+            await self._publish(pending)
         return t
 
-    async def _publish_assigned(self, order_id: str, courier_id: str, offer_id: str,
-                                now_ms: int) -> None:
-        await self._publish(self.names.dispatch_event("assigned", order_id),
-                            CourierAssigned(order_id=order_id, courier_id=courier_id,
-                                            offer_id=offer_id, at_ms=now_ms),
-                            msg_id=f"{order_id}:assigned:{offer_id}")
+    def _assigned(self, order_id: str, courier_id: str, offer_id: str,
+                  now_ms: int) -> PendingEvent:
+        return self._event(self.names.dispatch_event("assigned", order_id),
+                           CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                           offer_id=offer_id, at_ms=now_ms),
+                           msg_id=f"{order_id}:assigned:{offer_id}")
 
-    async def _publish(self, subject: str, event: Any, *, msg_id: str) -> None:
-        """Publish a dispatch.* event. The state change is already in Redis, so a publish
-        that fails (NATS down) parks the event in the Redis outbox instead of failing the
-        request; `relay_outbox` retries it (JetStream drops a duplicate by its msg id)."""
+    @staticmethod
+    def _event(subject: str, event: Any, *, msg_id: str) -> PendingEvent:
+        """A dispatch.* event and its outbox row, built before the transition's script so the
+        script can record it in the same atomic step as the state change."""
+        return PendingEvent(subject=subject, msg_id=msg_id, event=event,
+                            row=_encoder.encode(OutboxRow(
+                                subject=subject, msg_id=msg_id,
+                                event=msgspec.Raw(encode(event)), parked_ms=wall_ms())))
+
+    async def _publish(self, pending: PendingEvent, *, parked: bool = True) -> None:
+        """Publish an event whose row the transition put in the outbox (``parked``), then
+        remove the row. If the publish fails (NATS down) the row stays and `relay_outbox`
+        publishes it later; if this process dies first, any core's relay does. JetStream
+        drops a second copy by its msg id, so the event is stored once either way."""
         try:
-            await publish(self.js, subject, event, msg_id=msg_id)
+            await publish(self.js, pending.subject, pending.event, msg_id=pending.msg_id)
         except Exception as exc:  # any failure: the event must not be lost
             raise_if_cancelling()
-            log.warning("publish of %s failed (%r); parked in the outbox", msg_id, exc)
-            await self.store.park_event(_encoder.encode(OutboxRow(
-                subject=subject, msg_id=msg_id, event=msgspec.Raw(encode(event)))))
+            log.warning("publish of %s failed (%r); left in the outbox", pending.msg_id, exc)
+            if not parked:
+                await self.store.park_event(pending.row)
+            return
+        if parked:
+            await self.store.drop_event(pending.row)
 
-    async def relay_outbox(self, limit: int = 100) -> int:
-        """Publish parked events in order; stop at the first failure. Returns how many."""
+    async def relay_outbox(self, limit: int = 100, *, grace_ms: int = OUTBOX_GRACE_MS) -> int:
+        """Publish outbox rows in order, oldest first, once they are `grace_ms` old (younger
+        ones are normally being published by the request that wrote them); stop at the first
+        failure. Returns how many were published."""
         sent = 0
         while sent < limit and (raw := await self.store.outbox_head()) is not None:
             try:
@@ -444,6 +519,8 @@ class Dispatcher:
                 log.error("dropping an undecodable outbox row: %r", raw[:200])
                 await self.store.drop_outbox_head(raw)
                 continue
+            if row.parked_ms > wall_ms() - grace_ms:
+                break
             try:
                 await publish(self.js, row.subject, event, msg_id=row.msg_id)
             except Exception as exc:

@@ -13,13 +13,17 @@ replayed or reordered fixes can never move the index backwards. Reads walk k-rin
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import h3
 import msgspec
+import numpy as np
+import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
+from geo.grid_index import PointGrid, anchor_cell, search_box
 from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
 from geo.nearby import MemberRow, NearbyResult, NearbySearch
 
@@ -77,6 +81,46 @@ end
 return res
 """
 
+# One region's fresh members with a wanted status, inside a lat/lng box, in one call.
+# KEYS[1] = the region's last-seen set; ARGV: position-key prefix, status hash, min ts,
+# lat_lo, lat_hi, lng_lo, lng_hi, attribute hash prefix ('' for none), attribute field, wanted
+# statuses... Returns six strings: ids (\n), lats, lngs, ts (comma-separated, as stored),
+# statuses (\n) and the attribute (HGET <prefix><id> <field>, \n), so a 10,000-courier reply
+# is six bulk strings rather than 60,000.
+_SNAPSHOT_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')
+local lat_lo, lat_hi = tonumber(ARGV[4]), tonumber(ARGV[5])
+local lng_lo, lng_hi = tonumber(ARGV[6]), tonumber(ARGV[7])
+local want = {}
+local attr_prefix, attr_field = ARGV[8], ARGV[9]
+for s = 10, #ARGV do want[ARGV[s]] = true end
+local o_id, o_lat, o_lng, o_ts, o_st, o_at = {}, {}, {}, {}, {}, {}
+for s = 1, #ids, 4000 do
+  local chunk = {}
+  for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
+  local sts = redis.call('HMGET', ARGV[2], unpack(chunk))
+  for t = 1, #chunk do
+    local st = sts[t]
+    if st and want[st] then
+      local p = redis.call('HMGET', ARGV[1] .. chunk[t], 'lat', 'lng', 'ts')
+      local la, ln = tonumber(p[1]), tonumber(p[2])
+      if la and ln and la >= lat_lo and la <= lat_hi
+          and ln >= lng_lo and ln <= lng_hi then
+        local n = #o_id + 1
+        o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
+        if attr_prefix ~= '' then
+          o_at[n] = redis.call('HGET', attr_prefix .. chunk[t], attr_field) or ''
+        else
+          o_at[n] = ''
+        end
+      end
+    end
+  end
+end
+return {table.concat(o_id, '\\n'), table.concat(o_lat, ','), table.concat(o_lng, ','),
+  table.concat(o_ts, ','), table.concat(o_st, '\\n'), table.concat(o_at, '\\n')}
+"""
+
 # Removes a member from the live cells only if it has not moved/updated since `ts`.
 _REMOVE_LUA = """
 local pkey = KEYS[1]
@@ -108,6 +152,32 @@ class NearbyMember(msgspec.Struct, frozen=True, kw_only=True):
     updated_at_ms: int
 
 
+Hit = tuple[str, float, float, float, str]
+"""A member found by `LiveIndex.nearest_by_status`: (member_id, lat, lng, dist_m, attr), attr
+the field asked for with `attr=` ('' when not asked or by the `nearby_many` fallback)."""
+
+
+class IndexSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Fresh members of some regions with their status, read in one round trip; ids sorted,
+    so a member's position in these arrays orders like its id (the live search's tie rule)."""
+
+    ids: list[str]
+    lat: npt.NDArray[np.float64]
+    lng: npt.NDArray[np.float64]
+    ts_ms: npt.NDArray[np.int64]
+    status: list[str]
+    attr: list[str]
+    """Per member, the field `snapshot` was asked to read alongside ('' when none)."""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def with_status(self, status: str) -> npt.NDArray[np.int64]:
+        """Indices of the members whose status is `status`."""
+        return np.asarray([i for i, s in enumerate(self.status) if s == status],
+                          dtype=np.int64)
+
+
 class LiveIndex:
     """One kind of member (couriers or chefs) on the res-9 grid, under ``prefix``."""
 
@@ -119,6 +189,7 @@ class LiveIndex:
         self._upsert = redis.register_script(_UPSERT_LUA)
         self._ring = redis.register_script(_RING_LUA)
         self._remove = redis.register_script(_REMOVE_LUA)
+        self._snapshot = redis.register_script(_SNAPSHOT_LUA)
         self._pos_prefix = position_key("", prefix=prefix)
 
     async def upsert(self, items: Iterable[Located]) -> int:
@@ -156,6 +227,110 @@ class LiveIndex:
         if not raw:
             return None
         return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def snapshot(
+        self,
+        regions: Sequence[str],
+        *,
+        now_ms: int,
+        stale_s: float,
+        statuses: Sequence[str],
+        box: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0),
+        attr: tuple[str, str] = ("", ""),
+    ) -> IndexSnapshot:
+        """Every member of `regions` (res-4) that is fresh (seen within `stale_s`), has one of
+        `statuses` and lies in `box` (lat_lo, lat_hi, lng_lo, lng_hi; a prefilter, so give
+        it a margin): one script per region, all in one pipeline (one round trip). `attr`
+        = (key prefix, field) also reads HGET <prefix><member id> <field> per member (e.g.
+        the dispatch courier hash's vehicle).
+
+        The positions are those `nearby` reads (the position hash is written in the same
+        script as the cell hash, from the same strings), so an in-memory search over the
+        snapshot gives `nearby`'s answer; see `geo.grid_index.nearest_within`.
+        """
+        if not statuses:
+            raise ValueError("snapshot needs the statuses to keep")
+        min_ts = now_ms - stale_s * 1000.0 if math.isfinite(stale_s) else -1e15
+        args = [self._pos_prefix, self.status_key, repr(min_ts), *map(repr, box), *attr,
+                *statuses]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for region in regions:
+                await self._snapshot(keys=[seen_key(region, prefix=self.prefix)], args=args,
+                                     client=pipe)
+            replies = await pipe.execute()
+        ids: list[str] = []
+        lats: list[bytes] = []
+        lngs: list[bytes] = []
+        tss: list[bytes] = []
+        sts: list[str] = []
+        ats: list[str] = []
+        for id_b, lat_b, lng_b, ts_b, st_b, at_b in replies:
+            if not id_b:
+                continue
+            ids += id_b.decode().split("\n")
+            lats += lat_b.split(b",")
+            lngs += lng_b.split(b",")
+            tss += ts_b.split(b",")
+            sts += st_b.decode().split("\n")
+            ats += at_b.decode().split("\n")
+        lat = np.array([float(x) for x in lats], dtype=np.float64)
+        lng = np.array([float(x) for x in lngs], dtype=np.float64)
+        ts = np.array([int(x) for x in tss], dtype=np.int64)
+        # The live search drops a member when ts < now - stale (as floats): same test here.
+        fresh = ts.astype(np.float64) >= min_ts
+        order = sorted((i for i in range(len(ids)) if fresh[i]), key=ids.__getitem__)
+        sel = np.asarray(order, dtype=np.int64)
+        return IndexSnapshot(ids=[ids[i] for i in order], lat=lat[sel], lng=lng[sel],
+                             ts_ms=ts[sel], status=[sts[i] for i in order],
+                             attr=[ats[i] for i in order])
+
+    async def nearest_by_status(
+        self,
+        points: Sequence[tuple[float, float]],
+        *,
+        regions: Sequence[str],
+        radius_m: float,
+        limits: Mapping[str, Sequence[int]],
+        now_ms: int,
+        stale_s: float = math.inf,
+        attr: tuple[str, str] = ("", ""),
+    ) -> dict[str, list[list[Hit]]]:
+        """For each status in `limits` and each point, the first `limits[status][i]` members
+        with that status within `radius_m`, nearest first — what `nearby_many(...,
+        statuses=[status])` returns — from one `snapshot` of `regions` (one round trip)
+        searched in memory (`geo.grid_index`). `regions` must hold every member within
+        `radius_m` of the points (`geo.cells.regions_near` of the points' region).
+
+        Falls back to `nearby_many` when the points are too spread for one local IJ frame.
+        """
+        out: dict[str, list[list[Hit]]] = {}
+        if not points:
+            return {status: [] for status in limits}
+        qlat = np.asarray([p[0] for p in points], dtype=np.float64)
+        qlng = np.asarray([p[1] for p in points], dtype=np.float64)
+        snap = await self.snapshot(regions, now_ms=now_ms, stale_s=stale_s,
+                                   statuses=list(limits),
+                                   box=search_box(qlat, qlng, radius_m), attr=attr)
+        try:
+            grid = PointGrid(snap.lat, snap.lng,
+                             anchor_cell(float(qlat.mean()), float(qlng.mean())))
+            qkey = grid.query_keys(qlat, qlng)
+        except h3.H3BaseException:
+            for status, lim in limits.items():
+                found = await self.nearby_many(points, radius_m=radius_m, limit=lim,
+                                               now_ms=now_ms, stale_s=stale_s,
+                                               statuses=[status])
+                out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in ms]
+                               for ms, _ in found]
+            return out
+        lat, lng = snap.lat.tolist(), snap.lng.tolist()
+        for status, lim in limits.items():
+            cand, dist = grid.nearest(snap.with_status(status), qkey, qlat, qlng,
+                                      limit=np.asarray(lim, dtype=np.int64), radius_m=radius_m)
+            out[status] = [[(snap.ids[c], lat[c], lng[c], d, snap.attr[c])
+                            for c, d in zip(crow, drow, strict=True) if c >= 0]
+                           for crow, drow in zip(cand.tolist(), dist.tolist(), strict=True)]
+        return out
 
     async def nearby_many(
         self,

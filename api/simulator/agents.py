@@ -55,6 +55,10 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     """Idle couriers cruise to a random spot up to this far away, pause, repeat (the demo,
     so the map moves before the first order; 0 = idle couriers stand still)."""
     wander_pause_s: tuple[float, float] = (5.0, 20.0)
+    progress_attempts: int = 8
+    """A courier's status update is tried this often on transport errors (then given up)."""
+    progress_retry_s: float = 0.5
+    """First pause before such a retry (doubling, at most 5 s)."""
 
 
 def _email(tag: str, role: str, index: int) -> str:
@@ -146,6 +150,7 @@ class ChefAgent:
             await self._status(order_id, "preparing")
             await asyncio.sleep(self.spec.prep_s * self.b.prep_scale)
             await self._status(order_id, "ready")
+            self.world.marked_ready.add(order_id)
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"chef {self.spec.index} order {order_id}: {exc!r}")
             # The app failed: the food is handed over anyway, never strand a courier.
@@ -254,6 +259,21 @@ class CourierAgent:
         self.jobs: list[_Job] = []
         """Orders held, in the order taken (several when dispatch stacks them)."""
         self._worker: asyncio.Task[None] | None = None
+        self.stage = "idle"
+        """What the route runner is doing (for the unfinished-orders report)."""
+
+    def describe(self) -> str:
+        """One line on this courier's route, for the report of orders left unfinished."""
+        jobs = ", ".join(f"{j.order_id}{' (on board)' if j.picked else ''}" for j in self.jobs)
+        leg = ""
+        if self.leg is not None:
+            elapsed = time.monotonic() - self.leg_started
+            leg = (f"; leg {self.leg.distance_m:.0f} m from ({self.leg.start.lat:.5f}, "
+                   f"{self.leg.start.lng:.5f}) to ({self.leg.end.lat:.5f}, "
+                   f"{self.leg.end.lng:.5f}), {elapsed:.0f} of {self.leg.duration_s:.0f} s")
+        return (f"courier {self.spec.index} ({self.id}, {self.spec.vehicle.value}): "
+                f"{self.stage}; route runner {'running' if self._busy() else 'stopped'}; "
+                f"holds [{jobs}]{leg}")
 
     # -- wire ------------------------------------------------------------------------------
     def where(self) -> Point:
@@ -423,8 +443,28 @@ class CourierAgent:
             self._ready.pop(order_id, None)
 
     async def _progress(self, order_id: str, status: str) -> httpx.Response:
-        return await self.core.put(f"{V1}/delivery/orders/{order_id}", headers=await self._h(),
-                                   json={"status": status})
+        """PUT an order's status, as a courier app would: a transport error (connection
+        reset, timeout: core busy) is retried, since the app cannot know whether core applied
+        the change, and a retry answered "not allowed while the order is <status>" means the
+        lost attempt did apply it (a 200 is returned then). Giving up after
+        `progress_attempts` raises the last error, as before."""
+        url = f"{V1}/delivery/orders/{order_id}"
+        lost = False
+        for attempt in range(self.b.progress_attempts):
+            try:
+                r = await self.core.put(url, headers=await self._h(), json={"status": status})
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.b.progress_attempts:
+                    raise
+                self.world.error(f"courier {self.spec.index} order {order_id} {status}: "
+                                 f"{exc!r}, retrying")
+                lost = True
+                await asyncio.sleep(min(5.0, self.b.progress_retry_s * 2 ** attempt))
+                continue
+            if lost and r.status_code == 409 and f"while the order is {status}" in r.text:
+                return httpx.Response(200, json={"status": status}, request=r.request)
+            return r
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _ride(self, to: Point) -> None:
         start = self.pos = self.where()  # wherever it was cruising to
@@ -479,6 +519,7 @@ class CourierAgent:
                 self.world.release(job.order_id, self.id)
             self.jobs.clear()
             self.world.courier_state[self.id] = "idle"
+            self.stage = "idle"
 
     def _nearest_job(self) -> _Job:
         here = self.where()
@@ -492,10 +533,13 @@ class CourierAgent:
     async def _pick_up(self, job: _Job) -> None:
         w = self.world
         t = w.timeline(job.order_id)
+        self.stage = f"riding to the chef of {job.order_id}"
         await self._ride(job.pickup)
         if t is not None and t.at_chef_s is None:
             t.at_chef_s = now_s()
+        self.stage = f"waiting at the chef for {job.order_id}"
         await self._wait_for_food(job.order_id)
+        self.stage = f"reporting the pick-up of {job.order_id}"
         for status in ("picked_up", "delivering"):
             r = await self._progress(job.order_id, status)
             if r.status_code in (404, 409):
@@ -509,7 +553,9 @@ class CourierAgent:
         w = self.world
         t = w.timeline(job.order_id)
         drop = job.drop
+        self.stage = f"riding to the door of {job.order_id}"
         await self._ride(drop)
+        self.stage = f"reporting the delivery of {job.order_id}"
         for _ in range(60):  # the indexer may not have filed the door fix yet
             r = await self._progress(job.order_id, "delivered")
             if r.status_code == 200:

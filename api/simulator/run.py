@@ -59,6 +59,8 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     food_ready_polled: int = 0
     """... and by polling GET /delivery/orders (the push was lost)."""
     errors: list[str]
+    unfinished: list[str] = []
+    """One line per order still open at the end (timeline, holder and what it was doing)."""
 
 
 async def dispatch_policy(core: httpx.AsyncClient, admin: Account) -> str:
@@ -105,6 +107,8 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                                  f"{config.policy!r}: restart it with "
                                  f"DISPATCH_POLICY={config.policy}")
         signups = asyncio.Semaphore(config.signup_concurrency)
+        couriers: list[CourierAgent] = []
+        unfinished: list[str] = []
         try:
             # Kitchens queue for sign-up first (the semaphore is FIFO), couriers right after;
             # each courier streams fixes as soon as it is registered, and ordering starts
@@ -192,6 +196,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                     await asyncio.sleep(0.5)
             with contextlib.suppress(httpx.HTTPError, SimulatorError):
                 world.fleet_conflicts += await fleet_check(core, admin, world)
+            unfinished = report_unfinished(world, couriers)
         finally:
             for t in tasks:
                 t.cancel()
@@ -206,7 +211,27 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
         food_ready_pushed=world.ready_by_push, food_ready_polled=world.ready_by_poll,
-        errors=world.errors[:50])
+        errors=world.errors[:50], unfinished=unfinished)
+
+
+def report_unfinished(world: World, couriers: list[CourierAgent]) -> list[str]:
+    """Name every order still open when the run ends: its timeline, who holds it and what
+    that courier is doing."""
+    out: list[str] = []
+    holders = {h.order_id: h for h in world.holdings if h.end_s is None}
+    by_id = {c.id: c for c in couriers}
+    for t in world.timelines.values():
+        if t.delivered_s is not None or t.cancelled_s is not None:
+            continue
+        h = holders.get(t.order_id)
+        courier = by_id.get(h.courier_id) if h is not None else None
+        out.append(
+            f"unfinished order {t.order_id}: placed {t.placed_s:.0f}, dispatchable "
+            f"{t.dispatchable_s}, assigned {t.assigned_s}, at chef {t.at_chef_s}, picked up "
+            f"{t.picked_up_s}, marked ready {t.order_id in world.marked_ready}"
+            f"; {courier.describe() if courier is not None else 'held by nobody'}"
+            f"{' (stacked)' if h is not None and h.stacked else ''}")
+    return out
 
 
 __all__ = ["Endpoints", "SimConfig", "SimResult", "now_s", "simulate"]

@@ -20,6 +20,8 @@ class World:
         self.ready: dict[str, asyncio.Event] = {}
         """Per order: set when the simulated chef's app failed to mark the food ready and
         the food is handed over anyway (core never heard of it)."""
+        self.marked_ready: set[str] = set()
+        """Orders the simulated chefs marked ready through commerce."""
         self.ready_by_push = 0
         """Couriers at a chef who learnt the food was ready from ORDER_READY ..."""
         self.ready_by_poll = 0

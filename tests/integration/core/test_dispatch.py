@@ -682,6 +682,69 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
         await conn.close()
 
 
+async def test_an_event_survives_a_crash_between_transition_and_publish(world: World) -> None:
+    """The accept's script records dispatch.assigned in the outbox in the same atomic step as
+    the state change. A core that dies right after the script (here: the script run alone,
+    nothing published) loses nothing: a relay publishes the event, and it is stored exactly
+    once — a second relay of the same row (a relay that died before removing it) and a late
+    publish by the original request are dropped by JetStream (Nats-Msg-Id)."""
+    from api.core.dispatcher import OUTBOX_GRACE_MS
+    from api.core.ingest import wall_ms
+    from streams.events import CourierAssigned
+
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    offer = await world.offer_for(c, oid)
+    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    now_ms = wall_ms()
+    event = d._assigned(oid, c, offer["offer_id"], now_ms)
+    t = await d.store.resolve(offer["offer_id"], "accept", courier_id=c, now_ms=now_ms,
+                              event_row=event.row, order_id=oid)  # ...and the process dies
+    assert t.result == "accepted"
+    assert (await d.store.order(oid) or {})["state"] == "assigned"
+    assert await dispatch_events(world, oid) == []  # not published by anyone yet
+
+    async def published() -> list[Any]:
+        return await dispatch_events(world, oid)
+    got = await eventually(published, 3 * OUTBOX_GRACE_MS / 1000 + 4)  # the core's relay
+    assert [type(e) for e in got] == [CourierAssigned]
+    assert got[0].courier_id == c
+    assert got[0].offer_id == offer["offer_id"]
+
+    await d.store.park_event(event.row)  # the same row again: a relay that died mid-way
+    assert await d.relay_outbox(grace_ms=0) >= 1
+    await d._publish(event)  # the original request coming back late
+    assert [type(e) for e in await dispatch_events(world, oid)] == [CourierAssigned]
+    left = await d.store.redis.lrange(f"{d.store.p}:outbox", 0, -1)
+    assert [r for r in left if oid.encode() in r] == []
+
+
+async def test_a_failed_transition_records_no_event(world: World) -> None:
+    """The outbox row enters only with the transition it describes: a refused accept (the
+    wrong courier) or a progress the order's state does not allow leaves no row."""
+    from api.core.ingest import wall_ms
+    from dispatch.lifecycle import OrderDispatchState
+
+    lat, lng = spot()
+    c = await world.courier(lat + 0.001, lng)
+    other = await world.courier(lat + 0.03, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    offer = await world.offer_for(c, oid)
+    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    before = await d.store.outbox_size()
+    now_ms = wall_ms()
+    wrong = d._assigned(oid, other, offer["offer_id"], now_ms)
+    t = await d.store.resolve(offer["offer_id"], "accept", courier_id=other, now_ms=now_ms,
+                              event_row=wrong.row, order_id=oid)
+    assert t.result != "accepted"
+    early = d._event(world.names.dispatch_event("delivered", oid), wrong.event,
+                     msg_id=f"{oid}:delivered")
+    t = await d.store.progress(oid, c, OrderDispatchState.DELIVERED, now_ms, early.row)
+    assert t.result != "delivered"
+    assert await d.store.outbox_size() == before
+
+
 async def test_history_writes_each_event_once(settings: Settings) -> None:
     """Redelivered events (same message id) write nothing twice; milestones keep the first
     time; an unassign closes the open assignment only."""

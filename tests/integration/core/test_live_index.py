@@ -106,3 +106,63 @@ async def test_batched_nearby_equals_one_search_per_point_in_fewer_round_trips(
         assert all(m.status == "idle" for m in got)
     assert max(r.round_trips for _, r in many) == max(single_trips)
     assert sum(single_trips) > 5 * max(single_trips)  # what the batching saves
+
+
+async def test_snapshot_search_equals_nearby_many_across_regions(index: LiveIndex) -> None:
+    """A round's read-once + in-memory search (`nearest_by_status`) returns, for every order
+    and status, exactly what `nearby_many` returns on the Redis index (and the brute-force
+    scan): same members in the same order — with couriers spread over the three res-4
+    regions meeting at a vertex, stale and removed couriers, co-located couriers, statuses
+    that are not asked for, couriers with no status and per-order limits."""
+    import h3
+
+    from geo.cells import REGION_RES, region_of, regions_near
+
+    vertex = h3.cell_to_boundary(h3.latlng_to_cell(*HOME, REGION_RES))[0]
+    rng = random.Random(23)
+    statuses = ["idle", "to_pickup", "offered", "delivering", None]
+    batch, status_of, latest = [], {}, {}
+    for i in range(1500):
+        lat = vertex[0] + rng.uniform(-0.06, 0.06)
+        lng = vertex[1] + rng.uniform(-0.06, 0.06)
+        if i % 50 == 1:  # a few couriers share one spot with the one before
+            lat, lng = batch[-1].lat, batch[-1].lng
+        ts = NOW_MS - (120_000 if i % 17 == 0 else rng.randint(0, 50_000))  # some stale
+        cid = f"c{i:05d}" if i % 3 else f"z{i}"
+        batch.append(Located(cid, lat, lng, ts))
+        latest[cid] = (lat, lng, ts)
+        status_of[cid] = rng.choice(statuses)
+    await index.upsert(batch)
+    for cid, status in status_of.items():
+        if status is not None:
+            await index.set_status(cid, status)
+    for cid in list(latest)[::40]:  # taken off the grid (went offline)
+        assert await index.remove(cid)
+        del latest[cid]
+    regions = {region_of(la, ln) for la, ln, _ in latest.values()}
+    assert len(regions) == 3
+    orders_region = region_of(vertex[0] + 0.01, vertex[1] + 0.01)
+    points = []
+    while len(points) < 120:
+        p = (vertex[0] + rng.uniform(-0.04, 0.04), vertex[1] + rng.uniform(-0.04, 0.04))
+        if region_of(*p) == orders_region:
+            points.append(p)
+    points.append(points[0])  # the same chef twice
+    for radius_m in (800.0, 5000.0):
+        limits = {"idle": [rng.randint(1, 14) for _ in points],
+                  "to_pickup": [rng.randint(1, 6) for _ in points]}
+        got = await index.nearest_by_status(
+            points, regions=regions_near(orders_region, radius_m), radius_m=radius_m,
+            limits=limits, now_ms=NOW_MS, stale_s=60)
+        for status, lim in limits.items():
+            want = await index.nearby_many(points, radius_m=radius_m, limit=lim,
+                                           now_ms=NOW_MS, stale_s=60, statuses=[status])
+            rows = [(cid, la, ln, ts) for cid, (la, ln, ts) in latest.items()
+                    if status_of[cid] == status]
+            for i, ((members, _), hits) in enumerate(zip(want, got[status], strict=True)):
+                assert [h[0] for h in hits] == [m.member_id for m in members]
+                assert [h[1:3] for h in hits] == [(m.lat, m.lng) for m in members]
+                brute = nearby_bruteforce(rows, *points[i], radius_m=radius_m, limit=lim[i],
+                                          now_ms=NOW_MS, stale_s=60)
+                assert [h[0] for h in hits] == [b.id for b in brute]
+        assert any(len(h) == lim for h, lim in zip(got["idle"], limits["idle"], strict=True))

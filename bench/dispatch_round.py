@@ -1,0 +1,139 @@
+"""A whole production dispatch round (`Dispatcher.run_round`) on real Redis and NATS.
+
+    python -m bench.dispatch_round --orders 2000 --couriers 10000 --rounds 3
+
+Per round, a fresh namespace: N couriers in a 15 km city (2/3 online and idle through the
+availability script, with a vehicle; 1/3 marked to_pickup, holding nothing, so stacking looks
+at them and finds none eligible) and M waiting orders whose chefs are all in one res-4 region
+(the round's region), due now. Then one `run_round(region)` is timed: queue and order reads,
+the candidate search (`DISPATCH_SEARCH`, default snapshot: one read + in memory), the courier
+hashes, costs, the optimal assignment, the claims (one pipeline) and the offer pushes (core
+NATS). The search alone is timed again on the same data, after the round's claims (the
+offered couriers are no longer idle, so it finds fewer; the figure is indicative).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import statistics
+import time
+import uuid
+
+import msgspec
+import nats
+import redis.asyncio as aioredis
+
+from api.core.dispatch_store import DispatchStore
+from api.core.dispatcher import Dispatcher, DispatchMetrics
+from api.core.live_index import LiveIndex, Located
+from api.observability import Metrics
+from api.settings import Settings
+from bench._stores import bench_stores
+from geo.cells import region_of
+from streams.catalog import Names
+
+LAT0, LNG0 = 12.9716, 77.5946
+
+
+def _point(rng: random.Random, radius_m: float) -> tuple[float, float]:
+    r = radius_m * math.sqrt(rng.random())
+    a = rng.uniform(0, 2 * math.pi)
+    return (LAT0 + r * math.cos(a) / 111_195.0,
+            LNG0 + r * math.sin(a) / (111_195.0 * math.cos(math.radians(LAT0))))
+
+
+async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
+                    search: str) -> tuple[float, float, float, int, int]:
+    rng = random.Random(seed)
+    ns = f"benchround{uuid.uuid4().hex[:6]}"
+    settings = msgspec.structs.replace(Settings(), namespace=ns, dispatch_search=search)
+    redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        urls["redis"], max_connections=64, timeout=30))
+    nc = await nats.connect(urls["nats"])
+    couriers = LiveIndex(redis, f"{ns}:geo")
+    store = DispatchStore(redis, ns, couriers.status_key)
+    d = Dispatcher(settings, Names(ns), store, couriers, nc, nc.jetstream(),
+                   DispatchMetrics(Metrics("bench")))
+    try:
+        now_ms = time.time_ns() // 1_000_000
+        region = region_of(LAT0, LNG0)
+        pts = [_point(rng, 15_000) for _ in range(args.couriers)]
+        await couriers.upsert([Located(f"c{i:05d}", la, ln, now_ms - 1000)
+                               for i, (la, ln) in enumerate(pts)])
+        vehicles = ["bike", "scooter", "car"]
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in range(args.couriers):
+                if i % 3 == 0:
+                    pipe.hset(couriers.status_key, f"c{i:05d}", "to_pickup")
+                else:
+                    await store._availability(args=[  # the availability script, pipelined
+                        store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
+                        client=pipe)
+            await pipe.execute()
+        chefs: list[tuple[float, float]] = []
+        while len(chefs) < args.orders:
+            p = _point(rng, 15_000)
+            if region_of(*p) == region:
+                chefs.append(p)
+        for k, (la, ln) in enumerate(chefs):
+            drop = (la + rng.uniform(-0.03, 0.03), ln + rng.uniform(-0.03, 0.03))
+            await store.enqueue(f"o{k:05d}", region=region, enter_ms=now_ms - 1, now_ms=now_ms,
+                                fields={"plat": la, "plng": ln, "dlat": drop[0],
+                                        "dlng": drop[1],
+                                        "ready_ms": now_ms + rng.randint(-60, 900) * 1000,
+                                        "promised_ms": now_ms + 45 * 60_000,
+                                        "number": f"N{k}", "chef": f"chef{k % 400}"})
+        t0, c0 = time.perf_counter(), time.process_time()
+        sent = await d.run_round(region)
+        round_s, round_cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        orders = await store.orders([f"o{k:05d}" for k in range(args.orders)])
+        t0 = time.perf_counter()
+        await d.search(region, orders, [set() for _ in orders], time.time_ns() // 1_000_000)
+        search_s = time.perf_counter() - t0
+        return round_s, round_cpu_s, search_s, sent, len(orders)
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
+        for i in range(0, len(keys), 1000):
+            await redis.delete(*keys[i:i + 1000])
+        await redis.aclose()
+        await nc.close()
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with bench_stores() as urls:
+        rows: dict[str, list[tuple[float, float, float, int, int]]] = {}
+        for r in range(args.rounds):
+            for search in args.search:  # interleaved
+                rows.setdefault(search, []).append(
+                    await one_round(args, urls, args.seed + r, search))
+    print(f"{args.orders} orders (one region) x {args.couriers} couriers, {args.rounds} rounds, "
+          f"a fresh namespace each")
+    for search, xs in rows.items():
+        def ms(i: int, xs: list[tuple[float, float, float, int, int]] = xs) -> str:
+            v = [x[i] * 1000 for x in xs]
+            return f"p50 {statistics.median(v):7.1f} ms  max {max(v):7.1f} ms"
+        print(f"  DISPATCH_SEARCH={search:<8} run_round   {ms(0)}   offers sent "
+              f"{[x[3] for x in xs]}")
+        print(f"  {'':24}process CPU {ms(1)}")
+        print(f"  {'':24}search alone (after the round) {ms(2)}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--orders", type=int, default=2000)
+    ap.add_argument("--couriers", type=int, default=10000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--search", nargs="+", default=["snapshot", "live"],
+                    choices=["snapshot", "live"])
+    asyncio.run(run(ap.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
