@@ -37,6 +37,9 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         gc.collect()
         gc.freeze()
 
+    async def flush_ingest(_: Resources) -> None:
+        await core.ingest.close()  # coalesced socket fixes still pending
+
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
 
@@ -72,5 +75,5 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
                  ("console-states", tracking.follow_courier_states)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
-        shutdown=[solver_pool.close],
+        shutdown=[flush_ingest, solver_pool.close],
     )
