@@ -127,8 +127,11 @@ async def core_server(urls: dict[str, str], ns: str, profile: str = "", *, ws: s
     proc = subprocess.Popen(  # noqa: ASYNC220  (started once, before any load)
         [sys.executable, *prefix, "-m", "uvicorn", "--factory", "api.app:create_core_app",
          "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
-         "warning", "--ws-ping-interval", "0", "--backlog", "8192", "--ws", ws,
-         # as `homechef serve`: no permessage-deflate (it costs more CPU than it saves)
+         "warning", "--backlog", "8192", "--ws", ws,
+         # as `homechef serve`: protocol pings every 20 s (the load generator answers them;
+         # 0 made uvicorn's `websockets` implementation ping without pause) and no
+         # permessage-deflate (it costs more CPU than it saves)
+         "--ws-ping-interval", "20", "--ws-ping-timeout", "20",
          "--ws-per-message-deflate", "False",
          *(["--workers", str(workers)] if workers > 1 else [])], env=env)
     url = f"http://127.0.0.1:{port}"
