@@ -7,14 +7,19 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import nats
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client
 
+from api.core.gps import _handle
 from api.core.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.live_index import LiveIndex
+from api.core.services import CoreServices
 from api.observability import Metrics
+from api.runtime import free_port
+from api.settings import Settings
 from geo.cells import region_of
 from geo.fixes import decode_fix
 from streams.catalog import LOCATIONS, Names
@@ -89,3 +94,26 @@ async def test_unacknowledged_coalesced_fixes_are_counted_as_failed(
     await ingest.close()
     assert ingest.failed == 3
     assert metrics.failed._value.get() == 3
+
+
+async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_survives(
+    nc: Client, js_names: Names, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """A device message whose courier's last fix cannot be read (Redis refuses connections)
+    is answered ERROR ``unavailable`` instead of killing the socket handler; the same message
+    with Redis up is accepted (no reply)."""
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    core = CoreServices(settings, Metrics("test"))
+    now = time.time_ns() // 1_000_000
+    raw = f'{{"type":"LOCATION","payload":{fix_json(12.97, 77.59, now).decode()}}}'
+    try:
+        core._bound["ingest"], _ = make_ingest(nc, js_names, dead, flush_s=0.01)
+        replies = [msgspec.json.decode(m) for m in await _handle(core, "c-down", raw)]
+        assert replies == [{"type": "ERROR", "payload": {
+            "reason": "unavailable", "detail": "live index unavailable; fix not accepted"}}]
+    finally:
+        await dead.aclose()
+    await ensure_streams(nc.jetstream(), js_names)
+    core._bound["ingest"], _ = make_ingest(nc, js_names, redis, flush_s=0.01)
+    assert await _handle(core, "c-down", raw) == []
+    await core.ingest.close()
