@@ -2,18 +2,23 @@
 
     python -m bench.fanout --subscribers 5000 --couriers 5500 --fix-interval-s 1.1
 
-Starts a real core server (uvicorn, its own process, its own namespace and database) on the
-stores in DATABASE_URL / REDIS_URL / NATS_URL (embedded ones otherwise). Publishes one paid,
-picked-up order per customer subscriber, each assigned to a courier (round robin), opens the
-subscriber sockets (``/ws/orders/{id}``, plus ``--consoles`` consoles each watching one res-7
-cell), then opens one device socket per courier (``/ws/courier``) and sends one fix per
-courier every ``--fix-interval-s`` (R = couriers / interval fixes/s), each stamped with the
-send time. Every DELIVERY_LOCATION / COURIER_POSITION received carries its fix's ``ts``:
-latency is receive time minus send time (same clock, same process).
+Starts a real core server (uvicorn with `homechef serve`'s WebSocket settings, ``--workers``
+processes, its own namespace and database) on the stores in DATABASE_URL / REDIS_URL /
+NATS_URL (embedded ones otherwise). Publishes one paid, picked-up order per customer
+subscriber, each assigned to a courier (round robin). The load generator runs in
+``--client-procs`` spawned processes on a frame-level client (`bench.wsclient`), sockets split
+round robin: each opens its subscriber sockets (``/ws/orders/{id}``, plus ``--consoles``
+consoles each watching one res-7 cell), then its device sockets (``/ws/courier``), and one
+task sends each device's fix (one LOCATION message) every ``--fix-interval-s``
+(R = couriers / interval fixes/s), stamped with the send time. Every DELIVERY_LOCATION /
+COURIER_POSITION received carries its fix's ``ts``: latency is receive time minus send time
+(``time.time()``, same machine), taken before the message is decoded.
 
 Prints the rate of fixes sent and of messages delivered, latency p50/p99/max, the server's
-RSS per subscriber connection, and the same figures for a baseline run (1 courier, 1
-subscriber) measured first in the same process.
+RSS per subscriber connection, CPU per component over the measured window (core process and
+children, load generator, nats-server, redis-server: % of a core, µs per fix, per delivered
+message) and the machine's load average, and the same for a baseline run (1 courier, 1
+subscriber) measured first.
 """
 
 from __future__ import annotations
