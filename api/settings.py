@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """A courier with no fix for this long drops out of search results."""
     ingest_max_batch: int = 1000
     """Most fixes accepted in one HTTP batch or WebSocket LOCATIONS message."""
+    ingest_flush_ms: float = 5.0
+    """Device-socket fixes are coalesced for this long into one NATS message per region."""
     indexer_batch: int = 1000
     """Fixes the indexer pulls from the stream and applies in one Redis call."""
     index_rebuild_s: float = 600.0
@@ -97,6 +99,7 @@ _ENV_NAMES: dict[str, str] = {
     "store_timeout_s": "STORE_TIMEOUT_S",
     "courier_stale_s": "COURIER_STALE_S",
     "ingest_max_batch": "INGEST_MAX_BATCH",
+    "ingest_flush_ms": "INGEST_FLUSH_MS",
     "indexer_batch": "INDEXER_BATCH",
     "index_rebuild_s": "INDEX_REBUILD_S",
     "ws_queue_size": "WS_QUEUE_SIZE",
@@ -229,6 +232,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if pool_min > pool_max:
         raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
     for field in ("store_timeout_s", "courier_stale_s", "index_rebuild_s", "dispatch_round_s",
+                  "ingest_flush_ms",
                   "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s"):
         if (raw := get(field)) is not None:
             values[field] = _positive_float(_ENV_NAMES[field], raw)

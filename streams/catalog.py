@@ -55,6 +55,10 @@ class Names:
         """``loc.<res-4 region>.<courier_id>``: one courier's accepted fixes."""
         return f"{self.ns}.loc.{region}.{courier_id}"
 
+    def location_batch(self, region: str) -> str:
+        """``loc.<res-4 region>._many``: several couriers' fixes (`CourierLocatedMany`)."""
+        return f"{self.ns}.loc.{region}._many"
+
     def locations_all(self) -> str:
         return f"{self.ns}.loc.>"
 

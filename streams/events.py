@@ -172,13 +172,46 @@ class CourierLocatedBatch(_Event, frozen=True, kw_only=True, tag="loc.batch"):
                               outside_zones=f.outside_zones)
 
 
-LocationEvent = CourierLocated | CourierLocatedBatch
+class LocRun(msgspec.Struct, frozen=True, array_like=True):
+    """One courier's fixes inside a `CourierLocatedMany`, accepted together, oldest first."""
+
+    courier_id: str
+    received_ms: int
+    fixes: tuple[LocFix, ...]
+
+
+class CourierLocatedMany(_Event, frozen=True, kw_only=True, tag="loc.many"):
+    """Several couriers' fixes accepted within a few milliseconds in one region.
+
+    Device sockets send one fix per message; publishing each as its own JetStream message
+    made NATS and every consumer (indexer, each core's hub) pay per-message costs per fix.
+    Ingest coalesces the socket path's fixes into one of these per region every few ms
+    (subject `Names.location_batch`).
+    """
+
+    runs: tuple[LocRun, ...]
+
+    def newest(self) -> list[CourierLocated]:
+        """Each run's newest fix, in message order (a courier may have several runs)."""
+        out = []
+        for run in self.runs:
+            if run.fixes:
+                f = run.fixes[-1]
+                out.append(CourierLocated(
+                    courier_id=run.courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
+                    received_ms=run.received_ms, speed_mps=f.speed_mps,
+                    heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
+                    outside_zones=f.outside_zones))
+        return out
+
+
+LocationEvent = CourierLocated | CourierLocatedBatch | CourierLocatedMany
 
 OrderEvent = OrderCreated | OrderStatusChanged
 DispatchEvent = (
     CourierAssigned | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered
 )
-Event = OrderEvent | DispatchEvent | CourierLocated | CourierLocatedBatch
+Event = OrderEvent | DispatchEvent | CourierLocated | CourierLocatedBatch | CourierLocatedMany
 
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
@@ -209,5 +242,6 @@ def decode_location(data: bytes) -> CourierLocated:
 
 
 def decode_locations(data: bytes) -> LocationEvent:
-    """A message of the LOCATIONS stream: a single fix (older producers) or a batch."""
+    """A message of the LOCATIONS stream: a single fix (older producers), one courier's
+    batch (HTTP uploads) or several couriers' fixes (device sockets, coalesced)."""
     return _locations_decoder.decode(data)

@@ -39,6 +39,7 @@ from streams.events import (
     CourierAssigned,
     CourierLocated,
     CourierLocatedBatch,
+    CourierLocatedMany,
     CourierUnassigned,
     DispatchEvent,
     OrderCreated,
@@ -680,10 +681,15 @@ class TrackingHub:
         self.on_location_data(msg.data)
 
     def on_location_data(self, data: bytes) -> None:
-        """A LOCATIONS message: a single fix (``loc.fix``) or one device batch (``loc.batch``)."""
+        """A LOCATIONS message: a single fix (``loc.fix``), one device batch (``loc.batch``) or
+        several couriers' coalesced fixes (``loc.many``)."""
         try:
             event = decode_locations(data)
         except msgspec.DecodeError:
+            return
+        if isinstance(event, CourierLocatedMany):
+            for each in event.newest():
+                self.on_fix(each)
             return
         # A batch arrived at one instant: only its newest fix is worth showing (the throttle
         # would hold back the others anyway).

@@ -11,6 +11,7 @@ import msgspec
 from litestar import Request, WebSocket, post, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
+from redis.exceptions import RedisError
 
 from api.auth import Identity, Role, identity_of, roles
 from api.core.services import CoreServices
@@ -137,7 +138,14 @@ async def _handle(core: CoreServices, courier_id: str, raw: str | bytes) -> list
         return [_encoder.encode({"type": "PONG"})]
     else:
         return [_error("unknown_type", detail=f"unknown message type {env.type!r}")]
-    verdict = await core.ingest.submit(courier_id, items, wait_acks=False)
+    try:
+        verdict = await core.ingest.submit(courier_id, items, wait_acks=False)
+    except (RedisError, TimeoutError) as exc:
+        # The courier's last fix could not be read (Redis down, or its pool exhausted while
+        # the loop lags under overload): nothing was accepted. The socket stays open and the
+        # device's next fix is tried afresh, instead of the handler dying (close 4500).
+        log.warning("fix of %s not accepted, live index unavailable: %r", courier_id, exc)
+        return [_error("unavailable", detail="live index unavailable; fix not accepted")]
     if env.type == "LOCATION":
         return [_error(r.value) for _, r in verdict.rejected]
     return [_error(r.value, index=i) for i, r in verdict.rejected]

@@ -24,7 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from api.core.ingest import IngestMetrics, wall_ms
 from api.core.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
-from streams.events import CourierLocatedBatch, decode_locations
+from streams.events import CourierLocatedBatch, CourierLocatedMany, decode_locations
 from streams.jetstream import raise_if_cancelling
 
 log = logging.getLogger("homechef.indexer")
@@ -155,6 +155,12 @@ class Indexer:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
+    @staticmethod
+    def _keep(newest: dict[str, Located], cid: str, lat: float, lng: float, ts: int) -> None:
+        seen = newest.get(cid)
+        if seen is None or ts > seen.ts_ms:
+            newest[cid] = Located(cid, lat, lng, ts)
+
     async def apply(self, msgs: list[Msg]) -> None:
         """Index the newest fix of each courier in ``msgs`` (single fixes or batches).
 
@@ -170,6 +176,13 @@ class Indexer:
             except Exception:  # a poison message must not block the stream
                 log.warning("dropping undecodable location message on %s", m.subject)
                 continue
+            if isinstance(ev, CourierLocatedMany):
+                for run in ev.runs:
+                    if run.fixes:
+                        f = run.fixes[-1]  # fixes are in ts order
+                        self._keep(newest, run.courier_id, f.lat, f.lng, f.ts)
+                        received.append((run.received_ms, len(run.fixes)))
+                continue
             if isinstance(ev, CourierLocatedBatch):
                 if not ev.fixes:
                     continue
@@ -177,10 +190,7 @@ class Indexer:
                 lat, lng, ts, n = f.lat, f.lng, f.ts, len(ev.fixes)
             else:
                 lat, lng, ts, n = ev.lat, ev.lng, ev.ts, 1
-            cid = ev.courier_id
-            seen = newest.get(cid)
-            if seen is None or ts > seen.ts_ms:
-                newest[cid] = Located(cid, lat, lng, ts)
+            self._keep(newest, ev.courier_id, lat, lng, ts)
             received.append((ev.received_ms, n))
         if not newest:
             return

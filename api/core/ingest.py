@@ -2,18 +2,25 @@
 
 Shared by the WebSocket and HTTP paths. Nothing rejected is published; every rejection is
 counted by reason. The HTTP path publishes with JetStream acks and awaits them before answering
-202, so "accepted" means "stored in the stream"; the socket path publishes without a per-fix
-ack (the stream still stores the fix) so a device never waits on a round trip.
+202, so "accepted" means "stored in the stream". The socket path never waits on the stream: its
+accepted fixes are coalesced, from every device socket of the process, into one
+``loc.many`` message per region every ``flush_s`` (5 ms; `CourierLocatedMany`), published with
+a JetStream ack in the background and retried under the same message id; fixes never acked are
+counted (``gps_fixes_failed_total``). Devices send one fix per message, so per-message costs
+(NATS, the indexer, every hub) are paid once per flush instead of once per fix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
@@ -23,9 +30,13 @@ from api.observability import Metrics
 from geo.cells import region_of
 from geo.fixes import Fix, LastFix, RejectReason, validate_batch
 from streams.catalog import Names
-from streams.events import CourierLocatedBatch, LocFix, encode
+from streams.events import CourierLocatedBatch, CourierLocatedMany, LocFix, LocRun, encode
 
 Clock = Callable[[], int]
+log = logging.getLogger("homechef.ingest")
+
+PUBLISH_ATTEMPTS = 4
+PUBLISH_TIMEOUT_S = 2.0
 
 
 def wall_ms() -> int:
@@ -38,6 +49,9 @@ class IngestMetrics:
                                 registry=metrics.registry)
         self.rejected = Counter("gps_fixes_rejected_total", "GPS fixes rejected, by reason",
                                 ["reason"], registry=metrics.registry)
+        self.failed = Counter("gps_fixes_failed_total",
+                              "Fixes accepted from sockets that JetStream never acknowledged",
+                              registry=metrics.registry)
         self.outside_zones = Counter("gps_fixes_outside_zones_total",
                                      "Accepted fixes outside every service zone",
                                      registry=metrics.registry)
@@ -163,6 +177,8 @@ class Ingest:
         *,
         in_service_area: ZoneCheck | None = None,
         clock: Clock = wall_ms,
+        flush_s: float = 0.005,
+        flush_runs: int = 1000,
     ) -> None:
         self._js = js
         self._nc = nc
@@ -173,6 +189,69 @@ class Ingest:
         self._clock = clock
         # Per-courier locks keep one courier's concurrent batches (two HTTP requests) in order.
         self._locks = KeyedLocks()
+        self._flush_s = flush_s
+        self._flush_runs = flush_runs
+        self._pending: dict[str, list[LocRun]] = {}
+        self._pending_runs = 0
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+        self._msg_prefix = f"{uuid.uuid4().hex[:12]}-"
+        self._msg_seq = 0
+        self.failed = 0
+        """Fixes accepted from sockets whose coalesced message JetStream never acked."""
+
+    # -- device sockets: coalesced publishing ----------------------------------------------------
+    def _coalesce(self, region: str, run: LocRun) -> None:
+        runs = self._pending.get(region)
+        if runs is None:
+            runs = self._pending[region] = []
+        runs.append(run)
+        self._pending_runs += 1
+        if self._pending_runs >= self._flush_runs:
+            self.flush()
+        elif self._flush_timer is None:
+            self._flush_timer = asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+
+    def flush(self) -> None:
+        """Publish every pending region's fixes now (one `CourierLocatedMany` per region)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        pending, self._pending, self._pending_runs = self._pending, {}, 0
+        for region, runs in pending.items():
+            self._msg_seq += 1
+            task = asyncio.create_task(self._publish(
+                self._names.location_batch(region), CourierLocatedMany(runs=tuple(runs)),
+                f"{self._msg_prefix}{self._msg_seq}"))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, subject: str, event: CourierLocatedMany, msg_id: str) -> None:
+        """Publish with a JetStream ack; retried under the same message id (the stream's
+        duplicate window drops a copy whose first ack was lost). Fixes never acked are
+        counted as failed (``gps_fixes_failed_total``), never silently lost."""
+        payload = encode(event)
+        headers = {"Nats-Msg-Id": msg_id}
+        for attempt in range(PUBLISH_ATTEMPTS):
+            try:
+                await self._js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_S,
+                                       headers=headers)
+                return
+            except (nats.errors.Error, TimeoutError) as exc:
+                if attempt + 1 == PUBLISH_ATTEMPTS:
+                    n = sum(len(r.fixes) for r in event.runs)
+                    self.failed += n
+                    self._metrics.failed.inc(n)
+                    log.warning("%d fixes not stored on %s after %d attempts: %r", n, subject,
+                                PUBLISH_ATTEMPTS, exc)
+                    return
+                await asyncio.sleep(0.05 * 2 ** attempt)
+
+    async def close(self) -> None:
+        """Publish what is pending and wait for every outstanding publish (shutdown)."""
+        self.flush()
+        while self._publishing:
+            await asyncio.gather(*self._publishing, return_exceptions=True)
 
     async def submit(
         self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
@@ -203,16 +282,15 @@ class Ingest:
                 else:
                     runs.append((region, [loc]))
             for region, fixes in runs:
-                payload = encode(CourierLocatedBatch(courier_id=courier_id, received_ms=now_ms,
-                                                     fixes=tuple(fixes)))
-                subject = self._names.location(region, courier_id)
                 if wait_acks:
+                    payload = encode(CourierLocatedBatch(
+                        courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
+                    subject = self._names.location(region, courier_id)
                     futures.append(await self._js.publish_async(subject, payload))
                 else:
-                    # Device sockets: plain publish into the stream's subject (JetStream still
-                    # stores it) without an ack round trip; the next fix supersedes a lost
-                    # one, and the socket path must not wait on the stream.
-                    await self._nc.publish(subject, payload)
+                    # Device sockets must not wait on the stream: their fixes join the
+                    # region's pending `loc.many`, published (with acks) within flush_s.
+                    self._coalesce(region, LocRun(courier_id, now_ms, tuple(fixes)))
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
         if wait_acks and futures:

@@ -38,6 +38,7 @@ class CoreServices:
         self._bound["ingest"] = Ingest(
             res.nats, res.js, self.names, self.ingest_metrics, LastFixCache(couriers),
             in_service_area=self.zones.in_service_area,
+            flush_s=self.settings.ingest_flush_ms / 1000,
         )
         await self.zones.reload(res.db)
         dispatcher = Dispatcher(

@@ -10,8 +10,10 @@ from streams.events import (
     CourierAssigned,
     CourierLocated,
     CourierLocatedBatch,
+    CourierLocatedMany,
     LatLng,
     LocFix,
+    LocRun,
     OrderStatusChanged,
     decode,
     decode_dispatch_event,
@@ -54,6 +56,24 @@ def test_location_batches_round_trip_and_single_fixes_still_decode() -> None:
     with pytest.raises(msgspec.ValidationError):
         decode_locations(encode(CourierAssigned(order_id="o", courier_id="d", offer_id="x",
                                                 at_ms=1)))
+
+
+def test_coalesced_locations_round_trip_and_give_each_runs_newest_fix() -> None:
+    """``loc.many`` carries several couriers' runs of fixes; `newest` gives each run's last
+    fix with its courier and receive time (empty runs give nothing)."""
+    many = CourierLocatedMany(runs=(
+        LocRun("d1", 9, (LocFix(1.5, 2.5, 3), LocFix(1.6, 2.6, 4, 5.0))),
+        LocRun("d2", 10, ()),
+        LocRun("d3", 11, (LocFix(1.7, 2.7, 5, None, None, None, True),)),
+    ))
+    wire = encode(many)
+    assert msgspec.json.decode(wire)["runs"][0][:2] == ["d1", 9]
+    assert decode_locations(wire) == many
+    assert decode(wire) == many
+    assert many.newest() == [
+        CourierLocated(courier_id="d1", lat=1.6, lng=2.6, ts=4, received_ms=9, speed_mps=5.0),
+        CourierLocated(courier_id="d3", lat=1.7, lng=2.7, ts=5, received_ms=11,
+                       outside_zones=True)]
 
 
 def test_family_decoder_refuses_other_families() -> None:

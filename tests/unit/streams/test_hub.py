@@ -13,9 +13,11 @@ from streams.events import (
     CourierAssigned,
     CourierLocated,
     CourierLocatedBatch,
+    CourierLocatedMany,
     CourierUnassigned,
     LatLng,
     LocFix,
+    LocRun,
     OrderCreated,
     OrderStatus,
     OrderStatusChanged,
@@ -189,6 +191,28 @@ def test_location_batches_and_single_fixes_both_reach_the_console() -> None:
     hub.on_location_data(b'{"type":"loc.batch","fixes":"nope"}')
     hub.on_location_data(encode(CourierLocatedBatch(courier_id="c1", received_ms=T0, fixes=())))
     assert drain(box) == []
+
+
+def test_coalesced_fixes_of_several_couriers_reach_the_console() -> None:
+    """A ``loc.many`` message (device sockets' fixes, coalesced per region) shows each run's
+    newest fix, for every courier in it."""
+    clock = Clock()
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    drain(box)
+    many = CourierLocatedMany(runs=(
+        LocRun("c1", T0, (LocFix(PICKUP.lat, PICKUP.lng, T0),
+                          LocFix(PICKUP.lat + 1e-4, PICKUP.lng, T0 + 400))),
+        LocRun("c2", T0, (LocFix(PICKUP.lat, PICKUP.lng + 1e-4, T0 + 100),)),
+        LocRun("c3", T0, ()),
+    ))
+    hub.on_location_data(encode(many))
+    shown = [m["payload"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert sorted((p["courierId"], p["ts"]) for p in shown) == [("c1", T0 + 400),
+                                                                ("c2", T0 + 100)]
 
 
 class FullQueue:

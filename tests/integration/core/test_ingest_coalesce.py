@@ -1,0 +1,119 @@
+"""Device-socket fixes are coalesced per region into acked ``loc.many`` messages (real NATS,
+real Redis): every accepted fix is stored, several couriers share one message, and fixes that
+JetStream never acknowledges are counted as failed, not silently lost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import msgspec
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client
+
+from api.core.gps import _handle
+from api.core.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.live_index import LiveIndex
+from api.core.services import CoreServices
+from api.observability import Metrics
+from api.runtime import free_port
+from api.settings import Settings
+from geo.cells import region_of
+from geo.fixes import decode_fix
+from streams.catalog import LOCATIONS, Names
+from streams.events import CourierLocatedMany, decode_locations
+from streams.jetstream import ensure_streams
+from tests.conftest import StoreUrls
+
+
+@pytest.fixture
+async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
+    conn = await nats.connect(store_urls.nats)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(store_urls.redis)
+    yield client
+    await client.aclose()
+
+
+def make_ingest(nc: Client, names: Names, redis: aioredis.Redis,
+                flush_s: float) -> tuple[Ingest, IngestMetrics]:
+    metrics = IngestMetrics(Metrics("test"))
+    index = LiveIndex(redis, f"{names.ns}:geo")
+    return Ingest(nc, nc.jetstream(), names, metrics, LastFixCache(index),
+                  flush_s=flush_s), metrics
+
+
+def fix_json(lat: float, lng: float, ts: int) -> bytes:
+    return f'{{"lat": {lat}, "lng": {lng}, "ts": {ts}}}'.encode()
+
+
+async def test_socket_fixes_of_many_couriers_share_one_acked_message(
+    nc: Client, js_names: Names, redis: aioredis.Redis
+) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, js_names)
+    ingest, metrics = make_ingest(nc, js_names, redis, flush_s=0.2)
+    now = time.time_ns() // 1_000_000
+    lat, lng = 12.9716, 77.5946
+    couriers = [f"c{i}" for i in range(10)]
+    for i, c in enumerate(couriers):
+        verdict = await ingest.submit(c, [decode_fix(fix_json(lat + i * 1e-4, lng, now))],
+                                      wait_acks=False)
+        assert verdict.accepted == 1
+    await ingest.close()  # flushes the pending region and waits for its ack
+    stream = js_names.stream(LOCATIONS)
+    info = await js.stream_info(stream)
+    assert info.state.messages == 1
+    msg = await js.get_last_msg(stream, js_names.location_batch(region_of(lat, lng)))
+    assert msg.data is not None
+    event = decode_locations(msg.data)
+    assert isinstance(event, CourierLocatedMany)
+    assert [f.courier_id for f in event.newest()] == couriers
+    assert [f.lat for f in event.newest()] == [lat + i * 1e-4 for i in range(10)]
+    assert ingest.failed == 0
+    assert metrics.failed._value.get() == 0
+
+
+async def test_unacknowledged_coalesced_fixes_are_counted_as_failed(
+    nc: Client, js_names: Names, redis: aioredis.Redis
+) -> None:
+    """No stream holds the namespace's subjects (never declared): every attempt finds no
+    responder, and after the retries the fixes are counted as failed."""
+    ingest, metrics = make_ingest(nc, js_names, redis, flush_s=0.01)
+    now = time.time_ns() // 1_000_000
+    for i in range(3):
+        await ingest.submit(f"d{i}", [decode_fix(fix_json(12.97, 77.59 + i * 1e-4, now))],
+                            wait_acks=False)
+    await ingest.close()
+    assert ingest.failed == 3
+    assert metrics.failed._value.get() == 3
+
+
+async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_survives(
+    nc: Client, js_names: Names, redis: aioredis.Redis, settings: Settings
+) -> None:
+    """A device message whose courier's last fix cannot be read (Redis refuses connections)
+    is answered ERROR ``unavailable`` instead of killing the socket handler; the same message
+    with Redis up is accepted (no reply)."""
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    core = CoreServices(settings, Metrics("test"))
+    now = time.time_ns() // 1_000_000
+    raw = f'{{"type":"LOCATION","payload":{fix_json(12.97, 77.59, now).decode()}}}'
+    try:
+        core._bound["ingest"], _ = make_ingest(nc, js_names, dead, flush_s=0.01)
+        replies = [msgspec.json.decode(m) for m in await _handle(core, "c-down", raw)]
+        assert replies == [{"type": "ERROR", "payload": {
+            "reason": "unavailable", "detail": "live index unavailable; fix not accepted"}}]
+    finally:
+        await dead.aclose()
+    await ensure_streams(nc.jetstream(), js_names)
+    core._bound["ingest"], _ = make_ingest(nc, js_names, redis, flush_s=0.01)
+    assert await _handle(core, "c-down", raw) == []
+    await core.ingest.close()
