@@ -92,6 +92,9 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Share of the search budget at least left for a last search restarted from the best
     # routes (hinted): it re-heats the annealing. Only a better plan replaces its start.
     polish_share: float = 0.3
+    # The polish starts this many times hotter than the first search (its hinted start is a
+    # converged plan, or a freshly reduced one, that needs shaking to change shape).
+    polish_heat: float = 3.0
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -160,6 +163,10 @@ def solve(
     if polish_share > 0 and routes is not None:
         remaining_s = max(0.001, search_end - time.monotonic())
         polish_config = _schedule(config, position, 1.0)
+        polish_config = msgspec.structs.replace(
+            polish_config,
+            sa_initial_temperature=polish_config.sa_initial_temperature * config.polish_heat,
+        )
         polished = _restart_from(
             problem, routes, polish_config, seed, remaining_s, budget.rest(), False
         )
