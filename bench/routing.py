@@ -528,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=None,
         help="ours: budget share of the final hinted restart (0 = off; with "
-        "--fleet-reduction-share 0 the ILS-only solver of before issue 6's follow-up)",
+        "--fleet-reduction-share 0: ILS only, plus the final descent)",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")
