@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from routing.bounds import vehicle_lower_bound
+from routing.bounds import MAX_GROUPS, vehicle_lower_bound
 from routing.lilim import read_lilim
 from routing.model import Task, Vehicle
 from tests.unit.routing.builders import (
@@ -76,3 +76,13 @@ def test_bound_never_exceeds_the_optimum(seed: int) -> None:
 def test_lc101_bound_is_its_best_known_fleet() -> None:
     """lc101's clustered windows force 10 vehicles (its best-known count is 10)."""
     assert vehicle_lower_bound(read_lilim(LC101).problem) == 10
+
+
+def test_many_orders_fall_back_to_one() -> None:
+    """Above MAX_GROUPS orders the quadratic check is skipped: the trivial bound 1, even where
+    no two orders fit one route (all due at 10 s, 10 s or more from the depot and each other)."""
+    n = MAX_GROUPS + 1
+    tasks = [Task(id=k, location=k, due_s=10) for k in range(1, n + 1)]
+    travel = line_matrix([0, *(10 * k for k in range(1, n + 1))])
+    problem = problem_from_matrix(travel, tasks, [], [Vehicle(id=0, start=0)])
+    assert vehicle_lower_bound(problem) == 1
