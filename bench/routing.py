@@ -67,6 +67,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 0
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
     fleet_reduction_share: float | None = None  # ours: None = the solver's default
+    polish_share: float | None = None  # ours: None = the solver's default
     exploration_level: int = 5  # vroom
 
 
@@ -93,6 +94,8 @@ def run_ours(job: Job) -> Outcome:
             config = msgspec.structs.replace(
                 config, fleet_reduction_share=job.fleet_reduction_share
             )
+        if job.polish_share is not None:
+            config = msgspec.structs.replace(config, polish_share=job.polish_share)
         plan = solve(
             problem, job.budget_s, job.seed, solution_limit=job.solution_limit, config=config
         )
@@ -200,6 +203,7 @@ def bench_solver(args: argparse.Namespace) -> None:
             seed=args.seed,
             solution_limit=args.solution_limit,
             fleet_reduction_share=args.fleet_reduction_share,
+            polish_share=args.polish_share,
         )
         for p in paths
     ]
@@ -517,7 +521,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--fleet-reduction-share",
         type=float,
         default=None,
-        help="ours: budget share of the fleet-reduction phase (0 = off, the pre-#6 solver)",
+        help="ours: budget share of the fleet-reduction phase (0 = off)",
+    )
+    parser.add_argument(
+        "--polish-share",
+        type=float,
+        default=None,
+        help="ours: budget share of the final hinted restart (0 = off; with "
+        "--fleet-reduction-share 0: ILS only, plus the final descent)",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")

@@ -8,8 +8,10 @@ iterated local search on the vehicles that solution used: SISR ruin-and-recreate
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
 10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. Then
 part of the budget tries to do without the shortest route found (fleet reduction: the
-search restarts from the other routes, hinted, with one vehicle fewer; kept only if it serves
-every task), and the rest restarts the search from the best routes to shorten them.
+search restarts from the other routes, hinted, with one vehicle fewer, in chunks that stop as
+soon as one re-inserts no more of the dropped tasks; kept only if it serves every task; not
+tried when the fleet already equals a lower bound, `routing.bounds`), the rest restarts the
+search from the best routes to shorten them, and a local-search descent ends it.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
 are safe. But OR-Tools' Python binding holds the GIL for the whole search (measured: another
@@ -32,6 +34,7 @@ import msgspec
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from routing.bounds import vehicle_lower_bound
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 
 __all__ = ["InfeasibleProblemError", "NoSolutionError", "SolverConfig", "solve"]
@@ -69,13 +72,29 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # None: derived from the data so one vehicle always outweighs any travel saving.
     vehicle_fixed_cost: int | None = None
     trim_fleet: bool = True  # search only with the vehicles the first solution used
-    # Share of the search budget spent trying to do without the search's shortest route:
-    # its tasks are dropped, the other routes seed a search with one vehicle fewer, and the
-    # result is kept only if it serves every task. 0 disables it.
+    # Share of the search budget at most spent trying to do without the search's shortest
+    # route: its tasks are dropped, the other routes seed a search with one vehicle fewer, and
+    # the result is kept only if it serves every task. 0 disables it. The share is cut into
+    # chunks; an attempt stops after `reduction_patience` chunks without fewer tasks left out,
+    # and its unspent time goes to the polish.
     fleet_reduction_share: float = 0.3
-    # Share of the search budget for a last search restarted from the best routes (hinted):
-    # it re-heats the annealing. Only a shorter plan replaces the one it started from.
+    reduction_chunk_share: float = 0.1
+    reduction_patience: int = 1
+    max_route_removals: int = 1
+    # One cooling schedule across the phases (each continues at the temperature where the
+    # last stopped) instead of re-heating at every phase. Measured worse (the hinted restarts
+    # rebuild a somewhat different plan, which a cold search cannot repair): off.
+    one_schedule: bool = False
+    # A local-search descent from the final plan (well under a second on Li & Lim; the budget
+    # reserves `descent_share` for it).
+    final_descent: bool = True
+    descent_share: float = 0.05
+    # Share of the search budget at least left for a last search restarted from the best
+    # routes (hinted): it re-heats the annealing. Only a better plan replaces its start.
     polish_share: float = 0.3
+    # The polish starts this many times hotter than the first search (its hinted start is a
+    # converged plan, or a freshly reduced one, that needs shaking to change shape).
+    polish_heat: float = 3.0
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -120,24 +139,51 @@ def solve(
         if len(kept) < len(problem.vehicles):
             model = _Model(msgspec.structs.replace(problem, vehicles=kept), seed, config)
 
-    # Phase 2, the metaheuristic; then fleet reduction (phase 3) and a hinted restart from the
-    # best routes (phase 4, which makes up for the search time phase 3 took) get their shares.
+    # Phase 2, the metaheuristic on its share; then fleet reduction (phase 3) in chunks that
+    # stop as soon as one makes no progress, and a hinted restart from the best routes (phase
+    # 4) with whatever is left, which polishes the plan phase 3 ended with.
     ils = config.metaheuristic == "ITERATED_LOCAL_SEARCH"
-    shares = (config.fleet_reduction_share, config.polish_share) if ils else (0.0, 0.0)
-    search_s = max(0.001, deadline - time.monotonic())
-    limits = _split(solution_limit, shares)
-    routes = model.search(config, search_s * (1 - sum(shares)), limits[0])
+    reduce_share = config.fleet_reduction_share if ils else 0.0
+    polish_share = config.polish_share if ils else 0.0
+    # The final descent's reserve: the phases before it end that much earlier.
+    search_end = deadline - (time_limit_s * config.descent_share if config.final_descent else 0)
+    search_s = max(0.001, search_end - time.monotonic())
+    budget = _Budget(search_s, solution_limit)
+    ils_share = 1 - reduce_share - polish_share
+    routes = model.search(_schedule(config, 0, ils_share), *budget.share(ils_share))
     if routes is None or _dropped(problem, routes):
         routes = fallback
-    if shares[0] > 0 and routes is not None:
-        fewer = _restart_from(problem, routes, config, seed, search_s * shares[0], limits[1], True)
-        if fewer is not None:
-            routes = fewer
-    if shares[1] > 0 and routes is not None:
-        remaining_s = max(0.001, deadline - time.monotonic())
-        polished = _restart_from(problem, routes, config, seed, remaining_s, limits[2], False)
-        if polished is not None and _travel(problem, polished) < _travel(problem, routes):
+    position = ils_share  # how far along the cooling schedule the search is
+    if reduce_share > 0 and routes is not None:
+        # Polish time is reserved: reduction chunks must end before it starts.
+        reduce_end = search_end - polish_share * search_s
+        routes, position = _reduce_fleet(
+            problem, routes, config, seed, budget, (position, reduce_share), reduce_end
+        )
+    if polish_share > 0 and routes is not None:
+        remaining_s = max(0.001, search_end - time.monotonic())
+        polish_config = _schedule(config, position, 1.0)
+        polish_config = msgspec.structs.replace(
+            polish_config,
+            sa_initial_temperature=polish_config.sa_initial_temperature * config.polish_heat,
+        )
+        polished = _restart_from(
+            problem, routes, polish_config, seed, remaining_s, budget.rest(), False
+        )
+        if polished is not None and _rank(problem, polished) < _rank(problem, routes):
             routes = polished
+    if config.final_descent and routes is not None:
+        remaining_s = max(0.001, deadline - time.monotonic())
+        busy = {vehicle_id for vehicle_id, ids in routes if ids}
+        fleet = tuple(v for v in problem.vehicles if v.id in busy)
+        local = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+        descended = local.descend([r for r in routes if r[1]], remaining_s)
+        if (
+            descended is not None
+            and not _dropped(problem, descended)
+            and _rank(problem, descended) < _rank(problem, routes)
+        ):
+            routes = descended
     if routes is None:
         raise NoSolutionError(
             f"{problem.name or 'problem'}: no plan serving every task found in "
@@ -150,12 +196,151 @@ def _dropped(problem: Problem, routes: list[tuple[int, list[int]]]) -> bool:
     return sum(len(ids) for _, ids in routes) < len(problem.tasks)
 
 
-def _split(limit: int | None, shares: tuple[float, float]) -> list[int | None]:
-    """A solution limit split like the time budget: the search, then the two restarts."""
-    if limit is None:
-        return [None, None, None]
-    parts = [max(1, round(limit * share)) for share in shares]
-    return [max(1, limit - sum(parts)), *parts]
+Routes = list[tuple[int, list[int]]]
+
+
+class _Budget:
+    """The search budget after the first solution, in seconds and, if given, solutions.
+
+    With a solution limit every phase gets a fixed number of solutions (so the plan does not
+    depend on the clock); the time shares then only cap each phase.
+    """
+
+    def __init__(self, search_s: float, solution_limit: int | None) -> None:
+        self.search_s = search_s
+        self.limit = solution_limit
+        self.spent = 0
+
+    def share(self, fraction: float) -> tuple[float, int | None]:
+        """(seconds, solutions) for a phase taking `fraction` of the budget."""
+        seconds = self.search_s * fraction
+        if self.limit is None:
+            return seconds, None
+        solutions = max(1, round(self.limit * fraction))
+        self.spent += solutions
+        return seconds, solutions
+
+    def rest(self) -> int | None:
+        """Solutions left for the last phase (None: no limit)."""
+        return None if self.limit is None else max(1, self.limit - self.spent)
+
+
+def _reduce_fleet(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    budget: _Budget,
+    window: tuple[float, float],
+    end_s: float,
+) -> tuple[Routes, float]:
+    """Fleet reduction: drop the route with fewest tasks and search, in chunks, for a plan that
+    re-inserts them on the other vehicles; the best complete plan found (or `routes`).
+
+    The budget is cut into chunks of `config.reduction_chunk_share`; each chunk is a hinted
+    search from where the last one stopped, tasks still left out included, with the next
+    slice of one annealing schedule. An attempt is abandoned once `reduction_patience` chunks
+    in a row leave as many tasks out as before, so a hopeless attempt costs a chunk or two
+    rather than the whole share; unspent time goes to the polish. A success frees its
+    remaining chunks for another removal, up to `max_route_removals`. No attempt starts when
+    the fleet already equals a lower bound (routing.bounds).
+
+    `window` is (start, share): where on the cooling schedule the phase starts and its share
+    of the budget. Returns the routes and where on the schedule the phase stopped.
+    """
+    start, share = window
+    n_chunks = max(1, round(share / config.reduction_chunk_share))
+    chunk_fraction = share / n_chunks
+    lower = vehicle_lower_bound(problem)
+    chunk = removals = 0
+    while chunk < n_chunks and removals < config.max_route_removals and _used(routes) > lower:
+        state = _without_shortest_route(problem, routes)
+        if state is None:
+            break
+        out = _n_dropped(problem, state)
+        stalls = 0
+        while chunk < n_chunks and out > 0 and stalls < config.reduction_patience:
+            seconds, solutions = budget.share(chunk_fraction)
+            seconds = min(seconds, end_s - time.monotonic())
+            if seconds <= 0:
+                chunk = n_chunks
+                break
+            if config.one_schedule:
+                at = start + chunk * chunk_fraction
+                sliced = _annealing_slice(config, at, at + chunk_fraction)
+            else:  # every attempt cools on its own
+                sliced = _annealing_slice(config, chunk / n_chunks, (chunk + 1) / n_chunks)
+            chunk += 1
+            found = _search_from(problem, state, sliced, seed, seconds, solutions)
+            if found is None:
+                break
+            now_out = _n_dropped(problem, found)
+            stalls = 0 if now_out < out else stalls + 1
+            if now_out <= out:
+                state, out = found, now_out
+        if out > 0:
+            break
+        routes = state
+        removals += 1
+    return routes, start + chunk * chunk_fraction
+
+
+def _schedule(config: SolverConfig, start: float, stop: float) -> SolverConfig:
+    """The config for a phase covering [start, stop] of the search: with `one_schedule`, its
+    slice of the cooling; else the whole cooling (each phase re-heats)."""
+    return _annealing_slice(config, start, stop) if config.one_schedule else config
+
+
+def _annealing_slice(config: SolverConfig, start: float, stop: float) -> SolverConfig:
+    """The part [start, stop] (fractions) of the geometric cooling from the initial to the final
+    temperature, so successive chunks of one attempt cool like one search."""
+    t0, t1 = config.sa_initial_temperature, config.sa_final_temperature
+    return msgspec.structs.replace(
+        config,
+        sa_initial_temperature=t0 * (t1 / t0) ** start,
+        sa_final_temperature=t0 * (t1 / t0) ** stop,
+    )
+
+
+def _used(routes: Routes) -> int:
+    return sum(1 for _, ids in routes if ids)
+
+
+def _n_dropped(problem: Problem, routes: Routes) -> int:
+    return len(problem.tasks) - sum(len(ids) for _, ids in routes)
+
+
+def _rank(problem: Problem, routes: Routes) -> tuple[int, int]:
+    """Lexicographic objective: vehicles, then travel."""
+    return _used(routes), _travel(problem, routes)
+
+
+def _without_shortest_route(problem: Problem, routes: Routes) -> Routes | None:
+    """`routes` without the non-empty route with fewest tasks (never a courier carrying bound
+    tasks); None if no route may go or only one is left."""
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    bound = {t.vehicle_id for t in problem.tasks if t.vehicle_id is not None}
+    candidates = [r for r in used if r[0] not in bound]
+    if len(used) < 2 or not candidates:
+        return None
+    dropped_vehicle = min(candidates, key=lambda r: len(r[1]))[0]
+    return [r for r in used if r[0] != dropped_vehicle]
+
+
+def _search_from(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    time_limit_s: float,
+    solution_limit: int | None,
+) -> Routes | None:
+    """A search hinted with `routes` on their vehicles only (tasks they leave out may stay out:
+    the caller checks)."""
+    kept_ids = {vehicle_id for vehicle_id, ids in routes}
+    fleet = tuple(v for v in problem.vehicles if v.id in kept_ids)
+    model = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+    return model.search(config, time_limit_s, solution_limit, hint=routes)
 
 
 def _travel(problem: Problem, routes: list[tuple[int, list[int]]]) -> int:
@@ -164,33 +349,26 @@ def _travel(problem: Problem, routes: list[tuple[int, list[int]]]) -> int:
 
 def _restart_from(
     problem: Problem,
-    routes: list[tuple[int, list[int]]],
+    routes: Routes,
     config: SolverConfig,
     seed: int,
     time_limit_s: float,
     solution_limit: int | None,
     drop_shortest: bool,
-) -> list[tuple[int, list[int]]] | None:
+) -> Routes | None:
     """A new search started from `routes` (OR-Tools' first-solution hint) on their vehicles;
     None if it left some task out.
 
-    With `drop_shortest`, route minimisation in the manner of SISR's fleet phase: the search
-    alone removes the last vehicle or two only slowly (a route disappears when one ruin
-    empties it), so the route with fewest tasks goes outright, with its vehicle, and the search
-    re-inserts its tasks. A vehicle carrying bound tasks is never dropped.
+    With `drop_shortest`, one fleet-reduction attempt in one piece: the route with fewest
+    tasks goes outright, with its vehicle (never a courier carrying bound tasks), and the
+    search must re-insert its tasks.
     """
-    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    used: Routes | None = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
     if drop_shortest:
-        bound = {t.vehicle_id for t in problem.tasks if t.vehicle_id is not None}
-        candidates = [r for r in used if r[0] not in bound]
-        if len(used) < 2 or not candidates:
-            return None
-        dropped_vehicle = min(candidates, key=lambda r: len(r[1]))[0]
-        used = [r for r in used if r[0] != dropped_vehicle]
-    kept_ids = {vehicle_id for vehicle_id, _ in used}
-    fleet = tuple(v for v in problem.vehicles if v.id in kept_ids)
-    model = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
-    found = model.search(config, time_limit_s, solution_limit, hint=used)
+        used = _without_shortest_route(problem, routes)
+    if used is None:
+        return None
+    found = _search_from(problem, used, config, seed, time_limit_s, solution_limit)
     if found is None or _dropped(problem, found):
         return None
     return found
@@ -349,6 +527,32 @@ class _Model:
         else:
             assignment = self.routing.SolveWithParameters(params)
         return self.routes(assignment) if assignment is not None else None
+
+    def descend(self, routes: Routes, time_limit_s: float) -> Routes | None:
+        """A local-search descent (OR-Tools' operators, greedy) from `routes` to a local
+        optimum; None if OR-Tools cannot read the routes back as a feasible assignment.
+
+        The ILS runs pure ruin-and-recreate, whose plans are rarely local optima for the
+        relocate/exchange operators: the descent shortens them by ~1-4 % in well under a
+        second (docs/routing-notes.md).
+        """
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        params.time_limit.FromMilliseconds(max(1, round(time_limit_s * 1000)))
+        params.local_search_metaheuristic = (
+            routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        )
+        node_of = {t.id: node for node, t in enumerate(self.tasks)}
+        ids_of = dict(routes)
+        indices = [
+            [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
+            for v in self.problem.vehicles
+        ]
+        self.routing.CloseModelWithParameters(params)
+        start = self.routing.ReadAssignmentFromRoutes(indices, True)
+        if start is None:
+            return None
+        found = self.routing.SolveFromAssignmentWithParameters(start, params)
+        return self.routes(found) if found is not None else None
 
     def routes(self, assignment: pywrapcp.Assignment) -> list[tuple[int, list[int]]]:
         out: list[tuple[int, list[int]]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,7 +13,17 @@ import pytest
 from routing.feasibility import check_plan
 from routing.lilim import read_lilim
 from routing.model import Problem, Task, Vehicle, make_plan
-from routing.solver import InfeasibleProblemError, SolverConfig, _restart_from, solve
+from routing.solver import (
+    InfeasibleProblemError,
+    Routes,
+    SolverConfig,
+    _annealing_slice,
+    _Budget,
+    _Model,
+    _reduce_fleet,
+    _restart_from,
+    solve,
+)
 from tests.unit.routing.builders import (
     brute_force,
     line_matrix,
@@ -188,3 +200,91 @@ def test_fleet_reduction_keeps_a_courier_with_food_on_board() -> None:
     tight = problem(order_a_due_s=20)
     assert check_plan(tight, make_plan(tight, routes)) == []
     assert _restart_from(tight, routes, SolverConfig(), 0, 0.5, None, True) is None
+
+
+def _reduce(problem: Problem, routes: Routes, budget: _Budget) -> tuple[Routes, float]:
+    """Fleet reduction as `solve` runs it by default: from 0.4 of the schedule, share 0.3."""
+    return _reduce_fleet(
+        problem, routes, SolverConfig(), 0, budget, (0.4, 0.3), time.monotonic() + 30
+    )
+
+
+def test_fleet_reduction_chunks_stop_at_success() -> None:
+    """Chunked fleet reduction from two one-order routes: the first chunk re-inserts the
+    dropped order, so one chunk's solutions are spent and the plan has one route."""
+    problem = _two_orders_on_a_line()
+    budget = _Budget(search_s=30.0, solution_limit=100)
+    routes = [(0, [1, 2]), (1, [3, 4])]
+    fewer, at = _reduce(problem, routes, budget)
+    assert check_plan(problem, make_plan(problem, fewer)) == []
+    assert [len(ids) for _, ids in fewer if ids] == [4]
+    assert (budget.spent, at) == (10, pytest.approx(0.5))
+
+
+def test_hopeless_fleet_reduction_gives_up_when_a_chunk_makes_no_progress() -> None:
+    """Dropping courier 0's route, the first chunk moves order B onto courier 1 (progress: 2
+    tasks out instead of 4), but order A (due at 20) cannot follow courier 1's drop at 40, so
+    the second chunk leaves as many out and the attempt stops (patience 1): the routes come
+    back unchanged and the third chunk's solutions are not spent."""
+    tasks = [
+        Task(id=1, location=1, demand=1),
+        Task(id=2, location=2, demand=-1, due_s=20),
+        Task(id=3, location=3, demand=1),
+        Task(id=4, location=4, demand=-1),
+        Task(id=5, location=4, demand=-1, vehicle_id=1),  # on board courier 1, full
+    ]
+    vehicles = [
+        Vehicle(id=0, start=0, end=0),
+        Vehicle(id=1, start=0, end=0, capacity=1, initial_load=1),
+    ]
+    problem = problem_from_matrix(
+        line_matrix([0, 10, 20, 30, 40]), tasks, [(1, 2), (3, 4)], vehicles
+    )
+    routes = [(0, [1, 2, 3, 4]), (1, [5])]
+    budget = _Budget(search_s=30.0, solution_limit=100)
+    kept, at = _reduce(problem, routes, budget)
+    assert kept == routes
+    assert (budget.spent, at) == (20, pytest.approx(0.6))
+
+
+def test_no_fleet_reduction_at_the_lower_bound() -> None:
+    """Two orders that no single route can serve (opposite sides, both due at 20): the fleet
+    equals the lower bound, so no reduction chunk runs at all."""
+    tasks = [
+        Task(id=1, location=1, demand=1),
+        Task(id=2, location=2, demand=-1, due_s=20),
+        Task(id=3, location=3, demand=1),
+        Task(id=4, location=4, demand=-1, due_s=20),
+    ]
+    vehicles = [Vehicle(id=v, start=0, end=0) for v in range(2)]
+    problem = problem_from_matrix(
+        line_matrix([0, 10, 20, -10, -20]), tasks, [(1, 2), (3, 4)], vehicles
+    )
+    routes = [(0, [1, 2]), (1, [3, 4])]
+    budget = _Budget(search_s=30.0, solution_limit=100)
+    assert _reduce(problem, routes, budget) == (routes, pytest.approx(0.4))
+    assert budget.spent == 0
+
+
+def test_annealing_slices_join_into_one_schedule() -> None:
+    """Successive chunks cool like one search: each slice starts where the last one ended,
+    the first at the initial and the last at the final temperature."""
+    config = SolverConfig(sa_initial_temperature=2.5, sa_final_temperature=0.025)
+    slices = [_annealing_slice(config, k / 4, (k + 1) / 4) for k in range(4)]
+    assert slices[0].sa_initial_temperature == pytest.approx(2.5)
+    assert slices[-1].sa_final_temperature == pytest.approx(0.025)
+    for a, b in itertools.pairwise(slices):
+        assert a.sa_final_temperature == pytest.approx(b.sa_initial_temperature)
+        assert a.sa_initial_temperature > a.sa_final_temperature
+
+
+def test_final_descent_repairs_a_detour() -> None:
+    """The descent from 0-30-40-10-20-0 (100 s) reaches 0-10-20-30-40-0 (80 s), the optimum,
+    on the same single vehicle."""
+    problem = _two_orders_on_a_line()
+    model = _Model(problem, 0, SolverConfig())
+    better = model.descend([(0, [3, 4, 1, 2])], 5.0)
+    assert better is not None
+    plan = make_plan(problem, better)
+    assert check_plan(problem, plan) == []
+    assert (plan.vehicles_used, plan.travel_s) == (1, 80)
