@@ -98,40 +98,134 @@ redis.call('SADD', P .. ':regions', ARGV[6])
 return 1
 """
 
-# ARGV: P, geo_status, courier, order, offer, now, expires
-_OFFER = _LIB + """
-local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return 'courier_busy' end
-local okey = P .. ':o:' .. o
-if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
-if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
-set_courier(P, gs, c, 'offered', now)
-redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
-open_offer(P, c, o, f, now, ARGV[7])
-return 'ok'
+# The claims of one round's offers (checks and effects; used alone and batched).
+# claim_idle: an idle courier for a waiting order it has not declined.
+# claim_stacked: a second (third...) order for a courier heading to a chef (dispatch.stacking
+# decided it against the held orders `held_csv`, sorted, comma-separated; refused if they
+# changed since). The courier keeps its state; it holds at most one open offer at a time,
+# like everyone. Both return 'ok' or the refusal.
+_CLAIMS = """
+local function claim_idle(P, gs, c, o, f, now, expires)
+  if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return 'courier_busy' end
+  local okey = P .. ':o:' .. o
+  if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
+  if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+  set_courier(P, gs, c, 'offered', now)
+  redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
+  open_offer(P, c, o, f, now, expires)
+  return 'ok'
+end
+local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv)
+  local ckey = P .. ':c:' .. c
+  if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
+  if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
+  local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+  if #held + 1 > tonumber(max_stack) then return 'stack_full' end
+  table.sort(held)
+  if table.concat(held, ',') ~= held_csv then return 'courier_changed' end
+  for _, h in ipairs(held) do
+    if redis.call('HGET', P .. ':o:' .. h, 'state') ~= 'assigned' then
+      return 'courier_changed'
+    end
+  end
+  if redis.call('HGET', P .. ':o:' .. o, 'state') ~= 'waiting' then return 'order_taken' end
+  if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+  redis.call('HSET', ckey, 'offer', f, 'updated', now)
+  open_offer(P, c, o, f, now, expires)
+  return 'ok'
+end
 """
 
-# A second (third...) order for a courier heading to a chef (dispatch.stacking decided it
-# against the held orders in ARGV[9], sorted, comma-separated; refused if they changed since).
-# The courier keeps its state; it holds at most one open offer at a time, like everyone.
+# ARGV: P, geo_status, courier, order, offer, now, expires
+_OFFER = _LIB + _CLAIMS + """
+return claim_idle(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+"""
+
 # ARGV: P, geo_status, courier, order, offer, now, expires, max_stack, held
-_OFFER_STACKED = _LIB + """
-local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local ckey = P .. ':c:' .. c
-if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
-if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
-local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
-if #held + 1 > tonumber(ARGV[8]) then return 'stack_full' end
-table.sort(held)
-if table.concat(held, ',') ~= ARGV[9] then return 'courier_changed' end
-for _, h in ipairs(held) do
-  if redis.call('HGET', P .. ':o:' .. h, 'state') ~= 'assigned' then return 'courier_changed' end
+_OFFER_STACKED = _LIB + _CLAIMS + """
+return claim_stacked(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],
+  ARGV[9])
+"""
+
+# All of a round's claims in one call, in order, each with exactly the checks and effects of
+# `_OFFER` / `_OFFER_STACKED` (a claim sees the effects of the ones before it, as it did when
+# they were separate scripts in one pipeline; the batch as a whole is atomic too).
+# ARGV: P, geo_status, now, expires, number of claims, then six newline-separated lists, one
+# entry per claim: kinds ('i' idle, 's' stacked), couriers, orders, offers, max_stack, held
+# (sorted, comma-separated). A few long arguments rather than 6 per claim: redis-py encodes
+# every argument in Python. Returns the results comma-separated, in order.
+_OFFER_MANY = _LIB + _CLAIMS + """
+local P, gs, now, expires, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local function split(s)
+  local out = {}
+  for part in (s .. '\\n'):gmatch('([^\\n]*)\\n') do out[#out + 1] = part end
+  return out
 end
-if redis.call('HGET', P .. ':o:' .. o, 'state') ~= 'waiting' then return 'order_taken' end
-if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
-redis.call('HSET', ckey, 'offer', f, 'updated', now)
-open_offer(P, c, o, f, now, ARGV[7])
-return 'ok'
+local kind, cs, ords, fs, ms, hs = split(ARGV[6]), split(ARGV[7]), split(ARGV[8]),
+  split(ARGV[9]), split(ARGV[10]), split(ARGV[11])
+if #kind ~= n or #cs ~= n or #ords ~= n or #fs ~= n or #ms ~= n or #hs ~= n then
+  return redis.error_reply('offer_many: malformed claims')
+end
+local out = {}
+for i = 1, n do
+  if kind[i] == 's' then
+    out[i] = claim_stacked(P, gs, cs[i], ords[i], fs[i], now, expires, ms[i], hs[i])
+  else
+    out[i] = claim_idle(P, gs, cs[i], ords[i], fs[i], now, expires)
+  end
+end
+return table.concat(out, ',')
+"""
+
+# A round's inputs in one reply: the region's due orders (queue entry <= now, at most
+# `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with its whole
+# hash and the couriers that declined it. ARGV: P, region, now, limit. Returns
+# cjson [number due, [[order id, [declined...], field, value, field, value...], ...]]
+# (an empty array encodes as {}).
+_ROUND_ORDERS = """
+local P = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', P .. ':q:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0,
+  tonumber(ARGV[4]))
+local rows = {}
+for _, id in ipairs(ids) do
+  local h = redis.call('HGETALL', P .. ':o:' .. id)
+  local st
+  for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
+  if st == 'waiting' then
+    local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+    for j = 1, #h do row[#row + 1] = h[j] end
+    rows[#rows + 1] = row
+  end
+end
+return cjson.encode({#ids, rows})
+"""
+
+# Stacking inputs in one reply: of the couriers in ARGV[3..] (heading to a chef), those with
+# no open offer, 0 < held orders < max_stack and every held order 'assigned', with their
+# vehicle, held orders and those orders' hashes. ARGV: P, max_stack, courier ids...
+# Returns cjson [[courier, vehicle, [held...], [[field, value...] per held order]], ...].
+_STACK_INPUTS = """
+local P, max_stack = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV do
+  local c = ARGV[i]
+  local info = redis.call('HMGET', P .. ':c:' .. c, 'offer', 'vehicle')
+  if (not info[1]) or info[1] == '' then
+    local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+    if #held > 0 and #held < max_stack then
+      local rows, ok = {}, true
+      for _, h in ipairs(held) do
+        local r = redis.call('HGETALL', P .. ':o:' .. h)
+        local st
+        for j = 1, #r, 2 do if r[j] == 'state' then st = r[j + 1] end end
+        if st ~= 'assigned' then ok = false break end
+        rows[#rows + 1] = r
+      end
+      if ok then out[#out + 1] = {c, info[2] or '', held, rows} end
+    end
+  end
+end
+return cjson.encode(out)
 """
 
 # ARGV: P, geo_status, offer, action (accept|decline|expire), caller courier or '', now
@@ -391,6 +485,9 @@ class DispatchStore:
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
         self._offer_stacked = r(_OFFER_STACKED)
+        self._offer_many = r(_OFFER_MANY)
+        self._round_orders = r(_ROUND_ORDERS)
+        self._stack_inputs = r(_STACK_INPUTS)
         self._resolve = r(_with_outbox(_RESOLVE))
         self._force = r(_with_outbox(_FORCE))
         self._unassign = r(_with_outbox(_UNASSIGN))
@@ -476,21 +573,64 @@ class DispatchStore:
 
     async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
                          expires_ms: int) -> list[tuple[str, str]]:
-        """`offer` / `offer_stacked` for a round's assignments in one pipeline: each claim
-        is still its own atomic script (so the guarantees are those of one call each), only
-        the round trips are shared. Returns (result, offer_id) per claim, in order."""
+        """`offer` / `offer_stacked` for a round's assignments, all in one script call: each
+        claim runs exactly the checks and effects of its own script, in order (so the
+        guarantees are those of one call each; the batch is atomic as a whole too), and the
+        results come back as one string. Returns (result, offer_id) per claim, in order."""
+        if not claims:
+            return []
         ids = [uuid.uuid4().hex for _ in claims]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for c, offer_id in zip(claims, ids, strict=True):
-                if c.held is None:
-                    await self._offer(args=[self.p, self.geo_status, c.courier_id, c.order_id,
-                                            offer_id, now_ms, expires_ms], client=pipe)
-                else:
-                    await self._offer_stacked(args=[
-                        self.p, self.geo_status, c.courier_id, c.order_id, offer_id, now_ms,
-                        expires_ms, c.max_stack, ",".join(sorted(c.held))], client=pipe)
-            results = await pipe.execute()
-        return [(_s(r), offer_id) for r, offer_id in zip(results, ids, strict=True)]
+        columns = (
+            ["i" if c.held is None else "s" for c in claims],
+            [c.courier_id for c in claims],
+            [c.order_id for c in claims],
+            ids,
+            ["" if c.held is None else str(c.max_stack) for c in claims],
+            ["" if c.held is None else ",".join(sorted(c.held)) for c in claims],
+        )
+        args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms, len(claims)]
+        for col in columns:
+            joined = "\n".join(col)
+            if joined.count("\n") != len(claims) - 1:
+                raise ValueError("an id in an offer claim contains a newline")
+            args.append(joined)
+        results = _s(await self._offer_many(args=args)).split(",")
+        return list(zip(results, ids, strict=True))
+
+    async def round_orders(self, region: str, now_ms: int,
+                           limit: int) -> tuple[int, list[dict[str, str]], list[set[str]]]:
+        """A round's inputs in one call: how many orders of `region` are due (entered the
+        queue by `now_ms`, at most `limit`, oldest first — `due_orders`), and of those the
+        ones still waiting, as `orders` returns them, with the couriers that declined each
+        (`declined_by`)."""
+        n_due, rows = msgspec.json.decode(await self._round_orders(
+            args=[self.p, region, now_ms, limit]))
+        orders: list[dict[str, str]] = []
+        declined: list[set[str]] = []
+        for row in rows or ():  # an empty Lua table encodes as {}
+            flat = row[2:]
+            orders.append({**dict(zip(flat[::2], flat[1::2], strict=True)),
+                           "order_id": row[0]})
+            declined.append(set(row[1]))
+        return int(n_due), orders, declined
+
+    async def stack_inputs(self, courier_ids: Sequence[str], max_stack: int,
+                           ) -> dict[str, tuple[str, list[dict[str, str]]]]:
+        """Of `courier_ids` (heading to a chef), those that may take one more order: no open
+        offer, fewer than `max_stack` held orders (at least one), each held order still
+        assigned. Courier → (vehicle, held orders as `orders` returns them, sorted by id),
+        in the order of `courier_ids`; one call."""
+        if not courier_ids:
+            return {}
+        raw = msgspec.json.decode(await self._stack_inputs(
+            args=[self.p, max_stack, *courier_ids]))
+        out: dict[str, tuple[str, list[dict[str, str]]]] = {}
+        for cid, vehicle, held, rows in raw or ():
+            held_rows = sorted(
+                ({**dict(zip(r[::2], r[1::2], strict=True)), "order_id": h}
+                 for h, r in zip(held, rows, strict=True)), key=lambda o: o["order_id"])
+            out[cid] = (vehicle, held_rows)
+        return out
 
     async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
         """Orders each courier holds (assigned to it and not delivered), sorted."""
