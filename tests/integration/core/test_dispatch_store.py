@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from api.core import dispatch_store
 from api.core.dispatch_store import DispatchStore, OfferClaim
 from dispatch.lifecycle import OrderDispatchState
 from tests.conftest import StoreUrls
@@ -157,11 +158,11 @@ async def state(store: DispatchStore) -> dict[str, Any]:
 
 
 async def test_batched_claims_equal_one_script_per_claim_refusals_included(
-        new_store: Any) -> None:
-    one_by_one, batched = new_store(), new_store()
-    await world(one_by_one)
-    await world(batched)
-    assert await state(one_by_one) == await state(batched)
+        new_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_by_one, batched, chunked = new_store(), new_store(), new_store()
+    for store in (one_by_one, batched, chunked):
+        await world(store)
+    assert await state(one_by_one) == await state(batched) == await state(chunked)
 
     singles = []
     for c in CLAIMS:
@@ -174,12 +175,15 @@ async def test_batched_claims_equal_one_script_per_claim_refusals_included(
                 expires_ms=NOW + 30_005)
         singles.append(result)
     got = await batched.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
+    monkeypatch.setattr(dispatch_store, "CLAIMS_PER_CALL", 4)  # 5 script calls, 1 pipeline
+    got_chunked = await chunked.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
 
     assert singles == EXPECTED
     assert [r for r, _ in got] == EXPECTED
+    assert [r for r, _ in got_chunked] == EXPECTED
     assert len({f for _, f in got}) == len(CLAIMS)
     after = await state(batched)
-    assert after == await state(one_by_one)
+    assert after == await state(one_by_one) == await state(chunked)
     # The offers made are the ones the batch says, each under the id it returned.
     for (result, offer_id), c in zip(got, CLAIMS, strict=True):
         info = await batched.offer_info(offer_id)
