@@ -66,12 +66,12 @@ local function settle_courier(P, gs, c, now)
   end
   set_courier(P, gs, c, st, now)
 end
--- Offer order o to courier c (checks done by the caller).
-local function open_offer(P, c, o, f, now, expires)
-  local okey = P .. ':o:' .. o
-  move_order(P, o, 'waiting', 'offered')
-  redis.call('HSET', okey, 'offer', f, 'courier', c)
-  local region = redis.call('HGET', okey, 'region')
+-- Offer waiting order o (of `region`) to courier c (checks done by the caller):
+-- move_order(P, o, 'waiting', 'offered') and the offer, with the order's fields in one HSET.
+local function open_offer(P, c, o, f, now, expires, region)
+  redis.call('SREM', P .. ':os:waiting', o)
+  redis.call('SADD', P .. ':os:offered', o)
+  redis.call('HSET', P .. ':o:' .. o, 'state', 'offered', 'offer', f, 'courier', c)
   redis.call('ZREM', P .. ':q:' .. region, o)
   redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
     'expires', expires, 'created', now)
@@ -106,13 +106,15 @@ return 1
 # like everyone. Both return 'ok' or the refusal.
 _CLAIMS = """
 local function claim_idle(P, gs, c, o, f, now, expires)
-  if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return 'courier_busy' end
-  local okey = P .. ':o:' .. o
-  if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
+  local ckey = P .. ':c:' .. c
+  if redis.call('HGET', ckey, 'state') ~= 'idle' then return 'courier_busy' end
+  local od = redis.call('HMGET', P .. ':o:' .. o, 'state', 'region')
+  if od[1] ~= 'waiting' then return 'order_taken' end
   if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
-  set_courier(P, gs, c, 'offered', now)
-  redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
-  open_offer(P, c, o, f, now, expires)
+  -- set_courier(P, gs, c, 'offered', now) and the offer, in one HSET of the courier hash
+  redis.call('HSET', ckey, 'state', 'offered', 'updated', now, 'offer', f, 'order', o)
+  redis.call('HSET', gs, c, 'offered')
+  open_offer(P, c, o, f, now, expires, od[2])
   return 'ok'
 end
 local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv)
@@ -128,10 +130,11 @@ local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv)
       return 'courier_changed'
     end
   end
-  if redis.call('HGET', P .. ':o:' .. o, 'state') ~= 'waiting' then return 'order_taken' end
+  local od = redis.call('HMGET', P .. ':o:' .. o, 'state', 'region')
+  if od[1] ~= 'waiting' then return 'order_taken' end
   if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
   redis.call('HSET', ckey, 'offer', f, 'updated', now)
-  open_offer(P, c, o, f, now, expires)
+  open_offer(P, c, o, f, now, expires, od[2])
   return 'ok'
 end
 """
