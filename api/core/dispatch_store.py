@@ -68,15 +68,34 @@ local function settle_courier(P, gs, c, now)
 end
 -- Offer waiting order o (of `region`) to courier c (checks done by the caller):
 -- move_order(P, o, 'waiting', 'offered') and the offer, with the order's fields in one HSET.
-local function open_offer(P, c, o, f, now, expires, region)
-  redis.call('SREM', P .. ':os:waiting', o)
-  redis.call('SADD', P .. ':os:offered', o)
+-- With `pending` (a batch of claims), the state-set, queue and expiry-index updates are
+-- collected and applied by flush_offers at the end of the batch: no claim reads those keys
+-- (they read courier, order, declined and held-order keys only), so the end state is the same.
+local function open_offer(P, c, o, f, now, expires, region, pending)
   redis.call('HSET', P .. ':o:' .. o, 'state', 'offered', 'offer', f, 'courier', c)
-  redis.call('ZREM', P .. ':q:' .. region, o)
   redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
     'expires', expires, 'created', now)
   redis.call('PEXPIRE', P .. ':f:' .. f, 86400000)
+  if pending then
+    pending.orders[#pending.orders + 1] = o
+    pending.fexp[#pending.fexp + 1] = expires
+    pending.fexp[#pending.fexp + 1] = f
+    local q = pending.q[region]
+    if not q then q = {}; pending.q[region] = q end
+    q[#q + 1] = o
+    return
+  end
+  redis.call('SREM', P .. ':os:waiting', o)
+  redis.call('SADD', P .. ':os:offered', o)
+  redis.call('ZREM', P .. ':q:' .. region, o)
   redis.call('ZADD', P .. ':fexp', expires, f)
+end
+local function flush_offers(P, pending)
+  if #pending.orders == 0 then return end
+  redis.call('SREM', P .. ':os:waiting', unpack(pending.orders))
+  redis.call('SADD', P .. ':os:offered', unpack(pending.orders))
+  for region, q in pairs(pending.q) do redis.call('ZREM', P .. ':q:' .. region, unpack(q)) end
+  redis.call('ZADD', P .. ':fexp', unpack(pending.fexp))
 end
 local function requeue(P, id, now)
   local region = redis.call('HGET', P .. ':o:' .. id, 'region')
@@ -105,7 +124,7 @@ return 1
 # changed since). The courier keeps its state; it holds at most one open offer at a time,
 # like everyone. Both return 'ok' or the refusal.
 _CLAIMS = """
-local function claim_idle(P, gs, c, o, f, now, expires)
+local function claim_idle(P, gs, c, o, f, now, expires, pending)
   local ckey = P .. ':c:' .. c
   if redis.call('HGET', ckey, 'state') ~= 'idle' then return 'courier_busy' end
   local od = redis.call('HMGET', P .. ':o:' .. o, 'state', 'region')
@@ -114,10 +133,10 @@ local function claim_idle(P, gs, c, o, f, now, expires)
   -- set_courier(P, gs, c, 'offered', now) and the offer, in one HSET of the courier hash
   redis.call('HSET', ckey, 'state', 'offered', 'updated', now, 'offer', f, 'order', o)
   redis.call('HSET', gs, c, 'offered')
-  open_offer(P, c, o, f, now, expires, od[2])
+  open_offer(P, c, o, f, now, expires, od[2], pending)
   return 'ok'
 end
-local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv)
+local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv, pending)
   local ckey = P .. ':c:' .. c
   if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
   if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
@@ -134,7 +153,7 @@ local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv)
   if od[1] ~= 'waiting' then return 'order_taken' end
   if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
   redis.call('HSET', ckey, 'offer', f, 'updated', now)
-  open_offer(P, c, o, f, now, expires, od[2])
+  open_offer(P, c, o, f, now, expires, od[2], pending)
   return 'ok'
 end
 """
@@ -152,7 +171,9 @@ return claim_stacked(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[
 
 # All of a round's claims in one call, in order, each with exactly the checks and effects of
 # `_OFFER` / `_OFFER_STACKED` (a claim sees the effects of the ones before it, as it did when
-# they were separate scripts in one pipeline; the batch as a whole is atomic too).
+# they were separate scripts in one pipeline; the batch as a whole is atomic too). The
+# offers' state-set, queue and expiry-index updates are applied once at the end of the batch
+# (`flush_offers`; no claim reads those keys, so every check and the end state are the same).
 # ARGV: P, geo_status, now, expires, number of claims, then six newline-separated lists, one
 # entry per claim: kinds ('i' idle, 's' stacked), couriers, orders, offers, max_stack, held
 # (sorted, comma-separated). A few long arguments rather than 6 per claim: redis-py encodes
@@ -170,13 +191,15 @@ if #kind ~= n or #cs ~= n or #ords ~= n or #fs ~= n or #ms ~= n or #hs ~= n then
   return redis.error_reply('offer_many: malformed claims')
 end
 local out = {}
+local pending = {orders = {}, fexp = {}, q = {}}
 for i = 1, n do
   if kind[i] == 's' then
-    out[i] = claim_stacked(P, gs, cs[i], ords[i], fs[i], now, expires, ms[i], hs[i])
+    out[i] = claim_stacked(P, gs, cs[i], ords[i], fs[i], now, expires, ms[i], hs[i], pending)
   else
-    out[i] = claim_idle(P, gs, cs[i], ords[i], fs[i], now, expires)
+    out[i] = claim_idle(P, gs, cs[i], ords[i], fs[i], now, expires, pending)
   end
 end
+flush_offers(P, pending)
 return table.concat(out, ',')
 """
 
@@ -442,7 +465,8 @@ return 0
 CLAIMS_PER_CALL = 500
 """Claims per `offer_many` script call: a script holds Redis for its whole run (~10-20 ms per
 500 claims here), so a round's 2,000 claims go as four calls in one pipeline rather than one
-call holding every other client for ~4 times that."""
+call holding every other client for ~4 times that. (At most ~4,000: the batch's offers are
+`unpack`ed into single commands at its end, and Lua's stack limit is 8,000 values.)"""
 
 
 class OfferClaim(msgspec.Struct, frozen=True, kw_only=True):
