@@ -5,10 +5,11 @@
 Per round, a fresh namespace: N couriers in a 15 km city (2/3 online and idle through the
 availability script, with a vehicle; 1/3 marked to_pickup, holding nothing, so stacking looks
 at them and finds none eligible) and M waiting orders whose chefs are all in one res-4 region
-(the round's region), due now. Then one `run_round(region)` is timed: queue and order reads,
-the candidate search (`DISPATCH_SEARCH`, default snapshot: one read + in memory), the courier
-hashes, costs, the optimal assignment, the claims (one pipeline) and the offer pushes (core
-NATS). The search alone is timed again on the same data, after the round's claims (the
+(the round's region), due now. Then one `run_round(region)` is timed: the due orders with
+their declined couriers (one script), the candidate search (`DISPATCH_SEARCH`, default
+snapshot: one read + in memory), the stacking inputs (one script), costs, the optimal
+assignment, the claims (one script per 500, one pipeline) and the offer pushes (core NATS).
+The search alone is timed again on the same data, after the round's claims (the
 offered couriers are no longer idle, so it finds fewer; the figure is indicative).
 
 Garbage collection: the core process collects and freezes its heap at start-up
