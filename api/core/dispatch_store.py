@@ -66,17 +66,36 @@ local function settle_courier(P, gs, c, now)
   end
   set_courier(P, gs, c, st, now)
 end
--- Offer order o to courier c (checks done by the caller).
-local function open_offer(P, c, o, f, now, expires)
-  local okey = P .. ':o:' .. o
-  move_order(P, o, 'waiting', 'offered')
-  redis.call('HSET', okey, 'offer', f, 'courier', c)
-  local region = redis.call('HGET', okey, 'region')
-  redis.call('ZREM', P .. ':q:' .. region, o)
+-- Offer waiting order o (of `region`) to courier c (checks done by the caller):
+-- move_order(P, o, 'waiting', 'offered') and the offer, with the order's fields in one HSET.
+-- With `pending` (a batch of claims), the state-set, queue and expiry-index updates are
+-- collected and applied by flush_offers at the end of the batch: no claim reads those keys
+-- (they read courier, order, declined and held-order keys only), so the end state is the same.
+local function open_offer(P, c, o, f, now, expires, region, pending)
+  redis.call('HSET', P .. ':o:' .. o, 'state', 'offered', 'offer', f, 'courier', c)
   redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
     'expires', expires, 'created', now)
   redis.call('PEXPIRE', P .. ':f:' .. f, 86400000)
+  if pending then
+    pending.orders[#pending.orders + 1] = o
+    pending.fexp[#pending.fexp + 1] = expires
+    pending.fexp[#pending.fexp + 1] = f
+    local q = pending.q[region]
+    if not q then q = {}; pending.q[region] = q end
+    q[#q + 1] = o
+    return
+  end
+  redis.call('SREM', P .. ':os:waiting', o)
+  redis.call('SADD', P .. ':os:offered', o)
+  redis.call('ZREM', P .. ':q:' .. region, o)
   redis.call('ZADD', P .. ':fexp', expires, f)
+end
+local function flush_offers(P, pending)
+  if #pending.orders == 0 then return end
+  redis.call('SREM', P .. ':os:waiting', unpack(pending.orders))
+  redis.call('SADD', P .. ':os:offered', unpack(pending.orders))
+  for region, q in pairs(pending.q) do redis.call('ZREM', P .. ':q:' .. region, unpack(q)) end
+  redis.call('ZADD', P .. ':fexp', unpack(pending.fexp))
 end
 local function requeue(P, id, now)
   local region = redis.call('HGET', P .. ':o:' .. id, 'region')
@@ -98,40 +117,141 @@ redis.call('SADD', P .. ':regions', ARGV[6])
 return 1
 """
 
-# ARGV: P, geo_status, courier, order, offer, now, expires
-_OFFER = _LIB + """
-local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if redis.call('HGET', P .. ':c:' .. c, 'state') ~= 'idle' then return 'courier_busy' end
-local okey = P .. ':o:' .. o
-if redis.call('HGET', okey, 'state') ~= 'waiting' then return 'order_taken' end
-if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
-set_courier(P, gs, c, 'offered', now)
-redis.call('HSET', P .. ':c:' .. c, 'offer', f, 'order', o)
-open_offer(P, c, o, f, now, ARGV[7])
-return 'ok'
+# The claims of one round's offers (checks and effects; used alone and batched).
+# claim_idle: an idle courier for a waiting order it has not declined.
+# claim_stacked: a second (third...) order for a courier heading to a chef (dispatch.stacking
+# decided it against the held orders `held_csv`, sorted, comma-separated; refused if they
+# changed since). The courier keeps its state; it holds at most one open offer at a time,
+# like everyone. Both return 'ok' or the refusal.
+_CLAIMS = """
+local function claim_idle(P, gs, c, o, f, now, expires, pending)
+  local ckey = P .. ':c:' .. c
+  if redis.call('HGET', ckey, 'state') ~= 'idle' then return 'courier_busy' end
+  local od = redis.call('HMGET', P .. ':o:' .. o, 'state', 'region')
+  if od[1] ~= 'waiting' then return 'order_taken' end
+  if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+  -- set_courier(P, gs, c, 'offered', now) and the offer, in one HSET of the courier hash
+  redis.call('HSET', ckey, 'state', 'offered', 'updated', now, 'offer', f, 'order', o)
+  redis.call('HSET', gs, c, 'offered')
+  open_offer(P, c, o, f, now, expires, od[2], pending)
+  return 'ok'
+end
+local function claim_stacked(P, gs, c, o, f, now, expires, max_stack, held_csv, pending)
+  local ckey = P .. ':c:' .. c
+  if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
+  if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
+  local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+  if #held + 1 > tonumber(max_stack) then return 'stack_full' end
+  table.sort(held)
+  if table.concat(held, ',') ~= held_csv then return 'courier_changed' end
+  for _, h in ipairs(held) do
+    if redis.call('HGET', P .. ':o:' .. h, 'state') ~= 'assigned' then
+      return 'courier_changed'
+    end
+  end
+  local od = redis.call('HMGET', P .. ':o:' .. o, 'state', 'region')
+  if od[1] ~= 'waiting' then return 'order_taken' end
+  if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
+  redis.call('HSET', ckey, 'offer', f, 'updated', now)
+  open_offer(P, c, o, f, now, expires, od[2], pending)
+  return 'ok'
+end
 """
 
-# A second (third...) order for a courier heading to a chef (dispatch.stacking decided it
-# against the held orders in ARGV[9], sorted, comma-separated; refused if they changed since).
-# The courier keeps its state; it holds at most one open offer at a time, like everyone.
+# ARGV: P, geo_status, courier, order, offer, now, expires
+_OFFER = _LIB + _CLAIMS + """
+return claim_idle(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+"""
+
 # ARGV: P, geo_status, courier, order, offer, now, expires, max_stack, held
-_OFFER_STACKED = _LIB + """
-local P, gs, c, o, f, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local ckey = P .. ':c:' .. c
-if redis.call('HGET', ckey, 'state') ~= 'to_pickup' then return 'courier_busy' end
-if (redis.call('HGET', ckey, 'offer') or '') ~= '' then return 'courier_busy' end
-local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
-if #held + 1 > tonumber(ARGV[8]) then return 'stack_full' end
-table.sort(held)
-if table.concat(held, ',') ~= ARGV[9] then return 'courier_changed' end
-for _, h in ipairs(held) do
-  if redis.call('HGET', P .. ':o:' .. h, 'state') ~= 'assigned' then return 'courier_changed' end
+_OFFER_STACKED = _LIB + _CLAIMS + """
+return claim_stacked(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],
+  ARGV[9])
+"""
+
+# All of a round's claims in one call, in order, each with exactly the checks and effects of
+# `_OFFER` / `_OFFER_STACKED` (a claim sees the effects of the ones before it, as it did when
+# they were separate scripts in one pipeline; the batch as a whole is atomic too). The
+# offers' state-set, queue and expiry-index updates are applied once at the end of the batch
+# (`flush_offers`; no claim reads those keys, so every check and the end state are the same).
+# ARGV: P, geo_status, now, expires, number of claims, then six newline-separated lists, one
+# entry per claim: kinds ('i' idle, 's' stacked), couriers, orders, offers, max_stack, held
+# (sorted, comma-separated). A few long arguments rather than 6 per claim: redis-py encodes
+# every argument in Python. Returns the results comma-separated, in order.
+_OFFER_MANY = _LIB + _CLAIMS + """
+local P, gs, now, expires, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local function split(s)
+  local out = {}
+  for part in (s .. '\\n'):gmatch('([^\\n]*)\\n') do out[#out + 1] = part end
+  return out
 end
-if redis.call('HGET', P .. ':o:' .. o, 'state') ~= 'waiting' then return 'order_taken' end
-if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
-redis.call('HSET', ckey, 'offer', f, 'updated', now)
-open_offer(P, c, o, f, now, ARGV[7])
-return 'ok'
+local kind, cs, ords, fs, ms, hs = split(ARGV[6]), split(ARGV[7]), split(ARGV[8]),
+  split(ARGV[9]), split(ARGV[10]), split(ARGV[11])
+if #kind ~= n or #cs ~= n or #ords ~= n or #fs ~= n or #ms ~= n or #hs ~= n then
+  return redis.error_reply('offer_many: malformed claims')
+end
+local out = {}
+local pending = {orders = {}, fexp = {}, q = {}}
+for i = 1, n do
+  if kind[i] == 's' then
+    out[i] = claim_stacked(P, gs, cs[i], ords[i], fs[i], now, expires, ms[i], hs[i], pending)
+  else
+    out[i] = claim_idle(P, gs, cs[i], ords[i], fs[i], now, expires, pending)
+  end
+end
+flush_offers(P, pending)
+return table.concat(out, ',')
+"""
+
+# A round's inputs in one reply: the region's due orders (queue entry <= now, at most
+# `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with its whole
+# hash and the couriers that declined it. ARGV: P, region, now, limit. Returns
+# cjson [number due, [[order id, [declined...], field, value, field, value...], ...]]
+# (an empty array encodes as {}).
+_ROUND_ORDERS = """
+local P = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', P .. ':q:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0,
+  tonumber(ARGV[4]))
+local rows = {}
+for _, id in ipairs(ids) do
+  local h = redis.call('HGETALL', P .. ':o:' .. id)
+  local st
+  for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
+  if st == 'waiting' then
+    local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+    for j = 1, #h do row[#row + 1] = h[j] end
+    rows[#rows + 1] = row
+  end
+end
+return cjson.encode({#ids, rows})
+"""
+
+# Stacking inputs in one reply: of the couriers in ARGV[3..] (heading to a chef), those with
+# no open offer, 0 < held orders < max_stack and every held order 'assigned', with their
+# vehicle, held orders and those orders' hashes. ARGV: P, max_stack, courier ids...
+# Returns cjson [[courier, vehicle, [held...], [[field, value...] per held order]], ...].
+_STACK_INPUTS = """
+local P, max_stack = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV do
+  local c = ARGV[i]
+  local info = redis.call('HMGET', P .. ':c:' .. c, 'offer', 'vehicle')
+  if (not info[1]) or info[1] == '' then
+    local held = redis.call('SMEMBERS', P .. ':cs:' .. c)
+    if #held > 0 and #held < max_stack then
+      local rows, ok = {}, true
+      for _, h in ipairs(held) do
+        local r = redis.call('HGETALL', P .. ':o:' .. h)
+        local st
+        for j = 1, #r, 2 do if r[j] == 'state' then st = r[j + 1] end end
+        if st ~= 'assigned' then ok = false break end
+        rows[#rows + 1] = r
+      end
+      if ok then out[#out + 1] = {c, info[2] or '', held, rows} end
+    end
+  end
+end
+return cjson.encode(out)
 """
 
 # ARGV: P, geo_status, offer, action (accept|decline|expire), caller courier or '', now
@@ -342,6 +462,13 @@ return 0
 """
 
 
+CLAIMS_PER_CALL = 500
+"""Claims per `offer_many` script call: a script holds Redis for its whole run (~10-20 ms per
+500 claims here), so a round's 2,000 claims go as four calls in one pipeline rather than one
+call holding every other client for ~4 times that. (At most ~4,000: the batch's offers are
+`unpack`ed into single commands at its end, and Lua's stack limit is 8,000 values.)"""
+
+
 class OfferClaim(msgspec.Struct, frozen=True, kw_only=True):
     """One offer of a round: an idle courier (``held`` None) or a courier heading to a chef
     that holds exactly ``held`` (stacking, up to ``max_stack`` orders)."""
@@ -391,6 +518,9 @@ class DispatchStore:
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
         self._offer_stacked = r(_OFFER_STACKED)
+        self._offer_many = r(_OFFER_MANY)
+        self._round_orders = r(_ROUND_ORDERS)
+        self._stack_inputs = r(_STACK_INPUTS)
         self._resolve = r(_with_outbox(_RESOLVE))
         self._force = r(_with_outbox(_FORCE))
         self._unassign = r(_with_outbox(_UNASSIGN))
@@ -476,21 +606,71 @@ class DispatchStore:
 
     async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
                          expires_ms: int) -> list[tuple[str, str]]:
-        """`offer` / `offer_stacked` for a round's assignments in one pipeline: each claim
-        is still its own atomic script (so the guarantees are those of one call each), only
-        the round trips are shared. Returns (result, offer_id) per claim, in order."""
+        """`offer` / `offer_stacked` for a round's assignments, `CLAIMS_PER_CALL` per script
+        call, all calls in one pipeline: each claim runs exactly the checks and effects of
+        its own script, in order (so the guarantees are those of one call each; each call's
+        batch is atomic as a whole too), and each call's results come back as one string.
+        Returns (result, offer_id) per claim, in order."""
         ids = [uuid.uuid4().hex for _ in claims]
+        if not claims:
+            return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            for c, offer_id in zip(claims, ids, strict=True):
-                if c.held is None:
-                    await self._offer(args=[self.p, self.geo_status, c.courier_id, c.order_id,
-                                            offer_id, now_ms, expires_ms], client=pipe)
-                else:
-                    await self._offer_stacked(args=[
-                        self.p, self.geo_status, c.courier_id, c.order_id, offer_id, now_ms,
-                        expires_ms, c.max_stack, ",".join(sorted(c.held))], client=pipe)
-            results = await pipe.execute()
-        return [(_s(r), offer_id) for r, offer_id in zip(results, ids, strict=True)]
+            for start in range(0, len(claims), CLAIMS_PER_CALL):
+                part = claims[start:start + CLAIMS_PER_CALL]
+                columns = (
+                    ["i" if c.held is None else "s" for c in part],
+                    [c.courier_id for c in part],
+                    [c.order_id for c in part],
+                    ids[start:start + CLAIMS_PER_CALL],
+                    ["" if c.held is None else str(c.max_stack) for c in part],
+                    ["" if c.held is None else ",".join(sorted(c.held)) for c in part],
+                )
+                args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms,
+                                         len(part)]
+                for col in columns:
+                    joined = "\n".join(col)
+                    if joined.count("\n") != len(part) - 1:
+                        raise ValueError("an id in an offer claim contains a newline")
+                    args.append(joined)
+                await self._offer_many(args=args, client=pipe)
+            replies = await pipe.execute()
+        results = [r for reply in replies for r in _s(reply).split(",")]
+        return list(zip(results, ids, strict=True))
+
+    async def round_orders(self, region: str, now_ms: int,
+                           limit: int) -> tuple[int, list[dict[str, str]], list[set[str]]]:
+        """A round's inputs in one call: how many orders of `region` are due (entered the
+        queue by `now_ms`, at most `limit`, oldest first — `due_orders`), and of those the
+        ones still waiting, as `orders` returns them, with the couriers that declined each
+        (`declined_by`)."""
+        n_due, rows = msgspec.json.decode(await self._round_orders(
+            args=[self.p, region, now_ms, limit]))
+        orders: list[dict[str, str]] = []
+        declined: list[set[str]] = []
+        for row in rows or ():  # an empty Lua table encodes as {}
+            flat = row[2:]
+            orders.append({**dict(zip(flat[::2], flat[1::2], strict=True)),
+                           "order_id": row[0]})
+            declined.append(set(row[1]))
+        return int(n_due), orders, declined
+
+    async def stack_inputs(self, courier_ids: Sequence[str], max_stack: int,
+                           ) -> dict[str, tuple[str, list[dict[str, str]]]]:
+        """Of `courier_ids` (heading to a chef), those that may take one more order: no open
+        offer, fewer than `max_stack` held orders (at least one), each held order still
+        assigned. Courier → (vehicle, held orders as `orders` returns them, sorted by id),
+        in the order of `courier_ids`; one call."""
+        if not courier_ids:
+            return {}
+        raw = msgspec.json.decode(await self._stack_inputs(
+            args=[self.p, max_stack, *courier_ids]))
+        out: dict[str, tuple[str, list[dict[str, str]]]] = {}
+        for cid, vehicle, held, rows in raw or ():
+            held_rows = sorted(
+                ({**dict(zip(r[::2], r[1::2], strict=True)), "order_id": h}
+                 for h, r in zip(held, rows, strict=True)), key=lambda o: o["order_id"])
+            out[cid] = (vehicle, held_rows)
+        return out
 
     async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
         """Orders each courier holds (assigned to it and not delivered), sorted."""

@@ -204,15 +204,14 @@ class Dispatcher:
         """One matching round of a region; returns the number of offers sent."""
         started = time.perf_counter()
         now_ms = wall_ms()
-        order_ids = await self.store.due_orders(region, now_ms, MAX_ORDERS_PER_ROUND)
-        if not order_ids:
+        # Due orders still waiting, with their declined couriers: one script, one reply.
+        n_due, orders, declined = await self.store.round_orders(region, now_ms,
+                                                                MAX_ORDERS_PER_ROUND)
+        if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
-        orders = [o for o in await self.store.orders(order_ids)
-                  if o.get("state") == OrderDispatchState.WAITING.value]
         if not orders:
             return 0
-        declined = await self.store.declined_by([o["order_id"] for o in orders])
         k = self.settings.dispatch_candidates
         found = await self.search(region, orders, declined, now_ms)
         courier_ids: list[str] = []
@@ -345,19 +344,13 @@ class Dispatcher:
         ids = sorted(position)
         if not ids:
             return out
-        infos, helds = await asyncio.gather(self.store.couriers(ids), self.store.held_orders(ids))
-        eligible = {cid: held for cid, info, held in zip(ids, infos, helds, strict=True)
-                    if not info.get("offer") and 0 < len(held) < max_stack}
-        held_rows = {o["order_id"]: o for o in await self.store.orders(
-            sorted({h for held in eligible.values() for h in held}))}
+        # No open offer, room in the stack, every held order still assigned: one script.
+        eligible: dict[str, list[str]] = {}
         couriers: dict[str, StackedCourier] = {}
-        for cid, held in eligible.items():
-            rows = [held_rows.get(h) for h in held]
-            if all(r is not None and r.get("state") == "assigned" for r in rows):
-                couriers[cid] = StackedCourier(
-                    position=position[cid], vehicle=_vehicle(infos[ids.index(cid)]
-                                                             .get("vehicle", "")),
-                    held=tuple(_stack_order(r) for r in rows if r is not None))
+        for cid, (vehicle, rows) in (await self.store.stack_inputs(ids, max_stack)).items():
+            eligible[cid] = [r["order_id"] for r in rows]
+            couriers[cid] = StackedCourier(position=position[cid], vehicle=_vehicle(vehicle),
+                                           held=tuple(_stack_order(r) for r in rows))
         now_s = now_ms / 1000.0
         for i, (members, dec) in enumerate(zip(searches, declined, strict=True)):
             new = _stack_order(orders[i])

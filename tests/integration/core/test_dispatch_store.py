@@ -1,0 +1,268 @@
+"""The dispatch store's round-level scripts on real Redis: one call reading a round's orders
+(with their declined couriers), one reading the stacking inputs and one running all of a
+round's claims give exactly what the per-item reads and per-claim scripts give — the same
+answers, the same refusals and the same state left behind."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from api.core import dispatch_store
+from api.core.dispatch_store import DispatchStore, OfferClaim
+from dispatch.lifecycle import OrderDispatchState
+from tests.conftest import StoreUrls
+
+NOW = 1_900_000_000_000
+REGION = "8461a19ffffffff"
+
+
+@pytest.fixture
+async def redis_client(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(store_urls.redis)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def new_store(redis_client: aioredis.Redis,
+                    run_id: str) -> AsyncIterator[Any]:
+    """Makes stores in fresh namespaces; their keys are deleted afterwards."""
+    made: list[str] = []
+
+    def make() -> DispatchStore:
+        ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
+        made.append(ns)
+        return DispatchStore(redis_client, ns, f"{ns}:geo:status")
+    yield make
+    for ns in made:
+        keys = [k async for k in redis_client.scan_iter(match=f"{ns}:*")]
+        if keys:
+            await redis_client.delete(*keys)
+
+
+async def order(store: DispatchStore, oid: str, *, enter_ms: int = NOW - 1,
+                region: str = REGION) -> None:
+    assert await store.enqueue(oid, region=region, enter_ms=enter_ms, now_ms=NOW - 10,
+                               fields={"plat": 12.97, "plng": 77.59, "dlat": 12.98,
+                                       "dlng": 77.60, "ready_ms": NOW, "chef": "k1",
+                                       "promised_ms": NOW + 2_700_000, "number": oid})
+
+
+async def idle(store: DispatchStore, cid: str, vehicle: str = "bike") -> None:
+    t = await store.set_availability(cid, online=True, vehicle=vehicle, now_ms=NOW)
+    assert t.result == "idle"
+
+
+async def holding(store: DispatchStore, cid: str, *oids: str, vehicle: str = "scooter") -> None:
+    """`cid` accepted each of `oids` (to_pickup, holding them)."""
+    await idle(store, cid, vehicle)
+    for n, oid in enumerate(oids):
+        await order(store, oid)
+        if n == 0:
+            result, offer_id = await store.offer(cid, oid, now_ms=NOW, expires_ms=NOW + 30_000)
+        else:
+            result, offer_id = await store.offer_stacked(
+                cid, oid, held=sorted(oids[:n]), max_stack=9, now_ms=NOW,
+                expires_ms=NOW + 30_000)
+        assert result == "ok"
+        assert (await store.resolve(offer_id, "accept", now_ms=NOW + 1)).result == "accepted"
+
+
+async def world(store: DispatchStore) -> None:
+    """Couriers and orders in every state a claim can meet."""
+    for cid in ("a", "b", "c", "d", "e"):
+        await idle(store, cid)
+    await holding(store, "s1", "h1")            # may take one more
+    await holding(store, "s2", "h2", "h3")      # full at max_stack 2
+    await holding(store, "s3", "h4")            # its order will be picked up
+    assert (await store.progress("h4", "s3", OrderDispatchState.PICKED_UP, NOW + 2)).result \
+        == "picked_up"
+    await holding(store, "s4", "h5")            # will hold an open offer
+    for oid in ("o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9"):
+        await order(store, oid)
+    # d declined o5; o6 is cancelled; s4 has an open offer of o7.
+    result, offer_id = await store.offer("d", "o5", now_ms=NOW, expires_ms=NOW + 30_000)
+    assert result == "ok"
+    assert (await store.resolve(offer_id, "decline", now_ms=NOW + 1)).result == "declined"
+    assert (await store.cancel("o6", NOW)).result == "cancelled"
+    result, _ = await store.offer_stacked("s4", "o7", held=["h5"], max_stack=2, now_ms=NOW,
+                                          expires_ms=NOW + 30_000)
+    assert result == "ok"
+
+
+CLAIMS = [
+    OfferClaim(courier_id="a", order_id="o1"),                      # ok
+    OfferClaim(courier_id="a", order_id="o2"),                      # a claimed just before
+    OfferClaim(courier_id="b", order_id="o1"),                      # o1 offered just before
+    OfferClaim(courier_id="offline", order_id="o2"),                # never online
+    OfferClaim(courier_id="d", order_id="o5"),                      # declined it before
+    OfferClaim(courier_id="c", order_id="o6"),                      # cancelled order
+    OfferClaim(courier_id="c", order_id="h1"),                      # assigned elsewhere
+    OfferClaim(courier_id="c", order_id="o2"),                      # ok
+    OfferClaim(courier_id="s1", order_id="o3", held=("h1",), max_stack=2),        # ok
+    OfferClaim(courier_id="s1", order_id="o4", held=("h1",), max_stack=2),        # open offer
+    OfferClaim(courier_id="s2", order_id="o4", held=("h2", "h3"), max_stack=2),   # full
+    OfferClaim(courier_id="s2", order_id="o4", held=("h2",), max_stack=3),        # changed
+    OfferClaim(courier_id="s3", order_id="o4", held=("h4",), max_stack=2),        # delivering
+    OfferClaim(courier_id="s4", order_id="o4", held=("h5",), max_stack=2),        # open offer
+    OfferClaim(courier_id="e", order_id="o4", held=("h9",), max_stack=2),         # idle, not
+    OfferClaim(courier_id="s1", order_id="o8"),                                   # not idle
+    OfferClaim(courier_id="e", order_id="o4"),                                    # ok
+    OfferClaim(courier_id="b", order_id="o7"),                      # offered to s4
+]
+EXPECTED = ["ok", "courier_busy", "order_taken", "courier_busy", "declined_before",
+            "order_taken", "order_taken", "ok", "ok", "courier_busy", "stack_full",
+            "courier_changed", "courier_busy", "courier_busy", "courier_busy", "courier_busy",
+            "ok", "order_taken"]
+
+
+async def state(store: DispatchStore) -> dict[str, Any]:
+    """Everything the claims touch, with offer ids replaced by the (order, courier) they
+    name (ids are random per call) and the courier's 'updated' stamp dropped."""
+    r = store.redis
+    p = store.p
+    out: dict[str, Any] = {}
+
+    def s(x: Any) -> str:
+        return x.decode() if isinstance(x, bytes) else str(x)
+
+    offers: dict[str, str] = {}
+    async for key in r.scan_iter(match=f"{p}:f:*"):
+        h = {s(k): s(v) for k, v in (await r.hgetall(key)).items()}
+        offers[s(key).rsplit(":", 1)[1]] = f"{h['order']}>{h['courier']}"
+        out[f"offer {h['order']}>{h['courier']}"] = {k: v for k, v in h.items()}
+    async for key in r.scan_iter(match=f"{p}:*"):
+        k = s(key)
+        kind = k[len(p) + 1:].split(":", 1)[0]
+        if kind == "f":
+            continue
+        t = s(await r.type(key))
+        if t == "hash":
+            v: Any = {s(a): offers.get(s(b), s(b)) for a, b in (await r.hgetall(key)).items()
+                      if s(a) != "updated"}
+        elif t == "set":
+            v = sorted(s(m) for m in await r.smembers(key))
+        elif t == "zset":
+            v = sorted((offers.get(s(m), s(m)), sc) for m, sc in  # ids order equal scores
+                       await r.zrange(key, 0, -1, withscores=True))
+        else:
+            v = [s(x) for x in await r.lrange(key, 0, -1)]
+        out[k[len(p):]] = v
+    out["geo"] = {s(a): s(b) for a, b in (await r.hgetall(store.geo_status)).items()}
+    return out
+
+
+async def test_batched_claims_equal_one_script_per_claim_refusals_included(
+        new_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    one_by_one, batched, chunked = new_store(), new_store(), new_store()
+    for store in (one_by_one, batched, chunked):
+        await world(store)
+    assert await state(one_by_one) == await state(batched) == await state(chunked)
+
+    singles = []
+    for c in CLAIMS:
+        if c.held is None:
+            result, _ = await one_by_one.offer(c.courier_id, c.order_id, now_ms=NOW + 5,
+                                               expires_ms=NOW + 30_005)
+        else:
+            result, _ = await one_by_one.offer_stacked(
+                c.courier_id, c.order_id, held=c.held, max_stack=c.max_stack, now_ms=NOW + 5,
+                expires_ms=NOW + 30_005)
+        singles.append(result)
+    got = await batched.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
+    monkeypatch.setattr(dispatch_store, "CLAIMS_PER_CALL", 4)  # 5 script calls, 1 pipeline
+    got_chunked = await chunked.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
+
+    assert singles == EXPECTED
+    assert [r for r, _ in got] == EXPECTED
+    assert [r for r, _ in got_chunked] == EXPECTED
+    assert len({f for _, f in got}) == len(CLAIMS)
+    after = await state(batched)
+    assert after == await state(one_by_one) == await state(chunked)
+    # The offers made are the ones the batch says, each under the id it returned.
+    for (result, offer_id), c in zip(got, CLAIMS, strict=True):
+        info = await batched.offer_info(offer_id)
+        if result == "ok":
+            assert info is not None
+            assert (info["order"], info["courier"], info["state"]) == (c.order_id,
+                                                                       c.courier_id, "open")
+            assert info["expires"] == str(NOW + 30_005)
+        else:
+            assert info is None
+    # Nobody holds two open offers, no order two couriers.
+    for cid in ("a", "b", "c", "d", "e", "s1", "s2", "s3", "s4"):
+        open_ = [k for k, v in after.items() if k.startswith("offer ")
+                 and v["courier"] == cid and v["state"] == "open"]
+        assert len(open_) <= 1, (cid, open_)
+    assert (await batched.courier("a"))["state"] == "offered"
+    assert (await batched.courier("s1"))["state"] == "to_pickup"
+    assert await batched.offer_many([], now_ms=NOW, expires_ms=NOW) == []
+
+
+async def test_a_claim_batch_with_a_newline_in_an_id_is_refused_whole(new_store: Any) -> None:
+    store = new_store()
+    await idle(store, "a")
+    await order(store, "o1")
+    with pytest.raises(ValueError, match="newline"):
+        await store.offer_many([OfferClaim(courier_id="a", order_id="o1"),
+                                OfferClaim(courier_id="x\ny", order_id="o1")],
+                               now_ms=NOW, expires_ms=NOW + 1)
+    assert (await store.courier("a"))["state"] == "idle"
+    assert (await store.order("o1") or {})["state"] == "waiting"
+
+
+async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
+        new_store: Any) -> None:
+    store = new_store()
+    await world(store)
+    await order(store, "later", enter_ms=NOW + 60_000)     # not due yet
+    await order(store, "elsewhere", region="8461a1bffffffff")
+    # o1..o9 and h* are in REGION; h* left the queue when offered, o6 when cancelled, o7 when
+    # offered; o5 went back (declined by d) — its queue entry is the decline time.
+    due = await store.due_orders(REGION, NOW + 10, 2000)
+    n_due, orders, declined = await store.round_orders(REGION, NOW + 10, 2000)
+    assert n_due == len(due) == 7
+    expected = [o for o in await store.orders(due) if o["state"] == "waiting"]
+    assert orders == expected
+    assert [o["order_id"] for o in orders] == ["o1", "o2", "o3", "o4", "o8", "o9", "o5"]
+    assert declined == await store.declined_by([o["order_id"] for o in orders])
+    assert declined[-1] == {"d"}
+    assert all(not d for d in declined[:-1])
+    # Limit and due time as ZRANGEBYSCORE ... LIMIT 0 n; an offered order is due but skipped.
+    n3, first3, _ = await store.round_orders(REGION, NOW + 10, 3)
+    assert n3 == 3
+    assert [o["order_id"] for o in first3] == ["o1", "o2", "o3"]
+    result, _ = await store.offer("a", "o2", now_ms=NOW + 11, expires_ms=NOW + 30_000)
+    assert result == "ok"
+    n3, first3, _ = await store.round_orders(REGION, NOW + 12, 3)
+    assert n3 == 3
+    assert [o["order_id"] for o in first3] == ["o1", "o3", "o4"]
+    assert await store.round_orders("8461a17ffffffff", NOW, 10) == (0, [], [])
+    n, later, _ = await store.round_orders(REGION, NOW + 60_000, 2000)
+    assert "later" in [o["order_id"] for o in later]
+    assert n == 7
+
+
+async def test_stack_inputs_are_the_couriers_that_may_take_one_more(new_store: Any) -> None:
+    store = new_store()
+    await world(store)
+    await holding(store, "s5", "h6", vehicle="car")
+    ids = ["a", "nobody", "s1", "s2", "s3", "s4", "s5"]
+    got = await store.stack_inputs(ids, 2)
+    assert list(got) == ["s1", "s5"]
+    assert got["s1"][0] == "scooter"
+    assert got["s5"][0] == "car"
+    assert got["s1"][1] == await store.orders(["h1"])
+    assert got["s1"][1][0]["state"] == "assigned"
+    # With room for three, s2 (two held, both assigned) qualifies too, its orders by id.
+    got3 = await store.stack_inputs(ids, 3)
+    assert list(got3) == ["s1", "s2", "s5"]
+    assert [o["order_id"] for o in got3["s2"][1]] == ["h2", "h3"]
+    assert got3["s2"][1] == await store.orders(["h2", "h3"])
+    assert await store.stack_inputs([], 2) == {}
+    assert await store.stack_inputs(["a", "b"], 2) == {}
