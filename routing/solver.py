@@ -510,15 +510,9 @@ class _Model:
             params.first_solution_strategy = (
                 routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
             )
-            node_of = {t.id: node for node, t in enumerate(self.tasks)}
-            ids_of = dict(hint)
-            indices = [
-                [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
-                for v in self.problem.vehicles
-            ]
             self.routing.CloseModelWithParameters(params)
             # The hint must outlive the search: keep a reference on the model.
-            self._hint = self.routing.ReadAssignmentFromRoutes(indices, True)
+            self._hint = self.routing.ReadAssignmentFromRoutes(self._indices(hint), True)
             if self._hint is None:
                 return None
             self.routing.SetFirstSolutionHint(self._hint)
@@ -527,6 +521,13 @@ class _Model:
         else:
             assignment = self.routing.SolveWithParameters(params)
         return self.routes(assignment) if assignment is not None else None
+
+    def _indices(self, routes: list[tuple[int, list[int]]]) -> list[list[int]]:
+        """(vehicle id, task ids) routes as OR-Tools node indices, one list per vehicle."""
+        node_of = {t.id: node for node, t in enumerate(self.tasks)}
+        ids_of = dict(routes)
+        return [[self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
+                for v in self.problem.vehicles]
 
     def descend(self, routes: Routes, time_limit_s: float) -> Routes | None:
         """A local-search descent (OR-Tools' operators, greedy) from `routes` to a local
@@ -541,14 +542,8 @@ class _Model:
         params.local_search_metaheuristic = (
             routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         )
-        node_of = {t.id: node for node, t in enumerate(self.tasks)}
-        ids_of = dict(routes)
-        indices = [
-            [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
-            for v in self.problem.vehicles
-        ]
         self.routing.CloseModelWithParameters(params)
-        start = self.routing.ReadAssignmentFromRoutes(indices, True)
+        start = self.routing.ReadAssignmentFromRoutes(self._indices(routes), True)
         if start is None:
             return None
         found = self.routing.SolveFromAssignmentWithParameters(start, params)
