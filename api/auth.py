@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -176,3 +177,7 @@ def identity_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Identity:
 
 ALL_ROLES = tuple(Role)
 STAFF = (Role.ADMIN, Role.FLEET_MANAGER)
+
+
+IdentityDep = NamedDependency[Identity]
+"""A handler parameter named ``identity`` gets the caller's verified identity."""

@@ -17,6 +17,7 @@ import asyncpg
 import msgspec
 import nats
 import redis.asyncio as aioredis
+from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from redis.asyncio.retry import Retry
@@ -135,3 +136,6 @@ async def check_health(res: Resources, service: str, timeout_s: float = 2.0) -> 
     deps = dict(zip(("postgres", "redis", "nats"), results, strict=True))
     ok = all(d.status == "up" for d in deps.values())
     return Health(status="ok" if ok else "degraded", service=service, dependencies=deps)
+
+
+ResourcesDep = NamedDependency[Resources]

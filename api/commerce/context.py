@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.social import SocialProvider
@@ -85,3 +86,6 @@ def default_commerce(
 def provide_commerce(state: State) -> Commerce:
     commerce: Commerce = state.commerce
     return commerce
+
+
+CommerceDep = NamedDependency[Commerce]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from api.commerce.accounts.services import AccountService
 from api.commerce.admin.services import AdminService
 from api.commerce.cart.services import CartService
 from api.commerce.chefs.services import ChefService
-from api.commerce.context import Commerce, provide_commerce
+from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
 from api.commerce.menus.services import MenuService
 from api.commerce.notifications.services import NotificationService
@@ -19,50 +19,50 @@ from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
 from api.commerce.reports.services import ReportService
 from api.commerce.reviews.services import ReviewService
-from api.resources import Resources
+from api.resources import ResourcesDep
 
 
-def provide_accounts(resources: Resources, commerce: Commerce) -> AccountService:
+def provide_accounts(resources: ResourcesDep, commerce: CommerceDep) -> AccountService:
     return AccountService(resources, commerce)
 
 
-def provide_chefs(resources: Resources, commerce: Commerce) -> ChefService:
+def provide_chefs(resources: ResourcesDep, commerce: CommerceDep) -> ChefService:
     return ChefService(resources, commerce)
 
 
-def provide_orders(resources: Resources, commerce: Commerce) -> OrderService:
+def provide_orders(resources: ResourcesDep, commerce: CommerceDep) -> OrderService:
     return OrderService(resources, commerce)
 
 
-def provide_payments(resources: Resources, commerce: Commerce) -> PaymentService:
+def provide_payments(resources: ResourcesDep, commerce: CommerceDep) -> PaymentService:
     return PaymentService(resources, commerce)
 
 
-def provide_menus(resources: Resources) -> MenuService:
+def provide_menus(resources: ResourcesDep) -> MenuService:
     return MenuService(resources)
 
 
-def provide_cart(resources: Resources) -> CartService:
+def provide_cart(resources: ResourcesDep) -> CartService:
     return CartService(resources)
 
 
-def provide_reviews(resources: Resources) -> ReviewService:
+def provide_reviews(resources: ResourcesDep) -> ReviewService:
     return ReviewService(resources)
 
 
-def provide_reports(resources: Resources) -> ReportService:
+def provide_reports(resources: ResourcesDep) -> ReportService:
     return ReportService(resources)
 
 
-def provide_delivery(resources: Resources) -> DeliveryService:
+def provide_delivery(resources: ResourcesDep) -> DeliveryService:
     return DeliveryService(resources)
 
 
-def provide_admin(resources: Resources) -> AdminService:
+def provide_admin(resources: ResourcesDep) -> AdminService:
     return AdminService(resources)
 
 
-def provide_notifications(resources: Resources) -> NotificationService:
+def provide_notifications(resources: ResourcesDep) -> NotificationService:
     return NotificationService(resources)
 
 
@@ -81,3 +81,17 @@ DEPENDENCIES: dict[str, Any] = {
     "admin": Provide(provide_admin, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
 }
+
+
+# Handler parameter types: a parameter named like a key of DEPENDENCIES gets that service.
+AccountServiceDep = NamedDependency[AccountService]
+AdminServiceDep = NamedDependency[AdminService]
+CartServiceDep = NamedDependency[CartService]
+ChefServiceDep = NamedDependency[ChefService]
+DeliveryServiceDep = NamedDependency[DeliveryService]
+MenuServiceDep = NamedDependency[MenuService]
+NotificationServiceDep = NamedDependency[NotificationService]
+OrderServiceDep = NamedDependency[OrderService]
+PaymentServiceDep = NamedDependency[PaymentService]
+ReportServiceDep = NamedDependency[ReportService]
+ReviewServiceDep = NamedDependency[ReviewService]

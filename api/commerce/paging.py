@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 T = TypeVar("T")
 
@@ -34,7 +35,10 @@ class PageQuery(msgspec.Struct, frozen=True):
 
 
 def provide_page(
-    page: int = Parameter(query="page", ge=1, le=100_000, default=1),
-    limit: int = Parameter(query="limit", ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT),
+    page: Annotated[int, QueryParameter(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> PageQuery:
     return PageQuery(page=page, limit=limit)
+
+
+PageQueryDep = NamedDependency[PageQuery]

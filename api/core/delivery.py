@@ -10,7 +10,7 @@ from litestar import get, post, put
 from litestar.datastructures import State
 from litestar.params import Body
 
-from api.auth import STAFF, Identity, Role, roles
+from api.auth import STAFF, IdentityDep, Role, roles
 from api.core.dispatch_store import Transition
 from api.core.ingest import wall_ms
 from api.core.services import CoreServices
@@ -117,7 +117,7 @@ def _refusal(t: Transition, what: str) -> Problem:
 
 @put("/api/v1/delivery/availability", guards=[roles(Role.DELIVERY)],
      summary="Go online (idle) or offline; set the vehicle")
-async def put_availability(state: State, identity: Identity,
+async def put_availability(state: State, identity: IdentityDep,
                            data: Annotated[Availability, Body()]) -> CourierStatus:
     core = _core(state)
     t = await core.dispatch.store.set_availability(
@@ -131,7 +131,7 @@ async def put_availability(state: State, identity: Identity,
 
 @get("/api/v1/delivery/offers", guards=[roles(Role.DELIVERY)],
      summary="The caller's open offer, if any")
-async def get_offers(state: State, identity: Identity) -> OfferList:
+async def get_offers(state: State, identity: IdentityDep) -> OfferList:
     o = await _core(state).dispatch.open_offer(identity.user_id)
     if o is None:
         return OfferList([])
@@ -141,7 +141,7 @@ async def get_offers(state: State, identity: Identity) -> OfferList:
 
 @post("/api/v1/delivery/offers/{offer_id:str}/accept", guards=[roles(Role.DELIVERY)],
       status_code=200, summary="Accept an offer (before it expires)")
-async def accept_offer(state: State, identity: Identity, offer_id: str) -> OfferDecision:
+async def accept_offer(state: State, identity: IdentityDep, offer_id: str) -> OfferDecision:
     t = await _core(state).dispatch.accept(identity.user_id, offer_id)
     if t.result != "accepted":
         raise _refusal(t, "offer")
@@ -150,7 +150,7 @@ async def accept_offer(state: State, identity: Identity, offer_id: str) -> Offer
 
 @post("/api/v1/delivery/offers/{offer_id:str}/decline", guards=[roles(Role.DELIVERY)],
       status_code=200, summary="Decline an offer (the order goes to someone else)")
-async def decline_offer(state: State, identity: Identity, offer_id: str) -> OfferDecision:
+async def decline_offer(state: State, identity: IdentityDep, offer_id: str) -> OfferDecision:
     t = await _core(state).dispatch.decline(identity.user_id, offer_id)
     if t.result != "declined":
         raise _refusal(t, "offer")
@@ -159,7 +159,7 @@ async def decline_offer(state: State, identity: Identity, offer_id: str) -> Offe
 
 @get("/api/v1/delivery/orders", guards=[roles(Role.DELIVERY)],
      summary="Orders the caller carries now")
-async def get_courier_orders(state: State, identity: Identity) -> DispatchOrderList:
+async def get_courier_orders(state: State, identity: IdentityDep) -> DispatchOrderList:
     store = _core(state).dispatch.store
     held = (await store.held_orders([identity.user_id]))[0]  # several when stacked
     if not held:
@@ -172,7 +172,7 @@ async def get_courier_orders(state: State, identity: Identity) -> DispatchOrderL
 
 @put("/api/v1/delivery/orders/{order_id:str}", guards=[roles(Role.DELIVERY)],
      summary="Report picked_up / delivering / delivered (delivered within 150 m of drop-off)")
-async def put_courier_order(state: State, identity: Identity, order_id: str,
+async def put_courier_order(state: State, identity: IdentityDep, order_id: str,
                             data: Annotated[ProgressUpdate, Body()]) -> DispatchOrder:
     core = _core(state)
     order = await core.dispatch.store.order(order_id)

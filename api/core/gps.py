@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
-from api.auth import Identity, Role, identity_of, roles
+from api.auth import IdentityDep, Role, identity_of, roles
 from api.core.services import CoreServices
 from api.problems import Problem
 from geo.fixes import Fix, RejectReason, decode_fix, decode_fixes
@@ -53,7 +53,7 @@ def _core(state: State) -> CoreServices:
 @post("/api/v1/delivery/locations", guards=[roles(Role.DELIVERY)], status_code=202,
       summary="Upload a batch of the caller's GPS fixes (up to INGEST_MAX_BATCH)")
 async def post_locations(
-    request: Request[Any, Any, Any], state: State, identity: Identity
+    request: Request[Any, Any, Any], state: State, identity: IdentityDep
 ) -> BatchAccepted:
     core = _core(state)
     body = await request.body()

@@ -25,7 +25,7 @@ import nats.js.errors
 from litestar import WebSocket, get, websocket
 from litestar.datastructures import State
 
-from api.auth import STAFF, Identity, Role, identity_of, roles
+from api.auth import STAFF, Identity, IdentityDep, Role, identity_of, roles
 from api.core.services import CoreServices
 from api.core.sockets import close_socket, error_message, serve
 from api.problems import Problem
@@ -317,7 +317,7 @@ async def console_socket(socket: WebSocket[Any, Any, Any]) -> None:
 
 @get("/api/v1/orders/{order_id:str}/track", guards=[roles(*_WATCHERS)],
      summary="An order's current status and courier location (the order socket's snapshot)")
-async def track_order(state: State, identity: Identity, order_id: str) -> TrackSnapshot:
+async def track_order(state: State, identity: IdentityDep, order_id: str) -> TrackSnapshot:
     tracking = _tracking(state)
     loaded = await tracking.load(order_id) if _valid_order_id(order_id) else None
     if loaded is None:

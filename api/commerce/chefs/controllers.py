@@ -11,16 +11,13 @@ from litestar import Controller, get, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from api.auth import Identity, Role, roles
+from api.auth import IdentityDep, Role, roles
 from api.commerce.chefs import schemas as s
-from api.commerce.chefs.services import ChefService
+from api.commerce.deps import ChefServiceDep, MenuServiceDep, ReportServiceDep, ReviewServiceDep
 from api.commerce.menus.schemas import MenuItem
-from api.commerce.menus.services import MenuService
-from api.commerce.paging import Page, PageQuery
+from api.commerce.paging import Page, PageQueryDep
 from api.commerce.reports.schemas import ChefAnalytics, ChefEarnings
-from api.commerce.reports.services import ReportService
 from api.commerce.reviews.schemas import Review
-from api.commerce.reviews.services import ReviewService
 from api.problems import Problem
 
 PUBLIC = {"public": True}
@@ -34,7 +31,7 @@ class BrowseController(Controller):
 
     @get("", opt=PUBLIC, summary="Approved chefs, filtered and sorted (seed mock filters)")
     async def list_chefs(
-        self, chefs: ChefService, paging: PageQuery,
+        self, chefs: ChefServiceDep, paging: PageQueryDep,
         cuisine: Annotated[str | None, Parameter(max_length=50)] = None,
         search: Annotated[str | None, Parameter(max_length=100)] = None,
         rating: Annotated[float | None, Parameter(ge=0, le=5)] = None,
@@ -46,7 +43,7 @@ class BrowseController(Controller):
     @get("/nearby", opt=PUBLIC,
          summary="Approved, online chefs open now whose service radius covers the point")
     async def nearby(
-        self, chefs: ChefService, paging: PageQuery, state: State,
+        self, chefs: ChefServiceDep, paging: PageQueryDep, state: State,
         lat: Annotated[float, Parameter(ge=-90, le=90)],
         lng: Annotated[float, Parameter(ge=-180, le=180)],
         radius_km: Annotated[float, Parameter(gt=0, le=50)] = 10.0,
@@ -58,18 +55,18 @@ class BrowseController(Controller):
                                   paging, now=datetime.now(UTC))
 
     @get("/{chef_id:uuid}", opt=PUBLIC, summary="One approved chef")
-    async def get_chef(self, chef_id: UUID, chefs: ChefService) -> s.ChefProfile:
+    async def get_chef(self, chef_id: UUID, chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.public(chef_id)
 
     @get("/{chef_id:uuid}/menu", opt=PUBLIC, summary="An approved chef's menu")
-    async def menu(self, chef_id: UUID, chefs: ChefService, menus: MenuService,
-                   paging: PageQuery) -> Page[MenuItem]:
+    async def menu(self, chef_id: UUID, chefs: ChefServiceDep, menus: MenuServiceDep,
+                   paging: PageQueryDep) -> Page[MenuItem]:
         await chefs.public(chef_id)
         return await menus.menu_of(chef_id, paging, include_unavailable=True)
 
     @get("/{chef_id:uuid}/reviews", opt=PUBLIC, summary="An approved chef's reviews")
-    async def reviews(self, chef_id: UUID, chefs: ChefService, reviews: ReviewService,
-                      paging: PageQuery) -> Page[Review]:
+    async def reviews(self, chef_id: UUID, chefs: ChefServiceDep, reviews: ReviewServiceDep,
+                      paging: PageQueryDep) -> Page[Review]:
         await chefs.public(chef_id)
         return await reviews.of_chef(chef_id, paging)
 
@@ -80,23 +77,23 @@ class ChefDashboardController(Controller):
     guards = [roles(Role.CHEF)]
 
     @get("/profile", summary="The chef's own profile")
-    async def profile(self, identity: Identity, chefs: ChefService) -> s.ChefProfile:
+    async def profile(self, identity: IdentityDep, chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.own(identity.user_id)
 
     @put("/profile", summary="Onboard or update the chef profile (pending until verified)")
-    async def put_profile(self, data: s.ChefProfileWrite, identity: Identity,
-                          chefs: ChefService) -> s.ChefProfile:
+    async def put_profile(self, data: s.ChefProfileWrite, identity: IdentityDep,
+                          chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.upsert(identity.user_id, data)
 
     @put("/availability", summary="Go online/offline, accept orders or pause")
-    async def availability(self, data: s.AvailabilityUpdate, identity: Identity,
-                           chefs: ChefService) -> s.ChefProfile:
+    async def availability(self, data: s.AvailabilityUpdate, identity: IdentityDep,
+                           chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.set_availability(identity.user_id, data)
 
     @get("/earnings", summary="Earnings of delivered orders by period")
-    async def earnings(self, identity: Identity, reports: ReportService) -> ChefEarnings:
+    async def earnings(self, identity: IdentityDep, reports: ReportServiceDep) -> ChefEarnings:
         return await reports.chef_earnings(identity.user_id)
 
     @get("/analytics", summary="The chef's order, item and rating figures (limited view)")
-    async def analytics(self, identity: Identity, reports: ReportService) -> ChefAnalytics:
+    async def analytics(self, identity: IdentityDep, reports: ReportServiceDep) -> ChefAnalytics:
         return await reports.chef_analytics(identity.user_id)

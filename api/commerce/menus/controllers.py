@@ -6,10 +6,10 @@ from uuid import UUID
 
 from litestar import Controller, delete, get, post, put
 
-from api.auth import Identity, Role, roles
+from api.auth import IdentityDep, Role, roles
+from api.commerce.deps import MenuServiceDep
 from api.commerce.menus import schemas as s
-from api.commerce.menus.services import MenuService
-from api.commerce.paging import Page, PageQuery
+from api.commerce.paging import Page, PageQueryDep
 
 
 class MenuController(Controller):
@@ -18,20 +18,20 @@ class MenuController(Controller):
     guards = [roles(Role.CHEF, Role.ADMIN)]
 
     @get("", guards=[roles(Role.CHEF)], summary="The chef's own menu (unavailable included)")
-    async def own_menu(self, identity: Identity, menus: MenuService,
-                       paging: PageQuery) -> Page[s.MenuItem]:
+    async def own_menu(self, identity: IdentityDep, menus: MenuServiceDep,
+                       paging: PageQueryDep) -> Page[s.MenuItem]:
         return await menus.own_menu(identity, paging)
 
     @post("", summary="Add a menu item")
-    async def create(self, data: s.MenuItemCreate, identity: Identity,
-                     menus: MenuService) -> s.MenuItem:
+    async def create(self, data: s.MenuItemCreate, identity: IdentityDep,
+                     menus: MenuServiceDep) -> s.MenuItem:
         return await menus.create(identity, data)
 
     @put("/{item_id:uuid}", summary="Update a menu item")
-    async def update(self, item_id: UUID, data: s.MenuItemUpdate, identity: Identity,
-                     menus: MenuService) -> s.MenuItem:
+    async def update(self, item_id: UUID, data: s.MenuItemUpdate, identity: IdentityDep,
+                     menus: MenuServiceDep) -> s.MenuItem:
         return await menus.update(identity, item_id, data)
 
     @delete("/{item_id:uuid}", summary="Delete a menu item")
-    async def remove(self, item_id: UUID, identity: Identity, menus: MenuService) -> None:
+    async def remove(self, item_id: UUID, identity: IdentityDep, menus: MenuServiceDep) -> None:
         await menus.delete(identity, item_id)

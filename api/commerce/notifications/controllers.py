@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from litestar import Controller, get, put
 
-from api.auth import ALL_ROLES, Identity, roles
+from api.auth import ALL_ROLES, IdentityDep, roles
 from api.commerce.accounts.schemas import Accepted
-from api.commerce.notifications.services import Notification, NotificationService
-from api.commerce.paging import Page, PageQuery
+from api.commerce.deps import NotificationServiceDep
+from api.commerce.notifications.services import Notification
+from api.commerce.paging import Page, PageQueryDep
 
 
 class NotificationController(Controller):
@@ -16,12 +17,12 @@ class NotificationController(Controller):
     guards = [roles(*ALL_ROLES)]
 
     @get("", summary="The current user's in-app notifications, newest first")
-    async def inbox(self, identity: Identity, notifications: NotificationService,
-                    paging: PageQuery, unread: bool = False) -> Page[Notification]:
+    async def inbox(self, identity: IdentityDep, notifications: NotificationServiceDep,
+                    paging: PageQueryDep, unread: bool = False) -> Page[Notification]:
         return await notifications.inbox(identity.user_id, paging, unread)
 
     @put("/{notification_id:int}/read", summary="Mark a notification read")
-    async def read(self, notification_id: int, identity: Identity,
-                   notifications: NotificationService) -> Accepted:
+    async def read(self, notification_id: int, identity: IdentityDep,
+                   notifications: NotificationServiceDep) -> Accepted:
         await notifications.mark_read(identity.user_id, notification_id)
         return Accepted(detail="read")

@@ -6,9 +6,9 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 
-from api.auth import Identity, Role, roles
+from api.auth import IdentityDep, Role, roles
+from api.commerce.deps import PaymentServiceDep
 from api.commerce.payments import schemas as s
-from api.commerce.payments.services import PaymentService
 
 
 class PaymentsController(Controller):
@@ -17,17 +17,17 @@ class PaymentsController(Controller):
     guards = [roles(Role.CUSTOMER)]
 
     @post("/intent", summary="Create (or return the open) payment intent of an order")
-    async def intent(self, data: s.IntentRequest, identity: Identity,
-                     payments: PaymentService) -> Response[s.Payment]:
+    async def intent(self, data: s.IntentRequest, identity: IdentityDep,
+                     payments: PaymentServiceDep) -> Response[s.Payment]:
         payment, created = await payments.intent(identity.user_id, data.order_id)
         return Response(payment, status_code=201 if created else 200)
 
     @post("/confirm", status_code=200, summary="Confirm with a payment method")
-    async def confirm(self, data: s.ConfirmRequest, identity: Identity,
-                      payments: PaymentService) -> s.Payment:
+    async def confirm(self, data: s.ConfirmRequest, identity: IdentityDep,
+                      payments: PaymentServiceDep) -> s.Payment:
         return await payments.confirm(identity.user_id, data)
 
     @get("/{payment_id:uuid}", summary="One of the customer's payments")
-    async def get_payment(self, payment_id: UUID, identity: Identity,
-                          payments: PaymentService) -> s.Payment:
+    async def get_payment(self, payment_id: UUID, identity: IdentityDep,
+                          payments: PaymentServiceDep) -> s.Payment:
         return await payments.get(identity.user_id, payment_id)
