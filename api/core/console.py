@@ -15,7 +15,7 @@ import h3
 import msgspec
 from litestar import Router, get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.static_files import create_static_files_router
 
 import fleet_console
@@ -91,10 +91,10 @@ async def fleet_stats(state: State) -> FleetKpis:
      summary="Chefs on the live index near a point, nearest first")
 async def nearby_chefs(
     state: State,
-    lat: Annotated[float, Parameter(ge=-90, le=90)],
-    lng: Annotated[float, Parameter(ge=-180, le=180)],
-    radius_m: Annotated[float, Parameter(gt=0, le=MAX_RADIUS_M)] = 5000.0,
-    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT)] = 200,
+    lat: Annotated[float, QueryParameter(ge=-90, le=90)],
+    lng: Annotated[float, QueryParameter(ge=-180, le=180)],
+    radius_m: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_M)] = 5000.0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 200,
 ) -> NearbyCouriers:
     if not (math.isfinite(lat) and math.isfinite(lng)):
         raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
@@ -111,7 +111,7 @@ async def nearby_chefs(
 
 @get("/api/v1/fleet/cells", guards=[roles(*STAFF)], sync_to_thread=False,
      summary="Outlines of res-7 H3 cells (the console's supply/demand hexagons)")
-def cell_outlines(cells: str) -> CellOutlines:
+def cell_outlines(cells: FromQuery[str]) -> CellOutlines:
     wanted = [c for c in cells.split(",") if c]
     if not wanted or len(wanted) > MAX_CELLS:
         raise Problem(400, f"give 1 to {MAX_CELLS} comma-separated cells", code="bad_cells")
@@ -145,7 +145,7 @@ _STEPS = (("created_ms", "entered dispatch"), ("enter_ms", "queued for matching"
 
 @get("/api/v1/fleet/orders/{order_id:str}/timeline", guards=[roles(*STAFF)],
      summary="An order's dispatch steps with their times (the console's order drawer)")
-async def order_timeline(state: State, order_id: str) -> OrderTimeline:
+async def order_timeline(state: State, order_id: FromPath[str]) -> OrderTimeline:
     order = await _core(state).dispatch.store.order(order_id) if len(order_id) <= 128 else None
     if not order:
         raise Problem(404, "order not found", code="not_found")

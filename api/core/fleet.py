@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 from litestar import get
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from api.auth import STAFF, roles
 from api.core.ingest import wall_ms
@@ -37,11 +37,11 @@ class NearbyCouriers(msgspec.Struct, frozen=True):
      summary="Couriers near a point, nearest first (stale couriers excluded)")
 async def nearby_couriers(
     state: State,
-    lat: Annotated[float, Parameter(ge=-90, le=90)],
-    lng: Annotated[float, Parameter(ge=-180, le=180)],
-    radius_m: Annotated[float, Parameter(gt=0, le=MAX_RADIUS_M)] = 3000.0,
-    limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT)] = 20,
-    status: str | None = None,
+    lat: Annotated[float, QueryParameter(ge=-90, le=90)],
+    lng: Annotated[float, QueryParameter(ge=-180, le=180)],
+    radius_m: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_M)] = 3000.0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 20,
+    status: FromQuery[str | None] = None,
 ) -> NearbyCouriers:
     if not (math.isfinite(lat) and math.isfinite(lng)):
         raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")

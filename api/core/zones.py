@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import Body
+from litestar.params import Body, FromPath
 
 from api.auth import STAFF, roles
 from api.problems import Problem
@@ -130,7 +130,7 @@ class ZoneController(Controller):
         return ZoneList(polys, len(polys))
 
     @get("/{zone_id:uuid}", summary="One service zone")
-    async def get_zone(self, state: State, zone_id: UUID) -> ZoneRead:
+    async def get_zone(self, state: State, zone_id: FromPath[UUID]) -> ZoneRead:
         row = await state.resources.db.fetchrow("SELECT * FROM service_zones WHERE id=$1",
                                                 zone_id)
         if row is None:
@@ -147,7 +147,7 @@ class ZoneController(Controller):
         return _read(row, len(zone.cover.interior) + len(zone.cover.boundary))
 
     @put("/{zone_id:uuid}", summary="Replace a service zone")
-    async def update_zone(self, state: State, zone_id: UUID,
+    async def update_zone(self, state: State, zone_id: FromPath[UUID],
                           data: Annotated[ZoneWrite, Body()]) -> ZoneRead:
         zone = await asyncio.to_thread(_validated, str(zone_id), data.geometry)
         row = await state.resources.db.fetchrow(
@@ -160,7 +160,7 @@ class ZoneController(Controller):
         return _read(row, len(zone.cover.interior) + len(zone.cover.boundary))
 
     @delete("/{zone_id:uuid}", summary="Delete a service zone", status_code=204)
-    async def delete_zone(self, state: State, zone_id: UUID) -> None:
+    async def delete_zone(self, state: State, zone_id: FromPath[UUID]) -> None:
         done = await state.resources.db.execute("DELETE FROM service_zones WHERE id=$1", zone_id)
         if done.endswith(" 0"):
             raise Problem(404, "zone not found", code="not_found")

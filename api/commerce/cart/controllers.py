@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
 
 from api.auth import IdentityDep, Role, roles
 from api.commerce.cart import schemas as s
@@ -21,16 +22,18 @@ class CartController(Controller):
         return await cart.get(identity.user_id)
 
     @post("/items", summary="Add an item (409 when the cart holds another chef's items)")
-    async def add(self, data: s.CartItemAdd, identity: IdentityDep, cart: CartServiceDep) -> s.Cart:
+    async def add(self, data: JSONBody[s.CartItemAdd], identity: IdentityDep,
+                  cart: CartServiceDep) -> s.Cart:
         return await cart.add(identity.user_id, data)
 
     @put("/items/{cart_item_id:uuid}", summary="Change quantity or notes")
-    async def update(self, cart_item_id: UUID, data: s.CartItemUpdate, identity: IdentityDep,
+    async def update(self, cart_item_id: FromPath[UUID], data: JSONBody[s.CartItemUpdate],
+                     identity: IdentityDep,
                      cart: CartServiceDep) -> s.Cart:
         return await cart.update(identity.user_id, cart_item_id, data)
 
     @delete("/items/{cart_item_id:uuid}", status_code=200, summary="Remove an item")
-    async def remove(self, cart_item_id: UUID, identity: IdentityDep,
+    async def remove(self, cart_item_id: FromPath[UUID], identity: IdentityDep,
                      cart: CartServiceDep) -> s.Cart:
         return await cart.remove(identity.user_id, cart_item_id)
 

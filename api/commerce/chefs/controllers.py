@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, get, put
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.auth import IdentityDep, Role, roles
 from api.commerce.chefs import schemas as s
@@ -32,10 +32,10 @@ class BrowseController(Controller):
     @get("", opt=PUBLIC, summary="Approved chefs, filtered and sorted (seed mock filters)")
     async def list_chefs(
         self, chefs: ChefServiceDep, paging: PageQueryDep,
-        cuisine: Annotated[str | None, Parameter(max_length=50)] = None,
-        search: Annotated[str | None, Parameter(max_length=100)] = None,
-        rating: Annotated[float | None, Parameter(ge=0, le=5)] = None,
-        sort: s.ChefSort | None = None,
+        cuisine: Annotated[str | None, QueryParameter(max_length=50)] = None,
+        search: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        rating: Annotated[float | None, QueryParameter(ge=0, le=5)] = None,
+        sort: FromQuery[s.ChefSort | None] = None,
     ) -> Page[s.ChefProfile]:
         return await chefs.browse(paging, cuisine=cuisine, search=search, min_rating=rating,
                                   sort=sort)
@@ -44,9 +44,9 @@ class BrowseController(Controller):
          summary="Approved, online chefs open now whose service radius covers the point")
     async def nearby(
         self, chefs: ChefServiceDep, paging: PageQueryDep, state: State,
-        lat: Annotated[float, Parameter(ge=-90, le=90)],
-        lng: Annotated[float, Parameter(ge=-180, le=180)],
-        radius_km: Annotated[float, Parameter(gt=0, le=50)] = 10.0,
+        lat: Annotated[float, QueryParameter(ge=-90, le=90)],
+        lng: Annotated[float, QueryParameter(ge=-180, le=180)],
+        radius_km: Annotated[float, QueryParameter(gt=0, le=50)] = 10.0,
     ) -> Page[s.ChefProfile]:
         if not (math.isfinite(lat) and math.isfinite(lng)):
             raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
@@ -55,17 +55,18 @@ class BrowseController(Controller):
                                   paging, now=datetime.now(UTC))
 
     @get("/{chef_id:uuid}", opt=PUBLIC, summary="One approved chef")
-    async def get_chef(self, chef_id: UUID, chefs: ChefServiceDep) -> s.ChefProfile:
+    async def get_chef(self, chef_id: FromPath[UUID], chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.public(chef_id)
 
     @get("/{chef_id:uuid}/menu", opt=PUBLIC, summary="An approved chef's menu")
-    async def menu(self, chef_id: UUID, chefs: ChefServiceDep, menus: MenuServiceDep,
+    async def menu(self, chef_id: FromPath[UUID], chefs: ChefServiceDep, menus: MenuServiceDep,
                    paging: PageQueryDep) -> Page[MenuItem]:
         await chefs.public(chef_id)
         return await menus.menu_of(chef_id, paging, include_unavailable=True)
 
     @get("/{chef_id:uuid}/reviews", opt=PUBLIC, summary="An approved chef's reviews")
-    async def reviews(self, chef_id: UUID, chefs: ChefServiceDep, reviews: ReviewServiceDep,
+    async def reviews(self, chef_id: FromPath[UUID], chefs: ChefServiceDep,
+                      reviews: ReviewServiceDep,
                       paging: PageQueryDep) -> Page[Review]:
         await chefs.public(chef_id)
         return await reviews.of_chef(chef_id, paging)
@@ -81,12 +82,12 @@ class ChefDashboardController(Controller):
         return await chefs.own(identity.user_id)
 
     @put("/profile", summary="Onboard or update the chef profile (pending until verified)")
-    async def put_profile(self, data: s.ChefProfileWrite, identity: IdentityDep,
+    async def put_profile(self, data: JSONBody[s.ChefProfileWrite], identity: IdentityDep,
                           chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.upsert(identity.user_id, data)
 
     @put("/availability", summary="Go online/offline, accept orders or pause")
-    async def availability(self, data: s.AvailabilityUpdate, identity: IdentityDep,
+    async def availability(self, data: JSONBody[s.AvailabilityUpdate], identity: IdentityDep,
                            chefs: ChefServiceDep) -> s.ChefProfile:
         return await chefs.set_availability(identity.user_id, data)
 

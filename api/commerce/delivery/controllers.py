@@ -4,6 +4,7 @@ orders)."""
 from __future__ import annotations
 
 from litestar import Controller, get, put
+from litestar.params import JSONBody
 
 from api.auth import IdentityDep, Role, roles
 from api.commerce.delivery import schemas as s
@@ -22,7 +23,7 @@ class DeliveryController(Controller):
         return await delivery.profile(identity.user_id)
 
     @put("/profile", summary="Update vehicle and licence")
-    async def update(self, data: s.DeliveryProfileUpdate, identity: IdentityDep,
+    async def update(self, data: JSONBody[s.DeliveryProfileUpdate], identity: IdentityDep,
                      delivery: DeliveryServiceDep) -> s.DeliveryProfile:
         return await delivery.update(identity.user_id, data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, JSONBody
 
 from api.auth import IdentityDep, Role, roles
 from api.commerce.deps import MenuServiceDep
@@ -23,15 +24,17 @@ class MenuController(Controller):
         return await menus.own_menu(identity, paging)
 
     @post("", summary="Add a menu item")
-    async def create(self, data: s.MenuItemCreate, identity: IdentityDep,
+    async def create(self, data: JSONBody[s.MenuItemCreate], identity: IdentityDep,
                      menus: MenuServiceDep) -> s.MenuItem:
         return await menus.create(identity, data)
 
     @put("/{item_id:uuid}", summary="Update a menu item")
-    async def update(self, item_id: UUID, data: s.MenuItemUpdate, identity: IdentityDep,
+    async def update(self, item_id: FromPath[UUID], data: JSONBody[s.MenuItemUpdate],
+                     identity: IdentityDep,
                      menus: MenuServiceDep) -> s.MenuItem:
         return await menus.update(identity, item_id, data)
 
     @delete("/{item_id:uuid}", summary="Delete a menu item")
-    async def remove(self, item_id: UUID, identity: IdentityDep, menus: MenuServiceDep) -> None:
+    async def remove(self, item_id: FromPath[UUID], identity: IdentityDep,
+                     menus: MenuServiceDep) -> None:
         await menus.delete(identity, item_id)

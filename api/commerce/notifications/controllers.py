@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get, put
+from litestar.params import FromPath, FromQuery
 
 from api.auth import ALL_ROLES, IdentityDep, roles
 from api.commerce.accounts.schemas import Accepted
@@ -18,11 +19,11 @@ class NotificationController(Controller):
 
     @get("", summary="The current user's in-app notifications, newest first")
     async def inbox(self, identity: IdentityDep, notifications: NotificationServiceDep,
-                    paging: PageQueryDep, unread: bool = False) -> Page[Notification]:
+                    paging: PageQueryDep, unread: FromQuery[bool] = False) -> Page[Notification]:
         return await notifications.inbox(identity.user_id, paging, unread)
 
     @put("/{notification_id:int}/read", summary="Mark a notification read")
-    async def read(self, notification_id: int, identity: IdentityDep,
+    async def read(self, notification_id: FromPath[int], identity: IdentityDep,
                    notifications: NotificationServiceDep) -> Accepted:
         await notifications.mark_read(identity.user_id, notification_id)
         return Accepted(detail="read")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
 
 from api.auth import IdentityDep, Role, roles
 from api.commerce.deps import ReviewServiceDep
@@ -18,7 +19,8 @@ class ReviewsController(Controller):
     guards = [roles(Role.CUSTOMER)]
 
     @post("/orders/{order_id:uuid}/review", summary="Review a delivered order (once, 1-5)")
-    async def create(self, order_id: UUID, data: s.ReviewCreate, identity: IdentityDep,
+    async def create(self, order_id: FromPath[UUID], data: JSONBody[s.ReviewCreate],
+                     identity: IdentityDep,
                      reviews: ReviewServiceDep) -> s.Review:
         return await reviews.create(identity.user_id, order_id, data)
 
