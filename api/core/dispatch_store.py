@@ -8,7 +8,9 @@ Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order has
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
 ``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
-``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:outbox``
+``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:veh`` each
+courier's vehicle (courier -> vehicle, the courier hash's ``vehicle`` kept in a hash a round
+reads with one HMGET per 4,000 couriers), ``P:outbox``
 dispatch.* events not yet known to be published: a transition's script appends its event
 there in the same atomic step, the publisher removes it once JetStream has acked it, and the
 relay publishes whatever is left (a crash or NATS outage in between).
@@ -18,8 +20,11 @@ would pass them as KEYS with a region hash tag.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import msgspec
@@ -412,7 +417,10 @@ local ckey = P .. ':c:' .. c
 local st = redis.call('HGET', ckey, 'state') or 'offline'
 if online == '1' then
   if st == 'offline' then set_courier(P, gs, c, 'idle', now) end
-  if vehicle ~= '' then redis.call('HSET', ckey, 'vehicle', vehicle) end
+  if vehicle ~= '' then
+    redis.call('HSET', ckey, 'vehicle', vehicle)
+    redis.call('HSET', P .. ':veh', c, vehicle)
+  end
   return {redis.call('HGET', ckey, 'state')}
 end
 if st ~= 'idle' and st ~= 'offline' then return {'busy', st} end
@@ -505,6 +513,12 @@ async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
     return dict(raw)
 
 
+def offer_ids(n: int) -> list[str]:
+    """`n` random offer ids (32 hex digits, like ``uuid4().hex``; one system call)."""
+    raw = os.urandom(16 * n).hex()
+    return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -514,6 +528,8 @@ class DispatchStore:
         self.redis = redis
         self.p = f"{namespace}:d"
         self.geo_status = geo_status_key
+        self.vehicles_key = f"{self.p}:veh"
+        """Courier -> vehicle, written with the courier hash's field (`set_availability`)."""
         r = redis.register_script
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
@@ -607,35 +623,73 @@ class DispatchStore:
     async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
                          expires_ms: int) -> list[tuple[str, str]]:
         """`offer` / `offer_stacked` for a round's assignments, `CLAIMS_PER_CALL` per script
-        call, all calls in one pipeline: each claim runs exactly the checks and effects of
-        its own script, in order (so the guarantees are those of one call each; each call's
-        batch is atomic as a whole too), and each call's results come back as one string.
-        Returns (result, offer_id) per claim, in order."""
-        ids = [uuid.uuid4().hex for _ in claims]
+        call: each claim runs exactly the checks and effects of its own script, in order (so
+        the guarantees are those of one call each; each call's batch is atomic as a whole
+        too), and each call's results come back as one string. Returns (result, offer_id)
+        per claim, in order (`offer_chunks`, collected)."""
+        out: list[tuple[str, str]] = []
+        async with contextlib.aclosing(self.offer_chunks(
+                claims, now_ms=now_ms, expires_ms=expires_ms)) as chunks:
+            async for part in chunks:
+                out += part
+        return out
+
+    async def offer_chunks(self, claims: Sequence[OfferClaim], *, now_ms: int,
+                           expires_ms: int, per_call: int | None = None,
+                           ) -> AsyncGenerator[list[tuple[str, str]], None]:
+        """`offer_many`, yielding each call's (result, offer_id) list, in claim order, as its
+        reply arrives, so the caller can act on the first claims while Redis runs the next.
+
+        When the claims are independent — no courier and no order in two claims, as in a
+        round's assignment — the calls go out at once on separate connections: Redis may run
+        them in any order, which cannot change a result (a claim reads only its courier's
+        and its order's keys, its order's declines and its courier's held orders, and writes
+        only its courier's and its order's keys and the offer; held orders are never
+        waiting, so never claimed). Otherwise they go out in one pipeline, in order, and
+        every result arrives at once."""
+        per_call = per_call or CLAIMS_PER_CALL
         if not claims:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(claims), CLAIMS_PER_CALL):
-                part = claims[start:start + CLAIMS_PER_CALL]
-                columns = (
-                    ["i" if c.held is None else "s" for c in part],
-                    [c.courier_id for c in part],
-                    [c.order_id for c in part],
-                    ids[start:start + CLAIMS_PER_CALL],
-                    ["" if c.held is None else str(c.max_stack) for c in part],
-                    ["" if c.held is None else ",".join(sorted(c.held)) for c in part],
-                )
-                args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms,
-                                         len(part)]
-                for col in columns:
-                    joined = "\n".join(col)
-                    if joined.count("\n") != len(part) - 1:
-                        raise ValueError("an id in an offer claim contains a newline")
-                    args.append(joined)
-                await self._offer_many(args=args, client=pipe)
-            replies = await pipe.execute()
-        results = [r for reply in replies for r in _s(reply).split(",")]
-        return list(zip(results, ids, strict=True))
+            return
+        ids = offer_ids(len(claims))
+        calls = [(start, self._offer_many_args(claims[start:start + per_call],
+                                               ids[start:start + per_call], now_ms,
+                                               expires_ms))
+                 for start in range(0, len(claims), per_call)]
+        independent = (len({c.courier_id for c in claims}) == len(claims)
+                       == len({c.order_id for c in claims}))
+        if len(calls) == 1 or not independent:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, args in calls:
+                    await self._offer_many(args=args, client=pipe)
+                replies = await pipe.execute()
+            results = [r for reply in replies for r in _s(reply).split(",")]
+            yield list(zip(results, ids, strict=True))
+            return
+        tasks = [asyncio.ensure_future(self._offer_many(args=args)) for _, args in calls]
+        try:
+            for (start, _), task in zip(calls, tasks, strict=True):
+                results = _s(await task).split(",")
+                yield list(zip(results, ids[start:start + per_call], strict=True))
+        finally:  # a claim that went out stays made: let every call finish
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _offer_many_args(self, part: Sequence[OfferClaim], ids: Sequence[str], now_ms: int,
+                         expires_ms: int) -> list[str | int]:
+        columns = (
+            ["i" if c.held is None else "s" for c in part],
+            [c.courier_id for c in part],
+            [c.order_id for c in part],
+            ids,
+            ["" if c.held is None else str(c.max_stack) for c in part],
+            ["" if c.held is None else ",".join(sorted(c.held)) for c in part],
+        )
+        args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms, len(part)]
+        for col in columns:
+            joined = "\n".join(col)
+            if joined.count("\n") != len(part) - 1:
+                raise ValueError("an id in an offer claim contains a newline")
+            args.append(joined)
+        return args
 
     async def round_orders(self, region: str, now_ms: int,
                            limit: int) -> tuple[int, list[dict[str, str]], list[set[str]]]:
