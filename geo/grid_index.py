@@ -76,25 +76,33 @@ def anchor_cell(lat: float, lng: float, res: int = LIVE_RES) -> int:
     return int(h3.latlng_to_cell(lat, lng, res))
 
 
-def ij_keys(anchor: int, lat: FloatArray, lng: FloatArray, res: int = LIVE_RES) -> IntArray:
-    """Packed, non-negative local IJ of each point's cell around `anchor`.
+def ij_keys(anchor: int, lat: FloatArray, lng: FloatArray, res: int = LIVE_RES,
+            cells: list[int] | None = None) -> IntArray:
+    """Packed, non-negative local IJ of each point's cell around `anchor`. `cells`, when
+    given, are the points' cells at `res` as integer ids (0: unknown, computed from the
+    point), e.g. as the live index filed them: the h3 call per point is then skipped.
 
     Raises:
         h3.H3BaseException: when a point is too far from the anchor for local IJ (another
             icosahedron face or across a pentagon); callers fall back to another search.
     """
     ai, aj = h3.cell_to_local_ij(anchor, anchor)
-    keys = np.empty(len(lat), dtype=np.int64)
     cell_ij: dict[int, int] = {}  # many points share a cell; local IJ is the costly call
     to_cell, to_ij = h3.latlng_to_cell, h3.cell_to_local_ij
-    for k, (la, ln) in enumerate(zip(lat.tolist(), lng.tolist(), strict=True)):
-        cell = to_cell(la, ln, res)
+    if cells is None or len(cells) != len(lat):
+        cells = [to_cell(la, ln, res) for la, ln in zip(lat.tolist(), lng.tolist(),
+                                                          strict=True)]
+    elif 0 in cells:
+        la_l, ln_l = lat.tolist(), lng.tolist()
+        cells = [c or to_cell(la_l[k], ln_l[k], res) for k, c in enumerate(cells)]
+    out: list[int] = []
+    for cell in cells:
         key = cell_ij.get(cell)
         if key is None:
             i, j = to_ij(anchor, cell)
             key = cell_ij[cell] = (i - ai + _KEY_HALF) * _KEY_SPAN + (j - aj + _KEY_HALF)
-        keys[k] = key
-    return keys
+        out.append(key)
+    return np.asarray(out, dtype=np.int64).reshape(len(lat))
 
 
 def build_index(
@@ -407,11 +415,12 @@ class PointGrid:
 
     __slots__ = ("anchor", "keys", "lat", "lng")
 
-    def __init__(self, lat: FloatArray, lng: FloatArray, anchor: int) -> None:
+    def __init__(self, lat: FloatArray, lng: FloatArray, anchor: int,
+                 cells: list[int] | None = None) -> None:
         self.lat = lat
         self.lng = lng
         self.anchor = anchor
-        self.keys = ij_keys(anchor, lat, lng)
+        self.keys = ij_keys(anchor, lat, lng, cells=cells)
 
     def query_keys(self, lat: FloatArray, lng: FloatArray) -> IntArray:
         return ij_keys(self.anchor, lat, lng)
