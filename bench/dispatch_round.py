@@ -77,12 +77,14 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         vehicles = ["bike", "scooter", "car"]
         async with redis.pipeline(transaction=False) as pipe:
             for i in range(args.couriers):
+                # Every courier came online with a vehicle (the availability script,
+                # pipelined); a third of them are now on their way to a chef.
+                await store._availability(args=[
+                    store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
+                    client=pipe)
                 if i % 3 == 0:
+                    pipe.hset(f"{store.p}:c:c{i:05d}", "state", "to_pickup")
                     pipe.hset(couriers.status_key, f"c{i:05d}", "to_pickup")
-                else:
-                    await store._availability(args=[  # the availability script, pipelined
-                        store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
-                        client=pipe)
             await pipe.execute()
         chefs: list[tuple[float, float]] = []
         while len(chefs) < args.orders:
