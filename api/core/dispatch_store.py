@@ -210,22 +210,36 @@ return table.concat(out, ',')
 
 # A round's inputs in one reply: the region's due orders (queue entry <= now, at most
 # `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with its whole
-# hash and the couriers that declined it. ARGV: P, region, now, limit. Returns
+# hash (or only the fields named, read with one HMGET) and the couriers that declined it.
+# ARGV: P, region, now, limit, field names... (none: the whole hash). Returns
 # cjson [number due, [[order id, [declined...], field, value, field, value...], ...]]
-# (an empty array encodes as {}).
+# (an empty array encodes as {}; a field the order lacks is left out, as HGETALL does).
 _ROUND_ORDERS = """
 local P = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', P .. ':q:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0,
   tonumber(ARGV[4]))
+local fields = {'state'}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 local rows = {}
 for _, id in ipairs(ids) do
-  local h = redis.call('HGETALL', P .. ':o:' .. id)
-  local st
-  for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
-  if st == 'waiting' then
-    local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
-    for j = 1, #h do row[#row + 1] = h[j] end
-    rows[#rows + 1] = row
+  if #fields > 1 then
+    local v = redis.call('HMGET', P .. ':o:' .. id, unpack(fields))
+    if v[1] == 'waiting' then
+      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+      for j = 2, #fields do
+        if v[j] then row[#row + 1] = fields[j]; row[#row + 1] = v[j] end
+      end
+      rows[#rows + 1] = row
+    end
+  else
+    local h = redis.call('HGETALL', P .. ':o:' .. id)
+    local st
+    for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
+    if st == 'waiting' then
+      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+      for j = 1, #h do row[#row + 1] = h[j] end
+      rows[#rows + 1] = row
+    end
   end
 end
 return cjson.encode({#ids, rows})
@@ -691,14 +705,15 @@ class DispatchStore:
             args.append(joined)
         return args
 
-    async def round_orders(self, region: str, now_ms: int,
-                           limit: int) -> tuple[int, list[dict[str, str]], list[set[str]]]:
+    async def round_orders(self, region: str, now_ms: int, limit: int,
+                           fields: Sequence[str] = (),
+                           ) -> tuple[int, list[dict[str, str]], list[set[str]]]:
         """A round's inputs in one call: how many orders of `region` are due (entered the
         queue by `now_ms`, at most `limit`, oldest first — `due_orders`), and of those the
-        ones still waiting, as `orders` returns them, with the couriers that declined each
-        (`declined_by`)."""
+        ones still waiting, as `orders` returns them (only `fields` of them, and order_id,
+        when named), with the couriers that declined each (`declined_by`)."""
         n_due, rows = msgspec.json.decode(await self._round_orders(
-            args=[self.p, region, now_ms, limit]))
+            args=[self.p, region, now_ms, limit, *fields]))
         orders: list[dict[str, str]] = []
         declined: list[set[str]] = []
         for row in rows or ():  # an empty Lua table encodes as {}

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from typing import Any
 
+import h3
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +42,7 @@ from dispatch.costs import (
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
-from geo.cells import region_of, regions_near
+from geo.cells import LIVE_RES, region_of, regions_near
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
 from streams.events import (
@@ -62,6 +64,8 @@ MAX_ORDERS_PER_ROUND = 2000
 OUTBOX_GRACE_MS = 3000
 """The relay leaves outbox rows younger than this to the request publishing them."""
 STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
+ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
+"""What a round reads of each order (costs, stacking, the offer)."""
 
 
 class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -206,8 +210,8 @@ class Dispatcher:
         started = time.perf_counter()
         now_ms = wall_ms()
         # Due orders still waiting, with their declined couriers: one script, one reply.
-        n_due, orders, declined = await self.store.round_orders(region, now_ms,
-                                                                MAX_ORDERS_PER_ROUND)
+        n_due, orders, declined = await self.store.round_orders(
+            region, now_ms, MAX_ORDERS_PER_ROUND, fields=ROUND_ORDER_FIELDS)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
@@ -287,7 +291,7 @@ class Dispatcher:
         expires_ms = claim_ms + ttl_ms
         # The claims go out at once (CLAIMS_PER_CALL per atomic script call); each call's
         # offers are pushed as its reply arrives, while Redis runs the next calls.
-        done = 0
+        done = lost = 0
         async with contextlib.aclosing(self.store.offer_chunks(
                 claims, now_ms=claim_ms, expires_ms=expires_ms)) as chunks:
             async for results in chunks:
@@ -295,11 +299,10 @@ class Dispatcher:
                         picked[done:done + len(results)], claims[done:done + len(results)],
                         results, strict=True):
                     if result != "ok":
-                        self.metrics.claims_lost.inc()
+                        lost += 1
                         continue
                     o = orders[i]
                     sent += 1
-                    self.metrics.offers.inc()
                     await self._push(claim.courier_id, "OFFER", OfferPayload(
                         offer_id=offer_id, order_id=o["order_id"],
                         pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
@@ -307,6 +310,8 @@ class Dispatcher:
                         ready_at=int(o["ready_ms"]), expires_at=expires_ms,
                         stacked=j >= len(courier_ids)))
                 done += len(results)
+        self.metrics.offers.inc(sent)
+        self.metrics.claims_lost.inc(lost)
         self.metrics.rounds.inc()
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
@@ -331,7 +336,8 @@ class Dispatcher:
             return await self.couriers.nearest_finder(
                 points, regions=regions_near(region, radius_m), radius_m=radius_m,
                 limits=limits, now_ms=now_ms, stale_s=stale_s,
-                attr=(f"{self.store.p}:c:", "vehicle"), attr_hash=self.store.vehicles_key)
+                attr=(f"{self.store.p}:c:", "vehicle"), attr_hash=self.store.vehicles_key,
+                anchor=_region_anchor(region))
         out: dict[str, list[list[Hit]]] = {}
         for status, lim in limits.items():
             searches = await self.couriers.nearby_many(
@@ -621,6 +627,13 @@ def _candidate_columns(
     column_of = np.full(len(ids) + 1, -1, dtype=np.int64)  # the last entry answers -1
     column_of[cols] = np.arange(len(cols), dtype=np.int64)
     return column_of[cand], cols
+
+
+@functools.lru_cache(maxsize=1024)
+def _region_anchor(region: str) -> int:
+    """The grid anchor of a region's rounds: its centre child at the live resolution (the
+    same every round, so cells' local IJ keys are remembered between rounds)."""
+    return h3.str_to_int(h3.cell_to_center_child(region, LIVE_RES))
 
 
 def _stack_order(o: dict[str, str]) -> StackOrder:

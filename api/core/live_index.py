@@ -23,7 +23,7 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
-from geo.grid_index import PointGrid, anchor_cell, search_box
+from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
 from geo.nearby import MemberRow, NearbyResult, NearbySearch
 
@@ -390,12 +390,18 @@ class LiveIndex:
         stale_s: float = math.inf,
         attr: tuple[str, str] = ("", ""),
         attr_hash: str = "",
+        anchor: int | None = None,
     ) -> NearestFinder:
         """What `nearest_by_status` answers, as member indices into one table (a snapshot):
         one read, then each status searched in memory when asked (`NearestFinder.nearest`),
         so a caller can start other I/O between two statuses' searches. Falls back to
         `nearby_many` (every status at once) when the points are too spread for one local
-        IJ frame."""
+        IJ frame.
+
+        `anchor`: the res-9 cell (integer id) of the grid's local IJ frame, near the points
+        (default: the cell of their mean). With the same anchor from call to call (a
+        region's centre child), the cells' local IJ keys are remembered between calls
+        (`geo.grid_index.anchor_memo`)."""
         qlat = np.asarray([p[0] for p in points], dtype=np.float64)
         qlng = np.asarray([p[1] for p in points], dtype=np.float64)
         if not points:
@@ -405,9 +411,11 @@ class LiveIndex:
                                    box=search_box(qlat, qlng, radius_m), attr=attr,
                                    attr_hash=attr_hash)
         try:
-            grid = PointGrid(snap.lat, snap.lng,
-                             anchor_cell(float(qlat.mean()), float(qlng.mean())),
-                             cells=snap.cell)
+            if anchor is None:
+                anchor, cache = anchor_cell(float(qlat.mean()), float(qlng.mean())), None
+            else:
+                cache = anchor_memo(anchor)
+            grid = PointGrid(snap.lat, snap.lng, anchor, cells=snap.cell, cache=cache)
             qkey = grid.query_keys(qlat, qlng)
         except h3.H3BaseException:
             found: dict[str, list[list[Hit]]] = {}

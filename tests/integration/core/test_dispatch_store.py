@@ -233,6 +233,18 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     assert declined == await store.declined_by([o["order_id"] for o in orders])
     assert declined[-1] == {"d"}
     assert all(not d for d in declined[:-1])
+    # Only the fields a round reads (one HMGET per order): the same orders and declines,
+    # those fields of each; a field an order lacks is left out, as the whole hash does.
+    await store.redis.hdel(f"{store.p}:o:o3", "chef")
+    fields = ("plat", "ready_ms", "chef", "nosuch")
+    n_f, some, declined_f = await store.round_orders(REGION, NOW + 10, 2000, fields=fields)
+    full = [o for o in await store.orders(due) if o["state"] == "waiting"]
+    assert n_f == n_due
+    assert declined_f == declined
+    assert some == [{**{f: o[f] for f in fields if f in o}, "order_id": o["order_id"]}
+                    for o in full]
+    assert "chef" not in some[2]
+    assert some[0]["chef"] == "k1"
     # Limit and due time as ZRANGEBYSCORE ... LIMIT 0 n; an offered order is due but skipped.
     n3, first3, _ = await store.round_orders(REGION, NOW + 10, 3)
     assert n3 == 3
