@@ -292,6 +292,10 @@ class Dispatcher:
         # The claims go out at once (CLAIMS_PER_CALL per atomic script call); each call's
         # offers are pushed as its reply arrives, while Redis runs the next calls.
         done = lost = 0
+        inbox = self.names.courier_inbox
+        chef_lat, chef_lng = order_arrays.chef_lat.tolist(), order_arrays.chef_lng.tolist()
+        drop_lat, drop_lng = order_arrays.drop_lat.tolist(), order_arrays.drop_lng.tolist()
+        ready_ms = [int(o["ready_ms"]) for o in orders]
         async with contextlib.aclosing(self.store.offer_chunks(
                 claims, now_ms=claim_ms, expires_ms=expires_ms)) as chunks:
             async for results in chunks:
@@ -301,14 +305,17 @@ class Dispatcher:
                     if result != "ok":
                         lost += 1
                         continue
-                    o = orders[i]
                     sent += 1
-                    await self._push(claim.courier_id, "OFFER", OfferPayload(
-                        offer_id=offer_id, order_id=o["order_id"],
-                        pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
-                        dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
-                        ready_at=int(o["ready_ms"]), expires_at=expires_ms,
-                        stacked=j >= len(courier_ids)))
+                    message = _encoder.encode(CourierMessage("OFFER", OfferPayload(
+                        offer_id=offer_id, order_id=orders[i]["order_id"],
+                        pickup={"lat": chef_lat[i], "lng": chef_lng[i]},
+                        dropoff={"lat": drop_lat[i], "lng": drop_lng[i]},
+                        ready_at=ready_ms[i], expires_at=expires_ms,
+                        stacked=j >= len(courier_ids))))
+                    try:  # as `_push`: best effort, the offer is in Redis
+                        await self.nats.publish(inbox(claim.courier_id), message)
+                    except Exception:
+                        raise_if_cancelling()
                 done += len(results)
         self.metrics.offers.inc(sent)
         self.metrics.claims_lost.inc(lost)

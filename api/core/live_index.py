@@ -101,6 +101,7 @@ local want = {}
 local attr_prefix, attr_field, attr_hash = ARGV[8], ARGV[9], ARGV[10]
 for s = 11, #ARGV do want[ARGV[s]] = true end
 local o_id, o_lat, o_lng, o_ts, o_st, o_at, o_cell = {}, {}, {}, {}, {}, {}, {}
+local n, pre = 0, ARGV[1]
 for s = 1, #ids, 4000 do
   local chunk = {}
   for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
@@ -110,11 +111,11 @@ for s = 1, #ids, 4000 do
   for t = 1, #chunk do
     local st = sts[t]
     if st and want[st] then
-      local p = redis.call('HMGET', ARGV[1] .. chunk[t], 'lat', 'lng', 'ts', 'cell')
+      local p = redis.call('HMGET', pre .. chunk[t], 'lat', 'lng', 'ts', 'cell')
       local la, ln = tonumber(p[1]), tonumber(p[2])
       if la and ln and la >= lat_lo and la <= lat_hi
           and ln >= lng_lo and ln <= lng_hi then
-        local n = #o_id + 1
+        n = n + 1
         o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
         o_cell[n] = p[4] or ''
         local a = ats and ats[t]
