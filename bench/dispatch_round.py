@@ -2,13 +2,16 @@
 
     python -m bench.dispatch_round --orders 2000 --couriers 10000 --rounds 3
 
-Per round, a fresh namespace: N couriers in a 15 km city (2/3 online and idle through the
-availability script, with a vehicle; 1/3 marked to_pickup, holding nothing, so stacking looks
-at them and finds none eligible) and M waiting orders whose chefs are all in one res-4 region
-(the round's region), due now. Then one `run_round(region)` is timed: the due orders with
-their declined couriers (one script), the candidate search (`DISPATCH_SEARCH`, default
-snapshot: one read + in memory), the stacking inputs (one script), costs, the optimal
-assignment, the claims (one script per 500, one pipeline) and the offer pushes (core NATS).
+Per round, a fresh namespace: N couriers in a 15 km city (all came online through the
+availability script, with a vehicle; 2/3 idle, 1/3 then marked to_pickup, holding nothing, so
+stacking looks at them and finds none eligible) and M waiting orders whose chefs are all in
+one res-4 region (the round's region), due now. Then one `run_round(region)` is timed: the
+due orders with their declined couriers (one script), the candidate search
+(`DISPATCH_SEARCH`, default snapshot: one read + in memory), the stacking inputs (one script,
+read while the idle couriers are searched), costs, the optimal assignment, the claims (one
+script per 500, sent at once) and the offer pushes (core NATS, each claim call's offers as
+its reply arrives). Until 2026-11-25 evening the to_pickup third had no vehicle set (a
+per-courier HGET in the snapshot either way on older code).
 The search alone is timed again on the same data, after the round's claims (the
 offered couriers are no longer idle, so it finds fewer; the figure is indicative).
 
@@ -77,12 +80,14 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         vehicles = ["bike", "scooter", "car"]
         async with redis.pipeline(transaction=False) as pipe:
             for i in range(args.couriers):
+                # Every courier came online with a vehicle (the availability script,
+                # pipelined); a third of them are now on their way to a chef.
+                await store._availability(args=[
+                    store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
+                    client=pipe)
                 if i % 3 == 0:
+                    pipe.hset(f"{store.p}:c:c{i:05d}", "state", "to_pickup")
                     pipe.hset(couriers.status_key, f"c{i:05d}", "to_pickup")
-                else:
-                    await store._availability(args=[  # the availability script, pipelined
-                        store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
-                        client=pipe)
             await pipe.execute()
         chefs: list[tuple[float, float]] = []
         while len(chefs) < args.orders:

@@ -25,6 +25,7 @@ last bit).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Final
 
@@ -76,25 +77,47 @@ def anchor_cell(lat: float, lng: float, res: int = LIVE_RES) -> int:
     return int(h3.latlng_to_cell(lat, lng, res))
 
 
-def ij_keys(anchor: int, lat: FloatArray, lng: FloatArray, res: int = LIVE_RES) -> IntArray:
-    """Packed, non-negative local IJ of each point's cell around `anchor`.
+def ij_keys(anchor: int, lat: FloatArray, lng: FloatArray, res: int = LIVE_RES,
+            cells: list[int] | None = None, cache: dict[int, int] | None = None) -> IntArray:
+    """Packed, non-negative local IJ of each point's cell around `anchor`. `cells`, when
+    given, are the points' cells at `res` as integer ids (0: unknown, computed from the
+    point), e.g. as the live index filed them: the h3 call per point is then skipped.
+    `cache` (cell -> key, for this anchor only) keeps the keys across calls.
 
     Raises:
         h3.H3BaseException: when a point is too far from the anchor for local IJ (another
             icosahedron face or across a pentagon); callers fall back to another search.
     """
     ai, aj = h3.cell_to_local_ij(anchor, anchor)
-    keys = np.empty(len(lat), dtype=np.int64)
-    cell_ij: dict[int, int] = {}  # many points share a cell; local IJ is the costly call
+    # Many points share a cell; local IJ is the costly call.
+    cell_ij: dict[int, int] = {} if cache is None else cache
     to_cell, to_ij = h3.latlng_to_cell, h3.cell_to_local_ij
-    for k, (la, ln) in enumerate(zip(lat.tolist(), lng.tolist(), strict=True)):
-        cell = to_cell(la, ln, res)
+    if cells is None or len(cells) != len(lat):
+        cells = [to_cell(la, ln, res) for la, ln in zip(lat.tolist(), lng.tolist(),
+                                                          strict=True)]
+    elif 0 in cells:
+        la_l, ln_l = lat.tolist(), lng.tolist()
+        cells = [c or to_cell(la_l[k], ln_l[k], res) for k, c in enumerate(cells)]
+    out: list[int] = []
+    for cell in cells:
         key = cell_ij.get(cell)
         if key is None:
             i, j = to_ij(anchor, cell)
             key = cell_ij[cell] = (i - ai + _KEY_HALF) * _KEY_SPAN + (j - aj + _KEY_HALF)
-        keys[k] = key
-    return keys
+        out.append(key)
+    return np.asarray(out, dtype=np.int64).reshape(len(lat))
+
+
+_MEMO_MAX: Final = 300_000  # cells remembered over all anchors (~100 bytes each)
+_memo: dict[int, dict[int, int]] = {}
+
+
+def anchor_memo(anchor: int) -> dict[int, int]:
+    """A process-wide `ij_keys` cache for `anchor` (cell -> key: pure arithmetic on the
+    grid, so shared by every caller), emptied whole past ~300,000 cells."""
+    if sum(len(m) for m in _memo.values()) > _MEMO_MAX:
+        _memo.clear()
+    return _memo.setdefault(anchor, {})
 
 
 def build_index(
@@ -116,6 +139,7 @@ def build_index(
                      height=height, width=width, edge_m=_min_edge_m(anchor))
 
 
+@functools.lru_cache(maxsize=256)
 def _min_edge_m(anchor: int) -> float:
     return min(
         haversine_m(*a, *b)
@@ -405,16 +429,20 @@ class PointGrid:
     anchor for local IJ; the caller then searches another way.
     """
 
-    __slots__ = ("anchor", "keys", "lat", "lng")
+    __slots__ = ("anchor", "cache", "keys", "lat", "lng")
 
-    def __init__(self, lat: FloatArray, lng: FloatArray, anchor: int) -> None:
+    def __init__(self, lat: FloatArray, lng: FloatArray, anchor: int,
+                 cells: list[int] | None = None, cache: dict[int, int] | None = None) -> None:
+        """`cells`: the points' res-9 cells when known (see `ij_keys`); `cache`: cell ->
+        local IJ key around `anchor`, kept by the caller across grids of the same anchor."""
         self.lat = lat
         self.lng = lng
         self.anchor = anchor
-        self.keys = ij_keys(anchor, lat, lng)
+        self.cache = {} if cache is None else cache
+        self.keys = ij_keys(anchor, lat, lng, cells=cells, cache=self.cache)
 
     def query_keys(self, lat: FloatArray, lng: FloatArray) -> IntArray:
-        return ij_keys(self.anchor, lat, lng)
+        return ij_keys(self.anchor, lat, lng, cache=self.cache)
 
     def nearest(
         self, members: IntArray, query_key: IntArray, query_lat: FloatArray,

@@ -8,7 +8,9 @@ Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order has
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
 ``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
-``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:outbox``
+``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:veh`` each
+courier's vehicle (courier -> vehicle, the courier hash's ``vehicle`` kept in a hash a round
+reads with one HMGET per 4,000 couriers), ``P:outbox``
 dispatch.* events not yet known to be published: a transition's script appends its event
 there in the same atomic step, the publisher removes it once JetStream has acked it, and the
 relay publishes whatever is left (a crash or NATS outage in between).
@@ -18,8 +20,11 @@ would pass them as KEYS with a region hash tag.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import msgspec
@@ -68,9 +73,10 @@ local function settle_courier(P, gs, c, now)
 end
 -- Offer waiting order o (of `region`) to courier c (checks done by the caller):
 -- move_order(P, o, 'waiting', 'offered') and the offer, with the order's fields in one HSET.
--- With `pending` (a batch of claims), the state-set, queue and expiry-index updates are
--- collected and applied by flush_offers at the end of the batch: no claim reads those keys
--- (they read courier, order, declined and held-order keys only), so the end state is the same.
+-- With `pending` (a batch of claims), the state-set, queue, expiry-index (and, for idle
+-- claims, status-hash) updates are collected and applied by flush_offers at the end of the
+-- batch: no claim reads those keys (they read courier, order, declined and held-order keys
+-- only), so the end state is the same.
 local function open_offer(P, c, o, f, now, expires, region, pending)
   redis.call('HSET', P .. ':o:' .. o, 'state', 'offered', 'offer', f, 'courier', c)
   redis.call('HSET', P .. ':f:' .. f, 'order', o, 'courier', c, 'state', 'open',
@@ -90,7 +96,8 @@ local function open_offer(P, c, o, f, now, expires, region, pending)
   redis.call('ZREM', P .. ':q:' .. region, o)
   redis.call('ZADD', P .. ':fexp', expires, f)
 end
-local function flush_offers(P, pending)
+local function flush_offers(P, gs, pending)
+  if #pending.gs > 0 then redis.call('HSET', gs, unpack(pending.gs)) end
   if #pending.orders == 0 then return end
   redis.call('SREM', P .. ':os:waiting', unpack(pending.orders))
   redis.call('SADD', P .. ':os:offered', unpack(pending.orders))
@@ -131,8 +138,14 @@ local function claim_idle(P, gs, c, o, f, now, expires, pending)
   if od[1] ~= 'waiting' then return 'order_taken' end
   if redis.call('SISMEMBER', P .. ':dec:' .. o, c) == 1 then return 'declined_before' end
   -- set_courier(P, gs, c, 'offered', now) and the offer, in one HSET of the courier hash
+  -- (the status hash's field in one HSET per batch: no claim reads it)
   redis.call('HSET', ckey, 'state', 'offered', 'updated', now, 'offer', f, 'order', o)
-  redis.call('HSET', gs, c, 'offered')
+  if pending then
+    pending.gs[#pending.gs + 1] = c
+    pending.gs[#pending.gs + 1] = 'offered'
+  else
+    redis.call('HSET', gs, c, 'offered')
+  end
   open_offer(P, c, o, f, now, expires, od[2], pending)
   return 'ok'
 end
@@ -172,8 +185,9 @@ return claim_stacked(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[
 # All of a round's claims in one call, in order, each with exactly the checks and effects of
 # `_OFFER` / `_OFFER_STACKED` (a claim sees the effects of the ones before it, as it did when
 # they were separate scripts in one pipeline; the batch as a whole is atomic too). The
-# offers' state-set, queue and expiry-index updates are applied once at the end of the batch
-# (`flush_offers`; no claim reads those keys, so every check and the end state are the same).
+# offers' state-set, queue, expiry-index and courier-status updates are applied once at the
+# end of the batch (`flush_offers`; no claim reads those keys, so every check and the end
+# state are the same): 7 Redis calls per idle claim.
 # ARGV: P, geo_status, now, expires, number of claims, then six newline-separated lists, one
 # entry per claim: kinds ('i' idle, 's' stacked), couriers, orders, offers, max_stack, held
 # (sorted, comma-separated). A few long arguments rather than 6 per claim: redis-py encodes
@@ -191,7 +205,7 @@ if #kind ~= n or #cs ~= n or #ords ~= n or #fs ~= n or #ms ~= n or #hs ~= n then
   return redis.error_reply('offer_many: malformed claims')
 end
 local out = {}
-local pending = {orders = {}, fexp = {}, q = {}}
+local pending = {orders = {}, fexp = {}, q = {}, gs = {}}
 for i = 1, n do
   if kind[i] == 's' then
     out[i] = claim_stacked(P, gs, cs[i], ords[i], fs[i], now, expires, ms[i], hs[i], pending)
@@ -199,28 +213,42 @@ for i = 1, n do
     out[i] = claim_idle(P, gs, cs[i], ords[i], fs[i], now, expires, pending)
   end
 end
-flush_offers(P, pending)
+flush_offers(P, gs, pending)
 return table.concat(out, ',')
 """
 
 # A round's inputs in one reply: the region's due orders (queue entry <= now, at most
 # `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with its whole
-# hash and the couriers that declined it. ARGV: P, region, now, limit. Returns
+# hash (or only the fields named, read with one HMGET) and the couriers that declined it.
+# ARGV: P, region, now, limit, field names... (none: the whole hash). Returns
 # cjson [number due, [[order id, [declined...], field, value, field, value...], ...]]
-# (an empty array encodes as {}).
+# (an empty array encodes as {}; a field the order lacks is left out, as HGETALL does).
 _ROUND_ORDERS = """
 local P = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', P .. ':q:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0,
   tonumber(ARGV[4]))
+local fields = {'state'}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 local rows = {}
 for _, id in ipairs(ids) do
-  local h = redis.call('HGETALL', P .. ':o:' .. id)
-  local st
-  for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
-  if st == 'waiting' then
-    local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
-    for j = 1, #h do row[#row + 1] = h[j] end
-    rows[#rows + 1] = row
+  if #fields > 1 then
+    local v = redis.call('HMGET', P .. ':o:' .. id, unpack(fields))
+    if v[1] == 'waiting' then
+      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+      for j = 2, #fields do
+        if v[j] then row[#row + 1] = fields[j]; row[#row + 1] = v[j] end
+      end
+      rows[#rows + 1] = row
+    end
+  else
+    local h = redis.call('HGETALL', P .. ':o:' .. id)
+    local st
+    for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
+    if st == 'waiting' then
+      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+      for j = 1, #h do row[#row + 1] = h[j] end
+      rows[#rows + 1] = row
+    end
   end
 end
 return cjson.encode({#ids, rows})
@@ -412,7 +440,10 @@ local ckey = P .. ':c:' .. c
 local st = redis.call('HGET', ckey, 'state') or 'offline'
 if online == '1' then
   if st == 'offline' then set_courier(P, gs, c, 'idle', now) end
-  if vehicle ~= '' then redis.call('HSET', ckey, 'vehicle', vehicle) end
+  if vehicle ~= '' then
+    redis.call('HSET', ckey, 'vehicle', vehicle)
+    redis.call('HSET', P .. ':veh', c, vehicle)
+  end
   return {redis.call('HGET', ckey, 'state')}
 end
 if st ~= 'idle' and st ~= 'offline' then return {'busy', st} end
@@ -505,6 +536,12 @@ async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
     return dict(raw)
 
 
+def offer_ids(n: int) -> list[str]:
+    """`n` random offer ids (32 hex digits, like ``uuid4().hex``; one system call)."""
+    raw = os.urandom(16 * n).hex()
+    return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -514,6 +551,8 @@ class DispatchStore:
         self.redis = redis
         self.p = f"{namespace}:d"
         self.geo_status = geo_status_key
+        self.vehicles_key = f"{self.p}:veh"
+        """Courier -> vehicle, written with the courier hash's field (`set_availability`)."""
         r = redis.register_script
         self._enqueue = r(_ENQUEUE)
         self._offer = r(_OFFER)
@@ -607,44 +646,83 @@ class DispatchStore:
     async def offer_many(self, claims: Sequence[OfferClaim], *, now_ms: int,
                          expires_ms: int) -> list[tuple[str, str]]:
         """`offer` / `offer_stacked` for a round's assignments, `CLAIMS_PER_CALL` per script
-        call, all calls in one pipeline: each claim runs exactly the checks and effects of
-        its own script, in order (so the guarantees are those of one call each; each call's
-        batch is atomic as a whole too), and each call's results come back as one string.
-        Returns (result, offer_id) per claim, in order."""
-        ids = [uuid.uuid4().hex for _ in claims]
-        if not claims:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(claims), CLAIMS_PER_CALL):
-                part = claims[start:start + CLAIMS_PER_CALL]
-                columns = (
-                    ["i" if c.held is None else "s" for c in part],
-                    [c.courier_id for c in part],
-                    [c.order_id for c in part],
-                    ids[start:start + CLAIMS_PER_CALL],
-                    ["" if c.held is None else str(c.max_stack) for c in part],
-                    ["" if c.held is None else ",".join(sorted(c.held)) for c in part],
-                )
-                args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms,
-                                         len(part)]
-                for col in columns:
-                    joined = "\n".join(col)
-                    if joined.count("\n") != len(part) - 1:
-                        raise ValueError("an id in an offer claim contains a newline")
-                    args.append(joined)
-                await self._offer_many(args=args, client=pipe)
-            replies = await pipe.execute()
-        results = [r for reply in replies for r in _s(reply).split(",")]
-        return list(zip(results, ids, strict=True))
+        call: each claim runs exactly the checks and effects of its own script, in order (so
+        the guarantees are those of one call each; each call's batch is atomic as a whole
+        too), and each call's results come back as one string. Returns (result, offer_id)
+        per claim, in order (`offer_chunks`, collected)."""
+        out: list[tuple[str, str]] = []
+        async with contextlib.aclosing(self.offer_chunks(
+                claims, now_ms=now_ms, expires_ms=expires_ms)) as chunks:
+            async for part in chunks:
+                out += part
+        return out
 
-    async def round_orders(self, region: str, now_ms: int,
-                           limit: int) -> tuple[int, list[dict[str, str]], list[set[str]]]:
+    async def offer_chunks(self, claims: Sequence[OfferClaim], *, now_ms: int,
+                           expires_ms: int, per_call: int | None = None,
+                           ) -> AsyncGenerator[list[tuple[str, str]], None]:
+        """`offer_many`, yielding each call's (result, offer_id) list, in claim order, as its
+        reply arrives, so the caller can act on the first claims while Redis runs the next.
+
+        When the claims are independent — no courier and no order in two claims, as in a
+        round's assignment — the calls go out at once on separate connections: Redis may run
+        them in any order, which cannot change a result (a claim reads only its courier's
+        and its order's keys, its order's declines and its courier's held orders, and writes
+        only its courier's and its order's keys and the offer; held orders are never
+        waiting, so never claimed). Otherwise they go out in one pipeline, in order, and
+        every result arrives at once."""
+        per_call = per_call or CLAIMS_PER_CALL
+        if not claims:
+            return
+        ids = offer_ids(len(claims))
+        calls = [(start, self._offer_many_args(claims[start:start + per_call],
+                                               ids[start:start + per_call], now_ms,
+                                               expires_ms))
+                 for start in range(0, len(claims), per_call)]
+        independent = (len({c.courier_id for c in claims}) == len(claims)
+                       == len({c.order_id for c in claims}))
+        if len(calls) == 1 or not independent:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for _, args in calls:
+                    await self._offer_many(args=args, client=pipe)
+                replies = await pipe.execute()
+            results = [r for reply in replies for r in _s(reply).split(",")]
+            yield list(zip(results, ids, strict=True))
+            return
+        tasks = [asyncio.ensure_future(self._offer_many(args=args)) for _, args in calls]
+        try:
+            for (start, _), task in zip(calls, tasks, strict=True):
+                results = _s(await task).split(",")
+                yield list(zip(results, ids[start:start + per_call], strict=True))
+        finally:  # a claim that went out stays made: let every call finish
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _offer_many_args(self, part: Sequence[OfferClaim], ids: Sequence[str], now_ms: int,
+                         expires_ms: int) -> list[str | int]:
+        columns = (
+            ["i" if c.held is None else "s" for c in part],
+            [c.courier_id for c in part],
+            [c.order_id for c in part],
+            ids,
+            ["" if c.held is None else str(c.max_stack) for c in part],
+            ["" if c.held is None else ",".join(sorted(c.held)) for c in part],
+        )
+        args: list[str | int] = [self.p, self.geo_status, now_ms, expires_ms, len(part)]
+        for col in columns:
+            joined = "\n".join(col)
+            if joined.count("\n") != len(part) - 1:
+                raise ValueError("an id in an offer claim contains a newline")
+            args.append(joined)
+        return args
+
+    async def round_orders(self, region: str, now_ms: int, limit: int,
+                           fields: Sequence[str] = (),
+                           ) -> tuple[int, list[dict[str, str]], list[set[str]]]:
         """A round's inputs in one call: how many orders of `region` are due (entered the
         queue by `now_ms`, at most `limit`, oldest first — `due_orders`), and of those the
-        ones still waiting, as `orders` returns them, with the couriers that declined each
-        (`declined_by`)."""
+        ones still waiting, as `orders` returns them (only `fields` of them, and order_id,
+        when named), with the couriers that declined each (`declined_by`)."""
         n_due, rows = msgspec.json.decode(await self._round_orders(
-            args=[self.p, region, now_ms, limit]))
+            args=[self.p, region, now_ms, limit, *fields]))
         orders: list[dict[str, str]] = []
         declined: list[set[str]] = []
         for row in rows or ():  # an empty Lua table encodes as {}

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from typing import Any
 
+import h3
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
 from api.core.dispatch_store import DispatchStore, OfferClaim, Transition
 from api.core.ingest import wall_ms
-from api.core.live_index import Hit, LiveIndex
+from api.core.live_index import Hit, IndexSnapshot, LiveIndex, NearestFinder
 from api.core.orders_view import OrderView
 from api.observability import Metrics
 from api.settings import Settings
@@ -39,7 +42,7 @@ from dispatch.costs import (
 from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
-from geo.cells import region_of, regions_near
+from geo.cells import LIVE_RES, region_of, regions_near
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
 from streams.events import (
@@ -61,6 +64,8 @@ MAX_ORDERS_PER_ROUND = 2000
 OUTBOX_GRACE_MS = 3000
 """The relay leaves outbox rows younger than this to the request publishing them."""
 STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
+ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
+"""What a round reads of each order (costs, stacking, the offer)."""
 
 
 class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,43 +210,44 @@ class Dispatcher:
         started = time.perf_counter()
         now_ms = wall_ms()
         # Due orders still waiting, with their declined couriers: one script, one reply.
-        n_due, orders, declined = await self.store.round_orders(region, now_ms,
-                                                                MAX_ORDERS_PER_ROUND)
+        n_due, orders, declined = await self.store.round_orders(
+            region, now_ms, MAX_ORDERS_PER_ROUND, fields=ROUND_ORDER_FIELDS)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
         if not orders:
             return 0
         k = self.settings.dispatch_candidates
-        found = await self.search(region, orders, declined, now_ms)
-        courier_ids: list[str] = []
-        index_of: dict[str, int] = {}
-        positions: list[tuple[float, float]] = []
-        vehicle_of: dict[str, str] = {}  # read with the snapshot ('' by the live search)
-        cand = np.full((len(orders), k), -1, dtype=np.int64)
-        for i, (members, dec) in enumerate(zip(found["idle"], declined, strict=True)):
-            slot = 0
-            for member_id, lat, lng, _, vehicle in members:
-                if member_id in dec or slot >= k:
-                    continue
-                j = index_of.get(member_id)
-                if j is None:
-                    j = index_of[member_id] = len(courier_ids)
-                    courier_ids.append(member_id)
-                    positions.append((lat, lng))
-                    vehicle_of[member_id] = vehicle
-                cand[i, slot] = j
-                slot += 1
-        stacked = await self._stack_candidates(orders, declined, now_ms,
-                                               found.get("to_pickup", []))
+        finder = await self.finder(region, orders, declined, now_ms)
+        members = finder.members
+        # Stacking: the couriers heading to a chef first, so their inputs (one script) are
+        # read by Redis while the idle couriers are searched here.
+        stack_read: asyncio.Future[Any] | None = None
+        to_pickup = None
+        if self.settings.dispatch_max_stack >= 2:
+            to_pickup, _ = finder.nearest("to_pickup")
+            stack_ids = [members.ids[c] for c in np.unique(to_pickup[to_pickup >= 0]).tolist()]
+            if stack_ids:  # sorted: member indices order like ids
+                stack_read = asyncio.ensure_future(self.store.stack_inputs(
+                    stack_ids, self.settings.dispatch_max_stack))
+        try:
+            cand, cols = _candidate_columns(finder.nearest("idle")[0], declined, members.ids, k)
+            stack_inputs = await stack_read if stack_read is not None else {}
+        finally:
+            if stack_read is not None and not stack_read.done():
+                stack_read.cancel()
+        stacked = self._stack_candidates(orders, declined, now_ms, members, to_pickup,
+                                         stack_inputs)
+        courier_ids = [members.ids[c] for c in cols.tolist()]
         if not courier_ids and not stacked.courier_ids:
             return 0
-        if self.settings.dispatch_search != "snapshot" or "" in vehicle_of.values():
+        vehicle_names = [members.attr[c] for c in cols.tolist()]  # '' by the live search
+        if self.settings.dispatch_search != "snapshot" or "" in vehicle_names:
             infos = await self.store.couriers(courier_ids)
-            vehicle_of = {cid: info.get("vehicle", "")
-                          for cid, info in zip(courier_ids, infos, strict=True)}
-        vehicles = [_vehicle(vehicle_of[cid]) for cid in courier_ids]
+            vehicle_names = [info.get("vehicle", "") for info in infos]
+        codes = {v: vehicle_code(_vehicle(v)) for v in set(vehicle_names)}
         now_s = now_ms / 1000.0
+
         def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
             return np.asarray(values, dtype=np.float64)
 
@@ -255,8 +261,8 @@ class Dispatcher:
             allowed_vehicles=np.full(len(orders), ALL_VEHICLES_MASK, dtype=np.int64),
         )
         courier_arrays = Couriers(
-            lat=f64([p[0] for p in positions]), lng=f64([p[1] for p in positions]),
-            vehicle_code=np.asarray([vehicle_code(v) for v in vehicles], dtype=np.int64),
+            lat=members.lat[cols], lng=members.lng[cols],
+            vehicle_code=np.asarray([codes[v] for v in vehicle_names], dtype=np.int64),
             available_at_s=np.full(len(courier_ids), now_s, dtype=np.float64),
         )
         costs = stacked.append_to(candidate_costs(order_arrays, courier_arrays, cand,
@@ -283,33 +289,49 @@ class Dispatcher:
                                          max_stack=self.settings.dispatch_max_stack))
         claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
         expires_ms = claim_ms + ttl_ms
-        # All claims in one pipeline (each its own atomic script), then the pushes.
-        results = await self.store.offer_many(claims, now_ms=claim_ms, expires_ms=expires_ms)
-        for (i, j), claim, (result, offer_id) in zip(picked, claims, results, strict=True):
-            if result != "ok":
-                self.metrics.claims_lost.inc()
-                continue
-            o = orders[i]
-            sent += 1
-            self.metrics.offers.inc()
-            await self._push(claim.courier_id, "OFFER", OfferPayload(
-                offer_id=offer_id, order_id=o["order_id"],
-                pickup={"lat": float(o["plat"]), "lng": float(o["plng"])},
-                dropoff={"lat": float(o["dlat"]), "lng": float(o["dlng"])},
-                ready_at=int(o["ready_ms"]), expires_at=expires_ms,
-                stacked=j >= len(courier_ids)))
+        # The claims go out at once (CLAIMS_PER_CALL per atomic script call); each call's
+        # offers are pushed as its reply arrives, while Redis runs the next calls.
+        done = lost = 0
+        inbox = self.names.courier_inbox
+        chef_lat, chef_lng = order_arrays.chef_lat.tolist(), order_arrays.chef_lng.tolist()
+        drop_lat, drop_lng = order_arrays.drop_lat.tolist(), order_arrays.drop_lng.tolist()
+        ready_ms = [int(o["ready_ms"]) for o in orders]
+        async with contextlib.aclosing(self.store.offer_chunks(
+                claims, now_ms=claim_ms, expires_ms=expires_ms)) as chunks:
+            async for results in chunks:
+                for (i, j), claim, (result, offer_id) in zip(
+                        picked[done:done + len(results)], claims[done:done + len(results)],
+                        results, strict=True):
+                    if result != "ok":
+                        lost += 1
+                        continue
+                    sent += 1
+                    message = _encoder.encode(CourierMessage("OFFER", OfferPayload(
+                        offer_id=offer_id, order_id=orders[i]["order_id"],
+                        pickup={"lat": chef_lat[i], "lng": chef_lng[i]},
+                        dropoff={"lat": drop_lat[i], "lng": drop_lng[i]},
+                        ready_at=ready_ms[i], expires_at=expires_ms,
+                        stacked=j >= len(courier_ids))))
+                    try:  # as `_push`: best effort, the offer is in Redis
+                        await self.nats.publish(inbox(claim.courier_id), message)
+                    except Exception:
+                        raise_if_cancelling()
+                done += len(results)
+        self.metrics.offers.inc(sent)
+        self.metrics.claims_lost.inc(lost)
         self.metrics.rounds.inc()
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return sent
 
-    async def search(self, region: str, orders: list[dict[str, str]],
-                     declined: list[set[str]], now_ms: int) -> dict[str, list[list[Hit]]]:
+    async def finder(self, region: str, orders: list[dict[str, str]],
+                     declined: list[set[str]], now_ms: int) -> NearestFinder:
         """The round's candidate couriers per order: the nearest idle ones (K + declined)
         and, when stacking is on, the nearest heading to a chef (STACK_CANDIDATES +
         declined), within DISPATCH_RADIUS_M, fresh per COURIER_STALE_S, nearest first.
 
         ``snapshot`` (default): one read of the region's couriers (and its neighbours'),
-        searched in memory; ``live``: `nearby_many` on the Redis index. Same answer."""
+        with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
+        Same answer."""
         k = self.settings.dispatch_candidates
         limits = {"idle": [k + len(dec) for dec in declined]}
         if self.settings.dispatch_max_stack >= 2:
@@ -318,10 +340,11 @@ class Dispatcher:
         radius_m = self.settings.dispatch_radius_m
         stale_s = self.settings.courier_stale_s
         if self.settings.dispatch_search == "snapshot":
-            return await self.couriers.nearest_by_status(
+            return await self.couriers.nearest_finder(
                 points, regions=regions_near(region, radius_m), radius_m=radius_m,
                 limits=limits, now_ms=now_ms, stale_s=stale_s,
-                attr=(f"{self.store.p}:c:", "vehicle"))
+                attr=(f"{self.store.p}:c:", "vehicle"), attr_hash=self.store.vehicles_key,
+                anchor=_region_anchor(region))
         out: dict[str, list[list[Hit]]] = {}
         for status, lim in limits.items():
             searches = await self.couriers.nearby_many(
@@ -329,32 +352,47 @@ class Dispatcher:
                 statuses=[status])
             out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in members]
                            for members, _ in searches]
-        return out
+        return NearestFinder.from_hits(out, len(points))
 
-    async def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
-                                now_ms: int, searches: list[list[Hit]]) -> StackCandidates:
+    async def search(self, region: str, orders: list[dict[str, str]],
+                     declined: list[set[str]], now_ms: int) -> dict[str, list[list[Hit]]]:
+        """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
+        finder = await self.finder(region, orders, declined, now_ms)
+        return {status: finder.hits(status) for status in
+                (["idle", "to_pickup"] if self.settings.dispatch_max_stack >= 2 else ["idle"])}
+
+    def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
+                          now_ms: int, members: IndexSnapshot,
+                          to_pickup: npt.NDArray[np.int64] | None,
+                          inputs: dict[str, tuple[str, list[dict[str, str]]]],
+                          ) -> StackCandidates:
         """Couriers heading to a chef that may take one of these orders too (see
-        `dispatch.stacking`), with the added travel as the matching cost; `searches` are the
-        nearest such couriers per order."""
+        `dispatch.stacking`), with the added travel as the matching cost; `to_pickup` are
+        the nearest such couriers per order (indices into `members`), `inputs` what
+        `DispatchStore.stack_inputs` said of them (the eligible ones: no open offer, room in
+        the stack, every held order still assigned)."""
         out = StackCandidates(len(orders))
         max_stack = self.settings.dispatch_max_stack
-        if max_stack < 2 or not orders:
+        if max_stack < 2 or not orders or to_pickup is None or not inputs:
             return out
-        position = {m[0]: (m[1], m[2]) for members in searches for m in members}
-        ids = sorted(position)
-        if not ids:
-            return out
-        # No open offer, room in the stack, every held order still assigned: one script.
+        index = {cid: i for i, cid in enumerate(members.ids)}
         eligible: dict[str, list[str]] = {}
         couriers: dict[str, StackedCourier] = {}
-        for cid, (vehicle, rows) in (await self.store.stack_inputs(ids, max_stack)).items():
+        for cid, (vehicle, rows) in inputs.items():
+            at = index[cid]
             eligible[cid] = [r["order_id"] for r in rows]
-            couriers[cid] = StackedCourier(position=position[cid], vehicle=_vehicle(vehicle),
-                                           held=tuple(_stack_order(r) for r in rows))
+            couriers[cid] = StackedCourier(
+                position=(float(members.lat[at]), float(members.lng[at])),
+                vehicle=_vehicle(vehicle), held=tuple(_stack_order(r) for r in rows))
         now_s = now_ms / 1000.0
-        for i, (members, dec) in enumerate(zip(searches, declined, strict=True)):
+        near = np.isin(to_pickup, np.asarray([index[cid] for cid in couriers], dtype=np.int64))
+        for i in np.flatnonzero(near.any(axis=1)).tolist():  # orders near an eligible one
             new = _stack_order(orders[i])
-            for member_id, *_ in members:
+            dec = declined[i]
+            for m in to_pickup[i].tolist():
+                if m < 0:
+                    continue
+                member_id = members.ids[m]
                 c = couriers.get(member_id)
                 if c is None or member_id in dec:
                     continue
@@ -572,6 +610,37 @@ class StackCandidates:
             slot[i] += 1
         return CandidateCosts(courier_idx=idx, cost_s=cost, travel_s=travel,
                               n_couriers=costs.n_couriers + len(self.courier_ids))
+
+
+def _candidate_columns(
+    found: npt.NDArray[np.int64], declined: list[set[str]], ids: list[str], k: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The matching's candidate slots from the search: per order its first `k` couriers
+    found (member indices, nearest first) that did not decline it, and the couriers as
+    columns numbered in order of first appearance (row by row). Returns (slots as column
+    numbers padded with -1, each column's member index)."""
+    n = len(declined)
+    cand = np.full((n, k), -1, dtype=np.int64)
+    width = min(k, found.shape[1]) if found.ndim == 2 else 0
+    if width:
+        cand[:, :width] = found[:, :width]
+    for i in [i for i, dec in enumerate(declined) if dec]:  # rare: search again without them
+        row = [m for m in found[i].tolist() if m >= 0 and ids[m] not in declined[i]][:k]
+        cand[i] = -1
+        cand[i, :len(row)] = row
+    flat = cand.ravel()
+    used, first = np.unique(flat[flat >= 0], return_index=True)
+    cols = used[np.argsort(first, kind="stable")]
+    column_of = np.full(len(ids) + 1, -1, dtype=np.int64)  # the last entry answers -1
+    column_of[cols] = np.arange(len(cols), dtype=np.int64)
+    return column_of[cand], cols
+
+
+@functools.lru_cache(maxsize=1024)
+def _region_anchor(region: str) -> int:
+    """The grid anchor of a region's rounds: its centre child at the live resolution (the
+    same every round, so cells' local IJ keys are remembered between rounds)."""
+    return h3.str_to_int(h3.cell_to_center_child(region, LIVE_RES))
 
 
 def _stack_order(o: dict[str, str]) -> StackOrder:

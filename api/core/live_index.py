@@ -23,9 +23,12 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
-from geo.grid_index import PointGrid, anchor_cell, search_box
+from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
 from geo.nearby import MemberRow, NearbyResult, NearbySearch
+
+_floats = msgspec.json.Decoder(list[float])
+_ints = msgspec.json.Decoder(list[int])
 
 # ARGV[1] = position-key prefix; then groups of 8:
 # id, cell key, seen key, packed member, ts, cell, lat, lng.
@@ -83,42 +86,54 @@ return res
 
 # One region's fresh members with a wanted status, inside a lat/lng box, in one call.
 # KEYS[1] = the region's last-seen set; ARGV: position-key prefix, status hash, min ts,
-# lat_lo, lat_hi, lng_lo, lng_hi, attribute hash prefix ('' for none), attribute field, wanted
-# statuses... Returns six strings: ids (\n), lats, lngs, ts (comma-separated, as stored),
-# statuses (\n) and the attribute (HGET <prefix><id> <field>, \n), so a 10,000-courier reply
-# is six bulk strings rather than 60,000.
+# lat_lo, lat_hi, lng_lo, lng_hi, attribute hash prefix ('' for none), attribute field,
+# attribute hash ('' for none), wanted statuses... Returns seven strings: ids (\n), lats,
+# lngs, ts (comma-separated, as stored), statuses (\n), the attribute (\n) and the live
+# cells (\n, as the position hash holds them), so a 10,000-courier reply is seven bulk
+# strings rather than 70,000. The attribute is read with one HMGET of the attribute hash per
+# 4,000 members when one is given (member -> value), else (and for members missing from it)
+# with HGET <prefix><id> <field> per member.
 _SNAPSHOT_LUA = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')
 local lat_lo, lat_hi = tonumber(ARGV[4]), tonumber(ARGV[5])
 local lng_lo, lng_hi = tonumber(ARGV[6]), tonumber(ARGV[7])
 local want = {}
-local attr_prefix, attr_field = ARGV[8], ARGV[9]
-for s = 10, #ARGV do want[ARGV[s]] = true end
-local o_id, o_lat, o_lng, o_ts, o_st, o_at = {}, {}, {}, {}, {}, {}
+local attr_prefix, attr_field, attr_hash = ARGV[8], ARGV[9], ARGV[10]
+for s = 11, #ARGV do want[ARGV[s]] = true end
+local o_id, o_lat, o_lng, o_ts, o_st, o_at, o_cell = {}, {}, {}, {}, {}, {}, {}
+local n, pre = 0, ARGV[1]
 for s = 1, #ids, 4000 do
   local chunk = {}
   for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
   local sts = redis.call('HMGET', ARGV[2], unpack(chunk))
+  local ats = false
+  if attr_hash ~= '' then ats = redis.call('HMGET', attr_hash, unpack(chunk)) end
   for t = 1, #chunk do
     local st = sts[t]
     if st and want[st] then
-      local p = redis.call('HMGET', ARGV[1] .. chunk[t], 'lat', 'lng', 'ts')
+      local p = redis.call('HMGET', pre .. chunk[t], 'lat', 'lng', 'ts', 'cell')
       local la, ln = tonumber(p[1]), tonumber(p[2])
       if la and ln and la >= lat_lo and la <= lat_hi
           and ln >= lng_lo and ln <= lng_hi then
-        local n = #o_id + 1
+        n = n + 1
         o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
-        if attr_prefix ~= '' then
-          o_at[n] = redis.call('HGET', attr_prefix .. chunk[t], attr_field) or ''
-        else
-          o_at[n] = ''
+        o_cell[n] = p[4] or ''
+        local a = ats and ats[t]
+        if not a then
+          if attr_prefix ~= '' then
+            a = redis.call('HGET', attr_prefix .. chunk[t], attr_field) or ''
+          else
+            a = ''
+          end
         end
+        o_at[n] = a
       end
     end
   end
 end
 return {table.concat(o_id, '\\n'), table.concat(o_lat, ','), table.concat(o_lng, ','),
-  table.concat(o_ts, ','), table.concat(o_st, '\\n'), table.concat(o_at, '\\n')}
+  table.concat(o_ts, ','), table.concat(o_st, '\\n'), table.concat(o_at, '\\n'),
+  table.concat(o_cell, '\\n')}
 """
 
 # Removes a member from the live cells only if it has not moved/updated since `ts`.
@@ -168,6 +183,9 @@ class IndexSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     status: list[str]
     attr: list[str]
     """Per member, the field `snapshot` was asked to read alongside ('' when none)."""
+    cell: list[int] | None = None
+    """Per member, its live cell as filed (integer H3 id, 0 when unknown); None when not
+    read."""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -176,6 +194,76 @@ class IndexSnapshot(msgspec.Struct, frozen=True, kw_only=True):
         """Indices of the members whose status is `status`."""
         return np.asarray([i for i, s in enumerate(self.status) if s == status],
                           dtype=np.int64)
+
+
+class NearestFinder:
+    """Candidates of many query points per status, as indices into one member table
+    (`members`, ids sorted): `nearest(status)` is an (n, width) array of member indices,
+    nearest first (ties by id), padded with -1, with the distances alongside."""
+
+    def __init__(self, members: IndexSnapshot, *, grid: PointGrid | None,
+                 query_key: npt.NDArray[np.int64], query_lat: npt.NDArray[np.float64],
+                 query_lng: npt.NDArray[np.float64], limits: Mapping[str, Sequence[int]],
+                 radius_m: float,
+                 found: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+                 | None = None) -> None:
+        self.members = members
+        self._grid = grid
+        self._qkey, self._qlat, self._qlng = query_key, query_lat, query_lng
+        self._limits = limits
+        self._radius_m = radius_m
+        self._found = dict(found or {})
+
+    @classmethod
+    def from_hits(cls, found: Mapping[str, list[list[Hit]]], n: int) -> NearestFinder:
+        """A finder over search results given as hit lists (the `nearby_many` fallback and
+        the live search): the members are every member found, ids sorted."""
+        seen: dict[str, Hit] = {}
+        for rows in found.values():
+            for row in rows:
+                for h in row:
+                    seen.setdefault(h[0], h)
+        ids = sorted(seen)
+        index = {cid: i for i, cid in enumerate(ids)}
+        members = IndexSnapshot(
+            ids=ids, lat=np.asarray([seen[c][1] for c in ids], dtype=np.float64),
+            lng=np.asarray([seen[c][2] for c in ids], dtype=np.float64),
+            ts_ms=np.zeros(len(ids), dtype=np.int64), status=[""] * len(ids),
+            attr=[seen[c][4] for c in ids])
+        arrays = {}
+        for status, rows in found.items():
+            width = max(1, max((len(r) for r in rows), default=1))
+            cand = np.full((n, width), -1, dtype=np.int64)
+            dist = np.full((n, width), np.inf)
+            for i, row in enumerate(rows):
+                for slot, h in enumerate(row):
+                    cand[i, slot] = index[h[0]]
+                    dist[i, slot] = h[3]
+            arrays[status] = (cand, dist)
+        empty = np.zeros(0, dtype=np.float64)
+        return cls(members, grid=None, query_key=np.zeros(0, dtype=np.int64), query_lat=empty,
+                   query_lng=empty, limits={}, radius_m=0.0, found=arrays)
+
+    def nearest(self, status: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """(member indices, distances in metres) per query point for `status`, searched on
+        first use."""
+        got = self._found.get(status)
+        if got is None:
+            assert self._grid is not None, f"{status} was not searched"
+            got = self._found[status] = self._grid.nearest(
+                self.members.with_status(status), self._qkey, self._qlat, self._qlng,
+                limit=np.asarray(self._limits[status], dtype=np.int64),
+                radius_m=self._radius_m)
+        return got
+
+    def hits(self, status: str) -> list[list[Hit]]:
+        """`nearest(status)` as hit lists (member id, lat, lng, distance, attribute)."""
+        cand, dist = self.nearest(status)
+        m = self.members
+        lat, lng = m.lat.tolist(), m.lng.tolist()
+        return [[(m.ids[c], lat[c], lng[c], d, m.attr[c])
+                 for c, d in zip(crow, drow, strict=True) if c >= 0]
+                for crow, drow in zip(cand.tolist(), dist.tolist(), strict=True)]
 
 
 class LiveIndex:
@@ -237,12 +325,16 @@ class LiveIndex:
         statuses: Sequence[str],
         box: tuple[float, float, float, float] = (-90.0, 90.0, -180.0, 180.0),
         attr: tuple[str, str] = ("", ""),
+        attr_hash: str = "",
     ) -> IndexSnapshot:
         """Every member of `regions` (res-4) that is fresh (seen within `stale_s`), has one of
         `statuses` and lies in `box` (lat_lo, lat_hi, lng_lo, lng_hi; a prefilter, so give
         it a margin): one script per region, all in one pipeline (one round trip). `attr`
         = (key prefix, field) also reads HGET <prefix><member id> <field> per member (e.g.
-        the dispatch courier hash's vehicle).
+        the dispatch courier hash's vehicle); with `attr_hash` (a hash member -> value kept
+        equal to that field) the value comes from one HMGET of it per 4,000 members, and
+        from the member's own hash only when missing there. The members' live cells come
+        along (as filed with their positions).
 
         The positions are those `nearby` reads (the position hash is written in the same
         script as the cell hash, from the same strings), so an in-memory search over the
@@ -252,37 +344,91 @@ class LiveIndex:
             raise ValueError("snapshot needs the statuses to keep")
         min_ts = now_ms - stale_s * 1000.0 if math.isfinite(stale_s) else -1e15
         args = [self._pos_prefix, self.status_key, repr(min_ts), *map(repr, box), *attr,
-                *statuses]
+                attr_hash, *statuses]
         async with self.redis.pipeline(transaction=False) as pipe:
             for region in regions:
                 await self._snapshot(keys=[seen_key(region, prefix=self.prefix)], args=args,
                                      client=pipe)
             replies = await pipe.execute()
         ids: list[str] = []
-        lats: list[bytes] = []
-        lngs: list[bytes] = []
-        tss: list[bytes] = []
+        lat_parts: list[bytes] = []
+        lng_parts: list[bytes] = []
+        ts_parts: list[bytes] = []
         sts: list[str] = []
         ats: list[str] = []
-        for id_b, lat_b, lng_b, ts_b, st_b, at_b in replies:
+        cells: list[str] = []
+        for id_b, lat_b, lng_b, ts_b, st_b, at_b, cell_b in replies:
             if not id_b:
                 continue
             ids += id_b.decode().split("\n")
-            lats += lat_b.split(b",")
-            lngs += lng_b.split(b",")
-            tss += ts_b.split(b",")
+            lat_parts.append(lat_b)
+            lng_parts.append(lng_b)
+            ts_parts.append(ts_b)
             sts += st_b.decode().split("\n")
             ats += at_b.decode().split("\n")
-        lat = np.array([float(x) for x in lats], dtype=np.float64)
-        lng = np.array([float(x) for x in lngs], dtype=np.float64)
-        ts = np.array([int(x) for x in tss], dtype=np.int64)
+            cells += cell_b.decode().split("\n")
+        # The stored strings are repr() floats and integers: JSON numbers, parsed exactly.
+        lat = np.asarray(_floats.decode(b"[" + b",".join(lat_parts) + b"]"), dtype=np.float64)
+        lng = np.asarray(_floats.decode(b"[" + b",".join(lng_parts) + b"]"), dtype=np.float64)
+        ts = np.asarray(_ints.decode(b"[" + b",".join(ts_parts) + b"]"), dtype=np.int64)
         # The live search drops a member when ts < now - stale (as floats): same test here.
-        fresh = ts.astype(np.float64) >= min_ts
+        fresh = (ts.astype(np.float64) >= min_ts).tolist()
         order = sorted((i for i in range(len(ids)) if fresh[i]), key=ids.__getitem__)
         sel = np.asarray(order, dtype=np.int64)
         return IndexSnapshot(ids=[ids[i] for i in order], lat=lat[sel], lng=lng[sel],
                              ts_ms=ts[sel], status=[sts[i] for i in order],
-                             attr=[ats[i] for i in order])
+                             attr=[ats[i] for i in order],
+                             cell=[int(cells[i], 16) if cells[i] else 0 for i in order])
+
+    async def nearest_finder(
+        self,
+        points: Sequence[tuple[float, float]],
+        *,
+        regions: Sequence[str],
+        radius_m: float,
+        limits: Mapping[str, Sequence[int]],
+        now_ms: int,
+        stale_s: float = math.inf,
+        attr: tuple[str, str] = ("", ""),
+        attr_hash: str = "",
+        anchor: int | None = None,
+    ) -> NearestFinder:
+        """What `nearest_by_status` answers, as member indices into one table (a snapshot):
+        one read, then each status searched in memory when asked (`NearestFinder.nearest`),
+        so a caller can start other I/O between two statuses' searches. Falls back to
+        `nearby_many` (every status at once) when the points are too spread for one local
+        IJ frame.
+
+        `anchor`: the res-9 cell (integer id) of the grid's local IJ frame, near the points
+        (default: the cell of their mean). With the same anchor from call to call (a
+        region's centre child), the cells' local IJ keys are remembered between calls
+        (`geo.grid_index.anchor_memo`)."""
+        qlat = np.asarray([p[0] for p in points], dtype=np.float64)
+        qlng = np.asarray([p[1] for p in points], dtype=np.float64)
+        if not points:
+            return NearestFinder.from_hits({status: [] for status in limits}, 0)
+        snap = await self.snapshot(regions, now_ms=now_ms, stale_s=stale_s,
+                                   statuses=list(limits),
+                                   box=search_box(qlat, qlng, radius_m), attr=attr,
+                                   attr_hash=attr_hash)
+        try:
+            if anchor is None:
+                anchor, cache = anchor_cell(float(qlat.mean()), float(qlng.mean())), None
+            else:
+                cache = anchor_memo(anchor)
+            grid = PointGrid(snap.lat, snap.lng, anchor, cells=snap.cell, cache=cache)
+            qkey = grid.query_keys(qlat, qlng)
+        except h3.H3BaseException:
+            found: dict[str, list[list[Hit]]] = {}
+            for status, lim in limits.items():
+                many = await self.nearby_many(points, radius_m=radius_m, limit=lim,
+                                              now_ms=now_ms, stale_s=stale_s,
+                                              statuses=[status])
+                found[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in ms]
+                                 for ms, _ in many]
+            return NearestFinder.from_hits(found, len(points))
+        return NearestFinder(snap, grid=grid, query_key=qkey, query_lat=qlat, query_lng=qlng,
+                             limits=limits, radius_m=radius_m)
 
     async def nearest_by_status(
         self,
@@ -294,6 +440,7 @@ class LiveIndex:
         now_ms: int,
         stale_s: float = math.inf,
         attr: tuple[str, str] = ("", ""),
+        attr_hash: str = "",
     ) -> dict[str, list[list[Hit]]]:
         """For each status in `limits` and each point, the first `limits[status][i]` members
         with that status within `radius_m`, nearest first — what `nearby_many(...,
@@ -303,34 +450,10 @@ class LiveIndex:
 
         Falls back to `nearby_many` when the points are too spread for one local IJ frame.
         """
-        out: dict[str, list[list[Hit]]] = {}
-        if not points:
-            return {status: [] for status in limits}
-        qlat = np.asarray([p[0] for p in points], dtype=np.float64)
-        qlng = np.asarray([p[1] for p in points], dtype=np.float64)
-        snap = await self.snapshot(regions, now_ms=now_ms, stale_s=stale_s,
-                                   statuses=list(limits),
-                                   box=search_box(qlat, qlng, radius_m), attr=attr)
-        try:
-            grid = PointGrid(snap.lat, snap.lng,
-                             anchor_cell(float(qlat.mean()), float(qlng.mean())))
-            qkey = grid.query_keys(qlat, qlng)
-        except h3.H3BaseException:
-            for status, lim in limits.items():
-                found = await self.nearby_many(points, radius_m=radius_m, limit=lim,
-                                               now_ms=now_ms, stale_s=stale_s,
-                                               statuses=[status])
-                out[status] = [[(m.member_id, m.lat, m.lng, m.dist_m, "") for m in ms]
-                               for ms, _ in found]
-            return out
-        lat, lng = snap.lat.tolist(), snap.lng.tolist()
-        for status, lim in limits.items():
-            cand, dist = grid.nearest(snap.with_status(status), qkey, qlat, qlng,
-                                      limit=np.asarray(lim, dtype=np.int64), radius_m=radius_m)
-            out[status] = [[(snap.ids[c], lat[c], lng[c], d, snap.attr[c])
-                            for c, d in zip(crow, drow, strict=True) if c >= 0]
-                           for crow, drow in zip(cand.tolist(), dist.tolist(), strict=True)]
-        return out
+        finder = await self.nearest_finder(points, regions=regions, radius_m=radius_m,
+                                           limits=limits, now_ms=now_ms, stale_s=stale_s,
+                                           attr=attr, attr_hash=attr_hash)
+        return {status: finder.hits(status) for status in limits}
 
     async def nearby_many(
         self,

@@ -233,6 +233,18 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     assert declined == await store.declined_by([o["order_id"] for o in orders])
     assert declined[-1] == {"d"}
     assert all(not d for d in declined[:-1])
+    # Only the fields a round reads (one HMGET per order): the same orders and declines,
+    # those fields of each; a field an order lacks is left out, as the whole hash does.
+    await store.redis.hdel(f"{store.p}:o:o3", "chef")
+    fields = ("plat", "ready_ms", "chef", "nosuch")
+    n_f, some, declined_f = await store.round_orders(REGION, NOW + 10, 2000, fields=fields)
+    full = [o for o in await store.orders(due) if o["state"] == "waiting"]
+    assert n_f == n_due
+    assert declined_f == declined
+    assert some == [{**{f: o[f] for f in fields if f in o}, "order_id": o["order_id"]}
+                    for o in full]
+    assert "chef" not in some[2]
+    assert some[0]["chef"] == "k1"
     # Limit and due time as ZRANGEBYSCORE ... LIMIT 0 n; an offered order is due but skipped.
     n3, first3, _ = await store.round_orders(REGION, NOW + 10, 3)
     assert n3 == 3
@@ -266,3 +278,79 @@ async def test_stack_inputs_are_the_couriers_that_may_take_one_more(new_store: A
     assert got3["s2"][1] == await store.orders(["h2", "h3"])
     assert await store.stack_inputs([], 2) == {}
     assert await store.stack_inputs(["a", "b"], 2) == {}
+
+
+# A round's claims are independent (no courier, no order twice): every refusal that can
+# happen then, each courier and order once.
+INDEPENDENT = [
+    OfferClaim(courier_id="a", order_id="o1"),                                    # ok
+    OfferClaim(courier_id="offline", order_id="o2"),                              # never online
+    OfferClaim(courier_id="d", order_id="o5"),                                    # declined
+    OfferClaim(courier_id="c", order_id="o6"),                                    # cancelled
+    OfferClaim(courier_id="b", order_id="h1"),                                    # assigned
+    OfferClaim(courier_id="s1", order_id="o3", held=("h1",), max_stack=2),        # ok
+    OfferClaim(courier_id="s2", order_id="o4", held=("h2", "h3"), max_stack=2),   # full
+    OfferClaim(courier_id="s3", order_id="o8", held=("h4",), max_stack=2),        # delivering
+    OfferClaim(courier_id="s4", order_id="o9", held=("h5",), max_stack=2),        # open offer
+    OfferClaim(courier_id="e", order_id="o7"),                                    # offered
+]
+INDEPENDENT_EXPECTED = ["ok", "courier_busy", "declined_before", "order_taken", "order_taken",
+                        "ok", "stack_full", "courier_busy", "courier_busy", "order_taken"]
+
+
+async def test_independent_claims_sent_at_once_equal_one_script_per_claim(
+        new_store: Any) -> None:
+    """`offer_chunks` sends a round's calls at once on separate connections (Redis may run
+    them in any order) and yields each call's results as they arrive: same results and
+    same state as one script per claim, and as the pipelined batch. Claims that are not
+    independent still go out in one pipeline, in order (one yield)."""
+    one_by_one, at_once, pipelined = new_store(), new_store(), new_store()
+    for store in (one_by_one, at_once, pipelined):
+        await world(store)
+    singles = []
+    for c in INDEPENDENT:
+        if c.held is None:
+            result, _ = await one_by_one.offer(c.courier_id, c.order_id, now_ms=NOW + 5,
+                                               expires_ms=NOW + 30_005)
+        else:
+            result, _ = await one_by_one.offer_stacked(
+                c.courier_id, c.order_id, held=c.held, max_stack=c.max_stack, now_ms=NOW + 5,
+                expires_ms=NOW + 30_005)
+        singles.append(result)
+    parts = [part async for part in at_once.offer_chunks(
+        INDEPENDENT, now_ms=NOW + 5, expires_ms=NOW + 30_005, per_call=3)]
+    assert [len(p) for p in parts] == [3, 3, 3, 1]  # four calls, results in claim order
+    got = [r for p in parts for r in p]
+    whole = await pipelined.offer_many(INDEPENDENT, now_ms=NOW + 5, expires_ms=NOW + 30_005)
+
+    assert singles == INDEPENDENT_EXPECTED
+    assert [r for r, _ in got] == [r for r, _ in whole] == INDEPENDENT_EXPECTED
+    assert await state(at_once) == await state(one_by_one) == await state(pipelined)
+    for (result, offer_id), c in zip(got, INDEPENDENT, strict=True):
+        info = await at_once.offer_info(offer_id)
+        assert (info is not None) == (result == "ok")
+        if info is not None:
+            assert (info["order"], info["courier"]) == (c.order_id, c.courier_id)
+
+    dependent = new_store()
+    await world(dependent)
+    parts = [part async for part in dependent.offer_chunks(
+        CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005, per_call=4)]
+    assert len(parts) == 1
+    assert [r for r, _ in parts[0]] == EXPECTED
+
+
+async def test_availability_keeps_the_vehicle_hash_equal_to_the_courier_hash(
+        new_store: Any) -> None:
+    """The vehicles hash a round reads in one HMGET per 4,000 couriers holds what the
+    courier hash holds: set when a vehicle is given, kept when it is not."""
+    store = new_store()
+    await idle(store, "a", "car")
+    await idle(store, "b", "scooter")
+    await store.set_availability("a", online=True, vehicle="", now_ms=NOW + 1)
+    await store.set_availability("b", online=False, vehicle="", now_ms=NOW + 1)
+    await store.set_availability("b", online=True, vehicle="bike", now_ms=NOW + 2)
+    raw = await store.redis.hgetall(store.vehicles_key)
+    assert {k.decode(): v.decode() for k, v in raw.items()} == {"a": "car", "b": "bike"}
+    for cid in ("a", "b"):
+        assert (await store.courier(cid))["vehicle"] == raw[cid.encode()].decode()

@@ -166,3 +166,45 @@ async def test_snapshot_search_equals_nearby_many_across_regions(index: LiveInde
                                           now_ms=NOW_MS, stale_s=60)
                 assert [h[0] for h in hits] == [b.id for b in brute]
         assert any(len(h) == lim for h, lim in zip(got["idle"], limits["idle"], strict=True))
+
+
+async def test_snapshot_reads_the_attribute_hash_first_and_the_filed_cells(
+        index: LiveIndex) -> None:
+    """`snapshot(attr_hash=...)` takes a member's attribute from the attribute hash (one
+    HMGET per 4,000 members) and, for members missing there, from the member's own hash
+    (`attr`), as before; it also returns each member's live cell as filed with its position
+    (what `PointGrid` would compute from the coordinates)."""
+    from geo.cells import cell_of, region_of
+    from geo.grid_index import anchor_cell, ij_keys
+
+    rng = random.Random(3)
+    batch = [Located(f"c{i:03d}", HOME[0] + rng.uniform(-0.03, 0.03),
+                     HOME[1] + rng.uniform(-0.03, 0.03), NOW_MS - 1000 + i) for i in range(60)]
+    assert await index.upsert(batch) == 60
+    r = index.redis
+    for i in range(60):
+        await index.set_status(f"c{i:03d}", "idle" if i % 4 else "offline")
+        await r.hset(f"{index.prefix}:h:c{i:03d}", "vehicle", f"own{i}")
+        if i % 3:
+            await r.hset(f"{index.prefix}:veh", f"c{i:03d}", f"hash{i}")
+    region = region_of(*HOME)
+    snap = await index.snapshot([region], now_ms=NOW_MS, stale_s=60, statuses=["idle"],
+                                attr=(f"{index.prefix}:h:", "vehicle"),
+                                attr_hash=f"{index.prefix}:veh")
+    by_id = {b.member_id: b for b in batch}
+    want = sorted(b.member_id for b in batch
+                  if int(b.member_id[1:]) % 4 and region_of(b.lat, b.lng) == region)
+    assert snap.ids == want
+    assert snap.attr == [f"hash{int(c[1:])}" if int(c[1:]) % 3 else f"own{int(c[1:])}"
+                         for c in snap.ids]
+    assert snap.cell is not None
+    assert snap.cell == [int(cell_of(by_id[c].lat, by_id[c].lng), 16) for c in snap.ids]
+    anchor = anchor_cell(*HOME)
+    assert (ij_keys(anchor, snap.lat, snap.lng, cells=snap.cell)
+            == ij_keys(anchor, snap.lat, snap.lng)).all()
+    plain = await index.snapshot([region], now_ms=NOW_MS, stale_s=60, statuses=["idle"],
+                                 attr=(f"{index.prefix}:h:", "vehicle"))
+    assert plain.attr == [f"own{int(c[1:])}" for c in plain.ids]
+    assert plain.ids == snap.ids
+    assert (plain.lat == snap.lat).all()
+    assert (plain.lng == snap.lng).all()

@@ -169,3 +169,19 @@ def test_regions_near_and_search_box_hold_every_point_within_the_radius(
             assert region_of(*p) in near
             assert box[0] <= p[0] <= box[1]
             assert box[2] <= p[1] <= box[3]
+
+
+def test_ij_keys_with_a_remembered_anchor_equal_fresh_ones() -> None:
+    """`anchor_memo` keeps cell -> key per anchor across calls: warm, cold and filed-cell
+    keys agree, for two anchors sharing the memo."""
+    from geo.grid_index import anchor_memo
+
+    rng = np.random.default_rng(9)
+    lat, lng = _city(rng, 500, 8000.0)
+    for anchor in (anchor_cell(*CITY), anchor_cell(CITY[0] + 0.05, CITY[1] - 0.05)):
+        memo = anchor_memo(anchor)
+        cold = ij_keys(anchor, lat, lng, cache=memo)
+        assert len(memo) > 0
+        assert (cold == ij_keys(anchor, lat, lng)).all()
+        assert (ij_keys(anchor, lat, lng, cache=memo) == cold).all()
+        assert anchor_memo(anchor) is memo
