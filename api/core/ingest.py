@@ -95,6 +95,13 @@ class LastFixCache:
         self.put(courier_id, last)
         return last
 
+    def cached(self, courier_id: str) -> LastFix | None:
+        """The cached last fix, without asking Redis (None: not cached)."""
+        last = self._data.get(courier_id)
+        if last is not None:
+            self._data.move_to_end(courier_id)
+        return last
+
     def put(self, courier_id: str, last: LastFix) -> None:
         self._data[courier_id] = last
         self._data.move_to_end(courier_id)
@@ -125,6 +132,10 @@ class KeyedLocks:
 
     def hold(self, key: str) -> _Hold:
         return _Hold(self._entries, key)
+
+    def held(self, key: str) -> bool:
+        """Someone holds or waits for ``key``'s lock."""
+        return key in self._entries
 
 
 class _Entry:
@@ -253,6 +264,52 @@ class Ingest:
         while self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
 
+    def submit_now(self, courier_id: str, items: Sequence[Fix | RejectReason]) -> Verdict | None:
+        """`submit` of a device socket (``wait_acks=False``) without awaiting anything, when it
+        can: the courier's lock is free and its last fix cached. None: it cannot (call
+        `submit`). Being synchronous it holds the event loop, so it needs no lock of its own.
+        """
+        if self._locks.held(courier_id):
+            return None
+        last = self.last_fixes.cached(courier_id)
+        if last is None:
+            return None
+        return self._coalesced(courier_id, items, last, self._clock())
+
+    def _coalesced(self, courier_id: str, items: Sequence[Fix | RejectReason],
+                   last: LastFix | None, now_ms: int) -> Verdict:
+        """Validate, count and queue for the region's next ``loc.many`` (no awaits)."""
+        verdict = validate_batch(items, last, now_ms)
+        metrics = self._metrics
+        for _, reason in verdict.rejected:
+            metrics.rejected.labels(reason.value).inc()
+        accepted = verdict.accepted
+        if not accepted:
+            return Verdict(accepted=0, rejected=verdict.rejected)
+        outside = 0
+        in_area = self._in_service_area
+        run_region = ""
+        run: list[LocFix] = []
+        for fix in accepted:
+            flagged = in_area is not None and not in_area(fix.lat, fix.lng)
+            outside += flagged
+            region = region_of(fix.lat, fix.lng)
+            loc = LocFix(fix.lat, fix.lng, fix.ts, fix.speed_mps, fix.heading_deg,
+                         fix.accuracy_m, flagged)
+            if run and region != run_region:
+                self._coalesce(run_region, LocRun(courier_id, now_ms, tuple(run)))
+                run = []
+            run_region = region
+            run.append(loc)
+        self._coalesce(run_region, LocRun(courier_id, now_ms, tuple(run)))
+        if verdict.last is not None:
+            self.last_fixes.put(courier_id, verdict.last)
+        metrics.accepted.inc(len(accepted))
+        if outside:
+            metrics.outside_zones.inc(outside)
+        return Verdict(accepted=len(accepted), rejected=verdict.rejected,
+                       outside_zones=outside)
+
     async def submit(
         self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
     ) -> Verdict:
@@ -264,6 +321,10 @@ class Ingest:
         async with self._locks.hold(courier_id):
             now_ms = self._clock()
             last = await self.last_fixes.get(courier_id)
+            if not wait_acks:
+                # Device sockets must not wait on the stream: their fixes join the region's
+                # pending `loc.many`, published (with acks) within flush_s.
+                return self._coalesced(courier_id, items, last, now_ms)
             verdict = validate_batch(items, last, now_ms)
             for _, reason in verdict.rejected:
                 self._metrics.rejected.labels(reason.value).inc()
@@ -282,18 +343,13 @@ class Ingest:
                 else:
                     runs.append((region, [loc]))
             for region, fixes in runs:
-                if wait_acks:
-                    payload = encode(CourierLocatedBatch(
-                        courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
-                    subject = self._names.location(region, courier_id)
-                    futures.append(await self._js.publish_async(subject, payload))
-                else:
-                    # Device sockets must not wait on the stream: their fixes join the
-                    # region's pending `loc.many`, published (with acks) within flush_s.
-                    self._coalesce(region, LocRun(courier_id, now_ms, tuple(fixes)))
+                payload = encode(CourierLocatedBatch(
+                    courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
+                subject = self._names.location(region, courier_id)
+                futures.append(await self._js.publish_async(subject, payload))
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
-        if wait_acks and futures:
+        if futures:
             await asyncio.gather(*futures)
         if verdict.accepted:
             self._metrics.accepted.inc(len(verdict.accepted))
