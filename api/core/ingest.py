@@ -76,24 +76,66 @@ class LastFixCache:
 
     A courier's device socket lives in one process, so its fixes are validated here in
     order; the indexer's newer-than guard protects the index when two processes disagree.
+    Misses are looked up together: those of one event-loop turn share one pipelined read (a
+    few thousand devices connecting at once would otherwise take a pooled Redis connection
+    each, and the pool's timeouts answered their fixes ``unavailable`` over and over).
     """
+
+    LOOKUP_CHUNK = 500
 
     def __init__(self, index: LiveIndex, capacity: int = 200_000) -> None:
         self._index = index
         self._capacity = capacity
         self._data: OrderedDict[str, LastFix] = OrderedDict()
+        self._misses: dict[str, asyncio.Future[LastFix | None]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
 
     async def get(self, courier_id: str) -> LastFix | None:
         last = self._data.get(courier_id)
         if last is not None:
             self._data.move_to_end(courier_id)
             return last
-        pos = await self._index.position(courier_id)
-        if pos is None or "ts" not in pos:
-            return None
-        last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]), ts_ms=int(pos["ts"]))
-        self.put(courier_id, last)
-        return last
+        future = self._misses.get(courier_id)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._misses[courier_id] = loop.create_future()
+            future.add_done_callback(_retrieve)
+            if len(self._misses) == 1:
+                loop.call_soon(self._look_up)
+        # Shielded: a cancelled waiter must not cancel the look-up another one awaits.
+        return await asyncio.shield(future)
+
+    def _look_up(self) -> None:
+        misses, self._misses = self._misses, {}
+        ids = list(misses)
+        for i in range(0, len(ids), self.LOOKUP_CHUNK):
+            chunk = {c: misses[c] for c in ids[i:i + self.LOOKUP_CHUNK]}
+            task = asyncio.create_task(self._fetch(chunk))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+
+    async def _fetch(self, misses: dict[str, asyncio.Future[LastFix | None]]) -> None:
+        try:
+            found = await self._index.positions(list(misses))
+        except asyncio.CancelledError:
+            for future in misses.values():
+                future.cancel()
+            raise
+        except Exception as exc:
+            for future in misses.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (courier_id, future), pos in zip(misses.items(), found, strict=True):
+            last = None
+            if pos is not None and "ts" in pos:
+                last = self._data.get(courier_id)  # a fix accepted meanwhile is newer
+                if last is None:
+                    last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]),
+                                   ts_ms=int(pos["ts"]))
+                    self.put(courier_id, last)
+            if not future.done():
+                future.set_result(last)
 
     def cached(self, courier_id: str) -> LastFix | None:
         """The cached last fix, without asking Redis (None: not cached)."""
@@ -110,6 +152,12 @@ class LastFixCache:
 
     def forget(self, courier_id: str) -> None:
         self._data.pop(courier_id, None)
+
+
+def _retrieve(future: asyncio.Future[LastFix | None]) -> None:
+    """Mark a look-up's exception as seen (every waiter may have gone)."""
+    if not future.cancelled():
+        future.exception()
 
 
 ZoneCheck = Callable[[float, float], bool]
