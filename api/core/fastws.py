@@ -23,6 +23,7 @@ An app that finds no lane (another server, a test client) uses ASGI as before
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -139,7 +140,17 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
                 super().send_receive_event_to_app()
                 return
         self.frames = []
-        lane.on_text(data)
+        try:
+            lane.on_text(data)
+        except Exception:
+            # As an ASGI app's failure: logged, the connection closed (1011).
+            self.logger.exception("Exception in WebSocket fast-lane callback")
+            self.lane = None
+            with contextlib.suppress(Exception):
+                self.conn.fail(1011, "internal error")
+                self.transport.write(b"".join(self.conn.data_to_send()))
+            self.close_sent = True
+            self.transport.close()
 
 
 def lane_of(scope: Any) -> FastLane | None:

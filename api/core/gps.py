@@ -160,17 +160,24 @@ async def _receive_fast(socket: WebSocket[Any, Any, Any], lane: FastLane,
                 waiting.popleft()
             lane.resume_reading()
 
-    lane.receive_text(on_text)
-    worker = asyncio.create_task(slow_path())
-    try:
+    async def asgi_path() -> None:
         while True:
             raw = await socket.receive_data(mode="text")
             reply(await _handle(core, courier_id, raw))
+
+    lane.receive_text(on_text)
+    tasks = [asyncio.create_task(asgi_path()), asyncio.create_task(slow_path())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # the disconnect, or a failure of either path, as without a lane
     finally:
         lane.receive_text(None)
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await worker
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def _write(socket: WebSocket[Any, Any, Any], outbox: asyncio.Queue[bytes]) -> None:

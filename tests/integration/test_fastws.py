@@ -42,6 +42,8 @@ class EchoApp:
         def on_text(raw: bytes) -> None:
             assert lane is not None
             msg = json.loads(raw)
+            if msg.get("boom"):
+                raise RuntimeError("boom")
             if msg.get("flood"):
                 task = asyncio.create_task(self.flood(lane, int(msg["flood"])))
                 tasks.add(task)
@@ -145,3 +147,23 @@ async def test_flow_control_pauses_and_resumes(echo: Any) -> None:
             got += 1
     assert got == n
     assert app.paused_seen >= 1
+
+
+async def test_a_failing_callback_closes_1011_and_the_app_sees_the_disconnect(
+    echo: Any,
+) -> None:
+    """As an ASGI app's failure: the connection is closed (1011) and the app's ASGI
+    ``receive`` gets the disconnect (the handler ends; nothing hangs)."""
+    _, url = echo
+    async with websockets.connect(url) as ws:
+        await ws.recv()
+        await ws.send('{"boom": 1}')
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
+    async with websockets.connect(url) as ws:  # the server is fine
+        await ws.recv()
+        await ws.send('{"n": 1}')
+        assert await ws.recv() == '{"n": 1}'
+
