@@ -70,7 +70,7 @@ class FastLane:
         """Accepted, not closing, not closed: frames may be written."""
         p = self._proto
         return (p.handshake_complete and not p.close_sent and not p.disconnected
-                and self._conn.state is State.OPEN)
+                and self._conn.state is State.OPEN and not p.transport.is_closing())
 
     @property
     def writable(self) -> bool:
