@@ -61,6 +61,7 @@ from streams.events import CourierAssigned, LatLng, OrderCreated, OrderStatusCha
 from streams.jetstream import ensure_streams
 
 LAT0, LNG0 = 12.9716, 77.5946
+FAST_LANE = "api.core.fastws:FastLaneProtocol"  # what `homechef serve` uses
 SECRET = "bench-secret-" + "x" * 40
 
 
@@ -115,7 +116,7 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def core_server(urls: dict[str, str], ns: str, profile: str = "", *, ws: str = "auto",
+async def core_server(urls: dict[str, str], ns: str, profile: str = "", *, ws: str = FAST_LANE,
                       workers: int = 1) -> Any:
     """A core process on its own database and namespace; stopped and dropped on exit."""
     db_name = f"bench_fanout_{secrets.token_hex(4)}"
@@ -559,9 +560,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--client-procs", type=int, default=2,
                         help="load-generator processes (sockets split round robin)")
-    parser.add_argument("--ws", default="auto",
-                        help="uvicorn --ws implementation (auto, websockets, "
-                             "websockets-sansio, wsproto)")
+    parser.add_argument("--ws", default=FAST_LANE,
+                        help="uvicorn --ws implementation (default: homechef serve's fast "
+                             "lane; websockets-sansio: the same without it, all through ASGI)")
     parser.add_argument("--workers", type=int, default=1,
                         help="core processes (uvicorn --workers, SO_REUSEPORT-less: one "
                              "listening socket shared by N processes)")

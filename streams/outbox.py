@@ -47,7 +47,7 @@ class Outbox:
     """
 
     __slots__ = ("_events", "_events_bytes", "_max_event_bytes", "_max_slots", "_slots",
-                 "_wake", "closed", "dropped", "on_overflow", "overflowed", "sent")
+                 "_wake", "closed", "direct", "dropped", "on_overflow", "overflowed", "sent")
 
     def __init__(self, *, max_event_bytes: int, max_slots: int) -> None:
         self._events: deque[bytes] = deque()
@@ -64,11 +64,22 @@ class Outbox:
         self.sent = 0
         self.on_overflow: Callable[[], None] | None = None
         """Called once when the backlog first exceeds its bound (the socket's closer)."""
+        self.direct: Callable[[bytes], bool] | None = None
+        """Set by the socket while it can write at once (its fast lane, writable, nothing
+        queued): a push with nothing queued goes straight to it instead of waking the writer.
+        It returns False when the socket can take no more now; the outbox then unsets it and
+        queues (and coalesces, and bounds) as usual until the writer sets it again."""
 
     def push_event(self, data: bytes) -> bool:
         """Queue an event (never dropped); False when the backlog is over its bound."""
         if self.closed or self.overflowed:
             return False
+        direct = self.direct
+        if direct is not None and not self._events and not self._slots:
+            self.sent += 1
+            if not direct(data):
+                self.direct = None
+            return True
         self._events.append(data)
         self._events_bytes += len(data)
         if self._events_bytes > self._max_event_bytes:
@@ -81,6 +92,12 @@ class Outbox:
     def push_state(self, key: str, data: bytes) -> None:
         """Keep only the latest message per ``key`` until the writer takes it."""
         if self.closed:
+            return
+        direct = self.direct
+        if direct is not None and not self._events and not self._slots:
+            self.sent += 1
+            if not direct(data):
+                self.direct = None
             return
         slots = self._slots
         if key not in slots and len(slots) >= self._max_slots:
@@ -99,6 +116,7 @@ class Outbox:
     def close(self) -> None:
         """Wake the writer so it can stop; later pushes are ignored."""
         self.closed = True
+        self.direct = None
         self._wake.set()
 
     async def take(self) -> list[bytes]:

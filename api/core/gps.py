@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -14,6 +15,8 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from api.auth import IdentityDep, Role, identity_of, roles
+from api.core.fastws import FastLane, lane_of
+from api.core.ingest import Verdict
 from api.core.services import CoreServices
 from api.problems import Problem
 from geo.fixes import Fix, RejectReason, decode_fix, decode_fixes
@@ -99,6 +102,9 @@ async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
             offer = await core.dispatch.open_offer(courier_id)
             if offer is not None:
                 outbox.put_nowait(core.dispatch.offer_message(offer))
+        lane = lane_of(socket.scope)
+        if lane is not None:
+            await _receive_fast(socket, lane, core, courier_id, outbox)
         while True:
             raw = await socket.receive_data(mode="text")
             for message in await _handle(core, courier_id, raw):
@@ -113,31 +119,117 @@ async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
             await writer
 
 
+_MAX_WAITING = 64
+"""Device messages a fast-lane socket holds for the slow path before it stops reading."""
+
+
+async def _receive_fast(socket: WebSocket[Any, Any, Any], lane: FastLane,
+                        core: CoreServices, courier_id: str,
+                        outbox: asyncio.Queue[bytes]) -> None:
+    """Take text messages in the fast lane's callback and handle them there when nothing
+    needs awaiting (`_handle_now`: a fix of a courier whose last fix is cached). The rest
+    (the first fix after connecting, a fix while an HTTP batch of the same courier holds
+    its lock) wait, in order, for this task; later messages queue behind them. Returns when
+    the socket is gone, by raising `WebSocketDisconnect` (binary messages take the ASGI
+    path as without a lane)."""
+    waiting: deque[bytes] = deque()
+    wake = asyncio.Event()
+
+    def reply(messages: list[bytes]) -> None:
+        for message in messages:
+            with contextlib.suppress(asyncio.QueueFull):  # a flooding client loses errors
+                outbox.put_nowait(message)
+
+    def on_text(raw: bytes) -> None:
+        if not waiting:
+            replies = _handle_now(core, courier_id, raw)
+            if replies is not None:
+                reply(replies)
+                return
+        waiting.append(raw)
+        wake.set()
+        if len(waiting) >= _MAX_WAITING:
+            lane.pause_reading()
+
+    async def slow_path() -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while waiting:
+                reply(await _handle(core, courier_id, waiting[0]))
+                waiting.popleft()
+            lane.resume_reading()
+
+    async def asgi_path() -> None:
+        while True:
+            raw = await socket.receive_data(mode="text")
+            reply(await _handle(core, courier_id, raw))
+
+    lane.receive_text(on_text)
+    tasks = [asyncio.create_task(asgi_path()), asyncio.create_task(slow_path())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # the disconnect, or a failure of either path, as without a lane
+    finally:
+        lane.receive_text(None)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 async def _write(socket: WebSocket[Any, Any, Any], outbox: asyncio.Queue[bytes]) -> None:
     while True:
         message = await outbox.get()
         await socket.send_data(message.decode(), mode="text")
 
 
-async def _handle(core: CoreServices, courier_id: str, raw: str | bytes) -> list[bytes]:
+def _parse(core: CoreServices, raw: str | bytes) -> tuple[_Envelope | None, Any]:
+    """(envelope, its fixes) of a fix message, or (None, the replies) of any other."""
     try:
         env = _envelope.decode(raw)
     except msgspec.DecodeError:
-        return [_error(RejectReason.MALFORMED.value, detail="expected {type, payload}")]
+        return None, [_error(RejectReason.MALFORMED.value, detail="expected {type, payload}")]
     items: list[Fix | RejectReason]
     if env.type == "LOCATION":
         items = [decode_fix(env.payload)]
     elif env.type == "LOCATIONS":
         decoded = decode_fixes(env.payload)
         if isinstance(decoded, RejectReason):
-            return [_error(decoded.value, detail="LOCATIONS payload must be an array")]
+            return None, [_error(decoded.value, detail="LOCATIONS payload must be an array")]
         if len(decoded) > core.settings.ingest_max_batch:
-            return [_error("batch_too_large", limit=core.settings.ingest_max_batch)]
+            return None, [_error("batch_too_large", limit=core.settings.ingest_max_batch)]
         items = decoded
     elif env.type == "PING":
-        return [_encoder.encode({"type": "PONG"})]
+        return None, [_encoder.encode({"type": "PONG"})]
     else:
-        return [_error("unknown_type", detail=f"unknown message type {env.type!r}")]
+        return None, [_error("unknown_type", detail=f"unknown message type {env.type!r}")]
+    return env, items
+
+
+def _replies(env: _Envelope, verdict: Verdict) -> list[bytes]:
+    if env.type == "LOCATION":
+        return [_error(r.value) for _, r in verdict.rejected]
+    return [_error(r.value, index=i) for i, r in verdict.rejected]
+
+
+def _handle_now(core: CoreServices, courier_id: str, raw: bytes) -> list[bytes] | None:
+    """`_handle` without awaiting, or None when it would have to await."""
+    env, items = _parse(core, raw)
+    if env is None:
+        replies: list[bytes] = items
+        return replies
+    verdict = core.ingest.submit_now(courier_id, items)
+    return None if verdict is None else _replies(env, verdict)
+
+
+async def _handle(core: CoreServices, courier_id: str, raw: str | bytes) -> list[bytes]:
+    env, items = _parse(core, raw)
+    if env is None:
+        replies: list[bytes] = items
+        return replies
     try:
         verdict = await core.ingest.submit(courier_id, items, wait_acks=False)
     except (RedisError, TimeoutError) as exc:
@@ -146,6 +238,4 @@ async def _handle(core: CoreServices, courier_id: str, raw: str | bytes) -> list
         # device's next fix is tried afresh, instead of the handler dying (close 4500).
         log.warning("fix of %s not accepted, live index unavailable: %r", courier_id, exc)
         return [_error("unavailable", detail="live index unavailable; fix not accepted")]
-    if env.type == "LOCATION":
-        return [_error(r.value) for _, r in verdict.rejected]
-    return [_error(r.value, index=i) for i, r in verdict.rejected]
+    return _replies(env, verdict)

@@ -76,23 +76,72 @@ class LastFixCache:
 
     A courier's device socket lives in one process, so its fixes are validated here in
     order; the indexer's newer-than guard protects the index when two processes disagree.
+    Misses are looked up together: those of one event-loop turn share one pipelined read (a
+    few thousand devices connecting at once would otherwise take a pooled Redis connection
+    each, and the pool's timeouts answered their fixes ``unavailable`` over and over).
     """
+
+    LOOKUP_CHUNK = 500
 
     def __init__(self, index: LiveIndex, capacity: int = 200_000) -> None:
         self._index = index
         self._capacity = capacity
         self._data: OrderedDict[str, LastFix] = OrderedDict()
+        self._misses: dict[str, asyncio.Future[LastFix | None]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
 
     async def get(self, courier_id: str) -> LastFix | None:
         last = self._data.get(courier_id)
         if last is not None:
             self._data.move_to_end(courier_id)
             return last
-        pos = await self._index.position(courier_id)
-        if pos is None or "ts" not in pos:
-            return None
-        last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]), ts_ms=int(pos["ts"]))
-        self.put(courier_id, last)
+        future = self._misses.get(courier_id)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._misses[courier_id] = loop.create_future()
+            future.add_done_callback(_retrieve)
+            if len(self._misses) == 1:
+                loop.call_soon(self._look_up)
+        # Shielded: a cancelled waiter must not cancel the look-up another one awaits.
+        return await asyncio.shield(future)
+
+    def _look_up(self) -> None:
+        misses, self._misses = self._misses, {}
+        ids = list(misses)
+        for i in range(0, len(ids), self.LOOKUP_CHUNK):
+            chunk = {c: misses[c] for c in ids[i:i + self.LOOKUP_CHUNK]}
+            task = asyncio.create_task(self._fetch(chunk))
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+
+    async def _fetch(self, misses: dict[str, asyncio.Future[LastFix | None]]) -> None:
+        try:
+            found = await self._index.positions(list(misses))
+        except asyncio.CancelledError:
+            for future in misses.values():
+                future.cancel()
+            raise
+        except Exception as exc:
+            for future in misses.values():
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (courier_id, future), pos in zip(misses.items(), found, strict=True):
+            last = None
+            if pos is not None and "ts" in pos:
+                last = self._data.get(courier_id)  # a fix accepted meanwhile is newer
+                if last is None:
+                    last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]),
+                                   ts_ms=int(pos["ts"]))
+                    self.put(courier_id, last)
+            if not future.done():
+                future.set_result(last)
+
+    def cached(self, courier_id: str) -> LastFix | None:
+        """The cached last fix, without asking Redis (None: not cached)."""
+        last = self._data.get(courier_id)
+        if last is not None:
+            self._data.move_to_end(courier_id)
         return last
 
     def put(self, courier_id: str, last: LastFix) -> None:
@@ -103,6 +152,12 @@ class LastFixCache:
 
     def forget(self, courier_id: str) -> None:
         self._data.pop(courier_id, None)
+
+
+def _retrieve(future: asyncio.Future[LastFix | None]) -> None:
+    """Mark a look-up's exception as seen (every waiter may have gone)."""
+    if not future.cancelled():
+        future.exception()
 
 
 ZoneCheck = Callable[[float, float], bool]
@@ -125,6 +180,10 @@ class KeyedLocks:
 
     def hold(self, key: str) -> _Hold:
         return _Hold(self._entries, key)
+
+    def held(self, key: str) -> bool:
+        """Someone holds or waits for ``key``'s lock."""
+        return key in self._entries
 
 
 class _Entry:
@@ -253,6 +312,52 @@ class Ingest:
         while self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
 
+    def submit_now(self, courier_id: str, items: Sequence[Fix | RejectReason]) -> Verdict | None:
+        """`submit` of a device socket (``wait_acks=False``) without awaiting anything, when it
+        can: the courier's lock is free and its last fix cached. None: it cannot (call
+        `submit`). Being synchronous it holds the event loop, so it needs no lock of its own.
+        """
+        if self._locks.held(courier_id):
+            return None
+        last = self.last_fixes.cached(courier_id)
+        if last is None:
+            return None
+        return self._coalesced(courier_id, items, last, self._clock())
+
+    def _coalesced(self, courier_id: str, items: Sequence[Fix | RejectReason],
+                   last: LastFix | None, now_ms: int) -> Verdict:
+        """Validate, count and queue for the region's next ``loc.many`` (no awaits)."""
+        verdict = validate_batch(items, last, now_ms)
+        metrics = self._metrics
+        for _, reason in verdict.rejected:
+            metrics.rejected.labels(reason.value).inc()
+        accepted = verdict.accepted
+        if not accepted:
+            return Verdict(accepted=0, rejected=verdict.rejected)
+        outside = 0
+        in_area = self._in_service_area
+        run_region = ""
+        run: list[LocFix] = []
+        for fix in accepted:
+            flagged = in_area is not None and not in_area(fix.lat, fix.lng)
+            outside += flagged
+            region = region_of(fix.lat, fix.lng)
+            loc = LocFix(fix.lat, fix.lng, fix.ts, fix.speed_mps, fix.heading_deg,
+                         fix.accuracy_m, flagged)
+            if run and region != run_region:
+                self._coalesce(run_region, LocRun(courier_id, now_ms, tuple(run)))
+                run = []
+            run_region = region
+            run.append(loc)
+        self._coalesce(run_region, LocRun(courier_id, now_ms, tuple(run)))
+        if verdict.last is not None:
+            self.last_fixes.put(courier_id, verdict.last)
+        metrics.accepted.inc(len(accepted))
+        if outside:
+            metrics.outside_zones.inc(outside)
+        return Verdict(accepted=len(accepted), rejected=verdict.rejected,
+                       outside_zones=outside)
+
     async def submit(
         self, courier_id: str, items: Sequence[Fix | RejectReason], *, wait_acks: bool
     ) -> Verdict:
@@ -264,6 +369,10 @@ class Ingest:
         async with self._locks.hold(courier_id):
             now_ms = self._clock()
             last = await self.last_fixes.get(courier_id)
+            if not wait_acks:
+                # Device sockets must not wait on the stream: their fixes join the region's
+                # pending `loc.many`, published (with acks) within flush_s.
+                return self._coalesced(courier_id, items, last, now_ms)
             verdict = validate_batch(items, last, now_ms)
             for _, reason in verdict.rejected:
                 self._metrics.rejected.labels(reason.value).inc()
@@ -282,18 +391,13 @@ class Ingest:
                 else:
                     runs.append((region, [loc]))
             for region, fixes in runs:
-                if wait_acks:
-                    payload = encode(CourierLocatedBatch(
-                        courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
-                    subject = self._names.location(region, courier_id)
-                    futures.append(await self._js.publish_async(subject, payload))
-                else:
-                    # Device sockets must not wait on the stream: their fixes join the
-                    # region's pending `loc.many`, published (with acks) within flush_s.
-                    self._coalesce(region, LocRun(courier_id, now_ms, tuple(fixes)))
+                payload = encode(CourierLocatedBatch(
+                    courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
+                subject = self._names.location(region, courier_id)
+                futures.append(await self._js.publish_async(subject, payload))
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
-        if wait_acks and futures:
+        if futures:
             await asyncio.gather(*futures)
         if verdict.accepted:
             self._metrics.accepted.inc(len(verdict.accepted))

@@ -308,6 +308,15 @@ class LiveIndex:
     async def set_status(self, member_id: str, status: str) -> None:
         await self.redis.hset(self.status_key, member_id, status)
 
+    async def positions(self, member_ids: Sequence[str]) -> list[dict[str, str] | None]:
+        """`position` of each member, in one pipeline (one connection, one round trip)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member_id in member_ids:
+                pipe.hgetall(position_key(member_id, prefix=self.prefix))
+            raws: list[dict[bytes, bytes]] = await pipe.execute()
+        return [{k.decode(): v.decode() for k, v in raw.items()} if raw else None
+                for raw in raws]
+
     async def position(self, member_id: str) -> dict[str, str] | None:
         raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             position_key(member_id, prefix=self.prefix)

@@ -7,6 +7,13 @@ task awaits the socket, so a slow client delays nobody but itself. Closing rules
 - event backlog over ``max_event_bytes`` → 4008 "slow consumer";
 - nothing heard from the client for ``idle_timeout_s`` (the server PINGs every
   ``ping_interval_s``; any message, PONG included, counts) → 4408 "heartbeat timeout".
+
+Under ``homechef serve`` the socket has a fast lane (api/core/fastws.py): while it is
+writable and nothing is queued, the outbox hands each message straight to the transport (no
+writer wake-up, no ASGI send), and client messages of sockets without ``on_message`` are
+handled in the protocol's callback (no reader wake-up). Once the transport pauses, messages
+queue in the outbox exactly as on the ASGI path (coalesced, bounded, 4008) and the writer
+drains them when it resumes. Without a lane everything goes through ASGI.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
+from api.core.fastws import FastLane, lane_of
 from streams.hub import HubLimits
 from streams.outbox import CloseCode, Outbox
 from streams.wire import (
@@ -66,6 +74,8 @@ async def serve(
         if not closing.done():
             closing.set_result((code, reason))
 
+    lane = lane_of(socket.scope)
+
     async def write() -> None:
         while True:
             batch = await outbox.take()
@@ -81,24 +91,57 @@ async def serve(
                     close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
                     return
 
-    async def read() -> None:
-        nonlocal last_heard
+    async def write_fast(lane: FastLane) -> None:
+        send = lane.send_text
         while True:
+            if lane.writable and not outbox.pending():
+                outbox.direct = send
+            batch = await outbox.take()
+            outbox.direct = None
+            if not batch:
+                if outbox.overflowed:
+                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+                else:
+                    close_with(CloseCode.GOING_AWAY, "server closing")
+                return
+            for data in batch:
+                if not lane.writable:
+                    if lane.open:
+                        await lane.drained()
+                    if not lane.open:
+                        return  # the connection is going: the reader sees the disconnect
+                send(data)
+                if outbox.overflowed:
+                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+                    return
+
+    def heard(raw: str | bytes) -> ClientMessage | None:
+        """Note the message and answer what needs no await; the message if it does."""
+        nonlocal last_heard
+        last_heard = time.monotonic()
+        try:
+            message = decode_client(raw)
+        except msgspec.DecodeError as exc:
+            outbox.push_event(error_message("malformed", str(exc)[:200]))
+            return None
+        if isinstance(message, Ping):
+            outbox.push_state("pong", _PONG)
+        elif isinstance(message, Pong):
+            pass
+        elif on_message is None:
+            outbox.push_event(error_message("unknown_type",
+                                            f"{type(message).__name__} is not expected"))
+        else:
+            return message
+        return None
+
+    async def read() -> None:
+        while True:
+            # With the fast lane's callback set, only what it does not take comes here
+            # (binary messages, the disconnect).
             raw = await socket.receive_data(mode="text")
-            last_heard = time.monotonic()
-            try:
-                message = decode_client(raw)
-            except msgspec.DecodeError as exc:
-                outbox.push_event(error_message("malformed", str(exc)[:200]))
-                continue
-            if isinstance(message, Ping):
-                outbox.push_state("pong", _PONG)
-            elif isinstance(message, Pong):
-                pass
-            elif on_message is None:
-                outbox.push_event(error_message("unknown_type",
-                                                f"{type(message).__name__} is not expected"))
-            else:
+            message = heard(raw)
+            if message is not None and on_message is not None:
                 await on_message(message)
 
     async def heartbeat() -> None:
@@ -114,14 +157,24 @@ async def serve(
                 outbox.push_state("ping", _PING)
                 next_ping = now + limits.ping_interval_s
 
+    def on_text(raw: bytes) -> None:
+        heard(raw)  # sockets without on_message: nothing to await
+
     outbox.on_overflow = lambda: close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
-    tasks: list[asyncio.Future[Any]] = [asyncio.create_task(t())
-                                        for t in (write, read, heartbeat)]
+    if lane is not None and on_message is None:
+        lane.receive_text(on_text)
+    tasks: list[asyncio.Future[Any]] = [
+        asyncio.create_task(write() if lane is None else write_fast(lane)),
+        asyncio.create_task(read()),
+        asyncio.create_task(heartbeat()),
+    ]
     reader = tasks[1]
     try:
         await asyncio.wait([*tasks, closing], return_when=asyncio.FIRST_COMPLETED)
     finally:
         outbox.close()
+        if lane is not None:
+            lane.receive_text(None)
         for t in tasks:
             t.cancel()
         for t in tasks:

@@ -14,7 +14,7 @@ from api.app import create_core_app
 from api.auth import Role, TokenCodec
 from api.runtime import free_port
 from api.settings import Settings
-from tests.servers import serve_app
+from tests.servers import FAST_LANE, serve_app
 
 
 class CoreServer:
@@ -38,9 +38,9 @@ class CoreServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_core(settings: Settings) -> AsyncIterator[CoreServer]:
+async def serve_core(settings: Settings, ws: str = FAST_LANE) -> AsyncIterator[CoreServer]:
     app = create_core_app(settings)
-    async with serve_app(app) as url:
+    async with serve_app(app, ws=ws) as url:
         yield CoreServer(url, settings, app)
 
 

@@ -7,15 +7,18 @@ import json
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from api.settings import Settings
 from geo.cells import region_of
 from streams.events import CourierLocated, encode
-from tests.integration.core.conftest import CoreServer, eventually
+from tests.integration.core.conftest import CoreServer, eventually, serve_core
+from tests.servers import ASGI_ONLY
 
 
 def now_ms() -> int:
@@ -104,6 +107,31 @@ async def test_websocket_rejects_each_rule_and_keeps_the_socket(
 ) -> None:
     """/ws/courier: a bad fix gets {"type":"ERROR","payload":{"reason":...}}, the socket stays
     open (a valid fix after it is indexed), and the bad fix never reaches the index."""
+    await _ws_rejects_and_keeps_the_socket(core_server, http, name, make, reason, needs_prior)
+
+
+@pytest.fixture(scope="module")
+async def asgi_core_server(settings: Settings) -> AsyncIterator[CoreServer]:
+    """A second core on the same stores whose sockets have no fast lane (plain ASGI)."""
+    async with serve_core(settings, ws=ASGI_ONLY) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize(("name", "make", "reason", "needs_prior"), RULES,
+                         ids=[r[0] for r in RULES])
+async def test_websocket_rejects_each_rule_over_plain_asgi(
+    asgi_core_server: CoreServer, http: httpx.AsyncClient, name: str, make: Any, reason: str,
+    needs_prior: bool,
+) -> None:
+    """The same through the ASGI path (a server without the fast lane)."""
+    await _ws_rejects_and_keeps_the_socket(asgi_core_server, http, name, make, reason,
+                                           needs_prior)
+
+
+async def _ws_rejects_and_keeps_the_socket(
+    core_server: CoreServer, http: httpx.AsyncClient, name: str, make: Any, reason: str,
+    needs_prior: bool,
+) -> None:
     courier = f"c-ws-{name}-{uuid.uuid4().hex[:6]}"
     lat, lng = fresh_point()
     t = now_ms()

@@ -117,3 +117,48 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
     core._bound["ingest"], _ = make_ingest(nc, js_names, redis, flush_s=0.01)
     assert await _handle(core, "c-down", raw) == []
     await core.ingest.close()
+
+
+async def test_last_fix_misses_of_one_loop_turn_share_pipelined_reads(
+    js_names: Names, redis: aioredis.Redis
+) -> None:
+    """1,200 devices whose last fix is not cached (a connect storm) are looked up in
+    ceil(1,200 / 500) pipelined reads, not one pooled connection each; every waiter gets its
+    own courier's fix (or None), a repeated id shares its look-up, and a failing read reaches
+    every waiter as the Redis error (answered ``unavailable`` by the socket)."""
+    import asyncio
+
+    from geo.index_model import position_key
+
+    prefix = f"{js_names.ns}:geo-lf"
+    index = LiveIndex(redis, prefix)
+    ids = [f"lf-{i}" for i in range(1200)]
+    for i, cid in enumerate(ids[:1000]):  # the last 200 never sent a fix
+        await redis.hset(position_key(cid, prefix=prefix),  # type: ignore[misc]
+                         mapping={"lat": 12.0 + i / 1e4, "lng": 77.5, "ts": 1_000 + i})
+    calls: list[int] = []
+    real = index.positions
+
+    async def counted(member_ids: list[str]) -> list[dict[str, str] | None]:
+        calls.append(len(member_ids))
+        return await real(member_ids)
+
+    index.positions = counted  # type: ignore[method-assign]
+    cache = LastFixCache(index)
+    got = await asyncio.gather(*(cache.get(c) for c in [*ids, ids[3]]))
+    assert calls == [500, 500, 200]
+    assert got[3] is not None
+    assert (got[3].lat, got[3].ts_ms) == (12.0003, 1_003)
+    assert got[-1] == got[3]
+    assert all(g is not None and g.ts_ms == 1_000 + i for i, g in enumerate(got[:1000]))
+    assert got[1000:1200] == [None] * 200
+    assert cache.cached(ids[999]) is not None  # cached: the next fix needs no Redis at all
+
+    dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    try:
+        down = LastFixCache(LiveIndex(dead, prefix))
+        results = await asyncio.gather(down.get("x-1"), down.get("x-2"),
+                                       return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["ConnectionError"] * 2
+    finally:
+        await dead.aclose()

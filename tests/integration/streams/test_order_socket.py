@@ -25,6 +25,7 @@ from tests.integration.streams.conftest import (
     recv_type,
     serve_core,
 )
+from tests.servers import ASGI_ONLY, FAST_LANE
 
 
 async def close_code_of(url: str, headers: dict[str, str] | None = None) -> int | str:
@@ -238,12 +239,16 @@ async def test_slow_consumer_does_not_delay_others(core_server: CoreServer,
 
 
 
-async def test_slow_consumer_is_closed_4008(settings: Settings, orders: Orders) -> None:
+@pytest.mark.parametrize("ws", [FAST_LANE, ASGI_ONLY])
+async def test_slow_consumer_is_closed_4008(settings: Settings, orders: Orders, ws: str) -> None:
     """A client that stops reading while status events keep coming is closed with 4008
     "slow consumer" once its unsent backlog passes the bound (WS_QUEUE_SIZE=1 → 4 KiB), after
-    the events that did fit; it resumes with ?since=."""
+    the events that did fit; it resumes with ?since=. Both with the fast lane (messages go
+    straight to the transport until it pauses, then queue) and through plain ASGI: ~9 MB of
+    events, more than the kernel's socket buffers (tcp_wmem up to 4 MiB) and the transport's
+    take while the client reads nothing."""
     small = msgspec.structs.replace(settings, ws_queue_size=1)
-    async with serve_core(small) as srv:
+    async with serve_core(small, ws=ws) as srv:
         hub = srv.app.state.tracking.hub  # type: ignore[attr-defined]
         await asyncio.wait_for(hub.ready.wait(), 10)
         order_id, _ = await orders.create()
@@ -254,15 +259,15 @@ async def test_slow_consumer_is_closed_4008(settings: Settings, orders: Orders) 
         port = int(srv.url.rsplit(":", 1)[1])
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
         url = order_url(srv, order_id, customer, "customer")
-        async with websockets.connect(url, sock=sock, max_queue=1, close_timeout=1) as ws:
-            await recv(ws)
-            filler = "x" * 4000  # big events fill the buffers quickly
-            for _ in range(120):
+        async with websockets.connect(url, sock=sock, max_queue=1, close_timeout=1) as ws_:
+            await recv(ws_)
+            filler = "x" * 60_000  # big events fill the buffers quickly
+            for _ in range(150):
                 await orders.status(order_id, "preparing", order_number=filler)
-            got, closed = await read_until_closed(ws)
+            got, closed = await read_until_closed(ws_)
         assert closed.rcvd is not None
         assert (closed.rcvd.code, closed.rcvd.reason) == (4008, "slow consumer")
-        assert got < 120
+        assert got < 150
 
 
 async def read_until_closed(ws: Any) -> tuple[int, ConnectionClosed]:
