@@ -57,11 +57,11 @@ def reinsert_orders(
     for task in problem.tasks:
         if task.id in placed:
             continue
-        pair = pair_of.get(task.id)
-        if pair is None or task.vehicle_id is not None:
+        order = pair_of.get(task.id)
+        if order is None or task.vehicle_id is not None:
             return None
-        if task.id == pair.pickup_id:
-            pool.append(pair)
+        if task.id == order.pickup_id:
+            pool.append(order)
     if not pool:
         return [(v, list(ids)) for v, ids in routes]
     # Plain lists: `insert` reads them faster than numpy for its small sub-matrices.
