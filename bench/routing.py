@@ -68,7 +68,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
     fleet_reduction_share: float | None = None  # ours: None = the solver's default
     polish_share: float | None = None  # ours: None = the solver's default
-    ejection_share: float | None = None  # ours: None = the solver's default; 0 = main's
+    ejection_share: float | None = None  # ours: None = the solver's default (0, off)
     exploration_level: int = 5  # vroom
 
 
@@ -538,8 +538,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--ejection-share",
         type=float,
         default=None,
-        help="ours: budget share of route elimination on exact routes (routing.reduce); "
-        "0 = the hinted reduction chunks instead (main's solver before this option)",
+        help="ours: budget share of route elimination on exact routes after a failed "
+        "hinted reduction, plus the polish repair (routing.reduce); default 0 = off; "
+        "measured with 0.2",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")

@@ -8,11 +8,11 @@ iterated local search on the vehicles that solution used: SISR ruin-and-recreate
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
 10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. Then
 part of the budget tries to do without one route (fleet reduction, not tried when the fleet
-already equals a lower bound, `routing.bounds`): by default on the exact routes, in Python —
-one of the shortest routes goes and an ejection pool (`routing.reduce`) re-inserts its orders
-on the others, then a descent tightens the result; with `ejection_share` 0, as before, the
-search restarts from the other routes, hinted, in chunks that stop as soon as one re-inserts
-no more of the dropped tasks. Either is kept only if it serves every task. The rest restarts
+already equals a lower bound, `routing.bounds`): the search restarts from the other routes,
+hinted, in chunks that stop as soon as one re-inserts no more of the dropped tasks; kept only
+if it serves every task. Opt-in (`ejection_share` > 0): when that fails, an ejection pool
+(`routing.reduce`) tries the same on the exact routes, in Python, and a lossy polish restart
+is repaired by it instead of thrown away. The rest restarts
 the search from the best routes to shorten them, and a local-search descent ends it.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
@@ -89,10 +89,13 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # an ejection pool re-inserts the dropped route's orders in pure Python, no lossy OR-Tools
     # hint) in the rest of the reduction window, at most this share of the search budget,
     # over the `ejection_candidates` routes with fewest tasks, one after the other, each with
-    # an equal part of what is left. 0 = main's solver before 2026-11-25 evening (no
-    # ejection, no polish repair). With a solution limit (reproducible mode) each candidate
-    # gets `ejection_steps` insertions instead of a slice of the clock.
-    ejection_share: float = 0.2
+    # an equal part of what is left. 0 (default) = no ejection and no polish repair: one
+    # loaded full-set run each (docs/routing-notes.md, "Exact route elimination") had 0.2
+    # ahead on vehicles (423 vs 430 in total) but behind on distance (gap 1.95 vs 1.01 % on
+    # the instances both solved at BKS), and lr110 still at 12, so it stays opt-in. With a
+    # solution limit (reproducible mode) each candidate gets `ejection_steps` insertions
+    # instead of a slice of the clock.
+    ejection_share: float = 0.0
     ejection_candidates: int = 2
     ejection_steps: int = 400
     # With ejection on, the polish ends this share of the search budget early: if OR-Tools

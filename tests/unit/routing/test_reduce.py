@@ -9,7 +9,7 @@ from routing.feasibility import check_plan
 from routing.lilim import read_lilim
 from routing.model import Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
-from routing.solver import SolverConfig, _eject_route
+from routing.solver import SolverConfig, _eject_route, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
 
 LR110 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lr110.txt"
@@ -126,3 +126,13 @@ def test_lr110_twelve_routes_to_eleven() -> None:
     assert check_plan(problem, plan) == []
     assert plan.vehicles_used == 11
     assert sorted(i for _, ids in done for i in ids) == sorted(t.id for t in problem.tasks)
+
+
+def test_solve_with_ejection_is_feasible_and_reproducible() -> None:
+    """Opt-in ejection (`ejection_share` > 0) in reproducible mode: solution and step limits
+    make the plan the same run after run, and it passes the checker."""
+    problem = read_lilim(LR110).problem
+    config = SolverConfig(ejection_share=0.2)
+    plans = [solve(problem, 60, 3, solution_limit=150, config=config) for _ in range(2)]
+    assert plans[0] == plans[1]
+    assert check_plan(problem, plans[0]) == []
