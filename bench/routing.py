@@ -68,6 +68,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
     fleet_reduction_share: float | None = None  # ours: None = the solver's default
     polish_share: float | None = None  # ours: None = the solver's default
+    ejection_share: float | None = None  # ours: None = the solver's default (0, off)
     exploration_level: int = 5  # vroom
 
 
@@ -96,6 +97,8 @@ def run_ours(job: Job) -> Outcome:
             )
         if job.polish_share is not None:
             config = msgspec.structs.replace(config, polish_share=job.polish_share)
+        if job.ejection_share is not None:
+            config = msgspec.structs.replace(config, ejection_share=job.ejection_share)
         plan = solve(
             problem, job.budget_s, job.seed, solution_limit=job.solution_limit, config=config
         )
@@ -204,6 +207,7 @@ def bench_solver(args: argparse.Namespace) -> None:
             solution_limit=args.solution_limit,
             fleet_reduction_share=args.fleet_reduction_share,
             polish_share=args.polish_share,
+            ejection_share=args.ejection_share,
         )
         for p in paths
     ]
@@ -529,6 +533,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="ours: budget share of the final hinted restart (0 = off; with "
         "--fleet-reduction-share 0: ILS only, plus the final descent)",
+    )
+    parser.add_argument(
+        "--ejection-share",
+        type=float,
+        default=None,
+        help="ours: budget share of route elimination on exact routes after a failed "
+        "hinted reduction, plus the polish repair (routing.reduce); default 0 = off; "
+        "measured with 0.2",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")

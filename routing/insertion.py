@@ -64,7 +64,10 @@ class Reoptimization(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def insert(
-    route: CourierRoute, pickup: Task, delivery: Task, travel_s: npt.NDArray[Any]
+    route: CourierRoute,
+    pickup: Task,
+    delivery: Task,
+    travel_s: npt.NDArray[Any] | list[list[int]],
 ) -> Insertion | None:
     """Cheapest feasible insertion of the order `pickup -> delivery`, other stops kept in order.
 
@@ -73,6 +76,8 @@ def insert(
     `shift_end_s`. Exhaustive over all O(n^2) position pairs; each is checked in O(1) amortised
     from forward times and backward "latest start" bounds. Ties go to the earliest positions.
     Returns None when no position pair is feasible (including when the route is already late).
+    `travel_s` may also be the matrix as nested lists (`ndarray.tolist()`), which is faster
+    when one caller makes thousands of insertions (routing.reduce).
     """
     stops = route.stops
     n = len(stops)
@@ -82,7 +87,11 @@ def insert(
     locs = [route.location, *(s.location for s in stops), pickup.location, delivery.location]
     if route.end is not None:
         locs.append(route.end)
-    sub: list[list[float]] = travel_s[np.ix_(locs, locs)].tolist()
+    if isinstance(travel_s, list):  # a matrix as plain lists: faster for many calls
+        rows = [travel_s[a] for a in locs]
+        sub: list[list[float]] = [[row[b] for b in locs] for row in rows]
+    else:
+        sub = travel_s[np.ix_(locs, locs)].tolist()
     p_i, d_i, end_i = n + 1, n + 2, n + 3
 
     def t(a: int, b: int) -> float:
@@ -193,7 +202,11 @@ def _reoptimize_exact(route: CourierRoute, travel_s: npt.NDArray[Any]) -> Reopti
     locs = [*(s.location for s in stops), route.location]
     if route.end is not None:
         locs.append(route.end)
-    sub: list[list[float]] = travel_s[np.ix_(locs, locs)].tolist()
+    if isinstance(travel_s, list):  # a matrix as plain lists: faster for many calls
+        rows = [travel_s[a] for a in locs]
+        sub: list[list[float]] = [[row[b] for b in locs] for row in rows]
+    else:
+        sub = travel_s[np.ix_(locs, locs)].tolist()
     here = n  # local index of the courier's position
 
     def to_end(a: int) -> float:

@@ -7,11 +7,13 @@ Search: a first solution (parallel cheapest insertion) on the whole fleet, then 
 iterated local search on the vehicles that solution used: SISR ruin-and-recreate with
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
 10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. Then
-part of the budget tries to do without the shortest route found (fleet reduction: the
-search restarts from the other routes, hinted, with one vehicle fewer, in chunks that stop as
-soon as one re-inserts no more of the dropped tasks; kept only if it serves every task; not
-tried when the fleet already equals a lower bound, `routing.bounds`), the rest restarts the
-search from the best routes to shorten them, and a local-search descent ends it.
+part of the budget tries to do without one route (fleet reduction, not tried when the fleet
+already equals a lower bound, `routing.bounds`): the search restarts from the other routes,
+hinted, in chunks that stop as soon as one re-inserts no more of the dropped tasks; kept only
+if it serves every task. Opt-in (`ejection_share` > 0): when that fails, an ejection pool
+(`routing.reduce`) tries the same on the exact routes, in Python, and a lossy polish restart
+is repaired by it instead of thrown away. The rest restarts
+the search from the best routes to shorten them, and a local-search descent ends it.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
 are safe. But OR-Tools' Python binding holds the GIL for the whole search (measured: another
@@ -35,7 +37,9 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from routing.bounds import vehicle_lower_bound
+from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
+from routing.reduce import reinsert_orders
 
 __all__ = ["InfeasibleProblemError", "NoSolutionError", "SolverConfig", "solve"]
 
@@ -81,6 +85,22 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     reduction_chunk_share: float = 0.1
     reduction_patience: int = 1
     max_route_removals: int = 1
+    # When the hinted reduction fails, route elimination on the exact routes (routing.reduce:
+    # an ejection pool re-inserts the dropped route's orders in pure Python, no lossy OR-Tools
+    # hint) in the rest of the reduction window, at most this share of the search budget,
+    # over the `ejection_candidates` routes with fewest tasks, one after the other, each with
+    # an equal part of what is left. 0 (default) = no ejection and no polish repair: one
+    # loaded full-set run each (docs/routing-notes.md, "Exact route elimination") had 0.2
+    # ahead on vehicles (423 vs 430 in total) but behind on distance (gap 1.95 vs 1.01 % on
+    # the instances both solved at BKS), and lr110 still at 12, so it stays opt-in. With a
+    # solution limit (reproducible mode) each candidate gets `ejection_steps` insertions
+    # instead of a slice of the clock.
+    ejection_share: float = 0.0
+    ejection_candidates: int = 2
+    ejection_steps: int = 400
+    # With ejection on, the polish ends this share of the search budget early: if OR-Tools
+    # rebuilt its hint with tasks left out, the ejection pool re-inserts them meanwhile.
+    repair_share: float = 0.05
     # One cooling schedule across the phases (each continues at the temperature where the
     # last stopped) instead of re-heating at every phase. Measured worse (the hinted restarts
     # rebuild a somewhat different plan, which a cold search cannot repair): off.
@@ -167,9 +187,14 @@ def solve(
             polish_config,
             sa_initial_temperature=polish_config.sa_initial_temperature * config.polish_heat,
         )
-        polished = _restart_from(
-            problem, routes, polish_config, seed, remaining_s, budget.rest(), False
-        )
+        if config.ejection_share > 0:
+            polished = _polish_and_repair(
+                problem, routes, polish_config, seed, (search_end, search_s), budget.rest()
+            )
+        else:
+            polished = _restart_from(
+                problem, routes, polish_config, seed, remaining_s, budget.rest(), False
+            )
         if polished is not None and _rank(problem, polished) < _rank(problem, routes):
             routes = polished
     if config.final_descent and routes is not None:
@@ -282,7 +307,98 @@ def _reduce_fleet(
             break
         routes = state
         removals += 1
+    if config.ejection_share > 0 and removals == 0 and _used(routes) > lower:
+        # The hinted attempt failed (OR-Tools rebuilds a hint lossily): route elimination on
+        # the exact routes instead (routing.reduce), in what is left of the window.
+        eject_end = min(end_s, time.monotonic() + budget.search_s * config.ejection_share)
+        descent_s = budget.search_s * config.reduction_chunk_share
+        reduced = _eject_route(problem, routes, config, seed, (eject_end, descent_s), budget.limit)
+        if reduced is not None:
+            routes = reduced
     return routes, start + chunk * chunk_fraction
+
+
+def _eject_route(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    window: tuple[float, float],
+    solution_limit: int | None,
+) -> Routes | None:
+    """`routes` with one route fewer, its orders re-inserted on the others by the ejection
+    pool (`routing.reduce.reinsert_orders`) and the result descended to a local optimum; None
+    if none of the candidate routes (fewest tasks first) could go before `end_s`. `window` is
+    (end_s, seconds the final descent may take)."""
+    end_s, descent_s = window
+    candidates = _removal_candidates(problem, routes)[: config.ejection_candidates]
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    for i, dropped in enumerate(candidates):
+        now = time.monotonic()
+        if now >= end_s:
+            return None
+        deadline = now + (end_s - now) / (len(candidates) - i)
+        state = [r for r in used if r[0] != dropped]
+        steps = config.ejection_steps if solution_limit is not None else 1 << 30
+        found = reinsert_orders(problem, state, deadline, seed + i, max_steps=steps)
+        if found is None or check_plan(problem, make_plan(problem, found)):
+            continue  # (the checker finding anything would be a bug in routing.insertion)
+        # The ejections leave a feasible but loose plan: a descent (exact start, well under a
+        # second) tightens it before the polish.
+        fleet = tuple(v for v in problem.vehicles if v.id in {r[0] for r in found})
+        local = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+        descended = local.descend(found, max(0.001, descent_s))
+        if (
+            descended is not None
+            and not _dropped(problem, descended)
+            and _rank(problem, descended) < _rank(problem, found)
+        ):
+            return descended
+        return found
+    return None
+
+
+def _polish_and_repair(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    window: tuple[float, float],
+    solution_limit: int | None,
+) -> Routes | None:
+    """The polish (a search hinted with `routes` on their vehicles) until `repair_share` of
+    the search before `end_s`; if OR-Tools rebuilt the hint with tasks left out, the ejection
+    pool puts them back in the time left (a lossy restart used to be thrown away whole).
+    `window` is (end_s, search seconds). None if the result is still incomplete."""
+    end_s, search_s = window
+    repair_s = search_s * config.repair_share
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    seconds = max(0.001, end_s - repair_s - time.monotonic())
+    found = _search_from(problem, used, config, seed, seconds, solution_limit)
+    if found is None or not _dropped(problem, found):
+        return found
+    steps = config.ejection_steps if solution_limit is not None else 1 << 30
+    repaired = reinsert_orders(
+        problem,
+        [r for r in found if r[1]],
+        max(end_s, time.monotonic() + 0.001),
+        seed,
+        max_steps=steps,
+    )
+    if repaired is None or check_plan(problem, make_plan(problem, repaired)):
+        return None
+    return repaired
+
+
+def _removal_candidates(problem: Problem, routes: Routes) -> list[int]:
+    """Vehicles whose route may be dropped (non-empty, no bound tasks), fewest tasks first;
+    empty if only one route is left."""
+    used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    if len(used) < 2:
+        return []
+    bound = {t.vehicle_id for t in problem.tasks if t.vehicle_id is not None}
+    ranked = sorted((len(ids), vehicle_id) for vehicle_id, ids in used if vehicle_id not in bound)
+    return [vehicle_id for _, vehicle_id in ranked]
 
 
 def _schedule(config: SolverConfig, start: float, stop: float) -> SolverConfig:
@@ -526,8 +642,10 @@ class _Model:
         """(vehicle id, task ids) routes as OR-Tools node indices, one list per vehicle."""
         node_of = {t.id: node for node, t in enumerate(self.tasks)}
         ids_of = dict(routes)
-        return [[self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
-                for v in self.problem.vehicles]
+        return [
+            [self.manager.NodeToIndex(node_of[i]) for i in ids_of.get(v.id, [])]
+            for v in self.problem.vehicles
+        ]
 
     def descend(self, routes: Routes, time_limit_s: float) -> Routes | None:
         """A local-search descent (OR-Tools' operators, greedy) from `routes` to a local

@@ -203,10 +203,10 @@ def test_fleet_reduction_keeps_a_courier_with_food_on_board() -> None:
 
 
 def _reduce(problem: Problem, routes: Routes, budget: _Budget) -> tuple[Routes, float]:
-    """Fleet reduction as `solve` runs it by default: from 0.4 of the schedule, share 0.3."""
-    return _reduce_fleet(
-        problem, routes, SolverConfig(), 0, budget, (0.4, 0.3), time.monotonic() + 30
-    )
+    """Fleet reduction in hinted chunks (the path with `ejection_share` 0; the exact-route
+    ejection is tested in test_reduce.py): from 0.4 of the schedule, share 0.3."""
+    config = SolverConfig(ejection_share=0.0)
+    return _reduce_fleet(problem, routes, config, 0, budget, (0.4, 0.3), time.monotonic() + 30)
 
 
 def test_fleet_reduction_chunks_stop_at_success() -> None:
