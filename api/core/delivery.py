@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import get, post, put
 from litestar.datastructures import State
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 
 from api.auth import STAFF, IdentityDep, Role, roles
 from api.core.dispatch_store import Transition
@@ -141,7 +141,8 @@ async def get_offers(state: State, identity: IdentityDep) -> OfferList:
 
 @post("/api/v1/delivery/offers/{offer_id:str}/accept", guards=[roles(Role.DELIVERY)],
       status_code=200, summary="Accept an offer (before it expires)")
-async def accept_offer(state: State, identity: IdentityDep, offer_id: str) -> OfferDecision:
+async def accept_offer(state: State, identity: IdentityDep,
+                       offer_id: FromPath[str]) -> OfferDecision:
     t = await _core(state).dispatch.accept(identity.user_id, offer_id)
     if t.result != "accepted":
         raise _refusal(t, "offer")
@@ -150,7 +151,8 @@ async def accept_offer(state: State, identity: IdentityDep, offer_id: str) -> Of
 
 @post("/api/v1/delivery/offers/{offer_id:str}/decline", guards=[roles(Role.DELIVERY)],
       status_code=200, summary="Decline an offer (the order goes to someone else)")
-async def decline_offer(state: State, identity: IdentityDep, offer_id: str) -> OfferDecision:
+async def decline_offer(state: State, identity: IdentityDep,
+                        offer_id: FromPath[str]) -> OfferDecision:
     t = await _core(state).dispatch.decline(identity.user_id, offer_id)
     if t.result != "declined":
         raise _refusal(t, "offer")
@@ -172,7 +174,7 @@ async def get_courier_orders(state: State, identity: IdentityDep) -> DispatchOrd
 
 @put("/api/v1/delivery/orders/{order_id:str}", guards=[roles(Role.DELIVERY)],
      summary="Report picked_up / delivering / delivered (delivered within 150 m of drop-off)")
-async def put_courier_order(state: State, identity: IdentityDep, order_id: str,
+async def put_courier_order(state: State, identity: IdentityDep, order_id: FromPath[str],
                             data: Annotated[ProgressUpdate, Body()]) -> DispatchOrder:
     core = _core(state)
     order = await core.dispatch.store.order(order_id)
@@ -200,7 +202,7 @@ async def put_courier_order(state: State, identity: IdentityDep, order_id: str,
 
 @get("/api/v1/fleet/orders", guards=[roles(*STAFF)],
      summary="Dispatch orders by status: waiting, offered, assigned, picked_up, delivering, late")
-async def fleet_orders(state: State, status: str | None = None) -> DispatchOrderList:
+async def fleet_orders(state: State, status: FromQuery[str | None] = None) -> DispatchOrderList:
     store = _core(state).dispatch.store
     wanted = status or "waiting"
     valid = {s.value for s in ACTIVE_ORDER_STATES} | {"late"}
@@ -219,7 +221,7 @@ async def fleet_orders(state: State, status: str | None = None) -> DispatchOrder
 
 @post("/api/v1/fleet/orders/{order_id:str}/assign", guards=[roles(*STAFF)], status_code=200,
       summary="Force-assign an order to an idle courier (same claim rules as offers)")
-async def fleet_assign(state: State, order_id: str,
+async def fleet_assign(state: State, order_id: FromPath[str],
                        data: Annotated[AssignRequest, Body()]) -> DispatchOrder:
     core = _core(state)
     t = await core.dispatch.force_assign(order_id, data.courier_id)
@@ -230,7 +232,7 @@ async def fleet_assign(state: State, order_id: str,
 
 @post("/api/v1/fleet/orders/{order_id:str}/unassign", guards=[roles(*STAFF)], status_code=200,
       summary="Take an order back from its courier (before pickup); it is dispatched again")
-async def fleet_unassign(state: State, order_id: str) -> DispatchOrder:
+async def fleet_unassign(state: State, order_id: FromPath[str]) -> DispatchOrder:
     core = _core(state)
     t = await core.dispatch.unassign(order_id)
     if t.result != "unassigned":
@@ -240,7 +242,7 @@ async def fleet_unassign(state: State, order_id: str) -> DispatchOrder:
 
 @put("/api/v1/fleet/orders/{order_id:str}/status", guards=[roles(*STAFF)],
      summary="Override: record picked_up / delivering / delivered for the assigned courier")
-async def fleet_progress(state: State, order_id: str,
+async def fleet_progress(state: State, order_id: FromPath[str],
                          data: Annotated[ProgressUpdate, Body()]) -> DispatchOrder:
     core = _core(state)
     order = await core.dispatch.store.order(order_id)

@@ -24,6 +24,7 @@ import nats.errors
 import nats.js.errors
 from litestar import WebSocket, get, websocket
 from litestar.datastructures import State
+from litestar.params import FromPath
 
 from api.auth import STAFF, Identity, IdentityDep, Role, identity_of, roles
 from api.core.services import CoreServices
@@ -233,7 +234,7 @@ _WATCHERS = (Role.CUSTOMER, Role.CHEF, Role.ADMIN, Role.FLEET_MANAGER)
 
 
 @websocket("/ws/orders/{order_id:str}", guards=[roles(*_WATCHERS)])
-async def order_socket(socket: WebSocket[Any, Any, Any], order_id: str) -> None:
+async def order_socket(socket: WebSocket[Any, Any, Any], order_id: FromPath[str]) -> None:
     """One order's status and courier location, for its customer, its chef or staff."""
     tracking = _tracking(socket.app.state)
     who = identity_of(socket)
@@ -317,7 +318,8 @@ async def console_socket(socket: WebSocket[Any, Any, Any]) -> None:
 
 @get("/api/v1/orders/{order_id:str}/track", guards=[roles(*_WATCHERS)],
      summary="An order's current status and courier location (the order socket's snapshot)")
-async def track_order(state: State, identity: IdentityDep, order_id: str) -> TrackSnapshot:
+async def track_order(state: State, identity: IdentityDep,
+                      order_id: FromPath[str]) -> TrackSnapshot:
     tracking = _tracking(state)
     loaded = await tracking.load(order_id) if _valid_order_id(order_id) else None
     if loaded is None:
