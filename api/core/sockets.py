@@ -74,16 +74,20 @@ async def serve(
         if not closing.done():
             closing.set_result((code, reason))
 
+    def outbox_ended() -> None:
+        """The outbox was closed: by an overflow, or by the server going away."""
+        if outbox.overflowed:
+            close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
+        else:
+            close_with(CloseCode.GOING_AWAY, "server closing")
+
     lane = lane_of(socket.scope)
 
     async def write() -> None:
         while True:
             batch = await outbox.take()
             if not batch:
-                if outbox.overflowed:
-                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
-                else:
-                    close_with(CloseCode.GOING_AWAY, "server closing")
+                outbox_ended()
                 return
             for data in batch:
                 await socket.send_data(data, mode="text")
@@ -99,10 +103,7 @@ async def serve(
             batch = await outbox.take()
             outbox.direct = None
             if not batch:
-                if outbox.overflowed:
-                    close_with(CloseCode.SLOW_CONSUMER, "slow consumer")
-                else:
-                    close_with(CloseCode.GOING_AWAY, "server closing")
+                outbox_ended()
                 return
             for data in batch:
                 if not lane.writable:
