@@ -26,7 +26,6 @@ from prometheus_client import Counter, Histogram
 from api.core.dispatch_store import DispatchStore, OfferClaim, Transition
 from api.core.ingest import wall_ms
 from api.core.live_index import Hit, IndexSnapshot, LiveIndex, NearestFinder
-from api.core.orders_view import OrderView
 from api.observability import Metrics
 from api.settings import Settings
 from dispatch.costs import (
@@ -141,7 +140,7 @@ class Dispatcher:
         self.model = HaversineTravelModel()
 
     # -- intake ----------------------------------------------------------------------------
-    async def on_order_event(self, view: OrderView, event: OrderEvent | Any) -> None:
+    async def on_order_event(self, event: OrderEvent | Any) -> None:
         """OrdersView listener: accepted orders enter dispatch; cancellations leave it; a
         courier on the way learns when the food is ready (ORDER_READY)."""
         if not isinstance(event, OrderStatusChanged):

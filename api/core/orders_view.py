@@ -27,6 +27,8 @@ from streams.events import (
     OrderStatusChanged,
     decode,
 )
+from streams.hub import OrderTrack
+from streams.wire import Point
 
 log = logging.getLogger("homechef.orders_view")
 
@@ -42,23 +44,8 @@ return 1
 """
 
 
-class OrderView(msgspec.Struct, frozen=True, kw_only=True):
-    order_id: str
-    order_number: str = ""
-    customer_id: str = ""
-    chef_id: str = ""
-    status: str = ""
-    pickup_lat: float | None = None
-    pickup_lng: float | None = None
-    dropoff_lat: float | None = None
-    dropoff_lng: float | None = None
-    ready_at_ms: int | None = None
-    promised_at_ms: int | None = None
-    courier_id: str = ""
-    updated_ms: int = 0
-
-
-Listener = Callable[[OrderView, OrderEvent | DispatchEvent], Awaitable[None]]
+# Called with each event that changed the view (not with replays of applied ones).
+Listener = Callable[[OrderEvent | DispatchEvent], Awaitable[None]]
 
 
 class OrdersView:
@@ -71,7 +58,8 @@ class OrdersView:
     def key(self, order_id: str) -> str:
         return f"{self.prefix}:order:{order_id}"
 
-    async def get(self, order_id: str) -> OrderView | None:
+    async def get(self, order_id: str) -> OrderTrack | None:
+        """The projected order, in the hub's model of it (None: core never heard of it)."""
         raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             self.key(order_id)
         )
@@ -79,18 +67,18 @@ class OrdersView:
             return None
         f = {k.decode(): v.decode() for k, v in raw.items()}
 
-        def num(name: str) -> float | None:
-            return float(f[name]) if f.get(name) else None
+        def point(prefix: str) -> Point | None:
+            lat, lng = f.get(f"{prefix}_lat"), f.get(f"{prefix}_lng")
+            return Point(float(lat), float(lng)) if lat and lng else None
 
         def integer(name: str) -> int | None:
             return int(f[name]) if f.get(name) else None
 
-        return OrderView(
+        return OrderTrack(
             order_id=order_id, order_number=f.get("order_number", ""),
             customer_id=f.get("customer_id", ""), chef_id=f.get("chef_id", ""),
-            status=f.get("status", ""), pickup_lat=num("pickup_lat"),
-            pickup_lng=num("pickup_lng"), dropoff_lat=num("dropoff_lat"),
-            dropoff_lng=num("dropoff_lng"), ready_at_ms=integer("ready_at_ms"),
+            status=f.get("status") or "pending", pickup=point("pickup"),
+            dropoff=point("dropoff"), ready_at_ms=integer("ready_at_ms"),
             promised_at_ms=integer("promised_at_ms"), courier_id=f.get("courier_id", ""),
             updated_ms=integer("updated_ms") or 0,
         )
@@ -103,13 +91,11 @@ class OrdersView:
             args += [k, v]
         changed = bool(await self._apply(keys=[self.key(event.order_id)], args=args))
         if changed:
-            view = await self.get(event.order_id)
-            if view is not None:
-                for listener in self.listeners:
-                    try:
-                        await listener(view, event)
-                    except Exception:
-                        log.exception("order listener failed for %s", event.order_id)
+            for listener in self.listeners:
+                try:
+                    await listener(event)
+                except Exception:
+                    log.exception("order listener failed for %s", event.order_id)
         return changed
 
     async def apply_msgs(self, msgs: list[Msg]) -> None:

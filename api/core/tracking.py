@@ -43,7 +43,6 @@ from streams.wire import (
     DeliveryLocation,
     OrderStatusPayload,
     OrderStatusUpdate,
-    Point,
     Subscribe,
     Subscribed,
     SubscribedPayload,
@@ -153,13 +152,7 @@ class Tracking:
             status = status_message(event, seq)
         elif view is not None and view.customer_id:
             seq = 0
-            track = OrderTrack(order_id=order_id, order_number=view.order_number,
-                               customer_id=view.customer_id, chef_id=view.chef_id,
-                               status=view.status or "pending", updated_ms=view.updated_ms)
-            if view.pickup_lat is not None and view.pickup_lng is not None:
-                track.pickup = Point(view.pickup_lat, view.pickup_lng)
-            if view.dropoff_lat is not None and view.dropoff_lng is not None:
-                track.dropoff = Point(view.dropoff_lat, view.dropoff_lng)
+            track = view
             status = encode(OrderStatusUpdate(id=0, payload=OrderStatusPayload(
                 order_id=order_id, order_number=track.order_number, status=track.status,
                 timestamp=iso_utc(track.updated_ms))))
