@@ -96,6 +96,7 @@ class Stats:
     measuring: bool = False
     latencies_ms: list[float] = field(default_factory=list)
     received: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
     sent: int = 0
     closed: int = 0
     errors: int = 0
@@ -241,6 +242,7 @@ async def subscriber(url: str, stats: Stats, ready: asyncio.Event, first: str | 
         msg = _received.decode(raw)
         if msg.type in _MEASURED and msg.payload is not None:
             stats.received += 1
+            stats.by_type[msg.type] = stats.by_type.get(msg.type, 0) + 1
             stats.latencies_ms.append(now - msg.payload.ts)
         elif msg.type == "PING" and ws is not None:
             ws.send_text(b'{"type":"PONG"}')
@@ -484,7 +486,12 @@ async def scenario(srv: Server, urls: dict[str, str], *, customers: int, console
         for k, v in r.close_codes.items():
             codes[k] = codes.get(k, 0) + v
     n_subs = max(1, customers + consoles)
+    # Each order's courier sends a fix every interval_s and the hub passes at most one per
+    # second per order: what every customer socket should receive.
+    expected_customer = customers * min(1.0, 1.0 / interval_s)
     return {
+        "customer_per_s": sum(r.by_type.get("DELIVERY_LOCATION", 0) for r in results) / measure_s,
+        "customer_expected_per_s": expected_customer,
         "fixes_per_s": sum(r.sent for r in results) / measure_s,
         "delivered_per_s": sum(r.received for r in results) / measure_s,
         "p50_ms": pct(latencies, 50),
@@ -544,6 +551,27 @@ async def run(args: argparse.Namespace) -> None:
                   f"couriers {args.couriers} @ {args.fix_interval_s} s "
                   f"(target R = {args.couriers / args.fix_interval_s:.0f} fixes/s)")
             print(f"  p50 latency over baseline: {main['p50_ms'] / max(base['p50_ms'], 1e-3):.1f}x")
+            verdict(main, args.subscribers + args.consoles)
+
+
+TARGET_SUBS, TARGET_FIXES_PER_S, TARGET_P99_MS = 5_000, 5_000, 200.0
+
+
+def verdict(r: dict[str, Any], subscribers: int) -> None:
+    """Issue 7's target: 5,000 subscribers at 5,000 fixes/s with p99 <= 200 ms, nothing lost."""
+    share = r["customer_per_s"] / max(r["customer_expected_per_s"], 1e-9)
+    checks = {
+        f"subscribers >= {TARGET_SUBS}": subscribers >= TARGET_SUBS,
+        f"fixes/s >= {TARGET_FIXES_PER_S} (within 1 %)":
+            r["fixes_per_s"] >= 0.99 * TARGET_FIXES_PER_S,
+        f"p99 <= {TARGET_P99_MS:.0f} ms": r["p99_ms"] <= TARGET_P99_MS,
+        "customer messages delivered >= 99 % of expected": share >= 0.99,
+        "no socket closed, no connect error": r["closed"] == 0 and r["errors"] == 0,
+    }
+    print(f"  customer DELIVERY_LOCATION {r['customer_per_s']:.0f}/s of "
+          f"{r['customer_expected_per_s']:.0f}/s expected ({share:.1%})")
+    failed = [name for name, ok in checks.items() if not ok]
+    print("  target: " + ("met" if not failed else "not met (" + "; ".join(failed) + ")"))
 
 
 def main() -> None:
