@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from routing.feasibility import check_plan
+from routing.insertion import insert
 from routing.lilim import read_lilim
 from routing.model import Problem, Task, Vehicle, make_plan
-from routing.reduce import reinsert_orders
+from routing.reduce import _Schedule, reinsert_orders
 from routing.solver import SolverConfig, _eject_route, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
+from tests.unit.routing.test_insertion import _random_route
 
 LR110 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lr110.txt"
 
@@ -136,3 +141,35 @@ def test_solve_with_ejection_is_feasible_and_reproducible() -> None:
     plans = [solve(problem, 60, 3, solution_limit=150, config=config) for _ in range(2)]
     assert plans[0] == plans[1]
     assert check_plan(problem, plans[0]) == []
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_pairs=st.integers(0, 4),
+    n_onboard=st.integers(0, 2),
+    tight=st.booleans(),
+)
+def test_pool_insertion_matches_insertion_insert(
+    seed: int, n_pairs: int, n_onboard: int, tight: bool
+) -> None:
+    """The pool's cached-schedule insertion gives exactly `routing.insertion.insert`'s answer
+    (feasibility, added travel and positions, ties included), which is checked against brute
+    force in test_insertion; so the faster pool walks the same steps as before."""
+    route, pickup, delivery, travel_s = _random_route(seed, n_pairs, n_onboard, tight)
+    vehicle = Vehicle(
+        id=0,
+        start=route.location,
+        end=route.end,
+        shift_start_s=route.now_s,
+        shift_end_s=route.shift_end_s,
+        capacity=route.capacity,
+        initial_load=route.load,
+    )
+    matrix: list[list[int]] = travel_s.tolist()
+    got = _Schedule(vehicle, list(route.stops), matrix).cheapest(pickup, delivery, matrix)
+    want = insert(route, pickup, delivery, travel_s)
+    if want is None:
+        assert got is None
+        return
+    assert got == (want.added_travel_s, want.pickup_index, want.delivery_index - 1)
