@@ -177,9 +177,11 @@ def solve(
     if reduce_share > 0 and routes is not None:
         # Polish time is reserved: reduction chunks must end before it starts.
         reduce_end = search_end - polish_share * search_s
-        routes, position = _reduce_fleet(
+        routes, position, ejected = _reduce_fleet(
             problem, routes, config, seed, budget, (position, reduce_share), reduce_end
         )
+    else:
+        ejected = False
     if polish_share > 0 and routes is not None:
         remaining_s = max(0.001, search_end - time.monotonic())
         polish_config = _schedule(config, position, 1.0)
@@ -187,7 +189,7 @@ def solve(
             polish_config,
             sa_initial_temperature=polish_config.sa_initial_temperature * config.polish_heat,
         )
-        if config.ejection_share > 0:
+        if ejected:  # the plan is the pool's: the hinted polish may rebuild it with gaps
             polished = _polish_and_repair(
                 problem, routes, polish_config, seed, (search_end, search_s), budget.rest()
             )
@@ -258,7 +260,7 @@ def _reduce_fleet(
     budget: _Budget,
     window: tuple[float, float],
     end_s: float,
-) -> tuple[Routes, float]:
+) -> tuple[Routes, float, bool]:
     """Fleet reduction: drop the route with fewest tasks and search, in chunks, for a plan that
     re-inserts them on the other vehicles; the best complete plan found (or `routes`).
 
@@ -271,7 +273,8 @@ def _reduce_fleet(
     the fleet already equals a lower bound (routing.bounds).
 
     `window` is (start, share): where on the cooling schedule the phase starts and its share
-    of the budget. Returns the routes and where on the schedule the phase stopped.
+    of the budget. Returns the routes, where on the schedule the phase stopped, and whether
+    the ejection pool made them.
     """
     start, share = window
     n_chunks = max(1, round(share / config.reduction_chunk_share))
@@ -314,8 +317,8 @@ def _reduce_fleet(
         descent_s = budget.search_s * config.reduction_chunk_share
         reduced = _eject_route(problem, routes, config, seed, (eject_end, descent_s), budget.limit)
         if reduced is not None:
-            routes = reduced
-    return routes, start + chunk * chunk_fraction
+            return reduced, start + chunk * chunk_fraction, True
+    return routes, start + chunk * chunk_fraction, False
 
 
 def _eject_route(
