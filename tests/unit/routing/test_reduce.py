@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from pathlib import Path
 
@@ -9,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.feasibility import check_plan
-from routing.insertion import insert
+from routing.insertion import CourierRoute, insert
 from routing.lilim import read_lilim
-from routing.model import Problem, Task, Vehicle, make_plan
-from routing.reduce import _Schedule, reinsert_orders
+from routing.model import Pair, Problem, Task, Vehicle, make_plan
+from routing.reduce import _cheapest_ejection, _Route, _Schedule, reinsert_orders
 from routing.solver import SolverConfig, _eject_route, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
 from tests.unit.routing.test_insertion import _random_route
@@ -173,3 +175,65 @@ def test_pool_insertion_matches_insertion_insert(
         assert got is None
         return
     assert got == (want.added_travel_s, want.pickup_index, want.delivery_index - 1)
+
+
+def test_cheapest_ejection_matches_exhaustive_search() -> None:
+    """The pool's ejection step (candidates in (penalty, size) order, stopping at the first
+    class with a feasible one) picks what trying every route and every 1-2 order ejection with
+    `routing.insertion.insert` picks: least penalty, then fewest, then least added travel,
+    ties to the first route and combination. On lr110's 12-route plan, every order of the
+    shortest route in turn, under random penalties."""
+    problem = read_lilim(LR110).problem
+    tasks = problem.task_by_id()
+    vehicles = problem.vehicle_by_id()
+    pair_of = {i: pair for pair in problem.pairs for i in (pair.pickup_id, pair.delivery_id)}
+    travel: list[list[int]] = problem.travel_s.tolist()
+    dropped = min(LR110_12_ROUTES, key=lambda r: (len(r[1]), r[0]))
+    state = [
+        _Route(vehicles[v], [tasks[i] for i in ids], pair_of)
+        for v, ids in LR110_12_ROUTES
+        if v != dropped[0]
+    ]
+    orders = [pair_of[i] for i in dropped[1] if pair_of[i].pickup_id == i]
+    rng = random.Random(0)
+    found_any = False
+    for trial in range(6):
+        penalty = {pair: rng.randrange(3) for pair in problem.pairs} if trial else {}
+        for order in orders:
+            pickup, delivery = tasks[order.pickup_id], tasks[order.delivery_id]
+            got = _cheapest_ejection(state, pickup, delivery, travel, penalty, 2)
+            want = _exhaustive_ejection(state, pickup, delivery, travel, penalty)
+            assert got == want
+            found_any = found_any or got is not None
+    assert found_any
+
+
+def _exhaustive_ejection(
+    state: list[_Route],
+    pickup: Task,
+    delivery: Task,
+    travel: list[list[int]],
+    penalty: dict[Pair, int],
+) -> tuple[int, list[Task], list[Pair]] | None:
+    best: tuple[tuple[int, int, float], int, list[Task], list[Pair]] | None = None
+    for k, route in enumerate(state):
+        for size in (1, 2):
+            for ejected in itertools.combinations(route.ejectable(), size):
+                gone = {i for q in ejected for i in (q.pickup_id, q.delivery_id)}
+                v = route.vehicle
+                courier = CourierRoute(
+                    location=v.start,
+                    now_s=v.shift_start_s,
+                    stops=tuple(t for t in route.stops if t.id not in gone),
+                    load=v.initial_load,
+                    capacity=v.capacity,
+                    end=v.end,
+                    shift_end_s=v.shift_end_s,
+                )
+                found = insert(courier, pickup, delivery, travel)
+                if found is None:
+                    continue
+                key = (sum(penalty.get(q, 0) for q in ejected), size, found.added_travel_s)
+                if best is None or key < best[0]:
+                    best = (key, k, list(found.route.stops), list(ejected))
+    return None if best is None else (best[1], best[2], best[3])
