@@ -188,23 +188,23 @@ def test_cheapest_ejection_matches_exhaustive_search() -> None:
     vehicles = problem.vehicle_by_id()
     pair_of = {i: pair for pair in problem.pairs for i in (pair.pickup_id, pair.delivery_id)}
     travel: list[list[int]] = problem.travel_s.tolist()
-    dropped = min(LR110_12_ROUTES, key=lambda r: (len(r[1]), r[0]))
-    state = [
-        _Route(vehicles[v], [tasks[i] for i in ids], pair_of)
-        for v, ids in LR110_12_ROUTES
-        if v != dropped[0]
-    ]
-    orders = [pair_of[i] for i in dropped[1] if pair_of[i].pickup_id == i]
     rng = random.Random(0)
     found_any = False
-    for trial in range(6):
-        penalty = {pair: rng.randrange(3) for pair in problem.pairs} if trial else {}
-        for order in orders:
-            pickup, delivery = tasks[order.pickup_id], tasks[order.delivery_id]
-            got = _cheapest_ejection(state, pickup, delivery, travel, penalty, 2)
-            want = _exhaustive_ejection(state, pickup, delivery, travel, penalty)
-            assert got == want
-            found_any = found_any or got is not None
+    for dropped in sorted(LR110_12_ROUTES, key=lambda r: (len(r[1]), r[0]))[:3]:
+        state = [
+            _Route(vehicles[v], [tasks[i] for i in ids], pair_of)
+            for v, ids in LR110_12_ROUTES
+            if v != dropped[0]
+        ]
+        orders = [pair_of[i] for i in dropped[1] if pair_of[i].pickup_id == i]
+        for trial in range(8):
+            penalty = {pair: rng.randrange(5) for pair in problem.pairs} if trial else {}
+            for order in orders:
+                pickup, delivery = tasks[order.pickup_id], tasks[order.delivery_id]
+                got = _cheapest_ejection(state, pickup, delivery, travel, penalty, 2)
+                want = _exhaustive_ejection(state, pickup, delivery, travel, penalty)
+                assert got == want
+                found_any = found_any or got is not None
     assert found_any
 
 
