@@ -15,7 +15,7 @@ from routing.insertion import CourierRoute, insert
 from routing.lilim import read_lilim
 from routing.model import Pair, Problem, Task, Vehicle, make_plan
 from routing.reduce import _cheapest_ejection, _Route, _Schedule, reinsert_orders
-from routing.solver import SolverConfig, _eject_route, solve
+from routing.solver import SolverConfig, _Budget, _eject_route, _reduce_fleet, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
 from tests.unit.routing.test_insertion import _random_route
 
@@ -136,7 +136,7 @@ def test_lr110_twelve_routes_to_eleven() -> None:
 
 
 def test_solve_with_ejection_is_feasible_and_reproducible() -> None:
-    """Opt-in ejection (`ejection_share` > 0) in reproducible mode: solution and step limits
+    """Ejection on (`ejection_share` > 0) in reproducible mode: solution and step limits
     make the plan the same run after run, and it passes the checker."""
     problem = read_lilim(LR110).problem
     config = SolverConfig(ejection_share=0.2)
@@ -237,3 +237,21 @@ def _exhaustive_ejection(
                 if best is None or key < best[0]:
                     best = (key, k, list(found.route.stops), list(ejected))
     return None if best is None else (best[1], best[2], best[3])
+
+
+def test_fleet_reduction_falls_back_to_the_pool_on_lr110() -> None:
+    """The solver's reduction phase on lr110's 12-route plan, reproducible mode: the hinted
+    chunk (30 solutions) cannot re-insert the dropped route, the ejection pool (400 steps per
+    candidate) does. The phase reports the pool's plan as such (the polish then reserves its
+    repair slice), with 11 routes, every task served, checker clean."""
+    problem = read_lilim(LR110).problem
+    budget = _Budget(20.0, 300)
+    config = SolverConfig(ejection_share=0.08)
+    routes, _, ejected = _reduce_fleet(
+        problem, LR110_12_ROUTES, config, 0, budget, (0.4, 0.3), time.monotonic() + 20
+    )
+    assert ejected
+    plan = make_plan(problem, routes)
+    assert check_plan(problem, plan) == []
+    assert plan.vehicles_used == 11
+    assert sorted(i for _, ids in routes for i in ids) == sorted(t.id for t in problem.tasks)
