@@ -68,7 +68,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
     fleet_reduction_share: float | None = None  # ours: None = the solver's default
     polish_share: float | None = None  # ours: None = the solver's default
-    ejection_share: float | None = None  # ours: None = the solver's default (0, off)
+    ejection_share: float | None = None  # ours: None = the solver's default (0.08)
     # ours: any other SolverConfig field, as (name, value) pairs (--config name=value)
     overrides: tuple[tuple[str, float], ...] = ()
     exploration_level: int = 5  # vroom
@@ -556,8 +556,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=None,
         help="ours: budget share of route elimination on exact routes after a failed "
-        "hinted reduction, plus the polish repair (routing.reduce); default 0 = off; "
-        "measured with 0.2",
+        "hinted reduction, plus the polish repair (routing.reduce); 0 = off; "
+        "default: the solver's (0.08)",
     )
     parser.add_argument(
         "--config",
