@@ -281,10 +281,12 @@ def _reduce_fleet(
     n_chunks = max(1, round(share / config.reduction_chunk_share))
     chunk_fraction = share / n_chunks
     lower = vehicle_lower_bound(problem)
-    # With ejection on, the hinted chunks leave the pool its slice of the window even when
-    # they keep making progress (else a slow attempt that ends 2 tasks short left it nothing).
+    # With ejection on, the pool gets its slice even when the hinted chunks used the whole
+    # window (a slow attempt that ends 2 tasks short used to leave it nothing); it then comes
+    # out of the polish. Cutting the chunks short for it instead cost distance where the
+    # last chunk would have succeeded (docs/routing-notes.md, "A faster ejection pool").
     reserve_s = budget.search_s * config.ejection_share
-    chunks_end = end_s - reserve_s
+    chunks_end = end_s
     partial: Routes | None = None  # the failed attempt's plan, its tasks left out excepted
     chunk = removals = 0
     while chunk < n_chunks and removals < config.max_route_removals and _used(routes) > lower:
@@ -321,7 +323,7 @@ def _reduce_fleet(
     if config.ejection_share > 0 and removals == 0 and _used(routes) > lower:
         # The hinted attempt failed (OR-Tools rebuilds a hint lossily): route elimination on
         # the exact routes instead (routing.reduce), in what is left of the window.
-        eject_end = min(end_s, time.monotonic() + reserve_s)
+        eject_end = time.monotonic() + reserve_s
         descent_s = budget.search_s * config.reduction_chunk_share
         reduced = _eject_route(
             problem, routes, config, seed, (eject_end, descent_s), budget.limit, partial
