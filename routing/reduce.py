@@ -11,6 +11,11 @@ ejected least often so far (a penalty counter per order), and put those back in 
 Every route stays feasible after every step (each insertion is checked in full), so the result,
 when the pool empties, is a complete feasible plan with the same routes or fewer.
 
+Speed (docs/routing-notes.md, "A faster ejection pool"): the insertion check is
+`routing.insertion.insert`'s, on a schedule computed once per stop sequence (`_Schedule`);
+answers are memoised per (sequence, order); ejections are tried in (penalty, size) order and
+the search stops at the first class with a feasible one. Same steps, ~3.5x less CPU.
+
 Pure and deterministic: the same input and seed give the same routes; the only clock use is
 the deadline, which can only make it give up (return None) sooner.
 """
