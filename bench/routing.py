@@ -68,7 +68,9 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     solution_limit: int | None = None  # ours: stop after this many solutions (reproducible)
     fleet_reduction_share: float | None = None  # ours: None = the solver's default
     polish_share: float | None = None  # ours: None = the solver's default
-    ejection_share: float | None = None  # ours: None = the solver's default (0, off)
+    ejection_share: float | None = None  # ours: None = the solver's default (0.08)
+    # ours: any other SolverConfig field, as (name, value) pairs (--config name=value)
+    overrides: tuple[tuple[str, float], ...] = ()
     exploration_level: int = 5  # vroom
 
 
@@ -99,12 +101,26 @@ def run_ours(job: Job) -> Outcome:
             config = msgspec.structs.replace(config, polish_share=job.polish_share)
         if job.ejection_share is not None:
             config = msgspec.structs.replace(config, ejection_share=job.ejection_share)
+        if job.overrides:
+            fields = msgspec.structs.asdict(config)
+            for name, value in job.overrides:
+                kind = type(fields[name])
+                fields[name] = value if kind is float else kind(int(value))
+            config = msgspec.convert(fields, type(config))
         plan = solve(
             problem, job.budget_s, job.seed, solution_limit=job.solution_limit, config=config
         )
     except (ValueError, RuntimeError) as exc:
         return _failed(problem, "ours", clock, str(exc))
     return _checked(problem, plan, "ours", clock)
+
+
+def _override(text: str) -> tuple[str, float]:
+    """`name=value` for --config; the value becomes the field's type in `run_ours`."""
+    name, _, value = text.partition("=")
+    if name not in DEFAULT_CONFIG.__struct_fields__ or not value:
+        raise SystemExit(f"--config {text!r}: expected NAME=VALUE with a SolverConfig field")
+    return name, float(value)
 
 
 def run_vroom(job: Job) -> Outcome:
@@ -208,6 +224,7 @@ def bench_solver(args: argparse.Namespace) -> None:
             fleet_reduction_share=args.fleet_reduction_share,
             polish_share=args.polish_share,
             ejection_share=args.ejection_share,
+            overrides=tuple(_override(kv) for kv in args.config),
         )
         for p in paths
     ]
@@ -539,8 +556,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=None,
         help="ours: budget share of route elimination on exact routes after a failed "
-        "hinted reduction, plus the polish repair (routing.reduce); default 0 = off; "
-        "measured with 0.2",
+        "hinted reduction, plus the polish repair (routing.reduce); 0 = off; "
+        "default: the solver's (0.08)",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="ours: override any SolverConfig number, e.g. --config ejection_candidates=3",
     )
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")

@@ -10,9 +10,10 @@ simulated-annealing acceptance. It beat guided local search by a wide margin on 
 part of the budget tries to do without one route (fleet reduction, not tried when the fleet
 already equals a lower bound, `routing.bounds`): the search restarts from the other routes,
 hinted, in chunks that stop as soon as one re-inserts no more of the dropped tasks; kept only
-if it serves every task. Opt-in (`ejection_share` > 0): when that fails, an ejection pool
-(`routing.reduce`) tries the same on the exact routes, in Python, and a lossy polish restart
-is repaired by it instead of thrown away. The rest restarts
+if it serves every task. When that fails, an ejection pool (`routing.reduce`, in Python, on
+exact routes) completes the attempt's plan or drops a short route itself, in a reserved
+slice (`ejection_share`); a lossy polish restart of such a plan is repaired by it instead of
+thrown away. The rest restarts
 the search from the best routes to shorten them, and a local-search descent ends it.
 
 Thread safety: every call builds its own model and mutates no module state, so concurrent calls
@@ -86,20 +87,20 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     reduction_patience: int = 1
     max_route_removals: int = 1
     # When the hinted reduction fails, route elimination on the exact routes (routing.reduce:
-    # an ejection pool re-inserts the dropped route's orders in pure Python, no lossy OR-Tools
-    # hint) in the rest of the reduction window, at most this share of the search budget,
-    # over the `ejection_candidates` routes with fewest tasks, one after the other, each with
-    # an equal part of what is left. 0 (default) = no ejection and no polish repair: one
-    # loaded full-set run each (docs/routing-notes.md, "Exact route elimination") had 0.2
-    # ahead on vehicles (423 vs 430 in total) but behind on distance (gap 1.95 vs 1.01 % on
-    # the instances both solved at BKS), and lr110 still at 12, so it stays opt-in. With a
-    # solution limit (reproducible mode) each candidate gets `ejection_steps` insertions
-    # instead of a slice of the clock.
-    ejection_share: float = 0.0
+    # an ejection pool re-inserts the missing orders in pure Python, no lossy OR-Tools hint)
+    # in a slice of the reduction window reserved for it, this share of the search budget:
+    # first from the failed hinted attempt's plan (one route fewer, a few tasks out), then
+    # from the plan without each of its `ejection_candidates` routes with fewest tasks, each
+    # start with an equal part of the slice. 0 = off (the solver before the pool). 0.08
+    # (docs/routing-notes.md, "A faster ejection pool"): lr110 at BKS+1 or better in 10/10
+    # seeds at 10 s, full-set gap ~1 %; the older 0.2 with a 3x slower pool cost distance
+    # elsewhere. With a solution limit (reproducible mode) each start gets `ejection_steps`
+    # insertions instead of a slice of the clock.
+    ejection_share: float = 0.08
     ejection_candidates: int = 2
     ejection_steps: int = 400
-    # With ejection on, the polish ends this share of the search budget early: if OR-Tools
-    # rebuilt its hint with tasks left out, the ejection pool re-inserts them meanwhile.
+    # After the pool made the plan, the polish ends this share of the search budget early: if
+    # OR-Tools rebuilt its hint with tasks left out, the ejection pool re-inserts them.
     repair_share: float = 0.05
     # One cooling schedule across the phases (each continues at the temperature where the
     # last stopped) instead of re-heating at every phase. Measured worse (the hinted restarts
@@ -177,9 +178,11 @@ def solve(
     if reduce_share > 0 and routes is not None:
         # Polish time is reserved: reduction chunks must end before it starts.
         reduce_end = search_end - polish_share * search_s
-        routes, position = _reduce_fleet(
+        routes, position, ejected = _reduce_fleet(
             problem, routes, config, seed, budget, (position, reduce_share), reduce_end
         )
+    else:
+        ejected = False
     if polish_share > 0 and routes is not None:
         remaining_s = max(0.001, search_end - time.monotonic())
         polish_config = _schedule(config, position, 1.0)
@@ -187,7 +190,7 @@ def solve(
             polish_config,
             sa_initial_temperature=polish_config.sa_initial_temperature * config.polish_heat,
         )
-        if config.ejection_share > 0:
+        if ejected:  # the plan is the pool's: the hinted polish may rebuild it with gaps
             polished = _polish_and_repair(
                 problem, routes, polish_config, seed, (search_end, search_s), budget.rest()
             )
@@ -258,7 +261,7 @@ def _reduce_fleet(
     budget: _Budget,
     window: tuple[float, float],
     end_s: float,
-) -> tuple[Routes, float]:
+) -> tuple[Routes, float, bool]:
     """Fleet reduction: drop the route with fewest tasks and search, in chunks, for a plan that
     re-inserts them on the other vehicles; the best complete plan found (or `routes`).
 
@@ -271,22 +274,30 @@ def _reduce_fleet(
     the fleet already equals a lower bound (routing.bounds).
 
     `window` is (start, share): where on the cooling schedule the phase starts and its share
-    of the budget. Returns the routes and where on the schedule the phase stopped.
+    of the budget. Returns the routes, where on the schedule the phase stopped, and whether
+    the ejection pool made them.
     """
     start, share = window
     n_chunks = max(1, round(share / config.reduction_chunk_share))
     chunk_fraction = share / n_chunks
     lower = vehicle_lower_bound(problem)
+    # With ejection on, the pool gets its slice even when the hinted chunks used the whole
+    # window (a slow attempt that ends 2 tasks short used to leave it nothing); it then comes
+    # out of the polish. Cutting the chunks short for it instead cost distance where the
+    # last chunk would have succeeded (docs/routing-notes.md, "A faster ejection pool").
+    reserve_s = budget.search_s * config.ejection_share
+    chunks_end = end_s
+    partial: Routes | None = None  # the failed attempt's plan, its tasks left out excepted
     chunk = removals = 0
     while chunk < n_chunks and removals < config.max_route_removals and _used(routes) > lower:
         state = _without_shortest_route(problem, routes)
         if state is None:
             break
-        out = _n_dropped(problem, state)
+        out = first_out = _n_dropped(problem, state)
         stalls = 0
         while chunk < n_chunks and out > 0 and stalls < config.reduction_patience:
             seconds, solutions = budget.share(chunk_fraction)
-            seconds = min(seconds, end_s - time.monotonic())
+            seconds = min(seconds, chunks_end - time.monotonic())
             if seconds <= 0:
                 chunk = n_chunks
                 break
@@ -304,18 +315,22 @@ def _reduce_fleet(
             if now_out <= out:
                 state, out = found, now_out
         if out > 0:
+            if out < first_out:  # else it is just the first candidate start
+                partial = state
             break
         routes = state
         removals += 1
     if config.ejection_share > 0 and removals == 0 and _used(routes) > lower:
         # The hinted attempt failed (OR-Tools rebuilds a hint lossily): route elimination on
         # the exact routes instead (routing.reduce), in what is left of the window.
-        eject_end = min(end_s, time.monotonic() + budget.search_s * config.ejection_share)
+        eject_end = time.monotonic() + reserve_s
         descent_s = budget.search_s * config.reduction_chunk_share
-        reduced = _eject_route(problem, routes, config, seed, (eject_end, descent_s), budget.limit)
+        reduced = _eject_route(
+            problem, routes, config, seed, (eject_end, descent_s), budget.limit, partial
+        )
         if reduced is not None:
-            routes = reduced
-    return routes, start + chunk * chunk_fraction
+            return reduced, start + chunk * chunk_fraction, True
+    return routes, start + chunk * chunk_fraction, False
 
 
 def _eject_route(
@@ -325,20 +340,26 @@ def _eject_route(
     seed: int,
     window: tuple[float, float],
     solution_limit: int | None,
+    partial: Routes | None = None,
 ) -> Routes | None:
     """`routes` with one route fewer, its orders re-inserted on the others by the ejection
     pool (`routing.reduce.reinsert_orders`) and the result descended to a local optimum; None
-    if none of the candidate routes (fewest tasks first) could go before `end_s`. `window` is
-    (end_s, seconds the final descent may take)."""
+    if none of the starts could be completed before `end_s`. The starts: `partial` (a failed
+    hinted attempt's plan with one route fewer and a few tasks left out: OR-Tools-tight, so
+    its completion needs fewer ejections and comes out shorter), then `routes` without each
+    candidate route (fewest tasks first); each gets an equal part of the time left. `window`
+    is (end_s, seconds the final descent may take)."""
     end_s, descent_s = window
     candidates = _removal_candidates(problem, routes)[: config.ejection_candidates]
     used = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
-    for i, dropped in enumerate(candidates):
+    starts = [[r for r in used if r[0] != dropped] for dropped in candidates]
+    if partial is not None and _used(partial) < _used(routes):
+        starts.insert(0, [r for r in partial if r[1]])
+    for i, state in enumerate(starts):
         now = time.monotonic()
         if now >= end_s:
             return None
-        deadline = now + (end_s - now) / (len(candidates) - i)
-        state = [r for r in used if r[0] != dropped]
+        deadline = now + (end_s - now) / (len(starts) - i)
         steps = config.ejection_steps if solution_limit is not None else 1 << 30
         found = reinsert_orders(problem, state, deadline, seed + i, max_steps=steps)
         if found is None or check_plan(problem, make_plan(problem, found)):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from routing.feasibility import check_plan
+from routing.insertion import CourierRoute, insert
 from routing.lilim import read_lilim
-from routing.model import Problem, Task, Vehicle, make_plan
-from routing.reduce import reinsert_orders
-from routing.solver import SolverConfig, _eject_route, solve
+from routing.model import Pair, Problem, Task, Vehicle, make_plan
+from routing.reduce import _cheapest_ejection, _Route, _Schedule, reinsert_orders
+from routing.solver import SolverConfig, _Budget, _eject_route, _reduce_fleet, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
+from tests.unit.routing.test_insertion import _random_route
 
 LR110 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lr110.txt"
 
@@ -129,10 +136,122 @@ def test_lr110_twelve_routes_to_eleven() -> None:
 
 
 def test_solve_with_ejection_is_feasible_and_reproducible() -> None:
-    """Opt-in ejection (`ejection_share` > 0) in reproducible mode: solution and step limits
+    """Ejection on (`ejection_share` > 0) in reproducible mode: solution and step limits
     make the plan the same run after run, and it passes the checker."""
     problem = read_lilim(LR110).problem
     config = SolverConfig(ejection_share=0.2)
     plans = [solve(problem, 60, 3, solution_limit=150, config=config) for _ in range(2)]
     assert plans[0] == plans[1]
     assert check_plan(problem, plans[0]) == []
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_pairs=st.integers(0, 4),
+    n_onboard=st.integers(0, 2),
+    tight=st.booleans(),
+)
+def test_pool_insertion_matches_insertion_insert(
+    seed: int, n_pairs: int, n_onboard: int, tight: bool
+) -> None:
+    """The pool's cached-schedule insertion gives exactly `routing.insertion.insert`'s answer
+    (feasibility, added travel and positions, ties included), which is checked against brute
+    force in test_insertion; so the faster pool walks the same steps as before."""
+    route, pickup, delivery, travel_s = _random_route(seed, n_pairs, n_onboard, tight)
+    vehicle = Vehicle(
+        id=0,
+        start=route.location,
+        end=route.end,
+        shift_start_s=route.now_s,
+        shift_end_s=route.shift_end_s,
+        capacity=route.capacity,
+        initial_load=route.load,
+    )
+    matrix: list[list[int]] = travel_s.tolist()
+    got = _Schedule(vehicle, list(route.stops), matrix).cheapest(pickup, delivery, matrix)
+    want = insert(route, pickup, delivery, travel_s)
+    if want is None:
+        assert got is None
+        return
+    assert got == (want.added_travel_s, want.pickup_index, want.delivery_index - 1)
+
+
+def test_cheapest_ejection_matches_exhaustive_search() -> None:
+    """The pool's ejection step (candidates in (penalty, size) order, stopping at the first
+    class with a feasible one) picks what trying every route and every 1-2 order ejection with
+    `routing.insertion.insert` picks: least penalty, then fewest, then least added travel,
+    ties to the first route and combination. On lr110's 12-route plan, every order of the
+    shortest route in turn, under random penalties."""
+    problem = read_lilim(LR110).problem
+    tasks = problem.task_by_id()
+    vehicles = problem.vehicle_by_id()
+    pair_of = {i: pair for pair in problem.pairs for i in (pair.pickup_id, pair.delivery_id)}
+    travel: list[list[int]] = problem.travel_s.tolist()
+    rng = random.Random(0)
+    found_any = False
+    for dropped in sorted(LR110_12_ROUTES, key=lambda r: (len(r[1]), r[0]))[:3]:
+        state = [
+            _Route(vehicles[v], [tasks[i] for i in ids], pair_of)
+            for v, ids in LR110_12_ROUTES
+            if v != dropped[0]
+        ]
+        orders = [pair_of[i] for i in dropped[1] if pair_of[i].pickup_id == i]
+        for trial in range(8):
+            penalty = {pair: rng.randrange(5) for pair in problem.pairs} if trial else {}
+            for order in orders:
+                pickup, delivery = tasks[order.pickup_id], tasks[order.delivery_id]
+                got = _cheapest_ejection(state, pickup, delivery, travel, penalty, 2)
+                want = _exhaustive_ejection(state, pickup, delivery, travel, penalty)
+                assert got == want
+                found_any = found_any or got is not None
+    assert found_any
+
+
+def _exhaustive_ejection(
+    state: list[_Route],
+    pickup: Task,
+    delivery: Task,
+    travel: list[list[int]],
+    penalty: dict[Pair, int],
+) -> tuple[int, list[Task], list[Pair]] | None:
+    best: tuple[tuple[int, int, float], int, list[Task], list[Pair]] | None = None
+    for k, route in enumerate(state):
+        for size in (1, 2):
+            for ejected in itertools.combinations(route.ejectable(), size):
+                gone = {i for q in ejected for i in (q.pickup_id, q.delivery_id)}
+                v = route.vehicle
+                courier = CourierRoute(
+                    location=v.start,
+                    now_s=v.shift_start_s,
+                    stops=tuple(t for t in route.stops if t.id not in gone),
+                    load=v.initial_load,
+                    capacity=v.capacity,
+                    end=v.end,
+                    shift_end_s=v.shift_end_s,
+                )
+                found = insert(courier, pickup, delivery, travel)
+                if found is None:
+                    continue
+                key = (sum(penalty.get(q, 0) for q in ejected), size, found.added_travel_s)
+                if best is None or key < best[0]:
+                    best = (key, k, list(found.route.stops), list(ejected))
+    return None if best is None else (best[1], best[2], best[3])
+
+
+def test_fleet_reduction_falls_back_to_the_pool_on_lr110() -> None:
+    """The solver's reduction phase on lr110's 12-route plan, reproducible mode: the hinted
+    chunk (30 solutions) cannot re-insert the dropped route, the ejection pool (400 steps per
+    candidate) does. The phase reports the pool's plan as such (the polish then reserves its
+    repair slice), with 11 routes, every task served, checker clean."""
+    problem = read_lilim(LR110).problem
+    budget = _Budget(20.0, 300)
+    config = SolverConfig(ejection_share=0.08)
+    routes, _, ejected = _reduce_fleet(
+        problem, LR110_12_ROUTES, config, 0, budget, (0.4, 0.3), time.monotonic() + 20
+    )
+    assert ejected
+    plan = make_plan(problem, routes)
+    assert check_plan(problem, plan) == []
+    assert plan.vehicles_used == 11
+    assert sorted(i for _, ids in routes for i in ids) == sorted(t.id for t in problem.tasks)

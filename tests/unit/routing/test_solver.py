@@ -206,7 +206,11 @@ def _reduce(problem: Problem, routes: Routes, budget: _Budget) -> tuple[Routes, 
     """Fleet reduction in hinted chunks (the path with `ejection_share` 0; the exact-route
     ejection is tested in test_reduce.py): from 0.4 of the schedule, share 0.3."""
     config = SolverConfig(ejection_share=0.0)
-    return _reduce_fleet(problem, routes, config, 0, budget, (0.4, 0.3), time.monotonic() + 30)
+    routes, position, ejected = _reduce_fleet(
+        problem, routes, config, 0, budget, (0.4, 0.3), time.monotonic() + 30
+    )
+    assert not ejected  # no ejection pool without ejection_share
+    return routes, position
 
 
 def test_fleet_reduction_chunks_stop_at_success() -> None:
