@@ -2,13 +2,16 @@
 
 The HTTP shape is translated to the pure `routing` model (locations, an integer travel-time
 matrix from the travel model, pickup/drop-off pairs with windows) and solved by OR-Tools in a
-worker thread so the event loop never blocks.
+worker process: the OR-Tools binding holds the GIL for the whole search, so a thread would
+stall the event loop (docs/routing-notes.md, "Findings for the integrator").
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated, Literal
@@ -103,13 +106,31 @@ class SolverPool:
         if self._pool is None:
             # spawn: forking a process that runs an event loop and client threads is unsafe.
             self._pool = ProcessPoolExecutor(self.processes,
-                                             mp_context=multiprocessing.get_context("spawn"))
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=exit_with_parent,
+                                             initargs=(os.getpid(),))
         return self._pool
 
     async def close(self, _: object = None) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
+    """Pool worker initializer: exit once the process that started the pool is gone.
+
+    A worker waits for tasks on a pipe whose write end it holds itself, so it never sees EOF:
+    when its server dies without shutting the pool down (killed, or a crash), the worker
+    would otherwise idle on forever, holding ~200 MB.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def solver_pool(state: State) -> ProcessPoolExecutor:
