@@ -132,6 +132,15 @@ class Indexer:
         sub = await self._js.subscribe_bind(
             self._stream, config, self._durable, cb=on_msg, manual_ack=True,
             pending_msgs_limit=self._batch * 100)
+        async def apply_inbox() -> None:
+            while inbox:
+                msgs = inbox[:self._batch]
+                del inbox[:self._batch]
+                await self.apply(msgs)
+                # AckPolicy.ALL: acking the last message acks everything before it.
+                with contextlib.suppress(nats.errors.ConnectionClosedError):
+                    await msgs[-1].ack()
+
         checked = time.monotonic()
         try:
             while True:
@@ -140,17 +149,18 @@ class Indexer:
                     async with asyncio.timeout(0.25):
                         await arrived.wait()
                 arrived.clear()
-                while inbox:
-                    msgs = inbox[:self._batch]
-                    del inbox[:self._batch]
-                    await self.apply(msgs)
-                    # AckPolicy.ALL: acking the last message acks everything before it.
-                    with contextlib.suppress(nats.errors.ConnectionClosedError):
-                        await msgs[-1].ack()
+                await apply_inbox()
                 if time.monotonic() - checked > 1.0:
                     checked = time.monotonic()
                     if not await self._index.redis.exists(self._index.epoch_key):
-                        return  # flushed: rebuild
+                        # Flushed: rebuild. Drain, do not drop, what was already pushed to
+                        # this subscription: with a deliver group, another process's ack
+                        # (AckPolicy.ALL) also covers those messages, so nothing would
+                        # redeliver them (the replay another process starts can land here).
+                        with contextlib.suppress(nats.errors.Error):
+                            await sub.drain()
+                        await apply_inbox()
+                        return
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
