@@ -17,7 +17,7 @@ from routing.model import Pair, Problem, Task, Vehicle, make_plan
 from routing.reduce import _cheapest_ejection, _Route, _Schedule, reinsert_orders
 from routing.solver import SolverConfig, _Budget, _eject_route, _reduce_fleet, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
-from tests.unit.routing.test_insertion import _random_route
+from tests.unit.routing.test_insertion import _as_problem, _random_route
 
 LR110 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lr110.txt"
 
@@ -159,15 +159,7 @@ def test_pool_insertion_matches_insertion_insert(
     (feasibility, added travel and positions, ties included), which is checked against brute
     force in test_insertion; so the faster pool walks the same steps as before."""
     route, pickup, delivery, travel_s = _random_route(seed, n_pairs, n_onboard, tight)
-    vehicle = Vehicle(
-        id=0,
-        start=route.location,
-        end=route.end,
-        shift_start_s=route.now_s,
-        shift_end_s=route.shift_end_s,
-        capacity=route.capacity,
-        initial_load=route.load,
-    )
+    vehicle = _as_problem(route, travel_s).vehicles[0]  # the courier as the model's vehicle
     matrix: list[list[int]] = travel_s.tolist()
     got = _Schedule(vehicle, list(route.stops), matrix).cheapest(pickup, delivery, matrix)
     want = insert(route, pickup, delivery, travel_s)
