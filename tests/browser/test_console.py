@@ -28,10 +28,18 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class Fleet(list[str]):
+    """Courier ids; setting ``hold`` parks every courier where it is (fixes keep coming)."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(ids)
+        self.hold = asyncio.Event()
+
+
 @contextlib.asynccontextmanager
-async def moving_couriers(console: Console, n: int) -> AsyncIterator[list[str]]:
+async def moving_couriers(console: Console, n: int) -> AsyncIterator[Fleet]:
     """``n`` couriers on /ws/courier, each sending a fix every 0.5 s while drifting east."""
-    ids = [f"bc-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
+    ids = Fleet([f"bc-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)])
     stop = asyncio.Event()
 
     async def drive(i: int, cid: str) -> None:
@@ -41,7 +49,8 @@ async def moving_couriers(console: Console, n: int) -> AsyncIterator[list[str]]:
             while not stop.is_set():
                 await ws.send(json.dumps({"type": "LOCATION",
                                           "payload": {"lat": lat, "lng": lng, "ts": now_ms()}}))
-                lng += 0.0002  # ~22 m per fix: a plausible bike
+                if not ids.hold.is_set():
+                    lng += 0.0002  # ~22 m per fix: a plausible bike
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -73,6 +82,32 @@ async def waiting_order(console: Console) -> str:
     await publish(console.js, console.names.order_event("status", oid), ev,
                   msg_id=f"{oid}:acc")
     return oid
+
+
+async def drag_courier_to(page: Any, box: dict[str, float], courier: str,
+                          to: tuple[float, float]) -> tuple[float, float]:
+    """Drag the map (from an open spot, never the courier itself) until ``courier`` is drawn
+    within a few pixels of ``to`` (map coordinates); returns where it is drawn then, after
+    checking that the canvas, not an overlay, is what a click there reaches."""
+    where = f"window.hcConsole.courierOnScreen({json.dumps(courier)})"
+    for _ in range(4):
+        x, y = await page.evaluate(where)
+        dx, dy = to[0] - x, to[1] - y
+        if abs(dx) + abs(dy) < 3:
+            break
+        # Steps of at most 250 px each way, starting from the middle of the open area.
+        dx, dy = max(-250.0, min(250.0, dx)), max(-250.0, min(250.0, dy))
+        sx, sy = box["x"] + box["width"] * 0.3 - dx / 2, box["y"] + box["height"] * 0.5 - dy / 2
+        await page.mouse.move(sx, sy)
+        await page.mouse.down()
+        await page.mouse.move(sx + dx, sy + dy, steps=5)
+        await page.mouse.up()
+    x, y = await page.evaluate(where)
+    assert abs(to[0] - x) + abs(to[1] - y) < 3, (x, y, to)
+    top = await page.evaluate(
+        f"document.elementFromPoint({box['x'] + x}, {box['y'] + y})?.id")
+    assert top == "map", top
+    return x, y
 
 
 async def kpi(page: Any, name: str) -> str:
@@ -172,16 +207,14 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
         box = await page.locator("#map").bounding_box()
         assert box is not None
-        # Drag the map a little first: the user has taken it, so it stops following the fleet.
-        await page.mouse.move(box["x"] + 40, box["y"] + 40)
-        await page.mouse.down()
-        await page.mouse.move(box["x"] + 70, box["y"] + 60, steps=4)
-        await page.mouse.up()
+        # Park the fleet so the target stays under the pointer, and let the glides finish.
+        couriers.hold.set()
+        await asyncio.sleep(1.6)
+        # Drag the map so the courier sits in the open, left of the drawer that now covers
+        # the map's right side: the user has taken the map, so it stops following the fleet.
+        open_spot = (box["width"] * 0.3, box["height"] * 0.5)
+        x, y = await drag_courier_to(page, box, couriers[2], open_spot)
         assert await page.evaluate("window.hcConsole.map.userMoved")
-        target = json.dumps(couriers[2])
-        x, y = await page.evaluate(
-            f"(() => {{ const c = window.hcConsole.courier({target});"
-            " return window.hcConsole.map.toScreen(c.lat, c.lng); })()")
         await page.mouse.click(box["x"] + x, box["y"] + y)
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)

@@ -525,6 +525,7 @@ window.hcConsole = {
   scene,
   get map() { return map; },
   courier: (id) => { const c = scene.couriers.get(id); return c && { lat: c.lat, lng: c.lng, status: c.status }; },
+  courierOnScreen: (id) => { const c = scene.couriers.get(id); return c ? map.courierOnScreen(c) : null; },
   drawFrame: () => map.draw(performance.now()),
 };
 

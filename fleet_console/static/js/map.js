@@ -253,6 +253,13 @@ export class MapView {
     return [c.fx + (c.mx - c.fx) * k, c.fy + (c.my - c.fy) * k];
   }
 
+  /** Where a courier is drawn at `now` (CSS pixels): mid-glide, not at its latest fix. */
+  courierOnScreen(c, now = performance.now()) {
+    const s = this.scale;
+    const [mx, my] = this.courierAt(c, now);
+    return [(mx - this.cx) * s + this.w / 2, (my - this.cy) * s + this.h / 2];
+  }
+
   _drawRoutes(sc, now) {
     const { ctx } = this;
     const s = this.scale, ox = this.w / 2 - this.cx * s, oy = this.h / 2 - this.cy * s;
@@ -353,8 +360,8 @@ export class MapView {
     const s = this.scale, ox = this.w / 2 - this.cx * s, oy = this.h / 2 - this.cy * s;
     let best = null, bestD = px * px;
     for (const c of sc.couriers.values()) {
-      const [mx, my] = this.courierAt(c, now);
-      const d = (mx * s + ox - sx) ** 2 + (my * s + oy - sy) ** 2;
+      const [x, y] = this.courierOnScreen(c, now);
+      const d = (x - sx) ** 2 + (y - sy) ** 2;
       if (d <= bestD) { bestD = d; best = { kind: "courier", id: c.id }; }
     }
     for (const o of sc.orders.values()) {
