@@ -1,0 +1,151 @@
+"""The indexer's delivery guarantees with several core processes sharing its consumer (real
+NATS JetStream, real Redis): a member that dies holding messages it never applied does not
+lose them, because acks are per message and the rest are redelivered to the survivors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy
+
+from api.core.indexer import Indexer
+from api.core.ingest import IngestMetrics
+from api.core.live_index import LiveIndex
+from api.observability import Metrics
+from geo.cells import region_of
+from streams.catalog import LOCATIONS, Names
+from streams.events import CourierLocated, encode
+from streams.jetstream import ensure_streams
+from tests.conftest import StoreUrls
+from tests.integration.core.conftest import eventually
+
+LAT, LNG = 12.9716, 77.5946
+
+
+@pytest.fixture
+async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
+    conn = await nats.connect(store_urls.nats)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(store_urls.redis)
+    yield client
+    await client.aclose()
+
+
+class CrashingIndexer(Indexer):
+    """A core process that dies right after the stream pushed it its first messages."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.held: list[str] = []
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        self.held += [m.subject for m in msgs]
+        raise RuntimeError("process crashed before indexing")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def publish_fix(nc: Client, names: Names, courier: str, i: int) -> None:
+    lat, lng = LAT + i * 1e-4, LNG
+    ack = await nc.jetstream().publish(
+        names.location(region_of(lat, lng), courier),
+        encode(CourierLocated(courier_id=courier, lat=lat, lng=lng, ts=now_ms(),
+                              received_ms=now_ms())))
+    assert ack.seq > 0
+
+
+async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
+    nc: Client, js_names: Names, redis: aioredis.Redis
+) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, js_names)
+    index = LiveIndex(redis, f"{js_names.ns}:geo")
+    await redis.set(index.epoch_key, "populated")  # no replay: only what is published here
+
+    def member(cls: type[Indexer]) -> Indexer:
+        return cls(js, js_names, index, IngestMetrics(Metrics("test")), batch=5, ack_wait_s=2.0)
+
+    survivor = member(Indexer)
+    crasher = member(CrashingIndexer)
+    assert isinstance(crasher, CrashingIndexer)
+    survivor_task = asyncio.create_task(survivor.run())
+
+    async def consumer_ready() -> bool:
+        with contextlib.suppress(Exception):
+            info = await js.consumer_info(js_names.stream(LOCATIONS), js_names.consumer("indexer"))
+            return info.config.ack_policy == AckPolicy.EXPLICIT
+        return False
+    await eventually(consumer_ready)
+    crasher_task = asyncio.create_task(crasher.run())
+    await asyncio.sleep(0.5)  # both members are in the deliver group
+
+    try:
+        couriers = [f"c{i}" for i in range(40)]
+        for i, c in enumerate(couriers):
+            await publish_fix(nc, js_names, c, i)
+        with pytest.raises(RuntimeError, match="crashed"):
+            await asyncio.wait_for(crasher_task, 10)
+        assert crasher.held, "the crashed member was never given a share"
+        # The survivor acks messages published after the crash: with cumulative acks these
+        # would also have covered (and so lost) what the crashed member held.
+        for i in range(40, 45):
+            await publish_fix(nc, js_names, f"c{i}", i)
+        couriers += [f"c{i}" for i in range(40, 45)]
+
+        async def all_indexed() -> bool:
+            positions = await index.positions(couriers)
+            return all(p is not None for p in positions)
+        await eventually(all_indexed, timeout_s=15)
+        positions = await index.positions(couriers)
+        assert [float(p["lat"]) for p in positions if p] == [LAT + i * 1e-4 for i in range(45)]
+    finally:
+        survivor_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await survivor_task
+
+
+async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(
+    nc: Client, js_names: Names, redis: aioredis.Redis
+) -> None:
+    js = nc.jetstream()
+    await ensure_streams(js, js_names)
+    index = LiveIndex(redis, f"{js_names.ns}:geo")
+    await redis.set(index.epoch_key, "populated")
+    indexer = Indexer(js, js_names, index, IngestMetrics(Metrics("test")))
+    stream, durable = js_names.stream(LOCATIONS), js_names.consumer("indexer")
+    old = dataclasses.replace(indexer._config(datetime.now(UTC)), ack_policy=AckPolicy.ALL)
+    await js.add_consumer(stream, old)
+    assert (await js.consumer_info(stream, durable)).config.ack_policy == AckPolicy.ALL
+
+    task = asyncio.create_task(indexer.run())
+    try:
+        async def explicit() -> bool:
+            info = await js.consumer_info(stream, durable)
+            return info.config.ack_policy == AckPolicy.EXPLICIT
+        await eventually(explicit)
+        await publish_fix(nc, js_names, "c-after-upgrade", 0)
+
+        async def indexed() -> bool:
+            return await index.position("c-after-upgrade") is not None
+        await eventually(indexed)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
