@@ -15,8 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import nats
 import pytest
 import redis.asyncio as aioredis
+from nats.aio.client import Client
 
 from api.migrate import migrate
 from api.runtime import EmbeddedStores
@@ -133,8 +135,6 @@ async def settings(
 async def nats_cleanup(store_urls: StoreUrls, run_id: str) -> AsyncIterator[None]:
     """Delete every JetStream stream of this run's namespace at session end."""
     yield
-    import nats
-
     nc = await nats.connect(store_urls.nats)
     try:
         js = nc.jetstream()
@@ -151,3 +151,19 @@ async def js_names(nats_cleanup: None, run_id: str) -> object:
     from streams.catalog import Names
 
     return Names(f"{run_id}_{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
+    """A plain NATS connection to the session's server."""
+    conn = await nats.connect(store_urls.nats)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client on the session's server (keys must carry the run's namespace)."""
+    client = aioredis.from_url(store_urls.redis)
+    yield client
+    await client.aclose()

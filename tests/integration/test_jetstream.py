@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -13,14 +11,6 @@ from nats.aio.msg import Msg
 from streams.catalog import LOCATIONS, ORDERS, STREAMS, Names
 from streams.events import CourierAssigned, decode
 from streams.jetstream import consume_batches, ensure_streams, publish
-from tests.conftest import StoreUrls
-
-
-@pytest.fixture
-async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
-    conn = await nats.connect(store_urls.nats)
-    yield conn
-    await conn.close()
 
 
 async def test_ensure_streams_is_idempotent(nc: Client, js_names: Names) -> None:

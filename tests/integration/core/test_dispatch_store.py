@@ -15,21 +15,13 @@ import redis.asyncio as aioredis
 from api.core import dispatch_store
 from api.core.dispatch_store import DispatchStore, OfferClaim
 from dispatch.lifecycle import OrderDispatchState
-from tests.conftest import StoreUrls
 
 NOW = 1_900_000_000_000
 REGION = "8461a19ffffffff"
 
 
 @pytest.fixture
-async def redis_client(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(store_urls.redis)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def new_store(redis_client: aioredis.Redis,
+async def new_store(redis: aioredis.Redis,
                     run_id: str) -> AsyncIterator[Any]:
     """Makes stores in fresh namespaces; their keys are deleted afterwards."""
     made: list[str] = []
@@ -37,12 +29,12 @@ async def new_store(redis_client: aioredis.Redis,
     def make() -> DispatchStore:
         ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
         made.append(ns)
-        return DispatchStore(redis_client, ns, f"{ns}:geo:status")
+        return DispatchStore(redis, ns, f"{ns}:geo:status")
     yield make
     for ns in made:
-        keys = [k async for k in redis_client.scan_iter(match=f"{ns}:*")]
+        keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
         if keys:
-            await redis_client.delete(*keys)
+            await redis.delete(*keys)
 
 
 async def order(store: DispatchStore, oid: str, *, enter_ms: int = NOW - 1,

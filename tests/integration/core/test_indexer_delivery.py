@@ -8,10 +8,8 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import nats
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client
@@ -26,24 +24,9 @@ from geo.cells import region_of
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocated, encode
 from streams.jetstream import ensure_streams
-from tests.conftest import StoreUrls
 from tests.integration.core.conftest import eventually
 
 LAT, LNG = 12.9716, 77.5946
-
-
-@pytest.fixture
-async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
-    conn = await nats.connect(store_urls.nats)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(store_urls.redis)
-    yield client
-    await client.aclose()
 
 
 class CrashingIndexer(Indexer):

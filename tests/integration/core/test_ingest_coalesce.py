@@ -5,11 +5,8 @@ JetStream never acknowledges are counted as failed, not silently lost."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import msgspec
-import nats
-import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client
 
@@ -25,21 +22,6 @@ from geo.fixes import decode_fix
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedMany, decode_locations
 from streams.jetstream import ensure_streams
-from tests.conftest import StoreUrls
-
-
-@pytest.fixture
-async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
-    conn = await nats.connect(store_urls.nats)
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
-async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(store_urls.redis)
-    yield client
-    await client.aclose()
 
 
 def make_ingest(nc: Client, names: Names, redis: aioredis.Redis,
