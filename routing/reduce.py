@@ -12,7 +12,7 @@ Every route stays feasible after every step (each insertion is checked in full),
 when the pool empties, is a complete feasible plan with the same routes or fewer.
 
 Speed (docs/routing-notes.md, "A faster ejection pool"): the insertion check is
-`routing.insertion.insert`'s, on a schedule computed once per stop sequence (`_Schedule`);
+`routing.insertion.insert`'s, on a schedule computed once per stop sequence (`Schedule`);
 answers are memoised per (sequence, order); ejections are tried in (penalty, size) order and
 the search stops at the first class with a feasible one. Same steps, ~3.5x less CPU.
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Sequence
 
-from routing.model import NO_DEADLINE_S, Pair, Problem, Task, Vehicle
+from routing.insertion import Schedule
+from routing.model import Pair, Problem, Task, Vehicle
 
 __all__ = ["reinsert_orders"]
 
@@ -99,116 +99,13 @@ def reinsert_orders(
 _MEMO_SIZE = 50_000  # answers kept per route before the memo starts afresh
 
 
-class _Schedule:
-    """One vehicle's stop sequence with its earliest departures, loads and latest service
-    starts: `routing.insertion.insert`'s forward/backward arrays, computed once per sequence
-    and reused for every order tried on it. Positions: 0 the start, 1..n the stops, n + 1
-    the terminal (the end location, or a free "done" node when the route is open).
-    """
-
-    def __init__(self, vehicle: Vehicle, stops: Sequence[Task], travel: list[list[int]]) -> None:
-        n = len(stops)
-        self.n = n
-        self.capacity = vehicle.capacity
-        self.end = vehicle.end
-        self.locs = [vehicle.start, *(s.location for s in stops)]
-        self.rows = [travel[a] for a in self.locs]
-        self.ready = [0, *(s.ready_s for s in stops), 0]
-        self.due = [NO_DEADLINE_S, *(s.due_s for s in stops), vehicle.shift_end_s]
-        self.service = [0, *(s.service_s for s in stops), 0]
-        end = self.end
-        # leg[k]: travel from position k to k + 1.
-        self.leg = [self.rows[k][self.locs[k + 1]] for k in range(n)]
-        self.leg.append(self.rows[n][end] if end is not None else 0)
-        self.dep = [0.0] * (n + 2)
-        self.load_after = [0] * (n + 1)
-        self.dep[0], self.load_after[0] = vehicle.shift_start_s, vehicle.initial_load
-        self.ok = True
-        for k in range(1, n + 1):
-            start = max(self.dep[k - 1] + self.leg[k - 1], self.ready[k])
-            if start > self.due[k]:
-                self.ok = False
-                return
-            self.dep[k] = start + self.service[k]
-            self.load_after[k] = self.load_after[k - 1] + stops[k - 1].demand
-        if self.dep[n] + self.leg[n] > self.due[n + 1]:
-            self.ok = False
-            return
-        self.latest = [0.0] * (n + 2)
-        self.latest[n + 1] = self.due[n + 1]
-        for k in range(n, 0, -1):
-            self.latest[k] = min(self.due[k], self.latest[k + 1] - self.leg[k] - self.service[k])
-
-    def cheapest(
-        self, pickup: Task, delivery: Task, travel: list[list[int]]
-    ) -> tuple[float, int, int] | None:
-        """(added travel, i, j) of the cheapest feasible insertion: the pickup after position
-        i, the delivery after position j >= i; ties to the earliest positions, exactly as
-        `routing.insertion.insert` (same checks, plus two exact early exits: departures only
-        grow along the route, so once one is past the pickup's or the delivery's due time no
-        later position can serve it)."""
-        if not self.ok:
-            return None
-        n, capacity, end = self.n, self.capacity, self.end
-        dep, load_after, latest = self.dep, self.load_after, self.latest
-        ready, due, service, leg = self.ready, self.due, self.service, self.leg
-        p_loc, d_loc = pickup.location, delivery.location
-        t_p, t_d = travel[p_loc], travel[d_loc]
-        to_p = [row[p_loc] for row in self.rows]  # position k -> pickup
-        to_d = [row[d_loc] for row in self.rows]
-        tail_p = t_p[end] if end is not None else 0
-        tail_d = t_d[end] if end is not None else 0
-        from_p = [0, *(t_p[a] for a in self.locs[1:]), tail_p]  # pickup -> position k
-        from_d = [0, *(t_d[a] for a in self.locs[1:]), tail_d]
-        p_to_d = t_p[d_loc]
-        q = pickup.demand
-        p_ready, p_due, p_service = pickup.ready_s, pickup.due_s, pickup.service_s
-        d_ready, d_due, d_service = delivery.ready_s, delivery.due_s, delivery.service_s
-        best: tuple[float, int, int] | None = None
-        for i in range(n + 1):  # pickup right after position i
-            if dep[i] > p_due:
-                break
-            if load_after[i] + q > capacity:
-                continue
-            s_p = max(dep[i] + to_p[i], p_ready)
-            if s_p > p_due:
-                continue
-            dep_p = s_p + p_service
-            pick_cost = to_p[i] - leg[i]
-            s_d = max(dep_p + p_to_d, d_ready)
-            if s_d <= d_due and (
-                max(s_d + d_service + from_d[i + 1], ready[i + 1]) <= latest[i + 1]
-            ):
-                cost = pick_cost + p_to_d + from_d[i + 1]
-                if best is None or cost < best[0]:
-                    best = (cost, i, i)
-            pick_cost += from_p[i + 1]
-            prev_dep = dep_p
-            for j in range(i + 1, n + 1):
-                s_j = max(prev_dep + (from_p[j] if j == i + 1 else leg[j - 1]), ready[j])
-                if s_j > due[j] or load_after[j] + q > capacity:
-                    break  # stop j's time/load do not depend on where the delivery goes
-                prev_dep = s_j + service[j]
-                if prev_dep > d_due:
-                    break
-                s_d = max(prev_dep + to_d[j], d_ready)
-                if s_d > d_due:
-                    continue
-                if max(s_d + d_service + from_d[j + 1], ready[j + 1]) > latest[j + 1]:
-                    continue
-                cost = pick_cost + to_d[j] + from_d[j + 1] - leg[j]
-                if best is None or cost < best[0]:
-                    best = (cost, i, j)
-        return best
-
-
 class _Route:
     def __init__(self, vehicle: Vehicle, stops: list[Task], pair_of: dict[int, Pair]) -> None:
         self.vehicle = vehicle
         self.stops = stops
         self.pair_of = pair_of
         self.memo: dict[tuple[tuple[int, ...], int], tuple[float, list[Task]] | None] = {}
-        self.schedules: dict[tuple[int, ...], _Schedule] = {}
+        self.schedules: dict[tuple[int, ...], Schedule] = {}
 
     def insert(
         self, stops: list[Task], pickup: Task, delivery: Task, travel: list[list[int]]
@@ -226,7 +123,7 @@ class _Route:
             self.schedules.clear()
         schedule = self.schedules.get(ids)
         if schedule is None:
-            schedule = self.schedules[ids] = _Schedule(self.vehicle, stops, travel)
+            schedule = self.schedules[ids] = Schedule(self.vehicle, stops, travel)
         found = schedule.cheapest(pickup, delivery, travel)
         answer = None
         if found is not None:

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.feasibility import check_plan
-from routing.insertion import CourierRoute, insert
+from routing.insertion import CourierRoute, Schedule, insert
 from routing.lilim import read_lilim
 from routing.model import Pair, Problem, Task, Vehicle, make_plan
-from routing.reduce import _cheapest_ejection, _Route, _Schedule, reinsert_orders
+from routing.reduce import _cheapest_ejection, _Route, reinsert_orders
 from routing.solver import SolverConfig, _Budget, _eject_route, _reduce_fleet, solve
 from tests.unit.routing.builders import line_matrix, problem_from_matrix
 from tests.unit.routing.test_insertion import _as_problem, _random_route
@@ -155,13 +155,13 @@ def test_solve_with_ejection_is_feasible_and_reproducible() -> None:
 def test_pool_insertion_matches_insertion_insert(
     seed: int, n_pairs: int, n_onboard: int, tight: bool
 ) -> None:
-    """The pool's cached-schedule insertion gives exactly `routing.insertion.insert`'s answer
-    (feasibility, added travel and positions, ties included), which is checked against brute
-    force in test_insertion; so the faster pool walks the same steps as before."""
+    """A schedule over the whole matrix, as the pool builds it, gives exactly `insert`'s answer
+    (which re-indexes the route onto a local matrix, and is checked against brute force in
+    test_insertion): feasibility, added travel and positions, ties included."""
     route, pickup, delivery, travel_s = _random_route(seed, n_pairs, n_onboard, tight)
     vehicle = _as_problem(route, travel_s).vehicles[0]  # the courier as the model's vehicle
     matrix: list[list[int]] = travel_s.tolist()
-    got = _Schedule(vehicle, list(route.stops), matrix).cheapest(pickup, delivery, matrix)
+    got = Schedule(vehicle, list(route.stops), matrix).cheapest(pickup, delivery, matrix)
     want = insert(route, pickup, delivery, travel_s)
     if want is None:
         assert got is None
