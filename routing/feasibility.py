@@ -64,6 +64,11 @@ def check_plan(problem: Problem, plan: Plan) -> list[Violation]:
     its shift start and finishes by its shift end; reported times and totals match the data.
     """
     out: list[Violation] = []
+
+    def flag(kind: ViolationKind, message: str, *, vehicle_id: int | None = None,
+             task_id: int | None = None) -> None:
+        out.append(Violation(kind=kind, message=message, vehicle_id=vehicle_id, task_id=task_id))
+
     tasks = problem.task_by_id()
     vehicles = problem.vehicle_by_id()
     travel = problem.travel_s
@@ -78,28 +83,17 @@ def check_plan(problem: Problem, plan: Plan) -> list[Violation]:
         vid = route.vehicle_id
         vehicle = vehicles.get(vid)
         if vehicle is None:
-            out.append(Violation(kind=ViolationKind.UNKNOWN_VEHICLE, message=f"vehicle {vid}?"))
+            flag(ViolationKind.UNKNOWN_VEHICLE, f"vehicle {vid}?")
             continue
         if vid in seen_vehicles:
-            out.append(
-                Violation(
-                    kind=ViolationKind.DUPLICATE_VEHICLE,
-                    message=f"vehicle {vid} has two routes",
-                    vehicle_id=vid,
-                )
-            )
+            flag(ViolationKind.DUPLICATE_VEHICLE, f"vehicle {vid} has two routes", vehicle_id=vid)
         seen_vehicles.add(vid)
         used += bool(route.stops)
 
         t_s = vehicle.shift_start_s
         if route.depart_s != t_s:
-            out.append(
-                Violation(
-                    kind=ViolationKind.REPORT,
-                    message=f"vehicle {vid}: depart_s {route.depart_s} != shift start {t_s}",
-                    vehicle_id=vid,
-                )
-            )
+            flag(ViolationKind.REPORT,
+                 f"vehicle {vid}: depart_s {route.depart_s} != shift start {t_s}", vehicle_id=vid)
         load = vehicle.initial_load
         at = vehicle.start
         route_dist = 0.0
@@ -107,69 +101,38 @@ def check_plan(problem: Problem, plan: Plan) -> list[Violation]:
         for pos, stop in enumerate(route.stops):
             task = tasks.get(stop.task_id)
             if task is None:
-                out.append(
-                    Violation(
-                        kind=ViolationKind.UNKNOWN_TASK,
-                        message=f"vehicle {vid}: unknown task {stop.task_id}",
-                        vehicle_id=vid,
-                        task_id=stop.task_id,
-                    )
-                )
+                flag(ViolationKind.UNKNOWN_TASK,
+                     f"vehicle {vid}: unknown task {stop.task_id}",
+                     vehicle_id=vid, task_id=stop.task_id)
                 continue
             if task.id in where:
-                out.append(
-                    Violation(
-                        kind=ViolationKind.DUPLICATE_TASK,
-                        message=f"task {task.id} served twice",
-                        vehicle_id=vid,
-                        task_id=task.id,
-                    )
-                )
+                flag(ViolationKind.DUPLICATE_TASK,
+                     f"task {task.id} served twice", vehicle_id=vid, task_id=task.id)
             else:
                 where[task.id] = (vid, pos)
             if task.vehicle_id is not None and task.vehicle_id != vid:
-                out.append(
-                    Violation(
-                        kind=ViolationKind.WRONG_VEHICLE,
-                        message=f"task {task.id} bound to vehicle {task.vehicle_id}, on {vid}",
-                        vehicle_id=vid,
-                        task_id=task.id,
-                    )
-                )
+                flag(ViolationKind.WRONG_VEHICLE,
+                     f"task {task.id} bound to vehicle {task.vehicle_id}, on {vid}",
+                     vehicle_id=vid, task_id=task.id)
             leg_s = int(travel[at, task.location])
             route_travel_s += leg_s
             route_dist += float(dist[at, task.location])
             arrival_s = t_s + leg_s
             start_s = max(arrival_s, task.ready_s)
             if start_s > task.due_s:
-                out.append(
-                    Violation(
-                        kind=ViolationKind.TIME_WINDOW,
-                        message=f"task {task.id}: service starts {start_s} > due {task.due_s}",
-                        vehicle_id=vid,
-                        task_id=task.id,
-                    )
-                )
+                flag(ViolationKind.TIME_WINDOW,
+                     f"task {task.id}: service starts {start_s} > due {task.due_s}",
+                     vehicle_id=vid, task_id=task.id)
             t_s = start_s + task.service_s
             if (stop.arrival_s, stop.start_s, stop.departure_s) != (arrival_s, start_s, t_s):
-                out.append(
-                    Violation(
-                        kind=ViolationKind.REPORT,
-                        message=f"task {task.id}: reported times differ from the schedule",
-                        vehicle_id=vid,
-                        task_id=task.id,
-                    )
-                )
+                flag(ViolationKind.REPORT,
+                     f"task {task.id}: reported times differ from the schedule",
+                     vehicle_id=vid, task_id=task.id)
             load += task.demand
             if not 0 <= load <= vehicle.capacity:
-                out.append(
-                    Violation(
-                        kind=ViolationKind.CAPACITY,
-                        message=f"task {task.id}: load {load} outside [0, {vehicle.capacity}]",
-                        vehicle_id=vid,
-                        task_id=task.id,
-                    )
-                )
+                flag(ViolationKind.CAPACITY,
+                     f"task {task.id}: load {load} outside [0, {vehicle.capacity}]",
+                     vehicle_id=vid, task_id=task.id)
             at = task.location
 
         if vehicle.end is not None:
@@ -178,72 +141,42 @@ def check_plan(problem: Problem, plan: Plan) -> list[Violation]:
             route_dist += float(dist[at, vehicle.end])
             t_s += leg_s
         if t_s > vehicle.shift_end_s:
-            out.append(
-                Violation(
-                    kind=ViolationKind.SHIFT_END,
-                    message=f"vehicle {vid}: finishes {t_s} > shift end {vehicle.shift_end_s}",
-                    vehicle_id=vid,
-                )
-            )
+            flag(ViolationKind.SHIFT_END,
+                 f"vehicle {vid}: finishes {t_s} > shift end {vehicle.shift_end_s}", vehicle_id=vid)
         if (
             route.end_s != t_s
             or route.travel_s != route_travel_s
             or not _close(route.dist, route_dist)
         ):
-            out.append(
-                Violation(
-                    kind=ViolationKind.REPORT,
-                    message=f"vehicle {vid}: reported end/travel/dist differ from the data",
-                    vehicle_id=vid,
-                )
-            )
+            flag(ViolationKind.REPORT,
+                 f"vehicle {vid}: reported end/travel/dist differ from the data", vehicle_id=vid)
         total_dist += route_dist
         total_travel_s += route_travel_s
 
     for task in problem.tasks:
         if task.id not in where:
-            out.append(
-                Violation(
-                    kind=ViolationKind.MISSING_TASK,
-                    message=f"task {task.id} not served",
-                    task_id=task.id,
-                )
-            )
+            flag(ViolationKind.MISSING_TASK, f"task {task.id} not served", task_id=task.id)
     for pair in problem.pairs:
         pick, drop = where.get(pair.pickup_id), where.get(pair.delivery_id)
         if pick is None or drop is None:
             continue  # already reported as missing
         if pick[0] != drop[0]:
-            out.append(
-                Violation(
-                    kind=ViolationKind.PAIR_SPLIT,
-                    message=f"pair {pair.pickup_id}->{pair.delivery_id} on vehicles "
-                    f"{pick[0]} and {drop[0]}",
-                    task_id=pair.pickup_id,
-                )
-            )
+            flag(ViolationKind.PAIR_SPLIT,
+                 f"pair {pair.pickup_id}->{pair.delivery_id} on vehicles {pick[0]} and {drop[0]}",
+                 task_id=pair.pickup_id)
         elif pick[1] > drop[1]:
-            out.append(
-                Violation(
-                    kind=ViolationKind.PRECEDENCE,
-                    message=f"delivery {pair.delivery_id} before pickup {pair.pickup_id}",
-                    vehicle_id=pick[0],
-                    task_id=pair.delivery_id,
-                )
-            )
+            flag(ViolationKind.PRECEDENCE,
+                 f"delivery {pair.delivery_id} before pickup {pair.pickup_id}",
+                 vehicle_id=pick[0], task_id=pair.delivery_id)
 
     if (
         plan.vehicles_used != used
         or plan.travel_s != total_travel_s
         or not _close(plan.dist, total_dist)
     ):
-        out.append(
-            Violation(
-                kind=ViolationKind.REPORT,
-                message=f"plan totals (vehicles {plan.vehicles_used}, travel {plan.travel_s}, "
-                f"dist {plan.dist}) differ from the routes",
-            )
-        )
+        flag(ViolationKind.REPORT,
+             f"plan totals (vehicles {plan.vehicles_used}, travel {plan.travel_s}, "
+             f"dist {plan.dist}) differ from the routes")
     return out
 
 
