@@ -474,11 +474,11 @@ def routing() -> None:
               show_default=True, help="Solver budget in seconds.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def routing_solve(file: str, time_limit_s: float, seed: int) -> None:
-    """Solve a Li & Lim PDPTW instance; print one JSON object on stdout."""
+    """Solve a Li & Lim PDPTW instance; print one JSON object on stdout (progress on stderr)."""
     from routing.cli import solve_file
 
     try:
-        result = solve_file(file, time_limit_s, seed)
+        result = solve_file(file, time_limit_s, seed, log=lambda line: click.echo(line, err=True))
     except FileNotFoundError:
         raise click.ClickException(f"no such file: {file}") from None
     except (ValueError, RuntimeError) as exc:  # parse errors, infeasible input, no solution

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from routing.feasibility import assert_feasible
 from routing.lilim import read_lilim
-from routing.solver import solve
+from routing.solver import Progress, solve
 
 __all__ = ["solve_file"]
 
 
-def solve_file(path: str, time_limit_s: float, seed: int = 0) -> dict[str, Any]:
-    """Solve a Li & Lim file and return the CLI's result.
+def solve_file(path: str, time_limit_s: float, seed: int = 0,
+               log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Solve a Li & Lim file and return the CLI's result; `log`, if given, gets a line on
+    what is being solved and one as each phase of the solver ends (the CLI's stderr).
 
     `{"instance", "vehicles", "distance", "seconds", "routes"}`: routes are task (node) ids in
     visiting order without the depot; distance is the unrounded Euclidean total; seconds is the
@@ -27,8 +30,18 @@ def solve_file(path: str, time_limit_s: float, seed: int = 0) -> dict[str, Any]:
     """
     started = time.perf_counter()
     instance = read_lilim(path)
-    plan = solve(instance.problem, time_limit_s, seed)
-    assert_feasible(instance.problem, plan)
+    problem = instance.problem
+    on_phase = None
+    if log is not None:
+        orders, fleet = len(problem.pairs), len(problem.vehicles)
+        log(f"{instance.name}: {orders} order{'s' * (orders != 1)}, {fleet} "
+            f"vehicle{'s' * (fleet != 1)} available; solving for {time_limit_s:g} s (seed {seed})")
+
+        def on_phase(p: Progress) -> None:
+            log(f"  {p.elapsed_s:6.2f} s  {p.phase:<16} {p.vehicles:4d} vehicles "
+                f"{p.dist:12.2f} distance")
+    plan = solve(problem, time_limit_s, seed, progress=on_phase)
+    assert_feasible(problem, plan)
     return {
         "instance": instance.name,
         "vehicles": plan.vehicles_used,

@@ -31,7 +31,7 @@ alone the search stops wherever the clock says, so results vary with machine spe
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 import numpy as np
@@ -42,7 +42,7 @@ from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
 
-__all__ = ["InfeasibleProblemError", "NoSolutionError", "SolverConfig", "solve"]
+__all__ = ["InfeasibleProblemError", "NoSolutionError", "Progress", "SolverConfig", "solve"]
 
 
 class InfeasibleProblemError(ValueError):
@@ -51,6 +51,15 @@ class InfeasibleProblemError(ValueError):
 
 class NoSolutionError(RuntimeError):
     """OR-Tools found no plan serving every task within the budget."""
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """The best complete plan so far, reported as each phase of `solve` ends."""
+
+    phase: str  # "first solution", "search", "fleet reduction", "polish", "final descent"
+    elapsed_s: float
+    vehicles: int
+    dist: float
 
 
 class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,8 +137,12 @@ def solve(
     *,
     solution_limit: int | None = None,
     config: SolverConfig = DEFAULT_CONFIG,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Plan:
     """Best plan found within `time_limit_s` (and `solution_limit` solutions, if given).
+
+    `progress`, if given, is called with the best complete plan as each phase ends (so a
+    long solve can show where it is); it changes nothing in the search.
 
     Raises:
         InfeasibleProblemError: a task can be served by no vehicle even on a route of its own.
@@ -140,7 +153,14 @@ def solve(
     _check_each_task_servable(problem)
     if not problem.tasks:
         return make_plan(problem, [])
-    deadline = time.monotonic() + time_limit_s
+    started = time.monotonic()
+    deadline = started + time_limit_s
+
+    def report(phase: str, best: Routes | None) -> None:
+        if progress is not None and best is not None:
+            plan = make_plan(problem, best)
+            progress(Progress(phase=phase, elapsed_s=time.monotonic() - started,
+                              vehicles=plan.vehicles_used, dist=plan.dist))
 
     # Phase 1, a first solution on the whole fleet (tens of ms): its routes are a fallback, and
     # its vehicle count bounds the fleet the search needs.
@@ -151,6 +171,7 @@ def solve(
     fallback = model.routes(first) if first is not None else None
     if fallback is not None and _dropped(problem, fallback):
         fallback = None
+    report("first solution", fallback)
     if config.trim_fleet and fallback is not None:
         # Vehicles the first solution left idle only slow the search down (every insertion
         # also tries each empty route) and could only be used at a loss, since a vehicle's
@@ -174,6 +195,7 @@ def solve(
     routes = model.search(_schedule(config, 0, ils_share), *budget.share(ils_share))
     if routes is None or _dropped(problem, routes):
         routes = fallback
+    report("search", routes)
     position = ils_share  # how far along the cooling schedule the search is
     if reduce_share > 0 and routes is not None:
         # Polish time is reserved: reduction chunks must end before it starts.
@@ -181,6 +203,7 @@ def solve(
         routes, position, ejected = _reduce_fleet(
             problem, routes, config, seed, budget, (position, reduce_share), reduce_end
         )
+        report("fleet reduction", routes)
     else:
         ejected = False
     if polish_share > 0 and routes is not None:
@@ -200,6 +223,7 @@ def solve(
             )
         if polished is not None and _rank(problem, polished) < _rank(problem, routes):
             routes = polished
+        report("polish", routes)
     if config.final_descent and routes is not None:
         remaining_s = max(0.001, deadline - time.monotonic())
         busy = {vehicle_id for vehicle_id, ids in routes if ids}
@@ -212,6 +236,7 @@ def solve(
             and _rank(problem, descended) < _rank(problem, routes)
         ):
             routes = descended
+        report("final descent", routes)
     if routes is None:
         raise NoSolutionError(
             f"{problem.name or 'problem'}: no plan serving every task found in "

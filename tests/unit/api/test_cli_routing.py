@@ -4,6 +4,7 @@ parse or an infeasible instance is a clear message and a non-zero exit."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -21,11 +22,23 @@ def test_solves_a_tiny_instance_exactly(tmp_path: Path) -> None:
     f.write_text(TINY)
     result = CliRunner().invoke(main, ["routing", "solve", str(f), "--time-limit", "1"])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert set(out) == {"instance", "vehicles", "distance", "seconds", "routes"}
     assert out["vehicles"] == 1
     assert out["routes"] == [[1, 2]]
     assert out["distance"] in (10.0, 20.0)  # open route, or back to the depot
+    # Progress goes to stderr: what is solved, then the best plan as each phase ends.
+    lines = result.stderr.splitlines()
+    assert lines[0] == "tiny: 1 order, 2 vehicles available; solving for 1 s (seed 0)"
+    steps = [re.fullmatch(r"\s+([\d.]+) s  (.+?)\s+(\d+) vehicles\s+([\d.]+) distance", line)
+             for line in lines[1:]]
+    assert all(steps), lines
+    phases = [m.group(2) for m in steps if m]
+    assert phases[0] == "first solution"
+    assert phases[-1] == "final descent"
+    last = steps[-1]
+    assert last is not None
+    assert (int(last.group(3)), float(last.group(4))) == (1, round(out["distance"], 2))
 
 
 def test_unparsable_file_fails_clearly(tmp_path: Path) -> None:
