@@ -40,9 +40,11 @@ def fix(lat: float, lng: float, ts: int | None = None) -> str:
 
 
 async def until_latest(ws: Any, kind: str, is_latest: Callable[[dict[str, Any]], bool],
-                       timeout_s: float = 5.0) -> list[dict[str, Any]]:
+                       timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """Messages of ``kind`` (with their receive time in ``_at``) up to the one whose payload
-    ``is_latest``."""
+    ``is_latest``. The deadline is generous (the latest usually arrives within ~1 s): with
+    three full suites at once on the 2 cores, 5 s was once not enough (latency is measured
+    by bench/fanout.py, not here)."""
     got: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout_s
     while True:
