@@ -80,6 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Candidate search of a round: ``snapshot`` (read the region's fresh couriers once, one
     round trip, and search every order in memory) or ``live`` (`nearby_many` on the Redis
     index, one pipeline per ring step); both return the same candidates."""
+    routing_max_wait_s: float = 30.0
+    """POST /routing/optimize is refused (429, Retry-After) when its solve would wait longer
+    than this for the solver process (the queued solves' time limits add up)."""
 
 
 _ENV_NAMES: dict[str, str] = {
@@ -115,6 +118,7 @@ _ENV_NAMES: dict[str, str] = {
     "dispatch_max_stack": "DISPATCH_MAX_STACK",
     "dispatch_policy": "DISPATCH_POLICY",
     "dispatch_search": "DISPATCH_SEARCH",
+    "routing_max_wait_s": "ROUTING_MAX_WAIT_S",
 }
 DISPATCH_POLICIES = ("optimal", "greedy")
 DISPATCH_SEARCHES = ("snapshot", "live")
@@ -233,7 +237,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
     for field in ("store_timeout_s", "courier_stale_s", "index_rebuild_s", "dispatch_round_s",
                   "ingest_flush_ms",
-                  "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s"):
+                  "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s",
+                  "routing_max_wait_s"):
         if (raw := get(field)) is not None:
             values[field] = _positive_float(_ENV_NAMES[field], raw)
     for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates",

@@ -9,10 +9,13 @@ stall the event loop (docs/routing-notes.md, "Findings for the integrator").
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Annotated, Literal
 
@@ -34,6 +37,7 @@ MAX_ORDERS = 100
 SOLVER_PROCESSES = 1
 MAX_COURIERS = 50
 MAX_TIME_LIMIT_S = 10.0
+MAX_WAIT_S = 30.0
 SERVICE_S = 120
 
 Lat = Annotated[float, msgspec.Meta(ge=-90, le=90)]
@@ -95,12 +99,39 @@ class OptimizeResponse(msgspec.Struct, frozen=True, kw_only=True):
     solve_ms: int
 
 
-class SolverPool:
-    """A process pool for OR-Tools solves, started lazily and shut down with the app."""
+class SolverBusyError(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"solver busy; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
 
-    def __init__(self, processes: int = SOLVER_PROCESSES) -> None:
+
+class SolverPool:
+    """A process pool for OR-Tools solves, started lazily and shut down with the app.
+
+    Admission is bounded: a solve runs for its whole time limit, so the seconds already
+    queued say how long a new request would wait. One that would wait over `max_wait_s` is
+    refused at once (with when to retry) rather than queued behind work its client will
+    likely have given up on.
+    """
+
+    def __init__(self, processes: int = SOLVER_PROCESSES, max_wait_s: float = MAX_WAIT_S) -> None:
         self.processes = processes
+        self.max_wait_s = max_wait_s
+        self.queued_s = 0.0  # time limits of the solves admitted and not finished
         self._pool: ProcessPoolExecutor | None = None
+
+    @contextlib.contextmanager
+    def admit(self, time_limit_s: float) -> Iterator[ProcessPoolExecutor]:
+        """The pool, for one solve of `time_limit_s`; `SolverBusyError` if it would wait too
+        long to start."""
+        wait_s = self.queued_s / self.processes
+        if wait_s > self.max_wait_s:
+            raise SolverBusyError(max(1, math.ceil(wait_s - self.max_wait_s)))
+        self.queued_s += time_limit_s
+        try:
+            yield self.get()
+        finally:
+            self.queued_s -= time_limit_s
 
     def get(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -131,11 +162,6 @@ def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def solver_pool(state: State) -> ProcessPoolExecutor:
-    pool: SolverPool = state.solver_pool
-    return pool.get()
 
 
 def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tuple[str, str]]]:
@@ -188,10 +214,16 @@ async def optimize(state: State, data: Annotated[OptimizeRequest, Body()]) -> Op
     problem, meta = build_problem(data, now_ms)
     started = time.perf_counter()
     loop = asyncio.get_running_loop()
+    solvers: SolverPool = state.solver_pool
     try:
-        # A process, not a thread: OR-Tools holds the GIL for the whole search.
-        plan = await loop.run_in_executor(solver_pool(state), solve, problem,
-                                          data.time_limit_s, data.seed)
+        with solvers.admit(data.time_limit_s) as pool:
+            # A process, not a thread: OR-Tools holds the GIL for the whole search.
+            plan = await loop.run_in_executor(pool, solve, problem, data.time_limit_s,
+                                              data.seed)
+    except SolverBusyError as exc:
+        raise HttpProblem(429, f"the route solver is busy: {exc}", code="solver_busy",
+                          headers={"Retry-After": str(exc.retry_after_s)},
+                          extra={"retry_after_s": exc.retry_after_s}) from None
     except (InfeasibleProblemError, NoSolutionError) as exc:
         raise HttpProblem(422, f"no feasible plan: {exc}", code="infeasible") from None
     solve_ms = round((time.perf_counter() - started) * 1000)

@@ -113,3 +113,36 @@ async def test_server_stays_responsive_while_solving(settings: Settings) -> None
     assert r.json()["solve_ms"] >= 1500  # the solve really used its budget meanwhile
     assert health.status_code == 200
     assert elapsed < 0.5, f"/health took {elapsed:.2f} s during a solve"
+
+
+async def test_a_busy_solver_refuses_with_retry_after_and_recovers(settings: Settings) -> None:
+    """With ROUTING_MAX_WAIT_S=1 and one solver process, a 2 s solve in progress makes the
+    next requests wait over a second: they are refused at once with 429 problem+json and a
+    Retry-After, not queued. Once the solve is over, a request is served again."""
+    import asyncio
+
+    from api.auth import TokenCodec
+
+    assert settings.jwt_secret
+    auth = {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', 'admin')}"}
+    proc = await spawn_core(settings, ROUTING_MAX_WAIT_S="1")
+    try:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
+            solving = asyncio.create_task(client.post(
+                "/api/v1/routing/optimize", json=request(4, time_limit_s=2.0), headers=auth))
+            await asyncio.sleep(0.5)  # admitted (it holds the solver for 2 s)
+            refused = await asyncio.gather(*(
+                client.post("/api/v1/routing/optimize", json=request(2, time_limit_s=0.5),
+                            headers=auth) for _ in range(2)))
+            first = await solving
+            again = await client.post("/api/v1/routing/optimize",
+                                      json=request(2, time_limit_s=0.5), headers=auth)
+    finally:
+        await proc.stop()
+    assert first.status_code == 200, first.text
+    for r in refused:
+        assert r.status_code == 429, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"] == "urn:homechef:problem:solver_busy"
+        assert int(r.headers["retry-after"]) == r.json()["retry_after_s"] >= 1
+    assert again.status_code == 200, again.text
