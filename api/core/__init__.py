@@ -26,7 +26,7 @@ from streams.jetstream import consume_batches
 def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
     core = CoreServices(settings, metrics)
-    solver_pool = SolverPool(max_wait_s=settings.routing_max_wait_s)
+    solver_pool = SolverPool(max_wait_s=settings.routing_max_wait_s, metrics=metrics)
     tracking = Tracking(settings, core)
 
     async def freeze_heap(_: Resources) -> None:

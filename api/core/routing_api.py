@@ -9,23 +9,24 @@ stall the event loop (docs/routing-notes.md, "Findings for the integrator").
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 import numpy as np
-from litestar import post
+from litestar import Request, post
 from litestar.datastructures import State
 from litestar.params import Body
+from prometheus_client import Counter
 
 from api.auth import STAFF, roles
+from api.observability import Metrics
 from api.problems import Problem as HttpProblem
 from geo.distance import haversine_matrix_m
 from geo.travel import HaversineTravelModel, Vehicle
@@ -99,6 +100,9 @@ class OptimizeResponse(msgspec.Struct, frozen=True, kw_only=True):
     solve_ms: int
 
 
+T = TypeVar("T")
+
+
 class SolverBusyError(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"solver busy; retry in {retry_after_s} s")
@@ -108,30 +112,46 @@ class SolverBusyError(Exception):
 class SolverPool:
     """A process pool for OR-Tools solves, started lazily and shut down with the app.
 
-    Admission is bounded: a solve runs for its whole time limit, so the seconds already
-    queued say how long a new request would wait. One that would wait over `max_wait_s` is
-    refused at once (with when to retry) rather than queued behind work its client will
-    likely have given up on.
+    Admission is bounded: a solve runs for its whole time limit, so the seconds of the solves
+    submitted and not finished say how long a new one would wait. One that would wait over
+    `max_wait_s` is refused at once (with when to retry) rather than queued behind work its
+    client will likely have given up on.
     """
 
-    def __init__(self, processes: int = SOLVER_PROCESSES, max_wait_s: float = MAX_WAIT_S) -> None:
+    def __init__(self, processes: int = SOLVER_PROCESSES, max_wait_s: float = MAX_WAIT_S,
+                 metrics: Metrics | None = None) -> None:
         self.processes = processes
         self.max_wait_s = max_wait_s
-        self.queued_s = 0.0  # time limits of the solves admitted and not finished
+        self.queued_s = 0.0  # time limits of the solves submitted and not finished
+        self.outcomes = Counter(
+            "routing_solves_total", "Route optimisation requests, by outcome", ["outcome"],
+            registry=(metrics or Metrics("core")).registry)
         self._pool: ProcessPoolExecutor | None = None
 
-    @contextlib.contextmanager
-    def admit(self, time_limit_s: float) -> Iterator[ProcessPoolExecutor]:
-        """The pool, for one solve of `time_limit_s`; `SolverBusyError` if it would wait too
-        long to start."""
+    def submit(self, time_limit_s: float, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run `fn(*args)` (a solve of `time_limit_s`) in a worker. Its seconds count as
+        queued until the worker is done with it, or until it is cancelled while still
+        waiting in the pool: cancelling the returned future does that when it can (the
+        pool hands the next solve or two to the worker ahead of time; those run anyway).
+
+        Raises:
+            SolverBusyError: it would wait more than `max_wait_s` to start.
+        """
         wait_s = self.queued_s / self.processes
         if wait_s > self.max_wait_s:
+            self.outcomes.labels("busy").inc()
             raise SolverBusyError(max(1, math.ceil(wait_s - self.max_wait_s)))
+        loop = asyncio.get_running_loop()
+        work = self.get().submit(fn, *args)
         self.queued_s += time_limit_s
-        try:
-            yield self.get()
-        finally:
+
+        def release() -> None:
             self.queued_s -= time_limit_s
+
+        # The pool's own future: done when the worker is, or when a cancel took effect (the
+        # callback runs in the pool's thread, or here when it is done already).
+        work.add_done_callback(lambda _: loop.call_soon_threadsafe(release))
+        return asyncio.wrap_future(work, loop=loop)
 
     def get(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -200,9 +220,16 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
     return problem, meta
 
 
+async def _client_gone(request: Request[Any, Any, Any]) -> None:
+    """Returns when the client disconnects (the body is read: `receive` has nothing else)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 @post("/api/v1/routing/optimize", guards=[roles(*STAFF)], status_code=200,
       summary="Optimal routes (pickup before drop-off, windows, capacity) with per-stop ETAs")
-async def optimize(state: State, data: Annotated[OptimizeRequest, Body()]) -> OptimizeResponse:
+async def optimize(state: State, request: Request[Any, Any, Any],
+                   data: Annotated[OptimizeRequest, Body()]) -> OptimizeResponse:
     if not data.couriers or not data.orders:
         raise HttpProblem(422, "need at least one courier and one order", code="empty")
     if len(data.orders) > MAX_ORDERS or len(data.couriers) > MAX_COURIERS:
@@ -213,19 +240,34 @@ async def optimize(state: State, data: Annotated[OptimizeRequest, Body()]) -> Op
     now_ms = time.time_ns() // 1_000_000
     problem, meta = build_problem(data, now_ms)
     started = time.perf_counter()
-    loop = asyncio.get_running_loop()
     solvers: SolverPool = state.solver_pool
     try:
-        with solvers.admit(data.time_limit_s) as pool:
-            # A process, not a thread: OR-Tools holds the GIL for the whole search.
-            plan = await loop.run_in_executor(pool, solve, problem, data.time_limit_s,
-                                              data.seed)
+        # A process, not a thread: OR-Tools holds the GIL for the whole search.
+        solving = solvers.submit(data.time_limit_s, solve, problem, data.time_limit_s,
+                                 data.seed)
     except SolverBusyError as exc:
         raise HttpProblem(429, f"the route solver is busy: {exc}", code="solver_busy",
                           headers={"Retry-After": str(exc.retry_after_s)},
                           extra={"retry_after_s": exc.retry_after_s}) from None
+    gone: asyncio.Future[Any] = asyncio.ensure_future(_client_gone(request))
+    racing: list[asyncio.Future[Any]] = [solving, gone]
+    try:
+        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not solving.done():
+        # Nobody is waiting for the answer: a solve still queued never starts (one already
+        # running cannot be stopped; its seconds stay counted until it ends).
+        solving.cancel()
+        solvers.outcomes.labels("abandoned").inc()
+        raise HttpProblem(400, "the client disconnected before the solve finished",
+                          code="client_gone")
+    try:
+        plan = solving.result()
     except (InfeasibleProblemError, NoSolutionError) as exc:
+        solvers.outcomes.labels("infeasible").inc()
         raise HttpProblem(422, f"no feasible plan: {exc}", code="infeasible") from None
+    solvers.outcomes.labels("solved").inc()
     solve_ms = round((time.perf_counter() - started) * 1000)
     points = {t.id: t.location for t in problem.tasks}
     lat_lng = [(c.lat, c.lng) for c in data.couriers]

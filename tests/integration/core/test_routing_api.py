@@ -146,3 +146,56 @@ async def test_a_busy_solver_refuses_with_retry_after_and_recovers(settings: Set
         assert r.json()["type"] == "urn:homechef:problem:solver_busy"
         assert int(r.headers["retry-after"]) == r.json()["retry_after_s"] >= 1
     assert again.status_code == 200, again.text
+
+
+def solves(metrics: str, outcome: str) -> float:
+    line = f'routing_solves_total{{outcome="{outcome}"}} '
+    return sum(float(x[len(line):]) for x in metrics.splitlines() if x.startswith(line))
+
+
+async def test_a_client_that_leaves_gives_up_its_place_in_the_solver_queue(
+    settings: Settings,
+) -> None:
+    """Requests whose clients disconnect while their solves wait are abandoned (counted in
+    /metrics), and their queued seconds are freed: with ROUTING_MAX_WAIT_S=7, three 2 s
+    solves queued behind a running 2 s one would otherwise make the next request wait 8 s."""
+    import asyncio
+    import contextlib
+
+    from api.auth import TokenCodec
+
+    assert settings.jwt_secret
+    auth = {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', 'admin')}"}
+    proc = await spawn_core(settings, ROUTING_MAX_WAIT_S="7")
+    try:
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
+            running = asyncio.create_task(client.post(
+                "/api/v1/routing/optimize", json=request(4, time_limit_s=2.0), headers=auth))
+            await asyncio.sleep(0.5)
+            leaving = [asyncio.create_task(client.post(
+                "/api/v1/routing/optimize", json=request(2, time_limit_s=2.0), headers=auth))
+                for _ in range(3)]
+            await asyncio.sleep(0.5)  # all three admitted and waiting
+            for task in leaving:
+                task.cancel()  # the client closes those connections
+            for task in leaving:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for _ in range(50):
+                text = (await client.get("/metrics")).text
+                if solves(text, "abandoned") == 3:
+                    break
+                await asyncio.sleep(0.1)
+            assert solves(text, "abandoned") == 3, text
+            # Only the solves already handed to the worker still count (the running one and
+            # at most two more): 6 s of wait at most, so this one is admitted...
+            served = await client.post("/api/v1/routing/optimize",
+                                       json=request(2, time_limit_s=0.5), headers=auth)
+            first = await running
+            metrics = (await client.get("/metrics")).text
+    finally:
+        await proc.stop()
+    assert first.status_code == 200, first.text
+    assert served.status_code == 200, served.text
+    assert solves(metrics, "solved") == 2
+    assert solves(metrics, "busy") == 0
