@@ -9,6 +9,7 @@ stall the event loop (docs/routing-notes.md, "Findings for the integrator").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import multiprocessing
 import os
@@ -148,9 +149,14 @@ class SolverPool:
         def release() -> None:
             self.queued_s -= time_limit_s
 
-        # The pool's own future: done when the worker is, or when a cancel took effect (the
-        # callback runs in the pool's thread, or here when it is done already).
-        work.add_done_callback(lambda _: loop.call_soon_threadsafe(release))
+        def on_done(_: object) -> None:
+            # The pool's own future: done when the worker is, or when a cancel took effect.
+            # This runs in the pool's thread (or here, if it is done already); the count is
+            # the loop's. After shutdown, the loop may be closed and nothing is counted.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(release)
+
+        work.add_done_callback(on_done)
         return asyncio.wrap_future(work, loop=loop)
 
     def get(self) -> ProcessPoolExecutor:
