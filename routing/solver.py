@@ -311,7 +311,6 @@ def _reduce_fleet(
     # out of the polish. Cutting the chunks short for it instead cost distance where the
     # last chunk would have succeeded (docs/routing-notes.md, "A faster ejection pool").
     reserve_s = budget.search_s * config.ejection_share
-    chunks_end = end_s
     partial: Routes | None = None  # the failed attempt's plan, its tasks left out excepted
     chunk = removals = 0
     while chunk < n_chunks and removals < config.max_route_removals and _used(routes) > lower:
@@ -322,7 +321,7 @@ def _reduce_fleet(
         stalls = 0
         while chunk < n_chunks and out > 0 and stalls < config.reduction_patience:
             seconds, solutions = budget.share(chunk_fraction)
-            seconds = min(seconds, chunks_end - time.monotonic())
+            seconds = min(seconds, end_s - time.monotonic())
             if seconds <= 0:
                 chunk = n_chunks
                 break

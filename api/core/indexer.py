@@ -137,6 +137,7 @@ class Indexer:
         sub = await self._js.subscribe_bind(
             self._stream, config, self._durable, cb=on_msg, manual_ack=True,
             pending_msgs_limit=self._batch * 100)
+
         async def apply_inbox() -> None:
             while inbox:
                 msgs = inbox[:self._batch]

@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+from collections.abc import AsyncIterator, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -41,6 +43,27 @@ class CrashingIndexer(Indexer):
         raise RuntimeError("process crashed before indexing")
 
 
+@pytest.fixture
+async def index(nc: Client, js_names: Names, redis: aioredis.Redis) -> LiveIndex:
+    """The namespace's streams and an index marked populated: nothing is replayed, so the
+    indexers see only what a test publishes."""
+    await ensure_streams(nc.jetstream(), js_names)
+    live = LiveIndex(redis, f"{js_names.ns}:geo")
+    await redis.set(live.epoch_key, "populated")
+    return live
+
+
+@contextlib.asynccontextmanager
+async def running(work: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(work)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -55,12 +78,9 @@ async def publish_fix(nc: Client, names: Names, courier: str, i: int) -> None:
 
 
 async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
-    nc: Client, js_names: Names, redis: aioredis.Redis
+    nc: Client, js_names: Names, index: LiveIndex
 ) -> None:
     js = nc.jetstream()
-    await ensure_streams(js, js_names)
-    index = LiveIndex(redis, f"{js_names.ns}:geo")
-    await redis.set(index.epoch_key, "populated")  # no replay: only what is published here
 
     def member(cls: type[Indexer]) -> Indexer:
         return cls(js, js_names, index, IngestMetrics(Metrics("test")), batch=5, ack_wait_s=2.0)
@@ -68,18 +88,17 @@ async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
     survivor = member(Indexer)
     crasher = member(CrashingIndexer)
     assert isinstance(crasher, CrashingIndexer)
-    survivor_task = asyncio.create_task(survivor.run())
 
     async def consumer_ready() -> bool:
         with contextlib.suppress(Exception):
             info = await js.consumer_info(js_names.stream(LOCATIONS), js_names.consumer("indexer"))
             return info.config.ack_policy == AckPolicy.EXPLICIT
         return False
-    await eventually(consumer_ready)
-    crasher_task = asyncio.create_task(crasher.run())
-    await asyncio.sleep(0.5)  # both members are in the deliver group
 
-    try:
+    async with running(survivor.run()):
+        await eventually(consumer_ready)
+        crasher_task = asyncio.create_task(crasher.run())
+        await asyncio.sleep(0.5)  # both members are in the deliver group
         couriers = [f"c{i}" for i in range(40)]
         for i, c in enumerate(couriers):
             await publish_fix(nc, js_names, c, i)
@@ -98,27 +117,19 @@ async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
         await eventually(all_indexed, timeout_s=15)
         positions = await index.positions(couriers)
         assert [float(p["lat"]) for p in positions if p] == [LAT + i * 1e-4 for i in range(45)]
-    finally:
-        survivor_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await survivor_task
 
 
 async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(
-    nc: Client, js_names: Names, redis: aioredis.Redis
+    nc: Client, js_names: Names, index: LiveIndex
 ) -> None:
     js = nc.jetstream()
-    await ensure_streams(js, js_names)
-    index = LiveIndex(redis, f"{js_names.ns}:geo")
-    await redis.set(index.epoch_key, "populated")
     indexer = Indexer(js, js_names, index, IngestMetrics(Metrics("test")))
     stream, durable = js_names.stream(LOCATIONS), js_names.consumer("indexer")
     old = dataclasses.replace(indexer._config(datetime.now(UTC)), ack_policy=AckPolicy.ALL)
     await js.add_consumer(stream, old)
     assert (await js.consumer_info(stream, durable)).config.ack_policy == AckPolicy.ALL
 
-    task = asyncio.create_task(indexer.run())
-    try:
+    async with running(indexer.run()):
         async def explicit() -> bool:
             info = await js.consumer_info(stream, durable)
             return info.config.ack_policy == AckPolicy.EXPLICIT
@@ -128,7 +139,3 @@ async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(
         async def indexed() -> bool:
             return await index.position("c-after-upgrade") is not None
         await eventually(indexed)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import Any
 
 import httpx
 import pytest
 
+from api.auth import TokenCodec
 from api.settings import Settings
 from tests.integration.core.conftest import CoreServer, spawn_core
 
 LAT, LNG = 12.9716, 77.5946
+
+
+def staff(settings: Settings, role: str = "admin") -> dict[str, str]:
+    """The Authorization header of a staff user, for servers in their own process."""
+    assert settings.jwt_secret
+    return {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', role)}"}
 
 
 def request(n_orders: int = 3, **extra: Any) -> dict[str, Any]:
@@ -90,18 +99,13 @@ async def test_server_stays_responsive_while_solving(settings: Settings) -> None
     """A 2 s solve runs in a worker process: /health still answers quickly meanwhile (OR-Tools
     holds the GIL, so a solve in a thread would freeze every handler for the whole budget).
     The server runs in its own process so the test's clock is not frozen with it."""
-    import asyncio
-
-    from api.auth import TokenCodec
-
-    assert settings.jwt_secret
-    token = TokenCodec(settings.jwt_secret).issue("fm", "fleet_manager")
+    auth = staff(settings, "fleet_manager")
     proc = await spawn_core(settings)
     try:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
             solving = asyncio.create_task(client.post(
                 "/api/v1/routing/optimize", json=request(8, time_limit_s=2.0),
-                headers={"Authorization": f"Bearer {token}"}))
+                headers=auth))
             await asyncio.sleep(1.0)  # the worker process has started and is searching
             started = time.perf_counter()
             health = await client.get("/health")
@@ -119,12 +123,7 @@ async def test_a_busy_solver_refuses_with_retry_after_and_recovers(settings: Set
     """With ROUTING_MAX_WAIT_S=1 and one solver process, a 2 s solve in progress makes the
     next requests wait over a second: they are refused at once with 429 problem+json and a
     Retry-After, not queued. Once the solve is over, a request is served again."""
-    import asyncio
-
-    from api.auth import TokenCodec
-
-    assert settings.jwt_secret
-    auth = {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', 'admin')}"}
+    auth = staff(settings)
     proc = await spawn_core(settings, ROUTING_MAX_WAIT_S="1")
     try:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
@@ -159,13 +158,7 @@ async def test_a_client_that_leaves_gives_up_its_place_in_the_solver_queue(
     """Requests whose clients disconnect while their solves wait are abandoned (counted in
     /metrics), and their queued seconds are freed: with ROUTING_MAX_WAIT_S=7, three 2 s
     solves queued behind a running 2 s one would otherwise make the next request wait 8 s."""
-    import asyncio
-    import contextlib
-
-    from api.auth import TokenCodec
-
-    assert settings.jwt_secret
-    auth = {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', 'admin')}"}
+    auth = staff(settings)
     proc = await spawn_core(settings, ROUTING_MAX_WAIT_S="7")
     try:
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as client:
