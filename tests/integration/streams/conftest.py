@@ -115,7 +115,12 @@ async def projected(srv: CoreServer, order_id: str, **want: Any) -> None:
     await eventually(check, timeout_s=5)
 
 
-async def recv(ws: Any, timeout_s: float = 3.0) -> dict[str, Any]:
+# Deadlines, not expectations: a wait returns as soon as its message arrives. The console
+# viewport test timed out twice in a dozen full suites on the loaded 2 cores at 3 s.
+WAIT_S = 10.0
+
+
+async def recv(ws: Any, timeout_s: float = WAIT_S) -> dict[str, Any]:
     """The next message that is not a heartbeat."""
     while True:
         raw = await asyncio.wait_for(ws.recv(), timeout_s)
@@ -124,13 +129,19 @@ async def recv(ws: Any, timeout_s: float = 3.0) -> dict[str, Any]:
             return msg
 
 
-async def recv_type(ws: Any, kind: str, timeout_s: float = 3.0) -> dict[str, Any]:
-    """The next message of type ``kind`` (others are skipped)."""
+async def recv_type(ws: Any, kind: str, timeout_s: float = WAIT_S) -> dict[str, Any]:
+    """The next message of type ``kind`` (others are skipped); on timeout, the error says
+    what was awaited and what came instead."""
     deadline = time.monotonic() + timeout_s
+    skipped: list[str] = []
     while True:
-        msg = await recv(ws, max(0.01, deadline - time.monotonic()))
+        try:
+            msg = await recv(ws, max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            raise AssertionError(f"no {kind} within {timeout_s} s; got {skipped}") from None
         if msg["type"] == kind:
             return msg
+        skipped.append(msg["type"])
 
 
 async def quiet(ws: Any, kind: str, window_s: float) -> list[dict[str, Any]]:

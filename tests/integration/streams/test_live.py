@@ -19,6 +19,7 @@ import websockets
 from api.settings import Settings
 from streams.catalog import Names
 from tests.integration.streams.conftest import (
+    WAIT_S,
     CoreServer,
     Orders,
     eventually,
@@ -127,7 +128,7 @@ async def test_console_viewport_positions_markers_and_heat(core_server: CoreServ
             msg = await recv(console)
             assert (msg["type"], msg["payload"]["reason"]) == (kind, reason), send
         await console.send(json.dumps({"type": "PING"}))
-        assert json.loads(await asyncio.wait_for(console.recv(), 3)) == {"type": "PONG"}
+        assert json.loads(await asyncio.wait_for(console.recv(), WAIT_S)) == {"type": "PONG"}
 
         await console.send(json.dumps({"type": "SUBSCRIBE", "payload": {"cells": [cell]}}))
         assert (await recv(console)) == {"type": "SUBSCRIBED", "payload": {"cells": 1}}
