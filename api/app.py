@@ -90,6 +90,7 @@ def build_app(
             "resources": Provide(_provide_resources, sync_to_thread=False),
             "metrics": Provide(_provide_metrics, sync_to_thread=False),
             "identity": Provide(_provide_identity, sync_to_thread=False),
+            **parts.dependencies,
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context_middleware(metrics), auth_middleware(codec)],

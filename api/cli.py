@@ -91,7 +91,7 @@ def serve(service: str) -> None:
 
     factory = create_core_app if service == "core" else create_commerce_app
     port = settings.core_port if service == "core" else settings.commerce_port
-    from api.core.fastws import FastLaneProtocol
+    from api.core.ws.fastws import FastLaneProtocol
 
     # No permessage-deflate: device messages are ~100-byte JSON fixes, and inflating every
     # one cost more CPU on the ingest path than the bytes it saves. The WebSocket protocol is

@@ -35,6 +35,8 @@ class Parts:
     """Extra objects for app.state (e.g. hubs shared by handlers and workers)."""
     shutdown: Sequence[Step] = ()
     """Run once, in order, after the workers stopped and before the stores close."""
+    dependencies: dict[str, Any] = field(default_factory=dict)
+    """Litestar providers by parameter name (the services handlers are given)."""
 
 
 def merge(*parts: Parts) -> Parts:
@@ -44,6 +46,7 @@ def merge(*parts: Parts) -> Parts:
         workers=[w for p in parts for w in p.workers],
         state={k: v for p in parts for k, v in p.state.items()},
         shutdown=[s for p in parts for s in p.shutdown],
+        dependencies={k: v for p in parts for k, v in p.dependencies.items()},
     )
 
 

@@ -40,11 +40,11 @@ import msgspec
 import nats
 import redis.asyncio as aioredis
 
-from api.core.dispatch_store import DispatchStore
-from api.core.dispatcher import Dispatcher, DispatchMetrics
-from api.core.live_index import LiveIndex, Located
+from api.core.dispatch.service import Dispatcher, DispatchMetrics
+from api.core.dispatch.store import DispatchStore
 from api.observability import Metrics
 from api.settings import Settings
+from api.stores.live_index import LiveIndex, Located
 from bench._stores import bench_stores
 from geo.cells import region_of
 from streams.catalog import Names

@@ -31,7 +31,7 @@ import uuid
 import numpy as np
 import redis.asyncio as aioredis
 
-from api.core.live_index import LiveIndex, Located
+from api.stores.live_index import LiveIndex, Located
 from bench._stores import bench_stores
 from geo.cells import region_of, regions_near
 from geo.grid_index import search_box

@@ -61,7 +61,7 @@ from streams.events import CourierAssigned, LatLng, OrderCreated, OrderStatusCha
 from streams.jetstream import ensure_streams
 
 LAT0, LNG0 = 12.9716, 77.5946
-FAST_LANE = "api.core.fastws:FastLaneProtocol"  # what `homechef serve` uses
+FAST_LANE = "api.core.ws.fastws:FastLaneProtocol"  # what `homechef serve` uses
 SECRET = "bench-secret-" + "x" * 40
 
 

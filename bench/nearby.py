@@ -21,7 +21,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from api.core.live_index import LiveIndex, Located
+from api.stores.live_index import LiveIndex, Located
 from bench._stores import bench_stores
 
 

@@ -1,6 +1,6 @@
 """The live index's key layout and member encoding, shared by the Redis adapter and readers.
 
-The writes themselves are one Lua script per batch in `api/core/live_index.py` (it applies a
+The writes themselves are one Lua script per batch in `api/stores/live_index.py` (it applies a
 fix only when newer than the stored one, which a client-side plan cannot guarantee across
 processes). Key layout (the res-4 region is a Redis Cluster hash tag, DESIGN.md §7, so one
 region's keys share a shard)::

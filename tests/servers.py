@@ -12,7 +12,7 @@ import uvicorn
 
 from api.runtime import free_port
 
-FAST_LANE = "api.core.fastws:FastLaneProtocol"
+FAST_LANE = "api.core.ws.fastws:FastLaneProtocol"
 ASGI_ONLY = "websockets-sansio"
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from api.core.console import CONSOLE_HANDLERS, console_static
-from api.core.delivery import HANDLERS as DISPATCH_HANDLERS
-from api.core.fleet import nearby_couriers
-from api.core.gps import courier_socket, post_locations
-from api.core.history import DispatchHistory
-from api.core.routing_api import SolverPool, optimize
+from api.core.deps import DEPENDENCIES
+from api.core.dispatch.controllers import HANDLERS as DISPATCH_HANDLERS
+from api.core.dispatch.history import DispatchHistory
+from api.core.fleet.console import CONSOLE_HANDLERS, console_static
+from api.core.fleet.controllers import nearby_couriers
+from api.core.gps.controllers import courier_socket, post_locations
+from api.core.routing.controllers import optimize
+from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
-from api.core.tracking import Tracking
-from api.core.tracking import handlers as tracking_handlers
-from api.core.zones import ZoneController
+from api.core.tracking.controllers import handlers as tracking_handlers
+from api.core.tracking.service import Tracking
+from api.core.zones.controllers import ZoneController
 from api.observability import Metrics
 from api.parts import Parts
 from api.resources import Resources
@@ -83,4 +85,5 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("console-states", tracking.follow_courier_states)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
         shutdown=[flush_ingest, solver_pool.close],
+        dependencies=DEPENDENCIES,
     )

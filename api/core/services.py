@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.core.dispatch_store import DispatchStore
-from api.core.dispatcher import Dispatcher, DispatchMetrics
-from api.core.indexer import Indexer
-from api.core.ingest import Ingest, IngestMetrics, LastFixCache
-from api.core.live_index import LiveIndex
-from api.core.orders_view import OrdersView
-from api.core.zones import ZoneCache
+from api.core.dispatch.service import Dispatcher, DispatchMetrics
+from api.core.dispatch.store import DispatchStore
+from api.core.gps.indexer import Indexer
+from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.tracking.orders_view import OrdersView
+from api.core.zones.cache import ZoneCache
 from api.observability import Metrics
 from api.resources import Resources
 from api.settings import Settings
+from api.stores.live_index import LiveIndex
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 

@@ -33,7 +33,7 @@ from geo.travel import HaversineTravelModel
 PASSWORD = "simulated-password-1"
 AT_DOOR_M = 150.0
 READY_POLL_S = 5.0  # a courier waiting at a chef re-checks core this often
-"""Core accepts `delivered` within this distance of the drop-off (api/core/delivery.py)."""
+"""Core accepts `delivered` within this distance of the drop-off (core's dispatch settings)."""
 _ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
 

@@ -1,4 +1,4 @@
-"""The WebSocket fast lane (api/core/fastws.py) on a real uvicorn server and `websockets`
+"""The WebSocket fast lane (api/core/ws/fastws.py) on a real uvicorn server and `websockets`
 client: frames as the client library reads them, text in through the callback, everything
 else through ASGI, uvicorn's UTF-8 rule, flow control, and no lane without the protocol."""
 
@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from api.core.fastws import FastLane, lane_of, text_frame
+from api.core.ws.fastws import FastLane, lane_of, text_frame
 from tests.servers import ASGI_ONLY, serve_app
 
 

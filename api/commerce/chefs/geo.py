@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 
 from api.commerce.chefs.index import ChefIndexState
-from api.core.live_index import LiveIndex, Located, NearbyMember
 from api.resources import Resources
+from api.stores.live_index import LiveIndex, Located, NearbyMember
 
 MAX_CANDIDATES = 500
 

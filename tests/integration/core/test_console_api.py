@@ -21,8 +21,8 @@ import websockets
 from litestar.testing import AsyncTestClient
 
 from api.app import create_commerce_app
-from api.core.live_index import Located
 from api.settings import Settings
+from api.stores.live_index import Located
 from streams.catalog import Names
 from streams.events import LatLng, OrderStatusChanged
 from streams.jetstream import ensure_streams, publish

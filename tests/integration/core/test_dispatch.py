@@ -688,8 +688,8 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     nothing published) loses nothing: a relay publishes the event, and it is stored exactly
     once — a second relay of the same row (a relay that died before removing it) and a late
     publish by the original request are dropped by JetStream (Nats-Msg-Id)."""
-    from api.core.dispatcher import OUTBOX_GRACE_MS
-    from api.core.ingest import wall_ms
+    from api.core.dispatch.service import OUTBOX_GRACE_MS
+    from api.core.gps.ingest import wall_ms
     from streams.events import CourierAssigned
 
     lat, lng = spot()
@@ -723,7 +723,7 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
 async def test_a_failed_transition_records_no_event(world: World) -> None:
     """The outbox row enters only with the transition it describes: a refused accept (the
     wrong courier) or a progress the order's state does not allow leaves no row."""
-    from api.core.ingest import wall_ms
+    from api.core.gps.ingest import wall_ms
     from dispatch.lifecycle import OrderDispatchState
 
     lat, lng = spot()
@@ -750,7 +750,7 @@ async def test_history_writes_each_event_once(settings: Settings) -> None:
     time; an unassign closes the open assignment only."""
     import asyncpg
 
-    from api.core.history import DispatchHistory
+    from api.core.dispatch.history import DispatchHistory
     from streams.events import CourierAssigned, CourierUnassigned, OrderPickedUp
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from api.core import dispatch_store
-from api.core.dispatch_store import DispatchStore, OfferClaim
+from api.core.dispatch import store as dispatch_store
+from api.core.dispatch.store import DispatchStore, OfferClaim
 from dispatch.lifecycle import OrderDispatchState
 
 NOW = 1_900_000_000_000

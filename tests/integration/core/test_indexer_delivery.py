@@ -18,10 +18,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy
 
-from api.core.indexer import Indexer
-from api.core.ingest import IngestMetrics
-from api.core.live_index import LiveIndex
+from api.core.gps.indexer import Indexer
+from api.core.gps.ingest import IngestMetrics
 from api.observability import Metrics
+from api.stores.live_index import LiveIndex
 from geo.cells import region_of
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocated, encode

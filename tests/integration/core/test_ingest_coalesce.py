@@ -10,13 +10,13 @@ import msgspec
 import redis.asyncio as aioredis
 from nats.aio.client import Client
 
-from api.core.gps import _handle
-from api.core.ingest import Ingest, IngestMetrics, LastFixCache
-from api.core.live_index import LiveIndex
+from api.core.gps.controllers import _handle
+from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.services import CoreServices
 from api.observability import Metrics
 from api.runtime import free_port
 from api.settings import Settings
+from api.stores.live_index import LiveIndex
 from geo.cells import region_of
 from geo.fixes import decode_fix
 from streams.catalog import LOCATIONS, Names

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from api.core.live_index import LiveIndex, Located
+from api.stores.live_index import LiveIndex, Located
 from geo.nearby import nearby_bruteforce
 from tests.conftest import StoreUrls
 

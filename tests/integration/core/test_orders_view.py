@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from api.core.orders_view import OrdersView
+from api.core.tracking.orders_view import OrdersView
 from api.settings import Settings
 from streams.events import (
     CourierAssigned,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from api.core.routing_api import SolverBusyError, SolverPool
+from api.core.routing.pool import SolverBusyError, SolverPool
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ ROOT = Path(__file__).parents[3]
 # pool down (as a killed or crashed process would).
 SERVER = textwrap.dedent("""
     import os
-    from api.core.routing_api import SolverPool
+    from api.core.routing.pool import SolverPool
 
     pool = SolverPool().get()
     print(pool.submit(os.getpid).result(timeout=60), flush=True)

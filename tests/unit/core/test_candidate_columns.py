@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.core.dispatcher import _candidate_columns
+from api.core.dispatch.service import _candidate_columns
 from geo.cells import cell_of
 from geo.grid_index import anchor_cell, ij_keys
 from tests.unit.geo.strategies import seeded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from api.core.ingest import KeyedLocks
+from api.core.gps.ingest import KeyedLocks
 
 
 async def test_same_key_is_serialised_and_other_keys_are_not() -> None:

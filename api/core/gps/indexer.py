@@ -21,8 +21,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from api.core.ingest import IngestMetrics, wall_ms
-from api.core.live_index import LiveIndex, Located
+from api.core.gps.ingest import IngestMetrics, wall_ms
+from api.stores.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, CourierLocatedMany, decode_locations
 from streams.jetstream import raise_if_cancelling

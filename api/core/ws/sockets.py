@@ -8,7 +8,7 @@ task awaits the socket, so a slow client delays nobody but itself. Closing rules
 - nothing heard from the client for ``idle_timeout_s`` (the server PINGs every
   ``ping_interval_s``; any message, PONG included, counts) → 4408 "heartbeat timeout".
 
-Under ``homechef serve`` the socket has a fast lane (api/core/fastws.py): while it is
+Under ``homechef serve`` the socket has a fast lane (api/core/ws/fastws.py): while it is
 writable and nothing is queued, the outbox hands each message straight to the transport (no
 writer wake-up, no ASGI send), and client messages of sockets without ``on_message`` are
 handled in the protocol's callback (no reader wake-up). Once the transport pauses, messages
@@ -29,7 +29,7 @@ import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
-from api.core.fastws import FastLane, lane_of
+from api.core.ws.fastws import FastLane, lane_of
 from streams.hub import HubLimits
 from streams.outbox import CloseCode, Outbox
 from streams.wire import (

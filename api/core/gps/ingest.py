@@ -25,8 +25,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
-from api.core.live_index import LiveIndex
 from api.observability import Metrics
+from api.stores.live_index import LiveIndex
 from geo.cells import region_of
 from geo.fixes import Fix, LastFix, RejectReason, validate_batch
 from streams.catalog import Names

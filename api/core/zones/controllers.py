@@ -8,7 +8,6 @@ a missed announcement. A fix outside every zone is accepted but flagged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -23,12 +22,11 @@ from litestar.params import Body, FromPath
 from api.auth import STAFF, roles
 from api.problems import Problem
 from api.resources import Resources
-from geo.zones import PolygonZone, ZoneError, ZoneSet
-from streams.jetstream import raise_if_cancelling
+from geo.zones import PolygonZone, ZoneError
 
 log = logging.getLogger("homechef.zones")
 
-RELOAD_S = 30.0
+
 
 
 class ZoneWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,51 +57,6 @@ def _validated(zone_id: str, geometry: dict[str, Any]) -> PolygonZone:
         return PolygonZone.from_geojson(zone_id, geometry)
     except ZoneError as exc:
         raise Problem(422, str(exc), code=f"zone_{exc.reason.value}") from None
-
-
-class ZoneCache:
-    """The active zones of this process; ``contains`` is the ingest path's check."""
-
-    def __init__(self) -> None:
-        self._set = ZoneSet([])
-        self._cells: dict[str, int] = {}
-
-    def in_service_area(self, lat: float, lng: float) -> bool:
-        """True when no zone is defined (no restriction) or a zone contains the point."""
-        return len(self._set) == 0 or bool(self._set.zones_containing(lat, lng))
-
-    def cells_of(self, zone_id: str) -> int:
-        return self._cells.get(zone_id, 0)
-
-    async def reload(self, db: asyncpg.Pool) -> None:
-        rows = await db.fetch("SELECT id, geometry FROM service_zones WHERE active")
-        zones: list[PolygonZone] = []
-        for r in rows:
-            try:
-                zones.append(await asyncio.to_thread(
-                    PolygonZone.from_geojson, str(r["id"]), msgspec.json.decode(r["geometry"])))
-            except ZoneError:
-                log.exception("stored zone %s is invalid; skipped", r["id"])
-        self._set = ZoneSet(zones)
-        self._cells = {z.zone_id: len(z.cover.interior) + len(z.cover.boundary) for z in zones}
-
-    async def follow(self, res: Resources, subject: str) -> None:
-        """Reload now, on every change announcement, and every RELOAD_S seconds."""
-        changed = asyncio.Event()
-
-        async def on_msg(_: Any) -> None:
-            changed.set()
-
-        sub = await res.nats.subscribe(subject, cb=on_msg)
-        try:
-            while True:
-                raise_if_cancelling()
-                await self.reload(res.db)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), RELOAD_S)
-                changed.clear()
-        finally:
-            await sub.unsubscribe()
 
 
 def _read(row: asyncpg.Record, cells: int) -> ZoneRead:

@@ -15,9 +15,9 @@ from litestar.exceptions import WebSocketDisconnect
 from redis.exceptions import RedisError
 
 from api.auth import IdentityDep, Role, identity_of, roles
-from api.core.fastws import FastLane, lane_of
-from api.core.ingest import Verdict
+from api.core.gps.ingest import Verdict
 from api.core.services import CoreServices
+from api.core.ws.fastws import FastLane, lane_of
 from api.problems import Problem
 from geo.fixes import Fix, RejectReason, decode_fix, decode_fixes
 

@@ -18,7 +18,7 @@ ASGI scope's ``extensions`` under `EXTENSION`. Through it, once the app has acce
   disconnect still arrive through ASGI ``receive``.
 
 An app that finds no lane (another server, a test client) uses ASGI as before
-(api/core/sockets.py, api/core/gps.py).
+(api/core/ws/sockets.py, api/core/gps/controllers.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Dispatch: order intake, matching rounds, offers, courier and fleet actions, history."""

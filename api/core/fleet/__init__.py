@@ -1,0 +1,1 @@
+"""Fleet: nearby couriers and the fleet console (its reads and static shell)."""

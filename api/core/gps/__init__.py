@@ -1,0 +1,1 @@
+"""GPS ingest: device fixes in (HTTP batch, courier socket), validated, published, indexed."""

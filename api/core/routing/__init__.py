@@ -1,0 +1,1 @@
+"""Route optimisation over HTTP, solved in a separate process."""

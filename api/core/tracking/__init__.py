@@ -1,0 +1,1 @@
+"""Tracking: order, chef and console sockets, the orders read model, /orders/{id}/track."""

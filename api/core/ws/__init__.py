@@ -1,0 +1,1 @@
+"""WebSocket transport shared by every core socket: the serve loop and the fast lane."""

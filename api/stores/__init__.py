@@ -1,0 +1,1 @@
+"""Adapters for stores that both services use and neither owns."""
