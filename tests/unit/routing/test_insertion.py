@@ -11,14 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.feasibility import check_plan
-from routing.insertion import (
-    EXACT_MAX_STOPS,
-    CourierRoute,
-    insert,
-    reoptimize,
-    route_cost_s,
-)
+from routing.insertion import CourierRoute, insert, route_cost_s
 from routing.model import Pair, Problem, Task, Vehicle, make_plan
+from routing.reorder import EXACT_MAX_STOPS, reoptimize
 
 
 def _as_problem(
