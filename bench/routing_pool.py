@@ -6,7 +6,7 @@ Builds 12-vehicle lr110 plans (BKS 10) with the ILS alone (`solve` with no fleet
 polish or descent, a solution limit per seed: reproducible), then drops each plan's 3 shortest
 routes in turn and lets `reinsert_orders` put their orders back on the other 11 routes within
 `--limit` wall seconds. Reports the CPU seconds each case took and how many succeed within
-0.25/0.5/1/2 s, the table in docs/routing-notes.md ("A faster ejection pool"). Every complete
+0.25/0.5/1/2 s, the pool table in docs/benchmarks.md. Every complete
 plan passes `routing.feasibility.check_plan`.
 """
 

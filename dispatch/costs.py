@@ -1,4 +1,4 @@
-"""Cost of giving an order to a courier, in seconds, for one matching round (DESIGN.md §3).
+"""Cost of giving an order to a courier, in seconds, for one matching round (docs/dispatch.md).
 
 Pure: plain numpy arrays in and out, no I/O, no clock (the round's `now_s` is passed in).
 

@@ -1,4 +1,4 @@
-"""Optimal order <-> courier assignment for one matching round (DESIGN.md §3), pure.
+"""Optimal order <-> courier assignment for one matching round (docs/dispatch.md), pure.
 
 Problem. Order i either gets one courier j (cost c[i, j]; a courier takes at most one order)
 or "no courier" at `unassigned_penalty_s`; minimise the total. "No courier" is modelled with one

@@ -38,7 +38,7 @@ class RejectReason(StrEnum):
 
 
 class Fix(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One GPS fix as a courier device sends it (DESIGN.md §3).
+    """One GPS fix as a courier device sends it (docs/architecture.md, the GPS flow).
 
     Wire names are those of the device protocol: ``{lat, lng, ts, accuracy?, speed?,
     heading?}``; unknown fields (such as ``courier_id``) are ignored.
@@ -138,7 +138,7 @@ def validate_fix(
     max_age_ms: int = MAX_AGE_MS,
     max_speed_mps: float = MAX_SPEED_MPS,
 ) -> RejectReason | None:
-    """Check one fix against the rules of DESIGN.md §3; None means accept.
+    """Check one fix against the rules of the GPS flow (docs/gps.md); None means accept.
 
     Rules, in the order checked (the first failing rule is reported):
     coordinates in range and finite; not exactly (0, 0); ts at most `max_future_ms` ahead

@@ -2,7 +2,7 @@
 
 The writes themselves are one Lua script per batch in `api/stores/live_index.py` (it applies a
 fix only when newer than the stored one, which a client-side plan cannot guarantee across
-processes). Key layout (the res-4 region is a Redis Cluster hash tag, DESIGN.md §7, so one
+processes). Key layout (the res-4 region is a Redis Cluster hash tag, docs/architecture.md, so one
 region's keys share a shard)::
 
     {prefix}:cell:{r:<region>}:<cell>   HASH  courier_id -> "lat,lng,ts_ms"   res-9 members

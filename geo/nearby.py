@@ -8,7 +8,7 @@ takes back the members of those cells, so an async Redis adapter does one round 
         search.add_members(await fetch_members(cells))  # one pipeline per step
     result = search.result()
 
-Stopping rule (see docs/geo-notes.md): after fetching every cell within grid distance k of
+Stopping rule (see docs/gps.md): after fetching every cell within grid distance k of
 the query cell, any member not yet seen lies in a cell at grid distance >= k+1, and a geodesic
 from the query point to it crosses a cell of ring k+1. So ``bound = min over ring k+1 of
 (distance to the cell's cap centre - cap radius)`` is a lower bound on every unseen distance.

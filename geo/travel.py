@@ -48,7 +48,7 @@ class TravelModel(Protocol):
 
 
 class HaversineTravelModel:
-    """Haversine × circuity ÷ vehicle speed (DESIGN.md §4)."""
+    """Haversine × circuity ÷ vehicle speed (docs/architecture.md)."""
 
     __slots__ = ("circuity", "speeds_mps")
 

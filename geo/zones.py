@@ -336,7 +336,7 @@ def circle_cover(
     """Cells that may hold points within `radius_m` of (lat, lng), split interior / boundary.
 
     Walks rings outward and stops at the first ring wholly beyond the radius: any farther
-    point is reached from the centre only by crossing that ring (docs/geo-notes.md).
+    point is reached from the centre only by crossing that ring (docs/zones.md).
 
     Raises:
         ValueError: for a negative or non-finite radius, or a cover above `max_cells`.

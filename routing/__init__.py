@@ -1,4 +1,4 @@
-"""Pure routing: pickup-and-delivery with time windows (DESIGN.md §5).
+"""Pure routing: pickup-and-delivery with time windows (docs/routing.md).
 
 - `routing.model`: immutable `Problem` (matrices, tasks, pairs, vehicles) and `Plan`.
 - `routing.solver`: `solve(problem, time_limit_s, seed) -> Plan` on OR-Tools.

@@ -4,7 +4,7 @@ Two orders (pickup/delivery pairs, or lone stops) are *incompatible* when no veh
 both on one route: none of the interleavings that keep each pickup before its delivery meets
 the time windows, the shift and the capacity. Pairwise incompatible orders need a vehicle each,
 so the size of any clique of the incompatibility graph bounds the fleet from below. The solver
-uses it to skip fleet-reduction attempts that cannot succeed (docs/routing-notes.md).
+uses it to skip fleet-reduction attempts that cannot succeed (docs/adr/0016-routing-solver.md).
 
 Relaxations keep the bound valid: the two orders are checked alone on the vehicle (other stops
 only add time), and the load starts at 0 (food already on board only adds load).

@@ -2,7 +2,7 @@
 
 The solver's fleet reduction drops a route and must place its orders on the other vehicles.
 OR-Tools can only restart its iterated local search from a *hint*, which it rebuilds lossily
-(docs/routing-notes.md, "lr110 at BKS+2"), and a greedy descent from the exact routes often
+(docs/adr/0016-routing-solver.md), and a greedy descent from the exact routes often
 leaves one order out. This module finishes the job on exact routes, in the spirit of Nagata &
 Bräysy's route minimisation (2009): take an order from the pool of left-out ones; insert it at
 its cheapest feasible position (`routing.insertion.insert`) if some route admits it; else eject
@@ -11,7 +11,7 @@ ejected least often so far (a penalty counter per order), and put those back in 
 Every route stays feasible after every step (each insertion is checked in full), so the result,
 when the pool empties, is a complete feasible plan with the same routes or fewer.
 
-Speed (docs/routing-notes.md, "A faster ejection pool"): the insertion check is
+Speed (docs/adr/0016-routing-solver.md): the insertion check is
 `routing.insertion.insert`'s, on a schedule computed once per stop sequence (`Schedule`);
 answers are memoised per (sequence, order); ejections are tried in (penalty, size) order and
 the search stops at the first class with a feasible one. Same steps, ~3.5x less CPU.

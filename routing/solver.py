@@ -6,7 +6,8 @@ vehicle larger than any achievable saving in travel), then least total travel ti
 Search: a first solution (parallel cheapest insertion) on the whole fleet, then OR-Tools'
 iterated local search on the vehicles that solution used: SISR ruin-and-recreate with
 simulated-annealing acceptance. It beat guided local search by a wide margin on Li & Lim at
-10 s (docs/routing-notes.md); GLS stays available through `SolverConfig.metaheuristic`. Then
+10 s (docs/adr/0016-routing-solver.md: "ADR 0016" below); GLS stays available through
+`SolverConfig.metaheuristic`. Then
 part of the budget tries to do without one route (fleet reduction, not tried when the fleet
 already equals a lower bound, `routing.bounds`): the search restarts from the other routes,
 hinted, in chunks that stop as soon as one re-inserts no more of the dropped tasks; kept only
@@ -63,7 +64,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Search settings; the defaults are the ones tuned on Li & Lim (docs/routing-notes.md).
+    """Search settings; the defaults are the ones tuned on Li & Lim (ADR 0016).
 
     `metaheuristic` is "ITERATED_LOCAL_SEARCH" (OR-Tools' ruin-and-recreate with SISR string
     removals and simulated-annealing acceptance) or any `LocalSearchMetaheuristic` name such
@@ -80,7 +81,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Simulated-annealing temperatures as multiples of the mean travel time between stops, so
     # one setting fits seconds in a city and Li & Lim's scaled units alike. 2.5 and 0.025 are
     # SISR's 100 -> 1 on Li & Lim's scale; OR-Tools' automatic choice (0.1 -> 0.001) is too cold
-    # and stalls within seconds (docs/routing-notes.md).
+    # and stalls within seconds (ADR 0016).
     sa_initial_temperature: float = 2.5
     sa_final_temperature: float = 0.025
     # None: derived from the data so one vehicle always outweighs any travel saving.
@@ -101,7 +102,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # first from the failed hinted attempt's plan (one route fewer, a few tasks out), then
     # from the plan without each of its `ejection_candidates` routes with fewest tasks, each
     # start with an equal part of the slice. 0 = off (the solver before the pool). 0.08
-    # (docs/routing-notes.md, "A faster ejection pool"): lr110 at BKS+1 or better in 10/10
+    # (ADR 0016): lr110 at BKS+1 or better in 10/10
     # seeds at 10 s, full-set gap ~1 %; the older 0.2 with a 3x slower pool cost distance
     # elsewhere. With a solution limit (reproducible mode) each start gets `ejection_steps`
     # insertions instead of a slice of the clock.
@@ -309,7 +310,7 @@ def _reduce_fleet(
     # With ejection on, the pool gets its slice even when the hinted chunks used the whole
     # window (a slow attempt that ends 2 tasks short used to leave it nothing); it then comes
     # out of the polish. Cutting the chunks short for it instead cost distance where the
-    # last chunk would have succeeded (docs/routing-notes.md, "A faster ejection pool").
+    # last chunk would have succeeded (ADR 0016).
     reserve_s = budget.search_s * config.ejection_share
     partial: Routes | None = None  # the failed attempt's plan, its tasks left out excepted
     chunk = removals = 0
@@ -558,7 +559,7 @@ def _search_parameters(
     sisr.max_removed_sequence_size = config.sisr_max_sequence
     sisr.bypass_factor = config.sisr_bypass_factor
     # Pure ruin-and-recreate: a local-search descent after every perturbation costs more
-    # iterations than it gains within seconds-long budgets (measured, routing-notes.md).
+    # iterations than it gains within seconds-long budgets (measured: ADR 0016).
     ils.improve_perturbed_solution = False
     annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
     annealing.initial_temperature = config.sa_initial_temperature * mean_travel
@@ -698,7 +699,7 @@ class _Model:
 
         The ILS runs pure ruin-and-recreate, whose plans are rarely local optima for the
         relocate/exchange operators: the descent shortens them by ~1-4 % in well under a
-        second (docs/routing-notes.md).
+        second (ADR 0016).
         """
         params = pywrapcp.DefaultRoutingSearchParameters()
         params.time_limit.FromMilliseconds(max(1, round(time_limit_s * 1000)))

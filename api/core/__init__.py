@@ -43,7 +43,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         # collections hundreds of times a second and gen-2 ones of 0.5-1.6 s every few
         # seconds (2,000 subscribers, 2,000 fixes/s; measured with gc.callbacks): ~1/3 of
         # the process's CPU and its worst latencies. With these, that run saw no collection
-        # at all in its measured window, and 10 % less CPU per fix (docs/streams-notes.md).
+        # at all in its measured window, and 10 % less CPU per fix
+        # (docs/adr/0015-gc-freeze-and-thresholds.md).
         gc.set_threshold(20_000, 50, 100)
 
     async def flush_ingest(_: Resources) -> None:

@@ -3,7 +3,7 @@
 The HTTP shape is translated to the pure `routing` model (locations, an integer travel-time
 matrix from the travel model, pickup/drop-off pairs with windows) and solved by OR-Tools in a
 worker process: the OR-Tools binding holds the GIL for the whole search, so a thread would
-stall the event loop (docs/routing-notes.md, "Findings for the integrator").
+stall the event loop (docs/adr/0017-solver-process-pool.md).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ LNGS = st.floats(-180.0, 180.0)
 
 
 def test_resolutions() -> None:
-    """Live index res 9, heat res 7, regions res 4 (DESIGN.md §4)."""
+    """Live index res 9, heat res 7, regions res 4 (docs/architecture.md)."""
     assert (LIVE_RES, HEAT_RES, REGION_RES) == (9, 7, 4)
     lat, lng = 37.7749, -122.4194
     assert h3.get_resolution(live_cell_of(lat, lng)) == 9

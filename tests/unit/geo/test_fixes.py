@@ -1,4 +1,4 @@
-"""Specification of GPS fix decoding and validation (DESIGN.md §3)."""
+"""Specification of GPS fix decoding and validation (docs/gps.md)."""
 
 from __future__ import annotations
 

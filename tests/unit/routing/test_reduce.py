@@ -22,7 +22,7 @@ from tests.unit.routing.test_insertion import _as_problem, _random_route
 LR110 = Path(__file__).resolve().parents[2] / "data" / "li_lim" / "lr110.txt"
 
 # A 12-vehicle plan the ILS ended with on lr110 (BKS 10) in a 3.6 s run, seed 9: the plan
-# from which the hinted restart used to fail to remove a route (docs/routing-notes.md).
+# from which the hinted restart used to fail to remove a route (docs/adr/0016-routing-solver.md).
 LR110_12_ROUTES = [
     (0, [28, 12, 29, 79, 3, 68, 54, 24]),
     (1, [83, 5, 61, 16, 6, 94, 97, 100]),
