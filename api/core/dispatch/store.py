@@ -1,4 +1,5 @@
-"""Dispatch state in Redis: couriers, orders, offers and region queues, changed only by Lua.
+"""Dispatch state in Redis: couriers, orders, offers and region queues, changed only by Lua
+(the scripts of `api.core.dispatch.lua`, checking the tables of `dispatch.lifecycle`).
 
 Every transition is one script, so it is atomic across any number of core processes: a
 courier is claimed (idle → offered) in the same step that marks its order offered, which is
@@ -16,6 +17,11 @@ there in the same atomic step, the publisher removes it once JetStream has acked
 relay publishes whatever is left (a crash or NATS outage in between).
 Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
 would pass them as KEYS with a region hash tag.
+
+Reads come back typed (`OrderRecord`, `CourierRecord`, `OfferRecord`, `Transition` with a
+`TransitionResult`), except the round's bulk reads (`round_orders`, `stack_inputs`,
+`couriers`, `order_rows`, `offer_chunks`), which keep the raw rows a round turns into arrays.
+`offer` and `offer_stacked` run one claim each: the reference `offer_many` is tested against.
 """
 
 from __future__ import annotations
