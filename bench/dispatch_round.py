@@ -111,7 +111,7 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         round_s, round_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         gc_s = _gc_time[0]
         gc.unfreeze()
-        orders = await store.orders([f"o{k:05d}" for k in range(args.orders)])
+        orders = await store.order_rows([f"o{k:05d}" for k in range(args.orders)])
         t0 = time.perf_counter()
         await d.search(region, orders, [set() for _ in orders], time.time_ns() // 1_000_000)
         search_s = time.perf_counter() - t0

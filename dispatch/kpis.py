@@ -2,25 +2,41 @@
 
 Inputs are what the stores hold: couriers' dispatch states (``idle``, ``offered``,
 ``to_pickup``, ``delivering``, ``offline``; empty when a courier sends fixes but never went
-online) and dispatch order hashes (``state``, ``promised_ms``, ``enter_ms``, ``created_ms``,
-``assigned_ms``: epoch ms strings). No clock: pass ``now_ms``.
+online) and dispatch orders (their state and ``promised_ms``, ``enter_ms``, ``created_ms``,
+``assigned_ms``: epoch ms, None when unset). No clock: pass ``now_ms``.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from typing import Protocol
 
 import msgspec
 
 from dispatch.lifecycle import ACTIVE_ORDER_STATES, CourierState, OrderDispatchState
 
-__all__ = ["FleetKpis", "fleet_kpis"]
+__all__ = ["FleetKpis", "OrderTimes", "fleet_kpis"]
 
-_ACTIVE = frozenset(s.value for s in ACTIVE_ORDER_STATES)
-_WAITING = frozenset({OrderDispatchState.WAITING.value, OrderDispatchState.OFFERED.value})
-_CARRIED = frozenset({OrderDispatchState.ASSIGNED.value, OrderDispatchState.PICKED_UP.value,
-                      OrderDispatchState.DELIVERING.value})
+_ACTIVE = frozenset(ACTIVE_ORDER_STATES)
+_WAITING = frozenset({OrderDispatchState.WAITING, OrderDispatchState.OFFERED})
+_CARRIED = frozenset({OrderDispatchState.ASSIGNED, OrderDispatchState.PICKED_UP,
+                      OrderDispatchState.DELIVERING})
+
+
+class OrderTimes(Protocol):
+    """What the KPIs read of a dispatch order (e.g. the dispatch store's order record)."""
+
+    @property
+    def state(self) -> OrderDispatchState: ...
+    @property
+    def promised_ms(self) -> int | None: ...
+    @property
+    def enter_ms(self) -> int | None: ...
+    @property
+    def created_ms(self) -> int | None: ...
+    @property
+    def assigned_ms(self) -> int | None: ...
 
 
 class FleetKpis(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,15 +55,8 @@ class FleetKpis(msgspec.Struct, frozen=True, kw_only=True):
     """``[min_lng, min_lat, max_lng, max_lat]`` of the online couriers (where to look)."""
 
 
-def _int(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
-
-
 def fleet_kpis(couriers: Iterable[tuple[str, float, float]],
-               orders: Iterable[Mapping[str, str]], now_ms: int) -> FleetKpis:
+               orders: Iterable[OrderTimes], now_ms: int) -> FleetKpis:
     """``couriers``: (dispatch state, lat, lng) of every courier with a fresh fix."""
     online = idle = 0
     lats: list[float] = []
@@ -62,15 +71,13 @@ def fleet_kpis(couriers: Iterable[tuple[str, float, float]],
     waiting = late = 0
     waits_s: list[float] = []
     for o in orders:
-        state = o.get("state", "")
-        if state not in _ACTIVE:
+        if o.state not in _ACTIVE:
             continue
-        waiting += state in _WAITING
-        promised = _int(o.get("promised_ms"))
-        late += promised is not None and now_ms > promised
-        assigned = _int(o.get("assigned_ms"))
-        entered = _int(o.get("enter_ms")) or _int(o.get("created_ms"))
-        if state in _CARRIED and assigned is not None and entered is not None:
+        waiting += o.state in _WAITING
+        late += o.promised_ms is not None and now_ms > o.promised_ms
+        assigned = o.assigned_ms
+        entered = o.enter_ms or o.created_ms
+        if o.state in _CARRIED and assigned is not None and entered is not None:
             waits_s.append(max(0, assigned - entered) / 1000)
     median = round(statistics.median(waits_s), 1) if waits_s else None
     bbox = (min(lngs), min(lats), max(lngs), max(lats)) if lats else None

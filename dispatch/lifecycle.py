@@ -1,7 +1,17 @@
-"""Courier and order dispatch states, and when an order should enter the matching queue.
+"""Courier, order and offer dispatch states, the moves allowed between them, and when an order
+should enter the matching queue.
 
-Pure: the Redis scripts in the adapter enforce these same transitions atomically; this module
-is the specification they are tested against.
+Pure, and the one source of the dispatch state machine: the Redis scripts of
+`api.core.dispatch.store` get the tables below rendered into their prelude when they are
+loaded (`api.core.dispatch.lua`), so the checks they make atomically are these tables; a
+test drives every script and asserts that each order move it makes is in
+`ORDER_TRANSITIONS`, and each move there is made by some script.
+
+A courier's state is not moved by itself: it is derived, after every change, from what the
+courier holds (orders accepted and not delivered) and whether it has an open offer —
+nothing and no offer: idle; nothing and an offer: offered; any held order in
+`CARRIED_STATES`: delivering; else to_pickup. Offline and idle are the only states a courier
+sets itself (`MAY_GO_OFFLINE`).
 """
 
 from __future__ import annotations
@@ -12,10 +22,9 @@ from enum import StrEnum
 class CourierState(StrEnum):
     OFFLINE = "offline"
     IDLE = "idle"
-    OFFERED = "offered"
-    TO_PICKUP = "to_pickup"
-    AT_PICKUP = "at_pickup"
-    DELIVERING = "delivering"
+    OFFERED = "offered"  # holds an open offer and no order
+    TO_PICKUP = "to_pickup"  # holds orders, none collected yet
+    DELIVERING = "delivering"  # holds an order it has collected
 
 
 class OrderDispatchState(StrEnum):
@@ -28,33 +37,57 @@ class OrderDispatchState(StrEnum):
     CANCELLED = "cancelled"
 
 
-COURIER_TRANSITIONS: dict[CourierState, frozenset[CourierState]] = {
-    CourierState.OFFLINE: frozenset({CourierState.IDLE}),
-    CourierState.IDLE: frozenset({CourierState.OFFLINE, CourierState.OFFERED,
-                                  CourierState.TO_PICKUP}),  # to_pickup: fleet force-assign
-    CourierState.OFFERED: frozenset({CourierState.IDLE, CourierState.TO_PICKUP}),
-    CourierState.TO_PICKUP: frozenset({CourierState.AT_PICKUP, CourierState.DELIVERING,
-                                       CourierState.IDLE}),  # idle: unassigned / cancelled
-    CourierState.AT_PICKUP: frozenset({CourierState.DELIVERING, CourierState.IDLE}),
-    CourierState.DELIVERING: frozenset({CourierState.IDLE}),
-}
+class OfferState(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # the fleet took the order elsewhere, or it was cancelled
 
-# What a courier may report on an order it carries: order state -> allowed next states.
-COURIER_REPORTS: dict[OrderDispatchState, frozenset[OrderDispatchState]] = {
-    OrderDispatchState.ASSIGNED: frozenset({OrderDispatchState.PICKED_UP}),
-    OrderDispatchState.PICKED_UP: frozenset({OrderDispatchState.DELIVERING,
-                                             OrderDispatchState.DELIVERED}),
-    OrderDispatchState.DELIVERING: frozenset({OrderDispatchState.DELIVERED}),
+
+_O = OrderDispatchState
+
+ORDER_TRANSITIONS: dict[OrderDispatchState, frozenset[OrderDispatchState]] = {
+    _O.WAITING: frozenset({_O.OFFERED,  # a round's offer
+                           _O.ASSIGNED,  # fleet force-assign
+                           _O.CANCELLED}),
+    _O.OFFERED: frozenset({_O.ASSIGNED,  # accepted, or fleet force-assign elsewhere
+                           _O.WAITING,  # declined, expired, or taken back by the fleet
+                           _O.CANCELLED}),
+    _O.ASSIGNED: frozenset({_O.PICKED_UP, _O.WAITING,  # unassigned by the fleet
+                            _O.CANCELLED}),
+    _O.PICKED_UP: frozenset({_O.DELIVERING, _O.DELIVERED, _O.CANCELLED}),
+    _O.DELIVERING: frozenset({_O.DELIVERED, _O.CANCELLED}),
+    _O.DELIVERED: frozenset(),
+    _O.CANCELLED: frozenset(),
 }
+"""Every order move a dispatch script makes: state -> states it may move to."""
+
+COURIER_REPORTS: dict[OrderDispatchState, frozenset[OrderDispatchState]] = {
+    _O.ASSIGNED: frozenset({_O.PICKED_UP}),
+    _O.PICKED_UP: frozenset({_O.DELIVERING, _O.DELIVERED}),
+    _O.DELIVERING: frozenset({_O.DELIVERED}),
+}
+"""What a courier (or the fleet on its behalf) may report on an order it carries."""
+
+FLEET_ASSIGNABLE = frozenset({_O.WAITING, _O.OFFERED})
+"""Orders a fleet manager may force-assign (an open offer of it is revoked)."""
+
+UNASSIGNABLE = frozenset({_O.OFFERED, _O.ASSIGNED})
+"""Orders a fleet manager may take back (before pickup); they wait again."""
+
+FINAL_ORDER_STATES = frozenset({_O.DELIVERED, _O.CANCELLED})
+"""Nothing moves an order out of these; a cancellation of one changes nothing."""
+
+CARRIED_STATES = frozenset({_O.PICKED_UP, _O.DELIVERING})
+"""Held orders that make their courier `CourierState.DELIVERING`."""
+
+MAY_GO_OFFLINE = frozenset({CourierState.IDLE, CourierState.OFFLINE})
+"""Courier states from which a courier may go offline (it holds nothing, no offer)."""
 
 ACTIVE_ORDER_STATES = (
-    OrderDispatchState.WAITING, OrderDispatchState.OFFERED, OrderDispatchState.ASSIGNED,
-    OrderDispatchState.PICKED_UP, OrderDispatchState.DELIVERING,
+    _O.WAITING, _O.OFFERED, _O.ASSIGNED, _O.PICKED_UP, _O.DELIVERING,
 )
-
-
-def courier_may(current: CourierState, nxt: CourierState) -> bool:
-    return nxt in COURIER_TRANSITIONS[current]
 
 
 def queue_entry_ms(

@@ -6,7 +6,7 @@ import asyncio
 import gc
 
 from api.core.deps import DEPENDENCIES
-from api.core.dispatch.controllers import HANDLERS as DISPATCH_HANDLERS
+from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
 from api.core.fleet.console import CONSOLE_HANDLERS, console_static
 from api.core.fleet.controllers import nearby_couriers
@@ -76,8 +76,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     return Parts(
         handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,
-                  *DISPATCH_HANDLERS, *tracking_handlers, *CONSOLE_HANDLERS,
-                  console_static()],
+                  CourierDispatchController, FleetDispatchController, *tracking_handlers,
+                  *CONSOLE_HANDLERS, console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),

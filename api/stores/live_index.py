@@ -7,7 +7,8 @@ be undone without recomputing anything; per region a last-seen sorted set.
 Writes go through one Lua script per batch that applies a fix only when it is newer than the
 stored one and moves the member between cell hashes only when its cell changed: redelivered,
 replayed or reordered fixes can never move the index backwards. Reads walk k-rings with
-`geo.nearby.NearbySearch`, one script call (one round trip) per ring.
+`geo.nearby.NearbySearch`, one script call (one round trip) per ring. The scripts are the
+``.lua`` files of `api.stores.lua`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import redis.asyncio as aioredis
 
+from api.stores.lua import compose
 from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
@@ -30,123 +32,11 @@ from geo.nearby import MemberRow, NearbyResult, NearbySearch
 _floats = msgspec.json.Decoder(list[float])
 _ints = msgspec.json.Decoder(list[int])
 
-# ARGV[1] = position-key prefix; then groups of 8:
-# id, cell key, seen key, packed member, ts, cell, lat, lng.
-_UPSERT_LUA = """
-local pos_prefix = ARGV[1]
-local applied = 0
-for i = 2, #ARGV, 8 do
-  local id, cellkey, seenkey, packed, ts_s, cell =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local pkey = pos_prefix .. id
-  local old = redis.call('HMGET', pkey, 'ts', 'cellkey', 'seenkey')
-  local old_ts = tonumber(old[1])
-  if (not old_ts) or tonumber(ts_s) > old_ts then
-    redis.call('HSET', cellkey, id, packed)
-    redis.call('ZADD', seenkey, ts_s, id)
-    redis.call('HSET', pkey, 'lat', ARGV[i + 6], 'lng', ARGV[i + 7], 'ts', ts_s,
-      'cell', cell, 'cellkey', cellkey, 'seenkey', seenkey)
-    if old[2] and old[2] ~= cellkey then redis.call('HDEL', old[2], id) end
-    if old[3] and old[3] ~= seenkey then redis.call('ZREM', old[3], id) end
-    applied = applied + 1
-  end
-end
-return applied
-"""
+HMGET_CHUNK = 4000
+"""Members per HMGET inside the ring and snapshot scripts (`unpack` is bounded by Lua's
+stack, 8,000 values)."""
 
-# KEYS = cell hashes of one ring batch; ARGV[1] = status hash. Returns id, packed, status...
-_RING_LUA = """
-local out = {}
-local ids = {}
-for _, key in ipairs(KEYS) do
-  local flat = redis.call('HGETALL', key)
-  for j = 1, #flat, 2 do
-    out[#out + 1] = flat[j]
-    out[#out + 1] = flat[j + 1]
-    ids[#ids + 1] = flat[j]
-  end
-end
-local statuses = {}
-if #ids > 0 then
-  for s = 1, #ids, 4000 do
-    local chunk = {}
-    for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
-    local got = redis.call('HMGET', ARGV[1], unpack(chunk))
-    for _, v in ipairs(got) do statuses[#statuses + 1] = v or '' end
-  end
-end
-local res = {}
-for n = 1, #ids do
-  res[#res + 1] = out[2 * n - 1]
-  res[#res + 1] = out[2 * n]
-  res[#res + 1] = statuses[n]
-end
-return res
-"""
-
-# One region's fresh members with a wanted status, inside a lat/lng box, in one call.
-# KEYS[1] = the region's last-seen set; ARGV: position-key prefix, status hash, min ts,
-# lat_lo, lat_hi, lng_lo, lng_hi, attribute hash prefix ('' for none), attribute field,
-# attribute hash ('' for none), wanted statuses... Returns seven strings: ids (\n), lats,
-# lngs, ts (comma-separated, as stored), statuses (\n), the attribute (\n) and the live
-# cells (\n, as the position hash holds them), so a 10,000-courier reply is seven bulk
-# strings rather than 70,000. The attribute is read with one HMGET of the attribute hash per
-# 4,000 members when one is given (member -> value), else (and for members missing from it)
-# with HGET <prefix><id> <field> per member.
-_SNAPSHOT_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[3], '+inf')
-local lat_lo, lat_hi = tonumber(ARGV[4]), tonumber(ARGV[5])
-local lng_lo, lng_hi = tonumber(ARGV[6]), tonumber(ARGV[7])
-local want = {}
-local attr_prefix, attr_field, attr_hash = ARGV[8], ARGV[9], ARGV[10]
-for s = 11, #ARGV do want[ARGV[s]] = true end
-local o_id, o_lat, o_lng, o_ts, o_st, o_at, o_cell = {}, {}, {}, {}, {}, {}, {}
-local n, pre = 0, ARGV[1]
-for s = 1, #ids, 4000 do
-  local chunk = {}
-  for t = s, math.min(s + 3999, #ids) do chunk[#chunk + 1] = ids[t] end
-  local sts = redis.call('HMGET', ARGV[2], unpack(chunk))
-  local ats = false
-  if attr_hash ~= '' then ats = redis.call('HMGET', attr_hash, unpack(chunk)) end
-  for t = 1, #chunk do
-    local st = sts[t]
-    if st and want[st] then
-      local p = redis.call('HMGET', pre .. chunk[t], 'lat', 'lng', 'ts', 'cell')
-      local la, ln = tonumber(p[1]), tonumber(p[2])
-      if la and ln and la >= lat_lo and la <= lat_hi
-          and ln >= lng_lo and ln <= lng_hi then
-        n = n + 1
-        o_id[n], o_lat[n], o_lng[n], o_ts[n], o_st[n] = chunk[t], p[1], p[2], p[3], st
-        o_cell[n] = p[4] or ''
-        local a = ats and ats[t]
-        if not a then
-          if attr_prefix ~= '' then
-            a = redis.call('HGET', attr_prefix .. chunk[t], attr_field) or ''
-          else
-            a = ''
-          end
-        end
-        o_at[n] = a
-      end
-    end
-  end
-end
-return {table.concat(o_id, '\\n'), table.concat(o_lat, ','), table.concat(o_lng, ','),
-  table.concat(o_ts, ','), table.concat(o_st, '\\n'), table.concat(o_at, '\\n'),
-  table.concat(o_cell, '\\n')}
-"""
-
-# Removes a member from the live cells only if it has not moved/updated since `ts`.
-_REMOVE_LUA = """
-local pkey = KEYS[1]
-local old = redis.call('HMGET', pkey, 'ts', 'cellkey', 'seenkey')
-if not old[1] then return 0 end
-if ARGV[2] ~= '' and tonumber(old[1]) > tonumber(ARGV[2]) then return 0 end
-if old[2] then redis.call('HDEL', old[2], ARGV[1]) end
-if old[3] then redis.call('ZREM', old[3], ARGV[1]) end
-redis.call('HDEL', pkey, 'cellkey', 'seenkey')
-return 1
-"""
+_LUA = "api.stores.lua"
 
 
 class Located(msgspec.Struct, frozen=True):
@@ -274,10 +164,11 @@ class LiveIndex:
         self.prefix = prefix
         self.status_key = f"{prefix}:status"
         self.epoch_key = f"{prefix}:epoch"
-        self._upsert = redis.register_script(_UPSERT_LUA)
-        self._ring = redis.register_script(_RING_LUA)
-        self._remove = redis.register_script(_REMOVE_LUA)
-        self._snapshot = redis.register_script(_SNAPSHOT_LUA)
+        chunk = {"HMGET_CHUNK": HMGET_CHUNK}
+        self._upsert = redis.register_script(compose(_LUA, "upsert"))
+        self._ring = redis.register_script(compose(_LUA, "ring", prelude=chunk))
+        self._remove = redis.register_script(compose(_LUA, "remove"))
+        self._snapshot = redis.register_script(compose(_LUA, "snapshot", prelude=chunk))
         self._pos_prefix = position_key("", prefix=prefix)
 
     async def upsert(self, items: Iterable[Located]) -> int:

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 from nats.aio.msg import Msg
 
+from dispatch.lifecycle import OrderDispatchState
 from streams.events import (
     CourierAssigned,
     CourierUnassigned,
@@ -39,9 +40,14 @@ _OPEN = """
  WHERE order_id = $1 AND courier_id = $2 AND unassigned_at IS NULL
  ORDER BY assigned_at DESC LIMIT 1)
 """
-_MILESTONE = {
-    "picked_up": "picked_up_at", "delivering": "delivering_at", "delivered": "delivered_at",
+UNASSIGNED = "unassigned"
+"""The status row of an unassignment (the courier's order went back to waiting)."""
+_MILESTONES: dict[type, tuple[OrderDispatchState, str]] = {
+    OrderPickedUp: (OrderDispatchState.PICKED_UP, "picked_up_at"),
+    OrderDelivering: (OrderDispatchState.DELIVERING, "delivering_at"),
+    OrderDelivered: (OrderDispatchState.DELIVERED, "delivered_at"),
 }
+"""Progress events: the status row each writes and the assignment column it sets once."""
 
 
 def _at(ms: int) -> datetime:
@@ -67,20 +73,20 @@ class DispatchHistory:
 
     async def apply(self, conn: asyncpg.Connection, event: object, key: str) -> None:
         """Write one event; `key` identifies it (its message id)."""
+        status: str
         if isinstance(event, CourierAssigned):
             await conn.execute(_ASSIGNED, event.order_id, event.offer_id, event.courier_id,
                                _at(event.at_ms))
-            status = "assigned"
+            status = OrderDispatchState.ASSIGNED.value
         elif isinstance(event, CourierUnassigned):
             await conn.execute(
                 f"UPDATE dispatch_assignments SET unassigned_at = $3, unassign_reason = $4 "
                 f"WHERE order_id = $1 AND offer_id = {_OPEN}",
                 event.order_id, event.courier_id, _at(event.at_ms), event.reason)
-            status = "unassigned"
+            status = UNASSIGNED
         elif isinstance(event, OrderPickedUp | OrderDelivering | OrderDelivered):
-            status = {OrderPickedUp: "picked_up", OrderDelivering: "delivering",
-                      OrderDelivered: "delivered"}[type(event)]
-            column = _MILESTONE[status]
+            state, column = _MILESTONES[type(event)]
+            status = state.value
             await conn.execute(
                 f"UPDATE dispatch_assignments SET {column} = COALESCE({column}, $3) "
                 f"WHERE order_id = $1 AND offer_id = {_OPEN}",

@@ -13,6 +13,7 @@ import functools
 import logging
 import time
 import uuid
+from enum import StrEnum
 from typing import Any
 
 import h3
@@ -23,7 +24,23 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
-from api.core.dispatch.store import DispatchStore, OfferClaim, Transition
+from api.core.dispatch.schemas import (
+    Availability,
+    CourierStatus,
+    DispatchConfig,
+    DispatchOrder,
+    DispatchOrderList,
+    Offer,
+    OfferList,
+)
+from api.core.dispatch.store import (
+    DispatchStore,
+    OfferAction,
+    OfferClaim,
+    OrderRecord,
+    Transition,
+    TransitionResult,
+)
 from api.core.gps.ingest import wall_ms
 from api.observability import Metrics
 from api.settings import Settings
@@ -38,10 +55,16 @@ from dispatch.costs import (
     candidate_costs,
     vehicle_code,
 )
-from dispatch.lifecycle import OrderDispatchState, queue_entry_ms
+from dispatch.lifecycle import (
+    ACTIVE_ORDER_STATES,
+    OfferState,
+    OrderDispatchState,
+    queue_entry_ms,
+)
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
 from geo.cells import LIVE_RES, region_of, regions_near
+from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel, Vehicle
 from streams.catalog import Names
 from streams.events import (
@@ -56,6 +79,7 @@ from streams.events import (
     encode,
 )
 from streams.jetstream import publish, raise_if_cancelling
+from streams.wire import Point
 
 log = logging.getLogger("homechef.dispatch")
 
@@ -63,6 +87,13 @@ MAX_ORDERS_PER_ROUND = 2000
 OUTBOX_GRACE_MS = 3000
 """The relay leaves outbox rows younger than this to the request publishing them."""
 STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
+DELIVERED_WITHIN_M = 150.0
+"""A courier may mark an order delivered only when its last fix is this close to the
+drop-off (the door), so a courier cannot close an order from across town."""
+LATE = "late"
+"""The fleet listing's filter for open orders past their promise."""
+FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
+"""What the fleet listing filters on: an active order state, or `LATE`."""
 ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
 """What a round reads of each order (costs, stacking, the offer)."""
 
@@ -78,6 +109,74 @@ class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
     """Epoch ms UTC after which the offer is withdrawn."""
     stacked: bool = False
     """The courier already holds another order: this one would be carried alongside it."""
+
+
+class Refusal(StrEnum):
+    """Why the dispatcher refused a courier's or a fleet manager's request."""
+
+    NOT_FOUND = "not_found"
+    """No such offer or order, or not the caller's."""
+    NOT_ASSIGNED = "not_assigned"
+    """The fleet reported progress on an order nobody holds (or that does not exist)."""
+    OFFER_EXPIRED = "offer_expired"
+    OFFER_CLOSED = "offer_closed"
+    """Accepted, declined, expired or revoked already (``detail``)."""
+    COURIER_BUSY = "courier_busy"
+    """A force-assign to a courier that is not idle."""
+    CANNOT_GO_OFFLINE = "cannot_go_offline"
+    """The courier holds an offer or an order (``detail``: its state)."""
+    INVALID_TRANSITION = "invalid_transition"
+    """Not allowed while the order is ``detail``."""
+    NO_POSITION = "no_position"
+    """Delivered, but no GPS fix of the courier is known."""
+    TOO_FAR = "too_far"
+    """Delivered, but the last fix is ``dist_m`` from the drop-off (over ``within_m``)."""
+    BAD_STATUS = "bad_status"
+    """The fleet listing's filter is not one of ``detail``."""
+    OTHER = "other"
+    """A script answer no request expects (``detail``)."""
+
+
+class Refused(msgspec.Struct, frozen=True, kw_only=True):
+    """A refused request: the `Refusal` and what explains it."""
+
+    reason: Refusal
+    detail: str = ""
+    dist_m: float = 0.0
+    within_m: float = 0.0
+
+
+_REFUSALS = {
+    TransitionResult.NO_OFFER: Refusal.NOT_FOUND, TransitionResult.NO_ORDER: Refusal.NOT_FOUND,
+    TransitionResult.EXPIRED: Refusal.OFFER_EXPIRED,
+    TransitionResult.NOT_OPEN: Refusal.OFFER_CLOSED,
+    TransitionResult.COURIER_BUSY: Refusal.COURIER_BUSY,
+    TransitionResult.ORDER_STATE: Refusal.INVALID_TRANSITION,
+    TransitionResult.BAD_TRANSITION: Refusal.INVALID_TRANSITION,
+    TransitionResult.BUSY: Refusal.CANNOT_GO_OFFLINE,
+}
+
+
+def refused(t: Transition) -> Refused:
+    """The refusal a transition's answer means."""
+    reason = _REFUSALS.get(t.result, Refusal.OTHER)
+    return Refused(reason=reason, detail=t.result.value if reason is Refusal.OTHER else t.detail)
+
+
+def order_view(o: OrderRecord, now_ms: int) -> DispatchOrder:
+    """An order as the dispatch endpoints show it; late: past its promise, not delivered."""
+    return DispatchOrder(
+        order_id=o.order_id, order_number=o.number, status=o.state.value,
+        courier_id=o.courier_id, pickup=_latlng(o.pickup), dropoff=_latlng(o.dropoff),
+        ready_at=o.ready_ms, promised_at=o.promised_ms,
+        late=(o.promised_ms is not None and now_ms > o.promised_ms
+              and o.state is not OrderDispatchState.DELIVERED),
+        food_ready=o.food_ready_ms is not None)
+
+
+def _latlng(p: Point | None) -> dict[str, float]:
+    """A point as the courier API's ``{"lat", "lng"}`` (0, 0 when unknown)."""
+    return {"lat": p.lat, "lng": p.lng} if p else {"lat": 0.0, "lng": 0.0}
 
 
 class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +237,7 @@ class Dispatcher:
         self.params = CostParams()
         self.travel = HaversinePairTravel()
         self.model = HaversineTravelModel()
+        self.delivered_within_m = DELIVERED_WITHIN_M
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, event: OrderEvent | Any) -> None:
@@ -198,9 +298,9 @@ class Dispatcher:
     async def expire_due_offers(self) -> None:
         now_ms = wall_ms()
         for offer_id in await self.store.due_offers(now_ms):
-            t = await self.store.resolve(offer_id, "expire", now_ms=now_ms)
-            if t.result == "expired":
-                self.metrics.offer_results.labels("expired").inc()
+            t = await self.store.resolve(offer_id, OfferAction.EXPIRE, now_ms=now_ms)
+            if t.result is TransitionResult.EXPIRED:
+                self.metrics.offer_results.labels(t.result.value).inc()
                 await self._push(t.courier_id, "OFFER_EXPIRED", {"offer_id": offer_id,
                                                                  "order_id": t.order_id})
 
@@ -405,77 +505,192 @@ class Dispatcher:
     # -- courier and fleet actions ---------------------------------------------------------
     async def open_offer(self, courier_id: str) -> OfferPayload | None:
         """The courier's open, unexpired offer (a courier holds at most one at a time)."""
-        info = await self.store.courier(courier_id)
-        offer_id = info.get("offer", "")
-        if not offer_id:
+        courier = await self.store.courier(courier_id)
+        if courier.offer_id is None:
             return None
-        offer = await self.store.offer_info(offer_id)
-        if (not offer or offer.get("state") != "open" or offer.get("courier") != courier_id
-                or int(offer["expires"]) <= wall_ms()):
+        offer = await self.store.offer_info(courier.offer_id)
+        if (offer is None or offer.state is not OfferState.OPEN
+                or offer.courier_id != courier_id or offer.expires_ms <= wall_ms()):
             return None
-        order = await self.store.order(offer["order"]) or {}
+        order = await self.store.order(offer.order_id)
         (held,) = await self.store.held_orders([courier_id])
         return OfferPayload(
-            offer_id=offer_id, order_id=offer["order"],
-            pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
-            dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
-            ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
-            expires_at=int(offer["expires"]), stacked=bool(held))
+            offer_id=offer.offer_id, order_id=offer.order_id,
+            pickup=_latlng(order.pickup if order else None),
+            dropoff=_latlng(order.dropoff if order else None),
+            ready_at=order.ready_ms if order else None,
+            expires_at=offer.expires_ms, stacked=bool(held))
 
     @staticmethod
     def offer_message(payload: OfferPayload) -> bytes:
         """The OFFER message as pushed on the courier's socket."""
         return _encoder.encode(CourierMessage("OFFER", payload))
 
-    async def accept(self, courier_id: str, offer_id: str) -> Transition:
+    async def offers(self, courier_id: str) -> OfferList:
+        """The courier's open offer as a list (empty or one)."""
+        o = await self.open_offer(courier_id)
+        if o is None:
+            return OfferList([])
+        return OfferList([Offer(offer_id=o.offer_id, order_id=o.order_id, pickup=o.pickup,
+                                dropoff=o.dropoff, ready_at=o.ready_at,
+                                expires_at=o.expires_at)])
+
+    async def set_availability(self, courier_id: str,
+                               data: Availability) -> CourierStatus | Refused:
+        """Go online (idle) or offline (refused while holding an offer or an order); a
+        vehicle given replaces the one on file."""
+        t = await self.store.set_availability(
+            courier_id, online=data.online,
+            vehicle=Vehicle(data.vehicle) if data.vehicle else None, now_ms=wall_ms())
+        if t.result is TransitionResult.BUSY:
+            return refused(t)
+        courier = await self.store.courier(courier_id)
+        return CourierStatus(courier_id=courier_id, state=courier.state.value,
+                             vehicle=courier.vehicle.value if courier.vehicle else None)
+
+    async def accept(self, courier_id: str, offer_id: str) -> Transition | Refused:
+        """Accept the courier's offer (its order is assigned to it); refused when it is not
+        the courier's, closed, or expired (it then expires)."""
         now_ms = wall_ms()
-        offer = await self.store.offer_info(offer_id) or {}
-        event = (self._assigned(offer["order"], courier_id, offer_id, now_ms)
-                 if offer.get("order") else None)
-        t = await self.store.resolve(offer_id, "accept", courier_id=courier_id, now_ms=now_ms,
-                                     event_row=event.row if event else b"",
-                                     order_id=offer.get("order", ""))
-        if t.result == "accepted":
-            self.metrics.offer_results.labels("accepted").inc()
+        offer = await self.store.offer_info(offer_id)
+        event = self._assigned(offer.order_id, courier_id, offer_id, now_ms) if offer else None
+        t = await self.store.resolve(offer_id, OfferAction.ACCEPT, courier_id=courier_id,
+                                     now_ms=now_ms, event_row=event.row if event else b"",
+                                     order_id=offer.order_id if offer else "")
+        if t.result is TransitionResult.ACCEPTED:
+            self.metrics.offer_results.labels(t.result.value).inc()
             if event is not None:  # an offer's order never changes: the row was recorded
                 await self._publish(event)
-        elif t.result == "expired":
-            self.metrics.offer_results.labels("expired").inc()
+            return t
+        if t.result is TransitionResult.EXPIRED:
+            self.metrics.offer_results.labels(t.result.value).inc()
+        return refused(t)
+
+    async def decline(self, courier_id: str, offer_id: str) -> Transition | Refused:
+        """Decline the courier's offer: its order waits again, never offered to it again."""
+        t = await self.store.resolve(offer_id, OfferAction.DECLINE, courier_id=courier_id,
+                                     now_ms=wall_ms())
+        if t.result is not TransitionResult.DECLINED:
+            return refused(t)
+        self.metrics.offer_results.labels(t.result.value).inc()
         return t
 
-    async def decline(self, courier_id: str, offer_id: str) -> Transition:
-        t = await self.store.resolve(offer_id, "decline", courier_id=courier_id,
-                                     now_ms=wall_ms())
-        if t.result == "declined":
-            self.metrics.offer_results.labels("declined").inc()
-        return t
+    async def courier_orders(self, courier_id: str) -> DispatchOrderList:
+        """The orders the courier carries now (several when stacked)."""
+        (held,) = await self.store.held_orders([courier_id])
+        if not held:
+            return DispatchOrderList([])
+        orders = await self.store.orders(held)
+        now_ms = wall_ms()
+        return DispatchOrderList([order_view(o, now_ms) for o in orders
+                                  if o.courier_id == courier_id])
+
+    async def report(self, courier_id: str, order_id: str,
+                     new: OrderDispatchState) -> DispatchOrder | Refused:
+        """A courier reports progress on an order it holds. Delivered only near the door: its
+        last fix within `delivered_within_m` of the drop-off."""
+        order = await self.store.order(order_id)
+        if order is None or order.courier_id != courier_id:
+            return Refused(reason=Refusal.NOT_FOUND)
+        if new is OrderDispatchState.DELIVERED:
+            too_far = await self._away_from_door(courier_id, order)
+            if too_far is not None:
+                return too_far
+        return await self._progressed(order_id, courier_id, new)
+
+    async def _away_from_door(self, courier_id: str, order: OrderRecord) -> Refused | None:
+        """Why the courier may not mark `order` delivered where it is (None: it may)."""
+        pos = await self.couriers.position(courier_id)
+        if pos is None:
+            return Refused(reason=Refusal.NO_POSITION, within_m=self.delivered_within_m)
+        door = order.dropoff or Point(0.0, 0.0)
+        dist_m = haversine_m(float(pos["lat"]), float(pos["lng"]), door.lat, door.lng)
+        if dist_m > self.delivered_within_m:
+            return Refused(reason=Refusal.TOO_FAR, dist_m=dist_m,
+                           within_m=self.delivered_within_m)
+        return None
+
+    async def fleet_orders(self, status: str | None) -> DispatchOrderList | Refused:
+        """Dispatch orders in one active state (default waiting), or every late one (past
+        its promise), by promised time then id."""
+        wanted = status or OrderDispatchState.WAITING.value
+        if wanted not in FLEET_FILTERS:
+            return Refused(reason=Refusal.BAD_STATUS, detail=str(sorted(FLEET_FILTERS)))
+        states = (ACTIVE_ORDER_STATES if wanted == LATE
+                  else (OrderDispatchState(wanted),))
+        ids: list[str] = []
+        for s in states:
+            ids += await self.store.orders_in_state(s)
+        now_ms = wall_ms()
+        orders = [order_view(o, now_ms) for o in await self.store.orders(ids)]
+        if wanted == LATE:
+            orders = [o for o in orders if o.late]
+        return DispatchOrderList(sorted(orders, key=lambda o: (o.promised_at or 0, o.order_id)))
+
+    async def fleet_assign(self, order_id: str, courier_id: str) -> DispatchOrder | Refused:
+        """`force_assign`, then the order as it is now."""
+        t = await self.force_assign(order_id, courier_id)
+        if t.result is not TransitionResult.ASSIGNED:
+            return refused(t)
+        return await self._order_now(order_id)
+
+    async def fleet_unassign(self, order_id: str) -> DispatchOrder | Refused:
+        """`unassign`, then the order as it is now."""
+        t = await self.unassign(order_id)
+        if t.result is not TransitionResult.UNASSIGNED:
+            return refused(t)
+        return await self._order_now(order_id)
+
+    async def fleet_report(self, order_id: str,
+                           new: OrderDispatchState) -> DispatchOrder | Refused:
+        """A fleet manager records progress for the order's courier (no distance rule)."""
+        order = await self.store.order(order_id)
+        if order is None or order.courier_id is None:
+            return Refused(reason=Refusal.NOT_ASSIGNED)
+        return await self._progressed(order_id, order.courier_id, new)
+
+    def config(self) -> DispatchConfig:
+        s = self.settings
+        return DispatchConfig(policy=s.dispatch_policy, round_s=s.dispatch_round_s,
+                              offer_ttl_s=s.offer_ttl_s, radius_m=s.dispatch_radius_m)
+
+    async def _progressed(self, order_id: str, courier_id: str,
+                          new: OrderDispatchState) -> DispatchOrder | Refused:
+        t = await self.progress(order_id, courier_id, new)
+        if t.result != new:
+            return refused(t)
+        return await self._order_now(order_id)
+
+    async def _order_now(self, order_id: str) -> DispatchOrder:
+        (order,) = await self.store.orders([order_id])
+        return order_view(order, wall_ms())
 
     async def force_assign(self, order_id: str, courier_id: str) -> Transition:
         now_ms = wall_ms()
         event = self._assigned(order_id, courier_id, f"fleet-{uuid.uuid4().hex}", now_ms)
         t = await self.store.force_assign(order_id, courier_id, now_ms, event.row)
-        if t.result == "assigned":
+        if t.result is TransitionResult.ASSIGNED:
             await self._publish(event)
-            order = await self.store.order(order_id) or {}
+            order = await self.store.order(order_id)
             await self._push(courier_id, "ASSIGNED", {
                 "order_id": order_id, "by": "fleet",
-                "pickup": {"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
-                "dropoff": {"lat": float(order.get("dlat", 0)),
-                            "lng": float(order.get("dlng", 0))}})
+                "pickup": _latlng(order.pickup if order else None),
+                "dropoff": _latlng(order.dropoff if order else None)})
         return t
 
     async def unassign(self, order_id: str) -> Transition:
         now_ms = wall_ms()
         # The event names the courier, known only inside the script: read it first, and
         # record the event only if the script unassigned from that very courier.
-        held_by = (await self.store.order(order_id) or {}).get("courier", "")
+        order = await self.store.order(order_id)
+        held_by = (order.courier_id if order else None) or ""
         event = self._event(self.names.dispatch_event("unassigned", order_id),
                             CourierUnassigned(order_id=order_id, courier_id=held_by,
                                               at_ms=now_ms, reason="fleet"),
                             msg_id=f"{order_id}:unassigned:{now_ms}")
         t = await self.store.unassign(order_id, now_ms, event.row if held_by else b"",
                                       courier_id=held_by)
-        if t.result == "unassigned":
+        if t.result is TransitionResult.UNASSIGNED:
             if held_by and t.courier_id == held_by:
                 await self._publish(event)
             else:  # raced with another change: the script recorded nothing, publish now
@@ -500,7 +715,7 @@ class Dispatcher:
         pending = self._event(self.names.dispatch_event(new.value, order_id), event,
                               msg_id=f"{order_id}:{new.value}")
         t = await self.store.progress(order_id, courier_id, new, now_ms, pending.row)
-        if t.result == new.value:
+        if t.result == new:
             await self._publish(pending)
         return t
 

@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 
 import fleet_console
 from api.auth import PUBLIC_OPT_KEY, STAFF, roles
+from api.core.dispatch.store import OrderRecord
 from api.core.fleet.controllers import MAX_LIMIT, MAX_RADIUS_M, NearbyCourier, NearbyCouriers
 from api.core.gps.ingest import wall_ms
 from api.core.services import CoreServices
@@ -138,9 +139,13 @@ class OrderTimeline(msgspec.Struct, frozen=True, kw_only=True):
     """What dispatch recorded, oldest first."""
 
 
-_STEPS = (("created_ms", "entered dispatch"), ("enter_ms", "queued for matching"),
-          ("assigned_ms", "assigned"), ("picked_up_ms", "picked up"),
-          ("delivering_ms", "delivering"), ("delivered_ms", "delivered"))
+def _steps(o: OrderRecord) -> list[TimelineStep]:
+    """The steps dispatch recorded of `o`, oldest first."""
+    times = (("entered dispatch", o.created_ms), ("queued for matching", o.enter_ms),
+             ("assigned", o.assigned_ms), ("picked up", o.picked_up_ms),
+             ("delivering", o.delivering_ms), ("delivered", o.delivered_ms))
+    return sorted((TimelineStep(label, at) for label, at in times if at is not None),
+                  key=lambda s: s.at_ms)
 
 
 @get("/api/v1/fleet/orders/{order_id:str}/timeline", guards=[roles(*STAFF)],
@@ -149,13 +154,9 @@ async def order_timeline(state: State, order_id: FromPath[str]) -> OrderTimeline
     order = await _core(state).dispatch.store.order(order_id) if len(order_id) <= 128 else None
     if not order:
         raise Problem(404, "order not found", code="not_found")
-    steps = [TimelineStep(label, int(order[field])) for field, label in _STEPS
-             if order.get(field, "").isdigit()]
-    promised = order.get("promised_ms", "")
-    return OrderTimeline(order_id=order_id, state=order.get("state", ""),
-                         courier_id=order.get("courier") or None,
-                         promised_at=int(promised) if promised.isdigit() else None,
-                         steps=sorted(steps, key=lambda s: s.at_ms))
+    return OrderTimeline(order_id=order_id, state=order.state.value,
+                         courier_id=order.courier_id, promised_at=order.promised_ms,
+                         steps=_steps(order))
 
 
 def console_static() -> Router:

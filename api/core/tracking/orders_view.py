@@ -15,6 +15,7 @@ import msgspec
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 
+from api.stores.lua import compose
 from streams.events import (
     CourierAssigned,
     CourierUnassigned,
@@ -32,16 +33,9 @@ from streams.wire import Point
 
 log = logging.getLogger("homechef.orders_view")
 
-# Applies a mapping only if the stream sequence is newer than the stored one for that stream.
-_APPLY_LUA = """
-local key, seq_field, seq = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local last = tonumber(redis.call('HGET', key, seq_field))
-if last and last >= seq then return 0 end
-for i = 3, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', key, seq_field, ARGV[2])
-redis.call('EXPIRE', key, 7 * 24 * 3600)
-return 1
-"""
+VIEW_TTL_S = 7 * 24 * 3600
+"""An order's view expires this long after its latest change (a week: tracking links and
+late events still find it)."""
 
 
 # Called with each event that changed the view (not with replays of applied ones).
@@ -52,7 +46,8 @@ class OrdersView:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._apply = redis.register_script(_APPLY_LUA)
+        self._apply = redis.register_script(compose("api.core.tracking.lua",
+                                                    "apply_order_event"))
         self.listeners: list[Listener] = []
 
     def key(self, order_id: str) -> str:
@@ -86,7 +81,7 @@ class OrdersView:
     async def apply(self, event: OrderEvent | DispatchEvent, stream: str, seq: int) -> bool:
         """Project one event; False when it was already applied (or is older)."""
         fields = _fields_of(event)
-        args: list[str | int | float] = [f"seq:{stream}", seq]
+        args: list[str | int | float] = [f"seq:{stream}", seq, VIEW_TTL_S]
         for k, v in fields.items():
             args += [k, v]
         changed = bool(await self._apply(keys=[self.key(event.order_id)], args=args))

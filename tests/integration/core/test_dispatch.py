@@ -274,7 +274,7 @@ async def test_courier_on_the_way_is_told_when_the_food_is_ready(world: World) -
 
     async def recorded() -> bool:
         o = await world.srv.core.dispatch.store.order(waiting)  # type: ignore[attr-defined]
-        return bool(o and o.get("food_ready_ms"))
+        return bool(o and o.food_ready_ms is not None)
     await eventually(recorded)
     assert all(p["order_id"] != waiting for _, p, _ in world.offers.all("ORDER_READY"))
 
@@ -702,7 +702,8 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     t = await d.store.resolve(offer["offer_id"], "accept", courier_id=c, now_ms=now_ms,
                               event_row=event.row, order_id=oid)  # ...and the process dies
     assert t.result == "accepted"
-    assert (await d.store.order(oid) or {})["state"] == "assigned"
+    assert (o := await d.store.order(oid)) is not None
+    assert o.state == "assigned"
     assert await dispatch_events(world, oid) == []  # not published by anyone yet
 
     async def published() -> list[Any]:

@@ -79,8 +79,8 @@ async def _plan(settings: Settings, policy: str) -> tuple[dict[str, str], str]:
             assert sent == 2
             plan = {}
             for label, cid in (("c1", c1), ("c2", c2)):
-                offer = await store.offer_info((await store.courier(cid))["offer"])
-                plan[orders[offer["order"]]] = label
+                offer = await store.offer_info((await store.courier(cid)).offer_id)
+                plan[orders[offer.order_id]] = label
             fm = srv.auth("fm-policy", "fleet_manager")
             reported = (await http.get("/api/v1/fleet/dispatch", headers=fm)).json()["policy"]
             assert (await http.get("/api/v1/fleet/dispatch",

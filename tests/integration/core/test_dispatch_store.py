@@ -12,9 +12,15 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from api.core.dispatch import store as dispatch_store
-from api.core.dispatch.store import DispatchStore, OfferClaim
-from dispatch.lifecycle import OrderDispatchState
+from api.core.dispatch.store import (
+    ClaimResult,
+    DispatchStore,
+    OfferAction,
+    OfferClaim,
+    TransitionResult,
+)
+from dispatch.lifecycle import ORDER_TRANSITIONS, CourierState, OfferState, OrderDispatchState
+from geo.travel import Vehicle
 
 NOW = 1_900_000_000_000
 REGION = "8461a19ffffffff"
@@ -26,10 +32,10 @@ async def new_store(redis: aioredis.Redis,
     """Makes stores in fresh namespaces; their keys are deleted afterwards."""
     made: list[str] = []
 
-    def make() -> DispatchStore:
+    def make(**options: Any) -> DispatchStore:
         ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
         made.append(ns)
-        return DispatchStore(redis, ns, f"{ns}:geo:status")
+        return DispatchStore(redis, ns, f"{ns}:geo:status", **options)
     yield make
     for ns in made:
         keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
@@ -46,8 +52,8 @@ async def order(store: DispatchStore, oid: str, *, enter_ms: int = NOW - 1,
 
 
 async def idle(store: DispatchStore, cid: str, vehicle: str = "bike") -> None:
-    t = await store.set_availability(cid, online=True, vehicle=vehicle, now_ms=NOW)
-    assert t.result == "idle"
+    t = await store.set_availability(cid, online=True, vehicle=Vehicle(vehicle), now_ms=NOW)
+    assert (t.result, t.detail) == (TransitionResult.ONLINE, CourierState.IDLE)
 
 
 async def holding(store: DispatchStore, cid: str, *oids: str, vehicle: str = "scooter") -> None:
@@ -61,8 +67,9 @@ async def holding(store: DispatchStore, cid: str, *oids: str, vehicle: str = "sc
             result, offer_id = await store.offer_stacked(
                 cid, oid, held=sorted(oids[:n]), max_stack=9, now_ms=NOW,
                 expires_ms=NOW + 30_000)
-        assert result == "ok"
-        assert (await store.resolve(offer_id, "accept", now_ms=NOW + 1)).result == "accepted"
+        assert result is ClaimResult.OK
+        assert (await store.resolve(offer_id, OfferAction.ACCEPT, now_ms=NOW + 1)).result \
+            is TransitionResult.ACCEPTED
 
 
 async def world(store: DispatchStore) -> None:
@@ -73,18 +80,19 @@ async def world(store: DispatchStore) -> None:
     await holding(store, "s2", "h2", "h3")      # full at max_stack 2
     await holding(store, "s3", "h4")            # its order will be picked up
     assert (await store.progress("h4", "s3", OrderDispatchState.PICKED_UP, NOW + 2)).result \
-        == "picked_up"
+        is TransitionResult.PICKED_UP
     await holding(store, "s4", "h5")            # will hold an open offer
     for oid in ("o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8", "o9"):
         await order(store, oid)
     # d declined o5; o6 is cancelled; s4 has an open offer of o7.
     result, offer_id = await store.offer("d", "o5", now_ms=NOW, expires_ms=NOW + 30_000)
-    assert result == "ok"
-    assert (await store.resolve(offer_id, "decline", now_ms=NOW + 1)).result == "declined"
-    assert (await store.cancel("o6", NOW)).result == "cancelled"
+    assert result is ClaimResult.OK
+    assert (await store.resolve(offer_id, OfferAction.DECLINE, now_ms=NOW + 1)).result \
+        is TransitionResult.DECLINED
+    assert (await store.cancel("o6", NOW)).result is TransitionResult.CANCELLED
     result, _ = await store.offer_stacked("s4", "o7", held=["h5"], max_stack=2, now_ms=NOW,
                                           expires_ms=NOW + 30_000)
-    assert result == "ok"
+    assert result is ClaimResult.OK
 
 
 CLAIMS = [
@@ -150,8 +158,12 @@ async def state(store: DispatchStore) -> dict[str, Any]:
 
 
 async def test_batched_claims_equal_one_script_per_claim_refusals_included(
-        new_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    one_by_one, batched, chunked = new_store(), new_store(), new_store()
+        new_store: Any) -> None:
+    """A round's claims in one script call (or several, `claims_per_call` each, in one
+    pipeline) answer and leave exactly what one script per claim does, refusals included;
+    nobody ends up with two open offers."""
+    one_by_one, batched = new_store(), new_store()
+    chunked = new_store(claims_per_call=4)  # 5 script calls, 1 pipeline
     for store in (one_by_one, batched, chunked):
         await world(store)
     assert await state(one_by_one) == await state(batched) == await state(chunked)
@@ -167,7 +179,6 @@ async def test_batched_claims_equal_one_script_per_claim_refusals_included(
                 expires_ms=NOW + 30_005)
         singles.append(result)
     got = await batched.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
-    monkeypatch.setattr(dispatch_store, "CLAIMS_PER_CALL", 4)  # 5 script calls, 1 pipeline
     got_chunked = await chunked.offer_many(CLAIMS, now_ms=NOW + 5, expires_ms=NOW + 30_005)
 
     assert singles == EXPECTED
@@ -179,11 +190,11 @@ async def test_batched_claims_equal_one_script_per_claim_refusals_included(
     # The offers made are the ones the batch says, each under the id it returned.
     for (result, offer_id), c in zip(got, CLAIMS, strict=True):
         info = await batched.offer_info(offer_id)
-        if result == "ok":
+        if result == ClaimResult.OK:
             assert info is not None
-            assert (info["order"], info["courier"], info["state"]) == (c.order_id,
-                                                                       c.courier_id, "open")
-            assert info["expires"] == str(NOW + 30_005)
+            assert (info.order_id, info.courier_id, info.state) == (c.order_id, c.courier_id,
+                                                                    OfferState.OPEN)
+            assert info.expires_ms == NOW + 30_005
         else:
             assert info is None
     # Nobody holds two open offers, no order two couriers.
@@ -191,12 +202,14 @@ async def test_batched_claims_equal_one_script_per_claim_refusals_included(
         open_ = [k for k, v in after.items() if k.startswith("offer ")
                  and v["courier"] == cid and v["state"] == "open"]
         assert len(open_) <= 1, (cid, open_)
-    assert (await batched.courier("a"))["state"] == "offered"
-    assert (await batched.courier("s1"))["state"] == "to_pickup"
+    assert (await batched.courier("a")).state is CourierState.OFFERED
+    assert (await batched.courier("s1")).state is CourierState.TO_PICKUP
     assert await batched.offer_many([], now_ms=NOW, expires_ms=NOW) == []
 
 
 async def test_a_claim_batch_with_a_newline_in_an_id_is_refused_whole(new_store: Any) -> None:
+    """An id with a newline would shift the batch's lists: the whole batch is refused before
+    anything is claimed."""
     store = new_store()
     await idle(store, "a")
     await order(store, "o1")
@@ -204,12 +217,16 @@ async def test_a_claim_batch_with_a_newline_in_an_id_is_refused_whole(new_store:
         await store.offer_many([OfferClaim(courier_id="a", order_id="o1"),
                                 OfferClaim(courier_id="x\ny", order_id="o1")],
                                now_ms=NOW, expires_ms=NOW + 1)
-    assert (await store.courier("a"))["state"] == "idle"
-    assert (await store.order("o1") or {})["state"] == "waiting"
+    assert (await store.courier("a")).state is CourierState.IDLE
+    o1 = await store.order("o1")
+    assert o1 is not None
+    assert o1.state is OrderDispatchState.WAITING
 
 
 async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
         new_store: Any) -> None:
+    """`round_orders` gives the due orders still waiting (oldest first, at most `limit`),
+    their hashes (or the fields named) and their declines: what the per-item reads give."""
     store = new_store()
     await world(store)
     await order(store, "later", enter_ms=NOW + 60_000)     # not due yet
@@ -219,7 +236,7 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     due = await store.due_orders(REGION, NOW + 10, 2000)
     n_due, orders, declined = await store.round_orders(REGION, NOW + 10, 2000)
     assert n_due == len(due) == 7
-    expected = [o for o in await store.orders(due) if o["state"] == "waiting"]
+    expected = [o for o in await store.order_rows(due) if o["state"] == "waiting"]
     assert orders == expected
     assert [o["order_id"] for o in orders] == ["o1", "o2", "o3", "o4", "o8", "o9", "o5"]
     assert declined == await store.declined_by([o["order_id"] for o in orders])
@@ -230,7 +247,7 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     await store.redis.hdel(f"{store.p}:o:o3", "chef")
     fields = ("plat", "ready_ms", "chef", "nosuch")
     n_f, some, declined_f = await store.round_orders(REGION, NOW + 10, 2000, fields=fields)
-    full = [o for o in await store.orders(due) if o["state"] == "waiting"]
+    full = [o for o in await store.order_rows(due) if o["state"] == "waiting"]
     assert n_f == n_due
     assert declined_f == declined
     assert some == [{**{f: o[f] for f in fields if f in o}, "order_id": o["order_id"]}
@@ -242,7 +259,7 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     assert n3 == 3
     assert [o["order_id"] for o in first3] == ["o1", "o2", "o3"]
     result, _ = await store.offer("a", "o2", now_ms=NOW + 11, expires_ms=NOW + 30_000)
-    assert result == "ok"
+    assert result is ClaimResult.OK
     n3, first3, _ = await store.round_orders(REGION, NOW + 12, 3)
     assert n3 == 3
     assert [o["order_id"] for o in first3] == ["o1", "o3", "o4"]
@@ -253,6 +270,8 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
 
 
 async def test_stack_inputs_are_the_couriers_that_may_take_one_more(new_store: Any) -> None:
+    """Of the couriers asked, those with no open offer, room for one more and every held
+    order still assigned, with their vehicle and held orders' hashes (sorted by id)."""
     store = new_store()
     await world(store)
     await holding(store, "s5", "h6", vehicle="car")
@@ -261,13 +280,13 @@ async def test_stack_inputs_are_the_couriers_that_may_take_one_more(new_store: A
     assert list(got) == ["s1", "s5"]
     assert got["s1"][0] == "scooter"
     assert got["s5"][0] == "car"
-    assert got["s1"][1] == await store.orders(["h1"])
+    assert got["s1"][1] == await store.order_rows(["h1"])
     assert got["s1"][1][0]["state"] == "assigned"
     # With room for three, s2 (two held, both assigned) qualifies too, its orders by id.
     got3 = await store.stack_inputs(ids, 3)
     assert list(got3) == ["s1", "s2", "s5"]
     assert [o["order_id"] for o in got3["s2"][1]] == ["h2", "h3"]
-    assert got3["s2"][1] == await store.orders(["h2", "h3"])
+    assert got3["s2"][1] == await store.order_rows(["h2", "h3"])
     assert await store.stack_inputs([], 2) == {}
     assert await store.stack_inputs(["a", "b"], 2) == {}
 
@@ -320,9 +339,9 @@ async def test_independent_claims_sent_at_once_equal_one_script_per_claim(
     assert await state(at_once) == await state(one_by_one) == await state(pipelined)
     for (result, offer_id), c in zip(got, INDEPENDENT, strict=True):
         info = await at_once.offer_info(offer_id)
-        assert (info is not None) == (result == "ok")
+        assert (info is not None) == (result == ClaimResult.OK)
         if info is not None:
-            assert (info["order"], info["courier"]) == (c.order_id, c.courier_id)
+            assert (info.order_id, info.courier_id) == (c.order_id, c.courier_id)
 
     dependent = new_store()
     await world(dependent)
@@ -339,10 +358,109 @@ async def test_availability_keeps_the_vehicle_hash_equal_to_the_courier_hash(
     store = new_store()
     await idle(store, "a", "car")
     await idle(store, "b", "scooter")
-    await store.set_availability("a", online=True, vehicle="", now_ms=NOW + 1)
-    await store.set_availability("b", online=False, vehicle="", now_ms=NOW + 1)
-    await store.set_availability("b", online=True, vehicle="bike", now_ms=NOW + 2)
+    await store.set_availability("a", online=True, vehicle=None, now_ms=NOW + 1)
+    await store.set_availability("b", online=False, vehicle=None, now_ms=NOW + 1)
+    await store.set_availability("b", online=True, vehicle=Vehicle.BIKE, now_ms=NOW + 2)
     raw = await store.redis.hgetall(store.vehicles_key)
     assert {k.decode(): v.decode() for k, v in raw.items()} == {"a": "car", "b": "bike"}
     for cid in ("a", "b"):
-        assert (await store.courier(cid))["vehicle"] == raw[cid.encode()].decode()
+        assert (await store.courier(cid)).vehicle == raw[cid.encode()].decode()
+
+
+async def test_every_order_move_of_the_scripts_is_the_lifecycle_table(new_store: Any) -> None:
+    """`dispatch.lifecycle.ORDER_TRANSITIONS` is the order state machine the scripts run:
+    driving every script down every path, each order move made is in the table, each move in
+    the table is made by some path, and refused calls move nothing."""
+    store = new_store()
+    made: set[tuple[str, str]] = set()
+
+    ids = ["w1", "w2", "f1", "f2", "f3", "f4", "f5", "a1", "a2", "a3", "a4", "a5", "a6", "r1"]
+
+    async def states() -> dict[str, str]:
+        async with store.redis.pipeline(transaction=False) as pipe:
+            for oid in ids:
+                pipe.hget(f"{store.p}:o:{oid}", "state")
+            got = await pipe.execute()
+        return {oid: st.decode() for oid, st in zip(ids, got, strict=True) if st}
+
+    async def step(action: Any) -> Any:
+        before = await states()
+        result = await action
+        for oid, st in (await states()).items():
+            if oid in before and before[oid] != st:
+                move = (before[oid], st)
+                assert OrderDispatchState(st) in ORDER_TRANSITIONS[
+                    OrderDispatchState(before[oid])], (move, result)
+                made.add(move)
+        return result
+
+    n = iter(range(1000))
+
+    async def offered(oid: str) -> tuple[str, str]:
+        """A new order offered to a new idle courier: (courier, offer)."""
+        cid = f"c{next(n)}"
+        await idle(store, cid)
+        await order(store, oid)
+        result, offer_id = await step(store.offer(cid, oid, now_ms=NOW, expires_ms=NOW + 30))
+        assert result is ClaimResult.OK
+        return cid, offer_id
+
+    async def accepted(oid: str) -> str:
+        cid, offer_id = await offered(oid)
+        t = await step(store.resolve(offer_id, OfferAction.ACCEPT, courier_id=cid,
+                                     now_ms=NOW + 1))
+        assert t.result is TransitionResult.ACCEPTED
+        return cid
+
+    async def reported(oid: str, cid: str, *states_: OrderDispatchState) -> None:
+        for new in states_:
+            t = await step(store.progress(oid, cid, new, NOW + 2))
+            assert t.result == new
+
+    R, S = TransitionResult, OrderDispatchState
+    # waiting -> assigned (fleet), -> cancelled
+    await order(store, "w1")
+    await idle(store, "fleet1")
+    assert (await step(store.force_assign("w1", "fleet1", NOW))).result is R.ASSIGNED
+    await order(store, "w2")
+    assert (await step(store.cancel("w2", NOW))).result is R.CANCELLED
+    # offered -> waiting (decline, expire, fleet), -> assigned (fleet), -> cancelled
+    cid, f = await offered("f1")
+    assert (await step(store.resolve(f, OfferAction.DECLINE, courier_id=cid,
+                                     now_ms=NOW))).result is R.DECLINED
+    _, f = await offered("f2")
+    assert (await step(store.resolve(f, OfferAction.EXPIRE, now_ms=NOW + 31))).result \
+        is R.EXPIRED
+    await offered("f3")
+    assert (await step(store.unassign("f3", NOW))).result is R.UNASSIGNED
+    await offered("f4")
+    await idle(store, "fleet2")
+    assert (await step(store.force_assign("f4", "fleet2", NOW))).result is R.ASSIGNED
+    await offered("f5")
+    assert (await step(store.cancel("f5", NOW))).result is R.CANCELLED
+    # assigned -> waiting (fleet), -> cancelled, -> picked_up -> delivering -> delivered
+    await accepted("a1")
+    assert (await step(store.unassign("a1", NOW))).result is R.UNASSIGNED
+    await accepted("a2")
+    assert (await step(store.cancel("a2", NOW))).result is R.CANCELLED
+    cid = await accepted("a3")
+    await reported("a3", cid, S.PICKED_UP, S.DELIVERING, S.DELIVERED)
+    cid = await accepted("a4")
+    await reported("a4", cid, S.PICKED_UP, S.DELIVERED)
+    cid = await accepted("a5")
+    await reported("a5", cid, S.PICKED_UP)
+    assert (await step(store.cancel("a5", NOW))).result is R.CANCELLED
+    cid = await accepted("a6")
+    await reported("a6", cid, S.PICKED_UP, S.DELIVERING)
+    assert (await step(store.cancel("a6", NOW))).result is R.CANCELLED
+    # Refusals move nothing (step asserts any move it sees): a report out of order, a
+    # fleet action on a closed order, a second cancellation.
+    cid = await accepted("r1")
+    assert (await step(store.progress("r1", cid, S.DELIVERED, NOW))).result \
+        is R.BAD_TRANSITION
+    assert (await step(store.unassign("a3", NOW))).result is R.ORDER_STATE
+    assert (await step(store.force_assign("a4", "fleet1", NOW))).result is R.ORDER_STATE
+    assert (await step(store.cancel("a6", NOW))).result is R.NOOP
+
+    table = {(a.value, b.value) for a, nexts in ORDER_TRANSITIONS.items() for b in nexts}
+    assert made == table

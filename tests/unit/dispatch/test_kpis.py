@@ -3,18 +3,26 @@ are late, and the median wait to assignment over orders carried now."""
 
 from __future__ import annotations
 
+import msgspec
+
 from dispatch.kpis import fleet_kpis
+from dispatch.lifecycle import OrderDispatchState
 
 NOW = 1_704_110_400_000
 
 
+class Order(msgspec.Struct, frozen=True, kw_only=True):
+    state: OrderDispatchState
+    promised_ms: int | None = None
+    enter_ms: int | None = None
+    created_ms: int | None = None
+    assigned_ms: int | None = None
+
+
 def order(state: str, *, promised: int | None = None, enter: int | None = None,
-          assigned: int | None = None) -> dict[str, str]:
-    o = {"state": state}
-    for key, value in (("promised_ms", promised), ("enter_ms", enter), ("assigned_ms", assigned)):
-        if value is not None:
-            o[key] = str(value)
-    return o
+          assigned: int | None = None) -> Order:
+    return Order(state=OrderDispatchState(state), promised_ms=promised, enter_ms=enter,
+                 assigned_ms=assigned)
 
 
 def test_couriers_online_exclude_offline_and_idle_is_a_subset() -> None:

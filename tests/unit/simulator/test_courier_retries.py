@@ -13,6 +13,7 @@ from api.simulator.agents import Behaviour, CourierAgent
 from api.simulator.city import CourierSpec, Point
 from api.simulator.clients import Account
 from api.simulator.world import World
+from dispatch.lifecycle import COURIER_REPORTS, OrderDispatchState
 from geo.travel import HaversineTravelModel, Vehicle
 
 
@@ -33,9 +34,7 @@ class FlakyCore:
         self.calls.append(wanted)
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
-        allowed = {"assigned": {"picked_up"}, "picked_up": {"delivering", "delivered"},
-                   "delivering": {"delivered"}}
-        if wanted not in allowed.get(self.state, set()):
+        if wanted not in COURIER_REPORTS.get(OrderDispatchState(self.state), set()):
             return httpx.Response(409, json={
                 "detail": f"not allowed while the order is {self.state}",
                 "code": "invalid_transition"})
