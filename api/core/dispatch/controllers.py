@@ -11,8 +11,8 @@ from litestar.datastructures import State
 from litestar.params import Body, FromPath, FromQuery
 
 from api.auth import STAFF, IdentityDep, Role, roles
+from api.clock import wall_ms
 from api.core.dispatch.store import Transition
-from api.core.gps.ingest import wall_ms
 from api.core.services import CoreServices
 from api.problems import Problem
 from dispatch.lifecycle import ACTIVE_ORDER_STATES, OrderDispatchState

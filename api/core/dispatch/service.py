@@ -23,8 +23,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
+from api.clock import wall_ms
 from api.core.dispatch.store import DispatchStore, OfferClaim, Transition
-from api.core.gps.ingest import wall_ms
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import Hit, IndexSnapshot, LiveIndex, NearestFinder

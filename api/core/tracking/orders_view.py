@@ -27,7 +27,7 @@ from streams.events import (
     OrderStatusChanged,
     decode,
 )
-from streams.hub import OrderTrack
+from streams.tracking_hub import OrderTrack
 from streams.wire import Point
 
 log = logging.getLogger("homechef.orders_view")

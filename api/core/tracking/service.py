@@ -11,16 +11,19 @@ import nats.errors
 import nats.js.errors
 
 from api.auth import STAFF, Identity, Role
+from api.clock import Clock, wall_ms
 from api.core.services import CoreServices
 from api.resources import Resources
 from api.settings import Settings
 from streams.catalog import ORDERS, Names
+from streams.courier_hub import CourierHub
 from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
-from streams.hub import CourierHub, HubLimits, OrderTrack, TrackingHub, status_message, track_of
 from streams.jetstream import raise_if_cancelling
+from streams.tracking_hub import HubLimits, OrderTrack, TrackingHub, status_message, track_of
 from streams.wire import (
     OrderStatusPayload,
     OrderStatusUpdate,
+    Point,
     encode,
     iso_utc,
 )
@@ -44,13 +47,13 @@ class Tracking:
     """Core's hubs (one of each per process) and the look-ups their sockets need."""
 
     def __init__(self, settings: Settings, core: CoreServices,
-                 limits: HubLimits | None = None) -> None:
+                 limits: HubLimits | None = None, *, clock: Clock = wall_ms) -> None:
         self.settings = settings
         self.core = core
         self.names = Names(settings.namespace)
         self.limits = limits or limits_from(settings)
         self.couriers = CourierHub(self.names)
-        self.hub = TrackingHub(self.names, self.limits)
+        self.hub = TrackingHub(self.names, self.limits, clock_ms=clock)
         self._res: Resources | None = None
 
     async def bind(self, res: Resources) -> None:
@@ -136,8 +139,8 @@ class Tracking:
         pos = await self.core.couriers.position(track.courier_id)
         if not pos or "lat" not in pos or "ts" not in pos:
             return None
-        return self.hub.location_message(track, track.courier_id, float(pos["lat"]),
-                                         float(pos["lng"]), int(pos["ts"]))
+        at = Point(float(pos["lat"]), float(pos["lng"]))
+        return self.hub.location_message(track, track.courier_id, at, int(pos["ts"]))
 
     async def replay(self, order_id: str, after_seq: int) -> list[tuple[int, bytes]]:
         """Every order.status event of the order stored after ``after_seq``, in order."""

@@ -30,8 +30,8 @@ from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
 from api.core.ws.fastws import FastLane, lane_of
-from streams.hub import HubLimits
 from streams.outbox import CloseCode, Outbox
+from streams.tracking_hub import HubLimits
 from streams.wire import (
     ClientMessage,
     ErrorMessage,
