@@ -17,6 +17,7 @@ from api.core.services import CoreServices
 from api.problems import Problem
 from dispatch.lifecycle import ACTIVE_ORDER_STATES, OrderDispatchState
 from geo.distance import haversine_m
+from streams.wire import Point
 
 DELIVERED_WITHIN_M = 150.0
 
@@ -35,8 +36,8 @@ class CourierStatus(msgspec.Struct, frozen=True, kw_only=True):
 class Offer(msgspec.Struct, frozen=True, kw_only=True):
     offer_id: str
     order_id: str
-    pickup: dict[str, float]
-    dropoff: dict[str, float]
+    pickup: Point
+    dropoff: Point
     ready_at: int | None
     expires_at: int
 

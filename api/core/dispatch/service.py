@@ -43,6 +43,7 @@ from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.travel import HaversineTravelModel, Vehicle
+from streams import wire
 from streams.catalog import Names
 from streams.events import (
     CourierAssigned,
@@ -67,19 +68,6 @@ ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms",
 """What a round reads of each order (costs, stacking, the offer)."""
 
 
-class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
-    offer_id: str
-    order_id: str
-    pickup: dict[str, float]
-    dropoff: dict[str, float]
-    ready_at: int | None
-    """Epoch ms UTC when the food is expected ready."""
-    expires_at: int
-    """Epoch ms UTC after which the offer is withdrawn."""
-    stacked: bool = False
-    """The courier already holds another order: this one would be carried alongside it."""
-
-
 class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     msg_id: str
@@ -98,11 +86,6 @@ class PendingEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _outbox_row = msgspec.json.Decoder(OutboxRow)
-
-
-class CourierMessage(msgspec.Struct, frozen=True):
-    type: str
-    payload: Any
 
 
 _encoder = msgspec.json.Encoder()
@@ -149,14 +132,15 @@ class Dispatcher:
         if event.status in ("cancelled", "refunded"):
             result = await self.store.cancel(event.order_id, now_ms)
             if result.courier_id:
-                await self._push(result.courier_id, "OFFER_WITHDRAWN",
-                                 {"order_id": event.order_id, "reason": "cancelled"})
+                await self._push(result.courier_id, wire.OfferWithdrawn(
+                    payload=wire.OfferWithdrawnPayload(order_id=event.order_id,
+                                                       reason=wire.WithdrawReason.CANCELLED)))
             return
         if event.status == "ready":
             courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms)
             if courier_id:
-                await self._push(courier_id, "ORDER_READY",
-                                 {"order_id": event.order_id, "ready_at": event.at_ms or now_ms})
+                await self._push(courier_id, wire.OrderReady(payload=wire.OrderReadyPayload(
+                    order_id=event.order_id, ready_at=event.at_ms or now_ms)))
             return
         if event.status != "accepted":
             return
@@ -201,8 +185,8 @@ class Dispatcher:
             t = await self.store.resolve(offer_id, "expire", now_ms=now_ms)
             if t.result == "expired":
                 self.metrics.offer_results.labels("expired").inc()
-                await self._push(t.courier_id, "OFFER_EXPIRED", {"offer_id": offer_id,
-                                                                 "order_id": t.order_id})
+                await self._push(t.courier_id, wire.OfferExpired(payload=wire.OfferExpiredPayload(
+                    offer_id=offer_id, order_id=t.order_id)))
 
     async def run_round(self, region: str) -> int:
         """One matching round of a region; returns the number of offers sent."""
@@ -305,10 +289,10 @@ class Dispatcher:
                         lost += 1
                         continue
                     sent += 1
-                    message = _encoder.encode(CourierMessage("OFFER", OfferPayload(
+                    message = wire.encode(wire.Offer(payload=wire.OfferPayload(
                         offer_id=offer_id, order_id=orders[i]["order_id"],
-                        pickup={"lat": chef_lat[i], "lng": chef_lng[i]},
-                        dropoff={"lat": drop_lat[i], "lng": drop_lng[i]},
+                        pickup=wire.Point(chef_lat[i], chef_lng[i]),
+                        dropoff=wire.Point(drop_lat[i], drop_lng[i]),
                         ready_at=ready_ms[i], expires_at=expires_ms,
                         stacked=j >= len(courier_ids))))
                     try:  # as `_push`: best effort, the offer is in Redis
@@ -403,7 +387,7 @@ class Dispatcher:
         return out
 
     # -- courier and fleet actions ---------------------------------------------------------
-    async def open_offer(self, courier_id: str) -> OfferPayload | None:
+    async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:
         """The courier's open, unexpired offer (a courier holds at most one at a time)."""
         info = await self.store.courier(courier_id)
         offer_id = info.get("offer", "")
@@ -415,17 +399,17 @@ class Dispatcher:
             return None
         order = await self.store.order(offer["order"]) or {}
         (held,) = await self.store.held_orders([courier_id])
-        return OfferPayload(
+        return wire.OfferPayload(
             offer_id=offer_id, order_id=offer["order"],
-            pickup={"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
-            dropoff={"lat": float(order.get("dlat", 0)), "lng": float(order.get("dlng", 0))},
+            pickup=wire.Point(float(order.get("plat", 0)), float(order.get("plng", 0))),
+            dropoff=wire.Point(float(order.get("dlat", 0)), float(order.get("dlng", 0))),
             ready_at=int(order["ready_ms"]) if order.get("ready_ms") else None,
             expires_at=int(offer["expires"]), stacked=bool(held))
 
     @staticmethod
-    def offer_message(payload: OfferPayload) -> bytes:
+    def offer_message(payload: wire.OfferPayload) -> bytes:
         """The OFFER message as pushed on the courier's socket."""
-        return _encoder.encode(CourierMessage("OFFER", payload))
+        return wire.encode(wire.Offer(payload=payload))
 
     async def accept(self, courier_id: str, offer_id: str) -> Transition:
         now_ms = wall_ms()
@@ -457,11 +441,10 @@ class Dispatcher:
         if t.result == "assigned":
             await self._publish(event)
             order = await self.store.order(order_id) or {}
-            await self._push(courier_id, "ASSIGNED", {
-                "order_id": order_id, "by": "fleet",
-                "pickup": {"lat": float(order.get("plat", 0)), "lng": float(order.get("plng", 0))},
-                "dropoff": {"lat": float(order.get("dlat", 0)),
-                            "lng": float(order.get("dlng", 0))}})
+            await self._push(courier_id, wire.OrderAssigned(payload=wire.OrderAssignedPayload(
+                order_id=order_id, by=wire.AssignedBy.FLEET,
+                pickup=wire.Point(float(order.get("plat", 0)), float(order.get("plng", 0))),
+                dropoff=wire.Point(float(order.get("dlat", 0)), float(order.get("dlng", 0))))))
         return t
 
     async def unassign(self, order_id: str) -> Transition:
@@ -484,7 +467,8 @@ class Dispatcher:
                     CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
                                       at_ms=now_ms, reason="fleet"),
                     msg_id=f"{order_id}:unassigned:{now_ms}"), parked=False)
-            await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
+            await self._push(t.courier_id, wire.OrderUnassigned(
+                payload=wire.OrderUnassignedPayload(order_id=order_id)))
         return t
 
     async def progress(self, order_id: str, courier_id: str,
@@ -561,13 +545,12 @@ class Dispatcher:
             sent += 1
         return sent
 
-    async def _push(self, courier_id: str, kind: str, payload: Any) -> None:
+    async def _push(self, courier_id: str, message: wire.CourierMessage) -> None:
         """Core-plain NATS to whichever process holds the courier's socket."""
         if not courier_id:
             return
         with contextlib.suppress(Exception):  # a push is best effort; state is in Redis
-            await self.nats.publish(self.names.courier_inbox(courier_id),
-                                    _encoder.encode(CourierMessage(kind, payload)))
+            await self.nats.publish(self.names.courier_inbox(courier_id), wire.encode(message))
 
 
 class StackCandidates:
