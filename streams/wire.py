@@ -64,6 +64,7 @@ __all__ = [
     "decode_client",
     "decode_courier",
     "encode",
+    "error_message",
     "eta_text",
     "iso_utc",
 ]
@@ -330,6 +331,10 @@ CourierMessage = (
 class ErrorPayload(_Payload, frozen=True, kw_only=True):
     reason: str
     detail: str = ""
+    index: int | None = None
+    """Which fix of a courier's LOCATIONS batch was rejected."""
+    limit: int | None = None
+    """The limit a courier's LOCATIONS batch went over (``batch_too_large``)."""
 
 
 class ErrorMessage(_Message, frozen=True, kw_only=True, tag="ERROR"):
@@ -363,6 +368,11 @@ _courier_decoder = msgspec.json.Decoder(CourierMessage)
 
 def encode(message: _Message) -> bytes:
     return _encoder.encode(message)
+
+
+def error_message(reason: str, detail: str = "") -> bytes:
+    """An encoded ERROR (``detail`` omitted when empty)."""
+    return encode(ErrorMessage(payload=ErrorPayload(reason=reason, detail=detail)))
 
 
 def decode_client(data: str | bytes) -> ClientMessage:
