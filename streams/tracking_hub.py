@@ -303,6 +303,10 @@ class TrackingHub:
             self._chef_watches.setdefault(key, set()).add(watch)
         return watch
 
+    def chef_connected(self, chef_key: str) -> bool:
+        """A socket of the chef (by its user id) is watching here."""
+        return chef_key in self._chef_watches
+
     def unwatch_chef(self, watch: ChefWatch) -> None:
         for key in watch.chef_keys:
             watches = self._chef_watches.get(key)

@@ -59,6 +59,8 @@ class Indexer:
         self._stream = names.stream(LOCATIONS)
         self._durable = names.consumer(DURABLE)
         self.applied = 0
+        self.ready = asyncio.Event()
+        """Set while this indexer's subscription to the consumer is bound (it gets a share)."""
 
     async def run(self) -> None:
         while True:
@@ -143,6 +145,7 @@ class Indexer:
         sub = await self._js.subscribe_bind(
             self._stream, config, self._durable, cb=on_msg, manual_ack=True,
             pending_msgs_limit=self._batch * 100)
+        self.ready.set()
 
         async def apply_inbox() -> None:
             while inbox:
@@ -176,6 +179,7 @@ class Indexer:
                         await apply_inbox()
                         return
         finally:
+            self.ready.clear()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 

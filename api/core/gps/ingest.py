@@ -301,11 +301,16 @@ class Ingest:
                     return
                 await asyncio.sleep(0.05 * 2 ** attempt)
 
-    async def close(self) -> None:
-        """Publish what is pending and wait for every outstanding publish (shutdown)."""
+    async def drain(self) -> None:
+        """Publish what is pending now and wait for every outstanding publish (acked, or
+        counted as failed)."""
         self.flush()
         while self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Shutdown: `drain` (accepted socket fixes are not left unpublished)."""
+        await self.drain()
 
     def submit_now(self, courier_id: str, items: Sequence[Fix | RejectReason]) -> Verdict | None:
         """`submit` of a device socket (``wait_acks=False``) without awaiting anything, when it
