@@ -38,6 +38,7 @@ from streams.events import (
     OrderDelivering,
     OrderEvent,
     OrderPickedUp,
+    OrderStatus,
     OrderStatusChanged,
     decode_dispatch_event,
     decode_locations,
@@ -80,10 +81,10 @@ __all__ = [
 
 log = logging.getLogger("homechef.streams.tracking_hub")
 
-OPEN_STATUSES = frozenset({"pending", "accepted", "preparing", "ready"})
+OPEN_STATUSES: frozenset[OrderStatus] = frozenset({"pending", "accepted", "preparing", "ready"})
 """Orders waiting for pickup: they count as demand at their chef's cell."""
-CLOSED_STATUSES = frozenset({"delivered", "cancelled", "refunded"})
-ON_BOARD_STATUSES = frozenset({"picked_up", "delivering"})
+CLOSED_STATUSES: frozenset[OrderStatus] = frozenset({"delivered", "cancelled", "refunded"})
+ON_BOARD_STATUSES: frozenset[OrderStatus] = frozenset({"picked_up", "delivering"})
 
 
 class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,7 +125,7 @@ class OrderTrack(msgspec.Struct, kw_only=True):
     """The chef's profile id."""
     chef_user_id: str = ""
     """The chef's user id (what chef tokens carry); empty in events from before v1.1."""
-    status: str = "pending"
+    status: OrderStatus = "pending"
     pickup: Point | None = None
     dropoff: Point | None = None
     ready_at_ms: int | None = None
