@@ -3,6 +3,9 @@
 A courier leaves its current position at `now_s`, drives to each stop in order, waits when it
 arrives before the stop opens (the food is not ready yet), serves it, and drives on. Being late is
 reported (`late_s`), never refused: an ETA must exist even for a route that slipped.
+
+`route_eta` times a planned route over location indices (the solver's model);
+`delivery_eta_s` is the live tracking ETA of one order, on coordinates and a `TravelModel`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Protocol
 
 import msgspec
 
-__all__ = ["StopEta", "StopLike", "TravelFn", "route_eta"]
+from geo.travel import TravelModel, Vehicle
+
+__all__ = ["LatLngLike", "StopEta", "StopLike", "TravelFn", "delivery_eta_s", "route_eta"]
 
 TravelFn = Callable[[int, int], float]
 """Seconds from one location index to another; must be pure."""
@@ -70,3 +75,38 @@ def route_eta(
         )
         at = stop.location
     return etas
+
+
+class LatLngLike(Protocol):
+    """A position; `streams.wire.Point` and `streams.events.LatLng` satisfy it."""
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lng(self) -> float: ...
+
+
+def delivery_eta_s(
+    courier: LatLngLike,
+    dropoff: LatLngLike,
+    *,
+    pickup: LatLngLike | None,
+    food_on_board: bool,
+    ready_at_ms: int | None,
+    now_ms: int,
+    travel: TravelModel,
+    vehicle: Vehicle,
+) -> float:
+    """Seconds until the courier at `courier` reaches the order's `dropoff`.
+
+    Straight to the drop once the food is on board (or when the pickup is unknown); otherwise
+    via the pickup, where the courier waits until `ready_at_ms` if it arrives earlier (a
+    `ready_at_ms` of None or 0 means the food is ready now). Never negative.
+    """
+    if food_on_board or pickup is None:
+        return travel.travel_s(courier.lat, courier.lng, dropoff.lat, dropoff.lng, vehicle)
+    to_pickup = travel.travel_s(courier.lat, courier.lng, pickup.lat, pickup.lng, vehicle)
+    wait_s = max(0.0, (ready_at_ms - now_ms) / 1000) if ready_at_ms else 0.0
+    return max(to_pickup, wait_s) + travel.travel_s(pickup.lat, pickup.lng, dropoff.lat,
+                                                    dropoff.lng, vehicle)

@@ -1,9 +1,12 @@
 """Messages on the client WebSockets (core → apps and consoles, and the few they send back).
 
-Every message is ``{"type": ..., "payload": {...}}`` as in the seed's §8.2; payload keys are
-camelCase like the seed's (``orderId``, ``estimatedTime``) except ``eta_s``, which carries its
-unit in its name. Status-like messages that can be resumed carry ``id``: the JetStream stream
-sequence of the event they came from (send it back as ``?since=<id>`` after a reconnect).
+Every message is ``{"type": ..., "payload": {...}}`` as in the seed's §8.2. On the order, chef
+and console sockets payload keys are camelCase like the seed's (``orderId``, ``estimatedTime``)
+except ``eta_s``, which carries its unit in its name; on the courier device socket
+(`CourierMessage`: offers and assignment updates) they are snake_case (``offer_id``,
+``expires_at``), as the courier app reads them, and every field is always present.
+Status-like messages that can be resumed carry ``id``: the JetStream stream sequence of the
+event they came from (send it back as ``?since=<id>`` after a reconnect).
 
 Times on the wire are ISO-8601 UTC strings (``2024-01-01T12:00:00Z``); ``ts`` fields are epoch
 milliseconds of the underlying GPS fix (what latency is measured from).
@@ -14,12 +17,15 @@ from __future__ import annotations
 import functools
 import math
 from datetime import UTC, datetime
+from enum import StrEnum
 
 import msgspec
 
 __all__ = [
+    "AssignedBy",
     "CellHeat",
     "ClientMessage",
+    "CourierMessage",
     "CourierPosition",
     "CourierPositionPayload",
     "DeliveryLocation",
@@ -28,11 +34,23 @@ __all__ = [
     "ErrorPayload",
     "NewOrder",
     "NewOrderPayload",
+    "Offer",
+    "OfferExpired",
+    "OfferExpiredPayload",
+    "OfferPayload",
+    "OfferWithdrawn",
+    "OfferWithdrawnPayload",
+    "OrderAssigned",
+    "OrderAssignedPayload",
     "OrderItem",
     "OrderMarker",
     "OrderMarkerPayload",
+    "OrderReady",
+    "OrderReadyPayload",
     "OrderStatusPayload",
     "OrderStatusUpdate",
+    "OrderUnassigned",
+    "OrderUnassignedPayload",
     "Ping",
     "Point",
     "Pong",
@@ -42,8 +60,11 @@ __all__ = [
     "SubscribedPayload",
     "SupplyDemand",
     "SupplyDemandPayload",
+    "WithdrawReason",
     "decode_client",
+    "decode_courier",
     "encode",
+    "error_message",
     "eta_text",
     "iso_utc",
 ]
@@ -202,12 +223,118 @@ class Subscribed(_Message, frozen=True, kw_only=True, tag="SUBSCRIBED"):
     payload: SubscribedPayload
 
 
+# -- courier device socket (core → courier app) -------------------------------------------
+# Pushed by the dispatcher over NATS (``<ns>.courier.<courier_id>``) and relayed by
+# `streams.courier_hub.CourierHub`. Payload keys are snake_case and never omitted (``ready_at``
+# goes out as null), unlike the camelCase payloads above.
+
+
+class _CourierPayload(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class OfferPayload(_CourierPayload, frozen=True, kw_only=True):
+    offer_id: str
+    order_id: str
+    pickup: Point
+    dropoff: Point
+    ready_at: int | None
+    """Epoch ms UTC when the food is expected ready (None: not known)."""
+    expires_at: int
+    """Epoch ms UTC after which the offer is withdrawn."""
+    stacked: bool = False
+    """The courier already holds another order: this one would be carried alongside it."""
+
+
+class Offer(_Message, frozen=True, kw_only=True, tag="OFFER"):
+    """An order offered to the courier: accept or decline it over HTTP before it expires."""
+
+    payload: OfferPayload
+
+
+class OfferExpiredPayload(_CourierPayload, frozen=True, kw_only=True):
+    offer_id: str
+    order_id: str
+
+
+class OfferExpired(_Message, frozen=True, kw_only=True, tag="OFFER_EXPIRED"):
+    """The courier did not answer the offer in time; the order goes to the next round."""
+
+    payload: OfferExpiredPayload
+
+
+class WithdrawReason(StrEnum):
+    CANCELLED = "cancelled"
+    """The order was cancelled (or refunded)."""
+
+
+class OfferWithdrawnPayload(_CourierPayload, frozen=True, kw_only=True):
+    order_id: str
+    reason: WithdrawReason
+
+
+class OfferWithdrawn(_Message, frozen=True, kw_only=True, tag="OFFER_WITHDRAWN"):
+    """The order offered to, or held by, the courier is no longer to be delivered."""
+
+    payload: OfferWithdrawnPayload
+
+
+class OrderReadyPayload(_CourierPayload, frozen=True, kw_only=True):
+    order_id: str
+    ready_at: int
+    """Epoch ms UTC when the chef marked the food ready."""
+
+
+class OrderReady(_Message, frozen=True, kw_only=True, tag="ORDER_READY"):
+    """The food of an order the courier holds is ready for pickup."""
+
+    payload: OrderReadyPayload
+
+
+class AssignedBy(StrEnum):
+    FLEET = "fleet"
+    """A fleet manager assigned the order (no offer was made)."""
+
+
+class OrderAssignedPayload(_CourierPayload, frozen=True, kw_only=True):
+    order_id: str
+    by: AssignedBy
+    pickup: Point
+    dropoff: Point
+
+
+class OrderAssigned(_Message, frozen=True, kw_only=True, tag="ASSIGNED"):
+    """The courier now holds the order without having been offered it."""
+
+    payload: OrderAssignedPayload
+
+
+class OrderUnassignedPayload(_CourierPayload, frozen=True, kw_only=True):
+    order_id: str
+
+
+class OrderUnassigned(_Message, frozen=True, kw_only=True, tag="UNASSIGNED"):
+    """A fleet manager took the order away from the courier."""
+
+    payload: OrderUnassignedPayload
+
+
+CourierMessage = (
+    Offer | OfferExpired | OfferWithdrawn | OrderReady | OrderAssigned | OrderUnassigned
+)
+"""What core pushes to a courier's device socket."""
+
+
 # -- both ways ---------------------------------------------------------------------------
 
 
 class ErrorPayload(_Payload, frozen=True, kw_only=True):
     reason: str
     detail: str = ""
+    index: int | None = None
+    """Which fix of a courier's LOCATIONS batch was rejected."""
+    limit: int | None = None
+    """The limit a courier's LOCATIONS batch went over (``batch_too_large``)."""
 
 
 class ErrorMessage(_Message, frozen=True, kw_only=True, tag="ERROR"):
@@ -236,12 +363,23 @@ ClientMessage = Subscribe | Ping | Pong
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientMessage)
+_courier_decoder = msgspec.json.Decoder(CourierMessage)
 
 
 def encode(message: _Message) -> bytes:
     return _encoder.encode(message)
 
 
+def error_message(reason: str, detail: str = "") -> bytes:
+    """An encoded ERROR (``detail`` omitted when empty)."""
+    return encode(ErrorMessage(payload=ErrorPayload(reason=reason, detail=detail)))
+
+
 def decode_client(data: str | bytes) -> ClientMessage:
     """Raises msgspec.DecodeError (malformed or unknown type)."""
     return _client_decoder.decode(data)
+
+
+def decode_courier(data: str | bytes) -> CourierMessage:
+    """A courier socket message (what a courier app reads). Raises msgspec.DecodeError."""
+    return _courier_decoder.decode(data)

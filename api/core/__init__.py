@@ -10,11 +10,11 @@ from api.core.dispatch.controllers import CourierDispatchController, FleetDispat
 from api.core.dispatch.history import DispatchHistory
 from api.core.fleet.console import CONSOLE_HANDLERS, console_static
 from api.core.fleet.controllers import nearby_couriers
-from api.core.gps.controllers import courier_socket, post_locations
+from api.core.gps.controllers import GpsController
 from api.core.routing.controllers import optimize
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
-from api.core.tracking.controllers import handlers as tracking_handlers
+from api.core.tracking.controllers import TrackingController
 from api.core.tracking.service import Tracking
 from api.core.zones.controllers import ZoneController
 from api.observability import Metrics
@@ -75,8 +75,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         await core.zones.follow(res, f"{settings.namespace}.zones.changed")
 
     return Parts(
-        handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,
-                  CourierDispatchController, FleetDispatchController, *tracking_handlers,
+        handlers=[GpsController, nearby_couriers, ZoneController, optimize,
+                  CourierDispatchController, FleetDispatchController, TrackingController,
                   *CONSOLE_HANDLERS, console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),

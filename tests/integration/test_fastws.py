@@ -14,6 +14,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from api.core.ws.fastws import FastLane, lane_of, text_frame
+from tests.integration.core.conftest import eventually
 from tests.servers import ASGI_ONLY, serve_app
 
 
@@ -139,7 +140,11 @@ async def test_flow_control_pauses_and_resumes(echo: Any) -> None:
         await ws.recv()
         n = 200  # 12.5 MiB: more than the kernel buffers take
         await ws.send(json.dumps({"flood": n}))
-        await asyncio.sleep(1.0)
+
+        async def paused() -> bool:
+            return app.paused_seen >= 1
+
+        await eventually(paused, timeout_s=10)  # the writer found the transport paused
         assert not app.drained.is_set()  # blocked: the client reads nothing yet
         got = 0
         while (msg := await asyncio.wait_for(ws.recv(), 10)) != '"done"':

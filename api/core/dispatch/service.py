@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
+from api.clock import wall_ms
 from api.core.dispatch.schemas import (
     Availability,
     CourierStatus,
@@ -41,7 +42,6 @@ from api.core.dispatch.store import (
     Transition,
     TransitionResult,
 )
-from api.core.gps.ingest import wall_ms
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import Hit, IndexSnapshot, LiveIndex, NearestFinder
@@ -66,6 +66,7 @@ from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel, Vehicle
+from streams import wire
 from streams.catalog import Names
 from streams.events import (
     CourierAssigned,
@@ -96,19 +97,6 @@ FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
 """What the fleet listing filters on: an active order state, or `LATE`."""
 ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
 """What a round reads of each order (costs, stacking, the offer)."""
-
-
-class OfferPayload(msgspec.Struct, frozen=True, kw_only=True):
-    offer_id: str
-    order_id: str
-    pickup: dict[str, float]
-    dropoff: dict[str, float]
-    ready_at: int | None
-    """Epoch ms UTC when the food is expected ready."""
-    expires_at: int
-    """Epoch ms UTC after which the offer is withdrawn."""
-    stacked: bool = False
-    """The courier already holds another order: this one would be carried alongside it."""
 
 
 class Refusal(StrEnum):
@@ -179,6 +167,11 @@ def _latlng(p: Point | None) -> dict[str, float]:
     return {"lat": p.lat, "lng": p.lng} if p else {"lat": 0.0, "lng": 0.0}
 
 
+def _point(p: Point | None) -> Point:
+    """A point of a courier message (0, 0 when unknown)."""
+    return p if p is not None else Point(0.0, 0.0)
+
+
 class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     msg_id: str
@@ -197,11 +190,6 @@ class PendingEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _outbox_row = msgspec.json.Decoder(OutboxRow)
-
-
-class CourierMessage(msgspec.Struct, frozen=True):
-    type: str
-    payload: Any
 
 
 _encoder = msgspec.json.Encoder()
@@ -249,14 +237,15 @@ class Dispatcher:
         if event.status in ("cancelled", "refunded"):
             result = await self.store.cancel(event.order_id, now_ms)
             if result.courier_id:
-                await self._push(result.courier_id, "OFFER_WITHDRAWN",
-                                 {"order_id": event.order_id, "reason": "cancelled"})
+                await self._push(result.courier_id, wire.OfferWithdrawn(
+                    payload=wire.OfferWithdrawnPayload(order_id=event.order_id,
+                                                       reason=wire.WithdrawReason.CANCELLED)))
             return
         if event.status == "ready":
             courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms)
             if courier_id:
-                await self._push(courier_id, "ORDER_READY",
-                                 {"order_id": event.order_id, "ready_at": event.at_ms or now_ms})
+                await self._push(courier_id, wire.OrderReady(payload=wire.OrderReadyPayload(
+                    order_id=event.order_id, ready_at=event.at_ms or now_ms)))
             return
         if event.status != "accepted":
             return
@@ -301,8 +290,8 @@ class Dispatcher:
             t = await self.store.resolve(offer_id, OfferAction.EXPIRE, now_ms=now_ms)
             if t.result is TransitionResult.EXPIRED:
                 self.metrics.offer_results.labels(t.result.value).inc()
-                await self._push(t.courier_id, "OFFER_EXPIRED", {"offer_id": offer_id,
-                                                                 "order_id": t.order_id})
+                await self._push(t.courier_id, wire.OfferExpired(payload=wire.OfferExpiredPayload(
+                    offer_id=offer_id, order_id=t.order_id)))
 
     async def run_round(self, region: str) -> int:
         """One matching round of a region; returns the number of offers sent."""
@@ -405,10 +394,10 @@ class Dispatcher:
                         lost += 1
                         continue
                     sent += 1
-                    message = _encoder.encode(CourierMessage("OFFER", OfferPayload(
+                    message = wire.encode(wire.Offer(payload=wire.OfferPayload(
                         offer_id=offer_id, order_id=orders[i]["order_id"],
-                        pickup={"lat": chef_lat[i], "lng": chef_lng[i]},
-                        dropoff={"lat": drop_lat[i], "lng": drop_lng[i]},
+                        pickup=wire.Point(chef_lat[i], chef_lng[i]),
+                        dropoff=wire.Point(drop_lat[i], drop_lng[i]),
                         ready_at=ready_ms[i], expires_at=expires_ms,
                         stacked=j >= len(courier_ids))))
                     try:  # as `_push`: best effort, the offer is in Redis
@@ -503,7 +492,7 @@ class Dispatcher:
         return out
 
     # -- courier and fleet actions ---------------------------------------------------------
-    async def open_offer(self, courier_id: str) -> OfferPayload | None:
+    async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:
         """The courier's open, unexpired offer (a courier holds at most one at a time)."""
         courier = await self.store.courier(courier_id)
         if courier.offer_id is None:
@@ -514,25 +503,26 @@ class Dispatcher:
             return None
         order = await self.store.order(offer.order_id)
         (held,) = await self.store.held_orders([courier_id])
-        return OfferPayload(
+        return wire.OfferPayload(
             offer_id=offer.offer_id, order_id=offer.order_id,
-            pickup=_latlng(order.pickup if order else None),
-            dropoff=_latlng(order.dropoff if order else None),
+            pickup=_point(order.pickup if order else None),
+            dropoff=_point(order.dropoff if order else None),
             ready_at=order.ready_ms if order else None,
             expires_at=offer.expires_ms, stacked=bool(held))
 
     @staticmethod
-    def offer_message(payload: OfferPayload) -> bytes:
+    def offer_message(payload: wire.OfferPayload) -> bytes:
         """The OFFER message as pushed on the courier's socket."""
-        return _encoder.encode(CourierMessage("OFFER", payload))
+        return wire.encode(wire.Offer(payload=payload))
 
     async def offers(self, courier_id: str) -> OfferList:
         """The courier's open offer as a list (empty or one)."""
         o = await self.open_offer(courier_id)
         if o is None:
             return OfferList([])
-        return OfferList([Offer(offer_id=o.offer_id, order_id=o.order_id, pickup=o.pickup,
-                                dropoff=o.dropoff, ready_at=o.ready_at,
+        return OfferList([Offer(offer_id=o.offer_id, order_id=o.order_id,
+                                pickup=_latlng(o.pickup), dropoff=_latlng(o.dropoff),
+                                ready_at=o.ready_at,
                                 expires_at=o.expires_at)])
 
     async def set_availability(self, courier_id: str,
@@ -672,10 +662,10 @@ class Dispatcher:
         if t.result is TransitionResult.ASSIGNED:
             await self._publish(event)
             order = await self.store.order(order_id)
-            await self._push(courier_id, "ASSIGNED", {
-                "order_id": order_id, "by": "fleet",
-                "pickup": _latlng(order.pickup if order else None),
-                "dropoff": _latlng(order.dropoff if order else None)})
+            await self._push(courier_id, wire.OrderAssigned(payload=wire.OrderAssignedPayload(
+                order_id=order_id, by=wire.AssignedBy.FLEET,
+                pickup=_point(order.pickup if order else None),
+                dropoff=_point(order.dropoff if order else None))))
         return t
 
     async def unassign(self, order_id: str) -> Transition:
@@ -699,7 +689,8 @@ class Dispatcher:
                     CourierUnassigned(order_id=order_id, courier_id=t.courier_id,
                                       at_ms=now_ms, reason="fleet"),
                     msg_id=f"{order_id}:unassigned:{now_ms}"), parked=False)
-            await self._push(t.courier_id, "UNASSIGNED", {"order_id": order_id})
+            await self._push(t.courier_id, wire.OrderUnassigned(
+                payload=wire.OrderUnassignedPayload(order_id=order_id)))
         return t
 
     async def progress(self, order_id: str, courier_id: str,
@@ -776,13 +767,12 @@ class Dispatcher:
             sent += 1
         return sent
 
-    async def _push(self, courier_id: str, kind: str, payload: Any) -> None:
+    async def _push(self, courier_id: str, message: wire.CourierMessage) -> None:
         """Core-plain NATS to whichever process holds the courier's socket."""
         if not courier_id:
             return
         with contextlib.suppress(Exception):  # a push is best effort; state is in Redis
-            await self.nats.publish(self.names.courier_inbox(courier_id),
-                                    _encoder.encode(CourierMessage(kind, payload)))
+            await self.nats.publish(self.names.courier_inbox(courier_id), wire.encode(message))
 
 
 class StackCandidates:

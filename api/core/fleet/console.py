@@ -20,9 +20,9 @@ from litestar.static_files import create_static_files_router
 
 import fleet_console
 from api.auth import PUBLIC_OPT_KEY, STAFF, roles
+from api.clock import wall_ms
 from api.core.dispatch.store import OrderRecord
 from api.core.fleet.controllers import MAX_LIMIT, MAX_RADIUS_M, NearbyCourier, NearbyCouriers
-from api.core.gps.ingest import wall_ms
 from api.core.services import CoreServices
 from api.problems import Problem
 from api.settings import Settings

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery, QueryParameter
 
 from api.auth import STAFF, roles
-from api.core.gps.ingest import wall_ms
+from api.clock import wall_ms
 from api.core.services import CoreServices
 from api.problems import Problem
 

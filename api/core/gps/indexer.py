@@ -21,7 +21,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from api.core.gps.ingest import IngestMetrics, wall_ms
+from api.clock import Clock, wall_ms
+from api.core.gps.ingest import IngestMetrics
 from api.stores.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, CourierLocatedMany, decode_locations
@@ -43,7 +44,10 @@ class Indexer:
         batch: int = 1000,
         rebuild_s: float = 600.0,
         ack_wait_s: float = 30.0,
+        clock: Clock = wall_ms,
     ) -> None:
+        """``clock`` (epoch ms) dates the replay window of a rebuild and times each fix from
+        acceptance to the index (``gps_fix_to_index_seconds``)."""
         self._js = js
         self._names = names
         self._index = index
@@ -51,9 +55,12 @@ class Indexer:
         self._batch = batch
         self._rebuild_s = rebuild_s
         self._ack_wait_s = ack_wait_s
+        self._clock = clock
         self._stream = names.stream(LOCATIONS)
         self._durable = names.consumer(DURABLE)
         self.applied = 0
+        self.ready = asyncio.Event()
+        """Set while this indexer's subscription to the consumer is bound (it gets a share)."""
 
     async def run(self) -> None:
         while True:
@@ -104,7 +111,8 @@ class Indexer:
         )
 
     async def _ensure_consumer(self, *, replay: bool) -> ConsumerConfig:
-        config = self._config(datetime.now(UTC) - timedelta(seconds=self._rebuild_s))
+        now = datetime.fromtimestamp(self._clock() / 1000, UTC)
+        config = self._config(now - timedelta(seconds=self._rebuild_s))
         if not replay:
             try:
                 info = await self._js.consumer_info(self._stream, self._durable)
@@ -137,6 +145,7 @@ class Indexer:
         sub = await self._js.subscribe_bind(
             self._stream, config, self._durable, cb=on_msg, manual_ack=True,
             pending_msgs_limit=self._batch * 100)
+        self.ready.set()
 
         async def apply_inbox() -> None:
             while inbox:
@@ -170,6 +179,7 @@ class Indexer:
                         await apply_inbox()
                         return
         finally:
+            self.ready.clear()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -213,7 +223,7 @@ class Indexer:
         if not newest:
             return
         self.applied += await self._index.upsert(newest.values())
-        now_ms = wall_ms()
+        now_ms = self._clock()
         observe = self._metrics.fix_to_index.observe
         for r, n in received:
             lag_s = max(0.0, (now_ms - r) / 1000.0)

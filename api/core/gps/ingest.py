@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
+from api.clock import Clock, wall_ms
 from api.observability import Metrics
 from api.stores.live_index import LiveIndex
 from geo.cells import region_of
@@ -32,15 +32,10 @@ from geo.fixes import Fix, LastFix, RejectReason, validate_batch
 from streams.catalog import Names
 from streams.events import CourierLocatedBatch, CourierLocatedMany, LocFix, LocRun, encode
 
-Clock = Callable[[], int]
 log = logging.getLogger("homechef.ingest")
 
 PUBLISH_ATTEMPTS = 4
 PUBLISH_TIMEOUT_S = 2.0
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class IngestMetrics:
@@ -306,11 +301,16 @@ class Ingest:
                     return
                 await asyncio.sleep(0.05 * 2 ** attempt)
 
-    async def close(self) -> None:
-        """Publish what is pending and wait for every outstanding publish (shutdown)."""
+    async def drain(self) -> None:
+        """Publish what is pending now and wait for every outstanding publish (acked, or
+        counted as failed)."""
         self.flush()
         while self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Shutdown: `drain` (accepted socket fixes are not left unpublished)."""
+        await self.drain()
 
     def submit_now(self, courier_id: str, items: Sequence[Fix | RejectReason]) -> Verdict | None:
         """`submit` of a device socket (``wait_acks=False``) without awaiting anything, when it

@@ -25,10 +25,11 @@ from streams.events import (
     OrderDelivering,
     OrderEvent,
     OrderPickedUp,
+    OrderStatus,
     OrderStatusChanged,
     decode,
 )
-from streams.hub import OrderTrack
+from streams.tracking_hub import OrderTrack
 from streams.wire import Point
 
 log = logging.getLogger("homechef.orders_view")
@@ -72,7 +73,7 @@ class OrdersView:
         return OrderTrack(
             order_id=order_id, order_number=f.get("order_number", ""),
             customer_id=f.get("customer_id", ""), chef_id=f.get("chef_id", ""),
-            status=f.get("status") or "pending", pickup=point("pickup"),
+            status=_status(f.get("status")), pickup=point("pickup"),
             dropoff=point("dropoff"), ready_at_ms=integer("ready_at_ms"),
             promised_at_ms=integer("promised_at_ms"), courier_id=f.get("courier_id", ""),
             updated_ms=integer("updated_ms") or 0,
@@ -103,6 +104,11 @@ class OrdersView:
             if isinstance(event, OrderCreated | OrderStatusChanged | CourierAssigned
                           | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered):
                 await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
+
+
+def _status(raw: str | None) -> OrderStatus:
+    """A projected status (written from an event, so one of `OrderStatus`); absent: pending."""
+    return msgspec.convert(raw or "pending", OrderStatus)
 
 
 def _fields_of(event: OrderEvent | DispatchEvent) -> dict[str, str | int | float]:

@@ -1,27 +1,54 @@
-"""Core's tracking hubs and the look-ups their sockets need (last status, replay, courier).
+"""Core's tracking service: the hubs, who may watch what, and what a socket is sent first.
+
+The controllers (api/core/tracking/controllers.py) only adapt transports: they call
+`Tracking.authorize` (raising `TrackingRefused`, which they turn into a close code or a
+problem), then open a watch (`order_watch`, `chef_watch`, `console_watch`) and serve its
+outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from enum import StrEnum
 
 import msgspec
 import nats.errors
 import nats.js.errors
 
 from api.auth import STAFF, Identity, Role
+from api.clock import Clock, wall_ms
 from api.core.services import CoreServices
 from api.resources import Resources
 from api.settings import Settings
 from streams.catalog import ORDERS, Names
+from streams.courier_hub import CourierHub
 from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
-from streams.hub import CourierHub, HubLimits, OrderTrack, TrackingHub, status_message, track_of
 from streams.jetstream import raise_if_cancelling
+from streams.outbox import Outbox
+from streams.tracking_hub import (
+    ChefWatch,
+    ConsoleWatch,
+    HubLimits,
+    OrderTrack,
+    TrackingHub,
+    status_message,
+    track_of,
+)
+from streams.viewport import ViewportError, viewport_cells
 from streams.wire import (
+    ClientMessage,
+    DeliveryLocation,
     OrderStatusPayload,
     OrderStatusUpdate,
+    Point,
+    Subscribe,
+    Subscribed,
+    SubscribedPayload,
     encode,
+    error_message,
     iso_utc,
 )
 
@@ -34,23 +61,67 @@ def limits_from(settings: Settings) -> HubLimits:
                      courier_stale_s=settings.courier_stale_s)
 
 
+_BAD_ID_CHARS = frozenset(".*> \t\r\n")
+"""Characters an order id may not contain: it becomes a NATS subject token."""
+_status_decoder = msgspec.json.Decoder(OrderStatusUpdate)
+_location_decoder = msgspec.json.Decoder(DeliveryLocation)
+
+
+class Refusal(StrEnum):
+    """Why a watch is refused (the value is the reason given to the client)."""
+
+    BAD_SINCE = "since must be a non-negative integer event id"
+    NOT_FOUND = "order not found"
+    FORBIDDEN = "not your order"
+
+
+class TrackingRefused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+
+
+class TrackSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """What an order socket sends first: its status and, once assigned, the courier."""
+
+    status: OrderStatusUpdate
+    location: DeliveryLocation | None = None
+
+
 class _Loaded(msgspec.Struct, kw_only=True):
     track: OrderTrack
     seq: int
     status: bytes
 
 
+def valid_order_id(order_id: str) -> bool:
+    return 0 < len(order_id) <= 128 and not (_BAD_ID_CHARS & set(order_id))
+
+
+def parse_since(raw: str | None) -> int | None:
+    """The ``since`` of an order socket: None (absent or empty) or an event id >= 0."""
+    if raw is None or raw == "":
+        return None
+    try:
+        since = int(raw)
+    except ValueError:
+        raise TrackingRefused(Refusal.BAD_SINCE) from None
+    if since < 0:
+        raise TrackingRefused(Refusal.BAD_SINCE)
+    return since
+
+
 class Tracking:
     """Core's hubs (one of each per process) and the look-ups their sockets need."""
 
     def __init__(self, settings: Settings, core: CoreServices,
-                 limits: HubLimits | None = None) -> None:
+                 limits: HubLimits | None = None, *, clock: Clock = wall_ms) -> None:
         self.settings = settings
         self.core = core
         self.names = Names(settings.namespace)
         self.limits = limits or limits_from(settings)
         self.couriers = CourierHub(self.names)
-        self.hub = TrackingHub(self.names, self.limits)
+        self.hub = TrackingHub(self.names, self.limits, clock_ms=clock)
         self._res: Resources | None = None
 
     async def bind(self, res: Resources) -> None:
@@ -136,8 +207,8 @@ class Tracking:
         pos = await self.core.couriers.position(track.courier_id)
         if not pos or "lat" not in pos or "ts" not in pos:
             return None
-        return self.hub.location_message(track, track.courier_id, float(pos["lat"]),
-                                         float(pos["lng"]), int(pos["ts"]))
+        at = Point(float(pos["lat"]), float(pos["lng"]))
+        return self.hub.location_message(track, track.courier_id, at, int(pos["ts"]))
 
     async def replay(self, order_id: str, after_seq: int) -> list[tuple[int, bytes]]:
         """Every order.status event of the order stored after ``after_seq``, in order."""
@@ -155,3 +226,88 @@ class Tracking:
             event = decode_order_event(raw.data)
             out.append((int(raw.seq), status_message(event, int(raw.seq))))
             seq = int(raw.seq) + 1
+
+    # -- watches -------------------------------------------------------------------------------
+    async def authorize(self, who: Identity, order_id: str) -> _Loaded:
+        """The order as ``who`` may watch it; raises `TrackingRefused` (NOT_FOUND, FORBIDDEN)."""
+        loaded = await self.load(order_id) if valid_order_id(order_id) else None
+        if loaded is None:
+            raise TrackingRefused(Refusal.NOT_FOUND)
+        if not await self.may_watch(who, loaded.track):
+            raise TrackingRefused(Refusal.FORBIDDEN)
+        return loaded
+
+    async def snapshot(self, who: Identity, order_id: str) -> TrackSnapshot:
+        """The order socket's first messages, for ``GET .../track``."""
+        loaded = await self.authorize(who, order_id)
+        location = await self.location_of(loaded.track)
+        return TrackSnapshot(status=_status_decoder.decode(loaded.status),
+                             location=_location_decoder.decode(location) if location else None)
+
+    @contextlib.asynccontextmanager
+    async def order_watch(self, loaded: _Loaded, since: int | None) -> AsyncIterator[Outbox]:
+        """An authorized order socket's outbox, filled with its first messages and then live.
+
+        First the status (or, with ``since``, every status event after it, replayed from the
+        stream), then the courier's last location. The watch is registered before the
+        stream is read, so live events meanwhile are held, then deduped by sequence: no gap,
+        no repeat.
+        """
+        hub = self.hub
+        order_id = loaded.track.order_id
+        outbox = hub.new_outbox()
+        watch = hub.watch_order(loaded.track, outbox)
+        try:
+            if since is None:
+                # Re-read after registering so an event stored in between is not missed.
+                fresh = await self.load(order_id) or loaded
+                if fresh.seq:
+                    watch.replay(fresh.seq, fresh.status)
+                else:  # known only from the projection (stream expired): no id to resume from
+                    outbox.push_event(fresh.status)
+            else:
+                for seq, data in await self.replay(order_id, since):
+                    watch.replay(seq, data)
+            track = hub.track(order_id) or loaded.track
+            location = await self.location_of(track)
+            if location is not None:
+                outbox.push_state("loc", location)
+            watch.go_live()
+            yield outbox
+        finally:
+            hub.unwatch_order(watch)
+
+    @contextlib.asynccontextmanager
+    async def chef_watch(self, who: Identity) -> AsyncIterator[Outbox]:
+        """A chef socket's outbox: NEW_ORDER and status updates of the chef's orders."""
+        outbox = self.hub.new_outbox()
+        watch: ChefWatch = self.hub.watch_chef([who.user_id], outbox)
+        try:
+            yield outbox
+        finally:
+            self.hub.unwatch_chef(watch)
+
+    @contextlib.asynccontextmanager
+    async def console_watch(self) -> AsyncIterator[ConsoleWatch]:
+        """A console socket's watch (its outbox is ``watch.outbox``); nothing is in view
+        until the console subscribes (`on_console_message`)."""
+        watch = self.hub.watch_console(self.hub.new_outbox())
+        try:
+            yield watch
+        finally:
+            self.hub.unwatch_console(watch)
+
+    async def on_console_message(self, watch: ConsoleWatch, message: ClientMessage) -> None:
+        """SUBSCRIBE replaces the console's viewport (SUBSCRIBED, then what is in view);
+        anything else, or a viewport that is not valid, is answered ERROR."""
+        outbox = watch.outbox
+        if not isinstance(message, Subscribe):
+            outbox.push_event(error_message("unknown_type", "expected SUBSCRIBE"))
+            return
+        try:
+            cells = viewport_cells(message.payload, self.limits.max_view_cells)
+        except ViewportError as exc:
+            outbox.push_event(error_message(exc.reason, exc.detail))
+            return
+        outbox.push_event(encode(Subscribed(payload=SubscribedPayload(cells=len(cells)))))
+        self.hub.set_view(watch, cells)

@@ -30,16 +30,15 @@ from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
 from api.core.ws.fastws import FastLane, lane_of
-from streams.hub import HubLimits
 from streams.outbox import CloseCode, Outbox
+from streams.tracking_hub import HubLimits
 from streams.wire import (
     ClientMessage,
-    ErrorMessage,
-    ErrorPayload,
     Ping,
     Pong,
     decode_client,
     encode,
+    error_message,
 )
 
 log = logging.getLogger("homechef.sockets")
@@ -49,10 +48,6 @@ CLOSE_TIMEOUT_S = 2.0
 
 _PING = encode(Ping())
 _PONG = encode(Pong())
-
-
-def error_message(reason: str, detail: str = "") -> bytes:
-    return encode(ErrorMessage(payload=ErrorPayload(reason=reason, detail=detail)))
 
 
 async def close_socket(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:

@@ -688,8 +688,8 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     nothing published) loses nothing: a relay publishes the event, and it is stored exactly
     once — a second relay of the same row (a relay that died before removing it) and a late
     publish by the original request are dropped by JetStream (Nats-Msg-Id)."""
+    from api.clock import wall_ms
     from api.core.dispatch.service import OUTBOX_GRACE_MS
-    from api.core.gps.ingest import wall_ms
     from streams.events import CourierAssigned
 
     lat, lng = spot()
@@ -724,7 +724,7 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
 async def test_a_failed_transition_records_no_event(world: World) -> None:
     """The outbox row enters only with the transition it describes: a refused accept (the
     wrong courier) or a progress the order's state does not allow leaves no row."""
-    from api.core.gps.ingest import wall_ms
+    from api.clock import wall_ms
     from dispatch.lifecycle import OrderDispatchState
 
     lat, lng = spot()

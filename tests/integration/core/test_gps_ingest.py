@@ -16,6 +16,7 @@ import websockets
 
 from api.settings import Settings
 from geo.cells import region_of
+from streams.catalog import LOCATIONS
 from streams.events import CourierLocated, encode
 from tests.integration.core.conftest import CoreServer, eventually, serve_core
 from tests.servers import ASGI_ONLY
@@ -164,15 +165,26 @@ async def _assert_only_accepted_position(
         hits = await eventually(found)
         assert [(h["lat"], h["lng"]) for h in hits] == [(lat, lng)]  # type: ignore[union-attr]
     else:
-        # Give the indexer time to (wrongly) index anything it was sent.
-        await _settle(srv)
+        await _indexed_all_accepted(srv)  # anything wrongly accepted would be in by now
         everywhere = await nearby(http, srv, lat, lng, radius_m=50_000)
         assert courier not in {c["courier_id"] for c in everywhere}
 
 
-async def _settle(srv: CoreServer) -> None:
-    import asyncio
-    await asyncio.sleep(0.6)
+async def _indexed_all_accepted(srv: CoreServer) -> None:
+    """Wait until everything ``srv`` accepted so far is in the index: its pending socket fixes
+    are published, and the indexer's consumer has applied (acked) every LOCATIONS message
+    stored up to then."""
+    core: Any = srv.core
+    await core.ingest.drain()
+    js = srv.app.state.resources.js  # type: ignore[attr-defined]
+    stream, durable = core.names.stream(LOCATIONS), core.names.consumer("indexer")
+    last = (await js.stream_info(stream)).state.last_seq
+
+    async def applied() -> bool:
+        info = await js.consumer_info(stream, durable)
+        return bool(info.ack_floor.stream_seq >= last)
+
+    await eventually(applied, timeout_s=10)
 
 
 @pytest.mark.parametrize(

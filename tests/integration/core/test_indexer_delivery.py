@@ -80,6 +80,8 @@ async def publish_fix(nc: Client, names: Names, courier: str, i: int) -> None:
 async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
     nc: Client, js_names: Names, index: LiveIndex
 ) -> None:
+    """A member that dies holding messages it never applied loses none of them: acks are
+    per message, so the survivor gets them redelivered and indexes every courier."""
     js = nc.jetstream()
 
     def member(cls: type[Indexer]) -> Indexer:
@@ -98,7 +100,8 @@ async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
     async with running(survivor.run()):
         await eventually(consumer_ready)
         crasher_task = asyncio.create_task(crasher.run())
-        await asyncio.sleep(0.5)  # both members are in the deliver group
+        for each in (survivor, crasher):  # both are in the deliver group
+            await asyncio.wait_for(each.ready.wait(), 10)
         couriers = [f"c{i}" for i in range(40)]
         for i, c in enumerate(couriers):
             await publish_fix(nc, js_names, c, i)
@@ -122,6 +125,8 @@ async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
 async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(
     nc: Client, js_names: Names, index: LiveIndex
 ) -> None:
+    """A durable consumer with cumulative acks (an older build's) is replaced by an
+    explicit-ack one, and indexing goes on."""
     js = nc.jetstream()
     indexer = Indexer(js, js_names, index, IngestMetrics(Metrics("test")))
     stream, durable = js_names.stream(LOCATIONS), js_names.consumer("indexer")

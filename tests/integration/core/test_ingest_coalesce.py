@@ -10,9 +10,8 @@ import msgspec
 import redis.asyncio as aioredis
 from nats.aio.client import Client
 
-from api.core.gps.controllers import _handle
+from api.core.gps.device import CourierLink
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
-from api.core.services import CoreServices
 from api.observability import Metrics
 from api.runtime import free_port
 from api.settings import Settings
@@ -85,20 +84,20 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
     is answered ERROR ``unavailable`` instead of killing the socket handler; the same message
     with Redis up is accepted (no reply)."""
     dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
-    core = CoreServices(settings, Metrics("test"))
     now = time.time_ns() // 1_000_000
     raw = f'{{"type":"LOCATION","payload":{fix_json(12.97, 77.59, now).decode()}}}'
     try:
-        core._bound["ingest"], _ = make_ingest(nc, js_names, dead, flush_s=0.01)
-        replies = [msgspec.json.decode(m) for m in await _handle(core, "c-down", raw)]
+        down, _ = make_ingest(nc, js_names, dead, flush_s=0.01)
+        link = CourierLink("c-down", down, max_batch=settings.ingest_max_batch)
+        replies = [msgspec.json.decode(m) for m in await link.handle(raw)]
         assert replies == [{"type": "ERROR", "payload": {
             "reason": "unavailable", "detail": "live index unavailable; fix not accepted"}}]
     finally:
         await dead.aclose()
     await ensure_streams(nc.jetstream(), js_names)
-    core._bound["ingest"], _ = make_ingest(nc, js_names, redis, flush_s=0.01)
-    assert await _handle(core, "c-down", raw) == []
-    await core.ingest.close()
+    up, _ = make_ingest(nc, js_names, redis, flush_s=0.01)
+    assert await CourierLink("c-down", up, max_batch=settings.ingest_max_batch).handle(raw) == []
+    await up.close()
 
 
 async def test_last_fix_misses_of_one_loop_turn_share_pipelined_reads(

@@ -18,7 +18,7 @@ from streams.events import (
     OrderPickedUp,
     OrderStatusChanged,
 )
-from streams.hub import OrderTrack
+from streams.tracking_hub import OrderTrack
 from streams.wire import Point
 
 PICKUP, DROPOFF = LatLng(12.97, 77.59), LatLng(12.99, 77.61)

@@ -19,6 +19,7 @@ from api.settings import Settings
 from tests.integration.streams.conftest import (
     CoreServer,
     Orders,
+    eventually,
     projected,
     quiet,
     recv,
@@ -89,8 +90,6 @@ async def index_courier(srv: CoreServer, courier_id: str, lat: float, lng: float
     async def indexed() -> bool:
         return await index.position(courier_id) is not None
 
-    from tests.integration.streams.conftest import eventually
-
     await eventually(indexed)
 
 
@@ -153,7 +152,12 @@ async def test_live_status_with_ids_and_chef_sees_it(core_server: CoreServer,
     chef = f"chef-{uuid.uuid4().hex[:8]}"
     async with websockets.connect(f"{core_server.ws_url}/ws/chef",
                                   additional_headers=core_server.auth(chef, "chef")) as chef_ws:
-        await asyncio.sleep(0.05)  # the socket registers after the handshake
+        hub = core_server.app.state.tracking.hub  # type: ignore[attr-defined]
+
+        async def registered() -> bool:  # the socket registers after the handshake
+            return bool(hub.chef_connected(chef))
+
+        await eventually(registered)
         order_id, created_seq = await orders.create(chef=chef, total_cents=2599)
         new = await recv_type(chef_ws, "NEW_ORDER")
         assert new["id"] == created_seq

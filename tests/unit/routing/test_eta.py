@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from routing.eta import route_eta
+from typing import Any, NamedTuple
+
+import pytest
+
+from geo.travel import Vehicle
+from routing.eta import delivery_eta_s, route_eta
 from routing.model import Task
 from tests.unit.routing.builders import line_matrix
 
@@ -47,3 +52,44 @@ def test_eta_reports_lateness_instead_of_failing() -> None:
 def test_eta_of_empty_route() -> None:
     """No stops, no ETAs."""
     assert route_eta([], location=0, now_s=0, travel_s=_travel) == []
+
+
+class P(NamedTuple):
+    lat: float
+    lng: float
+
+
+class LineTravel:
+    """100 s per unit of latitude, whatever the vehicle: hand-checkable."""
+
+    def travel_s(self, lat1: float, lng1: float, lat2: float, lng2: float,
+                 vehicle: Vehicle) -> float:
+        return abs(lat2 - lat1) * 100
+
+    def travel_matrix_s(self, *args: Any) -> Any:
+        raise NotImplementedError
+
+
+COURIER, PICKUP, DROP = P(0, 0), P(2, 0), P(5, 0)  # 200 s to the chef, 300 s on to the drop
+
+
+@pytest.mark.parametrize(
+    ("on_board", "pickup", "ready_at_ms", "expect_s"),
+    [
+        (False, PICKUP, None, 200 + 300),  # no ready time: ready now
+        (False, PICKUP, 100_000, 200 + 300),  # ready (100 s) before the courier arrives
+        (False, PICKUP, 450_000, 450 + 300),  # arrives at 200 s, waits until 450 s
+        (False, PICKUP, 0, 200 + 300),  # 0 reads as unknown, like None
+        (True, PICKUP, 450_000, 500),  # food on board: straight to the drop
+        (False, None, 450_000, 500),  # pickup unknown: straight to the drop
+    ],
+)
+def test_delivery_eta_goes_via_the_chef_and_waits_for_the_food(
+    on_board: bool, pickup: P | None, ready_at_ms: int | None, expect_s: float,
+) -> None:
+    """The live ETA of an order: via the pickup (waiting there until the food is ready)
+    unless the food is on board or the pickup is unknown, then on to the drop."""
+    eta = delivery_eta_s(COURIER, DROP, pickup=pickup, food_on_board=on_board,
+                         ready_at_ms=ready_at_ms, now_ms=0, travel=LineTravel(),
+                         vehicle=Vehicle.BIKE)
+    assert eta == pytest.approx(expect_s)

@@ -23,8 +23,8 @@ from streams.events import (
     OrderStatusChanged,
     encode,
 )
-from streams.hub import CourierHub, HubLimits, OrderWatch, TrackingHub, track_of
 from streams.outbox import Outbox
+from streams.tracking_hub import HubLimits, OrderWatch, TrackingHub, track_of
 
 PICKUP, DROPOFF = LatLng(12.97, 77.59), LatLng(12.99, 77.61)
 T0 = 1_704_110_400_000
@@ -213,30 +213,6 @@ def test_coalesced_fixes_of_several_couriers_reach_the_console() -> None:
     shown = [m["payload"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
     assert sorted((p["courierId"], p["ts"]) for p in shown) == [("c1", T0 + 400),
                                                                 ("c2", T0 + 100)]
-
-
-class FullQueue:
-    def put_nowait(self, item: bytes) -> None:
-        import asyncio
-
-        raise asyncio.QueueFull
-
-
-def test_courier_hub_delivers_to_attached_sockets_only() -> None:
-    """An inbox message goes to every socket of that courier in this process; a full queue
-    loses the message and is counted, it never blocks the others."""
-    import asyncio
-
-    hub = CourierHub(Names("t"))
-    q1: asyncio.Queue[bytes] = asyncio.Queue()
-    hub.attach("c1", q1)
-    hub.attach("c1", FullQueue())
-    assert hub.deliver("c1", b"offer") == 1
-    assert hub.deliver("c2", b"offer") == 0
-    assert q1.get_nowait() == b"offer"
-    assert hub.dropped == 1
-    hub.detach("c1", q1)
-    assert hub.connected("c1")
 
 
 def test_chef_is_found_by_user_id_and_sees_the_items() -> None:

@@ -1,16 +1,11 @@
-"""WebSocket hubs: one per process per kind, fed by NATS, fanning out to local sockets.
+"""Order, chef and console sockets of this process, fed by NATS: the tracking hub.
 
-Each hub subscribes once, to wildcard subjects, and routes every message to the sockets of
-this process that want it through their `Outbox` (see streams/outbox.py): the NATS side never
-awaits a socket. Hubs hold no Litestar or socket objects, only outboxes and plain state, so
-they are tested without a server.
-
-- `CourierHub`: offers and assignment updates (core-plain ``<ns>.courier.<courier_id>``,
-  already JSON envelopes) to the courier's device socket(s) in this process.
-- `TrackingHub`: the order, chef and console sockets. Order events come from the ORDERS and
-  DISPATCH streams through `follow_stream` (a gap-free reader that resumes after NATS
-  reconnects at the next stream sequence); courier fixes from a plain subscription on
-  ``<ns>.loc.>`` (losing a fix in a disconnect is harmless: the next one supersedes it).
+`TrackingHub` follows the ORDERS and DISPATCH streams with `streams.follow.follow_stream` (gap
+free across NATS reconnects) and courier fixes with a plain subscription on ``<ns>.loc.>``
+(losing a fix in a disconnect is harmless: the next one supersedes it), and routes every
+message to the sockets of this process that want it through their `Outbox` (see
+streams/outbox.py): the NATS side never awaits a socket. It holds no Litestar or socket
+objects, only outboxes and plain state, so it is tested without a server.
 """
 
 from __future__ import annotations
@@ -20,20 +15,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from enum import StrEnum
-from typing import Protocol
 
 import h3
 import msgspec
-import nats.errors
-import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from geo.cells import HEAT_RES
 from geo.travel import HaversineTravelModel, TravelModel, Vehicle
+from routing.eta import delivery_eta_s
 from streams.catalog import DISPATCH, ORDERS, Names
 from streams.events import (
     CourierAssigned,
@@ -47,12 +38,14 @@ from streams.events import (
     OrderDelivering,
     OrderEvent,
     OrderPickedUp,
+    OrderStatus,
     OrderStatusChanged,
     decode_dispatch_event,
     decode_locations,
     decode_order_event,
 )
-from streams.jetstream import fetch_batch, raise_if_cancelling
+from streams.follow import Cursor, Start, follow_stream
+from streams.jetstream import raise_if_cancelling
 from streams.outbox import Outbox, Throttle
 from streams.wire import (
     CellHeat,
@@ -78,23 +71,20 @@ from streams.wire import (
 __all__ = [
     "ChefWatch",
     "ConsoleWatch",
-    "CourierHub",
-    "Cursor",
     "HubLimits",
     "OrderTrack",
     "OrderWatch",
-    "Start",
     "TrackingHub",
-    "follow_stream",
     "status_message",
+    "track_of",
 ]
 
-log = logging.getLogger("homechef.streams.hub")
+log = logging.getLogger("homechef.streams.tracking_hub")
 
-OPEN_STATUSES = frozenset({"pending", "accepted", "preparing", "ready"})
+OPEN_STATUSES: frozenset[OrderStatus] = frozenset({"pending", "accepted", "preparing", "ready"})
 """Orders waiting for pickup: they count as demand at their chef's cell."""
-CLOSED_STATUSES = frozenset({"delivered", "cancelled", "refunded"})
-ON_BOARD_STATUSES = frozenset({"picked_up", "delivering"})
+CLOSED_STATUSES: frozenset[OrderStatus] = frozenset({"delivered", "cancelled", "refunded"})
+ON_BOARD_STATUSES: frozenset[OrderStatus] = frozenset({"picked_up", "delivering"})
 
 
 class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,194 +114,6 @@ class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
     """Vehicle assumed for ETAs until courier profiles reach core."""
 
 
-# -- a gap-free JetStream reader ------------------------------------------------------------
-
-
-class Cursor:
-    """Where a `follow_stream` reader is: the next stream sequence it has not handled."""
-
-    __slots__ = ("next_seq",)
-
-    def __init__(self) -> None:
-        self.next_seq: int | None = None
-
-
-class Start(StrEnum):
-    NEW = "new"
-    """Only events stored after the reader starts."""
-    LAST_PER_SUBJECT = "last_per_subject"
-    """The latest event of every subject first (warm state), then new ones."""
-
-
-_TRANSIENT = (
-    nats.errors.ConnectionClosedError, nats.errors.NoRespondersError,
-    nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError,
-    nats.js.errors.APIError, nats.errors.ConnectionReconnectingError, TimeoutError,
-)
-
-
-async def follow_stream(
-    nc: NATS,
-    js: JetStreamContext,
-    *,
-    stream: str,
-    filter_subject: str,
-    handle: Callable[[Msg], None],
-    start: Start = Start.NEW,
-    cursor: Cursor | None = None,
-    batch: int = 256,
-    wait_s: float = 0.05,
-    inactive_s: float = 30.0,
-    on_ready: Callable[[], None] | None = None,
-) -> None:
-    """Deliver every message of ``stream`` matching ``filter_subject``, in order, forever.
-
-    An ephemeral pull consumer (no acks) reads from the next stream sequence this reader has
-    not handled yet. When the NATS connection drops, a delivery is missing (the consumer's
-    delivery sequence jumps) or any NATS call fails, the consumer is recreated from that
-    sequence, so messages published meanwhile arrive late, never lost
-    and never twice (anything below the cursor is skipped).
-
-    ``cursor`` keeps the position across calls: a restarted reader given the same cursor
-    resumes where the previous one stopped instead of applying ``start`` again.
-    """
-    cur = cursor if cursor is not None else Cursor()
-    if start is Start.NEW:
-        while cur.next_seq is None:
-            try:
-                info = await js.stream_info(stream)
-                cur.next_seq = int(info.state.last_seq) + 1
-            except Exception as exc:
-                raise_if_cancelling()
-                log.info("follow %s: stream not readable yet (%r)", filter_subject, exc)
-                await asyncio.sleep(0.25)
-    ready_signalled = False
-    while True:
-        raise_if_cancelling()
-        if cur.next_seq is None:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
-        else:
-            config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                                    opt_start_seq=cur.next_seq)
-        config.ack_policy = AckPolicy.NONE
-        config.inactive_threshold = inactive_s
-        config.mem_storage = True
-        config.max_ack_pending = -1
-        try:
-            sub = await js.pull_subscribe(filter_subject, stream=stream, config=config)
-        except Exception as exc:
-            raise_if_cancelling()
-            log.info("follow %s: cannot create consumer yet (%r)", filter_subject, exc)
-            await asyncio.sleep(0.25)
-            continue
-        if not ready_signalled and on_ready is not None:
-            on_ready()
-            ready_signalled = True
-        reconnects = nc.stats["reconnects"]
-        delivered = 0  # the consumer numbers its deliveries 1, 2, ...: a jump means a loss
-        try:
-            while nc.stats["reconnects"] == reconnects:
-                msgs = await fetch_batch(sub, batch, wait_s)  # re-raises a swallowed cancel
-                if not msgs:
-                    continue
-                gap = False
-                for m in msgs:
-                    meta = m.metadata
-                    if meta.sequence.consumer != delivered + 1:
-                        # Delivered while we were cut off (the pull request outlived the
-                        # connection): start a new consumer at the cursor.
-                        gap = True
-                        break
-                    delivered += 1
-                    seq = meta.sequence.stream
-                    if cur.next_seq is not None and seq < cur.next_seq:
-                        continue  # a redelivery after a reset
-                    cur.next_seq = seq + 1
-                    try:
-                        handle(m)
-                    except Exception:
-                        log.exception("follow %s: handler failed at seq %d", filter_subject, seq)
-                if gap:
-                    break
-            log.info("follow %s: NATS reconnected or deliveries lost; resuming at seq %s",
-                     filter_subject, cur.next_seq)
-        except Exception as exc:  # whatever NATS raised, resume from the cursor
-            raise_if_cancelling()
-            level = logging.INFO if isinstance(exc, _TRANSIENT) else logging.WARNING
-            log.log(level, "follow %s: %r; resuming at seq %s", filter_subject, exc,
-                    cur.next_seq)
-            await asyncio.sleep(0.1)
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-
-# -- courier device sockets -----------------------------------------------------------------
-
-
-class Sink(Protocol):
-    """Where a courier socket takes its outgoing messages (gps.py's asyncio.Queue)."""
-
-    def put_nowait(self, item: bytes, /) -> None: ...
-
-
-class CourierHub:
-    """Courier id → that courier's device sockets in this process."""
-
-    def __init__(self, names: Names) -> None:
-        self.names = names
-        self._sinks: dict[str, list[Sink]] = {}
-        self.delivered = 0
-        self.dropped = 0
-        self.ready = asyncio.Event()
-
-    def attach(self, courier_id: str, sink: Sink) -> None:
-        self._sinks.setdefault(courier_id, []).append(sink)
-
-    def detach(self, courier_id: str, sink: Sink) -> None:
-        sinks = self._sinks.get(courier_id)
-        if sinks is None:
-            return
-        with contextlib.suppress(ValueError):
-            sinks.remove(sink)
-        if not sinks:
-            del self._sinks[courier_id]
-
-    def connected(self, courier_id: str) -> bool:
-        return courier_id in self._sinks
-
-    def deliver(self, courier_id: str, data: bytes) -> int:
-        """Hand ``data`` to every socket of the courier here; returns how many took it."""
-        took = 0
-        for sink in self._sinks.get(courier_id, ()):
-            try:
-                sink.put_nowait(data)
-                took += 1
-            except asyncio.QueueFull:
-                self.dropped += 1
-                log.warning("courier %s: outgoing queue full; message dropped", courier_id)
-        self.delivered += took
-        return took
-
-    async def _on_msg(self, msg: Msg) -> None:
-        courier_id = msg.subject.rsplit(".", 1)[-1]
-        if courier_id in self._sinks:
-            self.deliver(courier_id, msg.data)
-
-    async def run(self, nc: NATS) -> None:
-        """Subscribe to every courier's inbox until cancelled (re-subscribed on reconnect)."""
-        sub = await nc.subscribe(self.names.courier_inbox("*"), cb=self._on_msg)
-        self.ready.set()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            self.ready.clear()
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-
-# -- order, chef and console sockets ------------------------------------------------------
-
 
 class OrderTrack(msgspec.Struct, kw_only=True):
     """What the hub knows about an order: enough for markers, ETAs and ownership."""
@@ -323,7 +125,7 @@ class OrderTrack(msgspec.Struct, kw_only=True):
     """The chef's profile id."""
     chef_user_id: str = ""
     """The chef's user id (what chef tokens carry); empty in events from before v1.1."""
-    status: str = "pending"
+    status: OrderStatus = "pending"
     pickup: Point | None = None
     dropoff: Point | None = None
     ready_at_ms: int | None = None
@@ -424,17 +226,15 @@ def track_of(event: OrderEvent) -> OrderTrack:
     return track
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class TrackingHub:
     """Order, chef and console fan-out for one process."""
 
     def __init__(self, names: Names, limits: HubLimits | None = None, *,
+                 clock_ms: Callable[[], int],
                  travel: TravelModel | None = None,
-                 clock_ms: Callable[[], int] = _wall_ms,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``clock_ms``: wall-clock epoch ms (ETAs, heat timestamps); ``monotonic``: seconds,
+        for throttles and staleness."""
         self.names = names
         self.limits = limits or HubLimits()
         self.travel: TravelModel = travel or HaversineTravelModel()
@@ -503,6 +303,10 @@ class TrackingHub:
         for key in watch.chef_keys:
             self._chef_watches.setdefault(key, set()).add(watch)
         return watch
+
+    def chef_connected(self, chef_key: str) -> bool:
+        """A socket of the chef (by its user id) is watching here."""
+        return chef_key in self._chef_watches
 
     def unwatch_chef(self, watch: ChefWatch) -> None:
         for key in watch.chef_keys:
@@ -668,7 +472,8 @@ class TrackingHub:
                 self._courier_orders.setdefault(event.courier_id, set()).add(order_id)
                 fix = self._fixes.get(event.courier_id)
                 if fix is not None:
-                    self._send_location(track, event.courier_id, fix.lat, fix.lng, fix.ts)
+                    self._send_location(track, event.courier_id, Point(fix.lat, fix.lng),
+                                        fix.ts)
             elif isinstance(event, CourierUnassigned | OrderDelivered):
                 self._unlink(event.courier_id, order_id)
         if open_track is not None:
@@ -742,47 +547,43 @@ class TrackingHub:
         for order_id in self._courier_orders.get(cid, ()):
             track = self._tracks.get(order_id)
             if track is not None:
-                self._send_location(track, cid, fix.lat, fix.lng, fix.ts)
+                self._send_location(track, cid, Point(fix.lat, fix.lng), fix.ts)
 
     def release_held(self) -> None:
         """Send the positions the throttle held back, now that their interval has passed."""
         for fix in self._throttle.due(self._monotonic()):
             self._emit_fix(fix)
 
-    def _send_location(self, track: OrderTrack, courier_id: str, lat: float, lng: float,
-                       ts: int) -> None:
+    def _send_location(self, track: OrderTrack, courier_id: str, at: Point, ts: int) -> None:
         watches = self._order_watches.get(track.order_id)
         if not watches:
             return
-        data = self.location_message(track, courier_id, lat, lng, ts)
+        data = self.location_message(track, courier_id, at, ts)
         if data is None:
             return
         for watch in watches:
             watch.outbox.push_state("loc", data)
         self.location_messages += len(watches)
 
-    def eta_s(self, track: OrderTrack, lat: float, lng: float, now_ms: int) -> float | None:
-        """Courier's remaining route to the drop: via the chef (waiting for the food) unless
-        the food is on board."""
+    def eta_s(self, track: OrderTrack, courier: Point, now_ms: int) -> float | None:
+        """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`); None while
+        the drop is unknown."""
         if track.dropoff is None:
             return None
-        v = self.limits.vehicle
-        drop = track.dropoff
-        if track.status in ON_BOARD_STATUSES or track.pickup is None:
-            return self.travel.travel_s(lat, lng, drop.lat, drop.lng, v)
-        pick = track.pickup
-        to_pickup = self.travel.travel_s(lat, lng, pick.lat, pick.lng, v)
-        wait_s = max(0.0, (track.ready_at_ms - now_ms) / 1000) if track.ready_at_ms else 0.0
-        return max(to_pickup, wait_s) + self.travel.travel_s(pick.lat, pick.lng, drop.lat,
-                                                             drop.lng, v)
+        return delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
+                              food_on_board=track.status in ON_BOARD_STATUSES,
+                              ready_at_ms=track.ready_at_ms, now_ms=now_ms,
+                              travel=self.travel, vehicle=self.limits.vehicle)
 
-    def location_message(self, track: OrderTrack, courier_id: str, lat: float, lng: float,
+    def location_message(self, track: OrderTrack, courier_id: str, at: Point,
                          ts: int) -> bytes | None:
-        eta = self.eta_s(track, lat, lng, self._clock_ms())
+        """DELIVERY_LOCATION of the order's courier at ``at`` (its fix of time ``ts``), with
+        the ETA from now; None while the drop is unknown."""
+        eta = self.eta_s(track, at, self._clock_ms())
         if eta is None:
             return None
         return encode(DeliveryLocation(payload=DeliveryLocationPayload(
-            order_id=track.order_id, delivery_id=courier_id, location=Point(lat, lng),
+            order_id=track.order_id, delivery_id=courier_id, location=at,
             eta=eta_text(eta), eta_s=round(eta), timestamp=iso_utc(ts), ts=ts)))
 
     def _position_message(self, courier_id: str, lat: float, lng: float, ts: int, cell: str,

@@ -1,0 +1,81 @@
+"""The courier socket's messages, pinned byte for byte: what the courier app, the simulator
+(api/simulator/agents.py) and the tests read. Payload keys are snake_case, every field is
+present (``ready_at`` as null), ``type`` comes first."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import msgspec
+import pytest
+
+from streams.wire import (
+    AssignedBy,
+    CourierMessage,
+    Offer,
+    OfferExpired,
+    OfferExpiredPayload,
+    OfferPayload,
+    OfferWithdrawn,
+    OfferWithdrawnPayload,
+    OrderAssigned,
+    OrderAssignedPayload,
+    OrderReady,
+    OrderReadyPayload,
+    OrderUnassigned,
+    OrderUnassignedPayload,
+    Point,
+    WithdrawReason,
+    decode_courier,
+    encode,
+)
+
+CHEF, DOOR = Point(12.97, 77.59), Point(12.99, 77.61)
+
+# (message sent, exact JSON on the wire)
+TABLE: list[tuple[CourierMessage, bytes]] = [
+    (Offer(payload=OfferPayload(offer_id="of1", order_id="o1", pickup=CHEF, dropoff=DOOR,
+                                ready_at=1_704_110_400_000, expires_at=1_704_110_430_000)),
+     b'{"type":"OFFER","payload":{"offer_id":"of1","order_id":"o1",'
+     b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61},'
+     b'"ready_at":1704110400000,"expires_at":1704110430000,"stacked":false}}'),
+    (Offer(payload=OfferPayload(offer_id="of2", order_id="o2", pickup=CHEF, dropoff=DOOR,
+                                ready_at=None, expires_at=1_704_110_430_000, stacked=True)),
+     b'{"type":"OFFER","payload":{"offer_id":"of2","order_id":"o2",'
+     b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61},'
+     b'"ready_at":null,"expires_at":1704110430000,"stacked":true}}'),
+    (OfferExpired(payload=OfferExpiredPayload(offer_id="of1", order_id="o1")),
+     b'{"type":"OFFER_EXPIRED","payload":{"offer_id":"of1","order_id":"o1"}}'),
+    (OfferWithdrawn(payload=OfferWithdrawnPayload(order_id="o1",
+                                                  reason=WithdrawReason.CANCELLED)),
+     b'{"type":"OFFER_WITHDRAWN","payload":{"order_id":"o1","reason":"cancelled"}}'),
+    (OrderReady(payload=OrderReadyPayload(order_id="o1", ready_at=1_704_110_400_000)),
+     b'{"type":"ORDER_READY","payload":{"order_id":"o1","ready_at":1704110400000}}'),
+    (OrderAssigned(payload=OrderAssignedPayload(order_id="o1", by=AssignedBy.FLEET,
+                                                pickup=CHEF, dropoff=DOOR)),
+     b'{"type":"ASSIGNED","payload":{"order_id":"o1","by":"fleet",'
+     b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61}}}'),
+    (OrderUnassigned(payload=OrderUnassignedPayload(order_id="o1")),
+     b'{"type":"UNASSIGNED","payload":{"order_id":"o1"}}'),
+]
+
+
+@pytest.mark.parametrize(("message", "expect"), TABLE,
+                         ids=[f"{type(m).__name__}-{i}" for i, (m, _) in enumerate(TABLE)])
+def test_each_courier_message_encodes_to_its_exact_json(message: CourierMessage,
+                                                        expect: bytes) -> None:
+    """Each message encodes to exactly the bytes the courier app has always read, and a
+    courier app decoding them gets the same message back."""
+    assert encode(message) == expect
+    assert decode_courier(expect) == message
+
+
+def test_every_courier_message_type_is_pinned() -> None:
+    """The table covers every member of the union (a new message needs its row)."""
+    assert {type(m) for m, _ in TABLE} == set(get_args(CourierMessage))
+
+
+def test_an_unknown_courier_message_type_is_refused() -> None:
+    """A courier app decoding with this union refuses a type it does not know."""
+    with pytest.raises(msgspec.ValidationError):
+        decode_courier(b'{"type":"TELEPORT","payload":{}}')
