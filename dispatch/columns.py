@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from dispatch.costs import CandidateCosts
 
-__all__ = ["StackCandidates", "candidate_columns"]
+__all__ = ["StackCandidates", "StackedColumn", "candidate_columns"]
 
 IntArray = npt.NDArray[np.int64]
 

@@ -274,7 +274,7 @@ class Dispatcher:
         """Claim the offers (atomic scripts, CLAIMS_PER_CALL a call, sent at once) and push
         each one claimed to its courier as its call's reply arrives, while Redis runs the
         next calls. Returns (offers sent, claims lost to another round)."""
-        max_stack = self.settings.dispatch_max_stack
+        max_stack = self.round_params.max_stack  # the bound the plan stacked under
         claims = [OfferClaim(courier_id=o.courier_id, order_id=o.order_id, held=o.held,
                              max_stack=max_stack) if o.stacked
                   else OfferClaim(courier_id=o.courier_id, order_id=o.order_id)
