@@ -22,6 +22,13 @@ Garbage collection: the core process collects and freezes its heap at start-up
 collection inside the round, which no core does); `--gc default` leaves CPython's defaults
 (the figures of earlier commits). The time spent in collections inside the round is printed
 either way (`gc.callbacks`).
+
+Offline (no Redis, `--offline-rounds`, default 3): the same seeded city planned by
+`dispatch.round.plan_round` alone — the couriers' table and the nearest-candidate matrices
+computed in memory (`geo.grid_index`, what the snapshot search computes), then the plan timed
+with the optimal policy beside the nearest-first baseline (`greedy`), with their total costs.
+The Redis rounds run on a fixed injected clock, so the offline plan of the same seed must
+make the very offers `run_round` claimed: the bench checks it and prints the answer.
 """
 
 from __future__ import annotations
@@ -38,18 +45,24 @@ import uuid
 
 import msgspec
 import nats
+import numpy as np
 import redis.asyncio as aioredis
 
-from api.core.dispatch.service import Dispatcher, DispatchMetrics
+from api.core.dispatch.service import STACK_CANDIDATES, Dispatcher, DispatchMetrics, round_order
 from api.core.dispatch.store import DispatchStore
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
 from bench._stores import bench_stores
+from dispatch.round import RoundCouriers, RoundInputs, RoundOrder, RoundParams, plan_round
 from geo.cells import region_of
+from geo.grid_index import PointGrid, anchor_cell
 from streams.catalog import Names
 
 LAT0, LNG0 = 12.9716, 77.5946
+VEHICLES = ["bike", "scooter", "car"]
+
+Pair = tuple[str, str]  # (order id, courier id) of an offer
 
 
 def _point(rng: random.Random, radius_m: float) -> tuple[float, float]:
@@ -59,9 +72,88 @@ def _point(rng: random.Random, radius_m: float) -> tuple[float, float]:
             LNG0 + r * math.sin(a) / (111_195.0 * math.cos(math.radians(LAT0))))
 
 
-async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
-                    search: str) -> tuple[float, float, float, int, int, float]:
+class City(msgspec.Struct, frozen=True, kw_only=True):
+    """One seeded round's data: couriers c00000.. (every third heading to a chef, holding
+    nothing) and waiting orders o00000.., all in the region of (LAT0, LNG0)."""
+
+    now_ms: int
+    couriers: list[tuple[float, float]]
+    orders: list[RoundOrder]
+
+    @property
+    def courier_ids(self) -> list[str]:
+        return [f"c{i:05d}" for i in range(len(self.couriers))]
+
+
+def city(args: argparse.Namespace, seed: int, now_ms: int) -> City:
     rng = random.Random(seed)
+    region = region_of(LAT0, LNG0)
+    pts = [_point(rng, 15_000) for _ in range(args.couriers)]
+    chefs: list[tuple[float, float]] = []
+    while len(chefs) < args.orders:
+        p = _point(rng, 15_000)
+        if region_of(*p) == region:
+            chefs.append(p)
+    orders = []
+    for k, (la, ln) in enumerate(chefs):
+        drop = (la + rng.uniform(-0.03, 0.03), ln + rng.uniform(-0.03, 0.03))
+        orders.append(RoundOrder(
+            order_id=f"o{k:05d}", chef=f"chef{k % 400}", pickup_lat=la, pickup_lng=ln,
+            dropoff_lat=drop[0], dropoff_lng=drop[1],
+            ready_ms=now_ms + rng.randint(-60, 900) * 1000, promised_ms=now_ms + 45 * 60_000))
+    return City(now_ms=now_ms, couriers=pts, orders=orders)
+
+
+def offline_inputs(c: City, settings: Settings) -> RoundInputs:
+    """What `Dispatcher.round_inputs` reads from Redis, computed in memory: the snapshot
+    search over every courier (all fresh, all within the region's reach), no stack eligible
+    (the couriers heading to a chef hold nothing)."""
+    ids = c.courier_ids
+    lat = np.asarray([p[0] for p in c.couriers], dtype=np.float64)
+    lng = np.asarray([p[1] for p in c.couriers], dtype=np.float64)
+    qlat = np.asarray([o.pickup_lat for o in c.orders], dtype=np.float64)
+    qlng = np.asarray([o.pickup_lng for o in c.orders], dtype=np.float64)
+    grid = PointGrid(lat, lng, anchor_cell(float(qlat.mean()), float(qlng.mean())))
+    qkey = grid.query_keys(qlat, qlng)
+    members = np.arange(len(ids), dtype=np.int64)
+
+    def nearest(of: np.ndarray, limit: int) -> np.ndarray:
+        found, _ = grid.nearest(of, qkey, qlat, qlng,
+                                limit=np.full(len(c.orders), limit, dtype=np.int64),
+                                radius_m=settings.dispatch_radius_m)
+        return found
+
+    return RoundInputs(
+        orders=c.orders, now_ms=c.now_ms,
+        couriers=RoundCouriers(ids=ids, lat=lat, lng=lng,
+                               vehicle=[VEHICLES[i % 3] for i in range(len(ids))]),
+        idle=nearest(members[members % 3 != 0], settings.dispatch_candidates),
+        to_pickup=nearest(members[members % 3 == 0], STACK_CANDIDATES))
+
+
+def offline_round(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[float]],
+                                                               list[Pair]]:
+    """Times the in-memory search and `plan_round` (optimal, then greedy) on one city."""
+    settings = Settings()
+    c = city(args, seed, time.time_ns() // 1_000_000)
+    t0 = time.perf_counter()
+    inputs = offline_inputs(c, settings)
+    figures = {"search": [time.perf_counter() - t0]}
+    pairs: list[Pair] = []
+    for policy in ("optimal", "greedy"):
+        params = RoundParams(policy=policy, candidates=settings.dispatch_candidates,
+                             max_stack=settings.dispatch_max_stack,
+                             unassigned_penalty_s=settings.unassigned_penalty_s)
+        t0 = time.perf_counter()
+        plan = plan_round(inputs, params)
+        figures[policy] = [time.perf_counter() - t0, len(plan.offers), plan.total_cost_s]
+        if policy == "optimal":
+            pairs = sorted((o.order_id, o.courier_id) for o in plan.offers)
+    return figures, pairs
+
+
+async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
+                    search: str) -> tuple[tuple[float, float, float, int, int, float], bool]:
     ns = f"benchround{uuid.uuid4().hex[:6]}"
     settings = msgspec.structs.replace(Settings(), namespace=ns, dispatch_search=search)
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
@@ -69,39 +161,33 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
     nc = await nats.connect(urls["nats"])
     couriers = LiveIndex(redis, f"{ns}:geo")
     store = DispatchStore(redis, ns, couriers.status_key)
+    now_ms = time.time_ns() // 1_000_000
+    c = city(args, seed, now_ms)
+    # The round's clock stands still at the city's time, so its plan is the offline one.
     d = Dispatcher(settings, Names(ns), store, couriers, nc, nc.jetstream(),
-                   DispatchMetrics(Metrics("bench")))
+                   DispatchMetrics(Metrics("bench")), clock=lambda: now_ms)
     try:
-        now_ms = time.time_ns() // 1_000_000
         region = region_of(LAT0, LNG0)
-        pts = [_point(rng, 15_000) for _ in range(args.couriers)]
-        await couriers.upsert([Located(f"c{i:05d}", la, ln, now_ms - 1000)
-                               for i, (la, ln) in enumerate(pts)])
-        vehicles = ["bike", "scooter", "car"]
+        ids = c.courier_ids
+        await couriers.upsert([Located(cid, la, ln, now_ms - 1000)
+                               for cid, (la, ln) in zip(ids, c.couriers, strict=True)])
         async with redis.pipeline(transaction=False) as pipe:
-            for i in range(args.couriers):
+            for i, cid in enumerate(ids):
                 # Every courier came online with a vehicle (the availability script,
                 # pipelined); a third of them are now on their way to a chef.
                 await store._availability(args=[
-                    store.p, store.geo_status, f"c{i:05d}", "1", vehicles[i % 3], now_ms],
+                    store.p, store.geo_status, cid, "1", VEHICLES[i % 3], now_ms],
                     client=pipe)
                 if i % 3 == 0:
-                    pipe.hset(f"{store.p}:c:c{i:05d}", "state", "to_pickup")
-                    pipe.hset(couriers.status_key, f"c{i:05d}", "to_pickup")
+                    pipe.hset(f"{store.p}:c:{cid}", "state", "to_pickup")
+                    pipe.hset(couriers.status_key, cid, "to_pickup")
             await pipe.execute()
-        chefs: list[tuple[float, float]] = []
-        while len(chefs) < args.orders:
-            p = _point(rng, 15_000)
-            if region_of(*p) == region:
-                chefs.append(p)
-        for k, (la, ln) in enumerate(chefs):
-            drop = (la + rng.uniform(-0.03, 0.03), ln + rng.uniform(-0.03, 0.03))
-            await store.enqueue(f"o{k:05d}", region=region, enter_ms=now_ms - 1, now_ms=now_ms,
-                                fields={"plat": la, "plng": ln, "dlat": drop[0],
-                                        "dlng": drop[1],
-                                        "ready_ms": now_ms + rng.randint(-60, 900) * 1000,
-                                        "promised_ms": now_ms + 45 * 60_000,
-                                        "number": f"N{k}", "chef": f"chef{k % 400}"})
+        for o in c.orders:
+            await store.enqueue(o.order_id, region=region, enter_ms=now_ms - 1, now_ms=now_ms,
+                                fields={"plat": o.pickup_lat, "plng": o.pickup_lng,
+                                        "dlat": o.dropoff_lat, "dlng": o.dropoff_lng,
+                                        "ready_ms": o.ready_ms, "promised_ms": o.promised_ms,
+                                        "number": f"N{o.order_id[1:]}", "chef": o.chef})
         if args.gc == "freeze":
             gc.collect()
             gc.freeze()
@@ -111,17 +197,39 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         round_s, round_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         gc_s = _gc_time[0]
         gc.unfreeze()
-        orders = await store.order_rows([f"o{k:05d}" for k in range(args.orders)])
+        pairs = await offered(store, ids)
+        orders = [round_order(row) for row in
+                  await store.order_rows([o.order_id for o in c.orders])]
         t0 = time.perf_counter()
-        await d.search(region, orders, [set() for _ in orders], time.time_ns() // 1_000_000)
+        await d.search(region, orders, time.time_ns() // 1_000_000)
         search_s = time.perf_counter() - t0
-        return round_s, round_cpu_s, search_s, sent, len(orders), gc_s
+        same = pairs == plan_pairs(args, c, settings)
+        return (round_s, round_cpu_s, search_s, sent, len(orders), gc_s), same
     finally:
         keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
         for i in range(0, len(keys), 1000):
             await redis.delete(*keys[i:i + 1000])
         await redis.aclose()
         await nc.close()
+
+
+def plan_pairs(args: argparse.Namespace, c: City, settings: Settings) -> list[Pair]:
+    """The offers `plan_round` makes of this city offline, under the round's settings."""
+    params = RoundParams(candidates=settings.dispatch_candidates,
+                         max_stack=settings.dispatch_max_stack,
+                         unassigned_penalty_s=settings.unassigned_penalty_s)
+    plan = plan_round(offline_inputs(c, settings), params)
+    return sorted((o.order_id, o.courier_id) for o in plan.offers)
+
+
+async def offered(store: DispatchStore, ids: list[str]) -> list[Pair]:
+    """(order, courier) of every open offer, read back from Redis."""
+    pairs = []
+    for cid, info in zip(ids, await store.couriers(ids), strict=True):
+        if info.get("offer"):
+            offer = await store.offer_info(info["offer"])
+            pairs.append((offer.order_id if offer else "", cid))
+    return sorted(pairs)
 
 
 _gc_time = [0.0, 0.0]  # seconds in collections since reset, start of the current one
@@ -136,14 +244,30 @@ def _on_gc(phase: str, info: dict[str, int]) -> None:
 
 async def run(args: argparse.Namespace) -> None:
     gc.callbacks.append(_on_gc)
-    async with bench_stores() as urls:
-        rows: dict[str, list[tuple[float, float, float, int, int, float]]] = {}
-        for r in range(args.rounds):
-            for search in args.search:  # interleaved
-                rows.setdefault(search, []).append(
-                    await one_round(args, urls, args.seed + r, search))
+    offline: dict[str, list[list[float]]] = {}
+    for r in range(args.offline_rounds):
+        for name, figures in offline_round(args, args.seed + r)[0].items():
+            offline.setdefault(name, []).append(figures)
+    rows: dict[str, list[tuple[float, float, float, int, int, float]]] = {}
+    same: list[bool] = []
+    if args.rounds:
+        async with bench_stores() as urls:
+            for r in range(args.rounds):
+                for search in args.search:  # interleaved
+                    row, agrees = await one_round(args, urls, args.seed + r, search)
+                    rows.setdefault(search, []).append(row)
+                    same.append(agrees)
     print(f"{args.orders} orders (one region) x {args.couriers} couriers, {args.rounds} rounds, "
           f"a fresh namespace each, gc {args.gc}")
+    if offline:
+        def p50(xs: list[list[float]], i: int = 0, scale: float = 1000.0) -> float:
+            return statistics.median(x[i] * scale for x in xs)
+        print(f"  offline, {args.offline_rounds} rounds (no Redis):")
+        print(f"  {'':24}search in memory   p50 {p50(offline['search']):7.1f} ms")
+        for policy in ("optimal", "greedy"):
+            fs = offline[policy]
+            print(f"  {'':24}plan_round {policy:<8}p50 {p50(fs):7.1f} ms   offers "
+                  f"{[int(f[1]) for f in fs]}   total cost p50 {p50(fs, 2, 1.0):,.0f} s")
     for search, xs in rows.items():
         def ms(i: int, xs: list[tuple[float, float, float, int, int, float]] = xs) -> str:
             v = [x[i] * 1000 for x in xs]
@@ -153,6 +277,8 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  {'':24}process CPU {ms(1)}")
         print(f"  {'':24}of which in GC {ms(5)}")
         print(f"  {'':24}search alone (after the round) {ms(2)}")
+    if same:
+        print(f"  run_round's offers = plan_round's offline: {sum(same)}/{len(same)} rounds")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
@@ -161,7 +287,9 @@ def main(argv: list[str] | None = None) -> None:
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--orders", type=int, default=2000)
     ap.add_argument("--couriers", type=int, default=10000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="production rounds (Redis, NATS)")
+    ap.add_argument("--offline-rounds", type=int, default=3,
+                    help="plan_round alone, in memory")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--search", nargs="+", default=["snapshot", "live"],
                     choices=["snapshot", "live"])

@@ -7,7 +7,7 @@ from typing import Any
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.gps.indexer import Indexer
-from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache, wall_ms
 from api.core.tracking.orders_view import OrdersView
 from api.core.zones.cache import ZoneCache
 from api.observability import Metrics
@@ -44,7 +44,7 @@ class CoreServices:
         dispatcher = Dispatcher(
             self.settings, self.names,
             DispatchStore(res.redis, ns, couriers.status_key), couriers, res.nats, res.js,
-            self.dispatch_metrics,
+            self.dispatch_metrics, clock=wall_ms,
         )
         self._bound["dispatch"] = dispatcher
         self.orders.listeners.append(dispatcher.on_order_event)

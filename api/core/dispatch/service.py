@@ -1,8 +1,10 @@
 """Dispatch runtime: order intake, matching rounds per region under a lease, offers, expiry.
 
-The decisions are pure (``dispatch.costs``, ``dispatch.matching``, ``dispatch.lifecycle``);
-this module gathers their inputs from Redis, applies their outputs through the atomic scripts
-of `DispatchStore`, pushes offers to couriers over NATS and publishes dispatch.* events.
+The decisions are pure (``dispatch.round`` plans a round with ``dispatch.costs``,
+``dispatch.matching`` and ``dispatch.stacking``; ``dispatch.lifecycle``); this module gathers
+their inputs from Redis (the courier search included), applies their outputs through the
+atomic scripts of `DispatchStore`, pushes offers to couriers over NATS and publishes
+dispatch.* events. Every time it stamps or compares comes from its injected clock.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import h3
 import msgspec
 import numpy as np
-import numpy.typing as npt
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
@@ -44,16 +46,9 @@ from api.core.dispatch.store import (
 )
 from api.observability import Metrics
 from api.settings import Settings
-from api.stores.live_index import Hit, IndexSnapshot, LiveIndex, NearestFinder
+from api.stores.live_index import Hit, LiveIndex, NearestFinder
 from dispatch.costs import (
-    ALL_VEHICLES_MASK,
-    CandidateCosts,
     CostParams,
-    Couriers,
-    HaversinePairTravel,
-    Orders,
-    candidate_costs,
-    vehicle_code,
 )
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
@@ -61,8 +56,17 @@ from dispatch.lifecycle import (
     OrderDispatchState,
     queue_entry_ms,
 )
-from dispatch.matching import assign_orders, greedy_nearest
-from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
+from dispatch.round import (
+    HeldOrders,
+    RoundCouriers,
+    RoundInputs,
+    RoundOrder,
+    RoundParams,
+    plan_round,
+)
+from dispatch.round import (
+    Offer as PlannedOffer,
+)
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel, Vehicle
@@ -213,7 +217,7 @@ class DispatchMetrics:
 class Dispatcher:
     def __init__(self, settings: Settings, names: Names, store: DispatchStore,
                  couriers: LiveIndex, nats: NATS, js: JetStreamContext,
-                 metrics: DispatchMetrics) -> None:
+                 metrics: DispatchMetrics, clock: Callable[[], int] = wall_ms) -> None:
         self.settings = settings
         self.names = names
         self.store = store
@@ -221,11 +225,16 @@ class Dispatcher:
         self.nats = nats
         self.js = js
         self.metrics = metrics
+        self.clock = clock
+        """Epoch ms UTC, read for every timestamp the dispatcher stamps or compares."""
         self.worker_id = uuid.uuid4().hex
-        self.params = CostParams()
-        self.travel = HaversinePairTravel()
         self.model = HaversineTravelModel()
         self.delivered_within_m = DELIVERED_WITHIN_M
+        self.round_params = RoundParams(
+            policy="greedy" if settings.dispatch_policy == "greedy" else "optimal",
+            candidates=settings.dispatch_candidates, max_stack=settings.dispatch_max_stack,
+            unassigned_penalty_s=settings.unassigned_penalty_s, costs=CostParams(),
+            travel=self.model)
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, event: OrderEvent | Any) -> None:
@@ -233,7 +242,7 @@ class Dispatcher:
         courier on the way learns when the food is ready (ORDER_READY)."""
         if not isinstance(event, OrderStatusChanged):
             return
-        now_ms = wall_ms()
+        now_ms = self.clock()
         if event.status in ("cancelled", "refunded"):
             result = await self.store.cancel(event.order_id, now_ms)
             if result.courier_id:
@@ -285,7 +294,7 @@ class Dispatcher:
             await asyncio.sleep(max(0.05, self.settings.dispatch_round_s - elapsed))
 
     async def expire_due_offers(self) -> None:
-        now_ms = wall_ms()
+        now_ms = self.clock()
         for offer_id in await self.store.due_offers(now_ms):
             t = await self.store.resolve(offer_id, OfferAction.EXPIRE, now_ms=now_ms)
             if t.result is TransitionResult.EXPIRED:
@@ -294,23 +303,38 @@ class Dispatcher:
                     offer_id=offer_id, order_id=t.order_id)))
 
     async def run_round(self, region: str) -> int:
-        """One matching round of a region; returns the number of offers sent."""
+        """One matching round of a region (read, plan, claim, push); returns the number of
+        offers sent."""
         started = time.perf_counter()
-        now_ms = wall_ms()
+        now_ms = self.clock()
         # Due orders still waiting, with their declined couriers: one script, one reply.
-        n_due, orders, declined = await self.store.round_orders(
+        n_due, rows, declined = await self.store.round_orders(
             region, now_ms, MAX_ORDERS_PER_ROUND, fields=ROUND_ORDER_FIELDS)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
-        if not orders:
+        if not rows:
             return 0
-        k = self.settings.dispatch_candidates
-        finder = await self.finder(region, orders, declined, now_ms)
+        orders = [round_order(row, dec) for row, dec in zip(rows, declined, strict=True)]
+        plan = plan_round(await self.round_inputs(region, orders, now_ms), self.round_params)
+        if not plan.n_couriers:
+            return 0
+        sent, lost = await self.make_offers(plan.offers)
+        self.metrics.offers.inc(sent)
+        self.metrics.claims_lost.inc(lost)
+        self.metrics.rounds.inc()
+        self.metrics.round_seconds.observe(time.perf_counter() - started)
+        return sent
+
+    async def round_inputs(self, region: str, orders: list[RoundOrder],
+                           now_ms: int) -> RoundInputs:
+        """What `plan_round` needs beyond the orders: the couriers found near them (`finder`)
+        and, when stacking, the held orders of those heading to a chef — read (one script)
+        while the idle couriers are searched here — and the vehicles the search did not
+        bring (the live search brings none)."""
+        finder = await self.finder(region, orders, now_ms)
         members = finder.members
-        # Stacking: the couriers heading to a chef first, so their inputs (one script) are
-        # read by Redis while the idle couriers are searched here.
-        stack_read: asyncio.Future[Any] | None = None
+        stack_read: asyncio.Future[dict[str, tuple[str, list[dict[str, str]]]]] | None = None
         to_pickup = None
         if self.settings.dispatch_max_stack >= 2:
             to_pickup, _ = finder.nearest("to_pickup")
@@ -319,100 +343,62 @@ class Dispatcher:
                 stack_read = asyncio.ensure_future(self.store.stack_inputs(
                     stack_ids, self.settings.dispatch_max_stack))
         try:
-            cand, cols = _candidate_columns(finder.nearest("idle")[0], declined, members.ids, k)
+            idle, _ = finder.nearest("idle")
+            vehicles = members.attr
+            missing = [c for c in np.unique(idle[idle >= 0]).tolist() if not vehicles[c]]
+            if missing:
+                vehicles = list(vehicles)
+                infos = await self.store.couriers([members.ids[c] for c in missing])
+                for c, info in zip(missing, infos, strict=True):
+                    vehicles[c] = info.get("vehicle", "")
             stack_inputs = await stack_read if stack_read is not None else {}
         finally:
             if stack_read is not None and not stack_read.done():
                 stack_read.cancel()
-        stacked = self._stack_candidates(orders, declined, now_ms, members, to_pickup,
-                                         stack_inputs)
-        courier_ids = [members.ids[c] for c in cols.tolist()]
-        if not courier_ids and not stacked.courier_ids:
-            return 0
-        vehicle_names = [members.attr[c] for c in cols.tolist()]  # '' by the live search
-        if self.settings.dispatch_search != "snapshot" or "" in vehicle_names:
-            infos = await self.store.couriers(courier_ids)
-            vehicle_names = [info.get("vehicle", "") for info in infos]
-        codes = {v: vehicle_code(_vehicle(v)) for v in set(vehicle_names)}
-        now_s = now_ms / 1000.0
+        return RoundInputs(
+            orders=orders, now_ms=now_ms, idle=idle, to_pickup=to_pickup,
+            couriers=RoundCouriers(ids=members.ids, lat=members.lat, lng=members.lng,
+                                   vehicle=vehicles),
+            stacks=tuple(HeldOrders(courier_id=cid, vehicle=vehicle,
+                                    orders=tuple(round_order(r) for r in held))
+                         for cid, (vehicle, held) in stack_inputs.items()))
 
-        def f64(values: list[float]) -> np.ndarray[Any, np.dtype[np.float64]]:
-            return np.asarray(values, dtype=np.float64)
-
-        order_arrays = Orders(
-            chef_lat=f64([float(o["plat"]) for o in orders]),
-            chef_lng=f64([float(o["plng"]) for o in orders]),
-            drop_lat=f64([float(o["dlat"]) for o in orders]),
-            drop_lng=f64([float(o["dlng"]) for o in orders]),
-            ready_at_s=f64([int(o["ready_ms"]) / 1000.0 for o in orders]),
-            promised_at_s=f64([int(o["promised_ms"]) / 1000.0 for o in orders]),
-            allowed_vehicles=np.full(len(orders), ALL_VEHICLES_MASK, dtype=np.int64),
-        )
-        courier_arrays = Couriers(
-            lat=members.lat[cols], lng=members.lng[cols],
-            vehicle_code=np.asarray([codes[v] for v in vehicle_names], dtype=np.int64),
-            available_at_s=np.full(len(courier_ids), now_s, dtype=np.float64),
-        )
-        costs = stacked.append_to(candidate_costs(order_arrays, courier_arrays, cand,
-                                                  now_s=now_s, params=self.params,
-                                                  travel=self.travel))
-        penalty_s = self.settings.unassigned_penalty_s
-        if self.settings.dispatch_policy == "greedy":  # the baseline, for comparisons
-            assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,
-                                        unassigned_penalty_s=penalty_s)
-        else:
-            assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
-        sent = 0
-        ttl_ms = round(self.settings.offer_ttl_s * 1000)
-        picked = [(i, j) for i, j in enumerate(assignment.courier_idx.tolist()) if j >= 0]
-        claims = []
-        for i, j in picked:
-            if j < len(courier_ids):
-                claims.append(OfferClaim(courier_id=courier_ids[j],
-                                         order_id=orders[i]["order_id"]))
-            else:  # a courier heading to a chef, one more order (stacking)
-                cid, held = stacked.courier(j - len(courier_ids))
-                claims.append(OfferClaim(courier_id=cid, order_id=orders[i]["order_id"],
-                                         held=tuple(held),
-                                         max_stack=self.settings.dispatch_max_stack))
-        claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
-        expires_ms = claim_ms + ttl_ms
-        # The claims go out at once (CLAIMS_PER_CALL per atomic script call); each call's
-        # offers are pushed as its reply arrives, while Redis runs the next calls.
-        done = lost = 0
+    async def make_offers(self, offers: list[PlannedOffer]) -> tuple[int, int]:
+        """Claim the offers (atomic scripts, CLAIMS_PER_CALL a call, sent at once) and push
+        each one claimed to its courier as its call's reply arrives, while Redis runs the
+        next calls. Returns (offers sent, claims lost to another round)."""
+        max_stack = self.round_params.max_stack  # the bound the plan stacked under
+        claims = [OfferClaim(courier_id=o.courier_id, order_id=o.order_id, held=o.held,
+                             max_stack=max_stack) if o.stacked
+                  else OfferClaim(courier_id=o.courier_id, order_id=o.order_id)
+                  for o in offers]
+        claim_ms = self.clock()  # the courier gets the full TTL from the claim on
+        expires_ms = claim_ms + round(self.settings.offer_ttl_s * 1000)
+        done = sent = lost = 0
         inbox = self.names.courier_inbox
-        chef_lat, chef_lng = order_arrays.chef_lat.tolist(), order_arrays.chef_lng.tolist()
-        drop_lat, drop_lng = order_arrays.drop_lat.tolist(), order_arrays.drop_lng.tolist()
-        ready_ms = [int(o["ready_ms"]) for o in orders]
         async with contextlib.aclosing(self.store.offer_chunks(
                 claims, now_ms=claim_ms, expires_ms=expires_ms)) as chunks:
             async for results in chunks:
-                for (i, j), claim, (result, offer_id) in zip(
-                        picked[done:done + len(results)], claims[done:done + len(results)],
-                        results, strict=True):
+                for o, (result, offer_id) in zip(offers[done:done + len(results)], results,
+                                                 strict=True):
                     if result != "ok":
                         lost += 1
                         continue
                     sent += 1
                     message = wire.encode(wire.Offer(payload=wire.OfferPayload(
-                        offer_id=offer_id, order_id=orders[i]["order_id"],
-                        pickup=wire.Point(chef_lat[i], chef_lng[i]),
-                        dropoff=wire.Point(drop_lat[i], drop_lng[i]),
-                        ready_at=ready_ms[i], expires_at=expires_ms,
-                        stacked=j >= len(courier_ids))))
+                        offer_id=offer_id, order_id=o.order_id,
+                        pickup=wire.Point(o.pickup_lat, o.pickup_lng),
+                        dropoff=wire.Point(o.dropoff_lat, o.dropoff_lng),
+                        ready_at=o.ready_ms, expires_at=expires_ms, stacked=o.stacked)))
                     try:  # as `_push`: best effort, the offer is in Redis
-                        await self.nats.publish(inbox(claim.courier_id), message)
+                        await self.nats.publish(inbox(o.courier_id), message)
                     except Exception:
                         raise_if_cancelling()
                 done += len(results)
-        self.metrics.offers.inc(sent)
-        self.metrics.claims_lost.inc(lost)
-        self.metrics.rounds.inc()
-        self.metrics.round_seconds.observe(time.perf_counter() - started)
-        return sent
+        return sent, lost
 
-    async def finder(self, region: str, orders: list[dict[str, str]],
-                     declined: list[set[str]], now_ms: int) -> NearestFinder:
+    async def finder(self, region: str, orders: list[RoundOrder],
+                     now_ms: int) -> NearestFinder:
         """The round's candidate couriers per order: the nearest idle ones (K + declined)
         and, when stacking is on, the nearest heading to a chef (STACK_CANDIDATES +
         declined), within DISPATCH_RADIUS_M, fresh per COURIER_STALE_S, nearest first.
@@ -421,10 +407,10 @@ class Dispatcher:
         with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
         Same answer."""
         k = self.settings.dispatch_candidates
-        limits = {"idle": [k + len(dec) for dec in declined]}
+        limits = {"idle": [k + len(o.declined) for o in orders]}
         if self.settings.dispatch_max_stack >= 2:
-            limits["to_pickup"] = [STACK_CANDIDATES + len(dec) for dec in declined]
-        points = [(float(o["plat"]), float(o["plng"])) for o in orders]
+            limits["to_pickup"] = [STACK_CANDIDATES + len(o.declined) for o in orders]
+        points = [(o.pickup_lat, o.pickup_lng) for o in orders]
         radius_m = self.settings.dispatch_radius_m
         stale_s = self.settings.courier_stale_s
         if self.settings.dispatch_search == "snapshot":
@@ -442,54 +428,12 @@ class Dispatcher:
                            for members, _ in searches]
         return NearestFinder.from_hits(out, len(points))
 
-    async def search(self, region: str, orders: list[dict[str, str]],
-                     declined: list[set[str]], now_ms: int) -> dict[str, list[list[Hit]]]:
+    async def search(self, region: str, orders: list[RoundOrder],
+                     now_ms: int) -> dict[str, list[list[Hit]]]:
         """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
-        finder = await self.finder(region, orders, declined, now_ms)
+        finder = await self.finder(region, orders, now_ms)
         return {status: finder.hits(status) for status in
                 (["idle", "to_pickup"] if self.settings.dispatch_max_stack >= 2 else ["idle"])}
-
-    def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
-                          now_ms: int, members: IndexSnapshot,
-                          to_pickup: npt.NDArray[np.int64] | None,
-                          inputs: dict[str, tuple[str, list[dict[str, str]]]],
-                          ) -> StackCandidates:
-        """Couriers heading to a chef that may take one of these orders too (see
-        `dispatch.stacking`), with the added travel as the matching cost; `to_pickup` are
-        the nearest such couriers per order (indices into `members`), `inputs` what
-        `DispatchStore.stack_inputs` said of them (the eligible ones: no open offer, room in
-        the stack, every held order still assigned)."""
-        out = StackCandidates(len(orders))
-        max_stack = self.settings.dispatch_max_stack
-        if max_stack < 2 or not orders or to_pickup is None or not inputs:
-            return out
-        index = {cid: i for i, cid in enumerate(members.ids)}
-        eligible: dict[str, list[str]] = {}
-        couriers: dict[str, StackedCourier] = {}
-        for cid, (vehicle, rows) in inputs.items():
-            at = index[cid]
-            eligible[cid] = [r["order_id"] for r in rows]
-            couriers[cid] = StackedCourier(
-                position=(float(members.lat[at]), float(members.lng[at])),
-                vehicle=_vehicle(vehicle), held=tuple(_stack_order(r) for r in rows))
-        now_s = now_ms / 1000.0
-        near = np.isin(to_pickup, np.asarray([index[cid] for cid in couriers], dtype=np.int64))
-        for i in np.flatnonzero(near.any(axis=1)).tolist():  # orders near an eligible one
-            new = _stack_order(orders[i])
-            dec = declined[i]
-            for m in to_pickup[i].tolist():
-                if m < 0:
-                    continue
-                member_id = members.ids[m]
-                c = couriers.get(member_id)
-                if c is None or member_id in dec:
-                    continue
-                cost_s = stack_cost_s(c, new, now_s=now_s, max_stack=max_stack,
-                                      service_s=self.params.service_s, travel=self.model,
-                                      lateness_weight=self.params.lateness_weight)
-                if cost_s is not None:
-                    out.add(i, member_id, eligible[member_id], cost_s)
-        return out
 
     # -- courier and fleet actions ---------------------------------------------------------
     async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:
@@ -499,7 +443,7 @@ class Dispatcher:
             return None
         offer = await self.store.offer_info(courier.offer_id)
         if (offer is None or offer.state is not OfferState.OPEN
-                or offer.courier_id != courier_id or offer.expires_ms <= wall_ms()):
+                or offer.courier_id != courier_id or offer.expires_ms <= self.clock()):
             return None
         order = await self.store.order(offer.order_id)
         (held,) = await self.store.held_orders([courier_id])
@@ -531,7 +475,7 @@ class Dispatcher:
         vehicle given replaces the one on file."""
         t = await self.store.set_availability(
             courier_id, online=data.online,
-            vehicle=Vehicle(data.vehicle) if data.vehicle else None, now_ms=wall_ms())
+            vehicle=Vehicle(data.vehicle) if data.vehicle else None, now_ms=self.clock())
         if t.result is TransitionResult.BUSY:
             return refused(t)
         courier = await self.store.courier(courier_id)
@@ -541,7 +485,7 @@ class Dispatcher:
     async def accept(self, courier_id: str, offer_id: str) -> Transition | Refused:
         """Accept the courier's offer (its order is assigned to it); refused when it is not
         the courier's, closed, or expired (it then expires)."""
-        now_ms = wall_ms()
+        now_ms = self.clock()
         offer = await self.store.offer_info(offer_id)
         event = self._assigned(offer.order_id, courier_id, offer_id, now_ms) if offer else None
         t = await self.store.resolve(offer_id, OfferAction.ACCEPT, courier_id=courier_id,
@@ -559,7 +503,7 @@ class Dispatcher:
     async def decline(self, courier_id: str, offer_id: str) -> Transition | Refused:
         """Decline the courier's offer: its order waits again, never offered to it again."""
         t = await self.store.resolve(offer_id, OfferAction.DECLINE, courier_id=courier_id,
-                                     now_ms=wall_ms())
+                                     now_ms=self.clock())
         if t.result is not TransitionResult.DECLINED:
             return refused(t)
         self.metrics.offer_results.labels(t.result.value).inc()
@@ -571,7 +515,7 @@ class Dispatcher:
         if not held:
             return DispatchOrderList([])
         orders = await self.store.orders(held)
-        now_ms = wall_ms()
+        now_ms = self.clock()
         return DispatchOrderList([order_view(o, now_ms) for o in orders
                                   if o.courier_id == courier_id])
 
@@ -611,7 +555,7 @@ class Dispatcher:
         ids: list[str] = []
         for s in states:
             ids += await self.store.orders_in_state(s)
-        now_ms = wall_ms()
+        now_ms = self.clock()
         orders = [order_view(o, now_ms) for o in await self.store.orders(ids)]
         if wanted == LATE:
             orders = [o for o in orders if o.late]
@@ -653,10 +597,10 @@ class Dispatcher:
 
     async def _order_now(self, order_id: str) -> DispatchOrder:
         (order,) = await self.store.orders([order_id])
-        return order_view(order, wall_ms())
+        return order_view(order, self.clock())
 
     async def force_assign(self, order_id: str, courier_id: str) -> Transition:
-        now_ms = wall_ms()
+        now_ms = self.clock()
         event = self._assigned(order_id, courier_id, f"fleet-{uuid.uuid4().hex}", now_ms)
         t = await self.store.force_assign(order_id, courier_id, now_ms, event.row)
         if t.result is TransitionResult.ASSIGNED:
@@ -669,7 +613,7 @@ class Dispatcher:
         return t
 
     async def unassign(self, order_id: str) -> Transition:
-        now_ms = wall_ms()
+        now_ms = self.clock()
         # The event names the courier, known only inside the script: read it first, and
         # record the event only if the script unassigned from that very courier.
         order = await self.store.order(order_id)
@@ -695,7 +639,7 @@ class Dispatcher:
 
     async def progress(self, order_id: str, courier_id: str,
                        new: OrderDispatchState) -> Transition:
-        now_ms = wall_ms()
+        now_ms = self.clock()
         event: Any
         if new is OrderDispatchState.PICKED_UP:
             event = OrderPickedUp(order_id=order_id, courier_id=courier_id, at_ms=now_ms)
@@ -717,14 +661,13 @@ class Dispatcher:
                                            offer_id=offer_id, at_ms=now_ms),
                            msg_id=f"{order_id}:assigned:{offer_id}")
 
-    @staticmethod
-    def _event(subject: str, event: Any, *, msg_id: str) -> PendingEvent:
+    def _event(self, subject: str, event: Any, *, msg_id: str) -> PendingEvent:
         """A dispatch.* event and its outbox row, built before the transition's script so the
         script can record it in the same atomic step as the state change."""
         return PendingEvent(subject=subject, msg_id=msg_id, event=event,
                             row=_encoder.encode(OutboxRow(
                                 subject=subject, msg_id=msg_id,
-                                event=msgspec.Raw(encode(event)), parked_ms=wall_ms())))
+                                event=msgspec.Raw(encode(event)), parked_ms=self.clock())))
 
     async def _publish(self, pending: PendingEvent, *, parked: bool = True) -> None:
         """Publish an event whose row the transition put in the outbox (``parked``), then
@@ -755,7 +698,7 @@ class Dispatcher:
                 log.error("dropping an undecodable outbox row: %r", raw[:200])
                 await self.store.drop_outbox_head(raw)
                 continue
-            if row.parked_ms > wall_ms() - grace_ms:
+            if row.parked_ms > self.clock() - grace_ms:
                 break
             try:
                 await publish(self.js, row.subject, event, msg_id=row.msg_id)
@@ -775,71 +718,6 @@ class Dispatcher:
             await self.nats.publish(self.names.courier_inbox(courier_id), wire.encode(message))
 
 
-class StackCandidates:
-    """Stacked couriers of one round as extra matching columns (after the idle couriers)."""
-
-    def __init__(self, n_orders: int) -> None:
-        self.n_orders = n_orders
-        self.courier_ids: list[str] = []
-        self._held: list[list[str]] = []
-        self._col: dict[str, int] = {}
-        self._pairs: list[tuple[int, int, float]] = []
-
-    def add(self, order: int, courier_id: str, held: list[str], cost_s: float) -> None:
-        col = self._col.get(courier_id)
-        if col is None:
-            col = self._col[courier_id] = len(self.courier_ids)
-            self.courier_ids.append(courier_id)
-            self._held.append(held)
-        self._pairs.append((order, col, cost_s))
-
-    def courier(self, col: int) -> tuple[str, list[str]]:
-        return self.courier_ids[col], self._held[col]
-
-    def append_to(self, costs: CandidateCosts) -> CandidateCosts:
-        """`costs` with one more candidate slot per stacked pair (columns numbered on)."""
-        if not self._pairs:
-            return costs
-        per_order = np.bincount([p[0] for p in self._pairs], minlength=self.n_orders)
-        width = int(per_order.max())
-        n, k = costs.courier_idx.shape
-        idx = np.full((n, k + width), -1, dtype=np.int64)
-        cost = np.full((n, k + width), np.inf)
-        travel = np.full((n, k + width), np.inf)
-        idx[:, :k], cost[:, :k], travel[:, :k] = costs.courier_idx, costs.cost_s, costs.travel_s
-        slot = [k] * n
-        for i, col, c in self._pairs:
-            idx[i, slot[i]] = costs.n_couriers + col
-            cost[i, slot[i]] = travel[i, slot[i]] = c
-            slot[i] += 1
-        return CandidateCosts(courier_idx=idx, cost_s=cost, travel_s=travel,
-                              n_couriers=costs.n_couriers + len(self.courier_ids))
-
-
-def _candidate_columns(
-    found: npt.NDArray[np.int64], declined: list[set[str]], ids: list[str], k: int,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The matching's candidate slots from the search: per order its first `k` couriers
-    found (member indices, nearest first) that did not decline it, and the couriers as
-    columns numbered in order of first appearance (row by row). Returns (slots as column
-    numbers padded with -1, each column's member index)."""
-    n = len(declined)
-    cand = np.full((n, k), -1, dtype=np.int64)
-    width = min(k, found.shape[1]) if found.ndim == 2 else 0
-    if width:
-        cand[:, :width] = found[:, :width]
-    for i in [i for i, dec in enumerate(declined) if dec]:  # rare: search again without them
-        row = [m for m in found[i].tolist() if m >= 0 and ids[m] not in declined[i]][:k]
-        cand[i] = -1
-        cand[i, :len(row)] = row
-    flat = cand.ravel()
-    used, first = np.unique(flat[flat >= 0], return_index=True)
-    cols = used[np.argsort(first, kind="stable")]
-    column_of = np.full(len(ids) + 1, -1, dtype=np.int64)  # the last entry answers -1
-    column_of[cols] = np.arange(len(cols), dtype=np.int64)
-    return column_of[cand], cols
-
-
 @functools.lru_cache(maxsize=1024)
 def _region_anchor(region: str) -> int:
     """The grid anchor of a region's rounds: its centre child at the live resolution (the
@@ -847,16 +725,12 @@ def _region_anchor(region: str) -> int:
     return h3.str_to_int(h3.cell_to_center_child(region, LIVE_RES))
 
 
-def _stack_order(o: dict[str, str]) -> StackOrder:
-    plat, plng = float(o["plat"]), float(o["plng"])
-    return StackOrder(order_id=o["order_id"], chef=o.get("chef") or f"{plat},{plng}",
-                      pickup=(plat, plng), dropoff=(float(o["dlat"]), float(o["dlng"])),
-                      ready_at_s=int(o["ready_ms"]) / 1000.0,
-                      promised_at_s=int(o["promised_ms"]) / 1000.0)
-
-
-def _vehicle(raw: str) -> Vehicle:
-    try:
-        return Vehicle(raw)
-    except ValueError:
-        return Vehicle.BIKE
+def round_order(row: dict[str, str], declined: set[str] | None = None) -> RoundOrder:
+    """An order as `DispatchStore` returns it (ROUND_ORDER_FIELDS at least) as the planner
+    takes it."""
+    return RoundOrder(
+        order_id=row["order_id"], chef=row.get("chef", ""),
+        pickup_lat=float(row["plat"]), pickup_lng=float(row["plng"]),
+        dropoff_lat=float(row["dlat"]), dropoff_lng=float(row["dlng"]),
+        ready_ms=int(row["ready_ms"]), promised_ms=int(row["promised_ms"]),
+        declined=frozenset(declined) if declined else frozenset())

@@ -21,6 +21,8 @@ import pytest
 from nats.aio.client import Client
 
 from api.settings import Settings
+from api.stores.live_index import LiveIndex
+from geo.cells import region_of
 from streams.catalog import DISPATCH, Names
 from streams.events import LatLng, OrderStatusChanged, decode
 from streams.jetstream import ensure_streams, publish
@@ -31,6 +33,37 @@ FAST = {"dispatch_round_s": 0.2, "offer_ttl_s": 1.5, "lease_ttl_s": 2.0}
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class SteppedClock:
+    """The wall clock (epoch ms UTC) plus however far the tests stepped it forward: the
+    world's dispatcher reads it, so a test moves time past an offer's expiry instead of
+    sleeping through it. Steps stay far below COURIER_STALE_S (fixes are stamped by the wall
+    clock)."""
+
+    def __init__(self) -> None:
+        self.ahead_ms = 0
+
+    def __call__(self) -> int:
+        return now_ms() + self.ahead_ms
+
+    def advance(self, ms: int) -> None:
+        self.ahead_ms += ms
+
+
+async def filed(settings: Settings, namespace: str, courier_ids: list[str]) -> None:
+    """Wait until the indexer has filed every one of these couriers (in `namespace`)."""
+    import redis.asyncio as aioredis
+
+    redis = aioredis.from_url(settings.redis_url or "")
+    index = LiveIndex(redis, f"{namespace}:geo")
+
+    async def all_filed() -> bool:
+        return all(p is not None for p in await index.positions(courier_ids))
+    try:
+        await eventually(all_filed, 10)
+    finally:
+        await redis.aclose()
 
 
 class Offers:
@@ -53,6 +86,9 @@ class World:
     def __init__(self, srv: CoreServer, http: httpx.AsyncClient, nc: Client, names: Names,
                  offers: Offers) -> None:
         self.srv = srv
+        self.dispatch: Any = srv.core.dispatch  # type: ignore[attr-defined]
+        self.clock = SteppedClock()
+        self.dispatch.clock = self.clock  # the dispatcher's time is the world's
         self.http = http
         self.nc = nc
         self.js = nc.jetstream()
@@ -179,14 +215,21 @@ async def test_decline_and_expiry_redispatch_without_that_courier(world: World) 
     assert r.status_code == 200
     second = await world.offer_for(b, oid)
     assert second["offer_id"] != first["offer_id"]
-    # b lets it expire; a declined before, so nobody is left: the order waits.
-    await asyncio.sleep(2.5)
-    assert [o["offer_id"] for o in world.offers.of(a) if o["order_id"] == oid] == [
-        first["offer_id"]]
-    assert any(p["order_id"] == oid for p in world.offers.of(b, "OFFER_EXPIRED"))
+    # b lets it expire: time moves past the offer's TTL.
+    world.clock.advance(round(world.srv.settings.offer_ttl_s * 1000))
+
+    async def expired() -> bool:
+        return any(p["order_id"] == oid for p in world.offers.of(b, "OFFER_EXPIRED"))
+    await eventually(expired)
     late = await world.http.post(f"/api/v1/delivery/offers/{second['offer_id']}/accept",
                                  headers=world.auth(b))
     assert late.status_code == 409
+    # a declined before, so nobody is left: a round (run here, besides the loop's) offers
+    # the order to no one, and it waits.
+    await world.dispatch.run_round(region_of(lat, lng))
+    assert (await world.dispatch.store.order(oid))["state"] == "waiting"
+    assert [o["offer_id"] for o in world.offers.of(a) if o["order_id"] == oid] == [
+        first["offer_id"]]
     # Back in the queue without a or b: a new courier nearby gets it; a and b never again.
     c = await world.courier(lat + 0.006, lng)
     await world.offer_for(c, oid)
@@ -273,7 +316,7 @@ async def test_courier_on_the_way_is_told_when_the_food_is_ready(world: World) -
     await ready(waiting)
 
     async def recorded() -> bool:
-        o = await world.srv.core.dispatch.store.order(waiting)  # type: ignore[attr-defined]
+        o = await world.dispatch.store.order(waiting)
         return bool(o and o.food_ready_ms is not None)
     await eventually(recorded)
     assert all(p["order_id"] != waiting for _, p, _ in world.offers.all("ORDER_READY"))
@@ -356,7 +399,7 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
                 r = await http.put(f"{base}/api/v1/delivery/availability", headers=auth(cid),
                                    json={"online": True, "vehicle": "scooter"})
                 assert r.status_code == 200
-            await asyncio.sleep(1.0)  # let the indexer file them
+            await filed(settings, ns, couriers)
             js = nc.jetstream()
             order_ids = []
             for _ in range(200):
@@ -472,7 +515,7 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
                 await http.put(f"{first.url}/api/v1/delivery/availability", headers=h,
                                json={"online": True})
                 couriers.append(cid)
-            await asyncio.sleep(1.0)
+            await filed(settings, ns, couriers)
             js = nc.jetstream()
 
             async def order() -> str:
@@ -518,7 +561,10 @@ async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
     cid = await world.courier(lat + 0.002, lng)
     url = f"{world.srv.ws_url}/ws/courier?token={world.srv.token(cid, 'delivery')}"
     async with websockets.connect(url) as ws:
-        await asyncio.sleep(0.3)  # the hub registers the socket
+        # The socket joins the courier hub before it reads anything: once PING is
+        # answered, a pushed offer reaches it.
+        await ws.send(json.dumps({"type": "PING"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "PONG"
         oid = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=60)
         deadline = time.monotonic() + 8
         offer: dict[str, Any] | None = None
@@ -625,7 +671,14 @@ async def test_insertion_that_breaks_a_promised_time_is_not_stacked(world: World
     await accept(world, c, await world.offer_for(c, o1))
     chef2, drop2 = (lat, lng + 0.03), (lat + 0.018, lng + 0.03)
     o2 = await world.order(chef2, drop2, chef="chef-B", promised_in_s=tight_s(chef2, drop2))
-    await asyncio.sleep(2.0)  # ten rounds
+    region = region_of(*chef2)
+
+    async def queued() -> bool:
+        return o2 in await world.dispatch.store.due_orders(region, world.clock(), 100)
+    await eventually(queued)
+    # A round (run here, besides the loop's) with c in reach and no idle courier: o2 waits.
+    await world.dispatch.run_round(region)
+    assert (await world.dispatch.store.order(o2))["state"] == "waiting"
     assert all(o["order_id"] != o2 for o in world.offers.of(c))
     d = await world.courier(chef2[0] + 0.002, chef2[1], vehicle="scooter")
     await world.offer_for(d, o2)
@@ -639,13 +692,14 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
     history worker then writes the assignment and courier status rows to PostgreSQL."""
     import asyncpg
 
+    from api.core.dispatch.service import OUTBOX_GRACE_MS
     from streams.events import CourierAssigned, OrderPickedUp
 
     lat, lng = spot()
     c = await world.courier(lat + 0.001, lng)
     oid = await world.order((lat, lng), (lat + 0.01, lng))
     offer = await world.offer_for(c, oid)
-    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    d = world.dispatch
     live_js = d.js
     dead = await nats.connect(settings.nats_url)
     await dead.close()  # a real, closed connection: every publish on it fails
@@ -656,6 +710,8 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
         assert await dispatch_events(world, oid) == []
     finally:
         d.js = live_js
+    # NATS is back; the relay takes rows once OUTBOX_GRACE_MS old: time moves on.
+    world.clock.advance(OUTBOX_GRACE_MS)
 
     async def published() -> list[Any]:
         return [type(e) for e in await dispatch_events(world, oid)]
@@ -688,7 +744,6 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     nothing published) loses nothing: a relay publishes the event, and it is stored exactly
     once — a second relay of the same row (a relay that died before removing it) and a late
     publish by the original request are dropped by JetStream (Nats-Msg-Id)."""
-    from api.clock import wall_ms
     from api.core.dispatch.service import OUTBOX_GRACE_MS
     from streams.events import CourierAssigned
 
@@ -696,8 +751,8 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     c = await world.courier(lat + 0.001, lng)
     oid = await world.order((lat, lng), (lat + 0.01, lng))
     offer = await world.offer_for(c, oid)
-    d = world.srv.core.dispatch  # type: ignore[attr-defined]
-    now_ms = wall_ms()
+    d = world.dispatch
+    now_ms = d.clock()
     event = d._assigned(oid, c, offer["offer_id"], now_ms)
     t = await d.store.resolve(offer["offer_id"], "accept", courier_id=c, now_ms=now_ms,
                               event_row=event.row, order_id=oid)  # ...and the process dies
@@ -706,9 +761,12 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     assert o.state == "assigned"
     assert await dispatch_events(world, oid) == []  # not published by anyone yet
 
+    # The relay leaves rows younger than OUTBOX_GRACE_MS to their request: time moves on.
+    world.clock.advance(OUTBOX_GRACE_MS)
+
     async def published() -> list[Any]:
         return await dispatch_events(world, oid)
-    got = await eventually(published, 3 * OUTBOX_GRACE_MS / 1000 + 4)  # the core's relay
+    got = await eventually(published, 8)  # the core's relay
     assert [type(e) for e in got] == [CourierAssigned]
     assert got[0].courier_id == c
     assert got[0].offer_id == offer["offer_id"]
@@ -724,7 +782,6 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
 async def test_a_failed_transition_records_no_event(world: World) -> None:
     """The outbox row enters only with the transition it describes: a refused accept (the
     wrong courier) or a progress the order's state does not allow leaves no row."""
-    from api.clock import wall_ms
     from dispatch.lifecycle import OrderDispatchState
 
     lat, lng = spot()
@@ -732,9 +789,9 @@ async def test_a_failed_transition_records_no_event(world: World) -> None:
     other = await world.courier(lat + 0.03, lng)
     oid = await world.order((lat, lng), (lat + 0.01, lng))
     offer = await world.offer_for(c, oid)
-    d = world.srv.core.dispatch  # type: ignore[attr-defined]
+    d = world.dispatch
     before = await d.store.outbox_size()
-    now_ms = wall_ms()
+    now_ms = d.clock()
     wrong = d._assigned(oid, other, offer["offer_id"], now_ms)
     t = await d.store.resolve(offer["offer_id"], "accept", courier_id=other, now_ms=now_ms,
                               event_row=wrong.row, order_id=oid)

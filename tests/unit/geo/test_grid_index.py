@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+from geo.cells import cell_of
 from geo.distance import haversine_m
 from geo.grid_index import (
     VehicleFilter,
@@ -185,3 +186,17 @@ def test_ij_keys_with_a_remembered_anchor_equal_fresh_ones() -> None:
         assert (cold == ij_keys(anchor, lat, lng)).all()
         assert (ij_keys(anchor, lat, lng, cache=memo) == cold).all()
         assert anchor_memo(anchor) is memo
+
+
+def test_ij_keys_from_filed_cells_equal_the_computed_ones() -> None:
+    """Cells given (0 for unknown ones) give the same keys as cells computed from the
+    points."""
+    rng = np.random.default_rng(4)
+    lat = 12.97 + rng.uniform(-0.1, 0.1, 300)
+    lng = 77.59 + rng.uniform(-0.1, 0.1, 300)
+    cells = [int(cell_of(a, b), 16) if i % 5 else 0
+             for i, (a, b) in enumerate(zip(lat.tolist(), lng.tolist(), strict=True))]
+    anchor = anchor_cell(12.97, 77.59)
+    want = ij_keys(anchor, lat, lng)
+    assert (ij_keys(anchor, lat, lng, cells=cells) == want).all()
+    assert (ij_keys(anchor, lat, lng, cells=[c or 1 for c in cells][:10]) == want).all()
