@@ -227,7 +227,8 @@ async def test_decline_and_expiry_redispatch_without_that_courier(world: World) 
     # a declined before, so nobody is left: a round (run here, besides the loop's) offers
     # the order to no one, and it waits.
     await world.dispatch.run_round(region_of(lat, lng))
-    assert (await world.dispatch.store.order(oid))["state"] == "waiting"
+    assert (o := await world.dispatch.store.order(oid)) is not None
+    assert o.state == "waiting"
     assert [o["offer_id"] for o in world.offers.of(a) if o["order_id"] == oid] == [
         first["offer_id"]]
     # Back in the queue without a or b: a new courier nearby gets it; a and b never again.
@@ -678,7 +679,8 @@ async def test_insertion_that_breaks_a_promised_time_is_not_stacked(world: World
     await eventually(queued)
     # A round (run here, besides the loop's) with c in reach and no idle courier: o2 waits.
     await world.dispatch.run_round(region)
-    assert (await world.dispatch.store.order(o2))["state"] == "waiting"
+    assert (o := await world.dispatch.store.order(o2)) is not None
+    assert o.state == "waiting"
     assert all(o["order_id"] != o2 for o in world.offers.of(c))
     d = await world.courier(chef2[0] + 0.002, chef2[1], vehicle="scooter")
     await world.offer_for(d, o2)
