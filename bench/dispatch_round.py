@@ -36,7 +36,6 @@ import statistics
 import time
 import uuid
 
-import msgspec
 import nats
 import redis.asyncio as aioredis
 
@@ -63,7 +62,7 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
                     search: str) -> tuple[float, float, float, int, int, float]:
     rng = random.Random(seed)
     ns = f"benchround{uuid.uuid4().hex[:6]}"
-    settings = msgspec.structs.replace(Settings(), namespace=ns, dispatch_search=search)
+    settings = Settings().replace(server__namespace=ns, dispatch__search=search)
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         urls["redis"], max_connections=64, timeout=30))
     nc = await nats.connect(urls["nats"])

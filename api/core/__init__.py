@@ -28,7 +28,7 @@ from streams.jetstream import consume_batches
 def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
     core = CoreServices(settings, metrics)
-    solver_pool = SolverPool(max_wait_s=settings.routing_max_wait_s, metrics=metrics)
+    solver_pool = SolverPool(max_wait_s=settings.routing.max_wait_s, metrics=metrics)
     tracking = Tracking(settings, core)
 
     async def freeze_heap(_: Resources) -> None:
@@ -71,7 +71,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                               handler=DispatchHistory(res.db).apply_msgs, batch=200)
 
     async def follow_zones(res: Resources) -> None:
-        await core.zones.follow(res, f"{settings.namespace}.zones.changed")
+        await core.zones.follow(res, f"{settings.server.namespace}.zones.changed")
 
     return Parts(
         handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,

@@ -266,8 +266,8 @@ class DispatchConfig(msgspec.Struct, frozen=True, kw_only=True):
      summary="How this core dispatches: matching policy, round interval, offer TTL, radius")
 async def fleet_dispatch_config(state: State) -> DispatchConfig:
     s = _core(state).settings
-    return DispatchConfig(policy=s.dispatch_policy, round_s=s.dispatch_round_s,
-                          offer_ttl_s=s.offer_ttl_s, radius_m=s.dispatch_radius_m)
+    return DispatchConfig(policy=s.dispatch.policy, round_s=s.dispatch.round_s,
+                          offer_ttl_s=s.dispatch.offer_ttl_s, radius_m=s.dispatch.radius_m)
 
 
 HANDLERS: list[Any] = [

@@ -165,8 +165,8 @@ class Dispatcher:
     async def enqueue(self, event: OrderStatusChanged, now_ms: int) -> bool:
         lat, lng = event.pickup.lat, event.pickup.lng
         nearest, _ = await self.couriers.nearby(
-            lat, lng, radius_m=self.settings.dispatch_radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.courier_stale_s, statuses=["idle"])
+            lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
+            stale_s=self.settings.ingest.courier_stale_s, statuses=["idle"])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
@@ -183,7 +183,7 @@ class Dispatcher:
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Every DISPATCH_ROUND_S: expire due offers, then run rounds of the regions we lease."""
-        ttl_ms = round(self.settings.lease_ttl_s * 1000)
+        ttl_ms = round(self.settings.dispatch.lease_ttl_s * 1000)
         while True:
             raise_if_cancelling()
             started = time.monotonic()
@@ -193,7 +193,7 @@ class Dispatcher:
                 if await self.store.hold_lease(region, self.worker_id, ttl_ms):
                     await self.run_round(region)
             elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.05, self.settings.dispatch_round_s - elapsed))
+            await asyncio.sleep(max(0.05, self.settings.dispatch.round_s - elapsed))
 
     async def expire_due_offers(self) -> None:
         now_ms = wall_ms()
@@ -216,19 +216,19 @@ class Dispatcher:
             return 0
         if not orders:
             return 0
-        k = self.settings.dispatch_candidates
+        k = self.settings.dispatch.candidates
         finder = await self.finder(region, orders, declined, now_ms)
         members = finder.members
         # Stacking: the couriers heading to a chef first, so their inputs (one script) are
         # read by Redis while the idle couriers are searched here.
         stack_read: asyncio.Future[Any] | None = None
         to_pickup = None
-        if self.settings.dispatch_max_stack >= 2:
+        if self.settings.dispatch.max_stack >= 2:
             to_pickup, _ = finder.nearest("to_pickup")
             stack_ids = [members.ids[c] for c in np.unique(to_pickup[to_pickup >= 0]).tolist()]
             if stack_ids:  # sorted: member indices order like ids
                 stack_read = asyncio.ensure_future(self.store.stack_inputs(
-                    stack_ids, self.settings.dispatch_max_stack))
+                    stack_ids, self.settings.dispatch.max_stack))
         try:
             cand, cols = _candidate_columns(finder.nearest("idle")[0], declined, members.ids, k)
             stack_inputs = await stack_read if stack_read is not None else {}
@@ -241,7 +241,7 @@ class Dispatcher:
         if not courier_ids and not stacked.courier_ids:
             return 0
         vehicle_names = [members.attr[c] for c in cols.tolist()]  # '' by the live search
-        if self.settings.dispatch_search != "snapshot" or "" in vehicle_names:
+        if self.settings.dispatch.search != "snapshot" or "" in vehicle_names:
             infos = await self.store.couriers(courier_ids)
             vehicle_names = [info.get("vehicle", "") for info in infos]
         codes = {v: vehicle_code(_vehicle(v)) for v in set(vehicle_names)}
@@ -267,14 +267,14 @@ class Dispatcher:
         costs = stacked.append_to(candidate_costs(order_arrays, courier_arrays, cand,
                                                   now_s=now_s, params=self.params,
                                                   travel=self.travel))
-        penalty_s = self.settings.unassigned_penalty_s
-        if self.settings.dispatch_policy == "greedy":  # the baseline, for comparisons
+        penalty_s = self.settings.dispatch.unassigned_penalty_s
+        if self.settings.dispatch.policy == "greedy":  # the baseline, for comparisons
             assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,
                                         unassigned_penalty_s=penalty_s)
         else:
             assignment = assign_orders(costs, unassigned_penalty_s=penalty_s)
         sent = 0
-        ttl_ms = round(self.settings.offer_ttl_s * 1000)
+        ttl_ms = round(self.settings.dispatch.offer_ttl_s * 1000)
         picked = [(i, j) for i, j in enumerate(assignment.courier_idx.tolist()) if j >= 0]
         claims = []
         for i, j in picked:
@@ -285,7 +285,7 @@ class Dispatcher:
                 cid, held = stacked.courier(j - len(courier_ids))
                 claims.append(OfferClaim(courier_id=cid, order_id=orders[i]["order_id"],
                                          held=tuple(held),
-                                         max_stack=self.settings.dispatch_max_stack))
+                                         max_stack=self.settings.dispatch.max_stack))
         claim_ms = wall_ms()  # the courier gets the full TTL from the claim on
         expires_ms = claim_ms + ttl_ms
         # The claims go out at once (CLAIMS_PER_CALL per atomic script call); each call's
@@ -331,14 +331,14 @@ class Dispatcher:
         ``snapshot`` (default): one read of the region's couriers (and its neighbours'),
         with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
         Same answer."""
-        k = self.settings.dispatch_candidates
+        k = self.settings.dispatch.candidates
         limits = {"idle": [k + len(dec) for dec in declined]}
-        if self.settings.dispatch_max_stack >= 2:
+        if self.settings.dispatch.max_stack >= 2:
             limits["to_pickup"] = [STACK_CANDIDATES + len(dec) for dec in declined]
         points = [(float(o["plat"]), float(o["plng"])) for o in orders]
-        radius_m = self.settings.dispatch_radius_m
-        stale_s = self.settings.courier_stale_s
-        if self.settings.dispatch_search == "snapshot":
+        radius_m = self.settings.dispatch.radius_m
+        stale_s = self.settings.ingest.courier_stale_s
+        if self.settings.dispatch.search == "snapshot":
             return await self.couriers.nearest_finder(
                 points, regions=regions_near(region, radius_m), radius_m=radius_m,
                 limits=limits, now_ms=now_ms, stale_s=stale_s,
@@ -358,7 +358,7 @@ class Dispatcher:
         """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
         finder = await self.finder(region, orders, declined, now_ms)
         return {status: finder.hits(status) for status in
-                (["idle", "to_pickup"] if self.settings.dispatch_max_stack >= 2 else ["idle"])}
+                (["idle", "to_pickup"] if self.settings.dispatch.max_stack >= 2 else ["idle"])}
 
     def _stack_candidates(self, orders: list[dict[str, str]], declined: list[set[str]],
                           now_ms: int, members: IndexSnapshot,
@@ -371,7 +371,7 @@ class Dispatcher:
         `DispatchStore.stack_inputs` said of them (the eligible ones: no open offer, room in
         the stack, every held order still assigned)."""
         out = StackCandidates(len(orders))
-        max_stack = self.settings.dispatch_max_stack
+        max_stack = self.settings.dispatch.max_stack
         if max_stack < 2 or not orders or to_pickup is None or not inputs:
             return out
         index = {cid: i for i, cid in enumerate(members.ids)}

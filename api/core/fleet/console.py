@@ -63,9 +63,9 @@ def _core(state: State) -> CoreServices:
      summary="Where the console logs in and which map tiles it may draw (public)")
 def console_config(state: State) -> ConsoleConfig:
     settings: Settings = state.settings
-    return ConsoleConfig(commerce_url=settings.commerce_public_url or None,
-                         commerce_port=settings.commerce_port,
-                         tile_url=settings.console_tile_url or None)
+    return ConsoleConfig(commerce_url=settings.console.commerce_url or None,
+                         commerce_port=settings.server.commerce_port,
+                         tile_url=settings.console.tile_url or None)
 
 
 @get("/api/v1/fleet/stats", guards=[roles(*STAFF)],

@@ -49,7 +49,7 @@ async def nearby_couriers(
     statuses = [s for s in status.split(",") if s] if status else None
     members, _ = await core.couriers.nearby(
         lat, lng, radius_m=radius_m, limit=limit, now_ms=wall_ms(),
-        stale_s=core.settings.courier_stale_s, statuses=statuses,
+        stale_s=core.settings.ingest.courier_stale_s, statuses=statuses,
     )
     return NearbyCouriers([
         NearbyCourier(courier_id=m.member_id, lat=m.lat, lng=m.lng,

@@ -69,7 +69,7 @@ async def post_locations(
         raise Problem(400, '"fixes" must be a JSON array of fixes', code="malformed")
     if not items:
         raise Problem(422, '"fixes" is empty', code="empty_batch")
-    limit = core.settings.ingest_max_batch
+    limit = core.settings.ingest.max_batch
     if len(items) > limit:
         raise Problem(413, f"at most {limit} fixes per request, got {len(items)}",
                       code="batch_too_large")
@@ -91,7 +91,7 @@ async def courier_socket(socket: WebSocket[Any, Any, Any]) -> None:
     courier_id = identity_of(socket).user_id
     await socket.accept()
     core.ingest.last_fixes.forget(courier_id)  # another process may have newer state
-    outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=core.settings.ws_queue_size)
+    outbox: asyncio.Queue[bytes] = asyncio.Queue(maxsize=core.settings.ws.queue_size)
     writer = asyncio.create_task(_write(socket, outbox))
     courier_hub = socket.app.state.tracking.couriers  # offers and assignment updates out
     courier_hub.attach(courier_id, outbox)
@@ -199,8 +199,8 @@ def _parse(core: CoreServices, raw: str | bytes) -> tuple[_Envelope | None, Any]
         decoded = decode_fixes(env.payload)
         if isinstance(decoded, RejectReason):
             return None, [_error(decoded.value, detail="LOCATIONS payload must be an array")]
-        if len(decoded) > core.settings.ingest_max_batch:
-            return None, [_error("batch_too_large", limit=core.settings.ingest_max_batch)]
+        if len(decoded) > core.settings.ingest.max_batch:
+            return None, [_error("batch_too_large", limit=core.settings.ingest.max_batch)]
         items = decoded
     elif env.type == "PING":
         return None, [_encoder.encode({"type": "PONG"})]

@@ -72,7 +72,7 @@ class ZoneController(Controller):
 
     async def _announce(self, state: State) -> None:
         res: Resources = state.resources
-        await res.nats.publish(f"{res.settings.namespace}.zones.changed", b"")
+        await res.nats.publish(f"{res.settings.server.namespace}.zones.changed", b"")
         await state.core.zones.reload(res.db)
 
     @get("/", summary="List service zones")

@@ -19,8 +19,8 @@ LAT, LNG = 12.9716, 77.5946
 
 def staff(settings: Settings, role: str = "admin") -> dict[str, str]:
     """The Authorization header of a staff user, for servers in their own process."""
-    assert settings.jwt_secret
-    return {"Authorization": f"Bearer {TokenCodec(settings.jwt_secret).issue('fm', role)}"}
+    assert settings.server.jwt_secret
+    return {"Authorization": f"Bearer {TokenCodec(settings.server.jwt_secret).issue('fm', role)}"}
 
 
 def request(n_orders: int = 3, **extra: Any) -> dict[str, Any]:
