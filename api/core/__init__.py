@@ -8,14 +8,15 @@ import gc
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import HANDLERS as DISPATCH_HANDLERS
 from api.core.dispatch.history import DispatchHistory
-from api.core.fleet.console import CONSOLE_HANDLERS, console_static
-from api.core.fleet.controllers import nearby_couriers
+from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
+from api.core.fleet.controllers import console_static
 from api.core.gps.controllers import courier_socket, post_locations
-from api.core.routing.controllers import optimize
+from api.core.routing.controllers import RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import handlers as tracking_handlers
 from api.core.tracking.service import Tracking
+from api.core.zones.cache import changed_subject
 from api.core.zones.controllers import ZoneController
 from api.observability import Metrics
 from api.parts import Parts
@@ -71,12 +72,11 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                               handler=DispatchHistory(res.db).apply_msgs, batch=200)
 
     async def follow_zones(res: Resources) -> None:
-        await core.zones.follow(res, f"{settings.server.namespace}.zones.changed")
+        await core.zones.follow(res, changed_subject(settings.server.namespace))
 
     return Parts(
-        handlers=[post_locations, courier_socket, nearby_couriers, ZoneController, optimize,
-                  *DISPATCH_HANDLERS, *tracking_handlers, *CONSOLE_HANDLERS,
-                  console_static()],
+        handlers=[post_locations, courier_socket, *FLEET_HANDLERS, ZoneController,
+                  RoutingController, *DISPATCH_HANDLERS, *tracking_handlers, console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),
