@@ -117,7 +117,16 @@ async def test_stats_count_live_couriers_and_dispatch_orders(world: World) -> No
     lng0, lat0, lng1, lat1 = k["bbox"]
     assert lat0 <= LAT <= lat1
     assert lng0 <= LNG + 0.002 <= lng1
-    await asyncio.sleep(1.1)  # the assignment wait is measured in whole ms: make it visible
+
+    async def waited_a_second() -> bool:
+        """The order was queued over a second ago, so its wait to assignment shows (the KPI
+        counts from its latest step, entering the queue)."""
+        r = await world.http.get(f"/api/v1/fleet/orders/{on_time}/timeline",
+                                 headers=world.staff)
+        queued = max(s["at_ms"] for s in r.json()["steps"])
+        return now_ms() - queued > 1000
+
+    await eventually(waited_a_second, 10)
     r = await world.http.post(f"/api/v1/fleet/orders/{on_time}/assign", headers=world.staff,
                               json={"courier_id": idle[0]})
     assert r.status_code == 200, r.text
