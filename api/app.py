@@ -30,7 +30,7 @@ __all__ = ["create_commerce_app", "create_core_app"]
      opt={"public": True})
 async def health(state: State) -> Response[Any]:
     res: Resources = state.resources
-    report = await check_health(res, state.service, timeout_s=res.settings.store_timeout_s)
+    report = await check_health(res, state.service, timeout_s=res.settings.stores.timeout_s)
     return Response(report, status_code=200 if report.status == "ok" else 503)
 
 
@@ -62,11 +62,11 @@ def build_app(
 ) -> Litestar:
     """An app with the shared edge (auth, errors, logs, metrics, health) around its parts."""
     settings = settings or load_settings()
-    if not settings.jwt_secret:
+    if not settings.server.jwt_secret:
         raise ValueError("JWT_SECRET is required (homechef up generates one)")
     metrics = Metrics(service)
     parts = parts_factory(settings, metrics)
-    codec = TokenCodec(settings.jwt_secret)
+    codec = TokenCodec(settings.server.jwt_secret)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

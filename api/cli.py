@@ -35,18 +35,18 @@ def _settings() -> Settings:
 
 def resolve_jwt_secret(settings: Settings) -> Settings:
     """Use JWT_SECRET when set; otherwise a secret kept (mode 600) under DATA_DIR."""
-    if settings.jwt_secret:
+    if settings.server.jwt_secret:
         return settings
-    path = settings.data_dir / "jwt_secret"
+    path = settings.server.data_dir / "jwt_secret"
     if path.exists():
         secret = path.read_text().strip()
     else:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.server.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         secret = secrets.token_urlsafe(48)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secret + "\n")
-    return msgspec.structs.replace(settings, jwt_secret=secret)
+    return settings.replace(server__jwt_secret=secret)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,11 +61,11 @@ def migrate() -> None:
     from api.migrate import migrate as run_migrations
 
     settings = _settings()
-    configure_logging(settings.log_level)
-    if not settings.database_url:
+    configure_logging(settings.server.log_level)
+    if not settings.stores.database_url:
         raise click.ClickException("DATABASE_URL is not set")
     try:
-        applied = asyncio.run(run_migrations(settings.database_url))
+        applied = asyncio.run(run_migrations(settings.stores.database_url))
     except MigrationError as exc:
         raise click.ClickException(str(exc)) from None
     names = f": {', '.join(applied)}" if applied else ""
@@ -79,24 +79,24 @@ def serve(service: str) -> None:
     import uvicorn
 
     settings = resolve_jwt_secret(_settings())
-    missing = [n for n, v in (("DATABASE_URL", settings.database_url),
-                              ("REDIS_URL", settings.redis_url),
-                              ("NATS_URL", settings.nats_url)) if not v]
+    missing = [n for n, v in (("DATABASE_URL", settings.stores.database_url),
+                              ("REDIS_URL", settings.stores.redis_url),
+                              ("NATS_URL", settings.stores.nats_url)) if not v]
     if missing:
         raise click.ClickException(
             f"{', '.join(missing)} not set: use `homechef up` to run with embedded stores"
         )
-    configure_logging(settings.log_level)
+    configure_logging(settings.server.log_level)
     from api.app import create_commerce_app, create_core_app
 
     factory = create_core_app if service == "core" else create_commerce_app
-    port = settings.core_port if service == "core" else settings.commerce_port
+    port = settings.server.core_port if service == "core" else settings.server.commerce_port
     from api.core.ws.fastws import FastLaneProtocol
 
     # No permessage-deflate: device messages are ~100-byte JSON fixes, and inflating every
     # one cost more CPU on the ingest path than the bytes it saves. The WebSocket protocol is
     # uvicorn's websockets-sansio one plus the sockets' synchronous fast lane (fastws.py).
-    uvicorn.run(factory(settings), host=settings.host, port=port, log_config=None,
+    uvicorn.run(factory(settings), host=settings.server.host, port=port, log_config=None,
                 access_log=False, lifespan="on", ws=FastLaneProtocol, ws_ping_interval=20,
                 ws_ping_timeout=20, ws_per_message_deflate=False)
 
@@ -107,7 +107,7 @@ def serve(service: str) -> None:
 def up(demo: bool) -> None:
     """Run the whole system: embedded stores as needed, migrations, core and commerce."""
     settings = resolve_jwt_secret(_settings())
-    configure_logging(settings.log_level)
+    configure_logging(settings.server.log_level)
     try:
         code = asyncio.run(_up(settings, demo=demo))
     except KeyboardInterrupt:
@@ -123,8 +123,9 @@ class _System:
         self.children = children
 
     def url(self, service: str) -> str:
-        port = self.settings.core_port if service == "core" else self.settings.commerce_port
-        return f"http://{self.settings.host}:{port}"
+        server = self.settings.server
+        port = server.core_port if service == "core" else server.commerce_port
+        return f"http://{server.host}:{port}"
 
 
 @contextlib.asynccontextmanager
@@ -139,24 +140,23 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
     from api.migrate import migrate as run_migrations
     from api.runtime import EmbeddedStores, _child_setup
 
-    stores = EmbeddedStores(settings.data_dir, settings.host)
+    stores = EmbeddedStores(settings.server.data_dir, settings.server.host)
     children: dict[str, asyncio.subprocess.Process] = {}
     log_file = None
     try:
-        need = {"postgres": not settings.database_url, "redis": not settings.redis_url,
-                "nats": not settings.nats_url}
+        need = {"postgres": not settings.stores.database_url,
+                "redis": not settings.stores.redis_url, "nats": not settings.stores.nats_url}
         if any(need.values()):
             click.echo(f"starting embedded {', '.join(k for k, v in need.items() if v)} "
-                       f"(data in {settings.data_dir.resolve()}) ...")
+                       f"(data in {settings.server.data_dir.resolve()}) ...")
             urls = await stores.start(**need)
-            settings = msgspec.structs.replace(
-                settings,
-                database_url=settings.database_url or urls.get("postgres"),
-                redis_url=settings.redis_url or urls.get("redis"),
-                nats_url=settings.nats_url or urls.get("nats"),
+            settings = settings.replace(
+                stores__database_url=settings.stores.database_url or urls.get("postgres"),
+                stores__redis_url=settings.stores.redis_url or urls.get("redis"),
+                stores__nats_url=settings.stores.nats_url or urls.get("nats"),
             )
-        assert settings.database_url
-        applied = await run_migrations(settings.database_url)
+        assert settings.stores.database_url
+        applied = await run_migrations(settings.stores.database_url)
         click.echo(f"migrations: {len(applied)} applied")
 
         env = {**os.environ, **to_environ(settings)}
@@ -169,8 +169,8 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                 preexec_fn=_child_setup(None, None, os.getpid()),
             )
-        ports = {"core": settings.core_port, "commerce": settings.commerce_port}
-        ready = await _wait_healthy(settings.host, ports, children, stop)
+        ports = {"core": settings.server.core_port, "commerce": settings.server.commerce_port}
+        ready = await _wait_healthy(settings.server.host, ports, children, stop)
         yield _System(settings, children) if ready else None
     finally:
         click.echo("stopping ...")
@@ -197,7 +197,7 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log_path = settings.data_dir / "homechef-demo.log" if demo else None
+    log_path = settings.server.data_dir / "homechef-demo.log" if demo else None
     async with _running_system(settings, stop, log_path=log_path) as system:
         if system is None:
             return 0 if stop.is_set() else 1
@@ -418,17 +418,17 @@ async def _simulate_own(settings: Settings, config: object, policy: str) -> obje
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     run = await isolated_settings(settings, policy)
-    log_path = settings.data_dir / f"simulate-{run.settings.namespace}.log"
-    click.echo(f"starting a fresh system (namespace {run.settings.namespace}, dispatch policy "
-               f"{policy}; services' logs in {log_path}) ...")
+    log_path = settings.server.data_dir / f"simulate-{run.settings.server.namespace}.log"
+    click.echo(f"starting a fresh system (namespace {run.settings.server.namespace}, "
+               f"dispatch policy {policy}; services' logs in {log_path}) ...")
     try:
         async with _running_system(run.settings, stop, log_path=log_path,
                                    remove_store_files=True) as system:
             if system is None:
                 raise click.ClickException(f"the system did not start; see {log_path}")
-            assert system.settings.database_url
+            assert system.settings.stores.database_url
             email, password = staff_login("admin")
-            await create_staff(system.settings.database_url, email, password, "admin")
+            await create_staff(system.settings.stores.database_url, email, password, "admin")
             endpoints = Endpoints(core_url=system.url("core"),
                                   commerce_url=system.url("commerce"),
                                   admin_email=email, admin_password=password)
@@ -441,11 +441,11 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     """`up --demo`: a fleet manager for the console, then the simulated city until Ctrl-C."""
     from api.simulator.system import create_staff, staff_login
 
-    assert system.settings.database_url
+    assert system.settings.stores.database_url
     fm_email, fm_password = staff_login("fleet_manager")
-    await create_staff(system.settings.database_url, fm_email, fm_password, "fleet_manager")
+    await create_staff(system.settings.stores.database_url, fm_email, fm_password, "fleet_manager")
     email, password = staff_login("admin")
-    await create_staff(system.settings.database_url, email, password, "admin")
+    await create_staff(system.settings.stores.database_url, email, password, "admin")
     click.echo(f"Fleet console: {system.url('core')}/console/")
     click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
     config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,

@@ -60,20 +60,20 @@ def _require(url: str | None, name: str) -> str:
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Connect to the three stores; close whatever was opened, in reverse, on exit."""
-    timeout_s = settings.store_timeout_s
-    tokens = TokenCodec(_require(settings.jwt_secret, "JWT_SECRET"))
+    timeout_s = settings.stores.timeout_s
+    tokens = TokenCodec(_require(settings.server.jwt_secret, "JWT_SECRET"))
     async with contextlib.AsyncExitStack() as stack:
         db = await asyncpg.create_pool(
-            _require(settings.database_url, "DATABASE_URL"),
-            min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            _require(settings.stores.database_url, "DATABASE_URL"),
+            min_size=settings.stores.db_pool_min, max_size=settings.stores.db_pool_max,
             timeout=timeout_s, command_timeout=30,
         )
         stack.push_async_callback(db.close)
         # A blocking pool: a burst (hundreds of sockets connecting at once) waits for a free
         # connection instead of failing with "Too many connections".
         pool = aioredis.BlockingConnectionPool.from_url(
-            _require(settings.redis_url, "REDIS_URL"),
-            max_connections=settings.redis_pool_max, timeout=timeout_s,
+            _require(settings.stores.redis_url, "REDIS_URL"),
+            max_connections=settings.stores.redis_pool_max, timeout=timeout_s,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             health_check_interval=30,
             # Fail fast when Redis is down; callers (supervised workers) back off themselves.
@@ -83,9 +83,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(redis.aclose)
         await redis.ping()
         nc = await nats.connect(
-            _require(settings.nats_url, "NATS_URL"),
+            _require(settings.stores.nats_url, "NATS_URL"),
             connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-            name=f"homechef-{settings.namespace}",
+            name=f"homechef-{settings.server.namespace}",
         )
         stack.push_async_callback(_drain_quietly, nc)
         yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream(),

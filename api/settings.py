@@ -1,22 +1,90 @@
-"""The one settings object, read from the environment at start-up (never at import time)."""
+"""The one settings object, read from the environment at start-up (never at import time).
+
+Settings come in frozen groups (``settings.dispatch.round_s``, ``settings.stores.redis_url``).
+Each field's environment variable is derived from its name: the group's prefix (the group's
+name, upper-cased, then ``_``) and the field, upper-cased — ``dispatch.round_s`` is
+``DISPATCH_ROUND_S``. The ``stores`` and ``server`` groups have no prefix (``REDIS_URL``,
+``CORE_PORT``), and a field whose historical name differs says so with :func:`env` in its
+annotation (``dispatch.offer_ttl_s`` is ``OFFER_TTL_S``). :func:`env_names` lists them all.
+
+Values are validated by their types: :func:`load_settings` converts the environment's strings
+into the groups with ``msgspec.convert`` (ranges are ``msgspec.Meta`` constraints, choices
+are ``Literal`` and match in any case); what a type cannot say (URL schemes, the namespace's
+shape, the JWT secret's length, two fields that must agree) each group checks in
+``__post_init__``. Every error is a :class:`SettingsError` naming the variable.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import typing
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
+
+__all__ = [
+    "ConsoleSettings",
+    "DispatchPolicy",
+    "DispatchSearch",
+    "DispatchSettings",
+    "IngestSettings",
+    "RoutingSettings",
+    "ServerSettings",
+    "Settings",
+    "SettingsError",
+    "StoreSettings",
+    "WsSettings",
+    "console_origins",
+    "env",
+    "env_names",
+    "load_settings",
+    "to_environ",
+]
 
 
 class SettingsError(ValueError):
     """A configuration value is invalid; the message names the variable."""
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Process configuration. A URL left as None means "start an embedded server"."""
+def env(name: str) -> msgspec.Meta:
+    """Annotation metadata giving a field an environment variable other than the derived one
+    (``Annotated[float, env("OFFER_TTL_S")]``); on a group of :class:`Settings`, ``name`` is
+    the group's prefix instead."""
+    return msgspec.Meta(extra={"env": name})
+
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+"""A count or size, at least 1."""
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=31_536_000)]
+"""A positive duration in seconds, at most a year (the bound also refuses ``inf``)."""
+Millis = Annotated[float, msgspec.Meta(gt=0, le=31_536_000_000)]
+"""A positive duration in milliseconds, at most a year."""
+Meters = Annotated[float, msgspec.Meta(gt=0, le=20_037_509)]
+"""A positive distance in metres, at most half the Earth's circumference."""
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+DispatchPolicy = Literal["optimal", "greedy"]
+"""``optimal``: minimum total cost; ``greedy``: nearest courier first (the baseline)."""
+DispatchSearch = Literal["snapshot", "live"]
+"""``snapshot``: read the region's couriers once, search in memory; ``live``: the Redis index."""
+
+MIN_JWT_SECRET_LEN = 32
+_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_URL_SCHEMES = {
+    "database_url": ("postgres", "postgresql"),
+    "redis_url": ("redis", "rediss", "unix"),
+    "nats_url": ("nats", "tls", "ws", "wss"),
+}
+
+
+class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Connections to the stores (no prefix). A URL left as None means "start an embedded
+    server" (``homechef up``); the apps themselves require all three."""
 
     database_url: str | None = None
     """PostgreSQL DSN (``postgresql://user@host:port/db``)."""
@@ -24,266 +92,306 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Redis URL (``redis://host:port/db``)."""
     nats_url: str | None = None
     """NATS URL (``nats://host:port``); JetStream must be enabled on the server."""
+    db_pool_min: PositiveInt = 1
+    """PostgreSQL connections each process keeps open."""
+    db_pool_max: PositiveInt = 10
+    """Most PostgreSQL connections per process."""
+    redis_pool_max: PositiveInt = 64
+    """Redis connections per process (callers wait for a free one beyond this)."""
+    timeout_s: Annotated[Seconds, env("STORE_TIMEOUT_S")] = 5.0
+    """Connect / health-check timeout for each store."""
+
+    def __post_init__(self) -> None:
+        for field, schemes in _URL_SCHEMES.items():
+            url = getattr(self, field)
+            if url is not None:
+                _check_url(_env_name(StoreSettings, field), url, schemes)
+        if self.db_pool_min > self.db_pool_max:
+            raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The processes themselves (no prefix): where they listen, keep data and log."""
+
+    host: str = "127.0.0.1"
+    """Interface both services listen on."""
+    core_port: Port = 8000
+    """Port of core (GPS ingest, dispatch, tracking, the console)."""
+    commerce_port: Port = 8001
+    """Port of commerce (accounts, chefs, orders, payments); must differ from core's."""
+    data_dir: Path = Path("./.homechef")
+    """Embedded stores, logs and the generated JWT secret of ``homechef up``."""
+    namespace: Annotated[str, env("HOMECHEF_NAMESPACE")] = "hc"
+    """Prefix of every Redis key, NATS subject and JetStream stream: isolates test runs.
+    A letter then up to 31 letters, digits or ``_``."""
+    log_level: LogLevel = "INFO"
+    """Root log level (any case in the environment)."""
     jwt_secret: str | None = None
     """HS256 signing secret, >= 32 characters; ``homechef up`` makes one under DATA_DIR."""
-    host: str = "127.0.0.1"
-    core_port: int = 8000
-    commerce_port: int = 8001
-    data_dir: Path = Path("./.homechef")
-    namespace: str = "hc"
-    """Prefix of every Redis key, NATS subject and JetStream stream: isolates test runs."""
-    log_level: str = "INFO"
-    db_pool_min: int = 1
-    db_pool_max: int = 10
-    redis_pool_max: int = 64
-    """Redis connections per process (callers wait for a free one beyond this)."""
-    store_timeout_s: float = 5.0
-    """Connect / health-check timeout for each store."""
-    courier_stale_s: float = 60.0
-    """A courier with no fix for this long drops out of search results."""
-    ingest_max_batch: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.core_port == self.commerce_port:
+            raise SettingsError("CORE_PORT and COMMERCE_PORT must differ")
+        if not _NAMESPACE_RE.match(self.namespace):
+            raise SettingsError(
+                "HOMECHEF_NAMESPACE must be a letter then up to 31 letters, digits or _, "
+                f"got {self.namespace!r}")
+        if self.jwt_secret is not None and len(self.jwt_secret) < MIN_JWT_SECRET_LEN:
+            raise SettingsError(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} characters "
+                                f"(got {len(self.jwt_secret)})")
+
+
+class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """GPS fixes in (HTTP batches and device sockets), the stream, and the live index."""
+
+    max_batch: PositiveInt = 1000
     """Most fixes accepted in one HTTP batch or WebSocket LOCATIONS message."""
-    ingest_flush_ms: float = 5.0
+    flush_ms: Millis = 5.0
     """Device-socket fixes are coalesced for this long into one NATS message per region."""
-    indexer_batch: int = 1000
+    indexer_batch: Annotated[PositiveInt, env("INDEXER_BATCH")] = 1000
     """Fixes the indexer pulls from the stream and applies in one Redis call."""
-    index_rebuild_s: float = 600.0
+    index_rebuild_s: Annotated[Seconds, env("INDEX_REBUILD_S")] = 600.0
     """After a Redis flush the indexer replays this much of the location stream."""
-    ws_queue_size: int = 256
+    courier_stale_s: Annotated[Seconds, env("COURIER_STALE_S")] = 60.0
+    """A courier with no fix for this long drops out of search results (dispatch
+    candidates, the console's fleet, tracking)."""
+    socket_pending_max: PositiveInt = 64
+    """Device messages a socket holds for the slow path (those that must await a store)
+    before it stops reading from the client: the socket's backpressure."""
+    publish_attempts: PositiveInt = 4
+    """Tries to publish one batch of fixes to JetStream before the batch is answered
+    ``unavailable``."""
+    publish_timeout_s: Seconds = 2.0
+    """Wait for JetStream's acknowledgement of one publish attempt."""
+    last_fix_cache_size: PositiveInt = 200_000
+    """Couriers whose last accepted fix each process keeps in memory (LRU; a miss costs a
+    Redis read)."""
+
+
+class WsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """WebSocket connections: device, order-tracking and console sockets."""
+
+    queue_size: PositiveInt = 256
     """Outgoing messages buffered per WebSocket before the slow-client policy applies."""
-    dispatch_round_s: float = 2.0
+
+
+class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Matching orders to couriers: the rounds, offers and their limits."""
+
+    round_s: Seconds = 2.0
     """Seconds between matching rounds of a region."""
-    offer_ttl_s: float = 30.0
+    offer_ttl_s: Annotated[Seconds, env("OFFER_TTL_S")] = 30.0
     """An offer not accepted within this is withdrawn and the order re-dispatched."""
-    lease_ttl_s: float = 6.0
+    lease_ttl_s: Annotated[Seconds, env("LEASE_TTL_S")] = 6.0
     """A region's round lease; a dead holder's regions are taken over after this."""
-    dispatch_radius_m: float = 5000.0
+    radius_m: Meters = 5000.0
     """Couriers farther than this from the chef are not candidates."""
-    dispatch_candidates: int = 12
+    candidates: PositiveInt = 12
     """Candidate couriers per order (nearest first, from the H3 index)."""
-    unassigned_penalty_s: float = 1800.0
+    unassigned_penalty_s: Annotated[Seconds, env("UNASSIGNED_PENALTY_S")] = 1800.0
     """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
-    console_origins: str = ""
-    """Comma-separated browser origins allowed to call commerce (the console's login), e.g.
-    ``https://ops.example.com``; empty: core's own origin (``http://HOST:CORE_PORT``)."""
-    commerce_public_url: str = ""
-    """Commerce's URL as browsers reach it (the console logs in there); empty: the console's
-    host name with COMMERCE_PORT."""
-    console_tile_url: str = ""
-    """Optional map tiles under the console (``https://.../{z}/{x}/{y}.png``); empty: none."""
-    dispatch_max_stack: int = 2
+    max_stack: PositiveInt = 2
     """Most orders one courier carries at once (stacking); 1 turns stacking off."""
-    dispatch_policy: str = "optimal"
+    stack_candidates: PositiveInt = 4
+    """Couriers already heading to a chef looked at per order when stacking is on (beyond
+    those that declined it)."""
+    policy: DispatchPolicy = "optimal"
     """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
     first, the baseline the simulator compares against)."""
-    dispatch_search: str = "snapshot"
+    search: DispatchSearch = "snapshot"
     """Candidate search of a round: ``snapshot`` (read the region's fresh couriers once, one
     round trip, and search every order in memory) or ``live`` (`nearby_many` on the Redis
     index, one pipeline per ring step); both return the same candidates."""
-    routing_max_wait_s: float = 30.0
-    """POST /routing/optimize is refused (429, Retry-After) when its solve would wait longer
-    than this for the solver process (the queued solves' time limits add up)."""
+    max_orders_per_round: PositiveInt = 2000
+    """Waiting orders one round of a region reads (oldest first); the rest wait a round."""
+    outbox_grace_ms: PositiveInt = 3000
+    """The outbox relay leaves rows younger than this to the request publishing them."""
+    default_promise_s: Seconds = 2700.0
+    """Delivery promise of an order placed without one: 45 minutes after it is queued."""
+    delivered_within_m: Meters = 150.0
+    """A courier may mark an order delivered only this close to the drop-off."""
 
 
-_ENV_NAMES: dict[str, str] = {
-    "database_url": "DATABASE_URL",
-    "redis_url": "REDIS_URL",
-    "nats_url": "NATS_URL",
-    "jwt_secret": "JWT_SECRET",
-    "host": "HOST",
-    "core_port": "CORE_PORT",
-    "commerce_port": "COMMERCE_PORT",
-    "data_dir": "DATA_DIR",
-    "namespace": "HOMECHEF_NAMESPACE",
-    "log_level": "LOG_LEVEL",
-    "db_pool_min": "DB_POOL_MIN",
-    "db_pool_max": "DB_POOL_MAX",
-    "redis_pool_max": "REDIS_POOL_MAX",
-    "store_timeout_s": "STORE_TIMEOUT_S",
-    "courier_stale_s": "COURIER_STALE_S",
-    "ingest_max_batch": "INGEST_MAX_BATCH",
-    "ingest_flush_ms": "INGEST_FLUSH_MS",
-    "indexer_batch": "INDEXER_BATCH",
-    "index_rebuild_s": "INDEX_REBUILD_S",
-    "ws_queue_size": "WS_QUEUE_SIZE",
-    "dispatch_round_s": "DISPATCH_ROUND_S",
-    "offer_ttl_s": "OFFER_TTL_S",
-    "lease_ttl_s": "LEASE_TTL_S",
-    "dispatch_radius_m": "DISPATCH_RADIUS_M",
-    "dispatch_candidates": "DISPATCH_CANDIDATES",
-    "unassigned_penalty_s": "UNASSIGNED_PENALTY_S",
-    "console_origins": "CONSOLE_ORIGINS",
-    "commerce_public_url": "COMMERCE_PUBLIC_URL",
-    "console_tile_url": "CONSOLE_TILE_URL",
-    "dispatch_max_stack": "DISPATCH_MAX_STACK",
-    "dispatch_policy": "DISPATCH_POLICY",
-    "dispatch_search": "DISPATCH_SEARCH",
-    "routing_max_wait_s": "ROUTING_MAX_WAIT_S",
-}
-DISPATCH_POLICIES = ("optimal", "greedy")
-DISPATCH_SEARCHES = ("snapshot", "live")
+class RoutingSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The route optimiser behind POST /routing/optimize."""
 
-_URL_SCHEMES = {
-    "database_url": ("postgres", "postgresql"),
-    "redis_url": ("redis", "rediss", "unix"),
-    "nats_url": ("nats", "tls", "ws", "wss"),
-}
-_NAMESPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
-MIN_JWT_SECRET_LEN = 32
+    max_wait_s: Seconds = 30.0
+    """A solve is refused (429, Retry-After) when it would wait longer than this for the
+    solver process (the queued solves' time limits add up)."""
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets ``field``."""
-    return _ENV_NAMES[field]
+class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The fleet console (served by core; it logs in at commerce)."""
+
+    origins: str = ""
+    """Comma-separated browser origins allowed to call commerce (the console's login), e.g.
+    ``https://ops.example.com``; empty: core's own origin (``http://HOST:CORE_PORT``)."""
+    commerce_url: Annotated[str, env("COMMERCE_PUBLIC_URL")] = ""
+    """Commerce's URL as browsers reach it (the console logs in there); empty: the console's
+    host name with COMMERCE_PORT."""
+    tile_url: str = ""
+    """Optional map tiles under the console (``https://.../{z}/{x}/{y}.png``); empty: none."""
+
+    def __post_init__(self) -> None:
+        origins = [o.strip().rstrip("/") for o in self.origins.split(",") if o.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise SettingsError(
+                    f"CONSOLE_ORIGINS must list origins like https://host[:port], got {origin!r}")
+        msgspec.structs.force_setattr(self, "origins", ",".join(origins))
+        for field in ("commerce_url", "tile_url"):
+            url = getattr(self, field)
+            if url and urlsplit(url).scheme not in ("http", "https"):
+                raise SettingsError(
+                    f"{_env_name(ConsoleSettings, field)} must be an http(s) URL, got {url!r}")
 
 
-def _port(name: str, raw: str) -> int:
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer port, got {raw!r}") from None
-    if not 1 <= port <= 65535:
-        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
-    return port
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Process configuration, one frozen group per concern."""
+
+    stores: Annotated[StoreSettings, env("")] = msgspec.field(default_factory=StoreSettings)
+    server: Annotated[ServerSettings, env("")] = msgspec.field(default_factory=ServerSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    ws: WsSettings = msgspec.field(default_factory=WsSettings)
+    dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
+    routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with fields changed, each named ``group__field``:
+        ``settings.replace(server__namespace="t1", dispatch__round_s=0.2)``. Like
+        ``msgspec.structs.replace``, values are taken as given (the groups' own checks run)."""
+        by_group: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            group, sep, field = key.partition("__")
+            if not sep or group not in self.__struct_fields__:
+                raise TypeError(f"Settings.replace takes group__field names, got {key!r}")
+            by_group.setdefault(group, {})[field] = value
+        return msgspec.structs.replace(self, **{
+            group: msgspec.structs.replace(getattr(self, group), **fields)
+            for group, fields in by_group.items()})
 
 
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be >= 1, got {value}")
-    return value
+def _metas(hint: Any) -> list[msgspec.Meta]:
+    return [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, msgspec.Meta)]
 
 
-def _positive_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise SettingsError(f"{name} must be a positive finite number, got {raw!r}")
-    return value
+def _env_override(hint: Any) -> str | None:
+    for meta in _metas(hint):
+        if meta.extra and "env" in meta.extra:
+            return str(meta.extra["env"])
+    return None
 
 
-def _url(field: str, raw: str) -> str:
-    name = _ENV_NAMES[field]
-    schemes = _URL_SCHEMES[field]
+@cache
+def _fields(cls: type) -> dict[str, Any]:
+    """``cls``'s fields with their annotations (``Annotated`` metadata kept)."""
+    return typing.get_type_hints(cls, include_extras=True)
+
+
+@cache
+def _groups() -> dict[str, tuple[type[msgspec.Struct], str]]:
+    """Each group of Settings: its class and environment prefix."""
+    out: dict[str, tuple[type[msgspec.Struct], str]] = {}
+    for name, hint in _fields(Settings).items():
+        prefix = _env_override(hint)
+        out[name] = (typing.get_args(hint)[0] if prefix is not None else hint,
+                     f"{name.upper()}_" if prefix is None else prefix)
+    return out
+
+
+def _env_name(group_cls: type, field: str) -> str:
+    prefix = next(p for cls, p in _groups().values() if cls is group_cls)
+    return _env_override(_fields(group_cls)[field]) or f"{prefix}{field.upper()}"
+
+
+def env_names() -> dict[str, str]:
+    """Every setting's environment variable, keyed ``group.field``."""
+    return {f"{group}.{field}": _env_name(cls, field)
+            for group, (cls, _) in _groups().items() for field in cls.__struct_fields__}
+
+
+def _literal_values(hint: Any) -> tuple[str, ...] | None:
+    while typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
+
+
+def _dec_hook(type_: type, value: Any) -> Any:
+    if type_ is Path and isinstance(value, str):
+        return Path(value).expanduser()
+    raise NotImplementedError
+
+
+def _check_url(name: str, raw: str, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(raw)
     if parts.scheme not in schemes:
         raise SettingsError(
-            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}"
-        )
+            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}")
     if parts.scheme != "unix" and not parts.hostname:
         raise SettingsError(f"{name} has no host: {raw!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
         raise SettingsError(f"{name} has an invalid port: {raw!r}") from None
-    return raw
+
+
+def _load_group(cls: type[msgspec.Struct], env: Mapping[str, str]) -> Any:
+    raw: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for field, hint in _fields(cls).items():
+        name = _env_name(cls, field)
+        value = env.get(name, "").strip()
+        if not value:
+            continue  # blank counts as unset
+        choices = _literal_values(hint)
+        if choices is not None:  # choices match in any case
+            value = next((c for c in choices if c.lower() == value.lower()), value)
+        raw[field], names[field] = value, name
+    try:
+        return msgspec.convert(raw, cls, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise _named_error(cls, str(exc), raw, names) from None
+
+
+def _named_error(cls: type, message: str, raw: dict[str, str],
+                 names: dict[str, str]) -> SettingsError:
+    """The variable's name and value in front of msgspec's description of what was wrong."""
+    match = re.fullmatch(r"(.*) - at `\$\.(\w+)`", message)
+    if match is None:  # a group's own check: its message names the variable already
+        return SettingsError(message)
+    problem, field = match.groups()
+    name, value = names[field], raw[field]
+    choices = _literal_values(_fields(cls)[field])
+    if choices is not None:
+        return SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    expected = re.sub(r", got `\w+`$", "", problem).removeprefix("Expected ")
+    expected = expected.replace("`int`", "an integer").replace("`float`", "a number")
+    return SettingsError(f"{name} must be {expected}, got {value!r}")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise SettingsError naming the first bad variable."""
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-
-    def get(field: str) -> str | None:
-        raw = env.get(_ENV_NAMES[field])
-        return raw.strip() if raw is not None and raw.strip() != "" else None
-
-    for field in ("database_url", "redis_url", "nats_url"):
-        raw = get(field)
-        if raw is not None:
-            values[field] = _url(field, raw)
-    secret = get("jwt_secret")
-    if secret is not None:
-        if len(secret) < MIN_JWT_SECRET_LEN:
-            raise SettingsError(
-                f"JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} characters "
-                f"(got {len(secret)})"
-            )
-        values["jwt_secret"] = secret
-    if (host := get("host")) is not None:
-        values["host"] = host
-    for field in ("core_port", "commerce_port"):
-        if (raw := get(field)) is not None:
-            values[field] = _port(_ENV_NAMES[field], raw)
-    if values.get("core_port", 8000) == values.get("commerce_port", 8001):
-        raise SettingsError("CORE_PORT and COMMERCE_PORT must differ")
-    if (raw := get("data_dir")) is not None:
-        values["data_dir"] = Path(raw).expanduser()
-    if (raw := get("namespace")) is not None:
-        if not _NAMESPACE_RE.match(raw):
-            raise SettingsError(
-                "HOMECHEF_NAMESPACE must be a letter then up to 31 letters, digits or _, "
-                f"got {raw!r}"
-            )
-        values["namespace"] = raw
-    if (raw := get("log_level")) is not None:
-        if raw.upper() not in _LOG_LEVELS:
-            raise SettingsError(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {raw!r}")
-        values["log_level"] = raw.upper()
-    for field in ("db_pool_min", "db_pool_max"):
-        if (raw := get(field)) is not None:
-            values[field] = _positive_int(_ENV_NAMES[field], raw)
-    pool_min = values.get("db_pool_min", 1)
-    pool_max = values.get("db_pool_max", 10)
-    assert isinstance(pool_min, int)
-    assert isinstance(pool_max, int)
-    if pool_min > pool_max:
-        raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
-    for field in ("store_timeout_s", "courier_stale_s", "index_rebuild_s", "dispatch_round_s",
-                  "ingest_flush_ms",
-                  "offer_ttl_s", "lease_ttl_s", "dispatch_radius_m", "unassigned_penalty_s",
-                  "routing_max_wait_s"):
-        if (raw := get(field)) is not None:
-            values[field] = _positive_float(_ENV_NAMES[field], raw)
-    for field in ("ingest_max_batch", "indexer_batch", "ws_queue_size", "dispatch_candidates",
-                  "redis_pool_max", "dispatch_max_stack"):
-        if (raw := get(field)) is not None:
-            values[field] = _positive_int(_ENV_NAMES[field], raw)
-    if (raw := get("console_origins")) is not None:
-        origins = [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
-        for origin in origins:
-            parts = urlsplit(origin)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
-                raise SettingsError(
-                    f"CONSOLE_ORIGINS must list origins like https://host[:port], got {origin!r}")
-        values["console_origins"] = ",".join(origins)
-    for field in ("commerce_public_url", "console_tile_url"):
-        if (raw := get(field)) is not None:
-            if urlsplit(raw).scheme not in ("http", "https"):
-                raise SettingsError(f"{_ENV_NAMES[field]} must be an http(s) URL, got {raw!r}")
-            values[field] = raw
-    if (raw := get("dispatch_policy")) is not None:
-        if raw.lower() not in DISPATCH_POLICIES:
-            raise SettingsError(
-                f"DISPATCH_POLICY must be one of {', '.join(DISPATCH_POLICIES)}, got {raw!r}")
-        values["dispatch_policy"] = raw.lower()
-    if (raw := get("dispatch_search")) is not None:
-        if raw.lower() not in DISPATCH_SEARCHES:
-            raise SettingsError(
-                f"DISPATCH_SEARCH must be one of {', '.join(DISPATCH_SEARCHES)}, got {raw!r}")
-        values["dispatch_search"] = raw.lower()
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**{group: _load_group(cls, env) for group, (cls, _) in _groups().items()})
 
 
 def console_origins(settings: Settings) -> list[str]:
     """Origins commerce accepts cross-origin calls from: CONSOLE_ORIGINS, else core's own."""
-    if settings.console_origins:
-        return settings.console_origins.split(",")
-    hosts = dict.fromkeys([settings.host, "127.0.0.1", "localhost"])
-    return [f"http://{h}:{settings.core_port}" for h in hosts if h not in ("0.0.0.0", "::")]
+    if settings.console.origins:
+        return settings.console.origins.split(",")
+    server = settings.server
+    hosts = dict.fromkeys([server.host, "127.0.0.1", "localhost"])
+    return [f"http://{h}:{server.core_port}" for h in hosts if h not in ("0.0.0.0", "::")]
 
 
 def to_environ(settings: Settings) -> dict[str, str]:
     """The environment that reproduces ``settings`` in a child process."""
     out: dict[str, str] = {}
-    for field, name in _ENV_NAMES.items():
-        value = getattr(settings, field)
+    for key, name in env_names().items():
+        group, field = key.split(".")
+        value = getattr(getattr(settings, group), field)
         if value is not None:
             out[name] = str(value)
     return out

@@ -48,7 +48,7 @@ import nats
 import numpy as np
 import redis.asyncio as aioredis
 
-from api.core.dispatch.service import STACK_CANDIDATES, Dispatcher, DispatchMetrics, round_order
+from api.core.dispatch.service import Dispatcher, DispatchMetrics, round_order
 from api.core.dispatch.store import DispatchStore
 from api.observability import Metrics
 from api.settings import Settings
@@ -120,15 +120,15 @@ def offline_inputs(c: City, settings: Settings) -> RoundInputs:
     def nearest(of: np.ndarray, limit: int) -> np.ndarray:
         found, _ = grid.nearest(of, qkey, qlat, qlng,
                                 limit=np.full(len(c.orders), limit, dtype=np.int64),
-                                radius_m=settings.dispatch_radius_m)
+                                radius_m=settings.dispatch.radius_m)
         return found
 
     return RoundInputs(
         orders=c.orders, now_ms=c.now_ms,
         couriers=RoundCouriers(ids=ids, lat=lat, lng=lng,
                                vehicle=[VEHICLES[i % 3] for i in range(len(ids))]),
-        idle=nearest(members[members % 3 != 0], settings.dispatch_candidates),
-        to_pickup=nearest(members[members % 3 == 0], STACK_CANDIDATES))
+        idle=nearest(members[members % 3 != 0], settings.dispatch.candidates),
+        to_pickup=nearest(members[members % 3 == 0], settings.dispatch.stack_candidates))
 
 
 def offline_round(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[float]],
@@ -141,9 +141,9 @@ def offline_round(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[f
     figures = {"search": [time.perf_counter() - t0]}
     pairs: list[Pair] = []
     for policy in ("optimal", "greedy"):
-        params = RoundParams(policy=policy, candidates=settings.dispatch_candidates,
-                             max_stack=settings.dispatch_max_stack,
-                             unassigned_penalty_s=settings.unassigned_penalty_s)
+        params = RoundParams(policy=policy, candidates=settings.dispatch.candidates,
+                             max_stack=settings.dispatch.max_stack,
+                             unassigned_penalty_s=settings.dispatch.unassigned_penalty_s)
         t0 = time.perf_counter()
         plan = plan_round(inputs, params)
         figures[policy] = [time.perf_counter() - t0, len(plan.offers), plan.total_cost_s]
@@ -155,7 +155,7 @@ def offline_round(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[f
 async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
                     search: str) -> tuple[tuple[float, float, float, int, int, float], bool]:
     ns = f"benchround{uuid.uuid4().hex[:6]}"
-    settings = msgspec.structs.replace(Settings(), namespace=ns, dispatch_search=search)
+    settings = Settings().replace(server__namespace=ns, dispatch__search=search)
     redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         urls["redis"], max_connections=64, timeout=30))
     nc = await nats.connect(urls["nats"])
@@ -215,9 +215,9 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
 
 def plan_pairs(args: argparse.Namespace, c: City, settings: Settings) -> list[Pair]:
     """The offers `plan_round` makes of this city offline, under the round's settings."""
-    params = RoundParams(candidates=settings.dispatch_candidates,
-                         max_stack=settings.dispatch_max_stack,
-                         unassigned_penalty_s=settings.unassigned_penalty_s)
+    params = RoundParams(candidates=settings.dispatch.candidates,
+                         max_stack=settings.dispatch.max_stack,
+                         unassigned_penalty_s=settings.dispatch.unassigned_penalty_s)
     plan = plan_round(offline_inputs(c, settings), params)
     return sorted((o.order_id, o.courier_id) for o in plan.offers)
 

@@ -39,7 +39,7 @@ from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.services import create_admin
 from api.commerce.context import CommerceConfig
 from api.migrate import migrate
-from api.settings import Settings
+from api.settings import ServerSettings, Settings, StoreSettings
 
 V1 = "/api/v1"
 ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
@@ -113,10 +113,15 @@ async def run(args: argparse.Namespace) -> None:
     url = _db_url(server, name)
     try:
         await migrate(url)
-        settings = Settings(database_url=url, redis_url=redis_url, nats_url=nats_url,
-                            jwt_secret="bench-" + secrets.token_hex(24),
-                            namespace=namespace,
-                            db_pool_max=args.pool)
+        settings = Settings(
+            stores=StoreSettings(
+                database_url=url,
+                redis_url=redis_url,
+                nats_url=nats_url,
+                db_pool_max=args.pool,
+            ),
+            server=ServerSettings(jwt_secret="bench-" + secrets.token_hex(24), namespace=namespace),
+        )
         app = build_app("commerce", "bench", settings,
                         functools.partial(commerce_parts, config=FAST))
         # httpx's ASGI transport keeps requests concurrent in this loop (Litestar's test
@@ -155,8 +160,8 @@ async def _drop_namespace(namespace: str, redis_url: str, nats_url: str) -> None
 
 async def _bench(client: httpx.AsyncClient, settings: Settings,
                  args: argparse.Namespace) -> None:
-    assert settings.database_url
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    assert settings.stores.database_url
+    pool = await asyncpg.create_pool(settings.stores.database_url, min_size=1, max_size=1)
     await create_admin(pool, "bench-admin@example.com", "bench-admin-1", Passwords(FAST.argon2))
     await pool.close()
 

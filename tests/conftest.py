@@ -22,7 +22,7 @@ from nats.aio.client import Client
 
 from api.migrate import migrate
 from api.runtime import EmbeddedStores
-from api.settings import Settings
+from api.settings import ServerSettings, Settings, StoreSettings
 
 JWT_TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -114,13 +114,17 @@ async def settings(
 ) -> AsyncIterator[Settings]:
     """Settings for apps under test; Redis keys and NATS names carry the run's namespace."""
     yield Settings(
-        database_url=database_url,
-        redis_url=store_urls.redis,
-        nats_url=store_urls.nats,
-        jwt_secret=JWT_TEST_SECRET,
-        data_dir=tmp_data_root / "data",
-        namespace=run_id,
-        store_timeout_s=2.0,
+        stores=StoreSettings(
+            database_url=database_url,
+            redis_url=store_urls.redis,
+            nats_url=store_urls.nats,
+            timeout_s=2.0,
+        ),
+        server=ServerSettings(
+            jwt_secret=JWT_TEST_SECRET,
+            data_dir=tmp_data_root / "data",
+            namespace=run_id,
+        ),
     )
     client = aioredis.from_url(store_urls.redis)
     try:

@@ -78,7 +78,7 @@ def commerce_parts(
     )
 
     async def declare_streams(resources: Resources) -> None:
-        await ensure_streams(resources.js, Names(resources.settings.namespace))
+        await ensure_streams(resources.js, Names(resources.settings.server.namespace))
 
     async def replay_chef_index(resources: Resources) -> None:
         """Tell the index hooks about every indexable chef (the index is rebuildable)."""

@@ -35,9 +35,9 @@ def create_admin_command(email: str, password: str) -> None:
         settings = load_settings()
     except (msgspec.ValidationError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
-    if not settings.database_url:
+    if not settings.stores.database_url:
         raise click.ClickException("DATABASE_URL is not set")
-    dsn = settings.database_url
+    dsn = settings.stores.database_url
 
     async def run() -> str:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)

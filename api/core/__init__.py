@@ -8,14 +8,15 @@ import gc
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
-from api.core.fleet.console import CONSOLE_HANDLERS, console_static
-from api.core.fleet.controllers import nearby_couriers
+from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
+from api.core.fleet.controllers import console_static
 from api.core.gps.controllers import GpsController
-from api.core.routing.controllers import optimize
+from api.core.routing.controllers import RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import TrackingController
 from api.core.tracking.service import Tracking
+from api.core.zones.cache import changed_subject
 from api.core.zones.controllers import ZoneController
 from api.observability import Metrics
 from api.parts import Parts
@@ -28,7 +29,7 @@ from streams.jetstream import consume_batches
 def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     """Everything core serves and runs besides /health and /metrics."""
     core = CoreServices(settings, metrics)
-    solver_pool = SolverPool(max_wait_s=settings.routing_max_wait_s, metrics=metrics)
+    solver_pool = SolverPool(max_wait_s=settings.routing.max_wait_s, metrics=metrics)
     tracking = Tracking(settings, core)
 
     async def freeze_heap(_: Resources) -> None:
@@ -72,12 +73,12 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                               handler=DispatchHistory(res.db).apply_msgs, batch=200)
 
     async def follow_zones(res: Resources) -> None:
-        await core.zones.follow(res, f"{settings.namespace}.zones.changed")
+        await core.zones.follow(res, changed_subject(settings.server.namespace))
 
     return Parts(
-        handlers=[GpsController, nearby_couriers, ZoneController, optimize,
+        handlers=[GpsController, *FLEET_HANDLERS, ZoneController, RoutingController,
                   CourierDispatchController, FleetDispatchController, TrackingController,
-                  *CONSOLE_HANDLERS, console_static()],
+                  console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),

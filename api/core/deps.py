@@ -12,11 +12,15 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from api.core.dispatch.service import Dispatcher
+from api.core.fleet.services import FleetService
 from api.core.gps.ingest import Ingest
 from api.core.routing.pool import SolverPool
+from api.core.routing.service import RoutingService
 from api.core.services import CoreServices
 from api.core.tracking.service import Tracking
-from api.core.zones.cache import ZoneCache
+from api.core.zones.cache import ZoneCache, changed_subject
+from api.core.zones.services import ZoneService
+from api.resources import Resources
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
 
@@ -57,6 +61,20 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
+def provide_fleet(state: State) -> FleetService:
+    return FleetService(provide_core(state), provide_tracking(state), provide_settings(state))
+
+
+def provide_service_zones(state: State) -> ZoneService:
+    res: Resources = state.resources
+    return ZoneService(res.db, res.nats, provide_zones(state),
+                       changed_subject(res.settings.server.namespace))
+
+
+def provide_routing(state: State) -> RoutingService:
+    return RoutingService(provide_solver_pool(state))
+
+
 DEPENDENCIES: dict[str, Any] = {
     "core": Provide(provide_core, sync_to_thread=False),
     "dispatcher": Provide(provide_dispatcher, sync_to_thread=False),
@@ -66,6 +84,9 @@ DEPENDENCIES: dict[str, Any] = {
     "tracking": Provide(provide_tracking, sync_to_thread=False),
     "solver_pool": Provide(provide_solver_pool, sync_to_thread=False),
     "settings": Provide(provide_settings, sync_to_thread=False),
+    "fleet": Provide(provide_fleet, sync_to_thread=False),
+    "service_zones": Provide(provide_service_zones, sync_to_thread=False),
+    "routing": Provide(provide_routing, sync_to_thread=False),
 }
 
 # Handler parameter types: a parameter named like a key of DEPENDENCIES gets that service.
@@ -77,3 +98,6 @@ ZonesDep = NamedDependency[ZoneCache]
 TrackingDep = NamedDependency[Tracking]
 SolverPoolDep = NamedDependency[SolverPool]
 SettingsDep = NamedDependency[Settings]
+FleetDep = NamedDependency[FleetService]
+ServiceZonesDep = NamedDependency[ZoneService]
+RoutingDep = NamedDependency[RoutingService]

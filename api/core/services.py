@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.clock import wall_ms
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.gps.indexer import Indexer
-from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache, wall_ms
+from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.tracking.orders_view import OrdersView
 from api.core.zones.cache import ZoneCache
 from api.observability import Metrics
@@ -23,7 +24,7 @@ class CoreServices:
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
-        self.names = Names(settings.namespace)
+        self.names = Names(settings.server.namespace)
         self.ingest_metrics = IngestMetrics(metrics)
         self.zones = ZoneCache()
         self.dispatch_metrics = DispatchMetrics(metrics)
@@ -31,14 +32,17 @@ class CoreServices:
 
     async def bind(self, res: Resources) -> None:
         await ensure_streams(res.js, self.names)
-        ns = self.settings.namespace
+        ns = self.settings.server.namespace
         self._bound["couriers"] = couriers = LiveIndex(res.redis, f"{ns}:geo")
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
         self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
         self._bound["ingest"] = Ingest(
-            res.nats, res.js, self.names, self.ingest_metrics, LastFixCache(couriers),
+            res.nats, res.js, self.names, self.ingest_metrics,
+            LastFixCache(couriers, capacity=self.settings.ingest.last_fix_cache_size),
             in_service_area=self.zones.in_service_area,
-            flush_s=self.settings.ingest_flush_ms / 1000,
+            flush_s=self.settings.ingest.flush_ms / 1000,
+            publish_attempts=self.settings.ingest.publish_attempts,
+            publish_timeout_s=self.settings.ingest.publish_timeout_s,
         )
         await self.zones.reload(res.db)
         dispatcher = Dispatcher(
@@ -50,7 +54,8 @@ class CoreServices:
         self.orders.listeners.append(dispatcher.on_order_event)
         self._bound["indexer"] = Indexer(
             res.js, self.names, couriers, self.ingest_metrics,
-            batch=self.settings.indexer_batch, rebuild_s=self.settings.index_rebuild_s,
+            batch=self.settings.ingest.indexer_batch,
+            rebuild_s=self.settings.ingest.index_rebuild_s,
         )
 
     def _get(self, name: str) -> Any:

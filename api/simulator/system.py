@@ -53,24 +53,24 @@ async def isolated_settings(settings: Settings, policy: str) -> RunIsolation:
     configured PostgreSQL (or, without DATABASE_URL, embedded stores in a fresh folder)."""
     tag = secrets.token_hex(4)
     changes: dict[str, object] = {
-        "namespace": f"sim{tag}", "core_port": free_port(settings.host),
-        "commerce_port": free_port(settings.host), "dispatch_policy": policy,
-        "jwt_secret": secrets.token_urlsafe(48), "log_level": "WARNING",
+        "server__namespace": f"sim{tag}", "server__core_port": free_port(settings.server.host),
+        "server__commerce_port": free_port(settings.server.host), "dispatch__policy": policy,
+        "server__jwt_secret": secrets.token_urlsafe(48), "server__log_level": "WARNING",
     }
     database = None
-    if settings.database_url:
+    if settings.stores.database_url:
         database = f"hc_sim_{tag}"
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await asyncpg.connect(settings.stores.database_url)
         try:
             await conn.execute(f'CREATE DATABASE "{database}"')
         finally:
             await conn.close()
-        parts = urlsplit(settings.database_url)
-        changes["database_url"] = urlunsplit(parts._replace(path=f"/{database}"))
+        parts = urlsplit(settings.stores.database_url)
+        changes["stores__database_url"] = urlunsplit(parts._replace(path=f"/{database}"))
     # Embedded stores (if any) live in a folder of this run, removed with them.
-    changes["data_dir"] = Path(tempfile.mkdtemp(prefix="homechef-sim-"))
-    return RunIsolation(settings=msgspec.structs.replace(settings, **changes),
-                        database=database, server_dsn=settings.database_url)
+    changes["server__data_dir"] = Path(tempfile.mkdtemp(prefix="homechef-sim-"))
+    return RunIsolation(settings=settings.replace(**changes),
+                        database=database, server_dsn=settings.stores.database_url)
 
 
 async def clean_up(run: RunIsolation) -> None:
@@ -83,27 +83,28 @@ async def clean_up(run: RunIsolation) -> None:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{run.database}" WITH (FORCE)')
             finally:
                 await conn.close()
-    if s.redis_url:
+    if s.stores.redis_url:
         import redis.asyncio as aioredis
 
         with contextlib.suppress(Exception):
-            client = aioredis.from_url(s.redis_url)
+            client = aioredis.from_url(s.stores.redis_url)
             try:
-                keys = [k async for k in client.scan_iter(match=f"{s.namespace}:*", count=1000)]
+                keys = [k async for k in
+                        client.scan_iter(match=f"{s.server.namespace}:*", count=1000)]
                 for i in range(0, len(keys), 1000):
                     await client.delete(*keys[i:i + 1000])
             finally:
                 await client.aclose()
-    if s.nats_url:
+    if s.stores.nats_url:
         import nats
 
         with contextlib.suppress(Exception):
-            nc = await nats.connect(s.nats_url)
+            nc = await nats.connect(s.stores.nats_url)
             try:
                 js = nc.jetstream()
                 for info in await js.streams_info():
                     if info.config.name and info.config.name.startswith(
-                            f"{s.namespace.upper()}_"):
+                            f"{s.server.namespace.upper()}_"):
                         await js.delete_stream(info.config.name)
             finally:
                 await nc.close()

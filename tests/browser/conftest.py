@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import msgspec
 import nats
 import pytest
 from nats.js import JetStreamContext
@@ -52,24 +51,27 @@ class Console:
 @pytest.fixture(scope="module")
 async def console(settings: Settings) -> AsyncIterator[Console]:
     """Automatic dispatch is effectively off (one round an hour): the test assigns by hand."""
-    ns = f"{settings.namespace}b{secrets.token_hex(2)}"
+    ns = f"{settings.server.namespace}b{secrets.token_hex(2)}"
     commerce_port = free_port()
-    core_settings = msgspec.structs.replace(
-        settings, namespace=ns, dispatch_round_s=3600.0, commerce_port=commerce_port,
-        commerce_public_url=f"http://127.0.0.1:{commerce_port}")
+    core_settings = settings.replace(
+        server__namespace=ns,
+        dispatch__round_s=3600.0,
+        server__commerce_port=commerce_port,
+        console__commerce_url=f"http://127.0.0.1:{commerce_port}",
+    )
     email, password = f"fleet-{uuid.uuid4().hex[:8]}@example.com", "console-pass-1"
-    assert settings.database_url
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    assert settings.stores.database_url
+    pool = await asyncpg.create_pool(settings.stores.database_url, min_size=1, max_size=1)
     try:
         await create_admin(pool, email, password, Passwords(FAST_HASH))
     finally:
         await pool.close()
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.stores.nats_url)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     try:
         async with serve_core(core_settings) as core:
-            commerce_settings = msgspec.structs.replace(core_settings, console_origins=core.url)
+            commerce_settings = core_settings.replace(console__origins=core.url)
             commerce = create_commerce_app(commerce_settings)
             async with serve_app(commerce, commerce_port) as commerce_url:
                 yield Console(core, commerce_url, names, nc.jetstream(), email, password)

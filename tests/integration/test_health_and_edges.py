@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -45,8 +44,9 @@ async def test_health_503_when_a_store_goes_down(
                            nats=store == "nats")
     if store == "postgres":
         await migrate(urls["postgres"])  # core's start-up reads its tables
-    field = {"postgres": "database_url", "redis": "redis_url", "nats": "nats_url"}[store]
-    app = create_core_app(msgspec.structs.replace(settings, **{field: urls[store]}))
+    field = {"postgres": "stores__database_url", "redis": "stores__redis_url",
+             "nats": "stores__nats_url"}[store]
+    app = create_core_app(settings.replace(**{field: urls[store]}))
     try:
         async with AsyncTestClient(app) as client:
             assert (await client.get("/health")).status_code == 200

@@ -9,7 +9,6 @@ import functools
 import uuid
 from collections.abc import AsyncIterator
 
-import msgspec
 import pytest
 
 from api.app import build_app, create_core_app
@@ -26,12 +25,11 @@ from tests.servers import serve_app
 
 @contextlib.asynccontextmanager
 async def _system(settings: Settings, policy: str) -> AsyncIterator[Endpoints]:
-    ns = f"{settings.namespace}m{uuid.uuid4().hex[:4]}"
-    s = msgspec.structs.replace(settings, namespace=ns, dispatch_policy=policy,
-                                dispatch_round_s=0.5)
-    assert s.database_url
+    ns = f"{settings.server.namespace}m{uuid.uuid4().hex[:4]}"
+    s = settings.replace(server__namespace=ns, dispatch__policy=policy, dispatch__round_s=0.5)
+    assert s.stores.database_url
     email, password = staff_login("admin")
-    await create_staff(s.database_url, email, password, "admin")
+    await create_staff(s.stores.database_url, email, password, "admin")
     commerce = build_app("commerce", "commerce (simulator test)", s,
                          functools.partial(commerce_parts, config=FAST))
     try:

@@ -68,7 +68,7 @@ class AccountService:
         self.db = resources.db
         self.redis = resources.redis
         self.tokens = resources.tokens
-        self.ns = resources.settings.namespace
+        self.ns = resources.settings.server.namespace
         self.commerce = commerce
         self.config = commerce.config
         self.passwords = commerce.passwords

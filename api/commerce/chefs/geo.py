@@ -21,7 +21,7 @@ class ChefGeoIndex:
         self._index: LiveIndex | None = None
 
     async def bind(self, res: Resources) -> None:
-        self._index = LiveIndex(res.redis, f"{res.settings.namespace}:chefgeo")
+        self._index = LiveIndex(res.redis, f"{res.settings.server.namespace}:chefgeo")
 
     @property
     def index(self) -> LiveIndex:

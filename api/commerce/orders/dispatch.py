@@ -49,7 +49,7 @@ async def apply_dispatch_event(resources: Resources, commerce: Commerce,
     except ValueError:
         log.warning("dispatch event for a malformed order id %r", event.order_id)
         return False
-    names = Names(resources.settings.namespace)
+    names = Names(resources.settings.server.namespace)
     async with resources.db.acquire() as conn, conn.transaction():
         if isinstance(event, CourierAssigned):
             done = await conn.execute(
@@ -85,7 +85,7 @@ async def apply_dispatch_event(resources: Resources, commerce: Commerce,
 
 def dispatch_consumer(commerce: Commerce) -> Worker:
     async def run(resources: Resources) -> None:
-        names = Names(resources.settings.namespace)
+        names = Names(resources.settings.server.namespace)
 
         async def handle(msgs: list[Msg]) -> None:
             for msg in msgs:

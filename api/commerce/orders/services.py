@@ -64,7 +64,7 @@ class OrderService:
     def __init__(self, resources: Resources, commerce: Commerce) -> None:
         self.db = resources.db
         self.commerce = commerce
-        self.names = Names(resources.settings.namespace)
+        self.names = Names(resources.settings.server.namespace)
 
     # -- create ----------------------------------------------------------------------------
     async def create(self, customer_id: str, req: s.OrderCreate,

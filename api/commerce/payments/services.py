@@ -27,7 +27,7 @@ class PaymentService:
         self.db = resources.db
         self.commerce = commerce
         self.provider = commerce.payments
-        self.names = Names(resources.settings.namespace)
+        self.names = Names(resources.settings.server.namespace)
 
     async def intent(self, customer_id: str, order_id: uuid.UUID) -> tuple[s.Payment, bool]:
         """An open intent for the order: the existing one (idempotent) or a new attempt."""

@@ -88,13 +88,6 @@ from streams.wire import Point
 
 log = logging.getLogger("homechef.dispatch")
 
-MAX_ORDERS_PER_ROUND = 2000
-OUTBOX_GRACE_MS = 3000
-"""The relay leaves outbox rows younger than this to the request publishing them."""
-STACK_CANDIDATES = 4  # couriers heading to a chef looked at per order
-DELIVERED_WITHIN_M = 150.0
-"""A courier may mark an order delivered only when its last fix is this close to the
-drop-off (the door), so a courier cannot close an order from across town."""
 LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
 FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
@@ -229,11 +222,11 @@ class Dispatcher:
         """Epoch ms UTC, read for every timestamp the dispatcher stamps or compares."""
         self.worker_id = uuid.uuid4().hex
         self.model = HaversineTravelModel()
-        self.delivered_within_m = DELIVERED_WITHIN_M
+        self.delivered_within_m = settings.dispatch.delivered_within_m
         self.round_params = RoundParams(
-            policy="greedy" if settings.dispatch_policy == "greedy" else "optimal",
-            candidates=settings.dispatch_candidates, max_stack=settings.dispatch_max_stack,
-            unassigned_penalty_s=settings.unassigned_penalty_s, costs=CostParams(),
+            policy="greedy" if settings.dispatch.policy == "greedy" else "optimal",
+            candidates=settings.dispatch.candidates, max_stack=settings.dispatch.max_stack,
+            unassigned_penalty_s=settings.dispatch.unassigned_penalty_s, costs=CostParams(),
             travel=self.model)
 
     # -- intake ----------------------------------------------------------------------------
@@ -263,8 +256,8 @@ class Dispatcher:
     async def enqueue(self, event: OrderStatusChanged, now_ms: int) -> bool:
         lat, lng = event.pickup.lat, event.pickup.lng
         nearest, _ = await self.couriers.nearby(
-            lat, lng, radius_m=self.settings.dispatch_radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.courier_stale_s, statuses=["idle"])
+            lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
+            stale_s=self.settings.ingest.courier_stale_s, statuses=["idle"])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
@@ -272,7 +265,8 @@ class Dispatcher:
         fields: dict[str, str | int | float] = {
             "plat": lat, "plng": lng, "dlat": event.dropoff.lat, "dlng": event.dropoff.lng,
             "ready_ms": event.ready_at_ms or now_ms,
-            "promised_ms": event.promised_at_ms or now_ms + 45 * 60_000,
+            "promised_ms": event.promised_at_ms
+            or now_ms + round(self.settings.dispatch.default_promise_s * 1000),
             "number": event.order_number, "chef": event.chef_id,
         }
         return await self.store.enqueue(event.order_id, region=region_of(lat, lng),
@@ -281,7 +275,7 @@ class Dispatcher:
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
         """Every DISPATCH_ROUND_S: expire due offers, then run rounds of the regions we lease."""
-        ttl_ms = round(self.settings.lease_ttl_s * 1000)
+        ttl_ms = round(self.settings.dispatch.lease_ttl_s * 1000)
         while True:
             raise_if_cancelling()
             started = time.monotonic()
@@ -291,7 +285,7 @@ class Dispatcher:
                 if await self.store.hold_lease(region, self.worker_id, ttl_ms):
                     await self.run_round(region)
             elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.05, self.settings.dispatch_round_s - elapsed))
+            await asyncio.sleep(max(0.05, self.settings.dispatch.round_s - elapsed))
 
     async def expire_due_offers(self) -> None:
         now_ms = self.clock()
@@ -309,7 +303,7 @@ class Dispatcher:
         now_ms = self.clock()
         # Due orders still waiting, with their declined couriers: one script, one reply.
         n_due, rows, declined = await self.store.round_orders(
-            region, now_ms, MAX_ORDERS_PER_ROUND, fields=ROUND_ORDER_FIELDS)
+            region, now_ms, self.settings.dispatch.max_orders_per_round, fields=ROUND_ORDER_FIELDS)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
@@ -336,12 +330,12 @@ class Dispatcher:
         members = finder.members
         stack_read: asyncio.Future[dict[str, tuple[str, list[dict[str, str]]]]] | None = None
         to_pickup = None
-        if self.settings.dispatch_max_stack >= 2:
+        if self.settings.dispatch.max_stack >= 2:
             to_pickup, _ = finder.nearest("to_pickup")
             stack_ids = [members.ids[c] for c in np.unique(to_pickup[to_pickup >= 0]).tolist()]
             if stack_ids:  # sorted: member indices order like ids
                 stack_read = asyncio.ensure_future(self.store.stack_inputs(
-                    stack_ids, self.settings.dispatch_max_stack))
+                    stack_ids, self.settings.dispatch.max_stack))
         try:
             idle, _ = finder.nearest("idle")
             vehicles = members.attr
@@ -373,7 +367,7 @@ class Dispatcher:
                   else OfferClaim(courier_id=o.courier_id, order_id=o.order_id)
                   for o in offers]
         claim_ms = self.clock()  # the courier gets the full TTL from the claim on
-        expires_ms = claim_ms + round(self.settings.offer_ttl_s * 1000)
+        expires_ms = claim_ms + round(self.settings.dispatch.offer_ttl_s * 1000)
         done = sent = lost = 0
         inbox = self.names.courier_inbox
         async with contextlib.aclosing(self.store.offer_chunks(
@@ -400,20 +394,21 @@ class Dispatcher:
     async def finder(self, region: str, orders: list[RoundOrder],
                      now_ms: int) -> NearestFinder:
         """The round's candidate couriers per order: the nearest idle ones (K + declined)
-        and, when stacking is on, the nearest heading to a chef (STACK_CANDIDATES +
+        and, when stacking is on, the nearest heading to a chef (DISPATCH_STACK_CANDIDATES +
         declined), within DISPATCH_RADIUS_M, fresh per COURIER_STALE_S, nearest first.
 
         ``snapshot`` (default): one read of the region's couriers (and its neighbours'),
         with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
         Same answer."""
-        k = self.settings.dispatch_candidates
+        k = self.settings.dispatch.candidates
         limits = {"idle": [k + len(o.declined) for o in orders]}
-        if self.settings.dispatch_max_stack >= 2:
-            limits["to_pickup"] = [STACK_CANDIDATES + len(o.declined) for o in orders]
+        if self.settings.dispatch.max_stack >= 2:
+            limits["to_pickup"] = [self.settings.dispatch.stack_candidates + len(o.declined)
+                                   for o in orders]
         points = [(o.pickup_lat, o.pickup_lng) for o in orders]
-        radius_m = self.settings.dispatch_radius_m
-        stale_s = self.settings.courier_stale_s
-        if self.settings.dispatch_search == "snapshot":
+        radius_m = self.settings.dispatch.radius_m
+        stale_s = self.settings.ingest.courier_stale_s
+        if self.settings.dispatch.search == "snapshot":
             return await self.couriers.nearest_finder(
                 points, regions=regions_near(region, radius_m), radius_m=radius_m,
                 limits=limits, now_ms=now_ms, stale_s=stale_s,
@@ -433,7 +428,7 @@ class Dispatcher:
         """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
         finder = await self.finder(region, orders, now_ms)
         return {status: finder.hits(status) for status in
-                (["idle", "to_pickup"] if self.settings.dispatch_max_stack >= 2 else ["idle"])}
+                (["idle", "to_pickup"] if self.settings.dispatch.max_stack >= 2 else ["idle"])}
 
     # -- courier and fleet actions ---------------------------------------------------------
     async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:
@@ -585,8 +580,8 @@ class Dispatcher:
 
     def config(self) -> DispatchConfig:
         s = self.settings
-        return DispatchConfig(policy=s.dispatch_policy, round_s=s.dispatch_round_s,
-                              offer_ttl_s=s.offer_ttl_s, radius_m=s.dispatch_radius_m)
+        return DispatchConfig(policy=s.dispatch.policy, round_s=s.dispatch.round_s,
+                              offer_ttl_s=s.dispatch.offer_ttl_s, radius_m=s.dispatch.radius_m)
 
     async def _progressed(self, order_id: str, courier_id: str,
                           new: OrderDispatchState) -> DispatchOrder | Refused:
@@ -685,10 +680,12 @@ class Dispatcher:
         if parked:
             await self.store.drop_event(pending.row)
 
-    async def relay_outbox(self, limit: int = 100, *, grace_ms: int = OUTBOX_GRACE_MS) -> int:
-        """Publish outbox rows in order, oldest first, once they are `grace_ms` old (younger
-        ones are normally being published by the request that wrote them); stop at the first
-        failure. Returns how many were published."""
+    async def relay_outbox(self, limit: int = 100, *, grace_ms: int | None = None) -> int:
+        """Publish outbox rows in order, oldest first, once they are `grace_ms` old (default
+        DISPATCH_OUTBOX_GRACE_MS; younger ones are normally being published by the request
+        that wrote them); stop at the first failure. Returns how many were published."""
+        if grace_ms is None:
+            grace_ms = self.settings.dispatch.outbox_grace_ms
         sent = 0
         while sent < limit and (raw := await self.store.outbox_head()) is not None:
             try:

@@ -1,59 +1,85 @@
-"""Fleet manager reads: nearby couriers (from the live H3 index)."""
+"""The fleet console on core: the fleet manager's reads (/api/v1/fleet/...), the console's
+public config, and its static shell at ``/console/``.
+
+The static shell is public by design (it holds no data); every data call and the socket carry
+the staff token the console got from commerce's login.
+"""
 
 from __future__ import annotations
 
-import math
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
-import msgspec
-from litestar import get
-from litestar.datastructures import State
-from litestar.params import FromQuery, QueryParameter
+from litestar import Controller, Router, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.static_files import create_static_files_router
 
-from api.auth import STAFF, roles
-from api.clock import wall_ms
-from api.core.services import CoreServices
-from api.problems import Problem
+import fleet_console
+from api.auth import PUBLIC_OPT_KEY, STAFF, roles
+from api.core.deps import FleetDep, SettingsDep
+from api.core.fleet.schemas import CellOutlines, ConsoleConfig, NearbyCouriers, OrderTimeline
+from api.core.fleet.services import MAX_LIMIT, MAX_RADIUS_M, cell_outlines, console_config
+from dispatch.kpis import FleetKpis
 
-MAX_RADIUS_M = 50_000.0
-MAX_LIMIT = 500
+__all__ = ["HANDLERS", "STATIC_DIR", "ConsoleController", "FleetController", "console_static"]
 
+STATIC_DIR = Path(fleet_console.__file__).resolve().parent / "static"
 
-class NearbyCourier(msgspec.Struct, frozen=True, kw_only=True):
-    courier_id: str
-    lat: float
-    lng: float
-    distance_m: float
-    status: str
-    updated_at: int
-    """Time of the courier's last accepted fix, epoch ms UTC."""
+Lat = Annotated[float, QueryParameter(ge=-90, le=90)]
+Lng = Annotated[float, QueryParameter(ge=-180, le=180)]
+Radius = Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_M)]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 
 
-class NearbyCouriers(msgspec.Struct, frozen=True):
-    couriers: list[NearbyCourier]
+class FleetController(Controller):
+    path = "/api/v1/fleet"
+    guards = [roles(*STAFF)]
+    tags = ["fleet"]
+
+    @get("/couriers/nearby",
+         summary="Couriers near a point, nearest first (stale couriers excluded)")
+    async def nearby_couriers(self, fleet: FleetDep, lat: Lat, lng: Lng,
+                              radius_m: Radius = 3000.0, limit: Limit = 20,
+                              status: FromQuery[str | None] = None) -> NearbyCouriers:
+        return await fleet.nearby_couriers(lat, lng, radius_m=radius_m, limit=limit,
+                                           statuses=status)
+
+    @get("/chefs/nearby", summary="Chefs on the live index near a point, nearest first")
+    async def nearby_chefs(self, fleet: FleetDep, lat: Lat, lng: Lng,
+                           radius_m: Radius = 5000.0, limit: Limit = 200) -> NearbyCouriers:
+        return await fleet.nearby_chefs(lat, lng, radius_m=radius_m, limit=limit)
+
+    @get("/stats", summary="KPIs from live state: couriers online/idle, orders waiting/late, "
+                           "median assign")
+    async def stats(self, fleet: FleetDep) -> FleetKpis:
+        return await fleet.stats()
+
+    @get("/cells", sync_to_thread=False,
+         summary="Outlines of res-7 H3 cells (the console's supply/demand hexagons)")
+    def cells(self, cells: FromQuery[str]) -> CellOutlines:
+        return cell_outlines(cells)
+
+    @get("/orders/{order_id:str}/timeline",
+         summary="An order's dispatch steps with their times (the console's order drawer)")
+    async def order_timeline(self, fleet: FleetDep, order_id: FromPath[str]) -> OrderTimeline:
+        return await fleet.order_timeline(order_id)
 
 
-@get("/api/v1/fleet/couriers/nearby", guards=[roles(*STAFF)],
-     summary="Couriers near a point, nearest first (stale couriers excluded)")
-async def nearby_couriers(
-    state: State,
-    lat: Annotated[float, QueryParameter(ge=-90, le=90)],
-    lng: Annotated[float, QueryParameter(ge=-180, le=180)],
-    radius_m: Annotated[float, QueryParameter(gt=0, le=MAX_RADIUS_M)] = 3000.0,
-    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = 20,
-    status: FromQuery[str | None] = None,
-) -> NearbyCouriers:
-    if not (math.isfinite(lat) and math.isfinite(lng)):
-        raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
-    core: CoreServices = state.core
-    statuses = [s for s in status.split(",") if s] if status else None
-    members, _ = await core.couriers.nearby(
-        lat, lng, radius_m=radius_m, limit=limit, now_ms=wall_ms(),
-        stale_s=core.settings.courier_stale_s, statuses=statuses,
-    )
-    return NearbyCouriers([
-        NearbyCourier(courier_id=m.member_id, lat=m.lat, lng=m.lng,
-                      distance_m=round(m.dist_m, 2), status=m.status,
-                      updated_at=m.updated_at_ms)
-        for m in members
-    ])
+class ConsoleController(Controller):
+    path = "/api/v1/console"
+    tags = ["fleet"]
+
+    @get("/config", opt={PUBLIC_OPT_KEY: True}, sync_to_thread=False,
+         summary="Where the console logs in and which map tiles it may draw (public)")
+    def config(self, settings: SettingsDep) -> ConsoleConfig:
+        return console_config(settings)
+
+
+def console_static() -> Router:
+    """``/console/`` → fleet_console/static (index.html for the folder)."""
+    return create_static_files_router(path="/console", directories=[STATIC_DIR],
+                                      html_mode=True, name="console",
+                                      opt={PUBLIC_OPT_KEY: True}, include_in_schema=False)
+
+
+HANDLERS: list[Any] = [FleetController, ConsoleController]

@@ -60,7 +60,7 @@ class GpsController(Controller):
           summary="Upload a batch of the caller's GPS fixes (up to INGEST_MAX_BATCH)")
     async def post_locations(self, request: Request[Any, Any, Any], identity: IdentityDep,
                              ingest: IngestDep, settings: SettingsDep) -> BatchAccepted:
-        items = _fixes_of(await request.body(), settings.ingest_max_batch)
+        items = _fixes_of(await request.body(), settings.ingest.max_batch)
         verdict = await ingest.submit(identity.user_id, items, wait_acks=True)
         return BatchAccepted(accepted=verdict.accepted,
                              rejected=[Rejection(i, r.value) for i, r in verdict.rejected])
@@ -71,7 +71,8 @@ class GpsController(Controller):
                              settings: SettingsDep) -> None:
         """A courier device: fixes in; rejections, offers and assignment updates out."""
         link = device.CourierLink(identity_of(socket).user_id, ingest,
-                                  max_batch=settings.ingest_max_batch)
+                                  max_batch=settings.ingest.max_batch,
+                                  max_pending=settings.ingest.socket_pending_max)
         await socket.accept()
         await device.serve(socket, link, hub=tracking.couriers, dispatcher=dispatcher,
-                           queue_size=settings.ws_queue_size)
+                           queue_size=settings.ws.queue_size)

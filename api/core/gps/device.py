@@ -36,7 +36,6 @@ __all__ = ["CourierLink", "serve"]
 
 log = logging.getLogger("homechef.gps")
 
-_MAX_WAITING = 64
 """Device messages a fast-lane socket holds for the slow path before it stops reading."""
 
 
@@ -58,12 +57,15 @@ def _error(reason: str, *, detail: str = "", index: int | None = None,
 class CourierLink:
     """One connected courier device: its messages validated through `Ingest`, and answered."""
 
-    __slots__ = ("courier_id", "ingest", "max_batch")
+    __slots__ = ("courier_id", "ingest", "max_batch", "max_pending")
 
-    def __init__(self, courier_id: str, ingest: Ingest, *, max_batch: int) -> None:
+    def __init__(self, courier_id: str, ingest: Ingest, *, max_batch: int,
+                 max_pending: int = 64) -> None:
         self.courier_id = courier_id
         self.ingest = ingest
         self.max_batch = max_batch
+        self.max_pending = max_pending
+        """Messages waiting for the slow path before the socket stops reading."""
 
     def _parse(self, raw: str | bytes) -> tuple[_Envelope | None, Any]:
         """(envelope, its fixes) of a fix message, or (None, the replies) of any other."""
@@ -180,7 +182,7 @@ async def _receive_fast(socket: WebSocket[Any, Any, Any], lane: FastLane, link: 
                 return
         waiting.append(raw)
         wake.set()
-        if len(waiting) >= _MAX_WAITING:
+        if len(waiting) >= link.max_pending:
             lane.pause_reading()
 
     async def slow_path() -> None:

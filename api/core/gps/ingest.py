@@ -34,8 +34,6 @@ from streams.events import CourierLocatedBatch, CourierLocatedMany, LocFix, LocR
 
 log = logging.getLogger("homechef.ingest")
 
-PUBLISH_ATTEMPTS = 4
-PUBLISH_TIMEOUT_S = 2.0
 
 
 class IngestMetrics:
@@ -233,7 +231,11 @@ class Ingest:
         clock: Clock = wall_ms,
         flush_s: float = 0.005,
         flush_runs: int = 1000,
+        publish_attempts: int = 4,
+        publish_timeout_s: float = 2.0,
     ) -> None:
+        self._publish_attempts = publish_attempts
+        self._publish_timeout_s = publish_timeout_s
         self._js = js
         self._nc = nc
         self._names = names
@@ -286,18 +288,18 @@ class Ingest:
         counted as failed (``gps_fixes_failed_total``), never silently lost."""
         payload = encode(event)
         headers = {"Nats-Msg-Id": msg_id}
-        for attempt in range(PUBLISH_ATTEMPTS):
+        for attempt in range(self._publish_attempts):
             try:
-                await self._js.publish(subject, payload, timeout=PUBLISH_TIMEOUT_S,
+                await self._js.publish(subject, payload, timeout=self._publish_timeout_s,
                                        headers=headers)
                 return
             except (nats.errors.Error, TimeoutError) as exc:
-                if attempt + 1 == PUBLISH_ATTEMPTS:
+                if attempt + 1 == self._publish_attempts:
                     n = sum(len(r.fixes) for r in event.runs)
                     self.failed += n
                     self._metrics.failed.inc(n)
                     log.warning("%d fixes not stored on %s after %d attempts: %r", n, subject,
-                                PUBLISH_ATTEMPTS, exc)
+                                self._publish_attempts, exc)
                     return
                 await asyncio.sleep(0.05 * 2 ** attempt)
 

@@ -11,10 +11,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from api.observability import Metrics
 
@@ -44,10 +44,16 @@ class SolverPool:
         self.processes = processes
         self.max_wait_s = max_wait_s
         self.queued_s = 0.0  # time limits of the solves submitted and not finished
+        registry = (metrics or Metrics("core")).registry
         self.outcomes = Counter(
             "routing_solves_total", "Route optimisation requests, by outcome", ["outcome"],
-            registry=(metrics or Metrics("core")).registry)
+            registry=registry)
+        self.queued = Gauge(
+            "routing_solver_queued_seconds",
+            "Time limits of the solves admitted and not finished (a new solve waits this "
+            "long, shared over the solver processes)", registry=registry)
         self._pool: ProcessPoolExecutor | None = None
+        self._work: set[Future[Any]] = set()
 
     def submit(self, time_limit_s: float, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run `fn(*args)` (a solve of `time_limit_s`) in a worker. Its seconds count as
@@ -65,9 +71,13 @@ class SolverPool:
         loop = asyncio.get_running_loop()
         work = self.get().submit(fn, *args)
         self.queued_s += time_limit_s
+        self.queued.set(self.queued_s)
+        self._work.add(work)
 
         def release() -> None:
             self.queued_s -= time_limit_s
+            self.queued.set(self.queued_s)
+            self._work.discard(work)
 
         def on_done(_: object) -> None:
             # The pool's own future: done when the worker is, or when a cancel took effect.
@@ -78,6 +88,11 @@ class SolverPool:
 
         work.add_done_callback(on_done)
         return asyncio.wrap_future(work, loop=loop)
+
+    def handed_over(self) -> int:
+        """Solves a worker holds: running, or handed to the workers' queue (which the pool
+        fills a call or two ahead); those run even if cancelled."""
+        return sum(work.running() for work in list(self._work))
 
     def get(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -57,8 +57,8 @@ log = logging.getLogger("homechef.tracking")
 
 def limits_from(settings: Settings) -> HubLimits:
     """The hubs' bounds from the settings (ws_queue_size scales the event backlog)."""
-    return HubLimits(max_event_bytes=max(4, settings.ws_queue_size) * 1024,
-                     courier_stale_s=settings.courier_stale_s)
+    return HubLimits(max_event_bytes=max(4, settings.ws.queue_size) * 1024,
+                     courier_stale_s=settings.ingest.courier_stale_s)
 
 
 _BAD_ID_CHARS = frozenset(".*> \t\r\n")
@@ -118,7 +118,7 @@ class Tracking:
                  limits: HubLimits | None = None, *, clock: Clock = wall_ms) -> None:
         self.settings = settings
         self.core = core
-        self.names = Names(settings.namespace)
+        self.names = Names(settings.server.namespace)
         self.limits = limits or limits_from(settings)
         self.couriers = CourierHub(self.names)
         self.hub = TrackingHub(self.names, self.limits, clock_ms=clock)

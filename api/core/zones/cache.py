@@ -25,6 +25,11 @@ RELOAD_S = 30.0
 """Seconds between reloads when no change announcement arrived."""
 
 
+def changed_subject(namespace: str) -> str:
+    """The core NATS subject a zone change is announced on (plain NATS, no stream)."""
+    return f"{namespace}.zones.changed"
+
+
 class ZoneCache:
     """The active zones of this process; ``contains`` is the ingest path's check."""
 

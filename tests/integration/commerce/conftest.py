@@ -56,8 +56,8 @@ class Api:
 
     async def admin(self) -> dict[str, Any]:
         email, password = self.email("admin"), "admin-password-1"
-        assert self.settings.database_url
-        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=1)
+        assert self.settings.stores.database_url
+        pool = await asyncpg.create_pool(self.settings.stores.database_url, min_size=1, max_size=1)
         try:
             await create_admin(pool, email, password, Passwords(FAST.argon2))
         finally:
@@ -73,8 +73,8 @@ class Api:
         """Headers of a token for a fresh random user id of ``role`` (no DB row)."""
         from api.auth import TokenCodec
 
-        assert self.settings.jwt_secret
-        token = TokenCodec(self.settings.jwt_secret).issue(str(uuid.uuid4()), role)
+        assert self.settings.server.jwt_secret
+        token = TokenCodec(self.settings.server.jwt_secret).issue(str(uuid.uuid4()), role)
         return {"Authorization": f"Bearer {token}"}
 
     async def chef(self, admin: dict[str, Any] | None = None, *, approve: bool = True,

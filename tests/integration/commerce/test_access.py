@@ -204,8 +204,8 @@ async def test_tokens_without_an_account_never_500(api: Api) -> None:
     uuid with no row) gets 4xx problem+json on every route of its role, never a 500."""
     for role in (C, CH, D, A):
         for sub in ("courier-sim-17", str(uuid.uuid4())):
-            assert api.settings.jwt_secret
-            token = TokenCodec(api.settings.jwt_secret).issue(sub, role)
+            assert api.settings.server.jwt_secret
+            token = TokenCodec(api.settings.server.jwt_secret).issue(sub, role)
             headers = {"Authorization": f"Bearer {token}"}
             for _, method, path, allowed in MATRIX:
                 if allowed == PUBLIC or role not in allowed:

@@ -17,8 +17,8 @@ async def test_register_returns_token_pair_with_seed_claims(api: Api) -> None:
     assert body["token_type"] == "Bearer"
     assert body["user"]["role"] == "chef"
     assert "password_hash" not in body["user"]
-    assert api.settings.jwt_secret
-    claims = TokenCodec(api.settings.jwt_secret).verify(body["access_token"])
+    assert api.settings.server.jwt_secret
+    claims = TokenCodec(api.settings.server.jwt_secret).verify(body["access_token"])
     assert claims.sub == body["user"]["id"]
     assert claims.role == "chef"
 

@@ -13,8 +13,8 @@ from api.settings import Settings
 def test_create_admin_then_duplicate_and_bad_email(settings: Settings) -> None:
     """The first run creates the admin; the same email again and a malformed email fail
     with a message and a non-zero exit."""
-    assert settings.database_url
-    env = {"DATABASE_URL": settings.database_url}
+    assert settings.stores.database_url
+    env = {"DATABASE_URL": settings.stores.database_url}
     email = f"root-{uuid.uuid4().hex[:8]}@example.com"
     runner = CliRunner()
     args = ["users", "create-admin", "--email", email, "--password", "sup3r-secret"]

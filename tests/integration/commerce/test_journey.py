@@ -40,9 +40,9 @@ async def test_full_journey(api: Api) -> None:
     """A customer orders from a verified chef out of the cart, pays, the chef accepts and
     prepares, dispatch picks up and delivers, and the customer reviews; events reach
     JetStream with pickup/dropoff/ready/promised on `accepted`; the chef's rating follows."""
-    names = Names(api.settings.namespace)
-    assert api.settings.nats_url
-    nc = await nats.connect(api.settings.nats_url)
+    names = Names(api.settings.server.namespace)
+    assert api.settings.stores.nats_url
+    nc = await nats.connect(api.settings.stores.nats_url)
     events: list[Any] = []
 
     async def collect(msg: Any) -> None:

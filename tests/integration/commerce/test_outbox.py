@@ -17,7 +17,7 @@ from tests.integration.commerce.conftest import Api
 async def test_relay_publishes_once_and_replays_dedupe(api: Api) -> None:
     """Two committed rows → two stream messages; a rolled-back row never leaves; resetting
     sent_at and relaying again adds nothing to the stream."""
-    names = Names(api.settings.namespace)
+    names = Names(api.settings.server.namespace)
     order_id = "00000000-0000-0000-0000-0000000000aa"
     subject = names.order_event("status", order_id)
     event = OrderStatusChanged(order_id=order_id, order_number="HC1", customer_id="c",
@@ -43,8 +43,8 @@ async def test_relay_publishes_once_and_replays_dedupe(api: Api) -> None:
                              ids)
         while await relay_once(res, 100):
             pass
-    assert api.settings.nats_url
-    nc = await nats.connect(api.settings.nats_url)
+    assert api.settings.stores.nats_url
+    nc = await nats.connect(api.settings.stores.nats_url)
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(subject, stream=names.stream(ORDERS), config=

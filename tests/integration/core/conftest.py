@@ -23,8 +23,8 @@ class CoreServer:
         self.ws_url = url.replace("http://", "ws://")
         self.settings = settings
         self.app = app
-        assert settings.jwt_secret
-        self.codec = TokenCodec(settings.jwt_secret)
+        assert settings.server.jwt_secret
+        self.codec = TokenCodec(settings.server.jwt_secret)
 
     def token(self, user_id: str, role: Role | str) -> str:
         return self.codec.issue(user_id, role)

@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import msgspec
 import nats
 import pytest
 from nats.aio.client import Client
@@ -28,7 +27,7 @@ from streams.events import LatLng, OrderStatusChanged, decode
 from streams.jetstream import ensure_streams, publish
 from tests.integration.core.conftest import CoreServer, eventually, serve_core, spawn_core
 
-FAST = {"dispatch_round_s": 0.2, "offer_ttl_s": 1.5, "lease_ttl_s": 2.0}
+FAST = {"dispatch__round_s": 0.2, "dispatch__offer_ttl_s": 1.5, "dispatch__lease_ttl_s": 2.0}
 
 
 def now_ms() -> int:
@@ -55,7 +54,7 @@ async def filed(settings: Settings, namespace: str, courier_ids: list[str]) -> N
     """Wait until the indexer has filed every one of these couriers (in `namespace`)."""
     import redis.asyncio as aioredis
 
-    redis = aioredis.from_url(settings.redis_url or "")
+    redis = aioredis.from_url(settings.stores.redis_url or "")
     index = LiveIndex(redis, f"{namespace}:geo")
 
     async def all_filed() -> bool:
@@ -138,9 +137,9 @@ class World:
 @pytest.fixture(scope="module")
 async def world(settings: Settings) -> AsyncIterator[World]:
     """A core server with fast rounds and short offers, in a namespace of its own."""
-    ns = f"{settings.namespace}d{uuid.uuid4().hex[:4]}"
-    fast = msgspec.structs.replace(settings, namespace=ns, **FAST)
-    nc = await nats.connect(settings.nats_url)
+    ns = f"{settings.server.namespace}d{uuid.uuid4().hex[:4]}"
+    fast = settings.replace(server__namespace=ns, **FAST)
+    nc = await nats.connect(settings.stores.nats_url)
     offers = Offers()
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
@@ -216,7 +215,7 @@ async def test_decline_and_expiry_redispatch_without_that_courier(world: World) 
     second = await world.offer_for(b, oid)
     assert second["offer_id"] != first["offer_id"]
     # b lets it expire: time moves past the offer's TTL.
-    world.clock.advance(round(world.srv.settings.offer_ttl_s * 1000))
+    world.clock.advance(round(world.srv.settings.dispatch.offer_ttl_s * 1000))
 
     async def expired() -> bool:
         return any(p["order_id"] == oid for p in world.offers.of(b, "OFFER_EXPIRED"))
@@ -368,23 +367,23 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     accept, decline or ignore offers: no courier ever holds two open offers, no order is
     accepted by two couriers, no courier carries more than DISPATCH_MAX_STACK (2) orders —
     every order has one chef here, so accepted couriers are offered stacked orders too."""
-    ns = f"{settings.namespace}p{uuid.uuid4().hex[:4]}"
+    ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
     env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.2", "OFFER_TTL_S": "2.0",
            "LEASE_TTL_S": "2.0", "DISPATCH_RADIUS_M": "8000", "DISPATCH_MAX_STACK": "2"}
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.stores.nats_url)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     offers = Offers()
     await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
-    procs = [await spawn_core(msgspec.structs.replace(settings, namespace=ns), **env)
+    procs = [await spawn_core(settings.replace(server__namespace=ns), **env)
              for _ in range(2)]
     rng = random.Random(42)
     lat0, lng0 = spot(rng)
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             from api.auth import TokenCodec
-            assert settings.jwt_secret
-            codec = TokenCodec(settings.jwt_secret)
+            assert settings.server.jwt_secret
+            codec = TokenCodec(settings.server.jwt_secret)
 
             def auth(cid: str) -> dict[str, str]:
                 return {"Authorization": f"Bearer {codec.issue(cid, 'delivery')}"}
@@ -455,7 +454,7 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     assert 2 in per_courier.values(), "some courier was given a stacked order"
     # Redis agrees: what each courier holds is at most two orders, each naming that courier.
     import redis.asyncio as aioredis
-    redis = aioredis.from_url(settings.redis_url or "")
+    redis = aioredis.from_url(settings.stores.redis_url or "")
     try:
         for cid in per_courier:
             held = {m.decode() for m in await redis.smembers(f"{ns}:d:cs:{cid}")}
@@ -488,23 +487,23 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
 async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) -> None:
     """Kill the process holding a region's round lease: the other process takes the region
     over within 10 s and dispatches new orders there."""
-    ns = f"{settings.namespace}l{uuid.uuid4().hex[:4]}"
+    ns = f"{settings.server.namespace}l{uuid.uuid4().hex[:4]}"
     env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.5", "LEASE_TTL_S": "4.0"}
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.stores.nats_url)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     offers = Offers()
     await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
-    s = msgspec.structs.replace(settings, namespace=ns)
+    s = settings.replace(server__namespace=ns)
     first = await spawn_core(s, **env)
     second = None
     import redis.asyncio as aioredis
-    redis = aioredis.from_url(settings.redis_url or "")
+    redis = aioredis.from_url(settings.stores.redis_url or "")
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             from api.auth import TokenCodec
-            assert settings.jwt_secret
-            codec = TokenCodec(settings.jwt_secret)
+            assert settings.server.jwt_secret
+            codec = TokenCodec(settings.server.jwt_secret)
             lat, lng = spot()
             couriers = []
             for i in range(2):
@@ -694,7 +693,6 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
     history worker then writes the assignment and courier status rows to PostgreSQL."""
     import asyncpg
 
-    from api.core.dispatch.service import OUTBOX_GRACE_MS
     from streams.events import CourierAssigned, OrderPickedUp
 
     lat, lng = spot()
@@ -703,7 +701,7 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
     offer = await world.offer_for(c, oid)
     d = world.dispatch
     live_js = d.js
-    dead = await nats.connect(settings.nats_url)
+    dead = await nats.connect(settings.stores.nats_url)
     await dead.close()  # a real, closed connection: every publish on it fails
     d.js = dead.jetstream()
     try:
@@ -712,8 +710,8 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
         assert await dispatch_events(world, oid) == []
     finally:
         d.js = live_js
-    # NATS is back; the relay takes rows once OUTBOX_GRACE_MS old: time moves on.
-    world.clock.advance(OUTBOX_GRACE_MS)
+    # NATS is back; the relay takes rows once DISPATCH_OUTBOX_GRACE_MS old: time moves on.
+    world.clock.advance(world.dispatch.settings.dispatch.outbox_grace_ms)
 
     async def published() -> list[Any]:
         return [type(e) for e in await dispatch_events(world, oid)]
@@ -723,7 +721,7 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
             ).status_code == 200
     assert await eventually(published, 8) == [CourierAssigned, OrderPickedUp]
 
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.stores.database_url)
     try:
         async def history() -> list[Any] | None:
             rows = await conn.fetch(
@@ -746,7 +744,6 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     nothing published) loses nothing: a relay publishes the event, and it is stored exactly
     once — a second relay of the same row (a relay that died before removing it) and a late
     publish by the original request are dropped by JetStream (Nats-Msg-Id)."""
-    from api.core.dispatch.service import OUTBOX_GRACE_MS
     from streams.events import CourierAssigned
 
     lat, lng = spot()
@@ -763,8 +760,8 @@ async def test_an_event_survives_a_crash_between_transition_and_publish(world: W
     assert o.state == "assigned"
     assert await dispatch_events(world, oid) == []  # not published by anyone yet
 
-    # The relay leaves rows younger than OUTBOX_GRACE_MS to their request: time moves on.
-    world.clock.advance(OUTBOX_GRACE_MS)
+    # The relay leaves rows younger than DISPATCH_OUTBOX_GRACE_MS to their request: time moves on.
+    world.clock.advance(world.dispatch.settings.dispatch.outbox_grace_ms)
 
     async def published() -> list[Any]:
         return await dispatch_events(world, oid)
@@ -813,7 +810,7 @@ async def test_history_writes_each_event_once(settings: Settings) -> None:
     from api.core.dispatch.history import DispatchHistory
     from streams.events import CourierAssigned, CourierUnassigned, OrderPickedUp
 
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(settings.stores.database_url, min_size=1, max_size=2)
     assert pool is not None
     history = DispatchHistory(pool)
     oid, cid = str(uuid.uuid4()), f"h-{uuid.uuid4().hex[:6]}"

@@ -8,7 +8,6 @@ import time
 import uuid
 
 import httpx
-import msgspec
 import nats
 import pytest
 
@@ -45,10 +44,9 @@ async def _online(srv: CoreServer, http: httpx.AsyncClient, at: tuple[float, flo
 async def _plan(settings: Settings, policy: str) -> tuple[dict[str, str], str]:
     """Run one round by hand (the background loop sleeps for an hour) and return
     {order label: courier label} plus the policy core reports."""
-    ns = f"{settings.namespace}y{uuid.uuid4().hex[:4]}"
-    s = msgspec.structs.replace(settings, namespace=ns, dispatch_policy=policy,
-                                dispatch_round_s=3600.0)
-    nc = await nats.connect(settings.nats_url)
+    ns = f"{settings.server.namespace}y{uuid.uuid4().hex[:4]}"
+    s = settings.replace(server__namespace=ns, dispatch__policy=policy, dispatch__round_s=3600.0)
+    nc = await nats.connect(settings.stores.nats_url)
     names = Names(ns)
     js = nc.jetstream()
     await ensure_streams(js, names)

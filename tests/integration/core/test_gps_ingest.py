@@ -310,7 +310,7 @@ async def test_index_rebuilds_from_stream_after_redis_flush(
 
     await eventually(all_found)
     redis = core_server.core.couriers.redis  # type: ignore[attr-defined]
-    keys = [k async for k in redis.scan_iter(match=f"{core_server.settings.namespace}:geo*")]
+    keys = [k async for k in redis.scan_iter(match=f"{core_server.settings.server.namespace}:geo*")]
     await redis.delete(*keys)
     assert await nearby(http, core_server, lat0, lng0) == []
     await eventually(all_found, timeout_s=15)

@@ -88,7 +88,7 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
     raw = f'{{"type":"LOCATION","payload":{fix_json(12.97, 77.59, now).decode()}}}'
     try:
         down, _ = make_ingest(nc, js_names, dead, flush_s=0.01)
-        link = CourierLink("c-down", down, max_batch=settings.ingest_max_batch)
+        link = CourierLink("c-down", down, max_batch=settings.ingest.max_batch)
         replies = [msgspec.json.decode(m) for m in await link.handle(raw)]
         assert replies == [{"type": "ERROR", "payload": {
             "reason": "unavailable", "detail": "live index unavailable; fix not accepted"}}]
@@ -96,7 +96,7 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
         await dead.aclose()
     await ensure_streams(nc.jetstream(), js_names)
     up, _ = make_ingest(nc, js_names, redis, flush_s=0.01)
-    assert await CourierLink("c-down", up, max_batch=settings.ingest_max_batch).handle(raw) == []
+    assert await CourierLink("c-down", up, max_batch=settings.ingest.max_batch).handle(raw) == []
     await up.close()
 
 

@@ -26,7 +26,7 @@ PICKUP, DROPOFF = LatLng(12.97, 77.59), LatLng(12.99, 77.61)
 
 @pytest.fixture
 async def view(settings: Settings, run_id: str) -> AsyncIterator[OrdersView]:
-    client = aioredis.from_url(settings.redis_url)
+    client = aioredis.from_url(settings.stores.redis_url)
     try:
         yield OrdersView(client, f"{run_id}:ov-{secrets.token_hex(3)}")  # fresh per test
     finally:

@@ -88,15 +88,15 @@ class Orders:
 
 @pytest.fixture(scope="session")
 async def nc(settings: Settings) -> AsyncIterator[NATS]:
-    assert settings.nats_url
-    conn = await nats.connect(settings.nats_url)
+    assert settings.stores.nats_url
+    conn = await nats.connect(settings.stores.nats_url)
     yield conn
     await conn.close()
 
 
 @pytest.fixture(scope="session")
 async def orders(nc: NATS, settings: Settings, core_server: CoreServer) -> Orders:  # noqa: F811
-    names = Names(settings.namespace)
+    names = Names(settings.server.namespace)
     await ensure_streams(nc.jetstream(), names)
     tracking = core_server.app.state.tracking  # type: ignore[attr-defined]
     await asyncio.wait_for(tracking.hub.ready.wait(), 10)

@@ -158,11 +158,11 @@ async def test_offers_reach_the_courier_device(core_server: CoreServer, orders: 
     that courier's device socket, and to nobody else's."""
     import nats
 
-    names = Names(settings.namespace)
+    names = Names(settings.server.namespace)
     courier, other = f"cour-{uuid.uuid4().hex[:8]}", f"cour-{uuid.uuid4().hex[:8]}"
     offer = {"type": "OFFER", "payload": {"offerId": "o-1", "orderId": "x", "expiresInS": 30}}
-    assert settings.nats_url
-    nc = await nats.connect(settings.nats_url)
+    assert settings.stores.nats_url
+    nc = await nats.connect(settings.stores.nats_url)
     try:
         async with websockets.connect(courier_url(core_server, courier)) as device, \
                 websockets.connect(courier_url(core_server, other)) as bystander:
@@ -222,20 +222,14 @@ class CuttableProxy:
 async def proxied_core(settings: Settings) -> AsyncIterator[tuple[CoreServer, CuttableProxy]]:
     from urllib.parse import urlsplit
 
-    assert settings.nats_url
-    parts = urlsplit(settings.nats_url)
+    assert settings.stores.nats_url
+    parts = urlsplit(settings.stores.nats_url)
     proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 4222)
     port = await proxy.start()
-    proxied = msgspec_replace(settings, nats_url=f"nats://127.0.0.1:{port}")
+    proxied = settings.replace(stores__nats_url=f"nats://127.0.0.1:{port}")
     async with serve_core(proxied) as srv:
         yield srv, proxy
     await proxy.stop()
-
-
-def msgspec_replace(settings: Settings, **changes: object) -> Settings:
-    import msgspec
-
-    return msgspec.structs.replace(settings, **changes)
 
 
 async def test_nats_reconnect_loses_no_status_event(

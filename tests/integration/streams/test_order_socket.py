@@ -10,7 +10,6 @@ import uuid
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -251,7 +250,7 @@ async def test_slow_consumer_is_closed_4008(settings: Settings, orders: Orders, 
     straight to the transport until it pauses, then queue) and through plain ASGI: ~9 MB of
     events, more than the kernel's socket buffers (tcp_wmem up to 4 MiB) and the transport's
     take while the client reads nothing."""
-    small = msgspec.structs.replace(settings, ws_queue_size=1)
+    small = settings.replace(ws__queue_size=1)
     async with serve_core(small, ws=ws) as srv:
         hub = srv.app.state.tracking.hub  # type: ignore[attr-defined]
         await asyncio.wait_for(hub.ready.wait(), 10)

@@ -39,7 +39,7 @@ def test_durations(text: str, seconds: float) -> None:
 
 def test_dispatch_policy_setting() -> None:
     """optimal by default; greedy accepted (any case); anything else names the variable."""
-    assert load_settings({}).dispatch_policy == "optimal"
-    assert load_settings({"DISPATCH_POLICY": "Greedy"}).dispatch_policy == "greedy"
+    assert load_settings({}).dispatch.policy == "optimal"
+    assert load_settings({"DISPATCH_POLICY": "Greedy"}).dispatch.policy == "greedy"
     with pytest.raises(SettingsError, match="DISPATCH_POLICY"):
         load_settings({"DISPATCH_POLICY": "random"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,20 @@ async def pool() -> AsyncIterator[SolverPool]:
     solvers = SolverPool(processes=1, max_wait_s=1.5)
     yield solvers
     await solvers.close()
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    """Poll ``condition`` (a fact about the pool) until it holds, or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def mark_then_sleep(mark: Path, seconds: float) -> None:
+    """A solve that says when a worker started it."""
+    mark.touch()
+    time.sleep(seconds)
 
 
 def outcome(pool: SolverPool, name: str) -> float:
@@ -50,23 +64,22 @@ async def test_a_solve_cancelled_while_waiting_never_runs_and_frees_its_seconds(
     free their seconds at once. Three behind a running one: the last is always waiting."""
     pool = SolverPool(processes=1, max_wait_s=10.0)
     try:
-        running = pool.submit(1.0, time.sleep, 1.5)
-        await asyncio.sleep(0.5)  # the worker has taken it
+        started = tmp_path / "started"
+        running = pool.submit(1.0, mark_then_sleep, started, 1.5)
+        await until(started.exists)  # the worker has taken it
         marks = [tmp_path / f"solve{i}" for i in range(3)]
         behind = [pool.submit(1.0, mark.touch) for mark in marks]
-        await asyncio.sleep(0.3)  # the pool has handed some to the worker's queue
         assert pool.queued_s == 4.0
+        await until(lambda: pool.handed_over() >= 2)  # one at least is in the worker's queue
         for f in behind:
             f.cancel()
-        await asyncio.sleep(0.1)  # the pool's done callbacks reach the loop
-        handed_over = pool.queued_s - 1.0  # still counted besides the running one
-        assert handed_over in (1.0, 2.0)
+        # Settled when each is either held by the worker or cancelled with its seconds freed
+        # (the cancels and the pool's done callbacks take a few turns of the loop).
+        await until(lambda: pool.queued_s == float(pool.handed_over()))
+        handed_over = pool.handed_over() - 1  # besides the running one
+        assert handed_over in (1, 2)
         await running
-        for _ in range(100):
-            if pool.queued_s == 0.0:
-                break
-            await asyncio.sleep(0.05)
-        assert pool.queued_s == 0.0
+        await until(lambda: pool.queued_s == 0.0)
         ran = [mark.exists() for mark in marks]
         assert ran == [i < handed_over for i in range(3)]  # exactly the handed-over ones
     finally:

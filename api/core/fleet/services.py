@@ -1,0 +1,148 @@
+"""The fleet manager's reads of live state: couriers and chefs near a point (the live H3
+indexes), KPIs (the tracking hub's fresh couriers and dispatch's orders), an order's
+dispatch timeline, hexagon outlines, and the console's public configuration."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import h3
+
+from api.clock import Clock, wall_ms
+from api.core.dispatch.store import OrderRecord
+from api.core.fleet.schemas import (
+    CellOutline,
+    CellOutlines,
+    ConsoleConfig,
+    NearbyCourier,
+    NearbyCouriers,
+    OrderTimeline,
+    TimelineStep,
+)
+from api.core.services import CoreServices
+from api.core.tracking.service import Tracking
+from api.problems import Problem
+from api.settings import Settings
+from api.stores.live_index import NearbyMember
+from dispatch.kpis import FleetKpis, fleet_kpis
+from dispatch.lifecycle import ACTIVE_ORDER_STATES
+from geo.cells import HEAT_RES
+
+MAX_RADIUS_M = 50_000.0
+"""Widest search around a point."""
+MAX_LIMIT = 500
+"""Most members one search returns."""
+MAX_CELLS = 500
+"""Hexagon outlines per request (a full-screen city at res 7 is a few hundred)."""
+MAX_ORDER_ID = 128
+
+
+
+class FleetService:
+    """Reads for the fleet console; writes (assigning, availability) belong to dispatch."""
+
+    def __init__(self, core: CoreServices, tracking: Tracking, settings: Settings,
+                 clock: Clock = wall_ms) -> None:
+        self.core = core
+        self.tracking = tracking
+        self.settings = settings
+        self.clock = clock
+
+    async def nearby_couriers(self, lat: float, lng: float, *, radius_m: float, limit: int,
+                              statuses: str | None) -> NearbyCouriers:
+        """Fresh couriers within ``radius_m``, nearest first; ``statuses`` (comma-separated)
+        keeps only those dispatch states."""
+        _check_point(lat, lng)
+        wanted = [s for s in statuses.split(",") if s] if statuses else None
+        members, _ = await self.core.couriers.nearby(
+            lat, lng, radius_m=radius_m, limit=limit, now_ms=self.clock(),
+            stale_s=self.settings.ingest.courier_stale_s, statuses=wanted)
+        return _members(members)
+
+    async def nearby_chefs(self, lat: float, lng: float, *, radius_m: float,
+                           limit: int) -> NearbyCouriers:
+        """Chefs on the live index within ``radius_m``, nearest first (the couriers' shape:
+        ``courier_id`` is the chef's id)."""
+        _check_point(lat, lng)
+        members, _ = await self.core.chefs.nearby(lat, lng, radius_m=radius_m, limit=limit,
+                                                  now_ms=self.clock())
+        return _members(members)
+
+    async def stats(self) -> FleetKpis:
+        """KPIs from live state: the hub knows who sent a fresh fix, the dispatch store
+        their state and the active orders right now."""
+        fresh = self.tracking.hub.fresh_couriers()
+        ids = list(fresh)
+        couriers = self.core.couriers
+        raw: list[Any] = await couriers.redis.hmget(couriers.status_key, ids) if ids else []
+        store = self.core.dispatch.store
+        order_ids: list[str] = []
+        for state in ACTIVE_ORDER_STATES:
+            order_ids += await store.orders_in_state(state)
+        orders = await store.orders(order_ids)
+        located = (((s or b"").decode(), fresh[cid].lat, fresh[cid].lng)
+                   for cid, s in zip(ids, raw, strict=True))
+        return fleet_kpis(located, orders, self.clock())
+
+    async def order_timeline(self, order_id: str) -> OrderTimeline:
+        """The steps dispatch recorded for an order, oldest first.
+
+        Raises:
+            Problem: 404 when dispatch has no such order.
+        """
+        order = (await self.core.dispatch.store.order(order_id)
+                 if len(order_id) <= MAX_ORDER_ID else None)
+        if order is None:
+            raise Problem(404, "order not found", code="not_found")
+        return OrderTimeline(order_id=order_id, state=order.state.value,
+                             courier_id=order.courier_id, promised_at=order.promised_ms,
+                             steps=_steps(order))
+
+
+def _steps(o: OrderRecord) -> list[TimelineStep]:
+    """The steps dispatch recorded of `o`, oldest first, with the console's label for each."""
+    times = (("entered dispatch", o.created_ms), ("queued for matching", o.enter_ms),
+             ("assigned", o.assigned_ms), ("picked up", o.picked_up_ms),
+             ("delivering", o.delivering_ms), ("delivered", o.delivered_ms))
+    return sorted((TimelineStep(label, at) for label, at in times if at is not None),
+                  key=lambda s: s.at_ms)
+
+
+def console_config(settings: Settings) -> ConsoleConfig:
+    """Where the console logs in (commerce) and which map tiles it may draw."""
+    return ConsoleConfig(commerce_url=settings.console.commerce_url or None,
+                         commerce_port=settings.server.commerce_port,
+                         tile_url=settings.console.tile_url or None)
+
+
+def cell_outlines(cells: str) -> CellOutlines:
+    """Outlines of comma-separated res-7 H3 cells.
+
+    Raises:
+        Problem: 400 for none or more than MAX_CELLS, or a cell that is not res-7 H3.
+    """
+    wanted = [c for c in cells.split(",") if c]
+    if not wanted or len(wanted) > MAX_CELLS:
+        raise Problem(400, f"give 1 to {MAX_CELLS} comma-separated cells", code="bad_cells")
+    out: list[CellOutline] = []
+    for cell in wanted:
+        if not h3.is_valid_cell(cell) or h3.get_resolution(cell) != HEAT_RES:
+            raise Problem(400, f"{cell[:40]!r} is not a res-{HEAT_RES} H3 cell", code="bad_cell")
+        out.append(CellOutline(cell, [(round(a, 6), round(b, 6))
+                                      for a, b in h3.cell_to_boundary(cell)]))
+    return CellOutlines(out)
+
+
+def _check_point(lat: float, lng: float) -> None:
+    if not (math.isfinite(lat) and math.isfinite(lng)):
+        raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
+
+
+def _members(members: list[NearbyMember]) -> NearbyCouriers:
+    return NearbyCouriers([
+        NearbyCourier(courier_id=m.member_id, lat=m.lat, lng=m.lng,
+                      distance_m=round(m.dist_m, 2), status=m.status,
+                      updated_at=m.updated_at_ms)
+        for m in members
+    ])
