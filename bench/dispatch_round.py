@@ -48,8 +48,8 @@ import nats
 import numpy as np
 import redis.asyncio as aioredis
 
-from api.core.dispatch.service import Dispatcher, DispatchMetrics, round_order
-from api.core.dispatch.store import DispatchStore
+from api.core.dispatch.service import Dispatcher, DispatchMetrics
+from api.core.dispatch.store import DispatchStore, OrderRecord
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
@@ -198,8 +198,7 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         gc_s = _gc_time[0]
         gc.unfreeze()
         pairs = await offered(store, ids)
-        orders = [round_order(row) for row in
-                  await store.order_rows([o.order_id for o in c.orders])]
+        orders = [round_order(o) for o in await store.orders([o.order_id for o in c.orders])]
         t0 = time.perf_counter()
         await d.search(region, orders, time.time_ns() // 1_000_000)
         search_s = time.perf_counter() - t0
@@ -225,11 +224,23 @@ def plan_pairs(args: argparse.Namespace, c: City, settings: Settings) -> list[Pa
 async def offered(store: DispatchStore, ids: list[str]) -> list[Pair]:
     """(order, courier) of every open offer, read back from Redis."""
     pairs = []
-    for cid, info in zip(ids, await store.couriers(ids), strict=True):
-        if info.get("offer"):
-            offer = await store.offer_info(info["offer"])
-            pairs.append((offer.order_id if offer else "", cid))
+    for info in await store.couriers(ids):
+        if info.offer_id:
+            offer = await store.offer_info(info.offer_id)
+            pairs.append((offer.order_id if offer else "", info.courier_id))
     return sorted(pairs)
+
+
+def round_order(o: OrderRecord) -> RoundOrder:
+    """An order read back from Redis as the planner takes it (what `round_orders` reads)."""
+    assert o.pickup is not None
+    assert o.dropoff is not None
+    assert o.ready_ms is not None
+    assert o.promised_ms is not None
+    return RoundOrder(order_id=o.order_id, chef=o.chef_id, pickup_lat=o.pickup.lat,
+                      pickup_lng=o.pickup.lng, dropoff_lat=o.dropoff.lat,
+                      dropoff_lng=o.dropoff.lng, ready_ms=o.ready_ms,
+                      promised_ms=o.promised_ms)
 
 
 _gc_time = [0.0, 0.0]  # seconds in collections since reset, start of the current one

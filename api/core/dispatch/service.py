@@ -92,8 +92,6 @@ LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
 FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
 """What the fleet listing filters on: an active order state, or `LATE`."""
-ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
-"""What a round reads of each order (costs, stacking, the offer)."""
 
 
 class Refusal(StrEnum):
@@ -302,14 +300,13 @@ class Dispatcher:
         started = time.perf_counter()
         now_ms = self.clock()
         # Due orders still waiting, with their declined couriers: one script, one reply.
-        n_due, rows, declined = await self.store.round_orders(
-            region, now_ms, self.settings.dispatch.max_orders_per_round, fields=ROUND_ORDER_FIELDS)
+        n_due, orders = await self.store.round_orders(
+            region, now_ms, self.settings.dispatch.max_orders_per_round)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
-        if not rows:
+        if not orders:
             return 0
-        orders = [round_order(row, dec) for row, dec in zip(rows, declined, strict=True)]
         plan = plan_round(await self.round_inputs(region, orders, now_ms), self.round_params)
         if not plan.n_couriers:
             return 0
@@ -328,7 +325,7 @@ class Dispatcher:
         bring (the live search brings none)."""
         finder = await self.finder(region, orders, now_ms)
         members = finder.members
-        stack_read: asyncio.Future[dict[str, tuple[str, list[dict[str, str]]]]] | None = None
+        stack_read: asyncio.Future[list[HeldOrders]] | None = None
         to_pickup = None
         if self.settings.dispatch.max_stack >= 2:
             to_pickup, _ = finder.nearest("to_pickup")
@@ -344,8 +341,8 @@ class Dispatcher:
                 vehicles = list(vehicles)
                 infos = await self.store.couriers([members.ids[c] for c in missing])
                 for c, info in zip(missing, infos, strict=True):
-                    vehicles[c] = info.get("vehicle", "")
-            stack_inputs = await stack_read if stack_read is not None else {}
+                    vehicles[c] = info.vehicle.value if info.vehicle else ""
+            stacks = await stack_read if stack_read is not None else []
         finally:
             if stack_read is not None and not stack_read.done():
                 stack_read.cancel()
@@ -353,9 +350,7 @@ class Dispatcher:
             orders=orders, now_ms=now_ms, idle=idle, to_pickup=to_pickup,
             couriers=RoundCouriers(ids=members.ids, lat=members.lat, lng=members.lng,
                                    vehicle=vehicles),
-            stacks=tuple(HeldOrders(courier_id=cid, vehicle=vehicle,
-                                    orders=tuple(round_order(r) for r in held))
-                         for cid, (vehicle, held) in stack_inputs.items()))
+            stacks=tuple(stacks))
 
     async def make_offers(self, offers: list[PlannedOffer]) -> tuple[int, int]:
         """Claim the offers (atomic scripts, CLAIMS_PER_CALL a call, sent at once) and push
@@ -721,13 +716,3 @@ def _region_anchor(region: str) -> int:
     same every round, so cells' local IJ keys are remembered between rounds)."""
     return h3.str_to_int(h3.cell_to_center_child(region, LIVE_RES))
 
-
-def round_order(row: dict[str, str], declined: set[str] | None = None) -> RoundOrder:
-    """An order as `DispatchStore` returns it (ROUND_ORDER_FIELDS at least) as the planner
-    takes it."""
-    return RoundOrder(
-        order_id=row["order_id"], chef=row.get("chef", ""),
-        pickup_lat=float(row["plat"]), pickup_lng=float(row["plng"]),
-        dropoff_lat=float(row["dlat"]), dropoff_lng=float(row["dlng"]),
-        ready_ms=int(row["ready_ms"]), promised_ms=int(row["promised_ms"]),
-        declined=frozenset(declined) if declined else frozenset())
