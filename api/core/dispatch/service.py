@@ -528,7 +528,7 @@ class Dispatcher:
         if pos is None:
             return Refused(reason=Refusal.NO_POSITION, within_m=self.delivered_within_m)
         door = order.dropoff or Point(0.0, 0.0)
-        dist_m = haversine_m(float(pos["lat"]), float(pos["lng"]), door.lat, door.lng)
+        dist_m = haversine_m(pos.lat, pos.lng, door.lat, door.lng)
         if dist_m > self.delivered_within_m:
             return Refused(reason=Refusal.TOO_FAR, dist_m=dist_m,
                            within_m=self.delivered_within_m)

@@ -205,10 +205,10 @@ class Tracking:
         if not track.courier_id:
             return None
         pos = await self.core.couriers.position(track.courier_id)
-        if not pos or "lat" not in pos or "ts" not in pos:
+        if pos is None:
             return None
-        at = Point(float(pos["lat"]), float(pos["lng"]))
-        return self.hub.location_message(track, track.courier_id, at, int(pos["ts"]))
+        return self.hub.location_message(track, track.courier_id, Point(pos.lat, pos.lng),
+                                         pos.ts_ms)
 
     async def replay(self, order_id: str, after_seq: int) -> list[tuple[int, bytes]]:
         """Every order.status event of the order stored after ``after_seq``, in order."""
