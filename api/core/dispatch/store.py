@@ -258,21 +258,21 @@ def _round_order(order_id: str, declined: Sequence[str], pairs: Sequence[str]) -
                       declined=frozenset(declined))
 
 
+_COURIER_STATES = {s.value.encode(): s for s in CourierState}
+_VEHICLES = {v.value.encode(): v for v in Vehicle}
+
+
 def _courier_record(courier_id: str, raw: dict[bytes, bytes]) -> CourierRecord:
-    """A courier hash (HGETALL reply) as its record: offline when it has none."""
+    """A courier hash (HGETALL reply) as its record: offline when it has none. Read from
+    the bytes as they come (a live-search round reads thousands)."""
     if not raw:
         return CourierRecord(courier_id=courier_id, state=CourierState.OFFLINE)
-    h = _str_map(raw)
-    return CourierRecord(courier_id=courier_id, state=CourierState(h["state"]),
-                         vehicle=_vehicle(h.get("vehicle")), offer_id=h.get("offer") or None,
-                         order_id=h.get("order") or None, updated_ms=_int(h.get("updated")))
-
-
-def _vehicle(raw: str | None) -> Vehicle | None:
-    try:
-        return Vehicle(raw) if raw else None
-    except ValueError:
-        return None
+    offer, order, updated = raw.get(b"offer"), raw.get(b"order"), raw.get(b"updated")
+    return CourierRecord(courier_id=courier_id, state=_COURIER_STATES[raw[b"state"]],
+                         vehicle=_VEHICLES.get(raw.get(b"vehicle", b"")),
+                         offer_id=offer.decode() if offer else None,
+                         order_id=order.decode() if order else None,
+                         updated_ms=int(updated) if updated else None)
 
 
 def _str_map(raw: dict[bytes, bytes]) -> dict[str, str]:
