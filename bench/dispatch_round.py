@@ -58,6 +58,7 @@ from dispatch.round import RoundCouriers, RoundInputs, RoundOrder, RoundParams, 
 from geo.cells import region_of
 from geo.grid_index import PointGrid, anchor_cell
 from streams.catalog import Names
+from streams.wire import Point
 
 LAT0, LNG0 = 12.9716, 77.5946
 VEHICLES = ["bike", "scooter", "car"]
@@ -184,10 +185,10 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
             await pipe.execute()
         for o in c.orders:
             await store.enqueue(o.order_id, region=region, enter_ms=now_ms - 1, now_ms=now_ms,
-                                fields={"plat": o.pickup_lat, "plng": o.pickup_lng,
-                                        "dlat": o.dropoff_lat, "dlng": o.dropoff_lng,
-                                        "ready_ms": o.ready_ms, "promised_ms": o.promised_ms,
-                                        "number": f"N{o.order_id[1:]}", "chef": o.chef})
+                                pickup=Point(o.pickup_lat, o.pickup_lng),
+                                dropoff=Point(o.dropoff_lat, o.dropoff_lng),
+                                ready_ms=o.ready_ms, promised_ms=o.promised_ms,
+                                number=f"N{o.order_id[1:]}", chef_id=o.chef)
         if args.gc == "freeze":
             gc.collect()
             gc.freeze()

@@ -52,6 +52,7 @@ from dispatch.costs import (
 )
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
+    CourierState,
     OfferState,
     OrderDispatchState,
     queue_entry_ms,
@@ -92,6 +93,9 @@ LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
 FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
 """What the fleet listing filters on: an active order state, or `LATE`."""
+IDLE, TO_PICKUP = CourierState.IDLE.value, CourierState.TO_PICKUP.value
+"""The courier statuses a round searches the live index for, as plain strings (compared
+with every member's status of a snapshot)."""
 
 
 class Refusal(StrEnum):
@@ -255,20 +259,18 @@ class Dispatcher:
         lat, lng = event.pickup.lat, event.pickup.lng
         nearest, _ = await self.couriers.nearby(
             lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.ingest.courier_stale_s, statuses=["idle"])
+            stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
                                   expected_travel_s=travel_s)
-        fields: dict[str, str | int | float] = {
-            "plat": lat, "plng": lng, "dlat": event.dropoff.lat, "dlng": event.dropoff.lng,
-            "ready_ms": event.ready_at_ms or now_ms,
-            "promised_ms": event.promised_at_ms
+        return await self.store.enqueue(
+            event.order_id, region=region_of(lat, lng), enter_ms=enter_ms, now_ms=now_ms,
+            pickup=Point(lat, lng), dropoff=Point(event.dropoff.lat, event.dropoff.lng),
+            ready_ms=event.ready_at_ms or now_ms,
+            promised_ms=event.promised_at_ms
             or now_ms + round(self.settings.dispatch.default_promise_s * 1000),
-            "number": event.order_number, "chef": event.chef_id,
-        }
-        return await self.store.enqueue(event.order_id, region=region_of(lat, lng),
-                                        enter_ms=enter_ms, now_ms=now_ms, fields=fields)
+            number=event.order_number, chef_id=event.chef_id)
 
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -328,13 +330,13 @@ class Dispatcher:
         stack_read: asyncio.Future[list[HeldOrders]] | None = None
         to_pickup = None
         if self.settings.dispatch.max_stack >= 2:
-            to_pickup, _ = finder.nearest("to_pickup")
+            to_pickup, _ = finder.nearest(TO_PICKUP)
             stack_ids = [members.ids[c] for c in np.unique(to_pickup[to_pickup >= 0]).tolist()]
             if stack_ids:  # sorted: member indices order like ids
                 stack_read = asyncio.ensure_future(self.store.stack_inputs(
                     stack_ids, self.settings.dispatch.max_stack))
         try:
-            idle, _ = finder.nearest("idle")
+            idle, _ = finder.nearest(IDLE)
             vehicles = members.attr
             missing = [c for c in np.unique(idle[idle >= 0]).tolist() if not vehicles[c]]
             if missing:
@@ -396,10 +398,10 @@ class Dispatcher:
         with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
         Same answer."""
         k = self.settings.dispatch.candidates
-        limits = {"idle": [k + len(o.declined) for o in orders]}
+        limits = {IDLE: [k + len(o.declined) for o in orders]}
         if self.settings.dispatch.max_stack >= 2:
-            limits["to_pickup"] = [self.settings.dispatch.stack_candidates + len(o.declined)
-                                   for o in orders]
+            limits[TO_PICKUP] = [
+                self.settings.dispatch.stack_candidates + len(o.declined) for o in orders]
         points = [(o.pickup_lat, o.pickup_lng) for o in orders]
         radius_m = self.settings.dispatch.radius_m
         stale_s = self.settings.ingest.courier_stale_s
@@ -423,7 +425,7 @@ class Dispatcher:
         """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
         finder = await self.finder(region, orders, now_ms)
         return {status: finder.hits(status) for status in
-                (["idle", "to_pickup"] if self.settings.dispatch.max_stack >= 2 else ["idle"])}
+                ([IDLE, TO_PICKUP] if self.settings.dispatch.max_stack >= 2 else [IDLE])}
 
     # -- courier and fleet actions ---------------------------------------------------------
     async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:

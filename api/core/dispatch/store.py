@@ -331,13 +331,14 @@ class DispatchStore:
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
-                      fields: dict[str, str | int | float]) -> bool:
-        """A new order enters dispatch, waiting (queued from `enter_ms`) with `fields` (plat,
-        plng, dlat, dlng, ready_ms, promised_ms, number, chef); False if it already did."""
-        args: list[str | int | float] = [self.p, order_id, now_ms, enter_ms, region]
-        for k, v in fields.items():
-            args += [k, v]
-        return bool(await self._enqueue(args=args))
+                      pickup: Point, dropoff: Point, ready_ms: int, promised_ms: int,
+                      number: str, chef_id: str) -> bool:
+        """A new order enters dispatch, waiting (queued from `enter_ms`); False if it
+        already did."""
+        return bool(await self._enqueue(args=[
+            self.p, order_id, now_ms, enter_ms, region, "plat", pickup.lat, "plng", pickup.lng,
+            "dlat", dropoff.lat, "dlng", dropoff.lng, "ready_ms", ready_ms,
+            "promised_ms", promised_ms, "number", number, "chef", chef_id]))
 
     async def cancel(self, order_id: str, now_ms: int) -> Transition:
         return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))

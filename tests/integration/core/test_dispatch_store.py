@@ -22,6 +22,7 @@ from api.core.dispatch.store import (
 from dispatch.lifecycle import ORDER_TRANSITIONS, CourierState, OfferState, OrderDispatchState
 from dispatch.round import RoundOrder
 from geo.travel import Vehicle
+from streams.wire import Point
 
 NOW = 1_900_000_000_000
 REGION = "8461a19ffffffff"
@@ -47,9 +48,9 @@ async def new_store(redis: aioredis.Redis,
 async def order(store: DispatchStore, oid: str, *, enter_ms: int = NOW - 1,
                 region: str = REGION) -> None:
     assert await store.enqueue(oid, region=region, enter_ms=enter_ms, now_ms=NOW - 10,
-                               fields={"plat": 12.97, "plng": 77.59, "dlat": 12.98,
-                                       "dlng": 77.60, "ready_ms": NOW, "chef": "k1",
-                                       "promised_ms": NOW + 2_700_000, "number": oid})
+                               pickup=Point(12.97, 77.59), dropoff=Point(12.98, 77.60),
+                               ready_ms=NOW, promised_ms=NOW + 2_700_000, number=oid,
+                               chef_id="k1")
 
 
 async def idle(store: DispatchStore, cid: str, vehicle: str = "bike") -> None:
