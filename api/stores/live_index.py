@@ -217,6 +217,20 @@ class LiveIndex:
     async def set_status(self, member_id: str, status: str) -> None:
         await self.redis.hset(self.status_key, member_id, status)
 
+    async def status_of(self, member_ids: Sequence[str]) -> list[str]:
+        """Each member's status ('' when it has none), one HMGET."""
+        if not member_ids:
+            return []
+        raw: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
+            self.status_key, member_ids)
+        return [s.decode() if s else "" for s in raw]
+
+    async def statuses(self) -> dict[str, str]:
+        """Every member's status, member -> status (one HGETALL)."""
+        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
+            self.status_key)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
     async def positions(self, member_ids: Sequence[str]) -> list[Position | None]:
         """`position` of each member, in one pipeline (one connection, one round trip)."""
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -143,14 +143,13 @@ class Tracking:
     async def follow_courier_states(self, res: Resources) -> None:
         """While a console is open here, re-read couriers' dispatch states every interval
         (one HGETALL; states change in Lua scripts that publish nothing per courier)."""
-        key = self.core.couriers.status_key
         while True:
             await asyncio.sleep(self.limits.status_interval_s)
             if not self.hub.has_consoles:
                 continue
-            raw: dict[bytes, bytes] = await res.redis.hgetall(key)  # type: ignore[assignment]
+            statuses = await self.core.couriers.statuses()
             raise_if_cancelling()  # redis-py can swallow a cancel during its call
-            self.hub.set_courier_statuses({k.decode(): v.decode() for k, v in raw.items()})
+            self.hub.set_courier_statuses(statuses)
 
     # -- look-ups ----------------------------------------------------------------------------
     async def _last(self, subject: str) -> tuple[int, bytes] | None:
