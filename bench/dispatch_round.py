@@ -48,8 +48,8 @@ import nats
 import numpy as np
 import redis.asyncio as aioredis
 
-from api.core.dispatch.service import Dispatcher, DispatchMetrics, round_order
-from api.core.dispatch.store import DispatchStore
+from api.core.dispatch.service import Dispatcher, DispatchMetrics
+from api.core.dispatch.store import DispatchStore, OrderRecord
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
@@ -58,6 +58,7 @@ from dispatch.round import RoundCouriers, RoundInputs, RoundOrder, RoundParams, 
 from geo.cells import region_of
 from geo.grid_index import PointGrid, anchor_cell
 from streams.catalog import Names
+from streams.wire import Point
 
 LAT0, LNG0 = 12.9716, 77.5946
 VEHICLES = ["bike", "scooter", "car"]
@@ -184,10 +185,10 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
             await pipe.execute()
         for o in c.orders:
             await store.enqueue(o.order_id, region=region, enter_ms=now_ms - 1, now_ms=now_ms,
-                                fields={"plat": o.pickup_lat, "plng": o.pickup_lng,
-                                        "dlat": o.dropoff_lat, "dlng": o.dropoff_lng,
-                                        "ready_ms": o.ready_ms, "promised_ms": o.promised_ms,
-                                        "number": f"N{o.order_id[1:]}", "chef": o.chef})
+                                pickup=Point(o.pickup_lat, o.pickup_lng),
+                                dropoff=Point(o.dropoff_lat, o.dropoff_lng),
+                                ready_ms=o.ready_ms, promised_ms=o.promised_ms,
+                                number=f"N{o.order_id[1:]}", chef_id=o.chef)
         if args.gc == "freeze":
             gc.collect()
             gc.freeze()
@@ -198,8 +199,7 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         gc_s = _gc_time[0]
         gc.unfreeze()
         pairs = await offered(store, ids)
-        orders = [round_order(row) for row in
-                  await store.order_rows([o.order_id for o in c.orders])]
+        orders = [round_order(o) for o in await store.orders([o.order_id for o in c.orders])]
         t0 = time.perf_counter()
         await d.search(region, orders, time.time_ns() // 1_000_000)
         search_s = time.perf_counter() - t0
@@ -225,11 +225,23 @@ def plan_pairs(args: argparse.Namespace, c: City, settings: Settings) -> list[Pa
 async def offered(store: DispatchStore, ids: list[str]) -> list[Pair]:
     """(order, courier) of every open offer, read back from Redis."""
     pairs = []
-    for cid, info in zip(ids, await store.couriers(ids), strict=True):
-        if info.get("offer"):
-            offer = await store.offer_info(info["offer"])
-            pairs.append((offer.order_id if offer else "", cid))
+    for info in await store.couriers(ids):
+        if info.offer_id:
+            offer = await store.offer_info(info.offer_id)
+            pairs.append((offer.order_id if offer else "", info.courier_id))
     return sorted(pairs)
+
+
+def round_order(o: OrderRecord) -> RoundOrder:
+    """An order read back from Redis as the planner takes it (what `round_orders` reads)."""
+    assert o.pickup is not None
+    assert o.dropoff is not None
+    assert o.ready_ms is not None
+    assert o.promised_ms is not None
+    return RoundOrder(order_id=o.order_id, chef=o.chef_id, pickup_lat=o.pickup.lat,
+                      pickup_lng=o.pickup.lng, dropoff_lat=o.dropoff.lat,
+                      dropoff_lng=o.dropoff.lng, ready_ms=o.ready_ms,
+                      promised_ms=o.promised_ms)
 
 
 _gc_time = [0.0, 0.0]  # seconds in collections since reset, start of the current one

@@ -48,6 +48,24 @@ class Located(msgspec.Struct, frozen=True):
     ts_ms: int
 
 
+class Position(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's last accepted fix, as its position hash holds it (kept when `remove`
+    takes the member off the grid)."""
+
+    lat: float
+    lng: float
+    ts_ms: int
+    """When the fix was taken, epoch ms UTC."""
+
+
+def _position(raw: Mapping[bytes, bytes]) -> Position | None:
+    """A position hash (HGETALL reply) as its `Position`; None when it holds no fix."""
+    lat, lng, ts = raw.get(b"lat"), raw.get(b"lng"), raw.get(b"ts")
+    if lat is None or lng is None or ts is None:
+        return None
+    return Position(lat=float(lat), lng=float(lng), ts_ms=int(ts))  # both parse bytes
+
+
 class NearbyMember(msgspec.Struct, frozen=True, kw_only=True):
     member_id: str
     lat: float
@@ -199,22 +217,34 @@ class LiveIndex:
     async def set_status(self, member_id: str, status: str) -> None:
         await self.redis.hset(self.status_key, member_id, status)
 
-    async def positions(self, member_ids: Sequence[str]) -> list[dict[str, str] | None]:
+    async def status_of(self, member_ids: Sequence[str]) -> list[str]:
+        """Each member's status ('' when it has none), one HMGET."""
+        if not member_ids:
+            return []
+        raw: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
+            self.status_key, member_ids)
+        return [s.decode() if s else "" for s in raw]
+
+    async def statuses(self) -> dict[str, str]:
+        """Every member's status, member -> status (one HGETALL)."""
+        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
+            self.status_key)
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def positions(self, member_ids: Sequence[str]) -> list[Position | None]:
         """`position` of each member, in one pipeline (one connection, one round trip)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for member_id in member_ids:
                 pipe.hgetall(position_key(member_id, prefix=self.prefix))
             raws: list[dict[bytes, bytes]] = await pipe.execute()
-        return [{k.decode(): v.decode() for k, v in raw.items()} if raw else None
-                for raw in raws]
+        return [_position(raw) for raw in raws]
 
-    async def position(self, member_id: str) -> dict[str, str] | None:
+    async def position(self, member_id: str) -> Position | None:
+        """The member's last accepted fix (None: it never sent one)."""
         raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
             position_key(member_id, prefix=self.prefix)
         )
-        if not raw:
-            return None
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return _position(raw)
 
     async def snapshot(
         self,

@@ -52,6 +52,7 @@ from dispatch.costs import (
 )
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
+    CourierState,
     OfferState,
     OrderDispatchState,
     queue_entry_ms,
@@ -92,8 +93,9 @@ LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
 FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
 """What the fleet listing filters on: an active order state, or `LATE`."""
-ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
-"""What a round reads of each order (costs, stacking, the offer)."""
+IDLE, TO_PICKUP = CourierState.IDLE.value, CourierState.TO_PICKUP.value
+"""The courier statuses a round searches the live index for, as plain strings (compared
+with every member's status of a snapshot)."""
 
 
 class Refusal(StrEnum):
@@ -257,20 +259,18 @@ class Dispatcher:
         lat, lng = event.pickup.lat, event.pickup.lng
         nearest, _ = await self.couriers.nearby(
             lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.ingest.courier_stale_s, statuses=["idle"])
+            stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
                                   expected_travel_s=travel_s)
-        fields: dict[str, str | int | float] = {
-            "plat": lat, "plng": lng, "dlat": event.dropoff.lat, "dlng": event.dropoff.lng,
-            "ready_ms": event.ready_at_ms or now_ms,
-            "promised_ms": event.promised_at_ms
+        return await self.store.enqueue(
+            event.order_id, region=region_of(lat, lng), enter_ms=enter_ms, now_ms=now_ms,
+            pickup=Point(lat, lng), dropoff=Point(event.dropoff.lat, event.dropoff.lng),
+            ready_ms=event.ready_at_ms or now_ms,
+            promised_ms=event.promised_at_ms
             or now_ms + round(self.settings.dispatch.default_promise_s * 1000),
-            "number": event.order_number, "chef": event.chef_id,
-        }
-        return await self.store.enqueue(event.order_id, region=region_of(lat, lng),
-                                        enter_ms=enter_ms, now_ms=now_ms, fields=fields)
+            number=event.order_number, chef_id=event.chef_id)
 
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -302,14 +302,13 @@ class Dispatcher:
         started = time.perf_counter()
         now_ms = self.clock()
         # Due orders still waiting, with their declined couriers: one script, one reply.
-        n_due, rows, declined = await self.store.round_orders(
-            region, now_ms, self.settings.dispatch.max_orders_per_round, fields=ROUND_ORDER_FIELDS)
+        n_due, orders = await self.store.round_orders(
+            region, now_ms, self.settings.dispatch.max_orders_per_round)
         if not n_due:
             await self.store.drop_region_if_empty(region)
             return 0
-        if not rows:
+        if not orders:
             return 0
-        orders = [round_order(row, dec) for row, dec in zip(rows, declined, strict=True)]
         plan = plan_round(await self.round_inputs(region, orders, now_ms), self.round_params)
         if not plan.n_couriers:
             return 0
@@ -328,24 +327,24 @@ class Dispatcher:
         bring (the live search brings none)."""
         finder = await self.finder(region, orders, now_ms)
         members = finder.members
-        stack_read: asyncio.Future[dict[str, tuple[str, list[dict[str, str]]]]] | None = None
+        stack_read: asyncio.Future[list[HeldOrders]] | None = None
         to_pickup = None
         if self.settings.dispatch.max_stack >= 2:
-            to_pickup, _ = finder.nearest("to_pickup")
+            to_pickup, _ = finder.nearest(TO_PICKUP)
             stack_ids = [members.ids[c] for c in np.unique(to_pickup[to_pickup >= 0]).tolist()]
             if stack_ids:  # sorted: member indices order like ids
                 stack_read = asyncio.ensure_future(self.store.stack_inputs(
                     stack_ids, self.settings.dispatch.max_stack))
         try:
-            idle, _ = finder.nearest("idle")
+            idle, _ = finder.nearest(IDLE)
             vehicles = members.attr
             missing = [c for c in np.unique(idle[idle >= 0]).tolist() if not vehicles[c]]
             if missing:
                 vehicles = list(vehicles)
                 infos = await self.store.couriers([members.ids[c] for c in missing])
                 for c, info in zip(missing, infos, strict=True):
-                    vehicles[c] = info.get("vehicle", "")
-            stack_inputs = await stack_read if stack_read is not None else {}
+                    vehicles[c] = info.vehicle.value if info.vehicle else ""
+            stacks = await stack_read if stack_read is not None else []
         finally:
             if stack_read is not None and not stack_read.done():
                 stack_read.cancel()
@@ -353,9 +352,7 @@ class Dispatcher:
             orders=orders, now_ms=now_ms, idle=idle, to_pickup=to_pickup,
             couriers=RoundCouriers(ids=members.ids, lat=members.lat, lng=members.lng,
                                    vehicle=vehicles),
-            stacks=tuple(HeldOrders(courier_id=cid, vehicle=vehicle,
-                                    orders=tuple(round_order(r) for r in held))
-                         for cid, (vehicle, held) in stack_inputs.items()))
+            stacks=tuple(stacks))
 
     async def make_offers(self, offers: list[PlannedOffer]) -> tuple[int, int]:
         """Claim the offers (atomic scripts, CLAIMS_PER_CALL a call, sent at once) and push
@@ -401,10 +398,10 @@ class Dispatcher:
         with their vehicles, searched in memory; ``live``: `nearby_many` on the Redis index.
         Same answer."""
         k = self.settings.dispatch.candidates
-        limits = {"idle": [k + len(o.declined) for o in orders]}
+        limits = {IDLE: [k + len(o.declined) for o in orders]}
         if self.settings.dispatch.max_stack >= 2:
-            limits["to_pickup"] = [self.settings.dispatch.stack_candidates + len(o.declined)
-                                   for o in orders]
+            limits[TO_PICKUP] = [
+                self.settings.dispatch.stack_candidates + len(o.declined) for o in orders]
         points = [(o.pickup_lat, o.pickup_lng) for o in orders]
         radius_m = self.settings.dispatch.radius_m
         stale_s = self.settings.ingest.courier_stale_s
@@ -428,7 +425,7 @@ class Dispatcher:
         """`finder`'s candidates as hit lists (member id, lat, lng, distance, vehicle)."""
         finder = await self.finder(region, orders, now_ms)
         return {status: finder.hits(status) for status in
-                (["idle", "to_pickup"] if self.settings.dispatch.max_stack >= 2 else ["idle"])}
+                ([IDLE, TO_PICKUP] if self.settings.dispatch.max_stack >= 2 else [IDLE])}
 
     # -- courier and fleet actions ---------------------------------------------------------
     async def open_offer(self, courier_id: str) -> wire.OfferPayload | None:
@@ -533,7 +530,7 @@ class Dispatcher:
         if pos is None:
             return Refused(reason=Refusal.NO_POSITION, within_m=self.delivered_within_m)
         door = order.dropoff or Point(0.0, 0.0)
-        dist_m = haversine_m(float(pos["lat"]), float(pos["lng"]), door.lat, door.lng)
+        dist_m = haversine_m(pos.lat, pos.lng, door.lat, door.lng)
         if dist_m > self.delivered_within_m:
             return Refused(reason=Refusal.TOO_FAR, dist_m=dist_m,
                            within_m=self.delivered_within_m)
@@ -721,13 +718,3 @@ def _region_anchor(region: str) -> int:
     same every round, so cells' local IJ keys are remembered between rounds)."""
     return h3.str_to_int(h3.cell_to_center_child(region, LIVE_RES))
 
-
-def round_order(row: dict[str, str], declined: set[str] | None = None) -> RoundOrder:
-    """An order as `DispatchStore` returns it (ROUND_ORDER_FIELDS at least) as the planner
-    takes it."""
-    return RoundOrder(
-        order_id=row["order_id"], chef=row.get("chef", ""),
-        pickup_lat=float(row["plat"]), pickup_lng=float(row["plng"]),
-        dropoff_lat=float(row["dlat"]), dropoff_lng=float(row["dlng"]),
-        ready_ms=int(row["ready_ms"]), promised_ms=int(row["promised_ms"]),
-        declined=frozenset(declined) if declined else frozenset())

@@ -18,10 +18,12 @@ relay publishes whatever is left (a crash or NATS outage in between).
 Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
 would pass them as KEYS with a region hash tag.
 
-Reads come back typed (`OrderRecord`, `CourierRecord`, `OfferRecord`, `Transition` with a
-`TransitionResult`), except the round's bulk reads (`round_orders`, `stack_inputs`,
-`couriers`, `order_rows`, `offer_chunks`), which keep the raw rows a round turns into arrays.
-`offer` and `offer_stacked` run one claim each: the reference `offer_many` is tested against.
+Reads come back typed: `OrderRecord`, `CourierRecord`, `OfferRecord`, `Transition` with a
+`TransitionResult`, and the round's bulk reads as the planner's own Structs (`round_orders`:
+`dispatch.round.RoundOrder`s with their declines, `stack_inputs`: `HeldOrders`), built from
+the scripts' replies without a dict per order. Only `offer_chunks` answers in plain strings
+(`ClaimResult` values; a round makes thousands). `offer` and `offer_stacked` run one claim
+each: the reference `offer_many` is tested against.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import redis.asyncio as aioredis
 
 from api.core.dispatch.lua import script
 from dispatch.lifecycle import CourierState, OfferState, OrderDispatchState
+from dispatch.round import HeldOrders, RoundOrder
 from geo.travel import Vehicle
 from streams.wire import Point
 
@@ -233,11 +236,43 @@ def _order_record(order_id: str, h: dict[str, str]) -> OrderRecord:
         food_ready_ms=_int(h.get("food_ready_ms")))
 
 
-def _vehicle(raw: str | None) -> Vehicle | None:
-    try:
-        return Vehicle(raw) if raw else None
-    except ValueError:
-        return None
+ROUND_ORDER_FIELDS = ("plat", "plng", "dlat", "dlng", "ready_ms", "promised_ms", "chef")
+"""What a round reads of each order (a `RoundOrder`: costs, stacking, the offer), in the
+order `round_orders` asks the script for them."""
+_ALL_ROUND_FIELDS = 2 * len(ROUND_ORDER_FIELDS)
+
+
+def _round_order(order_id: str, declined: Sequence[str], pairs: Sequence[str]) -> RoundOrder:
+    """A `RoundOrder` from a script's ``field, value, ...`` list of its hash: the
+    `ROUND_ORDER_FIELDS` in that order (`round_orders`, every field there), or any fields
+    in any order (a whole hash, or one lacking some field)."""
+    if len(pairs) == _ALL_ROUND_FIELDS and pairs[0] == "plat" and pairs[12] == "chef":
+        plat, plng, dlat, dlng, ready, promised, chef = pairs[1::2]
+    else:
+        h = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        plat, plng, dlat, dlng = h["plat"], h["plng"], h["dlat"], h["dlng"]
+        ready, promised, chef = h["ready_ms"], h["promised_ms"], h.get("chef", "")
+    return RoundOrder(order_id=order_id, chef=chef, pickup_lat=float(plat),
+                      pickup_lng=float(plng), dropoff_lat=float(dlat), dropoff_lng=float(dlng),
+                      ready_ms=int(ready), promised_ms=int(promised),
+                      declined=frozenset(declined))
+
+
+_COURIER_STATES = {s.value.encode(): s for s in CourierState}
+_VEHICLES = {v.value.encode(): v for v in Vehicle}
+
+
+def _courier_record(courier_id: str, raw: dict[bytes, bytes]) -> CourierRecord:
+    """A courier hash (HGETALL reply) as its record: offline when it has none. Read from
+    the bytes as they come (a live-search round reads thousands)."""
+    if not raw:
+        return CourierRecord(courier_id=courier_id, state=CourierState.OFFLINE)
+    offer, order, updated = raw.get(b"offer"), raw.get(b"order"), raw.get(b"updated")
+    return CourierRecord(courier_id=courier_id, state=_COURIER_STATES[raw[b"state"]],
+                         vehicle=_VEHICLES.get(raw.get(b"vehicle", b"")),
+                         offer_id=offer.decode() if offer else None,
+                         order_id=order.decode() if order else None,
+                         updated_ms=int(updated) if updated else None)
 
 
 def _str_map(raw: dict[bytes, bytes]) -> dict[str, str]:
@@ -296,13 +331,14 @@ class DispatchStore:
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
-                      fields: dict[str, str | int | float]) -> bool:
-        """A new order enters dispatch, waiting (queued from `enter_ms`) with `fields` (plat,
-        plng, dlat, dlng, ready_ms, promised_ms, number, chef); False if it already did."""
-        args: list[str | int | float] = [self.p, order_id, now_ms, enter_ms, region]
-        for k, v in fields.items():
-            args += [k, v]
-        return bool(await self._enqueue(args=args))
+                      pickup: Point, dropoff: Point, ready_ms: int, promised_ms: int,
+                      number: str, chef_id: str) -> bool:
+        """A new order enters dispatch, waiting (queued from `enter_ms`); False if it
+        already did."""
+        return bool(await self._enqueue(args=[
+            self.p, order_id, now_ms, enter_ms, region, "plat", pickup.lat, "plng", pickup.lng,
+            "dlat", dropoff.lat, "dlng", dropoff.lng, "ready_ms", ready_ms,
+            "promised_ms", promised_ms, "number", number, "chef", chef_id]))
 
     async def cancel(self, order_id: str, now_ms: int) -> Transition:
         return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))
@@ -317,17 +353,12 @@ class DispatchStore:
         return _order_record(order_id, _str_map(raw)) if raw else None
 
     async def orders(self, order_ids: Sequence[str]) -> list[OrderRecord]:
-        """The orders of `order_ids` that exist, in that order."""
-        return [_order_record(row["order_id"], row) for row in await self.order_rows(order_ids)]
-
-    async def order_rows(self, order_ids: Sequence[str]) -> list[dict[str, str]]:
-        """The hashes of the orders of `order_ids` that exist, with ``order_id``: the rows
-        `round_orders` and `stack_inputs` give (what the round reads), one pipeline."""
+        """The orders of `order_ids` that exist, in that order (one pipeline)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for oid in order_ids:
                 pipe.hgetall(f"{self.p}:o:{oid}")
             raws = await pipe.execute()
-        return [{**_str_map(r), "order_id": oid} for oid, r in zip(order_ids, raws, strict=True)
+        return [_order_record(oid, _str_map(r)) for oid, r in zip(order_ids, raws, strict=True)
                 if r]
 
     async def orders_in_state(self, state: OrderDispatchState, limit: int = 1000) -> list[str]:
@@ -446,40 +477,30 @@ class DispatchStore:
         return args
 
     async def round_orders(self, region: str, now_ms: int, limit: int,
-                           fields: Sequence[str] = (),
-                           ) -> tuple[int, list[dict[str, str]], list[set[str]]]:
-        """A round's inputs in one call: how many orders of `region` are due (entered the
+                           ) -> tuple[int, list[RoundOrder]]:
+        """A round's orders in one call: how many orders of `region` are due (entered the
         queue by `now_ms`, at most `limit`, oldest first — `due_orders`), and of those the
-        ones still waiting, as `orders` returns them (only `fields` of them, and order_id,
-        when named), with the couriers that declined each (`declined_by`)."""
+        ones still waiting, oldest first, as the planner takes them, each with the couriers
+        that declined it (`declined_by`)."""
         n_due, rows = msgspec.json.decode(await self._round_orders(
-            args=[self.p, region, now_ms, limit, *fields]))
-        orders: list[dict[str, str]] = []
-        declined: list[set[str]] = []
-        for row in rows or ():  # an empty Lua table encodes as {}
-            flat = row[2:]
-            orders.append({**dict(zip(flat[::2], flat[1::2], strict=True)),
-                           "order_id": row[0]})
-            declined.append(set(row[1]))
-        return int(n_due), orders, declined
+            args=[self.p, region, now_ms, limit, *ROUND_ORDER_FIELDS]))
+        # [order id, [declined...], field, value, ...]; an empty Lua table encodes as {}
+        return int(n_due), [_round_order(row[0], row[1], row[2:]) for row in rows or ()]
 
     async def stack_inputs(self, courier_ids: Sequence[str], max_stack: int,
-                           ) -> dict[str, tuple[str, list[dict[str, str]]]]:
+                           ) -> list[HeldOrders]:
         """Of `courier_ids` (heading to a chef), those that may take one more order: no open
         offer, fewer than `max_stack` held orders (at least one), each held order still
-        assigned. Courier → (vehicle, held orders as `orders` returns them, sorted by id),
-        in the order of `courier_ids`; one call."""
+        assigned. Each with its vehicle as stored ('' when none) and its held orders sorted
+        by id, in the order of `courier_ids`; one call."""
         if not courier_ids:
-            return {}
+            return []
         raw = msgspec.json.decode(await self._stack_inputs(
             args=[self.p, max_stack, *courier_ids]))
-        out: dict[str, tuple[str, list[dict[str, str]]]] = {}
-        for cid, vehicle, held, rows in raw or ():
-            held_rows = sorted(
-                ({**dict(zip(r[::2], r[1::2], strict=True)), "order_id": h}
-                 for h, r in zip(held, rows, strict=True)), key=lambda o: o["order_id"])
-            out[cid] = (vehicle, held_rows)
-        return out
+        return [HeldOrders(courier_id=cid, vehicle=vehicle, orders=tuple(sorted(
+                    (_round_order(h, (), r) for h, r in zip(held, rows, strict=True)),
+                    key=lambda o: o.order_id)))
+                for cid, vehicle, held, rows in raw or ()]
 
     async def held_orders(self, courier_ids: Sequence[str]) -> list[list[str]]:
         """Orders each courier holds (assigned to it and not delivered), sorted."""
@@ -514,21 +535,15 @@ class DispatchStore:
     # -- couriers --------------------------------------------------------------------------
     async def courier(self, courier_id: str) -> CourierRecord:
         """The courier's dispatch state (offline when dispatch never saw it)."""
-        raw = await _hgetall(self.redis, f"{self.p}:c:{courier_id}")
-        if not raw:
-            return CourierRecord(courier_id=courier_id, state=CourierState.OFFLINE)
-        h = _str_map(raw)
-        return CourierRecord(courier_id=courier_id, state=CourierState(h["state"]),
-                             vehicle=_vehicle(h.get("vehicle")), offer_id=h.get("offer") or None,
-                             order_id=h.get("order") or None, updated_ms=_int(h.get("updated")))
+        return _courier_record(courier_id, await _hgetall(self.redis, f"{self.p}:c:{courier_id}"))
 
-    async def couriers(self, courier_ids: Sequence[str]) -> list[dict[str, str]]:
-        """The couriers' hashes as they are (what a round reads), one pipeline."""
+    async def couriers(self, courier_ids: Sequence[str]) -> list[CourierRecord]:
+        """`courier` of each of `courier_ids`, in that order, one pipeline."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for cid in courier_ids:
                 pipe.hgetall(f"{self.p}:c:{cid}")
             raws = await pipe.execute()
-        return [_str_map(r) for r in raws]
+        return [_courier_record(cid, r) for cid, r in zip(courier_ids, raws, strict=True)]
 
     async def set_availability(self, courier_id: str, *, online: bool, vehicle: Vehicle | None,
                                now_ms: int) -> Transition:

@@ -5,7 +5,6 @@ dispatch timeline, hexagon outlines, and the console's public configuration."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import h3
 
@@ -74,15 +73,14 @@ class FleetService:
         their state and the active orders right now."""
         fresh = self.tracking.hub.fresh_couriers()
         ids = list(fresh)
-        couriers = self.core.couriers
-        raw: list[Any] = await couriers.redis.hmget(couriers.status_key, ids) if ids else []
+        statuses = await self.core.couriers.status_of(ids)
         store = self.core.dispatch.store
         order_ids: list[str] = []
         for state in ACTIVE_ORDER_STATES:
             order_ids += await store.orders_in_state(state)
         orders = await store.orders(order_ids)
-        located = (((s or b"").decode(), fresh[cid].lat, fresh[cid].lng)
-                   for cid, s in zip(ids, raw, strict=True))
+        located = ((s, fresh[cid].lat, fresh[cid].lng)
+                   for cid, s in zip(ids, statuses, strict=True))
         return fleet_kpis(located, orders, self.clock())
 
     async def order_timeline(self, order_id: str) -> OrderTimeline:

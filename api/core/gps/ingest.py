@@ -121,11 +121,10 @@ class LastFixCache:
             return
         for (courier_id, future), pos in zip(misses.items(), found, strict=True):
             last = None
-            if pos is not None and "ts" in pos:
+            if pos is not None:
                 last = self._data.get(courier_id)  # a fix accepted meanwhile is newer
                 if last is None:
-                    last = LastFix(lat=float(pos["lat"]), lng=float(pos["lng"]),
-                                   ts_ms=int(pos["ts"]))
+                    last = LastFix(lat=pos.lat, lng=pos.lng, ts_ms=pos.ts_ms)
                     self.put(courier_id, last)
             if not future.done():
                 future.set_result(last)

@@ -143,14 +143,13 @@ class Tracking:
     async def follow_courier_states(self, res: Resources) -> None:
         """While a console is open here, re-read couriers' dispatch states every interval
         (one HGETALL; states change in Lua scripts that publish nothing per courier)."""
-        key = self.core.couriers.status_key
         while True:
             await asyncio.sleep(self.limits.status_interval_s)
             if not self.hub.has_consoles:
                 continue
-            raw: dict[bytes, bytes] = await res.redis.hgetall(key)  # type: ignore[assignment]
+            statuses = await self.core.couriers.statuses()
             raise_if_cancelling()  # redis-py can swallow a cancel during its call
-            self.hub.set_courier_statuses({k.decode(): v.decode() for k, v in raw.items()})
+            self.hub.set_courier_statuses(statuses)
 
     # -- look-ups ----------------------------------------------------------------------------
     async def _last(self, subject: str) -> tuple[int, bytes] | None:
@@ -205,10 +204,10 @@ class Tracking:
         if not track.courier_id:
             return None
         pos = await self.core.couriers.position(track.courier_id)
-        if not pos or "lat" not in pos or "ts" not in pos:
+        if pos is None:
             return None
-        at = Point(float(pos["lat"]), float(pos["lng"]))
-        return self.hub.location_message(track, track.courier_id, at, int(pos["ts"]))
+        return self.hub.location_message(track, track.courier_id, Point(pos.lat, pos.lng),
+                                         pos.ts_ms)
 
     async def replay(self, order_id: str, after_seq: int) -> list[tuple[int, bytes]]:
         """Every order.status event of the order stored after ``after_seq``, in order."""

@@ -265,7 +265,7 @@ async def test_courier_progress_and_delivered_needs_to_be_at_the_door(world: Wor
 
     async def at_door() -> bool:
         pos = await world.srv.core.couriers.position(c)  # type: ignore[attr-defined]
-        return pos is not None and abs(float(pos["lat"]) - (drop[0] - 0.0005)) < 1e-9
+        return pos is not None and abs(pos.lat - (drop[0] - 0.0005)) < 1e-9
     await eventually(at_door)
     done = await world.http.put(put, json={"status": "delivered"}, headers=world.auth(c))
     assert done.json()["status"] == "delivered", done.text

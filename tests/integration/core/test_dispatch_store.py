@@ -20,7 +20,9 @@ from api.core.dispatch.store import (
     TransitionResult,
 )
 from dispatch.lifecycle import ORDER_TRANSITIONS, CourierState, OfferState, OrderDispatchState
+from dispatch.round import RoundOrder
 from geo.travel import Vehicle
+from streams.wire import Point
 
 NOW = 1_900_000_000_000
 REGION = "8461a19ffffffff"
@@ -46,9 +48,9 @@ async def new_store(redis: aioredis.Redis,
 async def order(store: DispatchStore, oid: str, *, enter_ms: int = NOW - 1,
                 region: str = REGION) -> None:
     assert await store.enqueue(oid, region=region, enter_ms=enter_ms, now_ms=NOW - 10,
-                               fields={"plat": 12.97, "plng": 77.59, "dlat": 12.98,
-                                       "dlng": 77.60, "ready_ms": NOW, "chef": "k1",
-                                       "promised_ms": NOW + 2_700_000, "number": oid})
+                               pickup=Point(12.97, 77.59), dropoff=Point(12.98, 77.60),
+                               ready_ms=NOW, promised_ms=NOW + 2_700_000, number=oid,
+                               chef_id="k1")
 
 
 async def idle(store: DispatchStore, cid: str, vehicle: str = "bike") -> None:
@@ -223,10 +225,31 @@ async def test_a_claim_batch_with_a_newline_in_an_id_is_refused_whole(new_store:
     assert o1.state is OrderDispatchState.WAITING
 
 
+async def planned(store: DispatchStore, order_ids: list[str], *,
+                  declines: bool = True) -> list[RoundOrder]:
+    """The orders of `order_ids` read one by one (`orders`, and `declined_by` unless not
+    `declines`) as the planner takes them."""
+    records = await store.orders(order_ids)
+    declined = (await store.declined_by(order_ids) if declines
+                else [set[str]() for _ in order_ids])
+    out = []
+    for o, dec in zip(records, declined, strict=True):
+        assert o.pickup is not None
+        assert o.dropoff is not None
+        assert o.ready_ms is not None
+        assert o.promised_ms is not None
+        out.append(RoundOrder(
+            order_id=o.order_id, chef=o.chef_id, pickup_lat=o.pickup.lat,
+            pickup_lng=o.pickup.lng, dropoff_lat=o.dropoff.lat, dropoff_lng=o.dropoff.lng,
+            ready_ms=o.ready_ms, promised_ms=o.promised_ms, declined=frozenset(dec)))
+    return out
+
+
 async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
         new_store: Any) -> None:
-    """`round_orders` gives the due orders still waiting (oldest first, at most `limit`),
-    their hashes (or the fields named) and their declines: what the per-item reads give."""
+    """`round_orders` gives how many orders are due and, of those, the ones still waiting
+    (oldest first, at most `limit`) as the planner takes them, with the couriers that
+    declined each: what the per-item reads give. An order without a chef has chef ''."""
     store = new_store()
     await world(store)
     await order(store, "later", enter_ms=NOW + 60_000)     # not due yet
@@ -234,61 +257,72 @@ async def test_round_orders_are_the_due_waiting_orders_with_their_declines(
     # o1..o9 and h* are in REGION; h* left the queue when offered, o6 when cancelled, o7 when
     # offered; o5 went back (declined by d) — its queue entry is the decline time.
     due = await store.due_orders(REGION, NOW + 10, 2000)
-    n_due, orders, declined = await store.round_orders(REGION, NOW + 10, 2000)
+    n_due, orders = await store.round_orders(REGION, NOW + 10, 2000)
     assert n_due == len(due) == 7
-    expected = [o for o in await store.order_rows(due) if o["state"] == "waiting"]
-    assert orders == expected
-    assert [o["order_id"] for o in orders] == ["o1", "o2", "o3", "o4", "o8", "o9", "o5"]
-    assert declined == await store.declined_by([o["order_id"] for o in orders])
-    assert declined[-1] == {"d"}
-    assert all(not d for d in declined[:-1])
-    # Only the fields a round reads (one HMGET per order): the same orders and declines,
-    # those fields of each; a field an order lacks is left out, as the whole hash does.
+    waiting = [o.order_id for o in await store.orders(due)
+               if o.state is OrderDispatchState.WAITING]
+    assert orders == await planned(store, waiting)
+    assert [o.order_id for o in orders] == ["o1", "o2", "o3", "o4", "o8", "o9", "o5"]
+    assert orders[0] == RoundOrder(order_id="o1", chef="k1", pickup_lat=12.97,
+                                   pickup_lng=77.59, dropoff_lat=12.98, dropoff_lng=77.60,
+                                   ready_ms=NOW, promised_ms=NOW + 2_700_000)
+    assert orders[-1].declined == {"d"}
+    assert all(not o.declined for o in orders[:-1])
+    # A field an order lacks (read with one HMGET per order) is left out: no chef.
     await store.redis.hdel(f"{store.p}:o:o3", "chef")
-    fields = ("plat", "ready_ms", "chef", "nosuch")
-    n_f, some, declined_f = await store.round_orders(REGION, NOW + 10, 2000, fields=fields)
-    full = [o for o in await store.order_rows(due) if o["state"] == "waiting"]
-    assert n_f == n_due
-    assert declined_f == declined
-    assert some == [{**{f: o[f] for f in fields if f in o}, "order_id": o["order_id"]}
-                    for o in full]
-    assert "chef" not in some[2]
-    assert some[0]["chef"] == "k1"
+    n_again, again = await store.round_orders(REGION, NOW + 10, 2000)
+    assert (n_again, again) == (n_due, await planned(store, waiting))
+    assert again[2].chef == ""
+    assert again[0].chef == "k1"
     # Limit and due time as ZRANGEBYSCORE ... LIMIT 0 n; an offered order is due but skipped.
-    n3, first3, _ = await store.round_orders(REGION, NOW + 10, 3)
+    n3, first3 = await store.round_orders(REGION, NOW + 10, 3)
     assert n3 == 3
-    assert [o["order_id"] for o in first3] == ["o1", "o2", "o3"]
+    assert [o.order_id for o in first3] == ["o1", "o2", "o3"]
     result, _ = await store.offer("a", "o2", now_ms=NOW + 11, expires_ms=NOW + 30_000)
     assert result is ClaimResult.OK
-    n3, first3, _ = await store.round_orders(REGION, NOW + 12, 3)
+    n3, first3 = await store.round_orders(REGION, NOW + 12, 3)
     assert n3 == 3
-    assert [o["order_id"] for o in first3] == ["o1", "o3", "o4"]
-    assert await store.round_orders("8461a17ffffffff", NOW, 10) == (0, [], [])
-    n, later, _ = await store.round_orders(REGION, NOW + 60_000, 2000)
-    assert "later" in [o["order_id"] for o in later]
+    assert [o.order_id for o in first3] == ["o1", "o3", "o4"]
+    assert await store.round_orders("8461a17ffffffff", NOW, 10) == (0, [])
+    n, later = await store.round_orders(REGION, NOW + 60_000, 2000)
+    assert "later" in [o.order_id for o in later]
     assert n == 7
 
 
 async def test_stack_inputs_are_the_couriers_that_may_take_one_more(new_store: Any) -> None:
-    """Of the couriers asked, those with no open offer, room for one more and every held
-    order still assigned, with their vehicle and held orders' hashes (sorted by id)."""
+    """Of the couriers asked, in their order, those with no open offer, room for one more and
+    every held order still assigned, with their vehicle and held orders (sorted by id) as the
+    planner takes them: what the per-item reads give."""
     store = new_store()
     await world(store)
     await holding(store, "s5", "h6", vehicle="car")
-    ids = ["a", "nobody", "s1", "s2", "s3", "s4", "s5"]
+    ids = ["a", "nobody", "s5", "s1", "s2", "s3", "s4"]
     got = await store.stack_inputs(ids, 2)
-    assert list(got) == ["s1", "s5"]
-    assert got["s1"][0] == "scooter"
-    assert got["s5"][0] == "car"
-    assert got["s1"][1] == await store.order_rows(["h1"])
-    assert got["s1"][1][0]["state"] == "assigned"
+    assert [(s.courier_id, s.vehicle) for s in got] == [("s5", "car"), ("s1", "scooter")]
+    assert list(got[1].orders) == await planned(store, ["h1"], declines=False)
     # With room for three, s2 (two held, both assigned) qualifies too, its orders by id.
     got3 = await store.stack_inputs(ids, 3)
-    assert list(got3) == ["s1", "s2", "s5"]
-    assert [o["order_id"] for o in got3["s2"][1]] == ["h2", "h3"]
-    assert got3["s2"][1] == await store.order_rows(["h2", "h3"])
-    assert await store.stack_inputs([], 2) == {}
-    assert await store.stack_inputs(["a", "b"], 2) == {}
+    assert [s.courier_id for s in got3] == ["s5", "s1", "s2"]
+    assert [o.order_id for o in got3[2].orders] == ["h2", "h3"]
+    assert list(got3[2].orders) == await planned(store, ["h2", "h3"], declines=False)
+    assert await store.stack_inputs([], 2) == []
+    assert await store.stack_inputs(["a", "b"], 2) == []
+
+
+async def test_couriers_are_each_couriers_record_in_order(new_store: Any) -> None:
+    """`couriers` reads what `courier` reads for each courier asked, in that order, in one
+    pipeline: a courier dispatch never saw is offline."""
+    store = new_store()
+    await world(store)
+    ids = ["s4", "nobody", "a", "s1"]
+    got = await store.couriers(ids)
+    assert got == [await store.courier(c) for c in ids]
+    assert [(c.courier_id, c.state) for c in got] == [
+        ("s4", CourierState.TO_PICKUP), ("nobody", CourierState.OFFLINE),
+        ("a", CourierState.IDLE), ("s1", CourierState.TO_PICKUP)]
+    assert got[2].vehicle is Vehicle.BIKE
+    assert got[0].offer_id is not None
+    assert await store.couriers([]) == []
 
 
 # A round's claims are independent (no courier, no order twice): every refusal that can

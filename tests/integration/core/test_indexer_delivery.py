@@ -119,7 +119,7 @@ async def test_a_crashed_member_s_messages_are_redelivered_to_the_others(
             return all(p is not None for p in positions)
         await eventually(all_indexed, timeout_s=15)
         positions = await index.positions(couriers)
-        assert [float(p["lat"]) for p in positions if p] == [LAT + i * 1e-4 for i in range(45)]
+        assert [p.lat for p in positions if p] == [LAT + i * 1e-4 for i in range(45)]
 
 
 async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(

@@ -15,7 +15,7 @@ from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.observability import Metrics
 from api.runtime import free_port
 from api.settings import Settings
-from api.stores.live_index import LiveIndex
+from api.stores.live_index import LiveIndex, Position
 from geo.cells import region_of
 from geo.fixes import decode_fix
 from streams.catalog import LOCATIONS, Names
@@ -120,7 +120,7 @@ async def test_last_fix_misses_of_one_loop_turn_share_pipelined_reads(
     calls: list[int] = []
     real = index.positions
 
-    async def counted(member_ids: list[str]) -> list[dict[str, str] | None]:
+    async def counted(member_ids: list[str]) -> list[Position | None]:
         calls.append(len(member_ids))
         return await real(member_ids)
 

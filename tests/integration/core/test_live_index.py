@@ -72,7 +72,7 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert await index.upsert([Located("c1", 12.99, 77.61, NOW_MS - 5)]) == 0
     pos = await index.position("c1")
     assert pos is not None
-    assert (float(pos["lat"]), float(pos["lng"])) == (12.97, 77.59)
+    assert (pos.lat, pos.lng, pos.ts_ms) == (12.97, 77.59, NOW_MS)
     assert await index.remove("c1")
     got, _ = await index.nearby(12.97, 77.59, radius_m=1000, limit=5, now_ms=NOW_MS)
     assert got == []
