@@ -27,6 +27,23 @@ def _wait_dead(pids: list[int], timeout_s: float = 10.0) -> list[int]:
     return alive
 
 
+async def _serving(port: int, timeout_s: float = 10.0) -> None:
+    """Returns once a Redis server answers PING on `port`."""
+    client = aioredis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                await client.ping()
+                return
+            except aioredis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no Redis on port {port} after {timeout_s} s") from None
+                await asyncio.sleep(0.02)
+    finally:
+        await client.aclose()
+
+
 async def test_start_use_stop_leaves_no_process(tmp_path: Path) -> None:
     """All three stores start and serve; after stop() none of their processes is alive."""
     stores = EmbeddedStores(tmp_path / "data")
@@ -106,11 +123,12 @@ async def test_next_start_reclaims_a_leftover_server(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "run").mkdir(parents=True)
     exe = _redis_executable()
+    port = free_port()
     stray = await asyncio.create_subprocess_exec(
-        exe, "--port", str(free_port()), "--bind", "127.0.0.1", "--save", "",
+        exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
         stdout=subprocess.DEVNULL, start_new_session=True,
     )
-    await asyncio.sleep(0.2)
+    await _serving(port)  # the stray server is really up before it is recorded
     ticks = _proc_start_ticks(stray.pid)
     (data / "run" / "redis.pid").write_text(f"{stray.pid}\n{ticks}\n{exe}\n")
     stores = EmbeddedStores(data)

@@ -1,9 +1,9 @@
 -- A round's inputs in one reply: the region's due orders (queue entry <= now, at most
--- `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with its whole
--- hash (or only the fields named, read with one HMGET) and the couriers that declined it.
--- ARGV: P, region, now, limit, field names... (none: the whole hash). Returns
+-- `limit`, as ZRANGEBYSCORE ... LIMIT 0 limit) that are still waiting, each with the fields
+-- named (read with one HMGET) and the couriers that declined it.
+-- ARGV: P, region, now, limit, field names... Returns
 -- cjson [number due, [[order id, [declined...], field, value, field, value...], ...]]
--- (an empty array encodes as {}; a field the order lacks is left out, as HGETALL does).
+-- (an empty array encodes as {}; a field the order lacks is left out).
 local P = ARGV[1]
 local ids = redis.call('ZRANGEBYSCORE', P .. ':q:' .. ARGV[2], '-inf', ARGV[3], 'LIMIT', 0,
   tonumber(ARGV[4]))
@@ -11,24 +11,13 @@ local fields = {'state'}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 local rows = {}
 for _, id in ipairs(ids) do
-  if #fields > 1 then
-    local v = redis.call('HMGET', P .. ':o:' .. id, unpack(fields))
-    if v[1] == 'waiting' then
-      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
-      for j = 2, #fields do
-        if v[j] then row[#row + 1] = fields[j]; row[#row + 1] = v[j] end
-      end
-      rows[#rows + 1] = row
+  local v = redis.call('HMGET', P .. ':o:' .. id, unpack(fields))
+  if v[1] == 'waiting' then
+    local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
+    for j = 2, #fields do
+      if v[j] then row[#row + 1] = fields[j]; row[#row + 1] = v[j] end
     end
-  else
-    local h = redis.call('HGETALL', P .. ':o:' .. id)
-    local st
-    for j = 1, #h, 2 do if h[j] == 'state' then st = h[j + 1] end end
-    if st == 'waiting' then
-      local row = {id, redis.call('SMEMBERS', P .. ':dec:' .. id)}
-      for j = 1, #h do row[#row + 1] = h[j] end
-      rows[#rows + 1] = row
-    end
+    rows[#rows + 1] = row
   end
 end
 return cjson.encode({#ids, rows})
