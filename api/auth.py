@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import jwt
 import msgspec
@@ -20,9 +21,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
-from litestar.types import Guard
+from litestar.types import Guard, Message, Receive, Scope, Send
 
 ISSUER = "homechef-api"
+WS_BEARER_SUBPROTOCOL = "bearer"
+"""A WebSocket client offers the subprotocols ``["bearer", <access token>]``; the server
+accepts with ``bearer`` (browsers cannot set ``Authorization`` on a WebSocket)."""
 ACCESS_TOKEN_TTL_S = 15 * 60
 PUBLIC_OPT_KEY = "public"
 
@@ -116,23 +120,53 @@ class TokenCodec:
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The token from ``Authorization: Bearer`` or, for browsers' WebSockets, ``?token=``."""
+    """The caller's access token, from (first found wins):
+
+    1. ``Authorization: Bearer <token>``;
+    2. a WebSocket's ``Sec-WebSocket-Protocol: bearer, <token>`` (see `subprotocol_token`);
+    3. ``?token=<token>``: the old WebSocket form, kept for compatibility. Logs never show it
+       (api/observability.py redacts it), but proxies' logs might: prefer 1 or 2.
+    """
     header = connection.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
         return None
+    token = subprotocol_token(connection.scope)
+    if token is not None:
+        return token
     token = connection.query_params.get("token")
     return token or None
 
 
+def subprotocol_token(scope: Scope) -> str | None:
+    """The token a WebSocket client offered as the subprotocol after ``bearer``, if any."""
+    if scope["type"] != "websocket":
+        return None
+    offered = cast("Sequence[str]", scope.get("subprotocols") or ())
+    for i, name in enumerate(offered[:-1]):
+        if name == WS_BEARER_SUBPROTOCOL and offered[i + 1]:
+            return offered[i + 1]
+    return None
+
+
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
-    """Authenticates every HTTP and WebSocket connection not marked public."""
+    """Authenticates every HTTP and WebSocket connection not marked public.
+
+    A socket authenticated by its ``bearer`` subprotocol is accepted with that subprotocol
+    (a client that offers subprotocols fails the handshake unless the server picks one), so
+    handlers just call ``socket.accept()``.
+    """
 
     def __init__(self, app: Any, codec: TokenCodec, **kwargs: Any) -> None:
         super().__init__(app, exclude_from_auth_key=PUBLIC_OPT_KEY, exclude=["^/schema"], **kwargs)
         self.codec = codec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if subprotocol_token(scope) is not None:
+            send = _accept_with_bearer(send)
+        await super().__call__(scope, receive, send)
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -144,6 +178,17 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(
             user=Identity(claims.sub, claims.role, claims.email), auth=claims
         )
+
+
+def _accept_with_bearer(send: Send) -> Send:
+    """``send`` that picks the ``bearer`` subprotocol when the handler accepts with none."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "websocket.accept" and not message.get("subprotocol"):
+            message = {**message, "subprotocol": WS_BEARER_SUBPROTOCOL}
+        await send(message)
+
+    return wrapped
 
 
 def auth_middleware(codec: TokenCodec) -> DefineMiddleware:

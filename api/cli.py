@@ -96,9 +96,11 @@ def serve(service: str) -> None:
     # No permessage-deflate: device messages are ~100-byte JSON fixes, and inflating every
     # one cost more CPU on the ingest path than the bytes it saves. The WebSocket protocol is
     # uvicorn's websockets-sansio one plus the sockets' synchronous fast lane (fastws.py).
+    # log_config=None: uvicorn's loggers propagate to the root's JSON handler, which redacts
+    # credentials (its handshake lines and access log carry the URL, ?token= included).
     uvicorn.run(factory(settings), host=settings.server.host, port=port, log_config=None,
-                access_log=False, lifespan="on", ws=FastLaneProtocol, ws_ping_interval=20,
-                ws_ping_timeout=20, ws_per_message_deflate=False)
+                access_log=settings.server.access_log, lifespan="on", ws=FastLaneProtocol,
+                ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
 
 
 @main.command()

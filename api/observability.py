@@ -1,8 +1,10 @@
-"""JSON logs carrying the request id, and Prometheus metrics with one registry per app."""
+"""JSON logs carrying the request id, with credentials redacted, and Prometheus metrics with
+one registry per app."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import uuid
@@ -27,19 +29,95 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+REDACTED = "[REDACTED]"
+
+# What a credential looks like in a logged line. uvicorn logs every WebSocket handshake with
+# its path and query string ('"WebSocket /ws/courier?token=..." [accepted]'), access logs
+# carry the full URL, and an exception's text can quote a header.
+_SECRET_QUERY_RE = re.compile(
+    r"(?P<keep>(?<![A-Za-z0-9_-])(?:access_token|refresh_token|id_token|token)=)"
+    r"[^&;\s\"'#\\]+", re.I)
+_AUTH_HEADER_RE = re.compile(
+    r"(?P<keep>\bauthorization\b[\"']?\s*[:=,]\s*(?:b?[\"'])?(?:bearer|basic|token)?\s*)"
+    r"[^\s\"',;\\)\]}]+", re.I)
+_BEARER_RE = re.compile(r"(?P<keep>\bbearer[\s.,]+)[A-Za-z0-9._~+/=-]{8,}", re.I)
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_KEEP_AND_REDACT = rf"\g<keep>{REDACTED}"
+_MAYBE_SECRET = ("eyj", "token", "bearer", "authorization")  # lower case
+_PLAIN = logging.Formatter()
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential replaced by ``[REDACTED]``.
+
+    Covers query parameters named ``token``, ``access_token``, ``refresh_token`` and
+    ``id_token``; the value of an ``Authorization`` header (``Bearer``/``Basic`` scheme kept);
+    a bearer token after ``bearer`` (a header value or a WebSocket subprotocol); and anything
+    shaped like a JWT (``eyJ…`` in three base64url segments) wherever it stands. Never adds a
+    quote or backslash, so redacting a serialised JSON line keeps it valid JSON.
+    """
+    lowered = text.lower()
+    if not any(s in lowered for s in _MAYBE_SECRET):
+        return text
+    text = _SECRET_QUERY_RE.sub(_KEEP_AND_REDACT, text)
+    text = _AUTH_HEADER_RE.sub(_KEEP_AND_REDACT, text)
+    text = _BEARER_RE.sub(_KEEP_AND_REDACT, text)
+    return _JWT_RE.sub(REDACTED, text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record's message (and exception text) with :func:`redact` applied.
+
+    Installed on the root handler and on uvicorn's loggers by :func:`configure_logging`, so
+    any handler (ours, or one a test or an operator adds to uvicorn's loggers) sees the
+    redacted text. Always lets the record through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let the formatter report it as logging does
+            return True
+        redacted = redact(message)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_PLAIN.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+# Loggers that log URLs: uvicorn's handshake lines ("uvicorn.error") and access log.
+REDACTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+
+
+class _RedactingJsonFormatter(JsonFormatter):
+    """The JSON line, redacted last: extra fields and tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """One JSON object per line on stderr, each with the current request id."""
+    """One JSON object per line on stderr, each with the current request id; credentials
+    (tokens in URLs, ``Authorization`` values, JWTs) never reach the output (:func:`redact`)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter(
+        _RedactingJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
         )
     )
     handler.addFilter(_RequestIdFilter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 class Metrics:

@@ -126,6 +126,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     A letter then up to 31 letters, digits or ``_``."""
     log_level: LogLevel = "INFO"
     """Root log level (any case in the environment)."""
+    access_log: bool = False
+    """uvicorn's access log, one line per HTTP request (at INFO), under ``homechef serve``;
+    tokens in URLs are redacted like every logged line."""
     jwt_secret: str | None = None
     """HS256 signing secret, >= 32 characters; ``homechef up`` makes one under DATA_DIR."""
 
