@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from api.simulator.city import ChefSpec, CourierSpec, CustomerSpec, Point, random_point
-from api.simulator.clients import V1, Account, SimulatorError, expect
+from api.simulator.clients import V1, Account, SimulatorError, expect, socket_auth
 from api.simulator.movement import Leg, plan_leg
 from api.simulator.world import World, now_s
 from geo.distance import haversine_m
@@ -302,7 +302,7 @@ class CourierAgent:
         while True:
             try:
                 token = await self.account.token()
-                async with connect(f"{self.ws_url}/ws/courier?token={token}",
+                async with connect(f"{self.ws_url}/ws/courier", subprotocols=socket_auth(token),
                                    open_timeout=10, ping_interval=None) as ws:
                     self.ws = ws
                     reader = asyncio.create_task(self._read(ws))

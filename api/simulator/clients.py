@@ -1,4 +1,5 @@
-"""HTTP accounts against commerce (register / log in / refresh), as a real app holds them."""
+"""HTTP accounts against commerce (register / log in / refresh), as a real app holds them,
+and how their tokens authenticate a socket."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import time
 from typing import Any
 
 import httpx
+from websockets.typing import Subprotocol
+
+from api.auth import WS_BEARER_SUBPROTOCOL
 
 V1 = "/api/v1"
 REFRESH_AFTER_S = 600.0
@@ -21,6 +25,12 @@ def expect(r: httpx.Response, *codes: int) -> Any:
         raise SimulatorError(f"{r.request.method} {r.request.url.path} -> {r.status_code}: "
                              f"{r.text[:300]}")
     return r.json()
+
+
+def socket_auth(token: str) -> list[Subprotocol]:
+    """The subprotocols that authenticate a socket with ``token`` (``bearer`` then the token,
+    see api/auth.py): the token never goes in the URL, where access logs would keep it."""
+    return [Subprotocol(WS_BEARER_SUBPROTOCOL), Subprotocol(token)]
 
 
 class Account:

@@ -73,8 +73,9 @@ export class LiveFeed {
   start() {
     this.closed = false;
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(
-      `${proto}://${location.host}/ws/console?token=${encodeURIComponent(this.token)}`);
+    // The token goes as the subprotocols ["bearer", token] (the server accepts "bearer"),
+    // never in the URL, where proxies and access logs would keep it.
+    const ws = new WebSocket(`${proto}://${location.host}/ws/console`, ["bearer", this.token]);
     this.ws = ws;
     this.onStatus("connecting", "connecting…");
     ws.onopen = () => {
