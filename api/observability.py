@@ -79,7 +79,7 @@ class RedactSecrets(logging.Filter):
         except Exception:  # a malformed call: let the formatter report it as logging does
             return True
         redacted = redact(message)
-        if redacted != message or record.args:
+        if redacted != message:
             record.msg, record.args = redacted, None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(_PLAIN.formatException(record.exc_info))
