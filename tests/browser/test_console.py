@@ -268,6 +268,23 @@ async def test_token_fragment_signs_in_staff_only(
     await context.close()
 
 
+async def test_console_socket_keeps_the_token_out_of_its_url(
+    console: Console, browser: Any
+) -> None:
+    """The console authenticates /ws/console with the `bearer` subprotocol: the socket goes
+    live and its URL carries no token (URLs end up in proxies' and access logs)."""
+    token = console.core.token("u-fm-socket", "fleet_manager")
+    context = await browser.new_context()
+    page = await context.new_page()
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await page.goto(f"{console.url}#token={token}")
+    await page.wait_for_function(
+        "document.getElementById('status').dataset.state === 'live'", timeout=10_000)
+    assert [url.split("://", 1)[1].split("/", 1)[1] for url in sockets] == ["ws/console"]
+    await context.close()
+
+
 async def test_zone_editor_creates_edits_toggles_and_deletes(
     console: Console, browser: Any
 ) -> None:
