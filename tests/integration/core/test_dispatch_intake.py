@@ -27,7 +27,7 @@ from api.stores.live_index import LiveIndex, Located
 from dispatch.lifecycle import OrderDispatchState, entry_when_food_ready_ms
 from geo.cells import region_of
 from geo.travel import Vehicle
-from streams.catalog import ORDERS, Names
+from streams.catalog import ORDERS, STREAMS, Names
 from streams.events import LatLng, OrderStatusChanged
 from streams.jetstream import consume_batches, ensure_streams, publish
 from streams.wire import Point
@@ -188,8 +188,9 @@ async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
         with contextlib.suppress(asyncio.CancelledError):
             await consumer
         await dispatch_redis.aclose()
-        with contextlib.suppress(Exception):
-            await js.delete_stream(names.stream(ORDERS))
+        for spec in STREAMS:
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                await js.delete_stream(names.stream(spec))
 
 
 async def test_a_listener_that_fails_hears_the_event_again_on_redelivery(
