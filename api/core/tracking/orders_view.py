@@ -49,9 +49,6 @@ late events still find it)."""
 APPLIED = 1
 """`apply_order_event.lua`'s answer for an event the view applied now (2: applied before but
 unheard by its listeners; 0: applied and heard before, or older)."""
-REDELIVER_DELAY_S = 1.0
-"""How long JetStream holds back the events of a batch that failed before redelivering them
-(the supervised worker backs off too)."""
 
 # Called with each event that changed the view, and again with a redelivery of one whose
 # listeners did not all return (not with replays of events heard already).
@@ -117,9 +114,12 @@ class OrdersView:
 
     async def apply_msgs(self, msgs: list[Msg]) -> None:
         """Apply a batch in order. When one fails (a listener or the store raised), the
-        events before it are acked, it and the rest are nakked (redelivered after
-        REDELIVER_DELAY_S, in order, instead of after the consumer's ack wait) and the error
-        propagates, so the consumer does not ack them and its worker backs off."""
+        events before it are acked, it and the rest are nakked and the error propagates, so
+        the consumer does not ack them and its worker backs off. Nakked without a delay, they
+        are redelivered at the worker's next pull, ahead of newer events (JetStream serves
+        redeliveries first), so an order's events still reach dispatch in order; with a
+        delay, or left to the consumer's ack wait, a later `ready` could overtake the
+        `accepted` it follows."""
         for i, m in enumerate(msgs):
             try:
                 await self._apply_msg(m)
@@ -144,7 +144,7 @@ async def _settle(done: list[Msg], failed: list[Msg]) -> None:
         for m in done:
             await m.ack()
         for m in failed:
-            await m.nak(delay=REDELIVER_DELAY_S)
+            await m.nak()
     except Exception:
         raise_if_cancelling()
         log.warning("could not settle a failed batch; it is redelivered after the ack wait")

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import nats
 import pytest
 import redis.asyncio as aioredis
@@ -108,8 +109,9 @@ async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
     """Exactly-once intake: the read model applies an accepted order while dispatch's Redis
     is down; the event is not acked (nakked, redelivered), and its redelivery — which the
     view has already applied — still enqueues the order once dispatch's Redis is back
-    (restarted empty). The order is in the queue once, is offered to the courier 600 m away,
-    and a further delivery or enqueue of it changes nothing."""
+    (restarted empty), before the `ready` event published after it (which brings it
+    forward). The order is in the queue once, is offered to the courier 600 m away, and a
+    further delivery or enqueue of it changes nothing."""
     ns = f"{settings.server.namespace}i{uuid.uuid4().hex[:4]}"
     names = Names(ns)
     js = nc.jetstream()
@@ -123,6 +125,7 @@ async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
                             nc, js, DispatchMetrics(Metrics("core")))
     view.listeners.append(dispatcher.on_order_event)
     failures: list[str] = []
+    resume = asyncio.Event()
 
     async def consume() -> None:  # as the supervised worker: restarted after a failure
         while True:
@@ -133,19 +136,26 @@ async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
                                       handler=view.apply_msgs, batch=10, ack_wait_s=30)
             except Exception as e:
                 failures.append(type(e).__name__)
-                await asyncio.sleep(0.1)
+                await resume.wait()  # backing off until the test brought Redis back
 
     consumer = asyncio.create_task(consume())
     oid = str(uuid.uuid4())
     try:
         await own_redis.stop()
-        await publish(js, names.order_event("status", oid), accepted(oid, now_ms()),
-                      msg_id=f"{oid}:acc")
+        await publish(js, names.order_event("status", oid),
+                      accepted(oid, now_ms(), ready_in_ms=25 * MIN), msg_id=f"{oid}:acc")
 
         async def applied_but_failed() -> bool:
             return await view.get(oid) is not None and bool(failures)
         await eventually(applied_but_failed, 10)
-        assert await view.get(oid) is not None  # the read model has it ...
+        ready_at = now_ms()  # the kitchen was quick: `ready` follows while the worker waits
+        await publish(js, names.order_event("status", oid),
+                      msgspec.structs.replace(accepted(oid, ready_at), status="ready",
+                                              previous_status="preparing"),
+                      msg_id=f"{oid}:ready")
+        track = await view.get(oid)  # the read model has the order, not what follows ...
+        assert track is not None
+        assert track.status == "accepted"
         info = await js.consumer_info(names.stream(ORDERS), names.consumer("intake-test"))
         assert info.num_ack_pending + info.num_pending >= 1  # ... the stream still holds it
 
@@ -155,12 +165,15 @@ async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
         t = await store.set_availability(courier, online=True, vehicle=Vehicle.BIKE,
                                          now_ms=now_ms())
         assert t.result is TransitionResult.ONLINE
+        resume.set()
 
-        async def enqueued() -> Any:
-            return await store.order(oid)
-        # Redelivered after the nak's delay, not after the 30 s ack wait.
-        record = await eventually(enqueued, 10)
+        async def enqueued_and_ready() -> Any:
+            o = await store.order(oid)
+            return o if o is not None and o.food_ready_ms is not None else None
+        # Nakked: redelivered at the next pull, not after the 30 s ack wait.
+        record = await eventually(enqueued_and_ready, 10)
         assert record.state is OrderDispatchState.WAITING  # type: ignore[attr-defined]
+        assert record.ready_ms == ready_at  # type: ignore[attr-defined]
 
         async def acked() -> bool:
             i = await js.consumer_info(names.stream(ORDERS), names.consumer("intake-test"))
