@@ -103,3 +103,15 @@ def queue_entry_ms(
     if ready_at_ms is None or expected_travel_s is None:
         return now_ms
     return max(now_ms, ready_at_ms - round((expected_travel_s + lead_s) * 1000))
+
+
+def entry_when_food_ready_ms(*, enter_ms: int, now_ms: int) -> int:
+    """A waiting order's queue entry once the chef says the food is ready (at ``now_ms``).
+
+    The entry computed at acceptance (`queue_entry_ms`) trusted the kitchen's estimate; food
+    ready early makes the order due now (a courier should head there at once), and an entry
+    already past stays (the order is due already; it never becomes later). A late kitchen
+    changes no entry: its order went due on the estimate, and only the round's costs learn
+    the real ready time.
+    """
+    return min(enter_ms, now_ms)

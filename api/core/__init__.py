@@ -55,13 +55,15 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         await core.indexer.run()
 
     async def project_orders(res: Resources) -> None:
-        await asyncio.gather(*(
-            consume_batches(res.js, stream=core.names.stream(spec),
-                            durable=core.names.consumer(f"core-view-{spec.name.lower()}"),
-                            filter_subject=subject, handler=core.orders.apply_msgs, batch=200)
+        # A task group, not gather: when one consumer fails (its batch is redelivered), the
+        # other is cancelled too instead of running on beside the restarted pair.
+        async with asyncio.TaskGroup() as group:
             for spec, subject in ((ORDERS, core.names.orders_all()),
-                                  (DISPATCH, core.names.dispatch_all()))
-        ))
+                                  (DISPATCH, core.names.dispatch_all())):
+                group.create_task(consume_batches(
+                    res.js, stream=core.names.stream(spec),
+                    durable=core.names.consumer(f"core-view-{spec.name.lower()}"),
+                    filter_subject=subject, handler=core.orders.apply_msgs, batch=200))
 
     async def run_dispatcher(_: Resources) -> None:
         await core.dispatch.run()

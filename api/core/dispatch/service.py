@@ -233,8 +233,12 @@ class Dispatcher:
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, event: OrderEvent | Any) -> None:
-        """OrdersView listener: accepted orders enter dispatch; cancellations leave it; a
-        courier on the way learns when the food is ready (ORDER_READY)."""
+        """OrdersView listener: accepted orders enter dispatch; cancellations leave it; food
+        ready brings a waiting order forward and reaches the courier on the way (ORDER_READY).
+
+        Idempotent (a redelivered event may run it again: enqueue leaves an order it knows
+        as it is, cancel and food-ready converge), and a store error propagates: the view
+        then leaves the event unacked and unheard, so its redelivery runs this again."""
         if not isinstance(event, OrderStatusChanged):
             return
         now_ms = self.clock()
@@ -246,7 +250,11 @@ class Dispatcher:
                                                        reason=wire.WithdrawReason.CANCELLED)))
             return
         if event.status == "ready":
-            courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms)
+            # The real ready time replaces the estimate; a waiting order queued for later
+            # (the kitchen was early) is due now (the script applies
+            # `entry_when_food_ready_ms` to the order's entry).
+            courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms,
+                                                     due_ms=now_ms)
             if courier_id:
                 await self._push(courier_id, wire.OrderReady(payload=wire.OrderReadyPayload(
                     order_id=event.order_id, ready_at=event.at_ms or now_ms)))

@@ -334,7 +334,7 @@ class DispatchStore:
                       pickup: Point, dropoff: Point, ready_ms: int, promised_ms: int,
                       number: str, chef_id: str) -> bool:
         """A new order enters dispatch, waiting (queued from `enter_ms`); False if it
-        already did."""
+        already did (idempotent: an order already known, in any state, is left as it is)."""
         return bool(await self._enqueue(args=[
             self.p, order_id, now_ms, enter_ms, region, "plat", pickup.lat, "plng", pickup.lng,
             "dlat", dropoff.lat, "dlng", dropoff.lng, "ready_ms", ready_ms,
@@ -343,9 +343,11 @@ class DispatchStore:
     async def cancel(self, order_id: str, now_ms: int) -> Transition:
         return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))
 
-    async def food_ready(self, order_id: str, at_ms: int) -> str | None:
-        """Record that the food is ready; the courier on its way to collect it, if any."""
-        courier = await self._food_ready(args=[self.p, order_id, at_ms])
+    async def food_ready(self, order_id: str, at_ms: int, due_ms: int) -> str | None:
+        """Record that the food is ready (since `at_ms`, the order's ready time from now on);
+        a waiting order queued later than `due_ms` is due then (brought forward only, as
+        `entry_when_food_ready_ms` says). The courier on its way to collect it, if any."""
+        courier = await self._food_ready(args=[self.p, order_id, at_ms, due_ms])
         return _s(courier) if courier else None  # nil (no order) and '' (nobody) alike
 
     async def order(self, order_id: str) -> OrderRecord | None:

@@ -4,6 +4,13 @@ Commerce owns orders; core learns what it needs (who may watch an order, where t
 and drop off, when the food is ready, who carries it) from events, never from commerce's
 tables. Applying an event twice changes nothing: each stream's last applied sequence is kept
 per order and older events are skipped.
+
+Listeners (dispatch intake) hear each event at least once: the view marks an applied event
+unheard in the same script that applies it and clears the mark only after every listener
+returned; a listener that raises leaves the mark, the error propagates, the message is not
+acked, and its redelivery runs the listeners again although the view already has it. So a
+listener must be idempotent, and an order event is acked only once both the read model and
+the dispatch queue have it.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from streams.events import (
     OrderStatusChanged,
     decode,
 )
+from streams.jetstream import raise_if_cancelling
 from streams.tracking_hub import OrderTrack
 from streams.wire import Point
 
@@ -38,8 +46,12 @@ VIEW_TTL_S = 7 * 24 * 3600
 """An order's view expires this long after its latest change (a week: tracking links and
 late events still find it)."""
 
+APPLIED = 1
+"""`apply_order_event.lua`'s answer for an event the view applied now (2: applied before but
+unheard by its listeners; 0: applied and heard before, or older)."""
 
-# Called with each event that changed the view (not with replays of applied ones).
+# Called with each event that changed the view, and again with a redelivery of one whose
+# listeners did not all return (not with replays of events heard already).
 Listener = Callable[[OrderEvent | DispatchEvent], Awaitable[None]]
 
 
@@ -80,30 +92,62 @@ class OrdersView:
         )
 
     async def apply(self, event: OrderEvent | DispatchEvent, stream: str, seq: int) -> bool:
-        """Project one event; False when it was already applied (or is older)."""
-        fields = _fields_of(event)
-        args: list[str | int | float] = [f"seq:{stream}", seq, VIEW_TTL_S]
-        for k, v in fields.items():
+        """Project one event and tell the listeners; False when it was already applied (or
+        is older).
+
+        The listeners hear an event the view applies now, and again one applied before whose
+        listeners did not all return (a listener raised, or the process died in between).
+        A listener's error propagates (the caller must not ack the event): its redelivery
+        tells the listeners again.
+        """
+        key = self.key(event.order_id)
+        unheard = f"unheard:{stream}:{seq}" if self.listeners else ""
+        args: list[str | int | float] = [f"seq:{stream}", seq, VIEW_TTL_S, unheard]
+        for k, v in _fields_of(event).items():
             args += [k, v]
-        changed = bool(await self._apply(keys=[self.key(event.order_id)], args=args))
-        if changed:
+        result = int(await self._apply(keys=[key], args=args))
+        if result and unheard:
             for listener in self.listeners:
-                try:
-                    await listener(event)
-                except Exception:
-                    log.exception("order listener failed for %s", event.order_id)
-        return changed
+                await listener(event)
+            await self.redis.hdel(key, unheard)
+        return result == APPLIED
 
     async def apply_msgs(self, msgs: list[Msg]) -> None:
-        for m in msgs:
+        """Apply a batch in order. When one fails (a listener or the store raised), the
+        events before it are acked, it and the rest are nakked and the error propagates, so
+        the consumer does not ack them and its worker backs off. Nakked without a delay, they
+        are redelivered at the worker's next pull, ahead of newer events (JetStream serves
+        redeliveries first), so an order's events still reach dispatch in order; with a
+        delay, or left to the consumer's ack wait, a later `ready` could overtake the
+        `accepted` it follows."""
+        for i, m in enumerate(msgs):
             try:
-                event = decode(m.data)
-            except msgspec.DecodeError:
-                log.warning("skipping undecodable event on %s", m.subject)
-                continue
-            if isinstance(event, OrderCreated | OrderStatusChanged | CourierAssigned
-                          | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered):
-                await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
+                await self._apply_msg(m)
+            except Exception:
+                await _settle(msgs[:i], msgs[i:])
+                raise
+
+    async def _apply_msg(self, m: Msg) -> None:
+        try:
+            event = decode(m.data)
+        except msgspec.DecodeError:
+            log.warning("skipping undecodable event on %s", m.subject)
+            return
+        if isinstance(event, OrderCreated | OrderStatusChanged | CourierAssigned
+                      | CourierUnassigned | OrderPickedUp | OrderDelivering | OrderDelivered):
+            await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
+
+
+async def _settle(done: list[Msg], failed: list[Msg]) -> None:
+    """Ack `done`, nak `failed` (best effort: unacked, they come back after the ack wait)."""
+    try:
+        for m in done:
+            await m.ack()
+        for m in failed:
+            await m.nak()
+    except Exception:
+        raise_if_cancelling()
+        log.warning("could not settle a failed batch; it is redelivered after the ack wait")
 
 
 def _status(raw: str | None) -> OrderStatus:

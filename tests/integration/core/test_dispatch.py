@@ -322,6 +322,32 @@ async def test_courier_on_the_way_is_told_when_the_food_is_ready(world: World) -
     assert all(p["order_id"] != waiting for _, p, _ in world.offers.all("ORDER_READY"))
 
 
+async def test_food_ready_early_brings_the_courier_now_not_at_the_estimate(
+        world: World) -> None:
+    """Early-ready kitchen (issue #16): the chef accepts with a 25-minute estimate, so the
+    order is queued to enter matching minutes from now; the food is marked ready at once, and
+    the idle courier 600 m away gets the offer within a few rounds, carrying the real ready
+    time."""
+    lat, lng = spot()
+    c = await world.courier(lat + 0.0054, lng)  # ~600 m north of the chef
+    oid = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=25 * 60)
+
+    async def queued() -> Any:
+        return await world.dispatch.store.order(oid)
+    record = await eventually(queued)
+    assert record.enter_ms > world.clock() + 15 * 60_000  # type: ignore[attr-defined]
+    assert world.offers.of(c) == []
+
+    at = now_ms()
+    ev = OrderStatusChanged(
+        order_id=oid, order_number=f"HC{oid[:6]}", customer_id="cust-1", chef_id="chef-1",
+        status="ready", previous_status="preparing", at_ms=at, pickup=LatLng(lat, lng),
+        dropoff=LatLng(lat + 0.01, lng), ready_at_ms=at + 25 * 60_000)
+    await publish(world.js, world.names.order_event("status", oid), ev, msg_id=f"{oid}:ready")
+    offer = await world.offer_for(c, oid, timeout_s=5)  # rounds every 0.2 s
+    assert offer["ready_at"] == at
+
+
 async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
     """Force-assign takes an idle courier (a busy one is 409); unassign returns the order to
     waiting; couriers cannot use fleet endpoints."""
