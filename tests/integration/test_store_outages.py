@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -31,30 +30,37 @@ from api.app import create_commerce_app, create_core_app
 from api.auth import TokenCodec
 from api.migrate import migrate
 from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
-from api.runtime import _redis_executable, free_port
+from api.runtime import _nats_executable, _redis_executable, free_port
 from api.settings import Settings
 from tests.servers import serve_app
 
 
-class KillableRedis:
-    """A redis-server on a fixed free port that the test can kill, pause and start again."""
+class KillableServer:
+    """A store server on a fixed free port that the test can kill, pause and start again
+    (same port, same data directory)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.data_dir = data_dir
+    def __init__(self, name: str, argv: Callable[[int], list[str]], url: str, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.url = url
+        self._argv = argv
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            _redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(self.data_dir),
+            *self._argv(self.port),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = aioredis.Redis(host="127.0.0.1", port=self.port)
+        await until(self._accepts, timeout_s=10)
+
+    async def _accepts(self) -> bool:
         try:
-            await until(lambda: _pings(client), timeout_s=10)
-        finally:
-            await client.aclose()
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def kill(self) -> None:
         assert self.proc is not None
@@ -77,11 +83,18 @@ class KillableRedis:
             await asyncio.wait_for(self.proc.wait(), 5)
 
 
-async def _pings(client: aioredis.Redis) -> bool:
-    try:
-        return bool(await client.ping())
-    except (aioredis.ConnectionError, aioredis.TimeoutError):
-        return False
+def redis_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("redis", lambda p: [
+        _redis_executable(), "--port", str(p), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", "--dir", str(data_dir)], f"redis://127.0.0.1:{port}/0", port)
+
+
+def nats_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("nats", lambda p: [
+        _nats_executable(), "-a", "127.0.0.1", "-p", str(p), "-js", "-sd", str(data_dir)],
+        f"nats://127.0.0.1:{port}", port)
 
 
 async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> object:
@@ -97,8 +110,9 @@ async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> obj
 
 
 @pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[KillableRedis]:
-    server = KillableRedis(tmp_path)
+async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    server = redis_server(tmp_path / "redis")
+    (tmp_path / "redis").mkdir()
     await server.start()
     try:
         yield server
@@ -107,19 +121,41 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[KillableRedis]:
 
 
 @pytest.fixture
-async def outage_settings(settings: Settings, own_redis: KillableRedis,
-                          create_database: Any, run_id: str) -> Settings:
-    """The session's settings on the test's own Redis, a fresh database and namespace, and a
-    1 s store timeout (a paused Redis then fails requests in seconds)."""
+async def own_nats(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    server = nats_server(tmp_path / "nats")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def isolated_settings(settings: Settings, create_database: Any, run_id: str) -> Settings:
+    """The session's settings with a fresh database and namespace (so the apps' workers
+    compete with no other test's) and a 1 s store timeout (a paused store then fails requests
+    in seconds)."""
     database_url: str = await create_database()
     await migrate(database_url)
     return msgspec.structs.replace(
         settings,
-        stores=msgspec.structs.replace(settings.stores, redis_url=own_redis.url,
-                                       database_url=database_url, timeout_s=1.0),
+        stores=msgspec.structs.replace(settings.stores, database_url=database_url,
+                                       timeout_s=1.0),
         server=msgspec.structs.replace(settings.server,
                                        namespace=f"{run_id}_{uuid.uuid4().hex[:6]}"),
     )
+
+
+def on_store(settings: Settings, store: KillableServer) -> Settings:
+    """``settings`` with ``store`` in place of the session's server of its kind."""
+    field = {"redis": "redis_url", "nats": "nats_url"}[store.name]
+    return msgspec.structs.replace(
+        settings, stores=msgspec.structs.replace(settings.stores, **{field: store.url}))
+
+
+@pytest.fixture
+def outage_settings(isolated_settings: Settings, own_redis: KillableServer) -> Settings:
+    return on_store(isolated_settings, own_redis)
 
 
 def bearer(settings: Settings, user_id: str, role: str) -> dict[str, str]:
@@ -128,14 +164,14 @@ def bearer(settings: Settings, user_id: str, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def assert_store_unavailable(r: httpx.Response) -> None:
-    """The outage answer: 503, problem+json naming Redis, a small Retry-After."""
+def assert_store_unavailable(r: httpx.Response, store: str = "redis") -> None:
+    """The outage answer: 503, problem+json naming the store, a small Retry-After."""
     assert r.status_code == 503, (r.request.url, r.status_code, r.text)
     assert r.headers["content-type"].startswith(PROBLEM_JSON)
     assert r.headers["retry-after"] == str(STORE_RETRY_AFTER_S)
     body = r.json()
     assert body["type"] == "urn:homechef:problem:store_unavailable"
-    assert body["store"] == "redis"
+    assert body["store"] == store
     assert body["retry_after_s"] == STORE_RETRY_AFTER_S
 
 
@@ -167,7 +203,7 @@ async def socket_close_code(url: str, headers: dict[str, str]) -> int | str:
 
 @pytest.mark.parametrize("fault", ["killed", "paused"])
 async def test_core_answers_503_while_redis_is_down_and_recovers(
-        outage_settings: Settings, own_redis: KillableRedis, fault: str) -> None:
+        outage_settings: Settings, own_redis: KillableServer, fault: str) -> None:
     """With Redis killed (connection refused) or paused (timeouts), every core endpoint that
     needs it answers 503 problem+json with Retry-After, an order socket closes with 1013 and
     /health answers 503 with redis "down" within a few seconds; once Redis is back (empty, or
@@ -216,7 +252,7 @@ async def test_core_answers_503_while_redis_is_down_and_recovers(
 
 
 async def test_commerce_login_answers_503_while_redis_is_down(
-        outage_settings: Settings, own_redis: KillableRedis) -> None:
+        outage_settings: Settings, own_redis: KillableServer) -> None:
     """Commerce's login keeps its failure counters in Redis: with Redis gone it answers 503
     problem+json with Retry-After (not 500), and logs in again once Redis is back."""
     app = create_commerce_app(outage_settings)
@@ -236,3 +272,38 @@ async def test_commerce_login_answers_503_while_redis_is_down(
             return (await http.post("/api/v1/auth/login", json=credentials)).status_code == 200
 
         await until(logs_in, timeout_s=15)
+
+
+async def test_gps_batches_answer_503_while_nats_is_down_and_recover(
+        isolated_settings: Settings, own_nats: KillableServer) -> None:
+    """An HTTP GPS batch waits for JetStream's ack: with NATS killed it answers 503
+    problem+json naming NATS with Retry-After (not 500, and within the client's patience),
+    /health shows nats down; with NATS back on its store the same batch is accepted."""
+    settings = on_store(isolated_settings, own_nats)
+    app = create_core_app(settings)
+    courier = bearer(settings, f"cour-{uuid.uuid4().hex[:6]}", "delivery")
+
+    async def post_fix() -> httpx.Response:
+        await asyncio.sleep(0.002)  # each fix newer than the last (millisecond timestamps)
+        fix = {"lat": 12.97, "lng": 77.59, "ts": time.time_ns() // 1_000_000}
+        return await http.post("/api/v1/delivery/locations", headers=courier,
+                               json={"fixes": [fix]})
+
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        r = await post_fix()
+        assert (r.status_code, r.json()["accepted"]) == (202, 1), r.text
+
+        await own_nats.kill()
+        try:
+            assert_store_unavailable(await post_fix(), store="nats")
+            health = await http.get("/health")
+            assert health.status_code == 503
+            assert health.json()["dependencies"]["nats"]["status"] == "down"
+        finally:
+            await own_nats.start()
+
+        async def accepted() -> bool:
+            r = await post_fix()
+            return r.status_code == 202 and r.json()["accepted"] == 1
+
+        await until(accepted, timeout_s=20)
