@@ -1,10 +1,11 @@
-"""Store outages at the edge: a handler that cannot reach Redis answers 503 problem+json with
-Retry-After (never 500), a socket closes with 1013 (try again later), /health reports the
+"""Store outages at the edge: a handler that cannot reach a store answers 503 problem+json
+with Retry-After (never 500), a socket closes with 1013 (try again later), /health reports the
 store down within its timeout, and everything recovers once the store is back.
 
-Each test runs the apps against a redis-server of its own (a free port, killed or paused by
-the test); PostgreSQL and NATS are the session's, with a fresh database and namespace so the
-apps' workers compete with no other test's.
+The Redis and NATS tests run the apps against a redis-server / nats-server of their own (a
+free port, killed or paused by the test, restarted on the same port); PostgreSQL and the other
+store are the session's, with a fresh database and namespace so the apps' workers compete with
+no other test's. The PostgreSQL test ends the connections of that fresh database.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 import pytest
@@ -307,3 +309,38 @@ async def test_gps_batches_answer_503_while_nats_is_down_and_recover(
             return r.status_code == 202 and r.json()["accepted"] == 1
 
         await until(accepted, timeout_s=20)
+
+
+async def test_commerce_survives_postgres_dropping_its_connections(
+        isolated_settings: Settings) -> None:
+    """PostgreSQL ending every connection of the service (as a restart or failover does: 57P01
+    "terminating connection due to administrator command") never makes a request a 500:
+    each answer is the normal one or a 503 with Retry-After, and the pool reconnects."""
+    app = create_commerce_app(isolated_settings)
+    database_url = isolated_settings.stores.database_url
+    assert database_url
+    database = database_url.rsplit("/", 1)[1]
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        email = f"pg-{uuid.uuid4().hex[:8]}@example.com"
+        credentials = {"email": email, "password": "correct-horse-1"}
+        r = await http.post("/api/v1/auth/register", json={**credentials, "role": "customer"})
+        assert r.status_code == 201, r.text
+        me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        admin = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+        finally:
+            await admin.close()
+        assert ended >= 1
+
+        statuses = []
+        for _ in range(12):  # more requests than the pool has connections
+            r = await http.get("/api/v1/users/me", headers=me)
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert_store_unavailable(r, store="postgres")
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses[-1] == 200, statuses
