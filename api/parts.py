@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,21 +51,48 @@ def merge(*parts: Parts) -> Parts:
     )
 
 
+INITIAL_BACKOFF_S = 0.1
+HEALTHY_RUN_S = 60.0
+"""A worker that ran this long before crashing was healthy: its crash starts a new incident."""
+
+
 async def supervise(name: str, worker: Worker, resources: Resources,
                     max_backoff_s: float = 10.0) -> None:
-    """Run ``worker`` until cancelled; on a crash, log it and restart with backoff."""
-    backoff_s = 0.1
+    """Run ``worker`` until cancelled; on a crash, log it and restart with backoff.
+
+    One outage crashes a worker again on every restart: the first crash is logged with its
+    traceback, each repeat of the same error (type and message) as one line with its count,
+    so a store down for minutes does not flood the log. A worker that ran for longer than
+    ``max_backoff_s`` before crashing restarts quickly again; one that ran for
+    `HEALTHY_RUN_S` logs its next crash with a traceback again.
+    """
+    backoff_s = INITIAL_BACKOFF_S
+    last_error: str | None = None
+    repeats = 0
     while True:
+        started = time.monotonic()
         try:
             await worker(resources)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             # Cancellation surfaced as another error (a client library converted it): we
             # are shutting down, not crashing.
             raise_if_cancelling()
-            log.exception("worker %s crashed; restarting in %.1f s", name, backoff_s)
+            ran_s = time.monotonic() - started
+            if ran_s > max_backoff_s:
+                backoff_s = INITIAL_BACKOFF_S
+            if ran_s > HEALTHY_RUN_S:
+                last_error = None
+            error = f"{type(exc).__name__}: {exc}"
+            if error != last_error:
+                log.exception("worker %s crashed; restarting in %.1f s", name, backoff_s)
+                last_error, repeats = error, 1
+            else:
+                repeats += 1
+                log.warning("worker %s crashed again (%d times in a row): %s; restarting in "
+                            "%.1f s", name, repeats, error[:200], backoff_s)
             await asyncio.sleep(backoff_s)
             backoff_s = min(max_backoff_s, backoff_s * 2)
 

@@ -1,7 +1,9 @@
 """Errors at the HTTP edge as RFC 9457 problem+json.
 
-Domain code raises ``Problem`` (or Litestar's HTTP exceptions); anything unexpected becomes a
-500 whose body reveals nothing but the request id, and is logged with its traceback.
+Domain code raises ``Problem`` (or Litestar's HTTP exceptions); a store that cannot be reached
+(Redis, NATS/JetStream, PostgreSQL: see `STORE_OUTAGES`) becomes a retryable 503 with
+``Retry-After``; anything else unexpected becomes a 500 whose body reveals nothing but the
+request id, and is logged with its traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
+import nats.errors
+import nats.js.errors
+import redis.exceptions
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
@@ -18,6 +24,59 @@ from api.observability import current_request_id
 log = logging.getLogger("homechef.http")
 
 PROBLEM_JSON = "application/problem+json"
+
+STORE_RETRY_AFTER_S = 2
+"""``Retry-After`` of a 503 for a store outage: short, since Redis, NATS and PostgreSQL
+restarts take seconds and every client retries (the client decides how often to give up)."""
+
+STORE_OUTAGES: dict[type[Exception], str] = {
+    # Redis: refused/reset/pool exhausted (MaxConnectionsError, "No connection available"),
+    # loading its dataset after a restart (BusyLoadingError), a read or connect timeout, a
+    # replica that has not been promoted yet.
+    redis.exceptions.ConnectionError: "redis",
+    redis.exceptions.TimeoutError: "redis",
+    redis.exceptions.ReadOnlyError: "redis",
+    redis.exceptions.TryAgainError: "redis",
+    redis.exceptions.ClusterDownError: "redis",
+    # NATS / JetStream: no server, reconnecting or closed, no JetStream responder, timeouts.
+    nats.errors.NoServersError: "nats",
+    nats.errors.TimeoutError: "nats",
+    nats.errors.NoRespondersError: "nats",
+    nats.errors.StaleConnectionError: "nats",
+    nats.errors.OutboundBufferLimitError: "nats",
+    nats.errors.ConnectionClosedError: "nats",
+    nats.errors.ConnectionDrainingError: "nats",
+    nats.errors.ConnectionReconnectingError: "nats",
+    nats.js.errors.ServiceUnavailableError: "nats",
+    nats.js.errors.NoStreamResponseError: "nats",
+    # PostgreSQL: connection lost or refused, server starting or shutting down, full.
+    asyncpg.PostgresConnectionError: "postgres",
+    asyncpg.CannotConnectNowError: "postgres",
+    asyncpg.AdminShutdownError: "postgres",
+    asyncpg.CrashShutdownError: "postgres",
+    asyncpg.TooManyConnectionsError: "postgres",
+    asyncpg.InterfaceError: "postgres",  # "connection is closed" and kin
+    # Socket-level failures and timeouts no client library wrapped (a pool's acquire timeout,
+    # a refused reconnect): some store, not a bug in the handler.
+    ConnectionError: "store",
+    TimeoutError: "store",
+}
+"""Exceptions that mean "a store cannot be reached now" (the most specific class wins), with
+the store's name. Everything else, including asyncpg's DataError (an argument the query
+cannot encode: a bug or unvalidated input), stays a 500."""
+
+_NOT_OUTAGES: tuple[type[Exception], ...] = (asyncpg.DataError,)
+
+
+def outage_store(exc: BaseException) -> str | None:
+    """The store whose outage ``exc`` reports, or None when it is no outage."""
+    if isinstance(exc, _NOT_OUTAGES):
+        return None
+    for cls in type(exc).__mro__:
+        store = STORE_OUTAGES.get(cls)
+        if store is not None:
+            return store
+    return None
 
 
 class Problem(HTTPException):
@@ -79,9 +138,28 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     return Response(body, status_code=500, media_type=PROBLEM_JSON)
 
 
+def store_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """503 + Retry-After for a store outage (no traceback: one outage fails many requests)."""
+    store = outage_store(exc)
+    if store is None:
+        return internal_error_handler(request, exc)
+    log.warning("store unavailable (%s) on %s %s: %s: %s", store, request.method,
+                request.url.path, type(exc).__name__, str(exc)[:200])
+    body = problem_body(
+        503, f"a backing store ({store}) is unavailable; retry after {STORE_RETRY_AFTER_S} s",
+        code="store_unavailable", instance=request.url.path, store=store,
+        retry_after_s=STORE_RETRY_AFTER_S,
+    )
+    return Response(body, status_code=503, media_type=PROBLEM_JSON,
+                    headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_exception_handler,
+    **dict.fromkeys(STORE_OUTAGES, store_unavailable_handler),
+    **dict.fromkeys(_NOT_OUTAGES, internal_error_handler),
     Exception: internal_error_handler,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "Problem", "problem_body"]
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "STORE_OUTAGES", "STORE_RETRY_AFTER_S",
+           "MediaType", "Problem", "outage_store", "problem_body"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 import msgspec
 import nats
+import nats.errors
 import redis.asyncio as aioredis
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
@@ -82,14 +83,58 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         redis = aioredis.Redis(connection_pool=pool)
         stack.push_async_callback(redis.aclose)
         await redis.ping()
+        events = NatsEvents()
         nc = await nats.connect(
             _require(settings.stores.nats_url, "NATS_URL"),
             connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
             name=f"homechef-{settings.server.namespace}",
+            error_cb=events.error, disconnected_cb=events.disconnected,
+            reconnected_cb=events.reconnected,
         )
         stack.push_async_callback(_drain_quietly, nc)
         yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream(),
                         tokens=tokens)
+
+
+class NatsEvents:
+    """The NATS client's callbacks, logged without a storm.
+
+    While NATS is down the client retries every 0.5 s and reports each failed attempt; its
+    default callback logs every one with a traceback. Here a connection error is one warning
+    line when it first appears (or changes), repeats are not logged, and the reconnect is one
+    line with how many attempts failed. Any other error (a subscription callback's bug, a
+    slow consumer) keeps its traceback.
+    """
+
+    __slots__ = ("_last", "_repeats")
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+        self._repeats = 0
+
+    async def error(self, exc: Exception) -> None:
+        if not isinstance(exc, _NATS_CONNECTION_ERRORS):
+            log.error("nats: %r", exc, exc_info=exc)
+            return
+        described = f"{type(exc).__name__}: {exc}"[:200]
+        if described == self._last:
+            self._repeats += 1
+            return
+        self._last, self._repeats = described, 1
+        log.warning("nats: cannot reach the server (%s); reconnecting every 0.5 s", described)
+
+    async def disconnected(self) -> None:
+        log.warning("nats: disconnected")
+
+    async def reconnected(self) -> None:
+        log.warning("nats: reconnected after %d failed attempts", self._repeats)
+        self._last, self._repeats = None, 0
+
+
+_NATS_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError, TimeoutError, nats.errors.NoServersError, nats.errors.StaleConnectionError,
+    nats.errors.ConnectionClosedError, nats.errors.UnexpectedEOF,
+)
 
 
 async def _drain_quietly(nc: NATS) -> None:

@@ -27,6 +27,8 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     """The server is shutting down: reconnect (with ``?since=``) to another process."""
+    TRY_AGAIN_LATER = 1013
+    """A store (Redis, NATS, PostgreSQL) is unavailable: reconnect after a short backoff."""
     BAD_REQUEST = 4400
     """A malformed query parameter (``since``) or client message."""
     UNAUTHORIZED = 4401

@@ -8,10 +8,18 @@ from uuid import UUID
 
 import msgspec
 
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+# Text PostgreSQL or UTF-8 cannot hold (a NUL byte, a lone surrogate) is refused here, as a
+# 400 validation problem, instead of failing in the database or the hasher (a 500).
+_STORABLE = r"^[^\x00\ud800-\udfff]*$"
+_EMAIL_CHAR = r"[^@\s\x00-\x1f\x7f\ud800-\udfff]"
+Email = Annotated[str, msgspec.Meta(
+    pattern=rf"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\.{_EMAIL_CHAR}+$", max_length=254)]
+LooseEmail = Annotated[str, msgspec.Meta(pattern=_STORABLE, max_length=254)]
+"""An e-mail as typed at login or a reset request: not checked for shape (a wrong one finds
+no account), only for being storable text."""
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128, pattern=_STORABLE)]
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9]{7,15}$")]
-Name = Annotated[str, msgspec.Meta(max_length=100)]
+Name = Annotated[str, msgspec.Meta(max_length=100, pattern=_STORABLE)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Short = Annotated[str, msgspec.Meta(max_length=200)]
@@ -43,8 +51,8 @@ class RegisterRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 
 class LoginRequest(msgspec.Struct, frozen=True, kw_only=True):
-    email: Annotated[str, msgspec.Meta(max_length=254)]
-    password: Annotated[str, msgspec.Meta(max_length=128)]
+    email: LooseEmail
+    password: Annotated[str, msgspec.Meta(max_length=128, pattern=_STORABLE)]
 
 
 class SocialLoginRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,7 +61,7 @@ class SocialLoginRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RefreshRequest(msgspec.Struct, frozen=True, kw_only=True):
-    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=_STORABLE)]
 
 
 class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,11 +73,11 @@ class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ForgotPasswordRequest(msgspec.Struct, frozen=True, kw_only=True):
-    email: Annotated[str, msgspec.Meta(max_length=254)]
+    email: LooseEmail
 
 
 class ResetPasswordRequest(msgspec.Struct, frozen=True, kw_only=True):
-    token: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=_STORABLE)]
     password: Password
 
 

@@ -12,6 +12,7 @@ from litestar import Controller, Request, WebSocket, post, websocket
 from api.auth import IdentityDep, Role, identity_of, roles
 from api.core.deps import DispatcherDep, IngestDep, SettingsDep, TrackingDep
 from api.core.gps import device
+from api.core.ws.sockets import closes_on_outage
 from api.problems import Problem
 from geo.fixes import Fix, RejectReason, decode_fixes
 
@@ -66,6 +67,7 @@ class GpsController(Controller):
                              rejected=[Rejection(i, r.value) for i, r in verdict.rejected])
 
     @websocket("/ws/courier")
+    @closes_on_outage
     async def courier_socket(self, socket: WebSocket[Any, Any, Any], ingest: IngestDep,
                              dispatcher: DispatcherDep, tracking: TrackingDep,
                              settings: SettingsDep) -> None:

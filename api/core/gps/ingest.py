@@ -399,7 +399,12 @@ class Ingest:
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
         if futures:
-            await asyncio.gather(*futures)
+            try:
+                # Bounded: while NATS is down the acks never come (the client buffers the
+                # publishes until it reconnects); the caller gets a 503, not a hung request.
+                await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
+            except TimeoutError:
+                raise nats.errors.TimeoutError from None
         if verdict.accepted:
             self._metrics.accepted.inc(len(verdict.accepted))
         if outside:

@@ -40,7 +40,8 @@ class OptimizeRequest(msgspec.Struct, frozen=True, kw_only=True):
     couriers: list[CourierIn]
     orders: list[OrderIn]
     time_limit_s: Annotated[float, msgspec.Meta(gt=0, le=MAX_TIME_LIMIT_S)] = 1.0
-    seed: int = 0
+    seed: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Seeds the solver's random order of tasks (numpy needs it non-negative)."""
 
 
 class StopOut(msgspec.Struct, frozen=True, kw_only=True):

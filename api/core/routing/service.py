@@ -23,7 +23,7 @@ from api.core.routing.schemas import OptimizeRequest, OptimizeResponse, RouteOut
 from api.problems import Problem as HttpProblem
 from geo.distance import haversine_matrix_m
 from geo.travel import HaversineTravelModel, Vehicle
-from routing.model import Pair, Plan, Problem, Task
+from routing.model import NO_DEADLINE_S, Pair, Plan, Problem, ProblemError, Task
 from routing.model import Vehicle as RoutingVehicle
 from routing.solver import InfeasibleProblemError, NoSolutionError, solve
 
@@ -52,8 +52,14 @@ def check_request(req: OptimizeRequest) -> None:
 def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tuple[str, str]]]:
     """The routing model of a request; task i's (order_id, kind) is returned alongside.
 
+    Every time in the model lies in ``[0, NO_DEADLINE_S]`` (~34 years), so the solver's sums
+    cannot overflow: a deliver_by beyond that horizon means "no deadline", a ready_at beyond
+    it cannot be planned.
+
     Raises:
-        HttpProblem: 422 for an order whose deliver_by is in the past.
+        HttpProblem: 422 ``window_in_past`` for an order whose deliver_by is in the past,
+            ``window_too_far`` for a ready_at beyond the horizon, ``invalid_problem`` for
+            anything else the routing model refuses (never a 500).
     """
     points: list[tuple[float, float]] = [(c.lat, c.lng) for c in req.couriers]
     tasks: list[Task] = []
@@ -65,6 +71,11 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
         if due_s is not None and due_s < 0:
             raise HttpProblem(422, f"order {o.order_id}: deliver_by is in the past",
                               code="window_in_past")
+        if ready_s > NO_DEADLINE_S:
+            raise HttpProblem(422, f"order {o.order_id}: ready_at is more than "
+                              f"{NO_DEADLINE_S} s after now", code="window_too_far")
+        if due_s is not None:
+            due_s = min(due_s, NO_DEADLINE_S)
         pick_id, drop_id = len(tasks), len(tasks) + 1
         points += [(o.pickup.lat, o.pickup.lng), (o.dropoff.lat, o.dropoff.lng)]
         tasks.append(Task(id=pick_id, location=len(points) - 2, demand=1, ready_s=ready_s,
@@ -84,8 +95,12 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
     travel_s = np.ceil(dist_m * model.circuity / speed).astype(np.int64)
     vehicles = tuple(RoutingVehicle(id=i, start=i, capacity=c.capacity)
                      for i, c in enumerate(req.couriers))
-    problem = Problem(travel_s=travel_s, dist=dist_m, tasks=tuple(tasks), pairs=tuple(pairs),
-                      vehicles=vehicles, name="optimize")
+    try:
+        problem = Problem(travel_s=travel_s, dist=dist_m, tasks=tuple(tasks),
+                          pairs=tuple(pairs), vehicles=vehicles, name="optimize")
+    except ProblemError as exc:  # what the checks above missed is still the request's fault
+        raise HttpProblem(422, f"the request cannot be planned: {exc}",
+                          code="invalid_problem") from None
     return problem, meta
 
 

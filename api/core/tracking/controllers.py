@@ -24,7 +24,7 @@ from litestar.params import FromPath
 from api.auth import STAFF, IdentityDep, Role, identity_of, roles
 from api.core.deps import TrackingDep
 from api.core.tracking.service import Refusal, TrackingRefused, TrackSnapshot, parse_since
-from api.core.ws.sockets import close_socket, serve
+from api.core.ws.sockets import close_socket, closes_on_outage, serve
 from api.problems import Problem
 from streams.outbox import CloseCode
 from streams.wire import ClientMessage
@@ -43,6 +43,7 @@ class TrackingController(Controller):
     order's track snapshot over HTTP."""
 
     @websocket("/ws/orders/{order_id:str}", guards=[roles(*_WATCHERS)])
+    @closes_on_outage
     async def order_socket(self, socket: WebSocket[Any, Any, Any], order_id: FromPath[str],
                            tracking: TrackingDep) -> None:
         """One order's status and courier location, for its customer, its chef or staff."""
@@ -58,6 +59,7 @@ class TrackingController(Controller):
             await serve(socket, outbox, tracking.limits)
 
     @websocket("/ws/chef", guards=[roles(Role.CHEF)])
+    @closes_on_outage
     async def chef_socket(self, socket: WebSocket[Any, Any, Any],
                           tracking: TrackingDep) -> None:
         """NEW_ORDER for every paid order of this chef, then its ORDER_STATUS_UPDATEs."""
@@ -67,6 +69,7 @@ class TrackingController(Controller):
             await serve(socket, outbox, tracking.limits)
 
     @websocket("/ws/console", guards=[roles(*STAFF)])
+    @closes_on_outage
     async def console_socket(self, socket: WebSocket[Any, Any, Any],
                              tracking: TrackingDep) -> None:
         """The fleet console: SUBSCRIBE a viewport, then positions, markers and heat in it."""

@@ -6,7 +6,9 @@ task awaits the socket, so a slow client delays nobody but itself. Closing rules
 
 - event backlog over ``max_event_bytes`` → 4008 "slow consumer";
 - nothing heard from the client for ``idle_timeout_s`` (the server PINGs every
-  ``ping_interval_s``; any message, PONG included, counts) → 4408 "heartbeat timeout".
+  ``ping_interval_s``; any message, PONG included, counts) → 4408 "heartbeat timeout";
+- a store (Redis, NATS, PostgreSQL) unavailable while opening or serving the socket → 1013
+  "<store> unavailable" (try again later), never Litestar's generic 4500 (`closes_on_outage`).
 
 Under ``homechef serve`` the socket has a fast lane (api/core/ws/fastws.py): while it is
 writable and nothing is queued, the outbox hands each message straight to the transport (no
@@ -20,16 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
 from api.core.ws.fastws import FastLane, lane_of
+from api.problems import outage_store
 from streams.outbox import CloseCode, Outbox
 from streams.tracking_hub import HubLimits
 from streams.wire import (
@@ -53,6 +57,30 @@ _PONG = encode(Pong())
 async def close_socket(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(socket.close(code=code, reason=reason), CLOSE_TIMEOUT_S)
+
+
+SocketHandler = TypeVar("SocketHandler", bound=Callable[..., Awaitable[None]])
+
+
+def closes_on_outage(handler: SocketHandler) -> SocketHandler:
+    """Wrap a WebSocket handler (under ``@websocket``): a store outage it raises closes the
+    socket with 1013 (`CloseCode.TRY_AGAIN_LATER`, reason "<store> unavailable"), logged as
+    one line; any other error propagates (Litestar closes with 4500 and it is a bug)."""
+
+    @functools.wraps(handler)
+    async def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            await handler(*args, **kwargs)
+        except Exception as exc:
+            store = outage_store(exc)
+            socket = kwargs.get("socket")
+            if store is None or socket is None:
+                raise
+            log.warning("store unavailable (%s) on socket %s: %s: %s", store,
+                        socket.scope.get("path"), type(exc).__name__, str(exc)[:200])
+            await close_socket(socket, CloseCode.TRY_AGAIN_LATER, f"{store} unavailable")
+
+    return guarded  # type: ignore[return-value]
 
 
 async def serve(
@@ -181,5 +209,11 @@ async def serve(
         await close_socket(socket, code, reason)
     elif reader.done() and not reader.cancelled() and reader.exception() is not None:
         exc = reader.exception()
-        if not isinstance(exc, WebSocketDisconnect):
+        if exc is None or isinstance(exc, WebSocketDisconnect):
+            return
+        store = outage_store(exc)
+        if store is not None:  # a message handler could not reach a store
+            log.warning("store unavailable (%s) on socket: %r", store, exc)
+            await close_socket(socket, CloseCode.TRY_AGAIN_LATER, f"{store} unavailable")
+        else:
             log.warning("socket reader failed: %r", exc)

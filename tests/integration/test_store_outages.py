@@ -1,0 +1,346 @@
+"""Store outages at the edge: a handler that cannot reach a store answers 503 problem+json
+with Retry-After (never 500), a socket closes with 1013 (try again later), /health reports the
+store down within its timeout, and everything recovers once the store is back.
+
+The Redis and NATS tests run the apps against a redis-server / nats-server of their own (a
+free port, killed or paused by the test, restarted on the same port); PostgreSQL and the other
+store are the session's, with a fresh database and namespace so the apps' workers compete with
+no other test's. The PostgreSQL test ends the connections of that fresh database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from api.app import create_commerce_app, create_core_app
+from api.auth import TokenCodec
+from api.migrate import migrate
+from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
+from api.runtime import _nats_executable, _redis_executable, free_port
+from api.settings import Settings
+from tests.servers import serve_app
+
+
+class KillableServer:
+    """A store server on a fixed free port that the test can kill, pause and start again
+    (same port, same data directory)."""
+
+    def __init__(self, name: str, argv: Callable[[int], list[str]], url: str, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.url = url
+        self._argv = argv
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self._argv(self.port),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await until(self._accepts, timeout_s=10)
+
+    async def _accepts(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        await asyncio.wait_for(self.proc.wait(), 5)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.kill()
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+
+def redis_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("redis", lambda p: [
+        _redis_executable(), "--port", str(p), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", "--dir", str(data_dir)], f"redis://127.0.0.1:{port}/0", port)
+
+
+def nats_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("nats", lambda p: [
+        _nats_executable(), "-a", "127.0.0.1", "-p", str(p), "-js", "-sd", str(data_dir)],
+        f"nats://127.0.0.1:{port}", port)
+
+
+async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> object:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not reached within {timeout_s} s (last: {last!r})")
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    server = redis_server(tmp_path / "redis")
+    (tmp_path / "redis").mkdir()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def own_nats(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    server = nats_server(tmp_path / "nats")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def isolated_settings(settings: Settings, create_database: Any, run_id: str) -> Settings:
+    """The session's settings with a fresh database and namespace (so the apps' workers
+    compete with no other test's) and a 1 s store timeout (a paused store then fails requests
+    in seconds)."""
+    database_url: str = await create_database()
+    await migrate(database_url)
+    return msgspec.structs.replace(
+        settings,
+        stores=msgspec.structs.replace(settings.stores, database_url=database_url,
+                                       timeout_s=1.0),
+        server=msgspec.structs.replace(settings.server,
+                                       namespace=f"{run_id}_{uuid.uuid4().hex[:6]}"),
+    )
+
+
+def on_store(settings: Settings, store: KillableServer) -> Settings:
+    """``settings`` with ``store`` in place of the session's server of its kind."""
+    field = {"redis": "redis_url", "nats": "nats_url"}[store.name]
+    return msgspec.structs.replace(
+        settings, stores=msgspec.structs.replace(settings.stores, **{field: store.url}))
+
+
+@pytest.fixture
+def outage_settings(isolated_settings: Settings, own_redis: KillableServer) -> Settings:
+    return on_store(isolated_settings, own_redis)
+
+
+def bearer(settings: Settings, user_id: str, role: str) -> dict[str, str]:
+    assert settings.server.jwt_secret
+    token = TokenCodec(settings.server.jwt_secret).issue(user_id, role)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_store_unavailable(r: httpx.Response, store: str = "redis") -> None:
+    """The outage answer: 503, problem+json naming the store, a small Retry-After."""
+    assert r.status_code == 503, (r.request.url, r.status_code, r.text)
+    assert r.headers["content-type"].startswith(PROBLEM_JSON)
+    assert r.headers["retry-after"] == str(STORE_RETRY_AFTER_S)
+    body = r.json()
+    assert body["type"] == "urn:homechef:problem:store_unavailable"
+    assert body["store"] == store
+    assert body["retry_after_s"] == STORE_RETRY_AFTER_S
+
+
+def core_requests(settings: Settings) -> list[tuple[str, str, dict[str, str]]]:
+    """(method, path, headers) of core endpoints that read Redis."""
+    courier = bearer(settings, f"cour-{uuid.uuid4().hex[:6]}", "delivery")
+    customer = bearer(settings, f"cust-{uuid.uuid4().hex[:6]}", "customer")
+    staff = bearer(settings, "fm-1", "fleet_manager")
+    return [
+        ("GET", "/api/v1/delivery/orders", courier),
+        ("GET", "/api/v1/delivery/offers", courier),
+        ("GET", f"/api/v1/orders/{uuid.uuid4()}/track", customer),
+        ("GET", "/api/v1/fleet/stats", staff),
+    ]
+
+
+async def socket_close_code(url: str, headers: dict[str, str]) -> int | str:
+    """How the server ends an order socket: its close code, or the HTTP status."""
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+            try:
+                await asyncio.wait_for(ws.recv(), 15)
+            except ConnectionClosed as exc:
+                return exc.rcvd.code if exc.rcvd else "closed"
+            return "open"
+    except InvalidStatus as exc:
+        return f"http {exc.response.status_code}"
+
+
+@pytest.mark.parametrize("fault", ["killed", "paused"])
+async def test_core_answers_503_while_redis_is_down_and_recovers(
+        outage_settings: Settings, own_redis: KillableServer, fault: str) -> None:
+    """With Redis killed (connection refused) or paused (timeouts), every core endpoint that
+    needs it answers 503 problem+json with Retry-After, an order socket closes with 1013 and
+    /health answers 503 with redis "down" within a few seconds; once Redis is back (empty, or
+    resumed) the same requests succeed again."""
+    app = create_core_app(outage_settings)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        requests = core_requests(outage_settings)
+        for method, path, headers in requests:
+            r = await http.request(method, path, headers=headers)
+            assert r.status_code < 500, (path, r.status_code, r.text)
+
+        if fault == "killed":
+            await own_redis.kill()
+        else:
+            own_redis.pause()
+        try:
+            for method, path, headers in requests:
+                assert_store_unavailable(await http.request(method, path, headers=headers))
+
+            started = time.monotonic()
+            health = await http.get("/health")
+            assert time.monotonic() - started < 5, "health must not hang on a dead store"
+            assert health.status_code == 503
+            report = health.json()
+            assert report["status"] == "degraded"
+            assert report["dependencies"]["redis"]["status"] == "down"
+            assert report["dependencies"]["postgres"]["status"] == "up"
+
+            ws_url = url.replace("http://", "ws://") + f"/ws/orders/{uuid.uuid4()}"
+            customer = bearer(outage_settings, "cust-ws", "customer")
+            assert await socket_close_code(ws_url, customer) == 1013
+        finally:
+            if fault == "killed":
+                await own_redis.start()
+            else:
+                own_redis.resume()
+
+        async def all_answer() -> bool:
+            for method, path, headers in requests:
+                r = await http.request(method, path, headers=headers)
+                if r.status_code >= 500:
+                    return False
+            return (await http.get("/health")).status_code == 200
+
+        await until(all_answer, timeout_s=15)
+
+
+async def test_commerce_login_answers_503_while_redis_is_down(
+        outage_settings: Settings, own_redis: KillableServer) -> None:
+    """Commerce's login keeps its failure counters in Redis: with Redis gone it answers 503
+    problem+json with Retry-After (not 500), and logs in again once Redis is back."""
+    app = create_commerce_app(outage_settings)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        email = f"outage-{uuid.uuid4().hex[:8]}@example.com"
+        credentials = {"email": email, "password": "correct-horse-1"}
+        r = await http.post("/api/v1/auth/register", json={**credentials, "role": "customer"})
+        assert r.status_code == 201, r.text
+
+        await own_redis.kill()
+        try:
+            assert_store_unavailable(await http.post("/api/v1/auth/login", json=credentials))
+        finally:
+            await own_redis.start()
+
+        async def logs_in() -> bool:
+            return (await http.post("/api/v1/auth/login", json=credentials)).status_code == 200
+
+        await until(logs_in, timeout_s=15)
+
+
+async def test_gps_batches_answer_503_while_nats_is_down_and_recover(
+        isolated_settings: Settings, own_nats: KillableServer) -> None:
+    """An HTTP GPS batch waits for JetStream's ack: with NATS killed it answers 503
+    problem+json naming NATS with Retry-After (not 500, and within the client's patience),
+    /health shows nats down; with NATS back on its store the same batch is accepted."""
+    settings = on_store(isolated_settings, own_nats)
+    app = create_core_app(settings)
+    courier = bearer(settings, f"cour-{uuid.uuid4().hex[:6]}", "delivery")
+
+    async def post_fix() -> httpx.Response:
+        await asyncio.sleep(0.002)  # each fix newer than the last (millisecond timestamps)
+        fix = {"lat": 12.97, "lng": 77.59, "ts": time.time_ns() // 1_000_000}
+        return await http.post("/api/v1/delivery/locations", headers=courier,
+                               json={"fixes": [fix]})
+
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        r = await post_fix()
+        assert (r.status_code, r.json()["accepted"]) == (202, 1), r.text
+
+        await own_nats.kill()
+        try:
+            assert_store_unavailable(await post_fix(), store="nats")
+            health = await http.get("/health")
+            assert health.status_code == 503
+            assert health.json()["dependencies"]["nats"]["status"] == "down"
+        finally:
+            await own_nats.start()
+
+        async def accepted() -> bool:
+            r = await post_fix()
+            return r.status_code == 202 and r.json()["accepted"] == 1
+
+        await until(accepted, timeout_s=20)
+
+
+async def test_commerce_survives_postgres_dropping_its_connections(
+        isolated_settings: Settings) -> None:
+    """PostgreSQL ending every connection of the service (as a restart or failover does: 57P01
+    "terminating connection due to administrator command") never makes a request a 500:
+    each answer is the normal one or a 503 with Retry-After, and the pool reconnects."""
+    app = create_commerce_app(isolated_settings)
+    database_url = isolated_settings.stores.database_url
+    assert database_url
+    database = database_url.rsplit("/", 1)[1]
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+        email = f"pg-{uuid.uuid4().hex[:8]}@example.com"
+        credentials = {"email": email, "password": "correct-horse-1"}
+        r = await http.post("/api/v1/auth/register", json={**credentials, "role": "customer"})
+        assert r.status_code == 201, r.text
+        me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        admin = await asyncpg.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", database)
+        finally:
+            await admin.close()
+        assert ended >= 1
+
+        statuses = []
+        for _ in range(12):  # more requests than the pool has connections
+            r = await http.get("/api/v1/users/me", headers=me)
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert_store_unavailable(r, store="postgres")
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses[-1] == 200, statuses
