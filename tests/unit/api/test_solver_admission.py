@@ -61,7 +61,7 @@ async def test_a_solve_cancelled_while_waiting_never_runs_and_frees_its_seconds(
 ) -> None:
     """The pool hands a solve or two to the worker's queue ahead of time; those run even if
     cancelled, and stay counted until done. The rest, cancelled while waiting, never run and
-    free their seconds at once. Three behind a running one: the last is always waiting."""
+    free their seconds at once. Three behind a running one: one at least is always waiting."""
     pool = SolverPool(processes=1, max_wait_s=10.0)
     try:
         started = tmp_path / "started"
@@ -81,7 +81,10 @@ async def test_a_solve_cancelled_while_waiting_never_runs_and_frees_its_seconds(
         await running
         await until(lambda: pool.queued_s == 0.0)
         ran = [mark.exists() for mark in marks]
-        assert ran == [i < handed_over for i in range(3)]  # exactly the handed-over ones
+        # Exactly as many ran as were handed over, and never all three. Which ones is a race
+        # with the pool's feeder thread: it may skip a cancelled solve and hand over the next
+        # one before that one's cancel arrives, so the handed-over ones need not come first.
+        assert sum(ran) == handed_over < len(marks)
     finally:
         await pool.close()
 
