@@ -213,6 +213,19 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Delivery promise of an order placed without one: 45 minutes after it is queued."""
     delivered_within_m: Meters = 150.0
     """A courier may mark an order delivered only this close to the drop-off."""
+    stall_no_fix_s: Seconds = 180.0
+    """The watchdog withdraws an assigned order (not yet picked up) whose courier sent no
+    GPS fix for this long, and re-dispatches it; a picked-up one is only surfaced. Three
+    times COURIER_STALE_S: a tunnel or a lift is forgiven, a dead app is not."""
+    stall_no_progress_s: Seconds = 1800.0
+    """The watchdog withdraws an assigned order not picked up this long after the food was
+    marked ready (and after the assignment): the courier moves but does not come. Covers a
+    ride across the whole DISPATCH_RADIUS_M plus a wait at the kitchen."""
+    stuck_s: Seconds = 3600.0
+    """An order in one active state for longer than this is surfaced as stuck (metric, log,
+    ``GET /fleet/orders?status=stuck``); longer than the default 45-minute promise."""
+    watchdog_s: Seconds = 5.0
+    """Seconds between the watchdog's sweeps (one core process sweeps, under a lease)."""
 
 
 class RoutingSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ import gc
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
+from api.core.dispatch.watchdog import Watchdog
 from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
 from api.core.fleet.controllers import console_static
 from api.core.gps.controllers import GpsController
@@ -68,6 +69,9 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def run_dispatcher(_: Resources) -> None:
         await core.dispatch.run()
 
+    async def run_watchdog(_: Resources) -> None:
+        await Watchdog(core.dispatch).run()  # a restart starts with nothing surfaced yet
+
     async def record_history(res: Resources) -> None:
         await consume_batches(res.js, stream=core.names.stream(DISPATCH),
                               durable=core.names.consumer("core-dispatch-history"),
@@ -84,6 +88,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),
+                 ("dispatch-watchdog", run_watchdog),
                  ("dispatch-history", record_history),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
                  ("console-states", tracking.follow_courier_states)],

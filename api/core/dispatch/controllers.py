@@ -118,7 +118,7 @@ class FleetDispatchController(Controller):
 
     @get("/orders",
          summary="Dispatch orders by status: waiting, offered, assigned, picked_up, "
-                 "delivering, late")
+                 "delivering, late, stuck")
     async def fleet_orders(self, dispatcher: DispatcherDep,
                            status: FromQuery[str | None] = None) -> DispatchOrderList:
         orders = await dispatcher.fleet_orders(status)

@@ -24,7 +24,7 @@ import msgspec
 import numpy as np
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from api.clock import wall_ms
 from api.core.dispatch.schemas import (
@@ -68,6 +68,7 @@ from dispatch.round import (
 from dispatch.round import (
     Offer as PlannedOffer,
 )
+from dispatch.stall import OrderProgress, Stall, StallLimits, judge
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel, Vehicle
@@ -91,8 +92,10 @@ log = logging.getLogger("homechef.dispatch")
 
 LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
-FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE})
-"""What the fleet listing filters on: an active order state, or `LATE`."""
+STUCK = "stuck"
+"""The fleet listing's filter for active orders the watchdog's rule finds stalled."""
+FLEET_FILTERS = frozenset({s.value for s in ACTIVE_ORDER_STATES} | {LATE, STUCK})
+"""What the fleet listing filters on: an active order state, `LATE` or `STUCK`."""
 IDLE, TO_PICKUP = CourierState.IDLE.value, CourierState.TO_PICKUP.value
 """The courier statuses a round searches the live index for, as plain strings (compared
 with every member's status of a snapshot)."""
@@ -207,6 +210,25 @@ class DispatchMetrics:
         self.claims_lost = Counter("dispatch_claims_lost_total",
                                    "Claims refused because another round got there first",
                                    registry=r)
+        self.stalled = Counter("dispatch_stalled_total",
+                               "Stalled orders the watchdog acted on: withdrawn (and "
+                               "re-dispatched) or surfaced, by reason", ["action", "reason"],
+                               registry=r)
+        self.stuck = Gauge("dispatch_stuck_orders",
+                           "Active orders stalled at the watchdog's last sweep and left as "
+                           "they are (0 in core processes not holding the watchdog lease)",
+                           registry=r)
+
+
+def progress_of(o: OrderRecord, last_fix_ms: int | None) -> OrderProgress:
+    """What the stall rule needs of an order: when it entered its state (waiting and
+    offered: when it entered the queue), the food's ready mark, its courier's last fix."""
+    since = {OrderDispatchState.ASSIGNED: o.assigned_ms,
+             OrderDispatchState.PICKED_UP: o.picked_up_ms,
+             OrderDispatchState.DELIVERING: o.delivering_ms}.get(o.state,
+                                                                   o.enter_ms or o.created_ms)
+    return OrderProgress(state=o.state, since_ms=since, food_ready_ms=o.food_ready_ms,
+                         last_fix_ms=last_fix_ms)
 
 
 class Dispatcher:
@@ -230,6 +252,9 @@ class Dispatcher:
             candidates=settings.dispatch.candidates, max_stack=settings.dispatch.max_stack,
             unassigned_penalty_s=settings.dispatch.unassigned_penalty_s, costs=CostParams(),
             travel=self.model)
+        d = settings.dispatch
+        self.stall_limits = StallLimits(no_fix_s=d.stall_no_fix_s,
+                                        no_progress_s=d.stall_no_progress_s, stuck_s=d.stuck_s)
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, event: OrderEvent | Any) -> None:
@@ -550,6 +575,11 @@ class Dispatcher:
         wanted = status or OrderDispatchState.WAITING.value
         if wanted not in FLEET_FILTERS:
             return Refused(reason=Refusal.BAD_STATUS, detail=str(sorted(FLEET_FILTERS)))
+        if wanted == STUCK:
+            now_ms = self.clock()
+            stuck = [order_view(o, now_ms) for o, _ in await self.stalled(now_ms)]
+            return DispatchOrderList(sorted(stuck,
+                                            key=lambda o: (o.promised_at or 0, o.order_id)))
         states = (ACTIVE_ORDER_STATES if wanted == LATE
                   else (OrderDispatchState(wanted),))
         ids: list[str] = []
@@ -652,6 +682,43 @@ class Dispatcher:
         t = await self.store.progress(order_id, courier_id, new, now_ms, pending.row)
         if t.result == new:
             await self._publish(pending)
+        return t
+
+    async def stalled(self, now_ms: int) -> list[tuple[OrderRecord, Stall]]:
+        """Every active order the stall rule (`dispatch.stall.judge`) finds stalled at
+        `now_ms`, with its verdict, by order id: all active orders and their couriers'
+        last fixes, read in a few pipelines."""
+        ids: list[str] = []
+        for s in ACTIVE_ORDER_STATES:
+            ids += await self.store.all_orders_in_state(s)
+        orders = await self.store.orders(sorted(ids))
+        couriers = sorted({o.courier_id for o in orders if o.courier_id})
+        fixes = dict(zip(couriers, await self.couriers.positions(couriers), strict=True))
+        out = []
+        for o in orders:
+            fix = fixes.get(o.courier_id) if o.courier_id else None
+            verdict = judge(progress_of(o, fix.ts_ms if fix else None), self.stall_limits,
+                            now_ms)
+            if verdict is not None:
+                out.append((o, verdict))
+        return out
+
+    async def withdraw_stalled(self, order: OrderRecord, now_ms: int) -> Transition:
+        """Take a stalled assignment back (`DispatchStore.withdraw_stalled`: only if it is
+        still that assignment): the order waits again without that courier, the courier
+        hears UNASSIGNED and its capacity is free, dispatch.unassigned (reason "stalled") is
+        recorded with the change."""
+        courier_id = order.courier_id or ""
+        event = self._event(self.names.dispatch_event("unassigned", order.order_id),
+                            CourierUnassigned(order_id=order.order_id, courier_id=courier_id,
+                                              at_ms=now_ms, reason="stalled"),
+                            msg_id=f"{order.order_id}:unassigned:{now_ms}")
+        t = await self.store.withdraw_stalled(order.order_id, courier_id,
+                                              order.assigned_ms or 0, now_ms, event.row)
+        if t.result is TransitionResult.UNASSIGNED:
+            await self._publish(event)
+            await self._push(courier_id, wire.OrderUnassigned(
+                payload=wire.OrderUnassignedPayload(order_id=order.order_id)))
         return t
 
     def _assigned(self, order_id: str, courier_id: str, offer_id: str,

@@ -328,6 +328,7 @@ class DispatchStore:
         self._drop_region = r("drop_region_if_empty")
         self._pop_if_head = r("pop_if_head")
         self._drop_row = r("drop_row")
+        self._withdraw_stalled = r("withdraw_stalled")
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -575,6 +576,21 @@ class DispatchStore:
         return _transition(await self._progress(
             args=[self.p, self.geo_status, order_id, courier_id, new.value, now_ms,
                   f"{new.value}:{order_id}:{courier_id}", event_row]))
+
+    async def withdraw_stalled(self, order_id: str, courier_id: str, assigned_ms: int,
+                               now_ms: int, event_row: bytes = b"") -> Transition:
+        """The watchdog takes a stalled assignment back (it waits again, never offered to
+        `courier_id` again), only if it is still the assignment judged: assigned, to
+        `courier_id`, at `assigned_ms` (else `TransitionResult.ORDER_STATE`). `event_row`
+        enters the outbox in the same step if it was withdrawn."""
+        return _transition(await self._withdraw_stalled(args=[
+            self.p, self.geo_status, order_id, courier_id, assigned_ms, now_ms,
+            f"unassigned:{order_id}:{courier_id}", event_row]))
+
+    async def all_orders_in_state(self, state: OrderDispatchState) -> list[str]:
+        """Every order in `state` (SSCAN, not bounded like `orders_in_state`), sorted."""
+        return sorted({_s(m) async for m in self.redis.sscan_iter(
+            f"{self.p}:os:{state.value}", count=1000)})
 
     # -- outbox of dispatch.* events that could not be published ----------------------------
     async def park_event(self, row: bytes) -> None:

@@ -50,6 +50,7 @@ SCRIPTS: dict[str, tuple[tuple[str, ...], bool]] = {
     "drop_region_if_empty": ((), False),
     "drop_row": ((), False),
     "pop_if_head": ((), False),
+    "withdraw_stalled": (_LIBS, True),
 }
 """Every script of `DispatchStore`: the library files it is composed with, and whether its
 reply's event enters the outbox in the same step."""

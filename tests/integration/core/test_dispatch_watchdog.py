@@ -1,0 +1,128 @@
+"""The watchdog on real Redis/NATS with the world's stepped clock: an assignment whose
+courier goes silent is withdrawn after DISPATCH_STALL_NO_FIX_S and offered to another
+courier, the silent one told (UNASSIGNED) and idle again; an order already picked up is
+only surfaced (stuck list, metric), never re-dispatched."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+
+from api.settings import Settings
+from geo.cells import region_of
+from streams.catalog import Names
+from streams.events import CourierUnassigned
+from streams.jetstream import ensure_streams
+from tests.integration.core.conftest import eventually, serve_core
+from tests.integration.core.test_dispatch import FAST, Offers, World, dispatch_events, spot
+
+NO_FIX_S = 15.0
+"""Long enough that a loaded machine never outlasts it between two steps of a test (the
+clock is stepped past it instead), short enough that the couriers' wall-clock fixes stay
+fresh (COURIER_STALE_S) after the steps of this module."""
+STEP_MS = round(NO_FIX_S * 1000) + 5_000
+
+
+@pytest.fixture(scope="module")
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """A core server with fast rounds and a fast watchdog, in a namespace of its own."""
+    ns = f"{settings.server.namespace}w{uuid.uuid4().hex[:4]}"
+    fast = settings.replace(server__namespace=ns, **FAST, dispatch__watchdog_s=0.2,
+                            dispatch__stall_no_fix_s=NO_FIX_S)
+    nc = await nats.connect(settings.stores.nats_url)
+    offers = Offers()
+    names = Names(ns)
+    await ensure_streams(nc.jetstream(), names)
+    sub = await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
+    try:
+        async with serve_core(fast) as srv, httpx.AsyncClient(base_url=srv.url, timeout=10) as h:
+            yield World(srv, h, nc, names, offers)
+    finally:
+        await sub.unsubscribe()
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+
+
+async def accepted(world: World, courier: str, order_id: str) -> None:
+    offer = await world.offer_for(courier, order_id)
+    r = await world.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                              headers=world.auth(courier))
+    assert r.status_code == 200, r.text
+
+
+async def stuck_ids(world: World) -> set[str]:
+    r = await world.http.get("/api/v1/fleet/orders", params={"status": "stuck"},
+                             headers=world.auth("fm-1", "fleet_manager"))
+    assert r.status_code == 200, r.text
+    return {o["order_id"] for o in r.json()["orders"]}
+
+
+async def test_a_silent_courier_s_assignment_is_withdrawn_and_offered_to_another(
+        world: World) -> None:
+    """Accepted, then no fix for DISPATCH_STALL_NO_FIX_S: the order waits again and goes to
+    another courier (never back to the silent one); the silent courier hears UNASSIGNED,
+    is idle again, and dispatch.unassigned says "stalled"."""
+    lat, lng = spot()
+    silent = await world.courier(lat + 0.002, lng)
+    other = await world.courier(lat + 0.004, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    await accepted(world, silent, oid)
+    o = await world.dispatch.store.order(oid)
+    assert o is not None
+    assert o.state == "assigned"
+
+    world.clock.advance(STEP_MS)  # the courier's app sends nothing more
+    await world.offer_for(other, oid)
+
+    async def told() -> bool:
+        return any(p["order_id"] == oid for p in world.offers.of(silent, "UNASSIGNED"))
+    await eventually(told)
+    assert (await world.dispatch.store.courier(silent)).state == "idle"
+    assert [p for p in world.offers.of(silent) if p["order_id"] == oid][1:] == []
+    withdrawn = [e for e in await dispatch_events(world, oid)
+                 if isinstance(e, CourierUnassigned)]
+    assert [(e.courier_id, e.reason) for e in withdrawn] == [(silent, "stalled")]
+
+
+async def test_a_picked_up_order_is_surfaced_not_redispatched(world: World) -> None:
+    """Picked up, then the courier goes silent: the order stays picked up with that courier
+    (the food is with it), is listed as stuck and counted in dispatch_stuck_orders; no
+    other courier is offered it and the courier is not told anything."""
+    lat, lng = spot()
+    carrier = await world.courier(lat + 0.002, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    await accepted(world, carrier, oid)
+    r = await world.http.put(f"/api/v1/delivery/orders/{oid}", json={"status": "picked_up"},
+                             headers=world.auth(carrier))
+    assert r.json()["status"] == "picked_up", r.text
+    bystander = await world.courier(lat + 0.001, lng)  # idle, nearest: would get a re-offer
+    assert oid not in await stuck_ids(world)
+
+    world.clock.advance(STEP_MS)
+
+    async def listed() -> bool:
+        return oid in await stuck_ids(world)
+    await eventually(listed)
+
+    async def counted() -> Any:
+        text = (await world.http.get("/metrics")).text
+        return ('dispatch_stalled_total{action="surface",reason="no_fix"}' in text
+                and any(line.startswith("dispatch_stuck_orders ")
+                        and float(line.split()[1]) >= 1 for line in text.splitlines()))
+    await eventually(counted)
+    region = region_of(lat, lng)
+    await world.dispatch.run_round(region)  # a round besides the loop's: nothing to offer
+    o = await world.dispatch.store.order(oid)
+    assert o is not None
+    assert (o.state, o.courier_id) == ("picked_up", carrier)
+    assert world.offers.of(bystander) == []
+    assert world.offers.of(carrier, "UNASSIGNED") == []
+    assert (await world.dispatch.store.courier(carrier)).state == "delivering"
