@@ -8,7 +8,8 @@ why no courier ever holds two open offers and no order ever has two accepted cou
 Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order hash,
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
-``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases,
+``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases
+(``P:watchdog:lease`` the stall watchdog's),
 ``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:veh`` each
 courier's vehicle (courier -> vehicle, the courier hash's ``vehicle`` kept in a hash a round
 reads with one HMGET per 4,000 couriers), ``P:outbox``
@@ -613,3 +614,9 @@ class DispatchStore:
     # -- leases ----------------------------------------------------------------------------
     async def hold_lease(self, region: str, holder: str, ttl_ms: int) -> bool:
         return bool(await self._lease(keys=[f"{self.p}:lease:{region}"], args=[holder, ttl_ms]))
+
+    async def hold_watchdog_lease(self, holder: str, ttl_ms: int) -> bool:
+        """The watchdog's lease ``P:watchdog:lease`` (apart from the ``P:lease:<region>``
+        keys, which are every region's and only those): True if `holder` holds it."""
+        return bool(await self._lease(keys=[f"{self.p}:watchdog:lease"],
+                                      args=[holder, ttl_ms]))

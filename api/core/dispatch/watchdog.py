@@ -1,5 +1,5 @@
 """The watchdog for stalled work: every DISPATCH_WATCHDOG_S, one core process (the holder of
-the ``watchdog`` lease) judges every active order with `dispatch.stall.judge` and acts.
+the lease ``<ns>:d:watchdog:lease``) judges every active order with `dispatch.stall.judge` and acts.
 
 - `StallAction.WITHDRAW` (assigned, not picked up, the courier silent or not coming): the
   assignment is taken back (`Dispatcher.withdraw_stalled`): the order waits again and is
@@ -25,13 +25,9 @@ from api.core.dispatch.store import TransitionResult
 from dispatch.stall import StallAction, StallReason
 from streams.jetstream import raise_if_cancelling
 
-__all__ = ["LEASE", "Watchdog"]
+__all__ = ["Watchdog"]
 
 log = logging.getLogger("homechef.dispatch.watchdog")
-
-LEASE = "watchdog"
-"""The lease name (``<ns>:d:lease:watchdog``; region leases are H3 cells, never this)."""
-
 
 class Watchdog:
     """Sweeps for stalled orders under its own lease (`run`, or one `sweep` at a time)."""
@@ -58,7 +54,7 @@ class Watchdog:
         surface the rest. Returns (withdrawn, surfaced now)."""
         d = self.dispatcher
         metrics = d.metrics
-        if not await d.store.hold_lease(LEASE, d.worker_id, self.lease_ttl_ms):
+        if not await d.store.hold_watchdog_lease(d.worker_id, self.lease_ttl_ms):
             metrics.stuck.set(0)  # the holder reports them: a sum over processes is right
             self.surfaced.clear()
             return 0, 0

@@ -126,3 +126,32 @@ async def test_a_picked_up_order_is_surfaced_not_redispatched(world: World) -> N
     assert world.offers.of(bystander) == []
     assert world.offers.of(carrier, "UNASSIGNED") == []
     assert (await world.dispatch.store.courier(carrier)).state == "delivering"
+
+
+async def test_a_withdrawal_loses_to_any_change_since_the_order_was_judged(
+        world: World) -> None:
+    """The watchdog takes back only the assignment it judged: assigned, to that courier,
+    at that `assigned_ms`. A pickup or a new assignment in between wins: the script
+    refuses and changes nothing."""
+    lat, lng = spot()
+    courier = await world.courier(lat + 0.002, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    await accepted(world, courier, oid)
+    store = world.dispatch.store
+    judged = await store.order(oid)
+    assert judged is not None
+    assert judged.assigned_ms is not None
+    now = world.clock()
+    other = await store.withdraw_stalled(oid, "someone-else", judged.assigned_ms, now)
+    earlier = await store.withdraw_stalled(oid, courier, judged.assigned_ms - 1, now)
+    assert (other.result, other.detail) == (earlier.result, earlier.detail) == (
+        "order_state", "reassigned")
+    r = await world.http.put(f"/api/v1/delivery/orders/{oid}", json={"status": "picked_up"},
+                             headers=world.auth(courier))
+    assert r.json()["status"] == "picked_up", r.text
+    late = await store.withdraw_stalled(oid, courier, judged.assigned_ms, now)
+    assert (late.result, late.detail) == ("order_state", "picked_up")
+    after = await store.order(oid)
+    assert after is not None
+    assert (after.state, after.courier_id) == ("picked_up", courier)
+    assert (await store.courier(courier)).state == "delivering"
