@@ -6,6 +6,7 @@ only surfaced (stuck list, metric), never re-dispatched."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import nats
 import pytest
 
+from api.core.dispatch.watchdog import Watchdog
 from api.settings import Settings
 from geo.cells import region_of
 from streams.catalog import Names
@@ -92,10 +94,12 @@ async def test_a_silent_courier_s_assignment_is_withdrawn_and_offered_to_another
     assert [(e.courier_id, e.reason) for e in withdrawn] == [(silent, "stalled")]
 
 
-async def test_a_picked_up_order_is_surfaced_not_redispatched(world: World) -> None:
+async def test_a_picked_up_order_is_surfaced_not_redispatched(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
     """Picked up, then the courier goes silent: the order stays picked up with that courier
-    (the food is with it), is listed as stuck and counted in dispatch_stuck_orders; no
-    other courier is offered it and the courier is not told anything."""
+    (the food is with it), is listed as stuck, counted in dispatch_stuck_orders and logged
+    once (not at every sweep); no other courier is offered it and the courier is not told
+    anything."""
     lat, lng = spot()
     carrier = await world.courier(lat + 0.002, lng)
     oid = await world.order((lat, lng), (lat + 0.01, lng))
@@ -118,6 +122,15 @@ async def test_a_picked_up_order_is_surfaced_not_redispatched(world: World) -> N
                 and any(line.startswith("dispatch_stuck_orders ")
                         and float(line.split()[1]) >= 1 for line in text.splitlines()))
     await eventually(counted)
+    # Sweeps of a watchdog of its own (the same lease holder as the server's): the first
+    # logs the order, the ones after stay quiet while it stays stuck for the same reason.
+    caplog.clear()
+    watchdog = Watchdog(world.dispatch)
+    with caplog.at_level(logging.WARNING, logger="homechef.dispatch.watchdog"):
+        for _ in range(3):
+            _, surfaced = await watchdog.sweep()
+            assert surfaced >= 1
+    assert len([r for r in caplog.records if oid in r.getMessage()]) == 1
     region = region_of(lat, lng)
     await world.dispatch.run_round(region)  # a round besides the loop's: nothing to offer
     o = await world.dispatch.store.order(oid)
