@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Histogram
 
 from api.clock import wall_ms
+from api.core.dispatch.rebuild import Rebuilder
 from api.core.dispatch.schemas import (
     Availability,
     CourierStatus,
@@ -207,6 +208,9 @@ class DispatchMetrics:
         self.claims_lost = Counter("dispatch_claims_lost_total",
                                    "Claims refused because another round got there first",
                                    registry=r)
+        self.rebuilds = Counter("dispatch_rebuilds_total",
+                                "Dispatch states rebuilt from the streams after Redis lost "
+                                "them (api/core/dispatch/rebuild.py)", registry=r)
 
 
 class Dispatcher:
@@ -222,6 +226,8 @@ class Dispatcher:
         self.metrics = metrics
         self.clock = clock
         """Epoch ms UTC, read for every timestamp the dispatcher stamps or compares."""
+        self.rebuilder: Rebuilder | None = None
+        """Checked before every loop (`run`): dispatch waits while the state is rebuilt."""
         self.worker_id = uuid.uuid4().hex
         self.model = HaversineTravelModel()
         self.delivered_within_m = settings.dispatch.delivered_within_m
@@ -282,11 +288,16 @@ class Dispatcher:
 
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Every DISPATCH_ROUND_S: expire due offers, then run rounds of the regions we lease."""
+        """Every DISPATCH_ROUND_S: make sure the state is current (`Rebuilder.ensure`: one GET,
+        a rebuild after Redis lost it), expire due offers, then run rounds of the regions we
+        lease."""
         ttl_ms = round(self.settings.dispatch.lease_ttl_s * 1000)
         while True:
             raise_if_cancelling()
             started = time.monotonic()
+            if self.rebuilder is not None and not await self.rebuilder.ensure():
+                await asyncio.sleep(self.settings.dispatch.round_s)  # another process rebuilds
+                continue
             await self.relay_outbox()
             await self.expire_due_offers()
             for region in await self.store.regions():
