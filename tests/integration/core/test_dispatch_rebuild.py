@@ -148,3 +148,67 @@ async def test_redis_restarted_empty_strands_no_order(world: World, settings: Se
         (await w.http.put("/api/v1/delivery/availability", headers=w.auth(c),
                           json={"online": True})).json() for c in (x, y)]}
     assert states == {x: "to_pickup", y: "delivering"}
+
+
+async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
+        settings: Settings) -> None:
+    """Two core processes' rebuilders on one Redis: when the generation key is gone, the one
+    that takes the rebuild lease rebuilds (its `ensure` answers True once done), the other
+    answers False (no rounds) until the new generation is set, then True; both then let a
+    courier unknown to dispatch re-assert itself (idle) with its next fix, and a courier that
+    set itself offline stays offline."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    from api.core.dispatch.rebuild import Rebuilder
+    from api.core.dispatch.store import DispatchStore
+    from api.core.tracking.orders_view import OrdersView
+    from dispatch.lifecycle import CourierState
+
+    ns = f"{settings.server.namespace}g{uuid.uuid4().hex[:4]}"
+    names = Names(ns)
+    redis = aioredis.from_url(settings.stores.redis_url or "")
+    nc = await nats.connect(settings.stores.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, names)
+    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+
+    async def no_enqueue(event: Any, now_ms: int) -> bool:
+        raise AssertionError("empty streams: nothing to enqueue")
+
+    def rebuilder() -> Rebuilder:
+        return Rebuilder(store=store, view=OrdersView(redis, f"{ns}:view"), enqueue=no_enqueue,
+                         js=js, names=names, clock=now_ms,
+                         rebuilds=Counter("r", "r", registry=CollectorRegistry()))
+    try:
+        a, b = rebuilder(), rebuilder()
+        assert await a.ensure()  # a new deployment: one generation
+        assert await b.ensure()
+        assert a.known == b.known is not None
+        assert (a.reasserter.armed, b.reasserter.armed) == (False, False)
+        await store.set_availability("c-off", online=False, vehicle=None, now_ms=now_ms())
+        await wipe(settings, ns)
+        assert await store.hold_rebuild_lease(b.holder, 5_000)  # b is rebuilding
+        assert not await a.ensure()
+        await store.set_availability("c-off", online=False, vehicle=None, now_ms=now_ms())
+        assert await b.ensure()
+        assert await a.ensure()
+        assert a.known == b.known is not None
+        assert (a.reasserter.armed, b.reasserter.armed) == (True, True)
+        for r, courier in ((a, "c-off"), (a, "c-a"), (b, "c-b")):
+            r.reasserter.seen(courier)
+
+        async def states() -> list[CourierState]:
+            return [c.state for c in await store.couriers(["c-a", "c-b", "c-off"])]
+        await eventually(lambda: _equal(states(), [CourierState.IDLE] * 2 + [
+            CourierState.OFFLINE]))
+    finally:
+        await wipe(settings, ns)
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+        await redis.aclose()
+
+
+async def _equal(value: Any, expected: object) -> bool:
+    return bool(await value == expected)
