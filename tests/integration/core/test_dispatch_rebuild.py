@@ -150,6 +150,44 @@ async def test_redis_restarted_empty_strands_no_order(world: World, settings: Se
     assert states == {x: "to_pickup", y: "delivering"}
 
 
+async def test_a_courier_streaming_on_its_socket_is_offered_again(
+        world: World, settings: Settings) -> None:
+    """A courier online and idle on /ws/courier when Redis loses its data: its next socket fix
+    after the rebuild sets it idle again (no availability call), and an order accepted near
+    it then reaches it as an OFFER on that same socket."""
+    import asyncio
+    import json
+
+    import websockets
+
+    w = world
+    rebuilds: Any = w.srv.core.dispatch_metrics.rebuilds  # type: ignore[attr-defined]
+    before = rebuilds._value.get()
+    lat, lng = spot()
+    cid = await w.courier(lat + 0.001, lng)
+    url = f"{w.srv.ws_url}/ws/courier?token={w.srv.token(cid, 'delivery')}"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "PING"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "PONG"
+        await wipe(settings, w.names.ns)
+
+        async def counted() -> bool:
+            return bool(rebuilds._value.get() == before + 1)
+        await eventually(counted, 10)
+        oid = await w.order((lat, lng), (lat + 0.01, lng))
+        deadline = time.monotonic() + 10
+        offer: dict[str, Any] | None = None
+        while offer is None:
+            assert time.monotonic() < deadline, "no OFFER on the socket within 10 s"
+            await ws.send(json.dumps({"type": "LOCATION", "payload": {
+                "lat": lat + 0.001, "lng": lng, "ts": now_ms()}}))
+            with contextlib.suppress(TimeoutError):
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                if msg["type"] == "OFFER":
+                    offer = msg["payload"]
+        assert offer["order_id"] == oid
+
+
 async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
         settings: Settings) -> None:
     """Two core processes' rebuilders on one Redis: when the generation key is gone, the one
