@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from api.clock import wall_ms
@@ -54,7 +55,8 @@ class CoreServices:
         self._bound["dispatch"] = dispatcher
         self.orders.listeners.append(dispatcher.on_order_event)
         dispatcher.rebuilder = Rebuilder(
-            store=dispatcher.store, view=self.orders, enqueue=dispatcher.enqueue, js=res.js,
+            store=dispatcher.store, view=self.orders, js=res.js,
+            enqueue=functools.partial(dispatcher.enqueue, search=False),
             names=self.names, rebuilds=self.dispatch_metrics.rebuilds, clock=wall_ms)
         self.ingest.on_accepted = dispatcher.rebuilder.reasserter.seen
         self._bound["indexer"] = Indexer(

@@ -47,7 +47,7 @@ from api.core.dispatch.store import (
 )
 from api.observability import Metrics
 from api.settings import Settings
-from api.stores.live_index import Hit, LiveIndex, NearestFinder
+from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
 from dispatch.costs import (
     CostParams,
 )
@@ -269,11 +269,17 @@ class Dispatcher:
             return
         await self.enqueue(event, now_ms)
 
-    async def enqueue(self, event: OrderStatusChanged, now_ms: int) -> bool:
+    async def enqueue(self, event: OrderStatusChanged, now_ms: int, *,
+                      search: bool = True) -> bool:
+        """The order enters dispatch, queued from when a nearby idle courier should set off
+        (`queue_entry_ms`); without `search` (a rebuild: the index is being refilled, and a
+        search of an empty one is the slowest there is) as if supply were short: at once."""
         lat, lng = event.pickup.lat, event.pickup.lng
-        nearest, _ = await self.couriers.nearby(
-            lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
+        nearest: list[NearbyMember] = []
+        if search:
+            nearest, _ = await self.couriers.nearby(
+                lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
+                stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
