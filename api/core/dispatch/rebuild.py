@@ -250,6 +250,8 @@ class Rebuilder:
                     continue
                 events += 1
                 fold_events(folds, event, m.metadata.stream, m.metadata.sequence.stream)
+                if events % 5000 == 0:  # a week of events takes longer than the lease
+                    await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
             await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
         open_orders = [(oid, f) for oid, f in folds.items() if f.open]
         held: list[str] = []
