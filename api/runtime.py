@@ -245,7 +245,10 @@ class EmbeddedStores:
         data.mkdir(exist_ok=True, mode=0o700)
         argv = [
             _redis_executable(), "--port", str(port), "--bind", self.host,
-            "--save", "", "--appendonly", "no", "--dir", str(data), "--daemonize", "no",
+            # Append-only, fsynced every second: a restart keeps the dispatch state (lost
+            # anyway, it is rebuilt from the streams: api/core/dispatch/rebuild.py).
+            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+            "--dir", str(data), "--daemonize", "no",
         ]
         return _Server("redis", argv, port, self._log_dir / "redis.log",
                        self._run_dir / "redis.pid", f"redis://{self.host}:{port}/0")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from api.clock import wall_ms
+from api.core.dispatch.rebuild import Rebuilder
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.gps.indexer import Indexer
@@ -52,6 +54,11 @@ class CoreServices:
         )
         self._bound["dispatch"] = dispatcher
         self.orders.listeners.append(dispatcher.on_order_event)
+        dispatcher.rebuilder = Rebuilder(
+            store=dispatcher.store, view=self.orders, js=res.js,
+            enqueue=functools.partial(dispatcher.enqueue, search=False),
+            names=self.names, rebuilds=self.dispatch_metrics.rebuilds, clock=wall_ms)
+        self.ingest.on_accepted = dispatcher.rebuilder.reasserter.seen
         self._bound["indexer"] = Indexer(
             res.js, self.names, couriers, self.ingest_metrics,
             batch=self.settings.ingest.indexer_batch,

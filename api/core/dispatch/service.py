@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
 from api.clock import wall_ms
+from api.core.dispatch.rebuild import Rebuilder
 from api.core.dispatch.schemas import (
     Availability,
     CourierStatus,
@@ -46,7 +47,7 @@ from api.core.dispatch.store import (
 )
 from api.observability import Metrics
 from api.settings import Settings
-from api.stores.live_index import Hit, LiveIndex, NearestFinder
+from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
 from dispatch.costs import (
     CostParams,
 )
@@ -218,6 +219,9 @@ class DispatchMetrics:
                            "Active orders stalled at the watchdog's last sweep and left as "
                            "they are (0 in core processes not holding the watchdog lease)",
                            registry=r)
+        self.rebuilds = Counter("dispatch_rebuilds_total",
+                                "Dispatch states rebuilt from the streams after Redis lost "
+                                "them (api/core/dispatch/rebuild.py)", registry=r)
 
 
 def progress_of(o: OrderRecord, last_fix_ms: int | None) -> OrderProgress:
@@ -244,6 +248,8 @@ class Dispatcher:
         self.metrics = metrics
         self.clock = clock
         """Epoch ms UTC, read for every timestamp the dispatcher stamps or compares."""
+        self.rebuilder: Rebuilder | None = None
+        """Checked before every loop (`run`): dispatch waits while the state is rebuilt."""
         self.worker_id = uuid.uuid4().hex
         self.model = HaversineTravelModel()
         self.delivered_within_m = settings.dispatch.delivered_within_m
@@ -288,11 +294,17 @@ class Dispatcher:
             return
         await self.enqueue(event, now_ms)
 
-    async def enqueue(self, event: OrderStatusChanged, now_ms: int) -> bool:
+    async def enqueue(self, event: OrderStatusChanged, now_ms: int, *,
+                      search: bool = True) -> bool:
+        """The order enters dispatch, queued from when a nearby idle courier should set off
+        (`queue_entry_ms`); without `search` (a rebuild: the index is being refilled, and a
+        search of an empty one is the slowest there is) as if supply were short: at once."""
         lat, lng = event.pickup.lat, event.pickup.lng
-        nearest, _ = await self.couriers.nearby(
-            lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
-            stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
+        nearest: list[NearbyMember] = []
+        if search:
+            nearest, _ = await self.couriers.nearby(
+                lat, lng, radius_m=self.settings.dispatch.radius_m, limit=1, now_ms=now_ms,
+                stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
@@ -307,11 +319,16 @@ class Dispatcher:
 
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Every DISPATCH_ROUND_S: expire due offers, then run rounds of the regions we lease."""
+        """Every DISPATCH_ROUND_S: make sure the state is current (`Rebuilder.ensure`: one GET,
+        a rebuild after Redis lost it), expire due offers, then run rounds of the regions we
+        lease."""
         ttl_ms = round(self.settings.dispatch.lease_ttl_s * 1000)
         while True:
             raise_if_cancelling()
             started = time.monotonic()
+            if self.rebuilder is not None and not await self.rebuilder.ensure():
+                await asyncio.sleep(self.settings.dispatch.round_s)  # another process rebuilds
+                continue
             await self.relay_outbox()
             await self.expire_due_offers()
             for region in await self.store.regions():

@@ -9,7 +9,7 @@ Keys (P = ``<ns>:d``): ``P:c:<courier>`` courier hash, ``P:o:<order>`` order has
 ``P:f:<offer>`` offer hash, ``P:q:<region>`` queue (order → entry ms), ``P:regions``,
 ``P:fexp`` open offers by expiry, ``P:dec:<order>`` couriers that declined it,
 ``P:os:<state>`` orders by state (fleet listing), ``P:lease:<region>`` round leases
-(``P:watchdog:lease`` the stall watchdog's),
+(``P:watchdog:lease`` the stall watchdog's), ``P:rebuild`` the lease of a rebuild,
 ``P:cs:<courier>`` orders a courier holds (more than one when stacked), ``P:veh`` each
 courier's vehicle (courier -> vehicle, the courier hash's ``vehicle`` kept in a hash a round
 reads with one HMGET per 4,000 couriers), ``P:outbox``
@@ -304,6 +304,9 @@ class DispatchStore:
                  claims_per_call: int = CLAIMS_PER_CALL, ttls: KeyTtls | None = None) -> None:
         self.redis = redis
         self.p = f"{namespace}:d"
+        self.generation_key = f"{namespace}:gen"
+        """The generation of this Redis's dispatch state (`generation`): absent after a
+        flush or on a new Redis, so its absence tells the dispatcher to rebuild."""
         self.geo_status = geo_status_key
         self.claims_per_call = claims_per_call
         self.vehicles_key = f"{self.p}:veh"
@@ -330,6 +333,8 @@ class DispatchStore:
         self._pop_if_head = r("pop_if_head")
         self._drop_row = r("drop_row")
         self._withdraw_stalled = r("withdraw_stalled")
+        self._restore_holding = r("restore_holding")
+        self._reassert = r("reassert")
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -610,6 +615,38 @@ class DispatchStore:
 
     async def outbox_size(self) -> int:
         return int(await self.redis.llen(f"{self.p}:outbox"))
+
+    # -- generation and rebuild (api.core.dispatch.rebuild) --------------------------------
+    async def generation(self) -> str | None:
+        """The generation id (None: Redis lost its data, or never had any: rebuild)."""
+        raw = await self.redis.get(self.generation_key)
+        return None if raw is None else _s(raw)
+
+    async def start_generation(self, generation: str) -> str:
+        """Set the generation id unless one is set; returns the one in force."""
+        await self.redis.set(self.generation_key, generation, nx=True)
+        return await self.generation() or generation
+
+    async def hold_rebuild_lease(self, holder: str, ttl_ms: int) -> bool:
+        """The lease of the process rebuilding the state (``P:rebuild``, beside the regions'
+        round leases): taken or renewed by `holder`, True if it holds it."""
+        return bool(await self._lease(keys=[f"{self.p}:rebuild"], args=[holder, ttl_ms]))
+
+    async def restore_holding(self, order_id: str, courier_id: str,
+                              state: OrderDispatchState, now_ms: int,
+                              milestones: dict[str, int]) -> bool:
+        """A waiting order back with the courier that held it, in `state` (assigned, picked
+        up, delivering), its `milestones` (``assigned_ms``, ...) set; the courier's state
+        follows from what it holds. False: the order was not waiting (left as it is)."""
+        args: list[str | int] = [self.p, self.geo_status, order_id, courier_id, state.value,
+                                 now_ms]
+        for field, value in milestones.items():
+            args += [field, value]
+        return bool(await self._restore_holding(args=args))
+
+    async def reassert(self, courier_id: str, now_ms: int) -> bool:
+        """Idle again a courier dispatch does not know at all (no hash); False if known."""
+        return bool(await self._reassert(args=[self.p, self.geo_status, courier_id, now_ms]))
 
     # -- leases ----------------------------------------------------------------------------
     async def hold_lease(self, region: str, holder: str, ttl_ms: int) -> bool:

@@ -41,6 +41,11 @@ class Watchdog:
         self.surfaced: set[tuple[str, StallReason]] = set()
         """Orders surfaced (and logged) already, with why: logged again only if that
         changes."""
+        self.generation: str | None = None
+        """The dispatch state generation last seen (`DispatchStore.generation`)."""
+        self.quiet_until_ms = 0
+        """After Redis lost its data, couriers' last fixes are being replayed into the index:
+        nobody is withdrawn for silence until one `no_fix_s` has passed since the rebuild."""
 
     async def run(self) -> None:
         while True:
@@ -59,10 +64,18 @@ class Watchdog:
             self.surfaced.clear()
             return 0, 0
         now_ms = d.clock()
+        generation = await d.store.generation()
+        if generation is None:  # Redis lost its data: the dispatcher rebuilds it first
+            return 0, 0
+        if self.generation is not None and generation != self.generation:
+            self.quiet_until_ms = now_ms + round(d.settings.dispatch.stall_no_fix_s * 1000)
+        self.generation = generation
         withdrawn = 0
         surfaced: set[tuple[str, StallReason]] = set()
         for order, stall in await d.stalled(now_ms):
             key = (order.order_id, stall.reason)
+            if stall.reason is StallReason.NO_FIX and now_ms < self.quiet_until_ms:
+                continue  # fixes lost with Redis are still being replayed: not silence
             if stall.action is StallAction.WITHDRAW:
                 t = await d.withdraw_stalled(order, now_ms)
                 if t.result is TransitionResult.UNASSIGNED:

@@ -254,6 +254,9 @@ class Ingest:
         self._msg_seq = 0
         self.failed = 0
         """Fixes accepted from sockets whose coalesced message JetStream never acked."""
+        self.on_accepted: Callable[[str], None] | None = None
+        """Told (synchronously) the courier of every batch with an accepted fix: a courier
+        re-asserts its state after a rebuild (api/core/dispatch/rebuild.py)."""
 
     # -- device sockets: coalesced publishing ----------------------------------------------------
     def _coalesce(self, region: str, run: LocRun) -> None:
@@ -353,6 +356,8 @@ class Ingest:
         self._coalesce(run_region, LocRun(courier_id, now_ms, tuple(run)))
         if verdict.last is not None:
             self.last_fixes.put(courier_id, verdict.last)
+        if self.on_accepted is not None:
+            self.on_accepted(courier_id)
         metrics.accepted.inc(len(accepted))
         if outside:
             metrics.outside_zones.inc(outside)
@@ -407,6 +412,8 @@ class Ingest:
                 raise nats.errors.TimeoutError from None
         if verdict.accepted:
             self._metrics.accepted.inc(len(verdict.accepted))
+            if self.on_accepted is not None:
+                self.on_accepted(courier_id)
         if outside:
             self._metrics.outside_zones.inc(outside)
         return Verdict(accepted=len(verdict.accepted), rejected=verdict.rejected,

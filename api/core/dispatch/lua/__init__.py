@@ -51,6 +51,8 @@ SCRIPTS: dict[str, tuple[tuple[str, ...], bool]] = {
     "drop_row": ((), False),
     "pop_if_head": ((), False),
     "withdraw_stalled": (_LIBS, True),
+    "restore_holding": (_LIBS, False),
+    "reassert": (_LIBS, False),
 }
 """Every script of `DispatchStore`: the library files it is composed with, and whether its
 reply's event enters the outbox in the same step."""

@@ -1,0 +1,252 @@
+"""Redis restarted empty: the dispatch state is rebuilt from the ORDERS and DISPATCH streams
+before dispatching again, and couriers re-assert themselves with their next fix (the real
+core app on real Redis/NATS; the namespace's keys are wiped as a restarted cache would be)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+import redis.asyncio as aioredis
+
+from api.settings import Settings
+from dispatch.lifecycle import OrderDispatchState
+from streams.catalog import Names
+from streams.jetstream import ensure_streams
+from tests.integration.core.conftest import eventually, serve_core
+from tests.integration.core.test_dispatch import FAST, Offers, World, now_ms, spot
+
+
+@pytest.fixture
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """A core server with fast rounds (0.2 s) and short offers, in a namespace of its own."""
+    ns = f"{settings.server.namespace}r{uuid.uuid4().hex[:4]}"
+    fast = settings.replace(server__namespace=ns, **FAST)
+    nc = await nats.connect(settings.stores.nats_url)
+    offers = Offers()
+    names = Names(ns)
+    await ensure_streams(nc.jetstream(), names)
+    sub = await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
+    try:
+        async with serve_core(fast) as srv, httpx.AsyncClient(base_url=srv.url, timeout=10) as h:
+            yield World(srv, h, nc, names, offers)
+    finally:
+        await sub.unsubscribe()
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):  # best-effort cleanup
+                await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+
+
+async def wipe(settings: Settings, namespace: str) -> int:
+    """Delete every key of `namespace` (Redis restarted without persistence, as far as this
+    deployment can tell; the shared Redis's other namespaces are left alone)."""
+    redis = aioredis.from_url(settings.stores.redis_url or "")
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{namespace}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        return len(keys)
+    finally:
+        await redis.aclose()
+
+
+async def held_by(w: World, courier: str) -> dict[str, str]:
+    r = await w.http.get("/api/v1/delivery/orders", headers=w.auth(courier))
+    assert r.status_code == 200, r.text
+    return {o["order_id"]: o["status"] for o in r.json()["orders"]}
+
+
+async def accept(w: World, courier: str, order_id: str) -> None:
+    offer = await w.offer_for(courier, order_id)
+    r = await w.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                          headers=w.auth(courier))
+    assert r.status_code == 200, r.text
+
+
+async def fix(w: World, courier: str, lat: float, lng: float) -> None:
+    r = await w.http.post("/api/v1/delivery/locations", headers=w.auth(courier),
+                          json={"fixes": [{"lat": lat, "lng": lng, "ts": now_ms()}]})
+    assert r.json()["accepted"] == 1, r.text
+
+
+async def test_redis_restarted_empty_strands_no_order(world: World, settings: Settings) -> None:
+    """After the namespace's Redis keys vanish (Redis restarted without persistence): within
+    10 s the dispatcher notices (the generation key is gone), rebuilds from the streams, and
+    then: orders assigned or picked up before are still held by their couriers (their
+    `GET /delivery/orders` lists them, in the same state); waiting orders, and an order
+    whose offer was in flight, are offered again (to a courier coming online; to the offered
+    courier, whose first fix after the rebuild sets it idle again); no order held before is
+    ever offered again, and `dispatch_rebuilds_total` counts the rebuild."""
+    w = world
+    ns = w.names.ns
+    rebuilds: Any = w.srv.core.dispatch_metrics.rebuilds  # type: ignore[attr-defined]
+    before = rebuilds._value.get()
+    lat, lng = spot()
+    x = await w.courier(lat + 0.001, lng)
+    o_assigned = await w.order((lat, lng), (lat + 0.01, lng))
+    await accept(w, x, o_assigned)
+    y = await w.courier(lat + 0.001, lng)
+    o_picked = await w.order((lat, lng), (lat + 0.01, lng))
+    await accept(w, y, o_picked)
+    r = await w.http.put(f"/api/v1/delivery/orders/{o_picked}", headers=w.auth(y),
+                         json={"status": "picked_up"})
+    assert r.json()["status"] == "picked_up", r.text
+    # An offer in flight: made, never answered (long enough to outlive the wipe? no need:
+    # the wipe drops it and the order waits again).
+    v = await w.courier(lat + 0.001, lng)
+    o_offered = await w.order((lat, lng), (lat + 0.01, lng))
+    await w.offer_for(v, o_offered)
+    # Waiting orders far from every courier.
+    far_lat, far_lng = (lat + 0.5, lng) if lat < 0 else (lat - 0.5, lng)
+    waiting = [await w.order((far_lat, far_lng), (far_lat + 0.01, far_lng))
+               for _ in range(3)]
+
+    async def all_waiting() -> bool:
+        listed = (await w.http.get("/api/v1/fleet/orders", params={"status": "waiting"},
+                                   headers=w.auth("ops", "fleet_manager"))).json()["orders"]
+        return set(waiting) <= {o["order_id"] for o in listed}
+    await eventually(all_waiting, 10)
+
+    assert await wipe(settings, ns) > 0
+    wiped_ms = now_ms()
+    started = time.monotonic()
+
+    async def held_again() -> bool:
+        return (await held_by(w, x) == {o_assigned: OrderDispatchState.ASSIGNED.value}
+                and await held_by(w, y) == {o_picked: OrderDispatchState.PICKED_UP.value})
+    await eventually(held_again, 10)
+    held_s = time.monotonic() - started
+
+    async def counted() -> bool:
+        return bool(rebuilds._value.get() == before + 1)
+    await eventually(counted)
+
+    # A courier comes online by the waiting orders; V, by its chef, streams fixes as apps
+    # do (and never calls availability again).
+    await w.courier(far_lat + 0.001, far_lng)
+
+    async def offered_again() -> bool:
+        await fix(w, v, lat + 0.001, lng)
+        fresh = {o["order_id"] for c, o, t in w.offers.all() if t >= wiped_ms}
+        return o_offered in fresh and bool(fresh & set(waiting))
+    await eventually(offered_again, 10)
+    offered_s = time.monotonic() - started
+    print(f"\nrecovery after the wipe: holdings back in {held_s:.2f} s, "
+          f"waiting orders offered again in {offered_s:.2f} s")
+
+    again = [o for c, o, t in w.offers.all() if t >= wiped_ms
+             and o["order_id"] in (o_assigned, o_picked)]
+    assert again == []  # no held order is offered (so none is assigned) twice
+    states = {c["courier_id"]: c["state"] for c in [
+        (await w.http.put("/api/v1/delivery/availability", headers=w.auth(c),
+                          json={"online": True})).json() for c in (x, y)]}
+    assert states == {x: "to_pickup", y: "delivering"}
+
+
+async def test_a_courier_streaming_on_its_socket_is_offered_again(
+        world: World, settings: Settings) -> None:
+    """A courier online and idle on /ws/courier when Redis loses its data: its next socket fix
+    after the rebuild sets it idle again (no availability call), and an order accepted near
+    it then reaches it as an OFFER on that same socket."""
+    import asyncio
+    import json
+
+    import websockets
+
+    w = world
+    rebuilds: Any = w.srv.core.dispatch_metrics.rebuilds  # type: ignore[attr-defined]
+    before = rebuilds._value.get()
+    lat, lng = spot()
+    cid = await w.courier(lat + 0.001, lng)
+    url = f"{w.srv.ws_url}/ws/courier?token={w.srv.token(cid, 'delivery')}"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "PING"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "PONG"
+        await wipe(settings, w.names.ns)
+
+        async def counted() -> bool:
+            return bool(rebuilds._value.get() == before + 1)
+        await eventually(counted, 10)
+        oid = await w.order((lat, lng), (lat + 0.01, lng))
+        deadline = time.monotonic() + 10
+        offer: dict[str, Any] | None = None
+        while offer is None:
+            assert time.monotonic() < deadline, "no OFFER on the socket within 10 s"
+            await ws.send(json.dumps({"type": "LOCATION", "payload": {
+                "lat": lat + 0.001, "lng": lng, "ts": now_ms()}}))
+            with contextlib.suppress(TimeoutError):
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                if msg["type"] == "OFFER":
+                    offer = msg["payload"]
+        assert offer["order_id"] == oid
+
+
+async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
+        settings: Settings) -> None:
+    """Two core processes' rebuilders on one Redis: when the generation key is gone, the one
+    that takes the rebuild lease rebuilds (its `ensure` answers True once done), the other
+    answers False (no rounds) until the new generation is set, then True; both then let a
+    courier unknown to dispatch re-assert itself (idle) with its next fix, and a courier that
+    set itself offline stays offline."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    from api.core.dispatch.rebuild import Rebuilder
+    from api.core.dispatch.store import DispatchStore
+    from api.core.tracking.orders_view import OrdersView
+    from dispatch.lifecycle import CourierState
+
+    ns = f"{settings.server.namespace}g{uuid.uuid4().hex[:4]}"
+    names = Names(ns)
+    redis = aioredis.from_url(settings.stores.redis_url or "")
+    nc = await nats.connect(settings.stores.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, names)
+    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+
+    async def no_enqueue(event: Any, now_ms: int) -> bool:
+        raise AssertionError("empty streams: nothing to enqueue")
+
+    def rebuilder() -> Rebuilder:
+        return Rebuilder(store=store, view=OrdersView(redis, f"{ns}:view"), enqueue=no_enqueue,
+                         js=js, names=names, clock=now_ms,
+                         rebuilds=Counter("r", "r", registry=CollectorRegistry()))
+    try:
+        a, b = rebuilder(), rebuilder()
+        assert await a.ensure()  # a new deployment: one generation
+        assert await b.ensure()
+        assert a.known == b.known is not None
+        assert (a.reasserter.armed, b.reasserter.armed) == (False, False)
+        await store.set_availability("c-off", online=False, vehicle=None, now_ms=now_ms())
+        await wipe(settings, ns)
+        assert await store.hold_rebuild_lease(b.holder, 5_000)  # b is rebuilding
+        assert not await a.ensure()
+        await store.set_availability("c-off", online=False, vehicle=None, now_ms=now_ms())
+        assert await b.ensure()
+        assert await a.ensure()
+        assert a.known == b.known is not None
+        assert (a.reasserter.armed, b.reasserter.armed) == (True, True)
+        for r, courier in ((a, "c-off"), (a, "c-a"), (b, "c-b")):
+            r.reasserter.seen(courier)
+
+        async def states() -> list[CourierState]:
+            return [c.state for c in await store.couriers(["c-a", "c-b", "c-off"])]
+        await eventually(lambda: _equal(states(), [CourierState.IDLE] * 2 + [
+            CourierState.OFFLINE]))
+    finally:
+        await wipe(settings, ns)
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+        await redis.aclose()
+
+
+async def _equal(value: Any, expected: object) -> bool:
+    return bool(await value == expected)
