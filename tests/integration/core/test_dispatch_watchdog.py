@@ -5,6 +5,7 @@ only surfaced (stuck list, metric), never re-dispatched."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -168,3 +169,37 @@ async def test_a_withdrawal_loses_to_any_change_since_the_order_was_judged(
     assert after is not None
     assert (after.state, after.courier_id) == ("picked_up", courier)
     assert (await store.courier(courier)).state == "delivering"
+
+
+async def test_after_a_rebuild_silence_counts_from_the_rebuild(world: World) -> None:
+    """After Redis lost its data (the dispatch state's generation changed: a rebuild ran),
+    couriers' last fixes are still being replayed into the index: an assignment is not
+    withdrawn for silence until DISPATCH_STALL_NO_FIX_S has passed since the watchdog saw the
+    new generation, then it is."""
+    lat, lng = spot()
+    silent = await world.courier(lat + 0.002, lng)
+    oid = await world.order((lat, lng), (lat + 0.01, lng))
+    await accepted(world, silent, oid)
+    half_ms = round(NO_FIX_S * 1000 * 2 / 3)
+    world.clock.advance(half_ms)  # silent for 2/3 of the limit: nothing happens yet
+    store = world.dispatch.store
+    before = await store.generation()
+    await store.redis.delete(store.generation_key)  # as after Redis lost its data
+
+    async def rebuilt() -> bool:  # the dispatcher rebuilt the state: a new generation
+        return await store.generation() not in (None, before)
+    await eventually(rebuilt)
+    await asyncio.sleep(1.0)  # a few sweeps (every 0.2 s) see the new generation
+
+    world.clock.advance(half_ms)  # silent for 4/3 of the limit, 2/3 since the rebuild
+    await asyncio.sleep(1.0)  # a few more sweeps: none may withdraw it
+    o = await world.dispatch.store.order(oid)
+    assert o is not None
+    assert (o.state, o.courier_id) == ("assigned", silent)
+
+    world.clock.advance(3 * half_ms)  # well past the limit since the rebuild, however late
+    # the watchdog noticed it (a sweep delayed past the step above only moves the window on)
+
+    async def withdrawn() -> bool:
+        return any(p["order_id"] == oid for p in world.offers.of(silent, "UNASSIGNED"))
+    await eventually(withdrawn)
