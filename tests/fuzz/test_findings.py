@@ -96,3 +96,23 @@ async def test_text_frame_not_utf8_closes_1007_without_a_traceback(
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1007
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(("service", "path", "role"), [
+    ("commerce", "/api/v1/auth/login", "anonymous"),
+    ("commerce", "/api/v1/users/me/addresses", "customer"),
+    ("core", "/api/v1/routing/optimize", "admin"),
+    ("core", "/api/v1/fleet/orders/o-1/assign", "fleet_manager"),
+])
+async def test_too_deep_json_body_is_a_bad_request(
+        core_url: CoreServer, commerce_url: str, role_headers: dict[str, dict[str, str]],
+        service: str, path: str, role: str) -> None:
+    """Any JSON body nested deeper than msgspec decodes is 400 problem+json, not 500."""
+    base = core_url.url if service == "core" else commerce_url
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        for body in (DEEP, '{"email":' + DEEP + "}"):
+            r = await client.post(path, content=body, headers={
+                **role_headers[role], "content-type": "application/json"})
+            assert r.status_code == 400, r.text
+            assert r.headers["content-type"].startswith(PROBLEM_JSON)
+            assert r.json()["type"] == "urn:homechef:problem:malformed"
