@@ -17,7 +17,7 @@ from api.commerce import commerce_parts
 from api.commerce.notifications.sinks import RecordingSink
 from api.settings import Settings
 from api.simulator.system import create_staff
-from tests.integration.commerce.conftest import FAST
+from tests.integration.commerce.conftest import FAST, Api
 from tests.integration.core.conftest import CoreServer, serve_core
 from tests.servers import serve_app
 
@@ -62,3 +62,43 @@ async def role_headers(commerce_url: str, settings: Settings) -> dict[str, dict[
             body: dict[str, Any] = r.json()
             headers[role] = {"Authorization": f"Bearer {body['access_token']}"}
     return headers
+
+
+@pytest.fixture(scope="package")
+async def known_ids(commerce_url: str, core_url: CoreServer, settings: Settings,
+                    role_headers: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Ids of real rows for the path parameters of that name, made through the API: an
+    approved chef with a menu item, the fuzz customer's address, cart item, paid order, a
+    promo code, a spare user (so that no fuzz user is deleted by the admin's fuzz), and a
+    zone in core."""
+    async with httpx.AsyncClient(base_url=commerce_url, timeout=30) as client:
+        api = Api(client, RecordingSink(), settings, [])  # type: ignore[arg-type]
+        admin = {"headers": role_headers["admin"]}
+        customer = {"headers": role_headers["customer"]}
+        chef = await api.chef(admin)
+        item = await api.menu_item(chef)
+        address = await api.address(customer)
+        order = await api.order(customer, chef, [{"item": item, "quantity": 2}], address)
+        payment = await api.pay(customer, order["id"])
+        r = await client.post("/api/v1/cart/items", headers=customer["headers"],
+                              json={"menu_item_id": item["id"], "quantity": 1})
+        assert r.status_code == 201, r.text
+        cart_item = r.json()["items"][0]["id"]
+        r = await client.post("/api/v1/admin/promo-codes", headers=admin["headers"], json={
+            "code": f"FUZZ{uuid.uuid4().hex[:6]}", "discount_type": "percent",
+            "discount_value": 10})
+        assert r.status_code == 201, r.text
+        promo = r.json()["id"]
+        spare = await api.register("customer")
+    square = {"type": "Polygon", "coordinates": [[[77.58, 12.96], [77.60, 12.96],
+                                                  [77.60, 12.98], [77.58, 12.98],
+                                                  [77.58, 12.96]]]}
+    async with httpx.AsyncClient(base_url=core_url.url, timeout=30) as client:
+        r = await client.post("/api/v1/fleet/zones", headers=role_headers["admin"],
+                              json={"name": "Fuzz", "geometry": square})
+        assert r.status_code == 201, r.text
+        zone = r.json()["id"]
+    return {"chef_id": chef["profile"]["id"], "item_id": item["id"],
+            "address_id": address["id"], "order_id": order["id"], "payment_id": payment["id"],
+            "cart_item_id": cart_item, "promo_id": promo, "user_id": spare["user"]["id"],
+            "zone_id": zone}
