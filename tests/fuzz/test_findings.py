@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -85,12 +86,16 @@ async def test_too_deep_frame_earns_an_error_reply(
 async def test_text_frame_not_utf8_closes_1007_without_a_traceback(
         core_url: CoreServer, role_headers: dict[str, dict[str, str]],
         caplog: pytest.LogCaptureFixture, path: str, role: str) -> None:
-    """A text frame that is not UTF-8 closes the socket with 1007 (RFC 6455), logged as one
-    line without a traceback (it is the client's mistake, not the server's)."""
+    """A text frame that is not UTF-8 closes the socket with 1007 (RFC 6455) in a closing
+    handshake, even while the client keeps sending, and is logged as one line without a
+    traceback (it is the client's mistake, not the server's)."""
     token = role_headers[role]["Authorization"].removeprefix("Bearer ")
     with caplog.at_level(logging.INFO):
         async with websockets.connect(f"{core_url.ws_url}{path}?token={token}") as ws:
             await ws.send(b"\xff\xfe", text=True)
+            with contextlib.suppress(websockets.ConnectionClosed):
+                for _ in range(3):  # a client still sending gets the close frame all the same
+                    await ws.send('{"type":"PING","x":' + DEEP * 40 + "}")
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None

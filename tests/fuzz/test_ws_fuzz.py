@@ -1,4 +1,4 @@
-"""Malformed frames on the courier and console sockets of a running core.
+"""Malformed frames on the courier, console and chef sockets of a running core.
 
 Hypothesis generates sequences of frames (JSON of the right and wrong shapes, wrong types, huge
 integers, NaN and Infinity, deep nesting, random text, binary frames, text frames that are not
@@ -165,7 +165,8 @@ def _log_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(("path", "role"), [("/ws/courier", "delivery"),
-                                            ("/ws/console", "fleet_manager")])
+                                            ("/ws/console", "fleet_manager"),
+                                            ("/ws/chef", "chef")])
 async def test_socket_survives_malformed_frames(
     core_url: CoreServer, role_headers: dict[str, dict[str, str]],
     server_log: pytest.LogCaptureFixture, path: str, role: str,

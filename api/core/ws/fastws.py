@@ -155,12 +155,20 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
             self.transport.close()
 
     def _refuse_invalid_text(self) -> None:
-        """A text message that is not UTF-8: close 1007 as uvicorn does, but logged as one
-        line (uvicorn logs a traceback at ERROR for what is the client's mistake)."""
+        """A text message that is not UTF-8: close 1007 (RFC 6455) with a closing handshake,
+        as when the app closes. uvicorn instead logs a traceback at ERROR for what is the
+        client's mistake, and drops the connection at once: a client still sending then gets
+        a reset instead of the close frame (1006)."""
         self.frames = []
         self.logger.info("closing WebSocket 1007: text message from client is not UTF-8")
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1007, "reason": ""})
         self.conn.send_close(1007)
-        self.handle_parser_exception()
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True  # later messages are discarded; the peer's close ends it
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
 
 def lane_of(scope: Any) -> FastLane | None:
