@@ -108,6 +108,10 @@ def _fuzz_operation(operation: schemathesis.APIOperation, mode: GenerationMode, 
     return findings
 
 
+TIMEOUT_S = max(240, 60 * FUZZ_EXAMPLES)
+"""Per service: about 30 s at the CI default of 4 examples; a longer run scales it."""
+
+
 def _deliberate(operation: schemathesis.APIOperation, response: schemathesis.Response) -> bool:
     expected = DELIBERATE_5XX.get((operation.method.upper(), operation.path))
     if expected is None or response.status_code != expected[0]:
@@ -124,7 +128,7 @@ def _report(findings: list[Finding]) -> str:
     return "\n\n".join(str(f) for f in list(unique.values())[:30])
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(TIMEOUT_S)
 async def test_core_api_fuzz(core_url: CoreServer, role_headers: dict[str, dict[str, str]],
                              known_ids: dict[str, str]) -> None:
     """No operation of core answers 5xx to any role, and every 4xx is problem+json."""
@@ -133,7 +137,7 @@ async def test_core_api_fuzz(core_url: CoreServer, role_headers: dict[str, dict[
     assert not findings, _report(findings)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(TIMEOUT_S)
 async def test_commerce_api_fuzz(commerce_url: str, role_headers: dict[str, dict[str, str]],
                                  known_ids: dict[str, str]) -> None:
     """No operation of commerce answers 5xx to any role, and every 4xx is problem+json."""

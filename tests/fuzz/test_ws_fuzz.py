@@ -163,7 +163,7 @@ def _log_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
             if r.exc_info or r.levelno >= logging.ERROR or "socket reader failed" in r.msg]
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(max(180, 10 * FUZZ_EXAMPLES))
 @pytest.mark.parametrize(("path", "role"), [("/ws/courier", "delivery"),
                                             ("/ws/console", "fleet_manager"),
                                             ("/ws/chef", "chef")])
