@@ -121,3 +121,23 @@ async def test_too_deep_json_body_is_a_bad_request(
             assert r.status_code == 400, r.text
             assert r.headers["content-type"].startswith(PROBLEM_JSON)
             assert r.json()["type"] == "urn:homechef:problem:malformed"
+
+
+@pytest.mark.parametrize(("method", "path", "role", "params", "body"), [
+    ("GET", "/api/v1/chefs", "anonymous", {"search": "a\x00b"}, None),
+    ("GET", "/api/v1/admin/users", "admin", {"search": "a\x00b"}, None),
+    ("POST", "/api/v1/users/me/addresses", "delivery", None, {
+        "label": "a\x00b", "line1": "1 MG Road", "city": "Bengaluru", "state": "KA",
+        "postal_code": "560001", "latitude": 12.97, "longitude": 77.59}),
+])
+async def test_nul_in_stored_text_is_a_bad_request(
+        commerce_url: str, role_headers: dict[str, dict[str, str]], method: str, path: str,
+        role: str, params: dict[str, str] | None, body: dict[str, object] | None) -> None:
+    """Text with a NUL character, which PostgreSQL cannot store or compare, is 400
+    problem+json (invalid_text) wherever it is sent, not 500."""
+    async with httpx.AsyncClient(base_url=commerce_url, timeout=10) as client:
+        r = await client.request(method, path, params=params, json=body,
+                                 headers=role_headers[role])
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith(PROBLEM_JSON)
+    assert r.json()["type"] == "urn:homechef:problem:invalid_text"
