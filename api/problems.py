@@ -154,8 +154,32 @@ def store_unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -
                     headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
 
 
+_TOO_DEEP = "while deserializing an object"
+"""The end of msgspec's RecursionError message: a request body nested deeper than it decodes."""
+
+
+def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """400 for a JSON body nested too deeply to decode (the client's mistake, like malformed
+    JSON); any other RecursionError is a bug (500)."""
+    if not str(exc).endswith(_TOO_DEEP):
+        return internal_error_handler(request, exc)
+    body = problem_body(400, "JSON body is nested too deeply", code="malformed",
+                        instance=request.url.path)
+    return Response(body, status_code=400, media_type=PROBLEM_JSON)
+
+
+def nul_in_text_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """400 for text PostgreSQL cannot store (a NUL character): it can only have come from the
+    request, in a query parameter or a body field."""
+    body = problem_body(400, "text must not contain NUL (\\u0000) characters",
+                        code="invalid_text", instance=request.url.path)
+    return Response(body, status_code=400, media_type=PROBLEM_JSON)
+
+
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_exception_handler,
+    RecursionError: too_deep_handler,
+    asyncpg.CharacterNotInRepertoireError: nul_in_text_handler,
     **dict.fromkeys(STORE_OUTAGES, store_unavailable_handler),
     **dict.fromkeys(_NOT_OUTAGES, internal_error_handler),
     Exception: internal_error_handler,

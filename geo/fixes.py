@@ -108,12 +108,12 @@ def decode_fixes(data: bytes | str | msgspec.Raw) -> list[Fix | RejectReason] | 
     """
     try:  # fast path: a whole batch of good fixes in one decode
         return list[Fix | RejectReason](_fix_list_decoder.decode(data))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         pass
     try:
         raws = _raw_list_decoder.decode(data)
-    except msgspec.DecodeError:  # includes ValidationError (valid JSON, not an array)
-        return RejectReason.MALFORMED
+    except (msgspec.DecodeError, RecursionError):  # ValidationError: JSON, not an array;
+        return RejectReason.MALFORMED               # RecursionError: nested too deeply
     return [decode_fix(raw) for raw in raws]
 
 

@@ -376,10 +376,16 @@ def error_message(reason: str, detail: str = "") -> bytes:
 
 
 def decode_client(data: str | bytes) -> ClientMessage:
-    """Raises msgspec.DecodeError (malformed or unknown type)."""
-    return _client_decoder.decode(data)
+    """Raises msgspec.DecodeError (malformed, nested too deeply, or unknown type)."""
+    try:
+        return _client_decoder.decode(data)
+    except RecursionError:  # msgspec's nesting limit: the client's mistake, like bad JSON
+        raise msgspec.DecodeError("JSON is nested too deeply") from None
 
 
 def decode_courier(data: str | bytes) -> CourierMessage:
     """A courier socket message (what a courier app reads). Raises msgspec.DecodeError."""
-    return _courier_decoder.decode(data)
+    try:
+        return _courier_decoder.decode(data)
+    except RecursionError:
+        raise msgspec.DecodeError("JSON is nested too deeply") from None

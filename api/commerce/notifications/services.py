@@ -15,6 +15,9 @@ from api.commerce.paging import Page, PageQuery
 from api.problems import Problem
 from api.resources import Resources
 
+_MAX_ID = 2**63 - 1
+"""The largest ``bigserial`` id: a larger path id names no notification."""
+
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):
     id: int
@@ -53,6 +56,8 @@ class NotificationService:
                     limit=q.limit)
 
     async def mark_read(self, user_id: str, notification_id: int) -> None:
+        if not 0 < notification_id <= _MAX_ID:  # no such row; asyncpg would refuse to bind it
+            raise Problem(404, "notification not found", code="not_found")
         done = await self.db.execute(
             "UPDATE notifications SET read_at = coalesce(read_at, now()) "
             "WHERE id = $1 AND user_id = $2", notification_id, user_uuid(user_id))

@@ -41,7 +41,7 @@ def _fixes_of(body: bytes, max_batch: int) -> list[Fix | RejectReason]:
     the reason it is not a fix. Raises `Problem` (400, 413, 422) for a body that is not one."""
     try:
         batch = _batch.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise Problem(400, f'body must be {{"fixes": [...]}}: {exc}', code="malformed") from None
     items = decode_fixes(batch.fixes)
     if isinstance(items, RejectReason):

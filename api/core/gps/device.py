@@ -71,7 +71,7 @@ class CourierLink:
         """(envelope, its fixes) of a fix message, or (None, the replies) of any other."""
         try:
             env = _envelope.decode(raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply
             return None, [_error(RejectReason.MALFORMED.value, detail="expected {type, payload}")]
         items: list[Fix | RejectReason]
         if env.type == "LOCATION":

@@ -123,9 +123,7 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][EXTENSION] = self.lane
 
     def send_receive_event_to_app(self) -> None:
-        lane = self.lane
-        if (lane is None or lane.on_text is None or self.curr_msg_data_type != "text"
-                or self.close_sent):
+        if self.curr_msg_data_type != "text" or self.close_sent:
             super().send_receive_event_to_app()
             return
         frames = self.frames
@@ -136,9 +134,13 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
             try:
                 data.decode()
             except UnicodeDecodeError:
-                self.frames = [data]  # uvicorn's own handling: close 1007
-                super().send_receive_event_to_app()
+                self._refuse_invalid_text()
                 return
+        lane = self.lane
+        if lane is None or lane.on_text is None:
+            self.frames = [data]
+            super().send_receive_event_to_app()
+            return
         self.frames = []
         try:
             lane.on_text(data)
@@ -151,6 +153,22 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
                 self.transport.write(b"".join(self.conn.data_to_send()))
             self.close_sent = True
             self.transport.close()
+
+    def _refuse_invalid_text(self) -> None:
+        """A text message that is not UTF-8: close 1007 (RFC 6455) with a closing handshake,
+        as when the app closes. uvicorn instead logs a traceback at ERROR for what is the
+        client's mistake, and drops the connection at once: a client still sending then gets
+        a reset instead of the close frame (1006)."""
+        self.frames = []
+        self.logger.info("closing WebSocket 1007: text message from client is not UTF-8")
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1007, "reason": ""})
+        self.conn.send_close(1007)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True  # later messages are discarded; the peer's close ends it
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
 
 def lane_of(scope: Any) -> FastLane | None:
