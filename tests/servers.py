@@ -1,16 +1,22 @@
-"""An ASGI app served by uvicorn in this process, on a loopback port, for tests that need
-real HTTP and WebSocket clients (the browser, the simulator, `websockets`)."""
+"""Servers of a test's own: an ASGI app served by uvicorn in this process, on a loopback port,
+for tests that need real HTTP and WebSocket clients (the browser, the simulator,
+`websockets`); and store servers (redis-server, nats-server from the installed packages) that
+a test kills, pauses and restarts."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import uvicorn
 
-from api.runtime import free_port
+from api.runtime import _nats_executable, _redis_executable, free_port
 
 FAST_LANE = "api.core.ws.fastws:FastLaneProtocol"
 ASGI_ONLY = "websockets-sansio"
@@ -41,3 +47,69 @@ async def serve_app(app: object, port: int | None = None,
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+
+
+class KillableServer:
+    """A store server on a fixed free port that the test can kill, pause and start again
+    (same port, same data directory)."""
+
+    def __init__(self, name: str, argv: Callable[[int], list[str]], url: str, port: int) -> None:
+        self.name = name
+        self.port = port
+        self.url = url
+        self._argv = argv
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self._argv(self.port),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not await self._accepts():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} on port {self.port} did not start")
+            await asyncio.sleep(0.05)
+
+    async def _accepts(self) -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        await asyncio.wait_for(self.proc.wait(), 5)
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.proc.kill()
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+
+def redis_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("redis", lambda p: [
+        _redis_executable(), "--port", str(p), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly", "no", "--dir", str(data_dir)], f"redis://127.0.0.1:{port}/0", port)
+
+
+def nats_server(data_dir: Path) -> KillableServer:
+    port = free_port()
+    return KillableServer("nats", lambda p: [
+        _nats_executable(), "-a", "127.0.0.1", "-p", str(p), "-js", "-sd", str(data_dir)],
+        f"nats://127.0.0.1:{port}", port)

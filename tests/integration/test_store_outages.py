@@ -11,10 +11,6 @@ no other test's. The PostgreSQL test ends the connections of that fresh database
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,71 +28,8 @@ from api.app import create_commerce_app, create_core_app
 from api.auth import TokenCodec
 from api.migrate import migrate
 from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
-from api.runtime import _nats_executable, _redis_executable, free_port
 from api.settings import Settings
-from tests.servers import serve_app
-
-
-class KillableServer:
-    """A store server on a fixed free port that the test can kill, pause and start again
-    (same port, same data directory)."""
-
-    def __init__(self, name: str, argv: Callable[[int], list[str]], url: str, port: int) -> None:
-        self.name = name
-        self.port = port
-        self.url = url
-        self._argv = argv
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            *self._argv(self.port),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await until(self._accepts, timeout_s=10)
-
-    async def _accepts(self) -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        except OSError:
-            return False
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        await asyncio.wait_for(self.proc.wait(), 5)
-
-    def pause(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGCONT)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGCONT)
-                self.proc.kill()
-            await asyncio.wait_for(self.proc.wait(), 5)
-
-
-def redis_server(data_dir: Path) -> KillableServer:
-    port = free_port()
-    return KillableServer("redis", lambda p: [
-        _redis_executable(), "--port", str(p), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--dir", str(data_dir)], f"redis://127.0.0.1:{port}/0", port)
-
-
-def nats_server(data_dir: Path) -> KillableServer:
-    port = free_port()
-    return KillableServer("nats", lambda p: [
-        _nats_executable(), "-a", "127.0.0.1", "-p", str(p), "-js", "-sd", str(data_dir)],
-        f"nats://127.0.0.1:{port}", port)
+from tests.servers import KillableServer, nats_server, redis_server, serve_app
 
 
 async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> object:

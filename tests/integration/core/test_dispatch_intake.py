@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,7 +22,6 @@ from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore, OfferAction, TransitionResult
 from api.core.tracking.orders_view import OrdersView
 from api.observability import Metrics
-from api.runtime import free_port
 from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
 from dispatch.lifecycle import OrderDispatchState, entry_when_food_ready_ms
@@ -33,6 +32,7 @@ from streams.events import LatLng, OrderStatusChanged
 from streams.jetstream import consume_batches, ensure_streams, publish
 from streams.wire import Point
 from tests.integration.core.conftest import eventually
+from tests.servers import KillableServer, redis_server
 
 NOW = 1_900_000_000_000
 MIN = 60_000
@@ -44,42 +44,12 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class RedisServer:
-    """A redis-server of the test's own on a free port, without persistence: stopped, it
-    refuses connections; started again, it is empty (as a restarted cache would be)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.skip("redis-server is not installed")
-        self.proc = await asyncio.create_subprocess_exec(
-            exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL)
-        probe = aioredis.from_url(self.url)
-        try:
-            async def answers() -> bool:
-                with contextlib.suppress(Exception):
-                    return bool(await probe.ping())
-                return False
-            await eventually(answers, 10)
-        finally:
-            await probe.aclose()
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-
-
 @pytest.fixture
-async def own_redis() -> AsyncIterator[RedisServer]:
-    server = RedisServer()
+async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    """A redis-server of the test's own, without persistence: stopped, it refuses
+    connections; started again, it is empty (as a restarted cache would be)."""
+    (tmp_path / "redis").mkdir()
+    server = redis_server(tmp_path / "redis")
     await server.start()
     try:
         yield server
@@ -105,7 +75,7 @@ def accepted(order_id: str, at_ms: int, ready_in_ms: int = 0) -> OrderStatusChan
 
 
 async def test_an_order_event_is_acked_only_once_the_dispatch_queue_has_it(
-        settings: Settings, redis: aioredis.Redis, own_redis: RedisServer, nc: Client) -> None:
+        settings: Settings, redis: aioredis.Redis, own_redis: KillableServer, nc: Client) -> None:
     """Exactly-once intake: the read model applies an accepted order while dispatch's Redis
     is down; the event is not acked (nakked, redelivered), and its redelivery — which the
     view has already applied — still enqueues the order once dispatch's Redis is back
