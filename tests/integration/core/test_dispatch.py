@@ -134,11 +134,13 @@ class World:
         return self.srv.auth(cid, role)
 
 
-@pytest.fixture(scope="module")
-async def world(settings: Settings) -> AsyncIterator[World]:
-    """A core server with fast rounds and short offers, in a namespace of its own."""
-    ns = f"{settings.server.namespace}d{uuid.uuid4().hex[:4]}"
-    fast = settings.replace(server__namespace=ns, **FAST)
+@contextlib.asynccontextmanager
+async def running_world(settings: Settings, tag: str, **overrides: Any) -> AsyncIterator[World]:
+    """A core server with fast rounds and short offers (`FAST`, then `overrides`) in a
+    namespace of its own (``tag`` marks it), with the couriers' pushes collected; its
+    streams are deleted afterwards."""
+    ns = f"{settings.server.namespace}{tag}{uuid.uuid4().hex[:4]}"
+    fast = settings.replace(server__namespace=ns, **{**FAST, **overrides})
     nc = await nats.connect(settings.stores.nats_url)
     offers = Offers()
     names = Names(ns)
@@ -153,6 +155,13 @@ async def world(settings: Settings) -> AsyncIterator[World]:
             with contextlib.suppress(Exception):  # best-effort cleanup
                 await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
         await nc.close()
+
+
+@pytest.fixture(scope="module")
+async def world(settings: Settings) -> AsyncIterator[World]:
+    """A core server with fast rounds and short offers, in a namespace of its own."""
+    async with running_world(settings, "d") as w:
+        yield w
 
 
 def spot(rng: random.Random | None = None) -> tuple[float, float]:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import nats
 import pytest
 import redis.asyncio as aioredis
@@ -19,29 +18,15 @@ from api.settings import Settings
 from dispatch.lifecycle import OrderDispatchState
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
-from tests.integration.core.conftest import eventually, serve_core
-from tests.integration.core.test_dispatch import FAST, Offers, World, now_ms, spot
+from tests.integration.core.conftest import eventually
+from tests.integration.core.test_dispatch import World, now_ms, running_world, spot
 
 
 @pytest.fixture
 async def world(settings: Settings) -> AsyncIterator[World]:
     """A core server with fast rounds (0.2 s) and short offers, in a namespace of its own."""
-    ns = f"{settings.server.namespace}r{uuid.uuid4().hex[:4]}"
-    fast = settings.replace(server__namespace=ns, **FAST)
-    nc = await nats.connect(settings.stores.nats_url)
-    offers = Offers()
-    names = Names(ns)
-    await ensure_streams(nc.jetstream(), names)
-    sub = await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
-    try:
-        async with serve_core(fast) as srv, httpx.AsyncClient(base_url=srv.url, timeout=10) as h:
-            yield World(srv, h, nc, names, offers)
-    finally:
-        await sub.unsubscribe()
-        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
-            with contextlib.suppress(Exception):  # best-effort cleanup
-                await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
-        await nc.close()
+    async with running_world(settings, "r") as w:
+        yield w
 
 
 async def wipe(settings: Settings, namespace: str) -> int:

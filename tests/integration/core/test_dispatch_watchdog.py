@@ -6,24 +6,18 @@ only surfaced (stuck list, metric), never re-dispatched."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import nats
 import pytest
 
 from api.core.dispatch.watchdog import Watchdog
 from api.settings import Settings
 from geo.cells import region_of
-from streams.catalog import Names
 from streams.events import CourierUnassigned
-from streams.jetstream import ensure_streams
-from tests.integration.core.conftest import eventually, serve_core
-from tests.integration.core.test_dispatch import FAST, Offers, World, dispatch_events, spot
+from tests.integration.core.conftest import eventually
+from tests.integration.core.test_dispatch import World, dispatch_events, running_world, spot
 
 NO_FIX_S = 15.0
 """Long enough that a loaded machine never outlasts it between two steps of a test (the
@@ -35,23 +29,9 @@ STEP_MS = round(NO_FIX_S * 1000) + 5_000
 @pytest.fixture(scope="module")
 async def world(settings: Settings) -> AsyncIterator[World]:
     """A core server with fast rounds and a fast watchdog, in a namespace of its own."""
-    ns = f"{settings.server.namespace}w{uuid.uuid4().hex[:4]}"
-    fast = settings.replace(server__namespace=ns, **FAST, dispatch__watchdog_s=0.2,
-                            dispatch__stall_no_fix_s=NO_FIX_S)
-    nc = await nats.connect(settings.stores.nats_url)
-    offers = Offers()
-    names = Names(ns)
-    await ensure_streams(nc.jetstream(), names)
-    sub = await nc.subscribe(f"{ns}.courier.*", cb=offers.on_msg)
-    try:
-        async with serve_core(fast) as srv, httpx.AsyncClient(base_url=srv.url, timeout=10) as h:
-            yield World(srv, h, nc, names, offers)
-    finally:
-        await sub.unsubscribe()
-        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
-            with contextlib.suppress(Exception):  # best-effort cleanup
-                await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
-        await nc.close()
+    async with running_world(settings, "w", dispatch__watchdog_s=0.2,
+                             dispatch__stall_no_fix_s=NO_FIX_S) as w:
+        yield w
 
 
 async def accepted(world: World, courier: str, order_id: str) -> None:
