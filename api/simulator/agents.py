@@ -24,9 +24,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from api.simulator.city import ChefSpec, CourierSpec, CustomerSpec, Point, random_point
-from api.simulator.clients import V1, Account, SimulatorError, expect, socket_auth
+from api.simulator.clients import (
+    REPLAYABLE,
+    V1,
+    Account,
+    SimulatorError,
+    expect,
+    socket_auth,
+)
 from api.simulator.movement import Leg, plan_leg
-from api.simulator.world import World, now_s
+from api.simulator.world import World, iso_to_s, now_s
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel
 
@@ -59,18 +66,22 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     """A courier's status update is tried this often on transport errors (then given up)."""
     progress_retry_s: float = 0.5
     """First pause before such a retry (doubling, at most 5 s)."""
+    check_in_s: float = 10.0
+    """A courier app asks core which orders it holds this often (and at once after its
+    socket reconnected or an answer was lost), as real apps reconcile with the server."""
 
 
 def _email(tag: str, role: str, index: int) -> str:
     return f"sim-{tag}-{role}-{index}@example.com"
 
 
-def _iso_to_s(value: str | None) -> float | None:
-    if not value:
-        return None
-    from datetime import datetime
+_KITCHEN_FLOW = ("pending", "accepted", "preparing", "ready", "picked_up", "delivering",
+                 "delivered")
 
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+def _at_or_past(current: str, target: str) -> bool:
+    return (current in _KITCHEN_FLOW and target in _KITCHEN_FLOW
+            and _KITCHEN_FLOW.index(current) >= _KITCHEN_FLOW.index(target))
 
 
 # -- chefs ---------------------------------------------------------------------------------
@@ -133,10 +144,18 @@ class ChefAgent:
             await asyncio.sleep(self.b.chef_poll_s)
 
     async def _status(self, order_id: str, status: str) -> dict[str, Any]:
+        """Move an order on. The transport sends a PUT again when the connection broke
+        after sending, so a 409 may only mean the lost attempt applied it: the order is
+        re-read and an order already at (or past) `status` counts as done."""
         assert self.account
-        r = await self.commerce.put(f"{V1}/chef/orders/{order_id}/status",
-                                    headers=await self.account.headers(),
+        h = await self.account.headers()
+        r = await self.commerce.put(f"{V1}/chef/orders/{order_id}/status", headers=h,
                                     json={"status": status})
+        if r.status_code == 409:
+            current = await self.commerce.get(f"{V1}/chef/orders/{order_id}", headers=h)
+            order: dict[str, Any] = expect(current, 200)
+            if _at_or_past(order.get("status", ""), status):
+                return order
         body: dict[str, Any] = expect(r, 200)
         return body
 
@@ -145,8 +164,8 @@ class ChefAgent:
             accepted = await self._status(order_id, "accepted")
             t = self.world.timeline(order_id)
             if t is not None:
-                t.dispatchable_s = _iso_to_s(accepted.get("accepted_at")) or now_s()
-                t.promised_s = _iso_to_s(accepted.get("estimated_delivery"))
+                t.dispatchable_s = iso_to_s(accepted.get("accepted_at")) or now_s()
+                t.promised_s = iso_to_s(accepted.get("estimated_delivery"))
             await self._status(order_id, "preparing")
             await asyncio.sleep(self.spec.prep_s * self.b.prep_scale)
             await self._status(order_id, "ready")
@@ -199,17 +218,39 @@ class CustomerAgent:
                 "items": [{"menu_item_id": chef.menu[d], "quantity": q} for d, q in lines]})
             order_id: str = expect(r, 201)["id"]
             self.world.placed(order_id)
-            r = await self.commerce.post(f"{V1}/payments/intent", headers=h,
-                                         json={"order_id": order_id})
-            payment = expect(r, 201, 200)
-            r = await self.commerce.post(f"{V1}/payments/confirm", headers=h, json={
-                "payment_id": payment["id"], "payment_method": "pm_card_visa"})
-            if expect(r, 200)["status"] != "succeeded":
-                raise SimulatorError(f"payment of {order_id} did not succeed")
-            return order_id
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"customer {self.spec.index}: {exc!r}")
             return None
+        try:
+            # Both payment calls are safe to send twice (an intent per order; confirming a
+            # finished payment returns it), so the transport replays them after a lost answer.
+            r = await self.commerce.post(f"{V1}/payments/intent", headers=h,
+                                         json={"order_id": order_id}, extensions=REPLAYABLE)
+            payment = expect(r, 201, 200)
+            r = await self.commerce.post(f"{V1}/payments/confirm", headers=h, json={
+                "payment_id": payment["id"], "payment_method": "pm_card_visa"},
+                extensions=REPLAYABLE)
+            if expect(r, 200)["status"] != "succeeded":
+                raise SimulatorError(f"payment of {order_id} did not succeed")
+            self.world.paid.add(order_id)
+            return order_id
+        except (httpx.HTTPError, SimulatorError) as exc:
+            self.world.error(f"customer {self.spec.index} paying {order_id}: {exc!r}")
+            await self._abandon(order_id, h)
+            return None
+
+    async def _abandon(self, order_id: str, h: dict[str, str]) -> None:
+        """The app could not pay: cancel the order rather than leave it pending."""
+        try:
+            r = await self.commerce.put(f"{V1}/orders/{order_id}/cancel", headers=h,
+                                        json={"reason": "payment failed"})
+            order = expect(r, 200)
+        except (httpx.HTTPError, SimulatorError) as exc:
+            self.world.error(f"customer {self.spec.index} cancelling {order_id}: {exc!r}")
+            return
+        t = self.world.timeline(order_id)
+        if t is not None and order.get("status") == "cancelled":
+            t.cancelled_s = iso_to_s(order.get("cancelled_at")) or now_s()
 
 
 # -- couriers ------------------------------------------------------------------------------
@@ -261,6 +302,10 @@ class CourierAgent:
         self._worker: asyncio.Task[None] | None = None
         self.stage = "idle"
         """What the route runner is doing (for the unfinished-orders report)."""
+        self._doubt = False
+        """Set when the app may be out of step with core (socket reconnected, an answer
+        lost): the next check-in re-asserts online + vehicle and reconciles the orders."""
+        self._next_check = 0.0
 
     def describe(self) -> str:
         """One line on this courier's route, for the report of orders left unfinished."""
@@ -299,12 +344,16 @@ class CourierAgent:
         """Keep the device socket open (reconnecting) and stream fixes every 2-4 s."""
         assert self.account
         lo, hi = self.b.fix_interval_s
+        connected_before = False
         while True:
             try:
                 token = await self.account.token()
                 async with connect(f"{self.ws_url}/ws/courier", subprotocols=socket_auth(token),
                                    open_timeout=10, ping_interval=None) as ws:
                     self.ws = ws
+                    if connected_before:
+                        self._doubt = True  # what happened while the line was down?
+                    connected_before = True
                     reader = asyncio.create_task(self._read(ws))
                     try:
                         while not reader.done():
@@ -354,12 +403,24 @@ class CourierAgent:
             if self.world.first_online is None:
                 self.world.first_online = time.monotonic()
                 self.world.someone_online.set()
+            self._next_check = time.monotonic() + self.b.check_in_s
+            wander_at: float | None = None
             while True:
+                if self._doubt or time.monotonic() >= self._next_check:
+                    await self._check_in()
+                if wander_at is None:
+                    pause = self._idle_timeout()
+                    wander_at = None if pause is None else time.monotonic() + pause
+                wake = min(self._next_check, wander_at or math.inf)
                 try:
-                    msg = await asyncio.wait_for(self.inbox.get(), self._idle_timeout())
+                    msg = await asyncio.wait_for(self.inbox.get(),
+                                                 max(0.0, wake - time.monotonic()))
                 except TimeoutError:
-                    self._wander()
+                    if wander_at is not None and time.monotonic() >= wander_at:
+                        wander_at = None
+                        self._wander()
                     continue
+                wander_at = None
                 kind, payload = msg.get("type"), msg.get("payload") or {}
                 if kind == "OFFER":  # also while riding: dispatch may stack a second order
                     await self._answer(payload)
@@ -410,9 +471,37 @@ class CourierAgent:
             r = await self.core.post(url, headers=await self._h())
         except httpx.HTTPError as exc:
             self.world.error(f"courier {self.spec.index} answer: {exc!r}")
+            self._doubt = True  # did core take the answer? the check-in will tell
             return
         if accept and r.status_code == 200:
             self._take(offer)
+        elif r.status_code >= 500:
+            self._doubt = True
+
+    async def _check_in(self) -> None:
+        """Re-assert online + vehicle after a doubt, then carry every order core says this
+        courier holds that the app did not know of (an accept whose answer was lost, a
+        fleet manager's assignment pushed while the socket was down)."""
+        self._next_check = time.monotonic() + self.b.check_in_s
+        doubt, self._doubt = self._doubt, False
+        try:
+            h = await self._h()
+            if doubt:
+                r = await self.core.put(f"{V1}/delivery/availability", headers=h, json={
+                    "online": True, "vehicle": self.spec.vehicle.value})
+                expect(r, 200, 409)  # 409: busy with orders, still online
+            r = await self.core.get(f"{V1}/delivery/orders", headers=h)
+            held = {j.order_id for j in self.jobs}
+            for order in expect(r, 200)["orders"]:
+                if order["order_id"] in held:
+                    continue
+                self.world.reconciled += 1
+                self._take({"order_id": order["order_id"], "pickup": order["pickup"],
+                            "dropoff": order["dropoff"], "ready_at": order.get("ready_at")},
+                           picked=order["status"] in ("picked_up", "delivering"))
+        except (httpx.HTTPError, SimulatorError) as exc:
+            self._doubt = self._doubt or doubt
+            self.world.error(f"courier {self.spec.index} check-in: {exc!r}")
 
     def _ready_signal(self, order_id: str) -> asyncio.Event:
         return self._ready.setdefault(order_id, asyncio.Event())
@@ -449,7 +538,6 @@ class CourierAgent:
         lost attempt did apply it (a 200 is returned then). Giving up after
         `progress_attempts` raises the last error, as before."""
         url = f"{V1}/delivery/orders/{order_id}"
-        lost = False
         for attempt in range(self.b.progress_attempts):
             try:
                 r = await self.core.put(url, headers=await self._h(), json={"status": status})
@@ -458,10 +546,11 @@ class CourierAgent:
                     raise
                 self.world.error(f"courier {self.spec.index} order {order_id} {status}: "
                                  f"{exc!r}, retrying")
-                lost = True
                 await asyncio.sleep(min(5.0, self.b.progress_retry_s * 2 ** attempt))
                 continue
-            if lost and r.status_code == 409 and f"while the order is {status}" in r.text:
+            # "not allowed while the order is <status>": a lost attempt (ours, or one the
+            # transport replayed after the connection broke) already applied it.
+            if r.status_code == 409 and f"while the order is {status}" in r.text:
                 return httpx.Response(200, json={"status": status}, request=r.request)
             return r
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -475,12 +564,13 @@ class CourierAgent:
         self.leg = None
         await self.send_fix()  # a fix at the destination right away
 
-    def _take(self, offer: dict[str, Any]) -> None:
-        """Hold one more order; the route runner (started if need be) carries it."""
+    def _take(self, offer: dict[str, Any], *, picked: bool = False) -> None:
+        """Hold one more order (`picked`: already on board); the route runner (started if
+        need be) carries it."""
         job = _Job(order_id=offer["order_id"],
                    pickup=Point(offer["pickup"]["lat"], offer["pickup"]["lng"]),
                    drop=Point(offer["dropoff"]["lat"], offer["dropoff"]["lng"]),
-                   ready_at_ms=int(offer.get("ready_at") or 0))
+                   ready_at_ms=int(offer.get("ready_at") or 0), picked=picked)
         w = self.world
         w.courier_state[self.id] = "busy"
         w.hold(job.order_id, self.id, stacked=bool(offer.get("stacked")))

@@ -15,9 +15,9 @@ import msgspec
 
 from api.simulator.agents import Behaviour, ChefAgent, CourierAgent, CustomerAgent
 from api.simulator.city import CityConfig, OrderStream, build_city
-from api.simulator.clients import V1, Account, SimulatorError, expect
+from api.simulator.clients import V1, Account, RetryingTransport, SimulatorError, expect
 from api.simulator.kpis import Kpis, fleet_snapshot_conflicts
-from api.simulator.world import World, now_s
+from api.simulator.world import World, iso_to_s, now_s
 from geo.travel import HaversineTravelModel
 
 
@@ -41,6 +41,9 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     """When set, core must report this dispatch policy (else the run is refused)."""
     signup_concurrency: int = 4
     """Registrations in flight (each costs commerce an argon2 hash)."""
+    retry_budget_s: float = 60.0
+    """How long an app keeps retrying a request an outage interrupted (refused connection,
+    503) before it reports the error."""
 
 
 class SimResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +64,14 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     errors: list[str]
     unfinished: list[str] = []
     """One line per order still open at the end (timeline, holder and what it was doing)."""
+    paid: int = 0
+    stranded: list[str] = []
+    """Paid orders that commerce (the record) shows neither delivered nor cancelled at the
+    end."""
+    retries: int = 0
+    """Requests the apps sent again after an outage interrupted them."""
+    reconciled: int = 0
+    """Orders a courier app learnt it held only by asking core (its answer was lost)."""
 
 
 async def dispatch_policy(core: httpx.AsyncClient, admin: Account) -> str:
@@ -97,9 +108,13 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     ws_url = endpoints.core_url.replace("http://", "ws://").replace("https://", "wss://")
     tasks: list[asyncio.Task[Any]] = []
+    transports = [RetryingTransport(limits=limits, budget_s=config.retry_budget_s)
+                  for _ in range(2)]
+    stranded: list[str] = []
     async with httpx.AsyncClient(base_url=endpoints.commerce_url, timeout=30,
-                                 limits=limits) as commerce, \
-            httpx.AsyncClient(base_url=endpoints.core_url, timeout=30, limits=limits) as core:
+                                 transport=transports[0]) as commerce, \
+            httpx.AsyncClient(base_url=endpoints.core_url, timeout=30,
+                              transport=transports[1]) as core:
         admin = await Account.login(commerce, endpoints.admin_email, endpoints.admin_password)
         policy = await dispatch_policy(core, admin)
         if config.policy is not None and policy != config.policy:
@@ -190,12 +205,19 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
             await asyncio.wait([ordering, stopper], return_when=asyncio.FIRST_COMPLETED)
             if not stop.is_set():
                 deadline = time.monotonic() + config.drain_s
+                settled = time.monotonic()
                 while time.monotonic() < deadline and not stop.is_set():
                     if not placing and world.open_orders() == 0:
                         break
                     await asyncio.sleep(0.5)
+                    if time.monotonic() - settled > 2.0:
+                        settled = time.monotonic()
+                        with contextlib.suppress(httpx.HTTPError, SimulatorError):
+                            await settle_from_record(commerce, admin, world)
             with contextlib.suppress(httpx.HTTPError, SimulatorError):
                 world.fleet_conflicts += await fleet_check(core, admin, world)
+            with contextlib.suppress(httpx.HTTPError, SimulatorError):
+                stranded = await settle_from_record(commerce, admin, world)
             unfinished = report_unfinished(world, couriers)
         finally:
             for t in tasks:
@@ -211,7 +233,30 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
         food_ready_pushed=world.ready_by_push, food_ready_polled=world.ready_by_poll,
-        errors=world.errors[:50], unfinished=unfinished)
+        errors=world.errors[:50], unfinished=unfinished, paid=len(world.paid),
+        stranded=stranded, retries=sum(t.retries for t in transports),
+        reconciled=world.reconciled)
+
+
+async def settle_from_record(commerce: httpx.AsyncClient, admin: Account,
+                             world: World) -> list[str]:
+    """Read every order the simulator still sees open from commerce, the record: one a
+    courier delivered but whose answer was lost (or that the system cancelled) is closed
+    with the record's time. Returns the paid orders the record still shows open."""
+    still_open: list[str] = []
+    h = await admin.headers()
+    for t in list(world.timelines.values()):
+        if t.delivered_s is not None or t.cancelled_s is not None:
+            continue
+        r = await commerce.get(f"{V1}/admin/orders/{t.order_id}", headers=h)
+        order = expect(r, 200)
+        if order["status"] == "delivered":
+            t.delivered_s = iso_to_s(order.get("delivered_at")) or now_s()
+        elif order["status"] == "cancelled":
+            t.cancelled_s = iso_to_s(order.get("cancelled_at")) or now_s()
+        elif t.order_id in world.paid or order.get("payment_status") == "paid":
+            still_open.append(f"{t.order_id} ({order['status']})")
+    return still_open
 
 
 def report_unfinished(world: World, couriers: list[CourierAgent]) -> list[str]:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 
 from api.simulator.kpis import Holding, Kpis, OrderTimeline, compute_kpis
 
 
 def now_s() -> float:
     return time.time()
+
+
+def iso_to_s(value: str | None) -> float | None:
+    """An ISO-8601 time from the APIs as epoch seconds (None for none)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 class World:
@@ -20,6 +28,8 @@ class World:
         self.ready: dict[str, asyncio.Event] = {}
         """Per order: set when the simulated chef's app failed to mark the food ready and
         the food is handed over anyway (core never heard of it)."""
+        self.paid: set[str] = set()
+        """Orders whose payment succeeded (each must end delivered or cancelled)."""
         self.marked_ready: set[str] = set()
         """Orders the simulated chefs marked ready through commerce."""
         self.ready_by_push = 0
@@ -28,6 +38,8 @@ class World:
         """... and from polling GET /delivery/orders (the push was lost)."""
         self.courier_state: dict[str, str] = {}
         self.fleet_conflicts = 0
+        self.reconciled = 0
+        """Orders a courier app learnt it held only by asking core (its answer was lost)."""
         self.first_online: float | None = None
         """time.monotonic() when the first courier went online."""
         self.someone_online = asyncio.Event()

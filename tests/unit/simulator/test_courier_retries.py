@@ -72,8 +72,8 @@ def test_a_lost_response_to_an_applied_update_counts_as_done() -> None:
 
 
 def test_a_real_refusal_is_not_mistaken_for_success() -> None:
-    """Without a lost attempt a 409 stays a 409 (the order was taken away), and a 409 for
-    another state after a lost attempt is not turned into a success either."""
+    """A 409 for another state stays a 409 (the order is not where the courier thinks), with
+    or without a lost attempt before it."""
     core = FlakyCore(lose=0)
     agent, _ = _agent(core)
     core.state = "assigned"
@@ -82,7 +82,19 @@ def test_a_real_refusal_is_not_mistaken_for_success() -> None:
     agent2, _ = _agent(core2)
     core2.state = "assigned"
     assert asyncio.run(agent2._progress("o1", "picked_up")).status_code == 200  # retried
-    assert asyncio.run(agent2._progress("o1", "picked_up")).status_code == 409
+    core2.state = "assigned"  # taken back and assigned again meanwhile
+    assert asyncio.run(agent2._progress("o1", "delivered")).status_code == 409
+
+
+def test_an_order_already_in_the_state_counts_as_done() -> None:
+    """The transport replays a PUT whose connection broke after sending (the agent never
+    sees that attempt), so "not allowed while the order is picked_up" answering a
+    picked_up report means an earlier attempt applied it: done."""
+    core = FlakyCore(lose=0)
+    agent, _ = _agent(core)
+    core.state = "picked_up"
+    assert asyncio.run(agent._progress("o1", "picked_up")).status_code == 200
+    assert core.calls == ["picked_up"]
 
 
 def test_giving_up_raises_after_the_attempts() -> None:
