@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+
 import httpx
 import pytest
 
 from api.simulator.clients import REPLAYABLE, RetryingTransport
+
 
 def _script(*steps: str) -> tuple[httpx.MockTransport, list[str]]:
     """A server answering each request with the next step: 'refused', 'dropped' (the
