@@ -229,6 +229,50 @@ class EmbeddedStores:
                 await s.proc.wait()
             s.pid_path.unlink(missing_ok=True)
 
+    # -- faults (the fault-injection tests; an operator's restart of one store) ----------
+
+    def _server(self, name: str) -> _Server:
+        for s in self._servers:
+            if s.name == name:
+                return s
+        raise EmbeddedError(f"no embedded {name} is running")
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL one server (no shutdown: what a crash or an OOM kill does)."""
+        server = self._server(name)
+        assert server.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.proc.pid, signal.SIGCONT)  # a paused server dies too
+            server.proc.kill()
+        await server.proc.wait()
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one server: its port accepts nothing, as behind a network partition."""
+        proc = self._server(name).proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        proc = self._server(name).proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGCONT)
+
+    async def restart(self, name: str, *, empty: bool = False) -> None:
+        """Start a killed (or stopped) server again on its port and data; ``empty``: with
+        its data removed first (Redis without persistence, a lost volume)."""
+        server = self._server(name)
+        if server.proc is not None and server.proc.returncode is None:
+            await self.kill(name)
+        self._servers.remove(server)
+        if empty:
+            data = self.data_dir / name
+            if name == "postgres" or not data.is_dir():
+                raise EmbeddedError(f"restarting {name} empty is not supported")
+            shutil.rmtree(data)
+            data.mkdir(mode=0o700)
+        server.proc = None
+        await self._launch_and_wait(server)
+
     def remove_files(self) -> None:
         """Delete every file the stores kept (DATA_DIR and, as root, PostgreSQL's folder)."""
         if self._servers:

@@ -15,7 +15,8 @@ from tenacity import (
     retry_if_exception_type,
     retry_if_result,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 from websockets.typing import Subprotocol
 
@@ -63,7 +64,8 @@ class RetryingTransport(httpx.AsyncBaseTransport):
             limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=100))
         self.budget_s = budget_s
         self.max_wait_s = max_wait_s
-        self._backoff = wait_exponential_jitter(initial=first_wait_s, max=max_wait_s)
+        self._backoff = (wait_exponential(multiplier=first_wait_s, max=max_wait_s)
+                         + wait_random(0, first_wait_s))
         self.retries = 0
         """Requests sent again (a figure the fault tests print)."""
 

@@ -94,12 +94,13 @@ async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> 
 
 async def simulate(endpoints: Endpoints, config: SimConfig, *,
                    echo: Callable[[str], None] = print,
-                   stop: asyncio.Event | None = None) -> SimResult:
-    """Build the city through the APIs, run the day, drain, and return the KPIs."""
+                   stop: asyncio.Event | None = None, world: World | None = None) -> SimResult:
+    """Build the city through the APIs, run the day, drain, and return the KPIs. ``world``:
+    where the run records what it sees (a caller watching the run live passes its own)."""
     stop = stop or asyncio.Event()
     started = time.monotonic()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    world = World()
+    world = world if world is not None else World()
     city = build_city(config.city)
     behaviour = config.behaviour
     if not behaviour.run_tag:
@@ -169,6 +170,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                  f"{len(couriers)} couriers signing up, {len(customers)} customers; "
                  f"dispatch policy {policy}")
             day_started = time.monotonic()
+            world.day_started.set()
             placing: set[asyncio.Task[Any]] = set()
 
             async def place_orders() -> None:

@@ -47,6 +47,8 @@ class World:
         """time.monotonic() when a courier first set off to a chef."""
         self.someone_riding = asyncio.Event()
         self.errors: list[str] = []
+        self.day_started = asyncio.Event()
+        """Set when the city is built and ordering begins."""
 
     # -- orders ----------------------------------------------------------------------------
     def placed(self, order_id: str) -> OrderTimeline:
