@@ -99,7 +99,7 @@ class Rig:
     async def kill(self, target: Target) -> None:
         """kill -9, no warning."""
         if target in SERVICES:
-            proc = self.procs[target]  # type: ignore[index]
+            proc = self.procs[target]
             proc.kill()
             await proc.wait()
         else:
@@ -108,7 +108,7 @@ class Rig:
     async def restore(self, target: Target, *, empty: bool = False) -> None:
         """Start `target` again (same port; ``empty``: Redis with its data gone)."""
         if target in SERVICES:
-            await self._spawn(target)  # type: ignore[arg-type]
+            await self._spawn(target)
         else:
             await self.stores.restart(target, empty=empty)
 
