@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import cast
 
@@ -36,3 +37,42 @@ async def test_a_repeating_crash_logs_one_traceback_then_one_line_each(
     repeats = [r.getMessage() for r in crashes if not r.exc_info]
     assert [m.split("(")[1].split(" ")[0] for m in repeats] == ["2", "3", "4", "2"]
     assert all(r.levelno == logging.WARNING for r in crashes if not r.exc_info)
+
+
+async def test_a_task_group_failure_restarts_the_worker_and_shutdown_still_stops_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A worker running two consumers in a task group, one of which fails (a store error):
+    the group leaves the task "cancelling" (Python 3.11/3.12), which must not be taken for a
+    shutdown: the worker is restarted. Setting `stopping` and cancelling does stop it."""
+    runs = 0
+    started = asyncio.Event()
+
+    async def fails() -> None:
+        await asyncio.sleep(0.001)
+        raise ConnectionError("redis refused")
+
+    async def waits() -> None:
+        await asyncio.sleep(3600)
+
+    async def worker(_: Resources) -> None:
+        nonlocal runs
+        runs += 1
+        if runs >= 3:
+            started.set()
+            await asyncio.sleep(3600)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fails())
+            group.create_task(waits())
+
+    stopping = asyncio.Event()
+    with caplog.at_level(logging.INFO, logger="homechef.parts"):
+        task = asyncio.create_task(supervise("grouped", worker, cast(Resources, None),
+                                             max_backoff_s=0.01, stopping=stopping))
+        await asyncio.wait_for(started.wait(), 5)
+        assert runs == 3
+        assert not task.done()
+        stopping.set()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sum("worker grouped crashed" in r.getMessage() for r in caplog.records) == 2
