@@ -32,6 +32,7 @@ from api.simulator.run import Endpoints
 from api.simulator.system import create_staff, staff_login
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, decode_locations
+from streams.jetstream import fetch_batch
 
 Service = Literal["core", "commerce"]
 Store = Literal["redis", "nats", "postgres"]
@@ -151,6 +152,22 @@ class Rig:
             await asyncio.sleep(0.1)
         return time.monotonic() - started
 
+    async def core_view(self, order_ids: list[str]) -> list[str]:
+        """Core's timeline of each order (for a failure's message)."""
+        assert self.endpoints is not None
+        out: list[str] = []
+        async with httpx.AsyncClient(base_url=self.endpoints.commerce_url, timeout=10) as c:
+            admin = await Account.login(c, self.endpoints.admin_email,
+                                        self.endpoints.admin_password)
+            for order_id in order_ids:
+                try:
+                    r = await c.get(f"{self.endpoints.core_url}{V1}/fleet/orders/{order_id}",
+                                    headers=await admin.headers())
+                    out.append(f"{order_id}: {r.status_code} {r.text[:600]}")
+                except httpx.HTTPError as exc:
+                    out.append(f"{order_id}: {exc!r}")
+        return out
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -209,16 +226,13 @@ class FixProbe:
             subject = f"{names.ns}.loc.*.{self.courier_id}"
             sub = await js.pull_subscribe(subject, stream=names.stream(LOCATIONS))
             seen: set[int] = set()
-            while True:
-                try:
-                    msgs = await sub.fetch(256, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    return seen
+            while msgs := await fetch_batch(sub, 256, 1.0):
                 for msg in msgs:
                     event = decode_locations(msg.data)
                     if isinstance(event, CourierLocatedBatch):
                         seen.update(f.ts for f in event.fixes)
                     await msg.ack()
+            return seen
         finally:
             await nc.close()
 

@@ -113,8 +113,9 @@ async def test_the_day_survives(rig: Rig, target: Target, kind: Kind) -> None:
     parts = [fig.health_s, fig.first_order_s, fig.first_assignment_s]
     fig.recovery_s = None if any(p is None for p in parts) else max(parts)  # type: ignore[type-var]
     print(f"\nFAULT {fig.line()}")
-    detail = (f"{fig.line()}\nunfinished: {result.unfinished[:5]}\nerrors: {result.errors[:8]}"
-              f"\nlog: {rig.log_tail()}")
+    core_view = await rig.core_view([s.split(" ")[0] for s in fig.stranded[:3]])
+    detail = (f"{fig.line()}\nunfinished: {result.unfinished[:5]}\nin core: {core_view}"
+              f"\nerrors: {result.errors[:8]}\nlog: {rig.log_tail()}")
     assert fig.paid >= 8, detail  # the day really happened around the fault
     assert fig.stranded == [], detail
     assert fig.double_assignments == 0, detail
