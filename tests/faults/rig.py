@@ -246,8 +246,12 @@ class Figures(msgspec.Struct, kw_only=True):
     """From the part coming back until both /health answer 200."""
     first_order_s: float | None = None
     """... until the first order placed and paid after it."""
+    first_progress_s: float | None = None
+    """... until the first courier's progress through core's dispatch after it (an order
+    assigned, picked up or delivered)."""
     first_assignment_s: float | None = None
-    """... until the first order assigned after it."""
+    """... until the first order assigned after it (not part of the recovery: it also waits
+    for an order's queue entry, i.e. for its food to be nearly ready)."""
     recovery_s: float | None = None
     placed: int = 0
     paid: int = 0
@@ -265,7 +269,8 @@ class Figures(msgspec.Struct, kw_only=True):
     def line(self) -> str:
         return (f"{self.fault:<22} down {self.down_s:4.1f} s | recovery "
                 f"{_s(self.recovery_s)} (health {_s(self.health_s)}, order "
-                f"{_s(self.first_order_s)}, assignment {_s(self.first_assignment_s)}) | "
+                f"{_s(self.first_order_s)}, courier progress {_s(self.first_progress_s)}; "
+                f"first assignment {_s(self.first_assignment_s)}) | "
                 f"paid {self.paid}, delivered {self.delivered}, cancelled {self.cancelled}, "
                 f"stranded {len(self.stranded)}, double {self.double_assignments} | fixes acked "
                 f"{self.fixes_acked}, lost {self.fixes_lost}, refused on retry "

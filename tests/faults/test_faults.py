@@ -103,6 +103,8 @@ async def test_the_day_survives(rig: Rig, target: Target, kind: Kind) -> None:
         fault=f"{target} {kind}", down_s=back_at - down_at, health_s=health_s,
         first_order_s=seconds_after(back_wall, [t.placed_s for t in ts
                                                 if t.order_id in world.paid]),
+        first_progress_s=seconds_after(back_wall, [x for t in ts for x in (
+            t.assigned_s, t.picked_up_s, t.delivered_s)]),
         first_assignment_s=seconds_after(back_wall, [t.assigned_s for t in ts]),
         placed=result.kpis.placed, paid=result.paid, delivered=result.kpis.delivered,
         cancelled=result.kpis.cancelled, stranded=result.stranded,
@@ -110,7 +112,7 @@ async def test_the_day_survives(rig: Rig, target: Target, kind: Kind) -> None:
         fixes_acked=len(probe.acked), fixes_lost=len(set(probe.acked) - stored),
         fixes_refused_on_retry=probe.refused_on_retry, retries=result.retries,
         reconciled=result.reconciled, errors=len(result.errors))
-    parts = [fig.health_s, fig.first_order_s, fig.first_assignment_s]
+    parts = [fig.health_s, fig.first_order_s, fig.first_progress_s]
     fig.recovery_s = None if any(p is None for p in parts) else max(parts)  # type: ignore[type-var]
     print(f"\nFAULT {fig.line()}")
     core_view = await rig.core_view([s.split(" ")[0] for s in fig.stranded[:3]])
@@ -123,3 +125,4 @@ async def test_the_day_survives(rig: Rig, target: Target, kind: Kind) -> None:
     assert fig.fixes_lost == 0, detail
     assert fig.recovery_s is not None, detail
     assert fig.recovery_s <= RECOVERY_S, detail
+    assert fig.first_assignment_s is not None, detail  # rounds run again after it
