@@ -11,6 +11,8 @@ no other test's. The PostgreSQL test ends the connections of that fresh database
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +23,7 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -29,6 +32,7 @@ from api.auth import TokenCodec
 from api.migrate import migrate
 from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
 from api.settings import Settings
+from api.stores.live_index import LiveIndex
 from tests.servers import KillableServer, nats_server, redis_server, serve_app
 
 
@@ -277,3 +281,96 @@ async def test_commerce_survives_postgres_dropping_its_connections(
                 assert_store_unavailable(r, store="postgres")
         assert set(statuses) <= {200, 503}, statuses
         assert statuses[-1] == 200, statuses
+
+
+async def indexed_ts(settings: Settings, courier_id: str) -> int | None:
+    """The ``ts`` of the courier's fix in the live index (None: none there)."""
+    redis = aioredis.from_url(settings.stores.redis_url)
+    try:
+        pos = await LiveIndex(redis, f"{settings.server.namespace}:geo").position(courier_id)
+    finally:
+        await redis.aclose()
+    return None if pos is None else pos.ts_ms
+
+
+async def test_a_gps_batch_that_failed_is_accepted_when_resent(
+        isolated_settings: Settings, own_nats: KillableServer) -> None:
+    """A batch answered 503 because JetStream never acked it was not "seen": resent once
+    NATS is back, the same fix is accepted (not refused as ``not_newer``) and reaches the
+    live index."""
+    settings = on_store(isolated_settings, own_nats)
+    courier_id = f"cour-{uuid.uuid4().hex[:6]}"
+    courier = bearer(settings, courier_id, "delivery")
+    first = {"lat": 12.97, "lng": 77.59, "ts": time.time_ns() // 1_000_000 - 2000}
+    lost = {**first, "lat": 12.9701, "ts": first["ts"] + 1000}
+    async with serve_app(create_core_app(settings)) as url, \
+            httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+        async def post(fix: dict[str, Any]) -> httpx.Response:
+            return await http.post("/api/v1/delivery/locations", headers=courier,
+                                   json={"fixes": [fix]})
+
+        r = await post(first)
+        assert (r.status_code, r.json()["accepted"]) == (202, 1), r.text
+        await own_nats.kill()
+        try:
+            assert_store_unavailable(await post(lost), store="nats")
+        finally:
+            await own_nats.start()
+
+        async def resent() -> dict[str, Any] | None:
+            r = await post(lost)
+            return r.json() if r.status_code == 202 else None
+
+        body = await until(resent, timeout_s=20)
+        assert body == {"accepted": 1, "rejected": []}
+
+        async def indexed() -> bool:
+            return await indexed_ts(settings, courier_id) == lost["ts"]
+
+        await until(indexed, timeout_s=15)
+
+
+async def test_socket_fixes_never_stored_are_reported_and_accepted_when_resent(
+        isolated_settings: Settings, own_nats: KillableServer) -> None:
+    """A device-socket fix JetStream never acked (NATS killed) is reported to the device as
+    ``ERROR not_stored`` with its ``ts``; sent again once NATS is back it is accepted (no
+    ``not_newer``) and reaches the live index."""
+    settings = on_store(isolated_settings, own_nats).replace(
+        ingest__publish_attempts=2, ingest__publish_timeout_s=0.5)
+    courier_id = f"cour-{uuid.uuid4().hex[:6]}"
+    courier = bearer(settings, courier_id, "delivery")
+    first = {"lat": 12.97, "lng": 77.59, "ts": time.time_ns() // 1_000_000 - 5000}
+    lost = {**first, "lat": 12.9701, "ts": first["ts"] + 1000}
+    async with serve_app(create_core_app(settings)) as url:
+        ws_url = url.replace("http://", "ws://") + "/ws/courier"
+        async with websockets.connect(ws_url, additional_headers=courier) as ws:
+
+            async def send(fix: dict[str, Any]) -> None:
+                await ws.send(json.dumps({"type": "LOCATION", "payload": fix}))
+
+            async def indexed(ts: int) -> bool:
+                return await indexed_ts(settings, courier_id) == ts
+
+            await send(first)
+            await until(lambda: indexed(first["ts"]), timeout_s=15)
+            await own_nats.kill()
+            try:
+                await send(lost)
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            finally:
+                await own_nats.start()
+            assert reply["type"] == "ERROR", reply
+            payload = reply["payload"]
+            assert (payload["reason"], payload["fromTs"], payload["toTs"]) == (
+                "not_stored", lost["ts"], lost["ts"])
+
+            async def stored() -> bool:
+                await send(lost)
+                with contextlib.suppress(TimeoutError):
+                    answer = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+                    # not_stored again while NATS reconnects; never refused as not_newer
+                    assert answer["payload"]["reason"] == "not_stored", answer
+                return await indexed(lost["ts"])
+
+            await until(stored, timeout_s=30)
