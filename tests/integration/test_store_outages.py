@@ -2,10 +2,13 @@
 with Retry-After (never 500), a socket closes with 1013 (try again later), /health reports the
 store down within its timeout, and everything recovers once the store is back.
 
-The Redis and NATS tests run the apps against a redis-server / nats-server of their own (a
-free port, killed or paused by the test, restarted on the same port); PostgreSQL and the other
-store are the session's, with a fresh database and namespace so the apps' workers compete with
-no other test's. The PostgreSQL test ends the connections of that fresh database.
+The Redis, NATS and PostgreSQL tests run the apps against a redis-server / nats-server /
+PostgreSQL of their own (a free port, killed or paused by the test, restarted on the same port;
+PostgreSQL on a copy of a cluster initialised once per session); the other stores are the
+session's, with a fresh database and namespace so the apps' workers compete with no other
+test's. One more PostgreSQL test ends the connections of a fresh database of the session's.
+The NATS tests also check that no acknowledged GPS fix is lost: a fix the client was not
+told was stored is accepted when sent again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -31,9 +36,18 @@ from api.app import create_commerce_app, create_core_app
 from api.auth import TokenCodec
 from api.migrate import migrate
 from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
+from api.runtime import _PgLayout
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
-from tests.servers import KillableServer, nats_server, redis_server, serve_app
+from tests.servers import (
+    KillableServer,
+    PostgresServer,
+    nats_server,
+    postgres_cluster,
+    postgres_server,
+    redis_server,
+    serve_app,
+)
 
 
 async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> object:
@@ -374,3 +388,117 @@ async def test_socket_fixes_never_stored_are_reported_and_accepted_when_resent(
                 return await indexed(lost["ts"])
 
             await until(stored, timeout_s=30)
+
+
+@pytest.fixture(scope="session")
+async def pg_cluster(tmp_data_root: Path) -> AsyncIterator[_PgLayout]:
+    """One ``initdb`` per session, copied for each test's own PostgreSQL."""
+    yield await postgres_cluster(tmp_data_root / "pg-cluster")
+    shutil.rmtree(tmp_data_root / "pg-cluster", ignore_errors=True)
+
+
+@pytest.fixture
+async def own_postgres(pg_cluster: _PgLayout) -> AsyncIterator[PostgresServer]:
+    server = await postgres_server(pg_cluster)
+    try:
+        yield server
+    finally:
+        await server.remove()
+
+
+@pytest.fixture
+async def pg_outage_settings(isolated_settings: Settings,
+                             own_postgres: PostgresServer) -> Settings:
+    """The isolated settings on the test's own PostgreSQL (migrated)."""
+    await migrate(own_postgres.url)
+    return isolated_settings.replace(stores__database_url=own_postgres.url)
+
+
+def _role_of(path: str) -> str:
+    for prefix, role in (("/api/v1/admin/", "admin"), ("/api/v1/chef/", "chef"),
+                         ("/api/v1/delivery/", "delivery"), ("/api/v1/fleet/", "fleet_manager")):
+        if path.startswith(prefix):
+            return role
+    return "customer"
+
+
+def every_get(app: Any, settings: Settings) -> list[tuple[str, str, dict[str, str]]]:
+    """(GET, path, headers) of every GET operation of ``app`` but /health, path parameters
+    filled with fresh ids, as a user of the role the path is for."""
+    requests = []
+    for path, ops in app.openapi_schema.to_schema()["paths"].items():
+        if "get" not in ops or path == "/health":
+            continue
+        concrete = re.sub(r"\{[^}]*_id\}", lambda _: str(uuid.uuid4()), path)
+        role = _role_of(path)
+        requests.append(("GET", concrete, bearer(settings, str(uuid.uuid4()), role)))
+    return requests
+
+
+async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
+        pg_outage_settings: Settings, own_postgres: PostgresServer) -> None:
+    """PostgreSQL killed (kill -9) under running services: every commerce and core GET that
+    needs it, and the sign-in and sign-up posts, answer 503 problem+json naming postgres with
+    Retry-After, nothing answers 500; /health is 503 with postgres down; core's live
+    endpoints (Redis only) keep answering; once PostgreSQL is back everything answers as
+    before, without a restart of either service."""
+    settings = pg_outage_settings
+    commerce_app = create_commerce_app(settings)
+    core_app = create_core_app(settings)
+    async with serve_app(commerce_app) as commerce_url, serve_app(core_app) as core_url, \
+            httpx.AsyncClient(base_url=commerce_url, timeout=30) as commerce, \
+            httpx.AsyncClient(base_url=core_url, timeout=30) as core:
+        email = f"pg-{uuid.uuid4().hex[:8]}@example.com"
+        credentials = {"email": email, "password": "correct-horse-1"}
+        r = await commerce.post("/api/v1/auth/register", json={**credentials, "role": "customer"})
+        assert r.status_code == 201, r.text
+        me = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        refresh = {"refresh_token": r.json()["refresh_token"]}
+        staff = bearer(settings, "fm-1", "fleet_manager")
+        courier = bearer(settings, f"cour-{uuid.uuid4().hex[:6]}", "delivery")
+        assert (await commerce.get("/api/v1/users/me", headers=me)).status_code == 200
+        assert (await core.get("/api/v1/fleet/zones", headers=staff)).status_code == 200
+
+        posts = [("POST", "/api/v1/auth/login", credentials),
+                 ("POST", "/api/v1/auth/register",
+                  {"email": f"new-{email}", "password": "correct-horse-1", "role": "customer"}),
+                 ("POST", "/api/v1/auth/forgot-password", {"email": email}),
+                 ("POST", "/api/v1/auth/refresh", refresh)]
+        must_fail = {"/api/v1/users/me", "/api/v1/chefs", "/api/v1/orders", "/api/v1/cart",
+                     "/api/v1/admin/users", "/api/v1/fleet/zones"}
+
+        await own_postgres.kill()
+        try:
+            answers: dict[str, int] = {}
+            for client, app in ((commerce, commerce_app), (core, core_app)):
+                for method, path, headers in every_get(app, settings):
+                    r = await client.request(method, path, headers=headers)
+                    answers[f"{method} {path}"] = r.status_code
+                    if r.status_code >= 500:
+                        assert_store_unavailable(r, store="postgres")
+                    if path in must_fail:
+                        assert_store_unavailable(r, store="postgres")
+            assert_store_unavailable(await commerce.get("/api/v1/users/me", headers=me),
+                                     store="postgres")
+            for method, path, body in posts:
+                r = await commerce.request(method, path, json=body)
+                assert_store_unavailable(r, store="postgres")
+            for client in (commerce, core):
+                health = await client.get("/health")
+                assert health.status_code == 503
+                assert health.json()["dependencies"]["postgres"]["status"] == "down"
+            # Core's live state is Redis: the courier's own orders still answer.
+            r = await core.get("/api/v1/delivery/orders", headers=courier)
+            assert r.status_code == 200, r.text
+            assert 500 not in answers.values(), answers
+        finally:
+            await own_postgres.start()
+
+        async def recovered() -> bool:
+            checks = [await commerce.get("/api/v1/users/me", headers=me),
+                      await commerce.post("/api/v1/auth/login", json=credentials),
+                      await core.get("/api/v1/fleet/zones", headers=staff),
+                      await commerce.get("/health"), await core.get("/health")]
+            return all(r.status_code == 200 for r in checks)
+
+        await until(recovered, timeout_s=20)
