@@ -440,8 +440,9 @@ async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
     """PostgreSQL killed (kill -9) under running services: every commerce and core GET that
     needs it, and the sign-in and sign-up posts, answer 503 problem+json naming postgres with
     Retry-After, nothing answers 500; /health is 503 with postgres down; core's live
-    endpoints (Redis only) keep answering; once PostgreSQL is back everything answers as
-    before, without a restart of either service."""
+    endpoints (Redis only) keep answering, availability (recorded in PostgreSQL) answers 503;
+    once PostgreSQL is back everything answers as before, without a restart of either
+    service."""
     settings = pg_outage_settings
     commerce_app = create_commerce_app(settings)
     core_app = create_core_app(settings)
@@ -487,9 +488,13 @@ async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
                 health = await client.get("/health")
                 assert health.status_code == 503
                 assert health.json()["dependencies"]["postgres"]["status"] == "down"
-            # Core's live state is Redis: the courier's own orders still answer.
+            # Core's live state is Redis: the courier's own orders still answer. Availability
+            # is recorded in PostgreSQL (for a rebuild after Redis loss): 503 until it is.
             r = await core.get("/api/v1/delivery/orders", headers=courier)
             assert r.status_code == 200, r.text
+            r = await core.put("/api/v1/delivery/availability", headers=courier,
+                               json={"online": True, "vehicle": "bike"})
+            assert_store_unavailable(r, store="postgres")
             assert 500 not in answers.values(), answers
         finally:
             await own_postgres.start()
@@ -498,6 +503,8 @@ async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
             checks = [await commerce.get("/api/v1/users/me", headers=me),
                       await commerce.post("/api/v1/auth/login", json=credentials),
                       await core.get("/api/v1/fleet/zones", headers=staff),
+                      await core.put("/api/v1/delivery/availability", headers=courier,
+                                     json={"online": True, "vehicle": "bike"}),
                       await commerce.get("/health"), await core.get("/health")]
             return all(r.status_code == 200 for r in checks)
 
