@@ -282,3 +282,57 @@ async def test_couriers_come_back_from_their_recorded_availability_and_declines(
     after = [(c, o["order_id"]) for c, o, t in w.offers.all() if t >= wiped_ms]
     assert (a, declined) not in after
     assert all(c != off for c, _ in after), after
+
+
+async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL unreachable while Redis lost its data (its records pool refused): the
+    rebuild still completes (a new generation, rounds may run), warns that availability and
+    declines were not restored, and a courier comes back idle with its next fix."""
+    import asyncpg
+    from prometheus_client import CollectorRegistry, Counter
+
+    from api.core.dispatch.rebuild import Rebuilder
+    from api.core.dispatch.records import DispatchRecords
+    from api.core.dispatch.store import DispatchStore
+    from api.core.tracking.orders_view import OrdersView
+    from api.resources import _connect_postgres
+    from api.runtime import free_port
+
+    ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
+    names = Names(ns)
+    redis = aioredis.from_url(settings.stores.redis_url or "")
+    nc = await nats.connect(settings.stores.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, names)
+    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+                                        min_size=0, connect=_connect_postgres, timeout=2)
+
+    async def no_enqueue(event: Any, now_ms: int) -> bool:
+        raise AssertionError("empty streams: nothing to enqueue")
+
+    rebuilder = Rebuilder(store=store, view=OrdersView(redis, f"{ns}:view"),
+                          enqueue=no_enqueue, js=js, names=names, clock=now_ms,
+                          rebuilds=Counter("r", "r", registry=CollectorRegistry()),
+                          records=DispatchRecords(nowhere, ns))
+    try:
+        assert await rebuilder.ensure()  # a new deployment
+        first = rebuilder.known
+        await wipe(settings, ns)
+        assert await rebuilder.ensure()
+        assert rebuilder.known not in (None, first)
+        assert "availability and declines not restored" in caplog.text
+        rebuilder.reasserter.seen("c-x")
+
+        async def idle() -> bool:
+            return (await store.courier("c-x")).state is CourierState.IDLE
+        await eventually(idle)
+    finally:
+        await nowhere.close()
+        await wipe(settings, ns)
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+        await redis.aclose()
