@@ -18,3 +18,5 @@ CREATE TABLE IF NOT EXISTS dispatch_declines (
     declined_at timestamptz NOT NULL,
     PRIMARY KEY (namespace, order_id, courier_id)
 );
+-- The watchdog deletes declines older than the streams' 7 days (api/core/dispatch/watchdog.py).
+CREATE INDEX IF NOT EXISTS dispatch_declines_declined_at ON dispatch_declines (declined_at);

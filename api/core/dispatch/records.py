@@ -62,6 +62,14 @@ class DispatchRecords:
             self.namespace)
         return [CourierAvailability(r["courier_id"], r["online"], r["vehicle"]) for r in rows]
 
+    async def prune_declines(self, before_ms: int) -> int:
+        """Delete declines older than `before_ms` (their orders are past any rebuild: the
+        streams keep 7 days); returns how many."""
+        done = await self.db.execute(
+            "DELETE FROM dispatch_declines WHERE namespace = $1 AND declined_at < $2",
+            self.namespace, _at(before_ms))
+        return int(done.rsplit(" ", 1)[-1])
+
     async def declines(self, order_ids: Sequence[str]) -> dict[str, list[str]]:
         """The couriers that declined each of `order_ids` (orders nobody declined left out)."""
         rows = await self.db.fetch(
