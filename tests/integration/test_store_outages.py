@@ -422,16 +422,20 @@ def _role_of(path: str) -> str:
     return "customer"
 
 
-def every_get(app: Any, settings: Settings) -> list[tuple[str, str, dict[str, str]]]:
-    """(GET, path, headers) of every GET operation of ``app`` but /health, path parameters
+def every_operation(app: Any, settings: Settings) -> list[tuple[str, str, dict[str, str]]]:
+    """(method, path, headers) of every operation of ``app`` but /health, path parameters
     filled with fresh ids, as a user of the role the path is for."""
     requests = []
     for path, ops in app.openapi_schema.to_schema()["paths"].items():
-        if "get" not in ops or path == "/health":
+        if path == "/health":
             continue
-        concrete = re.sub(r"\{[^}]*_id\}", lambda _: str(uuid.uuid4()), path)
-        role = _role_of(path)
-        requests.append(("GET", concrete, bearer(settings, str(uuid.uuid4()), role)))
+        for method in ops:
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            concrete = re.sub(r"\{[^}]*_id\}", lambda _: str(uuid.uuid4()), path)
+            role = _role_of(path)
+            requests.append((method.upper(), concrete,
+                             bearer(settings, str(uuid.uuid4()), role)))
     return requests
 
 
@@ -439,10 +443,10 @@ async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
         pg_outage_settings: Settings, own_postgres: PostgresServer) -> None:
     """PostgreSQL killed (kill -9) under running services: every commerce and core GET that
     needs it, and the sign-in and sign-up posts, answer 503 problem+json naming postgres with
-    Retry-After, nothing answers 500; /health is 503 with postgres down; core's live
-    endpoints (Redis only) keep answering, availability (recorded in PostgreSQL) answers 503;
-    once PostgreSQL is back everything answers as before, without a restart of either
-    service."""
+    Retry-After; no operation of either service (each sent an empty JSON body) answers 500;
+    /health is 503 with postgres down; core's live endpoints (Redis only) keep answering,
+    availability (recorded in PostgreSQL) answers 503; once PostgreSQL is back everything
+    answers as before, without a restart of either service."""
     settings = pg_outage_settings
     commerce_app = create_commerce_app(settings)
     core_app = create_core_app(settings)
@@ -472,12 +476,13 @@ async def test_commerce_and_core_answer_503_while_postgres_is_down_and_recover(
         try:
             answers: dict[str, int] = {}
             for client, app in ((commerce, commerce_app), (core, core_app)):
-                for method, path, headers in every_get(app, settings):
-                    r = await client.request(method, path, headers=headers)
+                for method, path, headers in every_operation(app, settings):
+                    r = await client.request(method, path, headers=headers,
+                                             json=None if method == "GET" else {})
                     answers[f"{method} {path}"] = r.status_code
                     if r.status_code >= 500:
                         assert_store_unavailable(r, store="postgres")
-                    if path in must_fail:
+                    if method == "GET" and path in must_fail:
                         assert_store_unavailable(r, store="postgres")
             assert_store_unavailable(await commerce.get("/api/v1/users/me", headers=me),
                                      store="postgres")
