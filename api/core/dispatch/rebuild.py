@@ -72,6 +72,8 @@ _HELD = {CourierAssigned: OrderDispatchState.ASSIGNED,
          OrderDelivering: OrderDispatchState.DELIVERING}
 STALLED = "stalled"
 """The reason of a `CourierUnassigned` the watchdog made (api/core/dispatch/service.py)."""
+COURIERS_PER_PIPELINE = 500
+"""Recorded couriers restored per Redis round trip (each a short script)."""
 _MILESTONE = {CourierAssigned: "assigned_ms", OrderPickedUp: "picked_up_ms",
               OrderDelivering: "delivering_ms"}
 
@@ -315,12 +317,10 @@ class Rebuilder:
         rows = await self.records.availabilities()
         now_ms = self.clock()
         available = 0
-        for start in range(0, len(rows), self.concurrency):
-            chunk = rows[start:start + self.concurrency]
-            results = await asyncio.gather(*(self.store.restore_courier(
-                r.courier_id, online=r.online, vehicle=r.vehicle, now_ms=now_ms)
-                for r in chunk))
-            available += sum(results)
+        for start in range(0, len(rows), COURIERS_PER_PIPELINE):
+            available += await self.store.restore_couriers(
+                [(r.courier_id, r.online, r.vehicle)
+                 for r in rows[start:start + COURIERS_PER_PIPELINE]], now_ms)
             await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
         return len(declines), available
 

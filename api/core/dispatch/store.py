@@ -646,13 +646,18 @@ class DispatchStore:
             args += [field, value]
         return bool(await self._restore_holding(args=args))
 
-    async def restore_courier(self, courier_id: str, *, online: bool, vehicle: str | None,
-                              now_ms: int) -> bool:
-        """A courier's recorded availability back (`restore_courier.lua`): its vehicle unless
-        one is on file, and idle (online) or offline unless its state is known. True if its
-        state was set."""
-        return bool(await self._restore_courier(args=[
-            self.p, self.geo_status, courier_id, "1" if online else "0", vehicle or "", now_ms]))
+    async def restore_couriers(self, couriers: Sequence[tuple[str, bool, str | None]],
+                               now_ms: int) -> int:
+        """Couriers' recorded availability, (courier, online, vehicle) each, back
+        (`restore_courier.lua`, one pipeline): its vehicle unless one is on file, and idle
+        (online) or offline unless its state is known. Returns how many states were set."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for courier_id, online, vehicle in couriers:
+                await self._restore_courier(args=[
+                    self.p, self.geo_status, courier_id, "1" if online else "0",
+                    vehicle or "", now_ms], client=pipe)
+            results = await pipe.execute()
+        return sum(int(r) for r in results)
 
     async def restore_declines(self, order_id: str, courier_ids: Sequence[str]) -> None:
         """Couriers that declined `order_id` (it is never offered to them again)."""
