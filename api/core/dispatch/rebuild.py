@@ -39,7 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
-from api.core.dispatch.records import DispatchRecords
+from api.core.dispatch.records import CourierAvailability, DispatchRecords
 from api.core.dispatch.store import DispatchStore
 from api.core.tracking.orders_view import OrdersView
 from api.problems import outage_store
@@ -287,42 +287,47 @@ class Rebuilder:
             held += [f.courier_id for (_, f), ok in zip(chunk, results, strict=True) if ok]
             await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
         waiting = [(oid, f) for oid, f in open_orders if f.held is None]
-        try:
-            declines, available = await self._restore_records(waiting)
-            records_read = True
-        except Exception as exc:
-            if outage_store(exc) is None:
-                raise
-            declines, available, records_read = 0, 0, False
-            log.warning("dispatch records unreadable during the rebuild: %r", exc)
+        recorded: dict[str, list[str]] = {}
+        availability: list[CourierAvailability] = []
+        records_read = True
+        if self.records is not None:
+            try:  # PostgreSQL down must not hold dispatch back: couriers re-assert instead
+                recorded = await self.records.declines([oid for oid, _ in waiting])
+                availability = await self.records.availabilities()
+            except Exception as exc:
+                if outage_store(exc) is None:
+                    raise
+                records_read = False
+                log.warning("dispatch records unreadable during the rebuild: %r", exc)
+        declines = await self._restore_declines(waiting, recorded)
+        available = await self._restore_couriers(availability)
         return RebuildReport(events=events, waiting=len(open_orders) - len(held),
                              held=len(held), couriers=len(set(held)),
                              seconds=time.monotonic() - started, available=available,
                              declines=declines, records_read=records_read)
 
-    async def _restore_records(self, waiting: list[tuple[str, OrderFold]]) -> tuple[int, int]:
-        """Declines of the waiting orders, then every courier's recorded availability (after
-        the holdings: a holder's state follows from what it holds). Returns (orders with
-        declines, couriers whose state was set)."""
-        recorded = await self.records.declines([oid for oid, _ in waiting]) \
-            if self.records is not None else {}
+    async def _restore_declines(self, waiting: list[tuple[str, OrderFold]],
+                                recorded: dict[str, list[str]]) -> int:
+        """Each waiting order's declines: recorded ones and the couriers the watchdog took it
+        back from. Returns how many orders have some."""
         declines = {oid: {*recorded.get(oid, ()), *f.withdrawn_from} for oid, f in waiting}
-        declines = {oid: cs for oid, cs in declines.items() if cs}
-        items = list(declines.items())
+        items = [(oid, sorted(cs)) for oid, cs in declines.items() if cs]
         for start in range(0, len(items), self.concurrency):
-            await asyncio.gather(*(self.store.restore_declines(oid, sorted(couriers))
+            await asyncio.gather(*(self.store.restore_declines(oid, couriers)
                                    for oid, couriers in items[start:start + self.concurrency]))
-        if self.records is None:
-            return len(declines), 0
-        rows = await self.records.availabilities()
+        return len(items)
+
+    async def _restore_couriers(self, availability: list[CourierAvailability]) -> int:
+        """Every recorded courier's availability (after the holdings: a holder's state follows
+        from what it holds). Returns how many couriers' states were set."""
         now_ms = self.clock()
         available = 0
-        for start in range(0, len(rows), COURIERS_PER_PIPELINE):
+        for start in range(0, len(availability), COURIERS_PER_PIPELINE):
             available += await self.store.restore_couriers(
                 [(r.courier_id, r.online, r.vehicle)
-                 for r in rows[start:start + COURIERS_PER_PIPELINE]], now_ms)
+                 for r in availability[start:start + COURIERS_PER_PIPELINE]], now_ms)
             await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
-        return len(declines), available
+        return available
 
     async def _restore(self, order_id: str, f: OrderFold) -> bool:
         """Write back one open order (view, queue, holder); True if a courier holds it."""
