@@ -164,7 +164,8 @@ class PostgresServer(KillableServer):
 
 async def postgres_cluster(data_dir: Path) -> _PgLayout:
     """A freshly initialised PostgreSQL cluster (``initdb``, a few seconds) to copy for each
-    `postgres_server`; ``data_dir`` is the session's."""
+    `postgres_server`; ``data_dir`` is the session's. Its files are under ``layout.base``
+    (outside ``data_dir`` as root, as the runtime keeps them): the caller removes it."""
     stores = EmbeddedStores(data_dir)
     stores._log_dir.mkdir(parents=True, exist_ok=True)
     layout = await asyncio.to_thread(stores._pg_layout)

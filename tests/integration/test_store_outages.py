@@ -393,7 +393,9 @@ async def test_socket_fixes_never_stored_are_reported_and_accepted_when_resent(
 @pytest.fixture(scope="session")
 async def pg_cluster(tmp_data_root: Path) -> AsyncIterator[_PgLayout]:
     """One ``initdb`` per session, copied for each test's own PostgreSQL."""
-    yield await postgres_cluster(tmp_data_root / "pg-cluster")
+    cluster = await postgres_cluster(tmp_data_root / "pg-cluster")
+    yield cluster
+    shutil.rmtree(cluster.base, ignore_errors=True)  # as root: under /tmp, not the data root
     shutil.rmtree(tmp_data_root / "pg-cluster", ignore_errors=True)
 
 
