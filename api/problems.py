@@ -29,6 +29,11 @@ STORE_RETRY_AFTER_S = 2
 """``Retry-After`` of a 503 for a store outage: short, since Redis, NATS and PostgreSQL
 restarts take seconds and every client retries (the client decides how often to give up)."""
 
+class PostgresUnreachable(ConnectionError):
+    """A new PostgreSQL connection could not be opened (refused, reset, timed out): raised by
+    the pool's connect (api/resources.py) so the outage names postgres, not just "store"."""
+
+
 STORE_OUTAGES: dict[type[Exception], str] = {
     # Redis: refused/reset/pool exhausted (MaxConnectionsError, "No connection available"),
     # loading its dataset after a restart (BusyLoadingError), a read or connect timeout, a
@@ -56,6 +61,7 @@ STORE_OUTAGES: dict[type[Exception], str] = {
     asyncpg.CrashShutdownError: "postgres",
     asyncpg.TooManyConnectionsError: "postgres",
     asyncpg.InterfaceError: "postgres",  # "connection is closed" and kin
+    PostgresUnreachable: "postgres",
     # Socket-level failures and timeouts no client library wrapped (a pool's acquire timeout,
     # a refused reconnect): some store, not a bug in the handler.
     ConnectionError: "store",
@@ -186,4 +192,4 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
 }
 
 __all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "STORE_OUTAGES", "STORE_RETRY_AFTER_S",
-           "MediaType", "Problem", "outage_store", "problem_body"]
+           "MediaType", "PostgresUnreachable", "Problem", "outage_store", "problem_body"]

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -25,6 +26,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from api.auth import TokenCodec
+from api.problems import PostgresUnreachable
 from api.settings import Settings
 
 log = logging.getLogger("homechef.resources")
@@ -58,6 +60,15 @@ def _require(url: str | None, name: str) -> str:
     return url
 
 
+async def _connect_postgres(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    """The pool's connect: a socket-level failure becomes `PostgresUnreachable`, so a
+    request that needed a new connection while PostgreSQL is down answers 503 naming it."""
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (OSError, TimeoutError) as exc:
+        raise PostgresUnreachable(f"cannot connect to PostgreSQL: {exc!r}") from exc
+
+
 @contextlib.asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """Connect to the three stores; close whatever was opened, in reverse, on exit."""
@@ -67,7 +78,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         db = await asyncpg.create_pool(
             _require(settings.stores.database_url, "DATABASE_URL"),
             min_size=settings.stores.db_pool_min, max_size=settings.stores.db_pool_max,
-            timeout=timeout_s, command_timeout=30,
+            timeout=timeout_s, command_timeout=30, connect=_connect_postgres,
         )
         stack.push_async_callback(db.close)
         # A blocking pool: a burst (hundreds of sockets connecting at once) waits for a free

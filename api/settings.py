@@ -162,8 +162,8 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Device messages a socket holds for the slow path (those that must await a store)
     before it stops reading from the client: the socket's backpressure."""
     publish_attempts: PositiveInt = 4
-    """Tries to publish one batch of fixes to JetStream before the batch is answered
-    ``unavailable``."""
+    """Tries to publish one coalesced message of device-socket fixes to JetStream before its
+    fixes are counted failed and reported to their devices (``ERROR not_stored``)."""
     publish_timeout_s: Seconds = 2.0
     """Wait for JetStream's acknowledgement of one publish attempt."""
     last_fix_cache_size: PositiveInt = 200_000

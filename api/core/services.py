@@ -7,6 +7,7 @@ from typing import Any
 
 from api.clock import wall_ms
 from api.core.dispatch.rebuild import Rebuilder
+from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.gps.indexer import Indexer
@@ -53,11 +54,13 @@ class CoreServices:
             self.dispatch_metrics, clock=wall_ms,
         )
         self._bound["dispatch"] = dispatcher
+        dispatcher.records = records = DispatchRecords(res.db, ns)
         self.orders.listeners.append(dispatcher.on_order_event)
         dispatcher.rebuilder = Rebuilder(
             store=dispatcher.store, view=self.orders, js=res.js,
             enqueue=functools.partial(dispatcher.enqueue, search=False),
-            names=self.names, rebuilds=self.dispatch_metrics.rebuilds, clock=wall_ms)
+            names=self.names, rebuilds=self.dispatch_metrics.rebuilds, clock=wall_ms,
+            records=records)
         self.ingest.on_accepted = dispatcher.rebuilder.reasserter.seen
         self._bound["indexer"] = Indexer(
             res.js, self.names, couriers, self.ingest_metrics,

@@ -1,7 +1,8 @@
 """Outbound channels (email, SMS, push) behind one port, with a logging development sink.
 
 A real provider (SES, Twilio, FCM...) implements ``MessageSink``; tests use ``RecordingSink``
-to read what would have been sent (one-time tokens, OTP codes) without monkeypatching.
+to read what would have been sent (one-time tokens, OTP codes) without monkeypatching. The
+development ``LoggingSink`` logs each message without its secrets and keeps it in memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 from typing import Literal, Protocol
 
 import msgspec
+
+from api.observability import REDACTED
 
 log = logging.getLogger("homechef.notify")
 
@@ -32,14 +35,6 @@ class MessageSink(Protocol):
     async def send(self, message: OutboundMessage) -> None: ...
 
 
-class LoggingSink:
-    """Development sink: logs each message (secrets in ``data`` are logged: dev only)."""
-
-    async def send(self, message: OutboundMessage) -> None:
-        log.info("notify %s to %s: %s", message.channel, message.to, message.subject,
-                 extra={"notify_data": message.data})
-
-
 class RecordingSink:
     """Keeps the last ``capacity`` messages in memory (tests and local demos)."""
 
@@ -54,3 +49,15 @@ class RecordingSink:
             if m.channel == channel and m.to == to:
                 return m
         return None
+
+
+class LoggingSink(RecordingSink):
+    """Development sink: logs that a message went out, never its secrets. ``data`` holds
+    one-time reset tokens and OTP codes, so only its keys are logged (values ``[REDACTED]``)
+    and the body (which may quote them) is not; the messages themselves are kept in memory
+    like `RecordingSink` (``app.state.commerce.messages.last(channel, to)``)."""
+
+    async def send(self, message: OutboundMessage) -> None:
+        await super().send(message)
+        log.info("notify %s to %s: %s", message.channel, message.to, message.subject,
+                 extra={"notify_data": dict.fromkeys(message.data, REDACTED)})

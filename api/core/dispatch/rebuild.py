@@ -15,10 +15,13 @@ and writes back, for every order that is open:
   delivering with that courier, whose state (to_pickup, delivering) follows from what it
   holds;
 
-then sets a new generation. Until then no process runs rounds. Couriers that held nothing
-have no record to come back from: the first fix one sends after a rebuild sets it idle again
-(`Reasserter`), unless it has a dispatch state already (``offline`` included: only the
-courier sets that).
+and, from core's PostgreSQL records (`DispatchRecords`, api/core/dispatch/records.py), the
+couriers that declined each waiting order (with those the watchdog withdrew an order from,
+from the DISPATCH stream) and every courier's last availability: idle or offline, and its
+vehicle. Then it sets a new generation. Until then no process runs rounds. A courier with no
+record (or every courier, when PostgreSQL cannot be read during the rebuild) comes back with
+its first fix after the rebuild, which sets it idle again (`Reasserter`) unless it has a
+dispatch state already (``offline`` included: only the courier sets that).
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 
+from api.core.dispatch.records import CourierAvailability, DispatchRecords
 from api.core.dispatch.store import DispatchStore
 from api.core.tracking.orders_view import OrdersView
+from api.problems import outage_store
 from dispatch.lifecycle import OrderDispatchState
 from streams.catalog import DISPATCH, ORDERS, Names
 from streams.events import (
@@ -65,6 +70,10 @@ _RECORDED = (OrderCreated, OrderStatusChanged, CourierAssigned, CourierUnassigne
 _HELD = {CourierAssigned: OrderDispatchState.ASSIGNED,
          OrderPickedUp: OrderDispatchState.PICKED_UP,
          OrderDelivering: OrderDispatchState.DELIVERING}
+STALLED = "stalled"
+"""The reason of a `CourierUnassigned` the watchdog made (api/core/dispatch/service.py)."""
+COURIERS_PER_PIPELINE = 500
+"""Recorded couriers restored per Redis round trip (each a short script)."""
 _MILESTONE = {CourierAssigned: "assigned_ms", OrderPickedUp: "picked_up_ms",
               OrderDelivering: "delivering_ms"}
 
@@ -80,6 +89,8 @@ class OrderFold:
     held: OrderDispatchState | None = None
     delivered: bool = False
     milestones: dict[str, int] = field(default_factory=dict)
+    withdrawn_from: set[str] = field(default_factory=set)
+    """Couriers the watchdog took it back from: never offered it again."""
     events: list[tuple[OrderEvent | DispatchEvent, str, int]] = field(default_factory=list)
     """The order's events with their stream and sequence, for the read model."""
 
@@ -108,6 +119,8 @@ def fold_events(folds: dict[str, OrderFold], event: OrderEvent | DispatchEvent, 
             f.held = _HELD[type(event)]
             f.milestones[_MILESTONE[type(event)]] = event.at_ms
     elif isinstance(event, CourierUnassigned):
+        if event.reason == STALLED:
+            f.withdrawn_from.add(event.courier_id)
         if event.courier_id == f.courier_id:
             f.courier_id, f.held, f.milestones = "", None, {}
     elif isinstance(event, OrderDelivered):
@@ -181,6 +194,12 @@ class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
     held: int
     couriers: int
     seconds: float
+    available: int = 0
+    """Couriers set idle or offline again from their recorded availability."""
+    declines: int = 0
+    """Waiting orders given back the couriers that declined them."""
+    records_read: bool = True
+    """False: PostgreSQL could not be read; couriers come back with their next fix."""
 
 
 class Rebuilder:
@@ -189,8 +208,10 @@ class Rebuilder:
     def __init__(self, *, store: DispatchStore, view: OrdersView,
                  enqueue: Callable[[OrderStatusChanged, int], Awaitable[bool]],
                  js: JetStreamContext, names: Names, rebuilds: Counter, clock: Callable[[], int],
+                 records: DispatchRecords | None = None,
                  lease_ttl_ms: int = 30_000, concurrency: int = 64) -> None:
         self.store = store
+        self.records = records
         self.view = OrdersView(view.redis, view.prefix)  # no listeners: the replay decides
         self.enqueue = enqueue
         self.js = js
@@ -228,9 +249,13 @@ class Rebuilder:
             return True
         self.rebuilds.inc()
         log.warning("dispatch state rebuilt from the streams (generation %s): %d events, "
-                    "%d orders waiting, %d held by %d couriers, in %.2f s", self.known,
-                    report.events, report.waiting, report.held, report.couriers,
-                    report.seconds)
+                    "%d orders waiting (%d with declines), %d held by %d couriers, "
+                    "%d couriers back from their availability, in %.2f s", self.known,
+                    report.events, report.waiting, report.declines, report.held,
+                    report.couriers, report.available, report.seconds)
+        if not report.records_read:
+            log.warning("courier availability and declines not restored (PostgreSQL "
+                        "unavailable): couriers come back with their next fix")
         return True
 
     async def rebuild(self) -> RebuildReport:
@@ -261,9 +286,48 @@ class Rebuilder:
             results = await asyncio.gather(*(self._restore(oid, f) for oid, f in chunk))
             held += [f.courier_id for (_, f), ok in zip(chunk, results, strict=True) if ok]
             await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
+        waiting = [(oid, f) for oid, f in open_orders if f.held is None]
+        recorded: dict[str, list[str]] = {}
+        availability: list[CourierAvailability] = []
+        records_read = True
+        if self.records is not None:
+            try:  # PostgreSQL down must not hold dispatch back: couriers re-assert instead
+                recorded = await self.records.declines([oid for oid, _ in waiting])
+                availability = await self.records.availabilities()
+            except Exception as exc:
+                if outage_store(exc) is None:
+                    raise
+                records_read = False
+                log.warning("dispatch records unreadable during the rebuild: %r", exc)
+        declines = await self._restore_declines(waiting, recorded)
+        available = await self._restore_couriers(availability)
         return RebuildReport(events=events, waiting=len(open_orders) - len(held),
                              held=len(held), couriers=len(set(held)),
-                             seconds=time.monotonic() - started)
+                             seconds=time.monotonic() - started, available=available,
+                             declines=declines, records_read=records_read)
+
+    async def _restore_declines(self, waiting: list[tuple[str, OrderFold]],
+                                recorded: dict[str, list[str]]) -> int:
+        """Each waiting order's declines: recorded ones and the couriers the watchdog took it
+        back from. Returns how many orders have some."""
+        declines = {oid: {*recorded.get(oid, ()), *f.withdrawn_from} for oid, f in waiting}
+        items = [(oid, sorted(cs)) for oid, cs in declines.items() if cs]
+        for start in range(0, len(items), self.concurrency):
+            await asyncio.gather(*(self.store.restore_declines(oid, couriers)
+                                   for oid, couriers in items[start:start + self.concurrency]))
+        return len(items)
+
+    async def _restore_couriers(self, availability: list[CourierAvailability]) -> int:
+        """Every recorded courier's availability (after the holdings: a holder's state follows
+        from what it holds). Returns how many couriers' states were set."""
+        now_ms = self.clock()
+        available = 0
+        for start in range(0, len(availability), COURIERS_PER_PIPELINE):
+            available += await self.store.restore_couriers(
+                [(r.courier_id, r.online, r.vehicle)
+                 for r in availability[start:start + COURIERS_PER_PIPELINE]], now_ms)
+            await self.store.hold_rebuild_lease(self.holder, self.lease_ttl_ms)
+        return available
 
     async def _restore(self, order_id: str, f: OrderFold) -> bool:
         """Write back one open order (view, queue, holder); True if a courier holds it."""

@@ -27,7 +27,8 @@ from nats.js import JetStreamContext
 from prometheus_client import Counter, Gauge, Histogram
 
 from api.clock import wall_ms
-from api.core.dispatch.rebuild import Rebuilder
+from api.core.dispatch.rebuild import STALLED, Rebuilder
+from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.schemas import (
     Availability,
     CourierStatus,
@@ -250,6 +251,8 @@ class Dispatcher:
         """Epoch ms UTC, read for every timestamp the dispatcher stamps or compares."""
         self.rebuilder: Rebuilder | None = None
         """Checked before every loop (`run`): dispatch waits while the state is rebuilt."""
+        self.records: DispatchRecords | None = None
+        """Availability and declines kept in PostgreSQL for a rebuild (None: not kept)."""
         self.worker_id = uuid.uuid4().hex
         self.model = HaversineTravelModel()
         self.delivered_within_m = settings.dispatch.delivered_within_m
@@ -515,11 +518,17 @@ class Dispatcher:
                                data: Availability) -> CourierStatus | Refused:
         """Go online (idle) or offline (refused while holding an offer or an order); a
         vehicle given replaces the one on file."""
+        now_ms = self.clock()
         t = await self.store.set_availability(
             courier_id, online=data.online,
-            vehicle=Vehicle(data.vehicle) if data.vehicle else None, now_ms=self.clock())
+            vehicle=Vehicle(data.vehicle) if data.vehicle else None, now_ms=now_ms)
         if t.result is TransitionResult.BUSY:
             return refused(t)
+        if self.records is not None:
+            # Recorded once it took effect (a refused offline changes nothing); a failure is
+            # a 503 and the client's retry, idempotent, records it.
+            await self.records.save_availability(courier_id, online=data.online,
+                                                 vehicle=data.vehicle or None, at_ms=now_ms)
         courier = await self.store.courier(courier_id)
         return CourierStatus(courier_id=courier_id, state=courier.state.value,
                              vehicle=courier.vehicle.value if courier.vehicle else None)
@@ -544,8 +553,16 @@ class Dispatcher:
 
     async def decline(self, courier_id: str, offer_id: str) -> Transition | Refused:
         """Decline the courier's offer: its order waits again, never offered to it again."""
+        now_ms = self.clock()
+        if self.records is not None:
+            # Recorded first: a retried decline finds the offer closed, and nothing would
+            # record it then. Recording a decline that is then refused (the offer expired
+            # meanwhile) says what expiry says anyway: not this courier again.
+            offer = await self.store.offer_info(offer_id)
+            if offer is not None and offer.courier_id == courier_id:
+                await self.records.save_decline(offer.order_id, courier_id, now_ms)
         t = await self.store.resolve(offer_id, OfferAction.DECLINE, courier_id=courier_id,
-                                     now_ms=self.clock())
+                                     now_ms=now_ms)
         if t.result is not TransitionResult.DECLINED:
             return refused(t)
         self.metrics.offer_results.labels(t.result.value).inc()
@@ -728,7 +745,7 @@ class Dispatcher:
         courier_id = order.courier_id or ""
         event = self._event(self.names.dispatch_event("unassigned", order.order_id),
                             CourierUnassigned(order_id=order.order_id, courier_id=courier_id,
-                                              at_ms=now_ms, reason="stalled"),
+                                              at_ms=now_ms, reason=STALLED),
                             msg_id=f"{order.order_id}:unassigned:{now_ms}")
         t = await self.store.withdraw_stalled(order.order_id, courier_id,
                                               order.assigned_ms or 0, now_ms, event.row)

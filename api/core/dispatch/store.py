@@ -335,6 +335,8 @@ class DispatchStore:
         self._withdraw_stalled = r("withdraw_stalled")
         self._restore_holding = r("restore_holding")
         self._reassert = r("reassert")
+        self._restore_courier = r("restore_courier")
+        self.declines_ttl_ms = (ttls or KeyTtls()).declines_ms
 
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
@@ -643,6 +645,27 @@ class DispatchStore:
         for field, value in milestones.items():
             args += [field, value]
         return bool(await self._restore_holding(args=args))
+
+    async def restore_couriers(self, couriers: Sequence[tuple[str, bool, str | None]],
+                               now_ms: int) -> int:
+        """Couriers' recorded availability, (courier, online, vehicle) each, back
+        (`restore_courier.lua`, one pipeline): its vehicle unless one is on file, and idle
+        (online) or offline unless its state is known. Returns how many states were set."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for courier_id, online, vehicle in couriers:
+                await self._restore_courier(args=[
+                    self.p, self.geo_status, courier_id, "1" if online else "0",
+                    vehicle or "", now_ms], client=pipe)
+            results = await pipe.execute()
+        return sum(int(r) for r in results)
+
+    async def restore_declines(self, order_id: str, courier_ids: Sequence[str]) -> None:
+        """Couriers that declined `order_id` (it is never offered to them again)."""
+        key = f"{self.p}:dec:{order_id}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, *courier_ids)
+            pipe.pexpire(key, self.declines_ttl_ms)
+            await pipe.execute()
 
     async def reassert(self, courier_id: str, now_ms: int) -> bool:
         """Idle again a courier dispatch does not know at all (no hash); False if known."""

@@ -11,7 +11,8 @@ the lease ``<ns>:d:watchdog:lease``) judges every active order with `dispatch.st
 
 Every action is counted in ``dispatch_stalled_total{action,reason}`` and logged once (a
 surfaced order stays surfaced, sweep after sweep, without a line each time). Its time is the
-dispatcher's clock.
+dispatcher's clock. Once an hour the holder also deletes recorded declines older than
+`DECLINES_KEPT_MS` (api/core/dispatch/records.py); PostgreSQL down, it tries next hour.
 """
 
 from __future__ import annotations
@@ -22,12 +23,17 @@ import time
 
 from api.core.dispatch.service import Dispatcher
 from api.core.dispatch.store import TransitionResult
+from api.problems import outage_store
 from dispatch.stall import StallAction, StallReason
 from streams.jetstream import raise_if_cancelling
 
 __all__ = ["Watchdog"]
 
 log = logging.getLogger("homechef.dispatch.watchdog")
+
+DECLINES_KEPT_MS = 7 * 24 * 3600 * 1000
+"""As long as the ORDERS and DISPATCH streams: an older order is never rebuilt."""
+PRUNE_EVERY_MS = 3600 * 1000
 
 class Watchdog:
     """Sweeps for stalled orders under its own lease (`run`, or one `sweep` at a time)."""
@@ -46,6 +52,7 @@ class Watchdog:
         self.quiet_until_ms = 0
         """After Redis lost its data, couriers' last fixes are being replayed into the index:
         nobody is withdrawn for silence until one `no_fix_s` has passed since the rebuild."""
+        self.next_prune_ms = 0
 
     async def run(self) -> None:
         while True:
@@ -70,6 +77,15 @@ class Watchdog:
         if self.generation is not None and generation != self.generation:
             self.quiet_until_ms = now_ms + round(d.settings.dispatch.stall_no_fix_s * 1000)
         self.generation = generation
+        if d.records is not None and now_ms >= self.next_prune_ms:
+            self.next_prune_ms = now_ms + PRUNE_EVERY_MS
+            try:
+                await d.records.prune_declines(now_ms - DECLINES_KEPT_MS)
+            except Exception as exc:
+                if outage_store(exc) is None:
+                    raise
+                log.warning("old declines not pruned (%s unavailable): %r",
+                            outage_store(exc), exc)
         withdrawn = 0
         surfaced: set[tuple[str, StallReason]] = set()
         for order, stall in await d.stalled(now_ms):

@@ -3,7 +3,9 @@ updates out.
 
 Device → core: ``{"type": "LOCATION", "payload": fix}``, ``{"type": "LOCATIONS", "payload":
 [fix, ...]}`` (at most ``max_batch``) and ``{"type": "PING"}``. Core → device: ERROR for each
-rejected fix (``index`` in a batch) or bad message, PONG, and whatever the dispatcher pushes
+rejected fix (``index`` in a batch) or bad message, ERROR ``not_stored`` (``fromTs``,
+``toTs``) for accepted fixes JetStream never stored (send them again), PONG, and whatever the
+dispatcher pushes
 (`streams.wire.CourierMessage`, through `streams.courier_hub.CourierHub`). The socket stays
 open whatever the device sends.
 
@@ -32,7 +34,7 @@ from geo.fixes import Fix, RejectReason, decode_fix, decode_fixes
 from streams.courier_hub import CourierHub
 from streams.wire import ErrorMessage, ErrorPayload, Pong, encode
 
-__all__ = ["CourierLink", "serve"]
+__all__ = ["CourierLink", "not_stored_message", "serve"]
 
 log = logging.getLogger("homechef.gps")
 
@@ -52,6 +54,14 @@ def _error(reason: str, *, detail: str = "", index: int | None = None,
            limit: int | None = None) -> bytes:
     return encode(ErrorMessage(payload=ErrorPayload(reason=reason, detail=detail, index=index,
                                                     limit=limit)))
+
+
+def not_stored_message(first_ts: int, last_ts: int) -> bytes:
+    """``ERROR not_stored``: the device's fixes with ``ts`` from ``first_ts`` to ``last_ts``
+    were accepted but JetStream never stored them; sending them again is accepted."""
+    return encode(ErrorMessage(payload=ErrorPayload(
+        reason="not_stored", detail="fixes not stored; send them again",
+        from_ts=first_ts, to_ts=last_ts)))
 
 
 class CourierLink:

@@ -1,13 +1,17 @@
 """GPS ingest: decode, validate against the courier's last accepted fix, publish to JetStream.
 
 Shared by the WebSocket and HTTP paths. Nothing rejected is published; every rejection is
-counted by reason. The HTTP path publishes with JetStream acks and awaits them before answering
-202, so "accepted" means "stored in the stream". The socket path never waits on the stream: its
-accepted fixes are coalesced, from every device socket of the process, into one
-``loc.many`` message per region every ``flush_s`` (5 ms; `CourierLocatedMany`), published with
-a JetStream ack in the background and retried under the same message id; fixes never acked are
-counted (``gps_fixes_failed_total``). Devices send one fix per message, so per-message costs
-(NATS, the indexer, every hub) are paid once per flush instead of once per fix.
+counted by reason. The HTTP path publishes with JetStream acks and awaits them, under the
+courier's lock, before answering 202 and before recording the batch's newest fix as the
+courier's last: "accepted" means "stored in the stream", and a batch that failed (503) is
+accepted again when resent. The socket path never waits on the stream: its accepted fixes are
+coalesced, from every device socket of the process, into one ``loc.many`` message per region
+every ``flush_s`` (5 ms; `CourierLocatedMany`), published with a JetStream ack in the
+background and retried under the same message id; fixes never acked are counted
+(``gps_fixes_failed_total``), un-recorded as the courier's last fix and reported to the device
+(``ERROR not_stored``), which sends them again. Devices send one fix per message, so
+per-message costs (NATS, the indexer, every hub) are paid once per flush instead of once per
+fix.
 """
 
 from __future__ import annotations
@@ -257,6 +261,9 @@ class Ingest:
         self.on_accepted: Callable[[str], None] | None = None
         """Told (synchronously) the courier of every batch with an accepted fix: a courier
         re-asserts its state after a rebuild (api/core/dispatch/rebuild.py)."""
+        self.on_not_stored: Callable[[str, int, int], None] | None = None
+        """Told (courier, first ts, last ts) of socket fixes JetStream never acked, so the
+        device can send them again (api/core/tracking/service.py pushes ERROR not_stored)."""
 
     # -- device sockets: coalesced publishing ----------------------------------------------------
     def _coalesce(self, region: str, run: LocRun) -> None:
@@ -302,8 +309,27 @@ class Ingest:
                     self._metrics.failed.inc(n)
                     log.warning("%d fixes not stored on %s after %d attempts: %r", n, subject,
                                 self._publish_attempts, exc)
+                    self._not_stored(event)
                     return
                 await asyncio.sleep(0.05 * 2 ** attempt)
+
+    def _not_stored(self, event: CourierLocatedMany) -> None:
+        """Fixes JetStream never acked were never seen: a courier's cached last fix that is
+        one of them (nothing newer was accepted since) is forgotten, so the next fix is
+        validated against what is stored (the live index) and the device's resend of the
+        same fixes is accepted; and the device is told (`on_not_stored`)."""
+        spans: dict[str, tuple[int, int]] = {}
+        for run in event.runs:
+            first, last = run.fixes[0].ts, run.fixes[-1].ts  # oldest first
+            span = spans.get(run.courier_id)
+            spans[run.courier_id] = (first, last) if span is None else (
+                min(span[0], first), max(span[1], last))
+        for courier_id, (first, last) in spans.items():
+            cached = self.last_fixes.cached(courier_id)
+            if cached is not None and cached.ts_ms <= last:
+                self.last_fixes.forget(courier_id)
+            if self.on_not_stored is not None:
+                self.on_not_stored(courier_id, first, last)
 
     async def drain(self) -> None:
         """Publish what is pending now and wait for every outstanding publish (acked, or
@@ -401,15 +427,19 @@ class Ingest:
                     courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
                 subject = self._names.location(region, courier_id)
                 futures.append(await self._js.publish_async(subject, payload))
+            if futures:
+                try:
+                    # Bounded: while NATS is down the acks never come (the client buffers
+                    # the publishes until it reconnects); the caller gets a 503, not a hung
+                    # request.
+                    await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
+                except TimeoutError:
+                    raise nats.errors.TimeoutError from None
+            # Recorded only once JetStream acked every message, still under the courier's
+            # lock: a batch that failed leaves the last fix as it was, so the client's resend
+            # of the same fixes is accepted instead of refused as `not_newer`.
             if verdict.last is not None and verdict.accepted:
                 self.last_fixes.put(courier_id, verdict.last)
-        if futures:
-            try:
-                # Bounded: while NATS is down the acks never come (the client buffers the
-                # publishes until it reconnects); the caller gets a 503, not a hung request.
-                await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
-            except TimeoutError:
-                raise nats.errors.TimeoutError from None
         if verdict.accepted:
             self._metrics.accepted.inc(len(verdict.accepted))
             if self.on_accepted is not None:

@@ -20,6 +20,7 @@ import nats.js.errors
 
 from api.auth import STAFF, Identity, Role
 from api.clock import Clock, wall_ms
+from api.core.gps.device import not_stored_message
 from api.core.services import CoreServices
 from api.resources import Resources
 from api.settings import Settings
@@ -126,6 +127,12 @@ class Tracking:
 
     async def bind(self, res: Resources) -> None:
         self._res = res
+        self.core.ingest.on_not_stored = self._fixes_not_stored
+
+    def _fixes_not_stored(self, courier_id: str, first_ts: int, last_ts: int) -> None:
+        """Socket fixes JetStream never acked: the courier's devices here are told, to send
+        them again (ingest no longer counts them as seen)."""
+        self.couriers.deliver(courier_id, not_stored_message(first_ts, last_ts))
 
     @property
     def res(self) -> Resources:

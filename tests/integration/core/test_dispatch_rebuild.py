@@ -4,6 +4,7 @@ core app on real Redis/NATS; the namespace's keys are wiped as a restarted cache
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -15,11 +16,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from api.settings import Settings
-from dispatch.lifecycle import OrderDispatchState
+from dispatch.lifecycle import CourierState, OrderDispatchState
+from geo.travel import Vehicle
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 from tests.integration.core.conftest import eventually
-from tests.integration.core.test_dispatch import World, now_ms, running_world, spot
+from tests.integration.core.test_dispatch import FAST, World, now_ms, running_world, spot
 
 
 @pytest.fixture
@@ -235,3 +237,102 @@ async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
 
 async def _equal(value: Any, expected: object) -> bool:
     return bool(await value == expected)
+
+
+async def test_couriers_come_back_from_their_recorded_availability_and_declines(
+        world: World, settings: Settings) -> None:
+    """Availability and declines are recorded in PostgreSQL: after Redis lost its data, the
+    rebuild sets a courier that was online idle again with its vehicle, and one that had gone
+    offline offline, with no availability call and no fix from either; the online one is
+    offered a new order near both, and is never offered again the order it declined before
+    the loss."""
+    w = world
+    rebuilds: Any = w.srv.core.dispatch_metrics.rebuilds  # type: ignore[attr-defined]
+    before = rebuilds._value.get()
+    lat, lng = spot()
+    a = await w.courier(lat + 0.001, lng, vehicle="car")
+    off = await w.courier(lat + 0.0005, lng, vehicle="scooter")
+    r = await w.http.put("/api/v1/delivery/availability", headers=w.auth(off),
+                         json={"online": False})
+    assert r.json()["state"] == "offline", r.text
+    declined = await w.order((lat, lng), (lat + 0.01, lng))
+    offer = await w.offer_for(a, declined)
+    r = await w.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/decline",
+                          headers=w.auth(a))
+    assert r.status_code == 200, r.text
+
+    assert await wipe(settings, w.names.ns) > 0
+    wiped_ms = now_ms()
+
+    async def counted() -> bool:
+        return bool(rebuilds._value.get() == before + 1)
+    await eventually(counted, 10)
+    store = w.dispatch.store
+    back = {c: await store.courier(c) for c in (a, off)}
+    assert (back[a].state, back[a].vehicle) == (CourierState.IDLE, Vehicle.CAR)
+    assert (back[off].state, back[off].vehicle) == (CourierState.OFFLINE, Vehicle.SCOOTER)
+    assert await store.declined_by([declined]) == [{a}]
+
+    fresh = await w.order((lat, lng), (lat + 0.01, lng))
+    offer = await w.offer_for(a, fresh, timeout_s=10)
+    r = await w.http.post(f"/api/v1/delivery/offers/{offer['offer_id']}/accept",
+                          headers=w.auth(a))
+    assert r.status_code == 200, r.text
+    await asyncio.sleep(2 * settings.replace(**FAST).dispatch.round_s + 1.0)  # rounds run
+    after = [(c, o["order_id"]) for c, o, t in w.offers.all() if t >= wiped_ms]
+    assert (a, declined) not in after
+    assert all(c != off for c, _ in after), after
+
+
+async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
+        settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL unreachable while Redis lost its data (its records pool refused): the
+    rebuild still completes (a new generation, rounds may run), warns that availability and
+    declines were not restored, and a courier comes back idle with its next fix."""
+    import asyncpg
+    from prometheus_client import CollectorRegistry, Counter
+
+    from api.core.dispatch.rebuild import Rebuilder
+    from api.core.dispatch.records import DispatchRecords
+    from api.core.dispatch.store import DispatchStore
+    from api.core.tracking.orders_view import OrdersView
+    from api.resources import _connect_postgres
+    from api.runtime import free_port
+
+    ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
+    names = Names(ns)
+    redis = aioredis.from_url(settings.stores.redis_url or "")
+    nc = await nats.connect(settings.stores.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, names)
+    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+                                        min_size=0, connect=_connect_postgres, timeout=2)
+
+    async def no_enqueue(event: Any, now_ms: int) -> bool:
+        raise AssertionError("empty streams: nothing to enqueue")
+
+    rebuilder = Rebuilder(store=store, view=OrdersView(redis, f"{ns}:view"),
+                          enqueue=no_enqueue, js=js, names=names, clock=now_ms,
+                          rebuilds=Counter("r", "r", registry=CollectorRegistry()),
+                          records=DispatchRecords(nowhere, ns))
+    try:
+        assert await rebuilder.ensure()  # a new deployment
+        first = rebuilder.known
+        await wipe(settings, ns)
+        assert await rebuilder.ensure()
+        assert rebuilder.known not in (None, first)
+        assert "availability and declines not restored" in caplog.text
+        rebuilder.reasserter.seen("c-x")
+
+        async def idle() -> bool:
+            return (await store.courier("c-x")).state is CourierState.IDLE
+        await eventually(idle)
+    finally:
+        await nowhere.close()
+        await wipe(settings, ns)
+        for spec in ("ORDERS", "DISPATCH", "LOCATIONS"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(f"{ns.upper()}_{spec}")
+        await nc.close()
+        await redis.aclose()

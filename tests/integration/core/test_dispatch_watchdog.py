@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from api.core.dispatch.watchdog import Watchdog
+from api.core.dispatch.watchdog import DECLINES_KEPT_MS, Watchdog
 from api.settings import Settings
 from geo.cells import region_of
 from streams.events import CourierUnassigned
@@ -183,3 +184,17 @@ async def test_after_a_rebuild_silence_counts_from_the_rebuild(world: World) -> 
     async def withdrawn() -> bool:
         return any(p["order_id"] == oid for p in world.offers.of(silent, "UNASSIGNED"))
     await eventually(withdrawn)
+
+
+async def test_the_watchdog_prunes_declines_older_than_the_streams(world: World) -> None:
+    """Recorded declines (kept in PostgreSQL for a rebuild after Redis loss) older than the
+    streams' 7 days are deleted by the watchdog's hourly pass; newer ones are kept."""
+    records = world.dispatch.records
+    now = world.dispatch.clock()
+    old, recent = f"o-old-{uuid.uuid4().hex[:6]}", f"o-new-{uuid.uuid4().hex[:6]}"
+    await records.save_decline(old, "c-1", now - DECLINES_KEPT_MS - 60_000)
+    await records.save_decline(recent, "c-1", now - DECLINES_KEPT_MS + 3_600_000)
+    watchdog = Watchdog(world.dispatch)  # the same lease holder as the server's
+    await watchdog.sweep()
+    assert await records.declines([old, recent]) == {recent: ["c-1"]}
+    assert watchdog.next_prune_ms > now  # not again before an hour

@@ -70,3 +70,15 @@ def test_closed_orders_are_not_rebuilt() -> None:
     assert not fold(status("accepted", 1), status("cancelled", 2)).open
     assert not fold(status("accepted", 1), status("refunded", 2)).open
     assert not fold(status("pending", 1)).open
+
+
+def test_couriers_the_watchdog_took_it_from_are_remembered() -> None:
+    """Withdrawn for stalling from A (reason "stalled"), taken back from B by the fleet: A,
+    and only A, is among the couriers never offered it again."""
+    f = fold(status("accepted", 1),
+             CourierAssigned(order_id=OID, courier_id="A", offer_id="f1", at_ms=2),
+             CourierUnassigned(order_id=OID, courier_id="A", at_ms=3, reason="stalled"),
+             CourierAssigned(order_id=OID, courier_id="B", offer_id="f2", at_ms=4),
+             CourierUnassigned(order_id=OID, courier_id="B", at_ms=5, reason="fleet"))
+    assert f.withdrawn_from == {"A"}
+    assert (f.held, f.courier_id) == (None, "")

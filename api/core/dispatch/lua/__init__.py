@@ -53,6 +53,7 @@ SCRIPTS: dict[str, tuple[tuple[str, ...], bool]] = {
     "withdraw_stalled": (_LIBS, True),
     "restore_holding": (_LIBS, False),
     "reassert": (_LIBS, False),
+    "restore_courier": (_LIBS, False),
 }
 """Every script of `DispatchStore`: the library files it is composed with, and whether its
 reply's event enters the outbox in the same step."""
