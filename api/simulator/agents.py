@@ -306,6 +306,7 @@ class CourierAgent:
         """Set when the app may be out of step with core (socket reconnected, an answer
         lost): the next check-in re-asserts online + vehicle and reconciles the orders."""
         self._next_check = 0.0
+        self._resends: set[asyncio.Task[None]] = set()
 
     def describe(self) -> str:
         """One line on this courier's route, for the report of orders left unfinished."""
@@ -371,7 +372,16 @@ class CourierAgent:
             async for raw in ws:
                 with contextlib.suppress(ValueError):
                     msg = json.loads(raw)
-                    if isinstance(msg, dict) and msg.get("type") not in ("PING", "ERROR"):
+                    if not isinstance(msg, dict):
+                        continue
+                    if msg.get("type") == "ERROR":
+                        if (msg.get("payload") or {}).get("reason") == "not_stored":
+                            # Fixes the stream never stored: where the device is now
+                            # replaces them (newer than anything core has).
+                            resend = asyncio.get_running_loop().create_task(self.send_fix())
+                            self._resends.add(resend)
+                            resend.add_done_callback(self._resends.discard)
+                    elif msg.get("type") != "PING":
                         self.inbox.put_nowait(msg)
 
     async def _h(self) -> dict[str, str]:
