@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.faults.rig import Rig
+from api.simulator.drill import Rig
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,10 @@
-"""A whole system of the test's own, every part of it killable: embedded PostgreSQL, Redis
-(append-only, as `homechef up` runs it) and NATS on free ports, and core and commerce as
-`homechef serve` child processes, the way `homechef up` runs them.
+"""Fault drills: a whole system of its own, every part of it killable (embedded PostgreSQL,
+Redis append-only as `homechef up` runs it, and NATS on free ports; core and commerce as
+`homechef serve` child processes, as `homechef up` runs them).
 
-A fault is injected while the simulator drives a short day through the public APIs; the
-test then reads the outcome from the records (commerce's orders, the LOCATIONS stream), not
-from what the simulator believes."""
+A fault is injected while the simulator drives a day through the public APIs; the outcome
+is then read from the records (commerce's orders, the LOCATIONS stream), not from what the
+simulator believes. Used by tests/faults (short days) and bench/faults.py (long ones)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,9 +28,10 @@ import redis.asyncio as aioredis
 from api.migrate import migrate
 from api.runtime import EmbeddedStores, free_port
 from api.settings import DispatchSettings, ServerSettings, Settings, StoreSettings, to_environ
-from api.simulator.clients import V1, Account, RetryingTransport, expect
-from api.simulator.run import Endpoints
+from api.simulator.clients import V1, Account, RetryingTransport
+from api.simulator.run import Endpoints, SimConfig, SimResult, simulate
 from api.simulator.system import create_staff, staff_login
+from api.simulator.world import World
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, decode_locations
 from streams.jetstream import fetch_batch
@@ -237,45 +239,71 @@ class FixProbe:
             await nc.close()
 
 
+class Fault(msgspec.Struct, frozen=True):
+    target: Target
+    kind: Kind = "kill"
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.kind}"
+
+
+DOWN_S = 2.0
+
+
+async def inject(rig: Rig, fault: Fault) -> None:
+    """The fault itself; returns when the part is back (restarted, resumed, fast again):
+    kill -9 and start again after `DOWN_S` (``kill-empty``: Redis with its data gone), a
+    SIGSTOP of twice that (a partition), or a Redis that stalls for 300 ms in every 500
+    for three times that."""
+    if fault.kind == "pause":
+        rig.stores.pause(fault.target)
+        await asyncio.sleep(DOWN_S * 2)
+        rig.stores.resume(fault.target)
+    elif fault.kind == "slow":
+        await rig.slow_redis(for_s=DOWN_S * 3)
+    else:
+        await rig.kill(fault.target)
+        await asyncio.sleep(DOWN_S)
+        await rig.restore(fault.target, empty=fault.kind == "kill-empty")
+
+
 class Figures(msgspec.Struct, kw_only=True):
-    """What one fault did to the day (printed, and in the test's assertion messages)."""
+    """How the system came back from one fault (printed, and in assertion messages)."""
 
     fault: str
     down_s: float
-    health_s: float | None = None
+    health_s: float
     """From the part coming back until both /health answer 200."""
-    first_order_s: float | None = None
+    first_order_s: float | None
     """... until the first order placed and paid after it."""
-    first_progress_s: float | None = None
+    first_progress_s: float | None
     """... until the first courier's progress through core's dispatch after it (an order
     assigned, picked up or delivered)."""
-    first_assignment_s: float | None = None
+    first_assignment_s: float | None
     """... until the first order assigned after it (not part of the recovery: it also waits
     for an order's queue entry, i.e. for its food to be nearly ready)."""
-    recovery_s: float | None = None
-    placed: int = 0
-    paid: int = 0
-    delivered: int = 0
-    cancelled: int = 0
-    stranded: list[str] = []
-    double_assignments: int = 0
-    fixes_acked: int = 0
-    fixes_lost: int = 0
-    fixes_refused_on_retry: int = 0
-    retries: int = 0
-    reconciled: int = 0
-    errors: int = 0
+    recovery_s: float | None
+    """The slowest of health, order and progress: the system serves again."""
 
     def line(self) -> str:
-        return (f"{self.fault:<22} down {self.down_s:4.1f} s | recovery "
+        return (f"{self.fault:<16} down {self.down_s:4.1f} s | recovery "
                 f"{_s(self.recovery_s)} (health {_s(self.health_s)}, order "
                 f"{_s(self.first_order_s)}, courier progress {_s(self.first_progress_s)}; "
-                f"first assignment {_s(self.first_assignment_s)}) | "
-                f"paid {self.paid}, delivered {self.delivered}, cancelled {self.cancelled}, "
-                f"stranded {len(self.stranded)}, double {self.double_assignments} | fixes acked "
-                f"{self.fixes_acked}, lost {self.fixes_lost}, refused on retry "
-                f"{self.fixes_refused_on_retry} | retries {self.retries}, reconciled "
-                f"{self.reconciled}")
+                f"first assignment {_s(self.first_assignment_s)})")
+
+
+def recovery_of(fault: Fault, down_s: float, back_wall: float, health_s: float,
+                world: World) -> Figures:
+    ts = world.timelines.values()
+    order = seconds_after(back_wall, [t.placed_s for t in ts if t.order_id in world.paid])
+    progress = seconds_after(back_wall, [x for t in ts for x in (
+        t.assigned_s, t.picked_up_s, t.delivered_s)])
+    return Figures(
+        fault=str(fault), down_s=down_s, health_s=health_s, first_order_s=order,
+        first_progress_s=progress,
+        first_assignment_s=seconds_after(back_wall, [t.assigned_s for t in ts]),
+        recovery_s=None if order is None or progress is None
+        else max(health_s, order, progress))
 
 
 def _s(value: float | None) -> str:
@@ -288,4 +316,69 @@ def seconds_after(since_wall: float, times: list[float | None]) -> float | None:
     return (min(later) - since_wall) if later else None
 
 
-__all__ = ["Figures", "FixProbe", "Kind", "Rig", "Target", "expect", "seconds_after"]
+
+
+class DrillResult(msgspec.Struct, kw_only=True):
+    sim: SimResult
+    figures: list[Figures]
+    fixes_acked: int
+    fixes_lost: int
+    """Acknowledged fixes missing from the LOCATIONS stream."""
+    fixes_refused_on_retry: int
+
+    def line(self) -> str:
+        k = self.sim.kpis
+        return (f"paid {self.sim.paid}, delivered {k.delivered}, cancelled {k.cancelled}, "
+                f"stranded {len(self.sim.stranded)}, double {k.double_assignments} | fixes "
+                f"acked {self.fixes_acked}, lost {self.fixes_lost}, refused on retry "
+                f"{self.fixes_refused_on_retry} | retries {self.sim.retries}, reconciled "
+                f"{self.sim.reconciled}")
+
+
+async def drill(rig: Rig, config: SimConfig, faults: list[Fault], *, first_fault_s: float,
+                spacing_s: float, echo: Callable[[str], None] = lambda _: None,
+                probe_at: tuple[float, float] | None = None) -> DrillResult:
+    """Run a simulated day on `rig` with `faults` one after another: the first
+    `first_fault_s` into the day, each next one `spacing_s` after the previous part came
+    back; a fix probe (by default ~110 km north of the city: never a dispatch candidate)
+    posts fixes throughout. Returns the day's outcome from the records."""
+    assert rig.endpoints is not None
+    assert rig.settings is not None
+    center = config.city.center
+    at = probe_at or (center.lat + 1.0, center.lng)
+    world = World()
+    sim = asyncio.create_task(simulate(rig.endpoints, config, echo=echo, world=world))
+    probe, probe_stop = FixProbe(), asyncio.Event()
+    backs: list[tuple[Fault, float, float, float]] = []
+    async with httpx.AsyncClient(base_url=rig.endpoints.commerce_url, timeout=30) as commerce:
+        device = await Account.register(commerce, f"probe-{secrets.token_hex(4)}@example.com",
+                                        "probe-password-1", "delivery", "Probe")
+        probe_task = asyncio.create_task(
+            probe.run(rig.endpoints.core_url, device, probe_stop, at))
+        try:
+            await asyncio.wait_for(world.day_started.wait(), 120)
+            await asyncio.sleep(first_fault_s)
+            for fault in faults:
+                echo(f"fault: {fault}")
+                down_at = time.monotonic()
+                await inject(rig, fault)
+                back_wall, back_at = time.time(), time.monotonic()
+                health_s = await rig.wait_healthy(60.0)
+                backs.append((fault, back_at - down_at, back_wall, health_s))
+                await asyncio.sleep(max(0.0, back_at + spacing_s - time.monotonic()))
+            result = await sim
+        finally:
+            probe_stop.set()
+            await probe_task
+            if not sim.done():
+                sim.cancel()
+    stored = await probe.stored(rig.settings.stores.nats_url or "",
+                                Names(rig.settings.server.namespace))
+    return DrillResult(
+        sim=result, figures=[recovery_of(f, d, w, h, world) for f, d, w, h in backs],
+        fixes_acked=len(probe.acked), fixes_lost=len(set(probe.acked) - stored),
+        fixes_refused_on_retry=probe.refused_on_retry)
+
+
+__all__ = ["DrillResult", "Fault", "Figures", "FixProbe", "Kind", "Rig", "Target", "drill",
+           "inject", "recovery_of"]
