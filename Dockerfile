@@ -5,6 +5,7 @@ COPY geo geo
 COPY dispatch dispatch
 COPY routing routing
 COPY streams streams
+COPY roads roads
 COPY api api
 COPY fleet_console fleet_console
 RUN pip install --no-cache-dir .

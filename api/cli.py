@@ -488,6 +488,49 @@ def routing_solve(file: str, time_limit_s: float, seed: int) -> None:
     click.echo(msgspec.json.encode(result).decode())
 
 
+@main.group()
+def roads() -> None:
+    """Road network data (OSRM) built from OpenStreetMap extracts."""
+
+
+@roads.command("build")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to build into [default: DATA_DIR/roads/<name of FILE>].")
+@click.option("--profile", "profiles", multiple=True,
+              type=click.Choice(["car", "bicycle", "foot"]),
+              help="Profile to build (repeat the option) [default: car, bicycle, foot].")
+@click.option("--algorithm", type=click.Choice(["mld", "ch"]), default="mld",
+              show_default=True,
+              help="mld: partition + customize (live speeds can be re-customised); "
+                   "ch: contract.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+def roads_build(file: Path, out: Path | None, profiles: tuple[str, ...], algorithm: str,
+                threads: int) -> None:
+    """Build OSRM road data from FILE (.osm.pbf, .osm, .osm.bz2); serve it with ROADS=OUT.
+
+    Exit status 1 with one line on stderr when FILE is missing, is not an OpenStreetMap
+    extract, or an OSRM tool refuses it."""
+    from roads.build import build_roads, source_stem
+    from roads.manifest import RoadsError
+    from roads.profiles import PROFILES
+
+    if out is None:
+        out = _settings().server.data_dir / "roads" / source_stem(file)
+    chosen = [p for p in PROFILES if p in profiles] if profiles else list(PROFILES)
+    try:
+        manifest = build_roads(file, out, profiles=chosen,  # type: ignore[arg-type]
+                               algorithm=algorithm,  # type: ignore[arg-type]
+                               threads=threads, progress=lambda line: click.echo(
+                                   f"roads: {line}", err=True))
+    except RoadsError as exc:
+        raise click.ClickException(str(exc)) from None
+    lo_lng, lo_lat, hi_lng, hi_lat = manifest.bbox
+    click.echo(f"built {', '.join(manifest.profiles)} ({manifest.algorithm}) in "
+               f"{manifest.build_s:.1f} s; bbox lat {lo_lat:.4f}..{hi_lat:.4f}, "
+               f"lng {lo_lng:.4f}..{hi_lng:.4f}; serve with ROADS={out}")
+
+
 from api.commerce.cli import users  # noqa: E402  (commerce's command group)
 
 main.add_command(users)
