@@ -98,7 +98,13 @@ def serve(service: str) -> None:
     # uvicorn's websockets-sansio one plus the sockets' synchronous fast lane (fastws.py).
     # log_config=None: uvicorn's loggers propagate to the root's JSON handler, which redacts
     # credentials (its handshake lines and access log carry the URL, ?token= included).
-    uvicorn.run(factory(settings), host=settings.server.host, port=port, log_config=None,
+    from roads.manifest import RoadsError
+
+    try:
+        app = factory(settings)
+    except RoadsError as exc:  # ROADS names a folder that cannot be loaded
+        raise click.ClickException(f"ROADS: {exc}") from None
+    uvicorn.run(app, host=settings.server.host, port=port, log_config=None,
                 access_log=settings.server.access_log, lifespan="on", ws=FastLaneProtocol,
                 ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
 
@@ -519,8 +525,8 @@ def roads_build(file: Path, out: Path | None, profiles: tuple[str, ...], algorit
         out = _settings().server.data_dir / "roads" / source_stem(file)
     chosen = [p for p in PROFILES if p in profiles] if profiles else list(PROFILES)
     try:
-        manifest = build_roads(file, out, profiles=chosen,  # type: ignore[arg-type]
-                               algorithm=algorithm,  # type: ignore[arg-type]
+        manifest = build_roads(file, out, profiles=chosen,
+                               algorithm="ch" if algorithm == "ch" else "mld",
                                threads=threads, progress=lambda line: click.echo(
                                    f"roads: {line}", err=True))
     except RoadsError as exc:

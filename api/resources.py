@@ -26,6 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from api.auth import TokenCodec
 from api.settings import Settings
+from api.travel import TravelInfo
 
 log = logging.getLogger("homechef.resources")
 
@@ -46,10 +47,12 @@ class DependencyHealth(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: str  # "ok" | "degraded"
     service: str
     dependencies: dict[str, DependencyHealth]
+    travel: TravelInfo | None = None
+    """Core: which travel model is live (roads or straight-line)."""
 
 
 def _require(url: str | None, name: str) -> str:

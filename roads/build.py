@@ -27,7 +27,11 @@ import numpy as np
 from roads.manifest import Manifest, RoadsError, write_manifest
 from roads.profiles import Algorithm, Profile
 
-__all__ = ["SOURCE_SUFFIXES", "build_roads", "check_source", "osrm_home", "source_stem"]
+__all__ = ["SAMPLE_EXTRACT", "SOURCE_SUFFIXES", "build_roads", "check_source", "osrm_home",
+           "source_stem"]
+
+SAMPLE_EXTRACT = Path(__file__).resolve().parent / "data" / "monaco.osm.pbf"
+"""The Monaco extract shipped with the package (roads/data/README.md: licence, attribution)."""
 
 SOURCE_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2")
 """What osrm-extract reads."""

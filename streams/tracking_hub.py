@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 
@@ -238,6 +239,9 @@ class TrackingHub:
         self.names = names
         self.limits = limits or HubLimits()
         self.travel: TravelModel = travel or HaversineTravelModel()
+        self._fallback: TravelModel = HaversineTravelModel()
+        """An ETA always exists: where `travel` (roads) cannot connect the courier (off the
+        map: infinite), the straight-line estimate is sent instead."""
         self._clock_ms = clock_ms
         self._monotonic = monotonic
         self._order_watches: dict[str, set[OrderWatch]] = {}
@@ -570,10 +574,14 @@ class TrackingHub:
         the drop is unknown."""
         if track.dropoff is None:
             return None
-        return delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
-                              food_on_board=track.status in ON_BOARD_STATUSES,
-                              ready_at_ms=track.ready_at_ms, now_ms=now_ms,
-                              travel=self.travel, vehicle=self.limits.vehicle)
+        for travel in (self.travel, self._fallback):
+            eta = delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
+                                 food_on_board=track.status in ON_BOARD_STATUSES,
+                                 ready_at_ms=track.ready_at_ms, now_ms=now_ms,
+                                 travel=travel, vehicle=self.limits.vehicle)
+            if math.isfinite(eta):
+                return eta
+        return None
 
     def location_message(self, track: OrderTrack, courier_id: str, at: Point,
                          ts: int) -> bytes | None:

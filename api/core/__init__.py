@@ -12,7 +12,7 @@ from api.core.dispatch.watchdog import Watchdog
 from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
 from api.core.fleet.controllers import console_static
 from api.core.gps.controllers import GpsController
-from api.core.routing.controllers import RoutingController
+from api.core.routing.controllers import RouteLegController, RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import TrackingController
@@ -83,6 +83,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     return Parts(
         handlers=[GpsController, *FLEET_HANDLERS, ZoneController, RoutingController,
+                  RouteLegController,
                   CourierDispatchController, FleetDispatchController, TrackingController,
                   console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
@@ -92,7 +93,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("dispatch-history", record_history),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
                  ("console-states", tracking.follow_courier_states)],
-        state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
+        state={"core": core, "tracking": tracking, "solver_pool": solver_pool,
+               "travel": core.travel},
         shutdown=[flush_ingest, solver_pool.close],
         dependencies=DEPENDENCIES,
     )
