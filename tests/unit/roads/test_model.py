@@ -148,7 +148,7 @@ def test_the_lower_bound_holds(road_model: RoadTravelModel) -> None:
 
 def test_a_folder_that_is_not_road_data_is_refused(tmp_path: Path,
                                                    monaco_roads: BuiltRoads) -> None:
-    with pytest.raises(RoadsError, match="no manifest.json"):
+    with pytest.raises(RoadsError, match=r"no manifest\.json"):
         RoadTravelModel.open(tmp_path)
     manifest = (monaco_roads.directory / "manifest.json").read_text()
     partial = tmp_path / "partial"
