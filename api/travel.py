@@ -40,6 +40,11 @@ class Travel:
         self.info = info
         self.roads = roads
 
+    def close(self) -> None:
+        """At shutdown: release the road engines (see `RoadTravelModel.close`)."""
+        if self.roads is not None:
+            self.roads.close()
+
 
 def straight_line_travel() -> Travel:
     model = HaversineTravelModel()

@@ -123,6 +123,11 @@ class RoadTravelModel:
                                  f"{exc}") from None
         return cls(engines, manifest=manifest, directory=directory, **options)
 
+    def close(self) -> None:
+        """Release the engines (their memory is the road data's size). Afterwards every pair
+        is unreachable; a process closes its model only at shutdown."""
+        self.engines.clear()
+
     def describe(self) -> str:
         m = self.manifest
         return (f"roads from {m.source} ({', '.join(m.profiles)}; {m.algorithm}; built "
@@ -197,8 +202,11 @@ class RoadTravelModel:
                                       geometries="geojson",
                                       overview="full" if geometry else "false",
                                       generate_hints=False)
+        engine = self.engines.get(profile)
+        if engine is None:
+            return None
         try:
-            answer = self.engines[profile].Route(params)
+            answer = engine.Route(params)
         except RuntimeError:
             return None  # NoRoute / NoSegment: OSRM raises for "no answer"
         if answer["code"] != "Ok" or not len(answer["routes"]):
@@ -286,8 +294,11 @@ class RoadTravelModel:
             coordinates=coords, sources=list(range(len(ia))),
             destinations=list(range(len(ia), len(ia) + len(ib))),
             annotations=["duration"], generate_hints=False)
+        engine = self.engines.get(profile)
+        if engine is None:
+            return out
         try:
-            answer = self.engines[profile].Table(params)
+            answer = engine.Table(params)
         except RuntimeError:
             return out
         if answer["code"] != "Ok":

@@ -52,6 +52,9 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def flush_ingest(_: Resources) -> None:
         await core.ingest.close()  # coalesced socket fixes still pending
 
+    async def close_travel(_: Resources) -> None:
+        core.travel.close()
+
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
 
@@ -95,6 +98,6 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("console-states", tracking.follow_courier_states)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool,
                "travel": core.travel},
-        shutdown=[flush_ingest, solver_pool.close],
+        shutdown=[flush_ingest, solver_pool.close, close_travel],
         dependencies=DEPENDENCIES,
     )

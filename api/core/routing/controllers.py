@@ -7,7 +7,7 @@ from functools import partial
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from api.auth import STAFF, Role, roles
 from api.core.deps import CoreDep, RoutingDep
@@ -35,7 +35,7 @@ class RouteLegController(Controller):
          summary="One leg between two points: duration, distance and a GeoJSON LineString "
                  "along the roads (ROADS) or the straight line")
     def route(self, core: CoreDep, from_lat: Lat, from_lng: Lng, to_lat: Lat, to_lng: Lng,
-              vehicle: Literal["bike", "scooter", "car"] = "bike") -> RouteLeg:
+              vehicle: FromQuery[Literal["bike", "scooter", "car"]] = "bike") -> RouteLeg:
         return route_leg(core.travel, from_lat, from_lng, to_lat, to_lng, Vehicle(vehicle))
 
 
