@@ -46,12 +46,6 @@ MAX_SPEED_MPS: dict[Profile, float] = {"car": 150 / 3.6, "bicycle": 40 / 3.6, "f
 """No road time of the profile is faster than this over the straight-line distance (the
 profiles' top speeds with a margin); the lower bound dispatch's candidate search needs."""
 
-# How densely `RoadTravelModel._pairs` groups pairs into Tables: (cells per pair asked, cells
-# a table may have whatever its pairs). Measured on the Monaco extract (2,000 chefs x 12
-# scattered couriers): an MLD Table's cost grows with every source searched, so one
-# destination per call is fastest there; CH's many-to-many gains from grouping.
-_GROUPING = {"mld": (1, 0), "ch": (3, 64)}
-
 
 class RoadRoute(msgspec.Struct, frozen=True, kw_only=True):
     """One leg along the roads."""
@@ -166,8 +160,8 @@ class RoadTravelModel:
         vehicle_code: npt.NDArray[np.int64],
     ) -> FloatArray:
         """Seconds from a[k] to b[k] by vehicle_code[k] (numpy broadcasting). Pairs are asked
-        per profile as one Table over their distinct sources and destinations, or in blocks
-        of destinations when that table would be large."""
+        per profile as one Table over their distinct sources and destinations, or one Table
+        per destination when that table would be larger than the pairs (`_pairs`)."""
         arrays = np.broadcast_arrays(np.asarray(lat_a, np.float64), np.asarray(lng_a, np.float64),
                                      np.asarray(lat_b, np.float64), np.asarray(lng_b, np.float64),
                                      np.asarray(vehicle_code, np.int64))
@@ -233,47 +227,29 @@ class RoadTravelModel:
     # -- internals -------------------------------------------------------------------------
     def _pairs(self, profile: Profile, factor: float, la: FloatArray, ga: FloatArray,
                lb: FloatArray, gb: FloatArray) -> FloatArray:
-        """Pairs as few, dense Tables: a Table's cost grows with sources x destinations, and
-        each call has a fixed cost, so destinations are grouped while the group's table stays
-        within a few times the pairs (`_GROUPING`) it answers (one table when the whole set is dense
-        enough: every courier near every chef)."""
-        density, min_cells = _GROUPING[self.manifest.algorithm]
+        """One Table over all distinct sources x destinations when that is no bigger than
+        the pairs asked (every courier near every chef); else one Table per destination
+        with its own sources. A Table's cost grows with every source searched and every
+        destination reached, so for dispatch's shape (each chef's nearest couriers) the
+        per-destination calls were fastest of the groupings tried (bench/roads.py:
+        0.49 s MLD, 0.25 s CH for 2,000 x 12 on Monaco, against 0.7-0.9 s and 0.3-0.35 s
+        grouping several chefs per call)."""
         src, src_of = _unique_points(la, ga)
         dst, dst_of = _unique_points(lb, gb)
-        n = len(la)
-        if len(src) * len(dst) <= max(density * n, min_cells):
+        if len(src) * len(dst) <= len(la):
             table = self._table(profile, factor, src[:, 0], src[:, 1], dst[:, 0], dst[:, 1])
             return np.asarray(table[src_of, dst_of])
-        out = np.full(n, np.inf)
+        out = np.full(len(la), np.inf)
         order = np.argsort(dst_of, kind="stable")
-        starts = np.searchsorted(dst_of[order], np.arange(len(dst) + 1))
-        block: list[npt.NDArray[np.intp]] = []
-        block_src: set[int] = set()
-        block_pairs = 0
-
-        def flush() -> None:
-            rows = order[np.concatenate([np.arange(starts[d], starts[d + 1]) for d in
-                                         [int(dst_of[r[0]]) for r in block]])]
-            s_pts, s_of = np.unique(src_of[rows], return_inverse=True)
-            d_pts, d_of = np.unique(dst_of[rows], return_inverse=True)
-            table = self._table(profile, factor, src[s_pts, 0], src[s_pts, 1],
-                                dst[d_pts, 0], dst[d_pts, 1])
-            out[rows] = table[s_of.reshape(-1), d_of.reshape(-1)]
-
+        starts = np.searchsorted(dst_of[order], np.arange(len(dst) + 1)).tolist()
         for d in range(len(dst)):
             rows = order[starts[d]:starts[d + 1]]
             if not len(rows):
                 continue
-            sources = set(src_of[rows].tolist())
-            merged = block_src | sources
-            pairs = block_pairs + len(rows)
-            if block and len(merged) * (len(block) + 1) > max(density * pairs, min_cells):
-                flush()
-                block, merged, pairs = [], sources, len(rows)
-            block.append(rows)
-            block_src, block_pairs = merged, pairs
-        if block:
-            flush()
+            s_pts, s_of = np.unique(src_of[rows], return_inverse=True)
+            table = self._table(profile, factor, src[s_pts, 0], src[s_pts, 1],
+                                dst[d:d + 1, 0], dst[d:d + 1, 1])
+            out[rows] = table[s_of.reshape(-1), 0]
         return out
 
     def _table(self, profile: Profile, factor: float, la: FloatArray, ga: FloatArray,
