@@ -445,6 +445,20 @@ async def _simulate_own(settings: Settings, config: object, policy: str) -> obje
         await clean_up(run)
 
 
+def _demo_centre(settings: Settings) -> tuple[float, float]:
+    """Where the demo city lies: Bangalore, or with ROADS the middle of the road data (a
+    city elsewhere would be off the map: every ride unreachable, no order dispatched)."""
+    if settings.roads.path is None:
+        return 12.9716, 77.5946
+    from roads.manifest import RoadsError, read_manifest
+
+    try:
+        lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(settings.roads.path).bbox
+    except RoadsError as exc:
+        raise click.ClickException(f"ROADS: {exc}") from None
+    return (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2
+
+
 async def _demo(system: _System, stop: asyncio.Event) -> None:
     """`up --demo`: a fleet manager for the console, then the simulated city until Ctrl-C."""
     from api.simulator.system import create_staff, staff_login
@@ -456,9 +470,10 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     await create_staff(system.settings.stores.database_url, email, password, "admin")
     click.echo(f"Fleet console: {system.url('core')}/console/")
     click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
+    lat, lng = _demo_centre(system.settings)
     config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
                          duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
-                         lat=12.9716, lng=77.5946, policy=None, accept_prob=0.9,
+                         lat=lat, lng=lng, policy=None, accept_prob=0.9,
                          prep_scale=1.0, speed_factor=1.0, progress_s=10.0,
                          wander_m=300.0)  # idle couriers cruise: the map moves at once
     from api.simulator.run import Endpoints, SimResult

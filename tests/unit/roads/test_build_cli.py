@@ -8,9 +8,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
+import pytest
 from click.testing import CliRunner
 
-from api.cli import main
+from api.cli import _demo_centre, main
+from api.settings import Settings
 from roads.build import SAMPLE_EXTRACT
 from tests.conftest import BuiltRoads
 
@@ -95,3 +98,15 @@ def test_a_truncated_extract_fails_in_osrm_extract_without_a_traceback(tmp_path:
     assert not (out / "manifest.json").exists()
     assert not (out / "bicycle").exists()
     assert "osrm-extract" in (out / "build.log").read_text()
+
+
+def test_the_demo_city_lies_inside_the_road_data(monaco_roads: BuiltRoads,
+                                                 tmp_path: Path) -> None:
+    """`up --demo` with ROADS set places its city in the middle of the road network (a city
+    elsewhere would be off the map); without ROADS it stays where it was."""
+    assert _demo_centre(Settings()) == (12.9716, 77.5946)
+    lat, lng = _demo_centre(Settings().replace(roads__path=monaco_roads.directory))
+    assert lat == pytest.approx((43.715032 + 43.769991) / 2, abs=1e-4)
+    assert lng == pytest.approx((7.349002 + 7.49066) / 2, abs=1e-4)
+    with pytest.raises(click.ClickException, match="no manifest"):
+        _demo_centre(Settings().replace(roads__path=tmp_path))
