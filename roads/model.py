@@ -71,8 +71,6 @@ def _unique_points(lat: FloatArray, lng: FloatArray) -> tuple[FloatArray, npt.ND
 class RoadTravelModel:
     """Seconds between points along the roads of one built folder (module docstring)."""
 
-    name = "roads"
-
     def __init__(
         self,
         engines: Mapping[Profile, Any],
@@ -105,6 +103,7 @@ class RoadTravelModel:
         """Load every profile of a road folder (its manifest names them) into memory."""
         import osrm  # the compiled engine: loaded only when roads are configured
 
+        directory = directory.resolve()
         manifest = read_manifest(directory)
         engines: dict[Profile, Any] = {}
         algorithm = "MLD" if manifest.algorithm == "mld" else "CH"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,13 @@ def test_a_folder_that_is_not_road_data_is_refused(tmp_path: Path,
     (partial / "bicycle").symlink_to(monaco_roads.directory / "bicycle")
     with pytest.raises(RoadsError, match="has no car profile"):
         RoadTravelModel.open(partial)
+
+
+def test_a_folder_with_damaged_data_is_refused(tmp_path: Path,
+                                               monaco_roads: BuiltRoads) -> None:
+    """A data file missing (a copy cut short): the engine's own reason, as a RoadsError."""
+    copy = tmp_path / "copy"
+    shutil.copytree(monaco_roads.directory, copy)
+    (copy / "car" / "monaco.osrm.mldgr").unlink()
+    with pytest.raises(RoadsError, match="cannot load the car road data"):
+        RoadTravelModel.open(copy)
