@@ -263,11 +263,18 @@ class RoadTravelModel:
         ia, ib = np.flatnonzero(ok_a), np.flatnonzero(ok_b)
         if not len(ia) or not len(ib):
             return out
-        coords = [*zip(ga[ia].tolist(), la[ia].tolist(), strict=True),
-                  *zip(gb[ib].tolist(), lb[ib].tolist(), strict=True)]
+        coords = list(zip(ga[ia].tolist(), la[ia].tolist(), strict=True))
+        if (len(ia) > 1 and la.shape == lb.shape and np.array_equal(la, lb)
+                and np.array_equal(ga, gb)):
+            # All-to-all over one list (stacking, route optimisation): each point snapped
+            # once. (OSRM wants two coordinates at least.)
+            sources = destinations = list(range(len(ia)))
+        else:
+            coords += zip(gb[ib].tolist(), lb[ib].tolist(), strict=True)
+            sources = list(range(len(ia)))
+            destinations = list(range(len(ia), len(ia) + len(ib)))
         params = osrm.TableParameters(
-            coordinates=coords, sources=list(range(len(ia))),
-            destinations=list(range(len(ia), len(ia) + len(ib))),
+            coordinates=coords, sources=sources, destinations=destinations,
             annotations=["duration"], generate_hints=False)
         engine = self.engines.get(profile)
         if engine is None:
