@@ -68,6 +68,32 @@ def _unique_points(lat: FloatArray, lng: FloatArray) -> tuple[FloatArray, npt.ND
     return pts, inverse.reshape(-1)
 
 
+class _Legs:
+    """The parts of some legs' times, same-shaped arrays: `road_s` between the snapped
+    points (inf: unreachable or off the map), `snap_s` the walks to and from the road, and
+    `walk_s` walking straight across (inf unless the points are nearer each other than
+    the road; inf off the map)."""
+
+    __slots__ = ("road_s", "snap_s", "walk_s")
+
+    def __init__(self, road_s: FloatArray, snap_s: FloatArray, walk_s: FloatArray) -> None:
+        self.road_s, self.snap_s, self.walk_s = road_s, snap_s, walk_s
+
+    @classmethod
+    def unreachable(cls, shape: int | tuple[int, ...]) -> _Legs:
+        return cls(np.full(shape, np.inf), np.zeros(shape), np.full(shape, np.inf))
+
+    def seconds(self, factor: float) -> FloatArray:
+        """The legs' times for a vehicle whose road time is the profile's x `factor`."""
+        return np.asarray(np.minimum(self.road_s * factor + self.snap_s, self.walk_s))
+
+    def take(self, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> _Legs:
+        return _Legs(self.road_s[rows, cols], self.snap_s[rows, cols], self.walk_s[rows, cols])
+
+    def put(self, at: npt.NDArray[np.intp], legs: _Legs) -> None:
+        self.road_s[at], self.snap_s[at], self.walk_s[at] = legs.road_s, legs.snap_s, legs.walk_s
+
+
 class RoadTravelModel:
     """Seconds between points along the roads of one built folder (module docstring)."""
 
@@ -146,8 +172,8 @@ class RoadTravelModel:
         lb, gb = np.atleast_1d(np.asarray(lat_b, np.float64)), np.atleast_1d(
             np.asarray(lng_b, np.float64))
         code = VEHICLES.index(vehicle)
-        return self._table(self._profile_of_code[code], self._factor_of_code[code],
-                           la, ga, lb, gb)
+        return self._table(self._profile_of_code[code], la, ga, lb, gb).seconds(
+            self._factor_of_code[code])
 
     # -- dispatch.costs.PairTravelModel ----------------------------------------------------
     def travel_pairs_s(
@@ -159,18 +185,23 @@ class RoadTravelModel:
         vehicle_code: npt.NDArray[np.int64],
     ) -> FloatArray:
         """Seconds from a[k] to b[k] by vehicle_code[k] (numpy broadcasting). Pairs are asked
-        per profile as one Table over their distinct sources and destinations, or one Table
-        per destination when that table would be larger than the pairs (`_pairs`)."""
+        per profile (scooters and cars together: the same pair is asked once) as one Table
+        over their distinct sources and destinations, or one Table per destination when that
+        table would be larger than the pairs (`_pairs`)."""
         arrays = np.broadcast_arrays(np.asarray(lat_a, np.float64), np.asarray(lng_a, np.float64),
                                      np.asarray(lat_b, np.float64), np.asarray(lng_b, np.float64),
                                      np.asarray(vehicle_code, np.int64))
         shape = arrays[0].shape
         la, ga, lb, gb, codes = (a.reshape(-1) for a in arrays)
         out = np.full(la.shape, np.inf)
-        for code in np.unique(codes).tolist():
-            sel = np.flatnonzero(codes == code)
-            out[sel] = self._pairs(self._profile_of_code[code], self._factor_of_code[code],
-                                   la[sel], ga[sel], lb[sel], gb[sel])
+        present = np.unique(codes).tolist()
+        for profile in dict.fromkeys(self._profile_of_code[c] for c in present):
+            sel = np.flatnonzero(np.isin(codes, [c for c in present
+                                                 if self._profile_of_code[c] == profile]))
+            legs = self._pairs(profile, la[sel], ga[sel], lb[sel], gb[sel])
+            for code in np.unique(codes[sel]).tolist():
+                mine = codes[sel] == code
+                out[sel[mine]] = legs.seconds(self._factor_of_code[code])[mine]
         return out.reshape(shape)
 
     def travel_lower_bound_s(
@@ -224,41 +255,51 @@ class RoadTravelModel:
         return RoadRoute(duration_s=duration_s, distance_m=distance_m, coordinates=coords)
 
     # -- internals -------------------------------------------------------------------------
-    def _pairs(self, profile: Profile, factor: float, la: FloatArray, ga: FloatArray,
-               lb: FloatArray, gb: FloatArray) -> FloatArray:
-        """One Table over all distinct sources x destinations when that is no bigger than
-        the pairs asked (every courier near every chef); else one Table per destination
-        with its own sources. A Table's cost grows with every source searched and every
-        destination reached, so for dispatch's shape (each chef's nearest couriers) the
-        per-destination calls were fastest of the groupings tried (bench/roads.py:
-        0.49 s MLD, 0.25 s CH for 2,000 x 12 on Monaco, against 0.7-0.9 s and 0.3-0.35 s
-        grouping several chefs per call)."""
+    def _pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
+               gb: FloatArray) -> _Legs:
+        """The legs of the pairs (a[k], b[k]): one Table over all distinct sources x
+        destinations when that is no bigger than the pairs asked (every courier near every
+        chef); else one Table per destination with its own sources, or per source with its
+        own destinations when there are fewer sources (chef -> drop-offs). A Table's cost
+        grows with every source searched and every destination reached, so for dispatch's
+        shape (each chef's nearest couriers) one call per chef was the fastest grouping
+        tried (bench/roads.py: 0.49 s MLD, 0.25 s CH for 2,000 x 12 on Monaco, against
+        0.7-0.9 s and 0.3-0.35 s grouping several chefs per call)."""
         src, src_of = _unique_points(la, ga)
         dst, dst_of = _unique_points(lb, gb)
         if len(src) * len(dst) <= len(la):
-            table = self._table(profile, factor, src[:, 0], src[:, 1], dst[:, 0], dst[:, 1])
-            return np.asarray(table[src_of, dst_of])
-        out = np.full(len(la), np.inf)
-        order = np.argsort(dst_of, kind="stable")
-        starts = np.searchsorted(dst_of[order], np.arange(len(dst) + 1)).tolist()
-        for d in range(len(dst)):
-            rows = order[starts[d]:starts[d + 1]]
+            table = self._table(profile, src[:, 0], src[:, 1], dst[:, 0], dst[:, 1])
+            return table.take(src_of, dst_of)
+        by_source = len(src) < len(dst)
+        key, other = (src_of, dst_of) if by_source else (dst_of, src_of)
+        out = _Legs.unreachable(len(la))
+        order = np.argsort(key, kind="stable")
+        starts = np.searchsorted(key[order], np.arange((len(src) if by_source else len(dst))
+                                                       + 1)).tolist()
+        for g in range(len(starts) - 1):
+            rows = order[starts[g]:starts[g + 1]]
             if not len(rows):
                 continue
-            s_pts, s_of = np.unique(src_of[rows], return_inverse=True)
-            table = self._table(profile, factor, src[s_pts, 0], src[s_pts, 1],
-                                dst[d:d + 1, 0], dst[d:d + 1, 1])
-            out[rows] = table[s_of.reshape(-1), 0]
+            pts, of = np.unique(other[rows], return_inverse=True)
+            one = np.zeros(len(rows), np.intp)
+            if by_source:
+                table = self._table(profile, src[g:g + 1, 0], src[g:g + 1, 1],
+                                    dst[pts, 0], dst[pts, 1])
+                out.put(rows, table.take(one, of.reshape(-1)))
+            else:
+                table = self._table(profile, src[pts, 0], src[pts, 1],
+                                    dst[g:g + 1, 0], dst[g:g + 1, 1])
+                out.put(rows, table.take(of.reshape(-1), one))
         return out
 
-    def _table(self, profile: Profile, factor: float, la: FloatArray, ga: FloatArray,
-               lb: FloatArray, gb: FloatArray) -> FloatArray:
-        """(len(a), len(b)) seconds: one OSRM Table, snaps and limits applied (module
+    def _table(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
+               gb: FloatArray) -> _Legs:
+        """The (len(a), len(b)) legs of one OSRM Table, snaps and limits applied (module
         docstring)."""
         import osrm
 
         n, m = len(la), len(lb)
-        out = np.full((n, m), np.inf)
+        out = _Legs.unreachable((n, m))
         ok_a, ok_b = _valid(la, ga), _valid(lb, gb)
         ia, ib = np.flatnonzero(ok_a), np.flatnonzero(ok_b)
         if not len(ia) or not len(ib):
@@ -289,10 +330,12 @@ class RoadTravelModel:
                          for row in answer["durations"]], dtype=np.float64)
         snap_a = np.array([float(w["distance"]) for w in answer["sources"]])
         snap_b = np.array([float(w["distance"]) for w in answer["destinations"]])
-        cost = road * factor + (snap_a[:, None] + snap_b[None, :]) / self.snap_speed_mps
+        snap_m = snap_a[:, None] + snap_b[None, :]
         direct_m = haversine_matrix_m(la[ia], ga[ia], lb[ib], gb[ib])
-        walk = direct_m <= snap_a[:, None] + snap_b[None, :]
-        cost = np.where(walk, np.minimum(cost, direct_m / self.snap_speed_mps), cost)
         off_map = (snap_a[:, None] > self.max_snap_m) | (snap_b[None, :] > self.max_snap_m)
-        out[np.ix_(ia, ib)] = np.where(off_map, np.inf, cost)
+        cells = np.ix_(ia, ib)
+        out.road_s[cells] = np.where(off_map, np.inf, road)
+        out.snap_s[cells] = snap_m / self.snap_speed_mps
+        out.walk_s[cells] = np.where(off_map | (direct_m > snap_m), np.inf,
+                                     direct_m / self.snap_speed_mps)
         return out

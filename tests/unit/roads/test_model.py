@@ -92,8 +92,8 @@ def test_matrix_pairs_and_routes_agree(road_model: RoadTravelModel) -> None:
 
 def test_many_pairs_are_asked_in_blocks_with_the_same_answers(
         road_model: RoadTravelModel) -> None:
-    """Scattered pairs (each chef with couriers of its own) take the per-destination path;
-    a sample of them matches single legs."""
+    """Scattered pairs (each chef with couriers of its own) take the per-destination path,
+    chefs to many drop-offs the per-source one; samples of them match single legs."""
     rng = np.random.default_rng(7)
     chefs = rng.uniform([43.731, 7.415], [43.745, 7.43], size=(40, 2))
     couriers = rng.uniform([43.731, 7.415], [43.745, 7.43], size=(40 * 6, 2))
@@ -104,6 +104,13 @@ def test_many_pairs_are_asked_in_blocks_with_the_same_answers(
     for k in rng.choice(240, 12, replace=False).tolist():
         assert got[k] == pytest.approx(
             road_model.travel_s(la[k], ga[k], lb[k], gb[k], VEHICLES[0]), abs=0.2)
+    # Fewer sources than destinations (each chef to its orders' drop-offs): per source.
+    drops = rng.uniform([43.731, 7.415], [43.745, 7.43], size=(240, 2))
+    out = road_model.travel_pairs_s(lb, gb, drops[:, 0], drops[:, 1],
+                                    np.full(240, vehicle_code(Vehicle.CAR), np.int64))
+    for k in rng.choice(240, 12, replace=False).tolist():
+        assert out[k] == pytest.approx(
+            road_model.travel_s(lb[k], gb[k], drops[k, 0], drops[k, 1], Vehicle.CAR), abs=0.2)
 
 
 def test_a_point_off_the_road_walks_to_it(road_model: RoadTravelModel) -> None:
