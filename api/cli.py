@@ -349,8 +349,10 @@ def _print_result(result: object, json_path: str | None) -> int:
                    "With --core-url: core must already run it, else this is an error.")
 @click.option("--radius", "radius_m", type=click.FloatRange(min=100, max=50_000),
               default=1000.0, show_default=True, help="City radius in metres.")
-@click.option("--lat", type=click.FloatRange(-85, 85), default=12.9716, show_default=True)
-@click.option("--lng", type=click.FloatRange(-180, 180), default=77.5946, show_default=True)
+@click.option("--lat", type=click.FloatRange(-85, 85), default=None,
+              help="City centre [default: 12.9716, or with ROADS the road data's middle].")
+@click.option("--lng", type=click.FloatRange(-180, 180), default=None,
+              help="City centre [default: 77.5946, or with ROADS the road data's middle].")
 @click.option("--accept-prob", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Share of offers couriers accept.")
 @click.option("--prep-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
@@ -368,7 +370,7 @@ def _print_result(result: object, json_path: str | None) -> int:
               default=None, help="Also write the KPIs as JSON to this file.")
 def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
              duration_s: float, drain_s: float, seed: int, policy: str | None, radius_m: float,
-             lat: float, lng: float, accept_prob: float, prep_scale: float,
+             lat: float | None, lng: float | None, accept_prob: float, prep_scale: float,
              speed_factor: float, progress_s: float, core_url: str | None,
              commerce_url: str | None, admin_email: str | None, admin_password: str | None,
              json_path: str | None) -> None:
@@ -383,12 +385,15 @@ def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
     if core_url and not (admin_email and admin_password):
         raise click.UsageError("--core-url needs --admin-email and --admin-password "
                                "(create one with `homechef users create-admin`)")
+    settings = _settings()
+    centre = _demo_centre(settings)
     config = _sim_config(couriers=couriers, chefs=chefs, customers=customers,
                          orders_per_min=orders_per_min, duration_s=duration_s,
-                         drain_s=drain_s, seed=seed, radius_m=radius_m, lat=lat, lng=lng,
+                         drain_s=drain_s, seed=seed, radius_m=radius_m,
+                         lat=centre[0] if lat is None else lat,
+                         lng=centre[1] if lng is None else lng,
                          policy=policy, accept_prob=accept_prob, prep_scale=prep_scale,
                          speed_factor=speed_factor, progress_s=progress_s)
-    settings = _settings()
     configure_logging("WARNING")
     try:
         if core_url and commerce_url and admin_email and admin_password:
@@ -446,8 +451,9 @@ async def _simulate_own(settings: Settings, config: object, policy: str) -> obje
 
 
 def _demo_centre(settings: Settings) -> tuple[float, float]:
-    """Where the demo city lies: Bangalore, or with ROADS the middle of the road data (a
-    city elsewhere would be off the map: every ride unreachable, no order dispatched)."""
+    """Where a simulated city lies by default (`up --demo`, `simulate`): Bangalore, or with
+    ROADS the middle of the road data (a city elsewhere would be off the map: every ride
+    unreachable, no order dispatched)."""
     if settings.roads.path is None:
         return 12.9716, 77.5946
     from roads.manifest import RoadsError, read_manifest
