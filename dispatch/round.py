@@ -154,8 +154,8 @@ class RoundParams(msgspec.Struct, frozen=True, kw_only=True):
                                  "than HaversineTravelModel")
             msgspec.structs.force_setattr(self, "pairs", HaversinePairTravel(self.travel))
 
-
     def pair_travel(self) -> PairTravelModel:
+        """`pairs`, never None once built."""
         assert self.pairs is not None  # set by __post_init__
         return self.pairs
 

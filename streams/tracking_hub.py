@@ -570,8 +570,9 @@ class TrackingHub:
         self.location_messages += len(watches)
 
     def eta_s(self, track: OrderTrack, courier: Point, now_ms: int) -> float | None:
-        """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`); None while
-        the drop is unknown."""
+        """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`) by the hub's
+        travel model, else (unreachable by road) the straight line; None while the drop is
+        unknown or neither can time it (a coordinate that is not a number)."""
         if track.dropoff is None:
             return None
         for travel in (self.travel, self._fallback):
