@@ -552,6 +552,8 @@ def roads_build(file: Path, out: Path | None, profiles: tuple[str, ...], algorit
                                    f"roads: {line}", err=True))
     except RoadsError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the output folder cannot be made or written
+        raise click.ClickException(f"{exc.filename or out}: {exc.strerror}") from None
     lo_lng, lo_lat, hi_lng, hi_lat = manifest.bbox
     click.echo(f"built {', '.join(manifest.profiles)} ({manifest.algorithm}) in "
                f"{manifest.build_s:.1f} s; bbox lat {lo_lat:.4f}..{hi_lat:.4f}, "

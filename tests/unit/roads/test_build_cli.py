@@ -72,6 +72,16 @@ def test_a_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()
 
 
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = _build(str(SAMPLE_EXTRACT), "--out", str(blocker / "roads"))
+    assert code == 1
+    assert err.startswith("Error: ")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_a_file_that_is_not_an_extract_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "junk.osm.pbf"
     junk.write_bytes(bytes(range(256)) * 40)
