@@ -1,5 +1,6 @@
-"""Core with ROADS set: /health names the live travel model, and GET /api/v1/routing/route
-answers one leg along the roads (for staff and couriers), with problem+json for bad input."""
+"""Core with ROADS set: /health names the live travel model, GET /api/v1/routing/route
+answers one leg along the roads (for staff and couriers) with problem+json for bad input,
+and the simulator's couriers ride those routes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import httpx
 import pytest
 
 from api.settings import Settings
+from api.simulator.agents import Behaviour, CourierAgent
+from api.simulator.city import CourierSpec, Point
+from api.simulator.clients import Account
+from api.simulator.run import rides_roads
+from api.simulator.world import World
+from geo.travel import HaversineTravelModel, Vehicle
 from tests.conftest import BuiltRoads
 from tests.integration.core.conftest import CoreServer, serve_core
 from tests.monaco import FAR_OUT, HARBOUR_NORTH, HARBOUR_SOUTH
@@ -104,3 +111,25 @@ async def test_without_roads_the_leg_is_the_straight_line(core_server: CoreServe
     assert body["duration_s"] < 100
     assert body["geometry"]["coordinates"] == [[HARBOUR_NORTH[1], HARBOUR_NORTH[0]],
                                                [HARBOUR_SOUTH[1], HARBOUR_SOUTH[0]]]
+
+
+async def test_simulated_couriers_ride_core_routes(roads_server: CoreServer,
+                                                   core_server: CoreServer) -> None:
+    """The simulator sees from /health that core rides the roads, and a courier's ride is
+    then core's route (as that courier): round the harbour, ending at the door."""
+    async with httpx.AsyncClient(base_url=roads_server.url, timeout=10) as core, \
+            httpx.AsyncClient(base_url=core_server.url, timeout=10) as straight:
+        assert await rides_roads(core)
+        assert not await rides_roads(straight)
+        spec = CourierSpec(index=0, vehicle=Vehicle.BIKE, start=Point(*HARBOUR_NORTH))
+        agent = CourierAgent(spec, core, core, roads_server.ws_url, World(), Behaviour(), 1,
+                             HaversineTravelModel(), roads=True)
+        agent.account = Account(core, {"user": {"id": "sim-c0", "role": "delivery"},
+                                       "access_token": roads_server.token("sim-c0", "delivery"),
+                                       "refresh_token": ""})
+        leg = await agent._plan_ride(Point(*HARBOUR_NORTH), Point(*HARBOUR_SOUTH))
+    assert len(leg.path) > 10
+    assert leg.start == Point(*HARBOUR_NORTH)
+    assert leg.end == Point(*HARBOUR_SOUTH)
+    assert leg.duration_s > 600  # the straight line would take ~90 s
+    assert leg.distance_m > 1000
