@@ -1,10 +1,11 @@
-FROM python:3.11-slim
+FROM python:3.12-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY geo geo
 COPY dispatch dispatch
 COPY routing routing
 COPY streams streams
+COPY roads roads
 COPY api api
 COPY fleet_console fleet_console
 RUN pip install --no-cache-dir .

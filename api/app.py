@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -31,6 +32,8 @@ __all__ = ["create_commerce_app", "create_core_app"]
 async def health(state: State) -> Response[Any]:
     res: Resources = state.resources
     report = await check_health(res, state.service, timeout_s=res.settings.stores.timeout_s)
+    if (travel := state.get("travel")) is not None:
+        report = msgspec.structs.replace(report, travel=travel.info)
     return Response(report, status_code=200 if report.status == "ok" else 503)
 
 

@@ -98,7 +98,13 @@ def serve(service: str) -> None:
     # uvicorn's websockets-sansio one plus the sockets' synchronous fast lane (fastws.py).
     # log_config=None: uvicorn's loggers propagate to the root's JSON handler, which redacts
     # credentials (its handshake lines and access log carry the URL, ?token= included).
-    uvicorn.run(factory(settings), host=settings.server.host, port=port, log_config=None,
+    from roads.manifest import RoadsError
+
+    try:
+        app = factory(settings)
+    except RoadsError as exc:  # ROADS names a folder that cannot be loaded
+        raise click.ClickException(f"ROADS: {exc}") from None
+    uvicorn.run(app, host=settings.server.host, port=port, log_config=None,
                 access_log=settings.server.access_log, lifespan="on", ws=FastLaneProtocol,
                 ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
 
@@ -343,8 +349,10 @@ def _print_result(result: object, json_path: str | None) -> int:
                    "With --core-url: core must already run it, else this is an error.")
 @click.option("--radius", "radius_m", type=click.FloatRange(min=100, max=50_000),
               default=1000.0, show_default=True, help="City radius in metres.")
-@click.option("--lat", type=click.FloatRange(-85, 85), default=12.9716, show_default=True)
-@click.option("--lng", type=click.FloatRange(-180, 180), default=77.5946, show_default=True)
+@click.option("--lat", type=click.FloatRange(-85, 85), default=None,
+              help="City centre [default: 12.9716, or with ROADS the road data's middle].")
+@click.option("--lng", type=click.FloatRange(-180, 180), default=None,
+              help="City centre [default: 77.5946, or with ROADS the road data's middle].")
 @click.option("--accept-prob", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Share of offers couriers accept.")
 @click.option("--prep-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
@@ -362,7 +370,7 @@ def _print_result(result: object, json_path: str | None) -> int:
               default=None, help="Also write the KPIs as JSON to this file.")
 def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
              duration_s: float, drain_s: float, seed: int, policy: str | None, radius_m: float,
-             lat: float, lng: float, accept_prob: float, prep_scale: float,
+             lat: float | None, lng: float | None, accept_prob: float, prep_scale: float,
              speed_factor: float, progress_s: float, core_url: str | None,
              commerce_url: str | None, admin_email: str | None, admin_password: str | None,
              json_path: str | None) -> None:
@@ -377,12 +385,15 @@ def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
     if core_url and not (admin_email and admin_password):
         raise click.UsageError("--core-url needs --admin-email and --admin-password "
                                "(create one with `homechef users create-admin`)")
+    settings = _settings()
+    centre = _demo_centre(settings)
     config = _sim_config(couriers=couriers, chefs=chefs, customers=customers,
                          orders_per_min=orders_per_min, duration_s=duration_s,
-                         drain_s=drain_s, seed=seed, radius_m=radius_m, lat=lat, lng=lng,
+                         drain_s=drain_s, seed=seed, radius_m=radius_m,
+                         lat=centre[0] if lat is None else lat,
+                         lng=centre[1] if lng is None else lng,
                          policy=policy, accept_prob=accept_prob, prep_scale=prep_scale,
                          speed_factor=speed_factor, progress_s=progress_s)
-    settings = _settings()
     configure_logging("WARNING")
     try:
         if core_url and commerce_url and admin_email and admin_password:
@@ -439,6 +450,21 @@ async def _simulate_own(settings: Settings, config: object, policy: str) -> obje
         await clean_up(run)
 
 
+def _demo_centre(settings: Settings) -> tuple[float, float]:
+    """Where a simulated city lies by default (`up --demo`, `simulate`): Bangalore, or with
+    ROADS the middle of the road data (a city elsewhere would be off the map: every ride
+    unreachable, no order dispatched)."""
+    if settings.roads.path is None:
+        return 12.9716, 77.5946
+    from roads.manifest import RoadsError, read_manifest
+
+    try:
+        lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(settings.roads.path).bbox
+    except RoadsError as exc:
+        raise click.ClickException(f"ROADS: {exc}") from None
+    return (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2
+
+
 async def _demo(system: _System, stop: asyncio.Event) -> None:
     """`up --demo`: a fleet manager for the console, then the simulated city until Ctrl-C."""
     from api.simulator.system import create_staff, staff_login
@@ -450,9 +476,10 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     await create_staff(system.settings.stores.database_url, email, password, "admin")
     click.echo(f"Fleet console: {system.url('core')}/console/")
     click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
+    lat, lng = _demo_centre(system.settings)
     config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
                          duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
-                         lat=12.9716, lng=77.5946, policy=None, accept_prob=0.9,
+                         lat=lat, lng=lng, policy=None, accept_prob=0.9,
                          prep_scale=1.0, speed_factor=1.0, progress_s=10.0,
                          wander_m=300.0)  # idle couriers cruise: the map moves at once
     from api.simulator.run import Endpoints, SimResult
@@ -486,6 +513,51 @@ def routing_solve(file: str, time_limit_s: float, seed: int) -> None:
     except (ValueError, RuntimeError) as exc:  # parse errors, infeasible input, no solution
         raise click.ClickException(str(exc)) from None
     click.echo(msgspec.json.encode(result).decode())
+
+
+@main.group()
+def roads() -> None:
+    """Road network data (OSRM) built from OpenStreetMap extracts."""
+
+
+@roads.command("build")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to build into [default: DATA_DIR/roads/<name of FILE>].")
+@click.option("--profile", "profiles", multiple=True,
+              type=click.Choice(["car", "bicycle", "foot"]),
+              help="Profile to build (repeat the option) [default: car, bicycle, foot].")
+@click.option("--algorithm", type=click.Choice(["mld", "ch"]), default="mld",
+              show_default=True,
+              help="mld: partition + customize (live speeds can be re-customised); "
+                   "ch: contract.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+def roads_build(file: Path, out: Path | None, profiles: tuple[str, ...], algorithm: str,
+                threads: int) -> None:
+    """Build OSRM road data from FILE (.osm.pbf, .osm, .osm.bz2); serve it with ROADS=OUT.
+
+    Exit status 1 with one line on stderr when FILE is missing, is not an OpenStreetMap
+    extract, or an OSRM tool refuses it."""
+    from roads.build import build_roads, source_stem
+    from roads.manifest import RoadsError
+    from roads.profiles import PROFILES
+
+    if out is None:
+        out = _settings().server.data_dir / "roads" / source_stem(file)
+    chosen = [p for p in PROFILES if p in profiles] if profiles else list(PROFILES)
+    try:
+        manifest = build_roads(file, out, profiles=chosen,
+                               algorithm="ch" if algorithm == "ch" else "mld",
+                               threads=threads, progress=lambda line: click.echo(
+                                   f"roads: {line}", err=True))
+    except RoadsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the output folder cannot be made or written
+        raise click.ClickException(f"{exc.filename or out}: {exc.strerror}") from None
+    lo_lng, lo_lat, hi_lng, hi_lat = manifest.bbox
+    click.echo(f"built {', '.join(manifest.profiles)} ({manifest.algorithm}) in "
+               f"{manifest.build_s:.1f} s; bbox lat {lo_lat:.4f}..{hi_lat:.4f}, "
+               f"lng {lo_lng:.4f}..{hi_lng:.4f}; serve with ROADS={out}")
 
 
 from api.commerce.cli import users  # noqa: E402  (commerce's command group)

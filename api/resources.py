@@ -28,6 +28,7 @@ from redis.backoff import ExponentialBackoff
 from api.auth import TokenCodec
 from api.problems import PostgresUnreachable
 from api.settings import Settings
+from api.travel import TravelInfo
 
 log = logging.getLogger("homechef.resources")
 
@@ -48,10 +49,12 @@ class DependencyHealth(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: str  # "ok" | "degraded"
     service: str
     dependencies: dict[str, DependencyHealth]
+    travel: TravelInfo | None = None
+    """Core: which travel model is live (roads or straight-line)."""
 
 
 def _require(url: str | None, name: str) -> str:

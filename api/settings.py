@@ -33,6 +33,7 @@ __all__ = [
     "DispatchSearch",
     "DispatchSettings",
     "IngestSettings",
+    "RoadsSettings",
     "RoutingSettings",
     "ServerSettings",
     "Settings",
@@ -236,6 +237,22 @@ class RoutingSettings(msgspec.Struct, frozen=True, kw_only=True):
     solver process (the queued solves' time limits add up)."""
 
 
+class RoadsSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Travel times on real roads (docs/roads.md); without ``ROADS``, the straight-line model
+    (haversine x circuity / vehicle speed) serves every travel time."""
+
+    path: Annotated[Path | None, env("ROADS")] = None
+    """A folder built by ``homechef roads build`` (its ``manifest.json``); core loads its
+    profiles at start-up and fails to start when it cannot."""
+    snap_speed_mps: Annotated[float, msgspec.Meta(gt=0, le=50)] = 1.4
+    """Speed over the distance between a point and its nearest road (walking pace)."""
+    max_snap_m: Meters = 1000.0
+    """A point farther than this from every road of the vehicle's profile is off the map:
+    travel to or from it is unreachable (infinite), never a guess."""
+    scooter_factor: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0
+    """Scooters ride the car network; their road time is the car's times this factor."""
+
+
 class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The fleet console (served by core; it logs in at commerce)."""
 
@@ -272,6 +289,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ws: WsSettings = msgspec.field(default_factory=WsSettings)
     dispatch: DispatchSettings = msgspec.field(default_factory=DispatchSettings)
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
+    roads: RoadsSettings = msgspec.field(default_factory=RoadsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
 
     def replace(self, **changes: Any) -> Settings:

@@ -40,12 +40,13 @@ from dispatch.costs import (
     Couriers,
     HaversinePairTravel,
     Orders,
+    PairTravelModel,
     candidate_costs,
     vehicle_code,
 )
 from dispatch.matching import assign_orders, greedy_nearest
 from dispatch.stacking import StackedCourier, StackOrder, stack_cost_s
-from geo.travel import HaversineTravelModel, Vehicle
+from geo.travel import HaversineTravelModel, TravelModel, Vehicle
 
 __all__ = [
     "HeldOrders",
@@ -140,8 +141,23 @@ class RoundParams(msgspec.Struct, frozen=True, kw_only=True):
     unassigned_penalty_s: float = 1800.0
     """Cost of leaving an order for a later round; dearer pairs are never offered."""
     costs: CostParams = msgspec.field(default_factory=CostParams)
-    travel: HaversineTravelModel = msgspec.field(default_factory=HaversineTravelModel)
-    """Travel times of the costs (pairwise form) and of stacking's insertions."""
+    travel: TravelModel = msgspec.field(default_factory=HaversineTravelModel)
+    """Travel times of stacking's insertions (and, in pairwise form, of the costs)."""
+    pairs: PairTravelModel | None = None
+    """The costs' pairwise travel times: a road model passes itself; None: the straight-line
+    model's pairwise form (`HaversinePairTravel`), `travel` then being that model."""
+
+    def __post_init__(self) -> None:
+        if self.pairs is None:
+            if not isinstance(self.travel, HaversineTravelModel):
+                raise ValueError("RoundParams.pairs is required with a travel model other "
+                                 "than HaversineTravelModel")
+            msgspec.structs.force_setattr(self, "pairs", HaversinePairTravel(self.travel))
+
+    def pair_travel(self) -> PairTravelModel:
+        """`pairs`, never None once built."""
+        assert self.pairs is not None  # set by __post_init__
+        return self.pairs
 
 
 class Offer(msgspec.Struct, frozen=True, kw_only=True):
@@ -269,7 +285,7 @@ def plan_round(inputs: RoundInputs, params: RoundParams) -> RoundPlan:
     )
     costs = stacked.append_to(candidate_costs(
         order_arrays, courier_arrays, cand, now_s=now_s, params=params.costs,
-        travel=HaversinePairTravel(params.travel)))
+        travel=params.pair_travel()))
     penalty_s = params.unassigned_penalty_s
     if params.policy == "greedy":
         assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,

@@ -53,6 +53,10 @@ class StackedCourier(msgspec.Struct, frozen=True, kw_only=True):
     held: tuple[StackOrder, ...]
 
 
+_UNREACHABLE_S = 10**9
+"""Seconds standing in for an unreachable leg (~32 years: past any deadline)."""
+
+
 def stack_cost_s(
     courier: StackedCourier,
     new: StackOrder,
@@ -79,9 +83,12 @@ def stack_cost_s(
         points += [o.pickup, o.dropoff]
     lat = np.array([p[0] for p in points])
     lng = np.array([p[1] for p in points])
-    # Integer seconds (routing's clock), rounded up so feasibility is never optimistic.
-    travel_s = np.ceil(travel.travel_matrix_s(lat, lng, lat, lng, courier.vehicle)).astype(
-        np.int64)
+    # Integer seconds (routing's clock), rounded up so feasibility is never optimistic. A
+    # road model's unreachable leg (inf) becomes a ride longer than any real one, so a route
+    # through it misses every deadline and costs more than `_UNREACHABLE_S` (refused below).
+    matrix = travel.travel_matrix_s(lat, lng, lat, lng, courier.vehicle)
+    matrix = np.where(np.isfinite(matrix), matrix, _UNREACHABLE_S)
+    travel_s = np.ceil(matrix).astype(np.int64)
     stop_s = math.ceil(service_s / 2)
 
     # Routing's clock starts at the round (its "no deadline" is ~34 years, not an epoch time).
@@ -130,9 +137,13 @@ def stack_cost_s(
     strict = route_and_tasks(deadlines=True)
     found = insert(*strict, travel_s)
     if found is not None:
-        return cost(strict[0], found)
+        return _reachable(cost(strict[0], found))
     if any(o.chef == new.chef for o in courier.held):
         relaxed = route_and_tasks(deadlines=False)
         found = insert(*relaxed, travel_s)
-        return None if found is None else cost(relaxed[0], found)
+        return None if found is None else _reachable(cost(relaxed[0], found))
     return None
+
+
+def _reachable(cost_s: float) -> float | None:
+    return None if cost_s >= _UNREACHABLE_S else cost_s

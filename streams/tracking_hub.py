@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 
@@ -238,6 +239,9 @@ class TrackingHub:
         self.names = names
         self.limits = limits or HubLimits()
         self.travel: TravelModel = travel or HaversineTravelModel()
+        self._fallback: TravelModel = HaversineTravelModel()
+        """An ETA always exists: where `travel` (roads) cannot connect the courier (off the
+        map: infinite), the straight-line estimate is sent instead."""
         self._clock_ms = clock_ms
         self._monotonic = monotonic
         self._order_watches: dict[str, set[OrderWatch]] = {}
@@ -566,14 +570,19 @@ class TrackingHub:
         self.location_messages += len(watches)
 
     def eta_s(self, track: OrderTrack, courier: Point, now_ms: int) -> float | None:
-        """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`); None while
-        the drop is unknown."""
+        """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`) by the hub's
+        travel model, else (unreachable by road) the straight line; None while the drop is
+        unknown or neither can time it (a coordinate that is not a number)."""
         if track.dropoff is None:
             return None
-        return delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
-                              food_on_board=track.status in ON_BOARD_STATUSES,
-                              ready_at_ms=track.ready_at_ms, now_ms=now_ms,
-                              travel=self.travel, vehicle=self.limits.vehicle)
+        for travel in (self.travel, self._fallback):
+            eta = delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
+                                 food_on_board=track.status in ON_BOARD_STATUSES,
+                                 ready_at_ms=track.ready_at_ms, now_ms=now_ms,
+                                 travel=travel, vehicle=self.limits.vehicle)
+            if math.isfinite(eta):
+                return eta
+        return None
 
     def location_message(self, track: OrderTrack, courier_id: str, at: Point,
                          ts: int) -> bytes | None:

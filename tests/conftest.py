@@ -46,6 +46,32 @@ def tmp_data_root() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+class BuiltRoads:
+    """What `homechef roads build` did for the session's road data."""
+
+    def __init__(self, directory: Path, exit_code: int, stdout: str, stderr: str) -> None:
+        self.directory = directory
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+@pytest.fixture(scope="session")
+def monaco_roads(tmp_data_root: Path) -> BuiltRoads:
+    """Road data of the shipped Monaco extract (car and bicycle, MLD), built once per session
+    through the CLI (~3 s): the tests of every road consumer read it, the CLI test checks
+    how it was built."""
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from roads.build import SAMPLE_EXTRACT
+
+    out = tmp_data_root / "roads" / "monaco"
+    result = CliRunner().invoke(main, ["roads", "build", str(SAMPLE_EXTRACT), "--out", str(out),
+                                       "--profile", "car", "--profile", "bicycle"])
+    return BuiltRoads(out, result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="session")
 async def store_urls(tmp_data_root: Path) -> AsyncIterator[StoreUrls]:
     """Server URLs: from DATABASE_URL / REDIS_URL / NATS_URL, or embedded ones we start."""

@@ -12,7 +12,7 @@ from api.core.dispatch.watchdog import Watchdog
 from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
 from api.core.fleet.controllers import console_static
 from api.core.gps.controllers import GpsController
-from api.core.routing.controllers import RoutingController
+from api.core.routing.controllers import RouteLegController, RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import TrackingController
@@ -52,6 +52,9 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def flush_ingest(_: Resources) -> None:
         await core.ingest.close()  # coalesced socket fixes still pending
 
+    async def close_travel(_: Resources) -> None:
+        core.travel.close()
+
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
 
@@ -83,6 +86,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     return Parts(
         handlers=[GpsController, *FLEET_HANDLERS, ZoneController, RoutingController,
+                  RouteLegController,
                   CourierDispatchController, FleetDispatchController, TrackingController,
                   console_static()],
         startup=[core.bind, tracking.bind, freeze_heap],
@@ -92,7 +96,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("dispatch-history", record_history),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
                  ("console-states", tracking.follow_courier_states)],
-        state={"core": core, "tracking": tracking, "solver_pool": solver_pool},
-        shutdown=[flush_ingest, solver_pool.close],
+        state={"core": core, "tracking": tracking, "solver_pool": solver_pool,
+               "travel": core.travel},
+        shutdown=[flush_ingest, solver_pool.close, close_travel],
         dependencies=DEPENDENCIES,
     )

@@ -72,7 +72,7 @@ def provide_service_zones(state: State) -> ZoneService:
 
 
 def provide_routing(state: State) -> RoutingService:
-    return RoutingService(provide_solver_pool(state))
+    return RoutingService(provide_solver_pool(state), travel=provide_core(state).travel.model)
 
 
 DEPENDENCIES: dict[str, Any] = {

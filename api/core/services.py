@@ -18,6 +18,7 @@ from api.observability import Metrics
 from api.resources import Resources
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
+from api.travel import open_travel
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 
@@ -31,6 +32,8 @@ class CoreServices:
         self.ingest_metrics = IngestMetrics(metrics)
         self.zones = ZoneCache()
         self.dispatch_metrics = DispatchMetrics(metrics)
+        self.travel = open_travel(settings)
+        """The process's one travel model (roads or straight-line), for every consumer."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:
@@ -51,7 +54,7 @@ class CoreServices:
         dispatcher = Dispatcher(
             self.settings, self.names,
             DispatchStore(res.redis, ns, couriers.status_key), couriers, res.nats, res.js,
-            self.dispatch_metrics, clock=wall_ms,
+            self.dispatch_metrics, clock=wall_ms, travel=self.travel,
         )
         self._bound["dispatch"] = dispatcher
         dispatcher.records = records = DispatchRecords(res.db, ns)

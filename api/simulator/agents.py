@@ -32,7 +32,7 @@ from api.simulator.clients import (
     expect,
     socket_auth,
 )
-from api.simulator.movement import Leg, plan_leg
+from api.simulator.movement import Leg, plan_leg, road_leg
 from api.simulator.world import World, iso_to_s, now_s
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel
@@ -274,8 +274,11 @@ class CourierAgent:
 
     def __init__(self, spec: CourierSpec, commerce: httpx.AsyncClient, core: httpx.AsyncClient,
                  core_ws_url: str, world: World, behaviour: Behaviour, seed: int,
-                 model: HaversineTravelModel, area: tuple[Point, float] | None = None) -> None:
+                 model: HaversineTravelModel, area: tuple[Point, float] | None = None,
+                 roads: bool = False) -> None:
         self.spec = spec
+        self.roads = roads
+        """Core rides the roads: rides to chefs and doors follow `GET /routing/route`."""
         self.area = area
         """The city's centre and radius (wandering stays inside)."""
         self.commerce = commerce
@@ -334,9 +337,10 @@ class CourierAgent:
         ts = max(self._last_ts + 1, time.time_ns() // 1_000_000)  # strictly newer
         self._last_ts = ts
         fix: dict[str, Any] = {"lat": p.lat, "lng": p.lng, "ts": ts, "accuracy": 8.0}
-        if self.leg is not None and time.monotonic() - self.leg_started < self.leg.duration_s:
+        elapsed = time.monotonic() - self.leg_started
+        if self.leg is not None and elapsed < self.leg.duration_s:
             fix["speed"] = self.leg.road_speed_mps
-            fix["heading"] = round(self.leg.heading_deg(), 1)
+            fix["heading"] = round(self.leg.heading_deg(elapsed), 1)
         async with self._send_lock:
             with contextlib.suppress(WebSocketException, OSError):
                 await self.ws.send(json.dumps({"type": "LOCATION", "payload": fix}))
@@ -567,12 +571,25 @@ class CourierAgent:
 
     async def _ride(self, to: Point) -> None:
         start = self.pos = self.where()  # wherever it was cruising to
-        self.leg = plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
+        self.leg = await self._plan_ride(start, to)
         self.leg_started = time.monotonic()
         await asyncio.sleep(self.leg.duration_s)
         self.pos = to
         self.leg = None
         await self.send_fix()  # a fix at the destination right away
+
+    async def _plan_ride(self, start: Point, to: Point) -> Leg:
+        """Along the roads when core has them (its route, asked as this courier), else (or
+        when the route cannot be had) the straight line."""
+        if self.roads:
+            params = {"from_lat": start.lat, "from_lng": start.lng, "to_lat": to.lat,
+                      "to_lng": to.lng, "vehicle": self.spec.vehicle.value}
+            with contextlib.suppress(httpx.HTTPError):
+                r = await self.core.get(f"{V1}/routing/route", params=params,
+                                        headers=await self._h())
+                if r.status_code == 200:
+                    return road_leg(start, to, r.json(), self.b.speed_factor)
+        return plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
 
     def _take(self, offer: dict[str, Any], *, picked: bool = False) -> None:
         """Hold one more order (`picked`: already on board); the route runner (started if

@@ -80,6 +80,16 @@ async def dispatch_policy(core: httpx.AsyncClient, admin: Account) -> str:
     return policy
 
 
+async def rides_roads(core: httpx.AsyncClient) -> bool:
+    """Whether core's travel model is the road network (its public ``/health`` says)."""
+    try:
+        r = await core.get("/health")
+        travel = r.json().get("travel") or {}
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return bool(travel.get("model") == "roads")
+
+
 async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> int:
     """Conflicts in core's view of who carries what (statuses read in the order an order
     moves through them, so a courier's consecutive orders cannot show up together)."""
@@ -137,8 +147,12 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
 
             kitchens = [asyncio.create_task(open_kitchen(c)) for c in chefs]
             area = (config.city.center, config.city.radius_m)
+            roads = await rides_roads(core)
+            if roads:
+                echo("core rides the roads: couriers follow its routes (GET /routing/route)")
             couriers = [CourierAgent(spec, commerce, core, ws_url, world, behaviour,
-                                     config.city.seed, model, area) for spec in city.couriers]
+                                     config.city.seed, model, area, roads=roads)
+                        for spec in city.couriers]
 
             async def courier_life(agent: CourierAgent) -> None:
                 async with signups:

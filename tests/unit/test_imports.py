@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("geo", "dispatch", "routing", "streams", "api", "bench", "fleet_console")
+PACKAGES = ("geo", "dispatch", "routing", "streams", "roads", "api", "bench", "fleet_console")
 PURE_CORE = ("geo", "routing", "dispatch")
 IO_LIBRARIES = ("redis", "nats", "asyncpg", "litestar")
 

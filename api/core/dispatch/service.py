@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from api.core.dispatch.store import (
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
+from api.travel import Travel, straight_line_travel
 from dispatch.costs import (
     CostParams,
 )
@@ -73,7 +75,7 @@ from dispatch.round import (
 from dispatch.stall import OrderProgress, Stall, StallLimits, judge
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
-from geo.travel import HaversineTravelModel, Vehicle
+from geo.travel import Vehicle
 from streams import wire
 from streams.catalog import Names
 from streams.events import (
@@ -239,7 +241,8 @@ def progress_of(o: OrderRecord, last_fix_ms: int | None) -> OrderProgress:
 class Dispatcher:
     def __init__(self, settings: Settings, names: Names, store: DispatchStore,
                  couriers: LiveIndex, nats: NATS, js: JetStreamContext,
-                 metrics: DispatchMetrics, clock: Callable[[], int] = wall_ms) -> None:
+                 metrics: DispatchMetrics, clock: Callable[[], int] = wall_ms,
+                 travel: Travel | None = None) -> None:
         self.settings = settings
         self.names = names
         self.store = store
@@ -254,13 +257,15 @@ class Dispatcher:
         self.records: DispatchRecords | None = None
         """Availability and declines kept in PostgreSQL for a rebuild (None: not kept)."""
         self.worker_id = uuid.uuid4().hex
-        self.model = HaversineTravelModel()
+        travel = travel or straight_line_travel()
+        self.model = travel.model
+        """Travel times of queue entry and, through `round_params`, of the rounds."""
         self.delivered_within_m = settings.dispatch.delivered_within_m
         self.round_params = RoundParams(
             policy="greedy" if settings.dispatch.policy == "greedy" else "optimal",
             candidates=settings.dispatch.candidates, max_stack=settings.dispatch.max_stack,
             unassigned_penalty_s=settings.dispatch.unassigned_penalty_s, costs=CostParams(),
-            travel=self.model)
+            travel=travel.model, pairs=travel.pairs)
         d = settings.dispatch
         self.stall_limits = StallLimits(no_fix_s=d.stall_no_fix_s,
                                         no_progress_s=d.stall_no_progress_s, stuck_s=d.stuck_s)
@@ -310,6 +315,8 @@ class Dispatcher:
                 stale_s=self.settings.ingest.courier_stale_s, statuses=[IDLE])
         travel_s = (self.model.travel_s(nearest[0].lat, nearest[0].lng, lat, lng, Vehicle.BIKE)
                     if nearest else None)  # None: supply is short, enter at once
+        if travel_s is not None and not math.isfinite(travel_s):
+            travel_s = None  # the road model cannot connect them: as if supply were short
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
                                   expected_travel_s=travel_s)
         return await self.store.enqueue(

@@ -67,3 +67,23 @@ class OptimizeResponse(msgspec.Struct, frozen=True, kw_only=True):
     routes: list[RouteOut]
     couriers_used: int
     solve_ms: int
+
+
+class LineString(msgspec.Struct, frozen=True, kw_only=True):
+    """A GeoJSON LineString: (lng, lat) positions."""
+
+    type: Literal["LineString"] = "LineString"
+    coordinates: list[tuple[float, float]]
+
+
+class RouteLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """GET /api/v1/routing/route: one leg from a point to another."""
+
+    duration_s: float
+    distance_m: float
+    geometry: LineString
+    """Along the roads (starting and ending at the points asked); with the straight-line
+    model, the straight line."""
+    vehicle: Literal["bike", "scooter", "car"]
+    model: Literal["roads", "straight-line"]
+    """Which travel model answered (``ROADS`` set or not)."""

@@ -16,13 +16,14 @@ from typing import Any
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from api.clock import Clock, wall_ms
 from api.core.routing.pool import SolverBusyError, SolverPool
 from api.core.routing.schemas import OptimizeRequest, OptimizeResponse, RouteOut, StopOut
 from api.problems import Problem as HttpProblem
 from geo.distance import haversine_matrix_m
-from geo.travel import HaversineTravelModel, Vehicle
+from geo.travel import HaversineTravelModel, TravelModel, Vehicle
 from routing.model import NO_DEADLINE_S, Pair, Plan, Problem, ProblemError, Task
 from routing.model import Vehicle as RoutingVehicle
 from routing.solver import InfeasibleProblemError, NoSolutionError, solve
@@ -49,8 +50,10 @@ def check_request(req: OptimizeRequest) -> None:
         raise HttpProblem(422, "order_id values must be unique", code="duplicate_order")
 
 
-def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tuple[str, str]]]:
+def build_problem(req: OptimizeRequest, now_ms: int,
+                  travel: TravelModel | None = None) -> tuple[Problem, list[tuple[str, str]]]:
     """The routing model of a request; task i's (order_id, kind) is returned alongside.
+    Travel times come from `travel` (the process's model: roads or straight-line).
 
     Every time in the model lies in ``[0, NO_DEADLINE_S]`` (~34 years), so the solver's sums
     cannot overflow: a deliver_by beyond that horizon means "no deadline", a ready_at beyond
@@ -59,8 +62,10 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
     Raises:
         HttpProblem: 422 ``window_in_past`` for an order whose deliver_by is in the past,
             ``window_too_far`` for a ready_at beyond the horizon, ``invalid_problem`` for
-            anything else the routing model refuses (never a 500).
+            anything else the routing model refuses (never a 500), ``unreachable`` for a
+            stop the road network cannot connect to the couriers and the other stops.
     """
+    travel = travel or HaversineTravelModel()
     points: list[tuple[float, float]] = [(c.lat, c.lng) for c in req.couriers]
     tasks: list[Task] = []
     pairs: list[Pair] = []
@@ -89,10 +94,16 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
     lat = np.array([p[0] for p in points])
     lng = np.array([p[1] for p in points])
     dist_m = haversine_matrix_m(lat, lng, lat, lng)
-    # One matrix per problem: use the slowest vehicle present, so promised times are safe.
-    model = HaversineTravelModel()
-    speed = min(model.speeds_mps[Vehicle(c.vehicle)] for c in req.couriers)
-    travel_s = np.ceil(dist_m * model.circuity / speed).astype(np.int64)
+    # One matrix per problem: the slowest vehicle present on each leg, so promised times
+    # are safe.
+    vehicles_present = sorted({Vehicle(c.vehicle) for c in req.couriers})
+    matrix = travel.travel_matrix_s(lat, lng, lat, lng, vehicles_present[0])
+    for vehicle in vehicles_present[1:]:
+        matrix = np.maximum(matrix, travel.travel_matrix_s(lat, lng, lat, lng, vehicle))
+    _check_reachable(matrix, len(req.couriers), meta)
+    # Legs into a courier's start are never ridden; bounded so the solver's sums stay safe.
+    matrix = np.where(np.isfinite(matrix), matrix, NO_DEADLINE_S)
+    travel_s = np.ceil(matrix).astype(np.int64)
     vehicles = tuple(RoutingVehicle(id=i, start=i, capacity=c.capacity)
                      for i, c in enumerate(req.couriers))
     try:
@@ -104,12 +115,27 @@ def build_problem(req: OptimizeRequest, now_ms: int) -> tuple[Problem, list[tupl
     return problem, meta
 
 
+def _check_reachable(matrix: npt.NDArray[np.float64], n_couriers: int,
+                     meta: list[tuple[str, str]]) -> None:
+    """Every leg a plan may ride (from a courier or a stop to a stop) must be finite; legs
+    into couriers' starts are never ridden. Raises 422 ``unreachable`` naming a stop."""
+    legs = matrix[:, n_couriers:]
+    if np.isfinite(legs).all():
+        return
+    stop = int(np.flatnonzero(~np.isfinite(legs).all(axis=0))[0])
+    order_id, kind = meta[stop]
+    raise HttpProblem(422, f"order {order_id}: the {kind} cannot be reached on the road "
+                      "network from every courier and stop", code="unreachable")
+
+
 class RoutingService:
     """Solves staff's route requests on the shared solver pool."""
 
-    def __init__(self, solvers: SolverPool, clock: Clock = wall_ms) -> None:
+    def __init__(self, solvers: SolverPool, clock: Clock = wall_ms,
+                 travel: TravelModel | None = None) -> None:
         self.solvers = solvers
         self.clock = clock
+        self.travel = travel or HaversineTravelModel()
 
     async def optimize(self, req: OptimizeRequest,
                        client_gone: Callable[[], Awaitable[Any]]) -> OptimizeResponse:
@@ -123,7 +149,7 @@ class RoutingService:
         """
         check_request(req)
         now_ms = self.clock()
-        problem, meta = build_problem(req, now_ms)
+        problem, meta = build_problem(req, now_ms, self.travel)
         started = time.perf_counter()
         try:
             solving = self.solvers.submit(req.time_limit_s, solve, problem, req.time_limit_s,

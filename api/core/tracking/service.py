@@ -122,7 +122,8 @@ class Tracking:
         self.names = Names(settings.server.namespace)
         self.limits = limits or limits_from(settings)
         self.couriers = CourierHub(self.names)
-        self.hub = TrackingHub(self.names, self.limits, clock_ms=clock)
+        self.hub = TrackingHub(self.names, self.limits, clock_ms=clock,
+                               travel=core.travel.model)
         self._res: Resources | None = None
 
     async def bind(self, res: Resources) -> None:

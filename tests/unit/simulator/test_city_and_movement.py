@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import msgspec
 import pytest
 
 from api.simulator.city import CityConfig, OrderStream, Point, build_city, random_point
-from api.simulator.movement import plan_leg
+from api.simulator.movement import plan_leg, road_leg
 from geo.distance import haversine_m
 from geo.fixes import MAX_SPEED_MPS
 from geo.travel import HaversineTravelModel, Vehicle
@@ -119,3 +120,29 @@ def test_idle_cruising_stays_in_the_city_at_vehicle_speed() -> None:
             assert leg.distance_m / leg.duration_s <= model.speeds_mps[Vehicle.BIKE]
         agent.leg_started -= leg.duration_s  # arrive
         assert agent.where() == leg.end
+
+
+def test_a_road_leg_follows_the_route_geometry_at_constant_speed() -> None:
+    """A leg from a GET /routing/route answer: an L-shaped way (300 m east, then 400 m
+    north) ridden in 100 s. Halfway in time it is halfway along the way (at the corner
+    plus 50 m north), never on the straight line; the heading turns at the corner; it ends
+    at the door."""
+    m_per_deg_lat = 111_195.0
+    a = Point(43.73, 7.42)
+    corner = Point(a.lat, a.lng + 300 / (m_per_deg_lat * math.cos(math.radians(a.lat))))
+    b = Point(corner.lat + 400 / m_per_deg_lat, corner.lng)
+    route = {"duration_s": 100.0, "distance_m": 700.0,
+             "geometry": {"type": "LineString",
+                          "coordinates": [[p.lng, p.lat] for p in (a, corner, b)]}}
+    leg = road_leg(a, b, route)
+    assert leg.duration_s == 100.0
+    assert leg.distance_m == pytest.approx(700, rel=1e-3)
+    assert leg.road_speed_mps == pytest.approx(7.0)
+    assert leg.position(0) == a
+    assert leg.position(100) == b
+    mid = leg.position(50)  # 350 m along: 50 m north of the corner
+    assert haversine_m(corner.lat, corner.lng, mid.lat, mid.lng) == pytest.approx(50, abs=0.5)
+    assert mid.lng == pytest.approx(corner.lng)
+    assert leg.heading_deg(10) == pytest.approx(90, abs=0.5)  # east first
+    assert leg.heading_deg(90) == pytest.approx(0, abs=0.5)  # then north
+    assert road_leg(a, b, route, speed_factor=4).duration_s == 25.0

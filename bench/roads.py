@@ -1,0 +1,221 @@
+"""Travel-time latency on real roads (`RoadTravelModel`, in-process OSRM) beside the
+straight-line model, same points, same run.
+
+    python -m bench.roads                      # the shipped Monaco extract, built here
+    python -m bench.roads --extract ../shared/bench-data/osm/helsinki-centre.osm.pbf
+
+The extract is built twice into a temporary folder (car and bicycle profiles; MLD, the
+default, and CH) unless `--roads DIR` names a built folder (then only its algorithm runs).
+Points are seeded, drawn in the middle half of the road network's bbox and snapped to a
+road (Nearest), so every pair is on the map. Shapes, each timed `--reps` times (median):
+
+- `matrix 100x100`: `travel_matrix_s`, bike (one OSRM Table);
+- `chef x 50 couriers`: `travel_matrix_s` 50 x 1, bike (queue entry, a single order's
+  candidates);
+- `pairs N orders x 12`: `travel_pairs_s` as a dispatch round prices its sparse candidates
+  (each order's 12 nearest couriers of a pool of 5 x N on the same points; N / 5 chefs,
+  ~5 orders each), bike;
+- `route`: `RoadTravelModel.route` with its GeoJSON geometry, per leg (haversine: one
+  `travel_s`);
+- `plan_round N x 12`: a whole round's plan (`dispatch.round.plan_round`: candidate costs,
+  optimal assignment) for N orders (N / 5 chefs) with on-road drop-offs, each with
+  its 12 nearest of 5 x N idle bike couriers. Afterwards: how many orders the road model
+  gives another courier than the straight-line one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import cKDTree
+
+from dispatch.costs import HaversinePairTravel, vehicle_code
+from dispatch.round import (
+    RoundCouriers,
+    RoundInputs,
+    RoundOrder,
+    RoundParams,
+    RoundPlan,
+    plan_round,
+)
+from geo.travel import HaversineTravelModel, Vehicle
+from roads.build import SAMPLE_EXTRACT, build_roads
+from roads.manifest import read_manifest
+from roads.model import RoadTravelModel
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _median_s(fn: Callable[[], object], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _on_road_points(model: RoadTravelModel, n: int, seed: int) -> FloatArray:
+    """`n` (lat, lng) points on the bicycle network, in the middle half of its bbox."""
+    import osrm
+
+    lo_lng, lo_lat, hi_lng, hi_lat = model.manifest.bbox
+    c_lat, c_lng = (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2
+    h_lat, h_lng = (hi_lat - lo_lat) / 4, (hi_lng - lo_lng) / 4
+    rng = np.random.default_rng(seed)
+    engine = model.engines["bicycle"]
+    out: list[tuple[float, float]] = []
+    while len(out) < n:
+        lat = c_lat + rng.uniform(-h_lat, h_lat)
+        lng = c_lng + rng.uniform(-h_lng, h_lng)
+        w = engine.Nearest(osrm.NearestParameters(coordinates=[(lng, lat)]))["waypoints"][0]
+        if float(w["distance"]) < 50:
+            out.append((float(w["location"][1]), float(w["location"][0])))
+    return np.array(out)
+
+
+def _chefs(rng: np.random.Generator, n_points: int, n_orders: int) -> npt.NDArray[np.int64]:
+    """Each order's chef: N / 5 kitchens with ~5 waiting orders each (home chefs cook
+    batches)."""
+    kitchens = rng.choice(n_points, max(1, n_orders // 5), replace=False)
+    return np.asarray(kitchens[rng.integers(len(kitchens), size=n_orders)])
+
+
+def _shapes(model: object, pairs: object, pts: FloatArray, n_orders: int,
+            seed: int) -> dict[str, Callable[[], object]]:
+    rng = np.random.default_rng(seed + 1)
+    lat, lng = pts[:, 0], pts[:, 1]
+    bike = Vehicle.BIKE
+    travel_matrix = model.travel_matrix_s  # type: ignore[attr-defined]
+    chef = rng.integers(len(pts))
+    couriers = rng.choice(len(pts), 50, replace=False)
+    # Each order's candidates are the 12 couriers nearest its chef (what the search gives),
+    # from a pool of 5 x N couriers placed on the same on-road points.
+    pool = rng.choice(len(pts), 5 * n_orders)
+    chefs = _chefs(rng, len(pts), n_orders)
+    scale = np.array([1.0, np.cos(np.radians(lat.mean()))])
+    tree = cKDTree(pts[pool] * scale + rng.normal(0, 1e-7, (len(pool), 2)))
+    cand = pool[tree.query(pts[chefs] * scale, k=12)[1]].ravel()
+    la, ga = lat[cand], lng[cand]
+    lb, gb = np.repeat(lat[chefs], 12), np.repeat(lng[chefs], 12)
+    codes = np.full(len(la), vehicle_code(bike), np.int64)
+    legs = rng.integers(len(pts), size=(200, 2))
+    travel_pairs = pairs.travel_pairs_s  # type: ignore[attr-defined]
+
+    def route_all() -> None:
+        route = getattr(model, "route", None)
+        for a, b in legs.tolist():
+            if route is not None:
+                route(lat[a], lng[a], lat[b], lng[b], bike)
+            else:
+                model.travel_s(lat[a], lng[a], lat[b], lng[b], bike)  # type: ignore[attr-defined]
+
+    return {
+        "matrix 100x100": lambda: travel_matrix(lat[:100], lng[:100], lat[:100], lng[:100], bike),
+        "chef x 50 couriers": lambda: travel_matrix(lat[couriers], lng[couriers], lat[[chef]],
+                                                    lng[[chef]], bike),
+        f"pairs {n_orders} orders x 12": lambda: travel_pairs(la, ga, lb, gb, codes),
+        "route (200 legs)": route_all,
+    }
+
+
+def _round_inputs(pts: FloatArray, n_orders: int, seed: int) -> RoundInputs:
+    rng = np.random.default_rng(seed + 2)
+    now_ms = 1_800_000_000_000
+    chefs, drops = _chefs(rng, len(pts), n_orders), rng.choice(len(pts), n_orders)
+    pool = rng.choice(len(pts), 5 * n_orders)
+    jitter = rng.normal(0, 2e-6, (len(pool), 2))  # couriers on the same point: still distinct
+    lat, lng = pts[pool, 0] + jitter[:, 0], pts[pool, 1] + jitter[:, 1]
+    scale = np.array([1.0, np.cos(np.radians(lat.mean()))])
+    idle = cKDTree(np.column_stack([lat, lng]) * scale).query(pts[chefs] * scale, k=12)[1]
+    orders = [RoundOrder(order_id=f"o{i:05d}", chef=f"k{c}", pickup_lat=float(pts[c, 0]),
+                         pickup_lng=float(pts[c, 1]), dropoff_lat=float(pts[d, 0]),
+                         dropoff_lng=float(pts[d, 1]), ready_ms=now_ms + 300_000,
+                         promised_ms=now_ms + 2_700_000)
+              for i, (c, d) in enumerate(zip(chefs.tolist(), drops.tolist(), strict=True))]
+    couriers = RoundCouriers(ids=[f"c{j:05d}" for j in range(len(pool))], lat=lat, lng=lng,
+                             vehicle=["bike"] * len(pool))
+    return RoundInputs(orders=orders, couriers=couriers, idle=idle.astype(np.int64),
+                       now_ms=now_ms)
+
+
+def _offers(plan: RoundPlan) -> dict[str, str]:
+    return {o.order_id: o.courier_id for o in plan.offers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--extract", type=Path, default=SAMPLE_EXTRACT)
+    parser.add_argument("--roads", type=Path, default=None, help="a built road folder")
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-roads-") as tmp:
+        folders: list[Path] = []
+        if args.roads is not None:
+            folders.append(args.roads)
+        else:
+            for algorithm in ("mld", "ch"):
+                out = Path(tmp) / algorithm
+                t0 = time.perf_counter()
+                build_roads(args.extract, out, profiles=["car", "bicycle"],
+                            algorithm="ch" if algorithm == "ch" else "mld")
+                print(f"built {args.extract.name} ({algorithm}, car + bicycle) in "
+                      f"{time.perf_counter() - t0:.1f} s")
+                folders.append(out)
+        models = {read_manifest(f).algorithm: RoadTravelModel.open(f) for f in folders}
+        first = next(iter(models.values()))
+        pts = _on_road_points(first, 1200, args.seed)
+        straight = HaversineTravelModel()
+        columns: dict[str, dict[str, float]] = {
+            "haversine": {k: _median_s(fn, args.reps) for k, fn in _shapes(
+                straight, HaversinePairTravel(straight), pts, args.orders, args.seed).items()}}
+        inputs = _round_inputs(pts, args.orders, args.seed)
+        round_name = f"plan_round {args.orders} x 12"
+        plans = {"haversine": plan_round(inputs, RoundParams())}
+        columns["haversine"][round_name] = _median_s(
+            lambda: plan_round(inputs, RoundParams()), args.reps)
+        for algorithm, model in models.items():
+            name = f"roads {algorithm}"
+            columns[name] = {
+                k: _median_s(fn, args.reps)
+                for k, fn in _shapes(model, model, pts, args.orders, args.seed).items()}
+            params = RoundParams(travel=model, pairs=model)
+            plans[name] = plan_round(inputs, params)
+            columns[name][round_name] = _median_s(
+                functools.partial(plan_round, inputs, params), args.reps)
+            model.close()
+
+    names = list(columns)
+    print(f"\n{args.extract.name}: {len(pts)} on-road points, seed {args.seed}, "
+          f"median of {args.reps}")
+    print(f"{'shape':<26}" + "".join(f"{n:>16}" for n in names))
+    for shape in columns["haversine"]:
+        row = [columns[n][shape] * 1000 for n in names]
+        print(f"{shape:<26}" + "".join(f"{v:>13.2f} ms" for v in row))
+    straight_offers = _offers(plans["haversine"])
+    for n in names:
+        offers = _offers(plans[n])
+        moved = sum(1 for o, c in offers.items() if straight_offers.get(o) != c)
+        print(f"{n}: {len(offers)} of {args.orders} orders offered, total cost "
+              f"{plans[n].total_cost_s:,.0f} s; {moved} offered another courier than "
+              "with haversine")
+    for n in names[1:]:
+        ratios = ", ".join(f"{s}: x{columns[n][s] / columns['haversine'][s]:,.0f}"
+                           for s in columns["haversine"])
+        print(f"{n} / haversine: {ratios}")
+
+
+if __name__ == "__main__":
+    main()
