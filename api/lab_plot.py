@@ -18,7 +18,7 @@ _PANELS = (
     ("wait_at_chef_p50_s", "courier wait at chef p50 (min)", 1 / 60),
     ("order_to_door_p50_s", "order to door p50 (min)", 1 / 60),
     ("late_pct", "late (%)", 1.0),
-    ("orders_waiting", "orders waiting for a courier", 1.0),
+    ("orders_waiting", "orders without a courier (queued or due)", 1.0),
     ("couriers_idle", "couriers idle", 1.0),
     ("placed", "orders placed per 15 min", 1.0),
 )
