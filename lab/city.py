@@ -3,7 +3,8 @@
 Everything that does not depend on dispatch is decided here, before the simulation, so two
 policies replay the very same day: who orders what from whom and when, when each chef
 accepts, when the food is really ready (the kitchen's queue included) and what the customer
-was promised. Each part has its own random stream (`numpy.random.SeedSequence` spawned from
+was promised. A kitchen whose queue is longer than `Chefs.busy_backlog_min` shows as busy
+and the customer orders elsewhere, as apps hide overloaded kitchens. Each part has its own random stream (`numpy.random.SeedSequence` spawned from
 the seed), so resizing one part does not reshuffle the others.
 
 Promise and ready estimate follow commerce (`api.commerce.orders.timing`): estimated ready =
@@ -135,10 +136,16 @@ def build_day(s: Scenario, seed: int) -> Day:
     prep_noise = order_rng.lognormal(0.0, c.prep_sigma, n)
     kitchens: list[list[int]] = [[0] * int(k) for k in slots]  # slot free-at, per kitchen
     orders = []
+    busy_ms = c.busy_backlog_min * 60_000.0
     for i in range(n):
-        home, chef = int(customer[i]), int(nearest_chefs[customer[i], pick[i]])
+        home = int(customer[i])
         placed_ms = s.start_utc_ms + placed[i]
         accepted_ms = placed_ms + round(float(accept_delay[i]))
+        # The chosen kitchen first, then the customer's others in order; a busy one is
+        # skipped (the least busy is taken when all are).
+        options = [int(k) for k in np.roll(nearest_chefs[home], -int(pick[i]))]
+        chef = next((k for k in options if kitchens[k][0] - accepted_ms <= busy_ms),
+                    min(options, key=lambda k: (kitchens[k][0], k)))
         free_at = heapq.heappop(kitchens[chef])
         ready_ms = max(accepted_ms, free_at) + round(float(median_s[chef] * prep_noise[i]) * 1000)
         heapq.heappush(kitchens[chef], ready_ms)

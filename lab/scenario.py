@@ -37,6 +37,9 @@ class Chefs(msgspec.Struct, frozen=True, kw_only=True):
     faster food than it cooks (the declared minutes are what commerce and dispatch see)."""
     accept_delay_s: tuple[float, float] = (20.0, 90.0)
     """From the order being placed to the chef accepting it (cooking starts then)."""
+    busy_backlog_min: float = 20.0
+    """A kitchen whose next free slot is further away than this shows as busy: the customer
+    orders from another of its kitchens (the least busy one when all are)."""
 
 
 class Customers(msgspec.Struct, frozen=True, kw_only=True):
