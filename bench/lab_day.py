@@ -87,7 +87,11 @@ def _median(values: list[float | int | None]) -> float:
 
 
 def _v(x: float | int | None) -> str:
-    return "-" if x is None else f"{x:.1f}" if isinstance(x, float) else str(x)
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+    return str(x)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Everything that does not depend on dispatch is decided here, before the simulati
 policies replay the very same day: who orders what from whom and when, when each chef
 accepts, when the food is really ready (the kitchen's queue included) and what the customer
 was promised. A kitchen whose queue is longer than `Chefs.busy_backlog_min` shows as busy
-and the customer orders elsewhere, as apps hide overloaded kitchens. Each part has its own random stream (`numpy.random.SeedSequence` spawned from
-the seed), so resizing one part does not reshuffle the others.
+and the customer orders elsewhere, as apps hide overloaded kitchens. Each part has its own
+random stream (`numpy.random.SeedSequence` spawned from the seed), so resizing one part does
+not reshuffle the others.
 
 Promise and ready estimate follow commerce (`api.commerce.orders.timing`): estimated ready =
 acceptance + the kitchen's declared minutes; promised = that + the straight-line ride at the

@@ -431,6 +431,8 @@ class _Sim:
                 or c.target.pickup != c.plan[0].pickup:
             c.pos = c.position(now)
             self.ride(c, now)
+        else:
+            c.plan[0] = c.target  # same stop, still riding there: keep the one `depart` drops
 
     def ride(self, c: _Courier, now: int) -> None:
         """Set off to `plan[0]` (or stand idle when the plan is empty)."""

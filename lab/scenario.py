@@ -75,8 +75,10 @@ class Couriers(msgspec.Struct, frozen=True, kw_only=True):
         default_factory=lambda: {"bike": 0.4, "scooter": 0.45, "car": 0.15})
     """Vehicle mix (weights)."""
     shifts: tuple[Shift, ...] = (
-        Shift(start_h=0.0, end_h=6.0, share=0.6), Shift(start_h=0.0, end_h=4.0, share=0.15),
-        Shift(start_h=1.5, end_h=6.0, share=0.25))
+        Shift(start_h=0.0, end_h=6.5, share=0.5), Shift(start_h=0.0, end_h=3.5, share=0.25),
+        Shift(start_h=2.0, end_h=6.5, share=0.25))
+    """Default: 225 couriers online, 300 from 18:00, 225 again from 19:30 as the early shift
+    leaves in the middle of the peak; the last shifts end half an hour after the last order."""
     accept_prob: tuple[float, float] = (0.75, 0.98)
     """Each courier's probability of accepting an offer, uniform in this range."""
     think_s: tuple[float, float] = (3.0, 25.0)
@@ -128,8 +130,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
 
 DINNER_PEAK = Scenario()
 """A 6-hour evening (16:00-22:00 UTC) in a city of 4 km radius: 5,000 orders peaking at
-19:00-20:00, 300 couriers on three shifts (255 online at the peak); couriers are scarce at
-the peak."""
+19:00-20:00, 300 couriers on three shifts, 225 online from 19:30: couriers are scarce at the
+peak."""
 
 TINY = Scenario(
     name="tiny", radius_m=2000.0, hours=0.5, drain_h=1.0,
