@@ -4,6 +4,8 @@ policy, the JSON document, the PNG, and clear refusals of bad input."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -71,3 +73,17 @@ def test_scenario_file(tmp_path: Path) -> None:
     assert "couriers.count" in result.output
     assert CliRunner().invoke(main, ["lab", "--day", "nope"]).exit_code == 2
     assert CliRunner().invoke(main, ["lab", "--policy", "fastest"]).exit_code == 2
+
+
+def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> None:
+    """Where matplotlib cannot be imported (a child process that blocks it), --plot is
+    refused with the install hint before the day runs, and nothing is written."""
+    png = tmp_path / "lab.png"
+    code = ("import sys; sys.modules['matplotlib'] = None; from api.cli import main; "
+            f"main(['lab', '--day', 'tiny', '--plot', {str(png)!r}])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 1
+    assert "pip install 'homechef-dispatch[lab]'" in done.stderr
+    assert "UTC: placed" not in done.stderr  # refused before the day ran
+    assert not png.exists()
