@@ -143,12 +143,12 @@ TINY = Scenario(
 
 LUNCH_DINNER = Scenario(
     name="lunch-dinner", start_utc_ms=1_788_775_200_000, hours=12.0,
-    arrivals=Arrivals(orders=9000, curve=(
+    arrivals=Arrivals(orders=6000, curve=(
         (0.0, 0.3), (1.0, 0.9), (2.0, 1.0), (3.0, 0.5), (5.0, 0.25), (7.0, 0.45),
         (8.5, 1.0), (9.5, 1.0), (11.0, 0.4), (12.0, 0.2))),
-    couriers=Couriers(count=420, shifts=(
-        Shift(start_h=0.0, end_h=5.0, share=0.35), Shift(start_h=3.0, end_h=8.0, share=0.15),
-        Shift(start_h=6.5, end_h=12.0, share=0.5))))
+    couriers=Couriers(count=450, shifts=(
+        Shift(start_h=0.0, end_h=5.0, share=0.45), Shift(start_h=3.5, end_h=8.5, share=0.15),
+        Shift(start_h=6.5, end_h=12.5, share=0.4))))
 """A 12-hour day (09:00-21:00 UTC) with a lunch and a dinner peak."""
 
 PRESETS: dict[str, Scenario] = {s.name: s for s in (DINNER_PEAK, LUNCH_DINNER, TINY)}
