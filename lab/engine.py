@@ -204,6 +204,7 @@ class _Sim:
         self.leg_sigma = day.scenario.couriers.leg_sigma
         self.orders = [_Order(i, o) for i, o in enumerate(day.orders)]
         self.couriers = [_Courier(i, c, day.seed) for i, c in enumerate(day.couriers)]
+        self.courier_by_id = {c.c.courier_id: c for c in self.couriers}
         self.events: list[tuple[int, int, int, int, int]] = []
         self.seq = 0
         self.waiting: dict[int, _Order] = {}
@@ -346,9 +347,10 @@ class _Sim:
         if self.on_round is not None:
             self.on_round(inputs, plan)
         by_id = {c.c.courier_id: c for c in members}
+        by_order = {o.o.order_id: o for o in due}
         for offer in plan.offers:
-            o = self.orders[int(offer.order_id[1:])]
-            self.make_offer(now, o, by_id[offer.courier_id], offer.stacked)
+            self.make_offer(now, by_order[offer.order_id], by_id[offer.courier_id],
+                            offer.stacked)
 
     def may_stack(self, c: _Courier) -> bool:
         """`DispatchStore.stack_inputs`: no open offer, room, holding only orders not
@@ -372,6 +374,7 @@ class _Sim:
         think_ms = round(float(rng.uniform(*self.think_s)) * 1000)
         ttl_ms = round(self.d.offer_ttl_s * 1000)
         accepts = bool(rng.random() < c.c.accept_prob) and think_ms < ttl_ms
+        # One int carries both: the courier's index and whether it accepts (lowest bit).
         self.push(now + min(think_ms, ttl_ms), _ANSWER, o.idx, c.idx * 2 + accepts)
         o.rec.stacked = stacked  # the last offer's; only an accepted one is kept
 
@@ -393,7 +396,7 @@ class _Sim:
     def courier_of(self, o: _Order) -> _Courier | None:
         if not o.rec.courier_id or o.state not in ("assigned", "picked"):
             return None
-        return self.couriers[int(o.rec.courier_id[1:])]
+        return self.courier_by_id[o.rec.courier_id]
 
     # -- couriers ---------------------------------------------------------------------------
     def shift_start(self, now: int, k: int, _: int) -> None:
