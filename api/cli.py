@@ -466,9 +466,6 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     _print_result(result, None)
 
 
-_LAB_POLICIES = ("greedy", "optimal")
-
-
 @main.command()
 @click.option("--day", "day_name", default="dinner-peak", show_default=True,
               help="A preset day: dinner-peak, lunch-dinner or tiny (see docs/lab.md).")
@@ -477,7 +474,8 @@ _LAB_POLICIES = ("greedy", "optimal")
                    "dinner-peak defaults).")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--policy", "policies", default="optimal", show_default=True,
-              help="Matcher(s) to run on the same day, comma-separated: greedy, optimal.")
+              help="Policies to run on the same day, comma-separated: greedy, optimal, "
+                   "greedy-nostack, optimal-nostack (docs/lab.md).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help='Write {"policy", "seed", "kpis", ...} here (several policies: '
                    '{"day", "seed", "runs": [...]}).')
@@ -489,12 +487,13 @@ def lab(day_name: str, scenario_path: str | None, seed: int, policies: str,
         json_path: str | None, plot_path: str | None, quiet: bool) -> None:
     """Replay a city day on a virtual clock through the production round planner and
     print its KPIs, one column per policy."""
+    from lab.policies import POLICIES
     from lab.scenario import PRESETS, load_scenario
 
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
-    bad = [p for p in chosen if p not in _LAB_POLICIES]
+    bad = [p for p in chosen if p not in POLICIES]
     if bad or not chosen or len(set(chosen)) != len(chosen):
-        raise click.BadParameter(f"give distinct policies among {', '.join(_LAB_POLICIES)}",
+        raise click.BadParameter(f"give distinct policies among {', '.join(POLICIES)}",
                                  param_hint="--policy")
     if scenario_path is not None:
         try:
@@ -551,6 +550,7 @@ def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
     from lab.city import build_day
     from lab.engine import LabDispatch, simulate_day
     from lab.kpis import KPI_ROWS, lab_kpis, series
+    from lab.policies import apply_policy
     from lab.scenario import Scenario
 
     assert isinstance(scenario, Scenario)
@@ -560,15 +560,16 @@ def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
          f"couriers, {len(day.chefs)} kitchens (built in {time.perf_counter() - started:.1f} s)")
     d = settings.dispatch
     model = HaversineTravelModel()
+    production = LabDispatch(
+        params=RoundParams(policy="greedy" if d.policy == "greedy" else "optimal",
+                           candidates=d.candidates, max_stack=d.max_stack,
+                           unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
+                           travel=model),
+        round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
+        stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
     runs = []
     for policy in policies:
-        dispatch = LabDispatch(
-            params=RoundParams(policy="greedy" if policy == "greedy" else "optimal",
-                               candidates=d.candidates, max_stack=d.max_stack,
-                               unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
-                               travel=model),
-            round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
-            stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
+        dispatch = apply_policy(policy, production)
         t0 = time.perf_counter()
         run = simulate_day(day, dispatch, model, progress=echo, label=policy)
         kpis = lab_kpis(run, len(day.couriers))
@@ -577,10 +578,11 @@ def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
         runs.append((policy, kpis, series(run, day.start_ms,
                                           day.start_ms + round(scenario.hours * 3.6e6))))
     width = max(len(label) for label, _ in KPI_ROWS)
-    head = f"| {'KPI':<{width}} | " + " | ".join(f"{p:>9}" for p, _, _ in runs) + " |"
-    rule = f"| {'-' * width} | " + " | ".join("-" * 9 for _ in runs) + " |"
+    col = max(9, *(len(p) for p in policies))
+    head = f"| {'KPI':<{width}} | " + " | ".join(f"{p:>{col}}" for p, _, _ in runs) + " |"
+    rule = f"| {'-' * width} | " + " | ".join("-" * col for _ in runs) + " |"
     rows = [f"| {label:<{width}} | " + " | ".join(
-        f"{_lab_cell(getattr(k, field)):>9}" for _, k, _ in runs) + " |"
+        f"{_lab_cell(getattr(k, field)):>{col}}" for _, k, _ in runs) + " |"
         for label, field in KPI_ROWS]
     table = "\n".join([f"lab day {scenario.name}, seed {seed}:", head, rule, *rows])
     docs = [{"policy": p, "seed": seed, "day": scenario.name, "kpis": k, "series": s}

@@ -28,6 +28,7 @@ from geo.travel import HaversineTravelModel
 from lab.city import build_day
 from lab.engine import LabDispatch, simulate_day
 from lab.kpis import LabKpis, lab_kpis
+from lab.policies import apply_policy
 from lab.scenario import PRESETS
 
 FIELDS = ("wait_at_chef_p50_s", "wait_at_chef_p90_s", "order_to_door_p50_s",
@@ -37,15 +38,15 @@ POLICIES = ("greedy", "optimal")
 
 
 def dispatch_for(policy: str) -> LabDispatch:
+    """Production's defaults (`DispatchSettings`) under the named lab policy."""
     d = DispatchSettings()
-    model = HaversineTravelModel()
-    return LabDispatch(
-        params=RoundParams(policy="greedy" if policy == "greedy" else "optimal",
-                           candidates=d.candidates, max_stack=d.max_stack,
+    production = LabDispatch(
+        params=RoundParams(candidates=d.candidates, max_stack=d.max_stack,
                            unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
-                           travel=model),
+                           travel=HaversineTravelModel()),
         round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
         stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
+    return apply_policy(policy, production)
 
 
 def main() -> None:
