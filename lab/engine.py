@@ -22,9 +22,10 @@ here by the same pure functions, never a copy:
 
 What production leaves to people is modelled: couriers ride straight legs at the travel
 model's time × their own pace × per-leg noise; at a kitchen they wait for the food (its real
-ready time), hand over in `handover_s`, and carry their orders pickups first (in the order
-accepted), then drop-offs nearest first. Idle couriers stay where they are. The whole city
-is one dispatch region.
+ready time) and hand over in `handover_s`; with several orders they always ride to the
+nearest open stop (a held order's kitchen, or the door of one on board), as the courier of
+`homechef simulate` does. Idle couriers stay where they are. The whole city is one dispatch
+region.
 
 Pure: no I/O and no wall clock; `progress` receives lines at every half hour of virtual time.
 Same day, dispatch and policy: same result (all randomness comes from the seed: per offer
@@ -147,7 +148,7 @@ class _Stop:
 
 class _Courier:
     __slots__ = ("c", "ending", "held", "idx", "leg", "noise", "offer", "online", "online_ms",
-                 "picked", "plan", "pos", "serving", "target", "vehicle", "version")
+                 "picked", "pos", "serving", "target", "vehicle", "version")
 
     def __init__(self, idx: int, c: LabCourier, seed: int) -> None:
         self.idx, self.c = idx, c
@@ -158,7 +159,6 @@ class _Courier:
         self.pos = c.start
         self.offer: _Order | None = None
         self.held: list[_Order] = []
-        self.plan: list[_Stop] = []
         self.target: _Stop | None = None  # the stop it rides to or is at
         self.serving = False  # at `target` (waiting for food or handing over)
         self.leg: tuple[int, int, tuple[float, float], tuple[float, float]] | None = None
@@ -414,37 +414,30 @@ class _Sim:
             self.online_total_ms += now - c.online_ms
 
     def replan(self, c: _Courier, now: int) -> None:
-        """Pickups in the order accepted, then drop-offs nearest first from the last
-        pickup; re-route when the next stop changed and the courier is riding."""
-        pickups = [_Stop(o, True) for o in c.held if o.state == "assigned"]
-        if c.target is not None and c.serving and c.target.pickup:
-            pickups = [c.target, *[p for p in pickups if p.order is not c.target.order]]
-        drops = [_Stop(o, False) for o in c.held]
-        at = pickups[-1].at if pickups else c.position(now)
-        ordered: list[_Stop] = []
-        while drops:
-            nxt = min(drops, key=lambda s: (haversine_m(*at, *s.at), s.order.o.order_id))
-            drops.remove(nxt)
-            ordered.append(nxt)
-            at = nxt.at
-        c.plan = pickups + ordered
-        if c.serving:
-            return  # at a stop: it leaves for plan[0] when done there
-        if c.target is None or c.target.order is not c.plan[0].order \
-                or c.target.pickup != c.plan[0].pickup:
+        """An order was accepted: an idle courier sets off; one riding or at a stop goes on,
+        and the order joins its open stops (`next_stop`)."""
+        if c.target is None and not c.serving:
             c.pos = c.position(now)
             self.ride(c, now)
-        else:
-            c.plan[0] = c.target  # same stop, still riding there: keep the one `depart` drops
+
+    @staticmethod
+    def next_stop(held: list[_Order], picked: set[_Order], at: tuple[float, float],
+                  ) -> _Stop | None:
+        """The nearest open stop (a held order's kitchen, or the door of one on board), as
+        `homechef simulate`'s courier rides (`api.simulator.agents`); ties by order id."""
+        stops = [_Stop(o, o not in picked) for o in held]
+        return min(stops, key=lambda s: (haversine_m(*at, *s.at), s.order.o.order_id),
+                   default=None)
 
     def ride(self, c: _Courier, now: int) -> None:
-        """Set off to `plan[0]` (or stand idle when the plan is empty)."""
+        """Set off to the nearest open stop (or stand idle when there is none)."""
         c.version += 1
-        if not c.plan:
+        stop = self.next_stop(c.held, {o for o in c.held if o.state == "picked"}, c.pos)
+        if stop is None:
             c.target, c.leg = None, None
             self.maybe_offline(c, now)
             return
-        stop = c.target = c.plan[0]
+        c.target = stop
         model_s = self.travel.travel_s(c.pos[0], c.pos[1], stop.at[0], stop.at[1], c.vehicle)
         if not c.picked:
             self.empty_m += haversine_m(*c.pos, *stop.at)
@@ -485,29 +478,30 @@ class _Sim:
         c = self.couriers[k]
         if version != c.version or c.target is None:
             return
-        done = c.target
-        c.plan = [s for s in c.plan if s is not done]
         c.serving = False
         c.target = None
-        if c.held:
-            self.replan(c, now)
-        else:
-            self.ride(c, now)
+        self.ride(c, now)
 
     def predict_drop(self, c: _Courier, o: _Order, leave_ms: int) -> int:
-        """The courier's remaining route on the travel model (what an ETA knows: no pace,
-        no noise; food ready at the known time), up to `o`'s door."""
+        """When the courier's remaining route reaches `o`'s door, on the travel model (what
+        an ETA knows: no pace, no noise; food ready at the known time), stop by stop as the
+        courier rides them (`next_stop`)."""
         t = leave_ms / 1000.0
         at = c.pos
-        for stop in c.plan[1:]:
+        picked = {h for h in c.held if h.state == "picked"}
+        held = list(c.held)
+        while (stop := self.next_stop(held, picked, at)) is not None:
             t += self.model.travel_s(at[0], at[1], stop.at[0], stop.at[1], c.vehicle)
             at = stop.at
-            if stop.order is o and not stop.pickup:
-                return round(t * 1000)
             if stop.pickup:
                 t = max(t, stop.order.known_ready_ms / 1000.0)
+                picked.add(stop.order)
+            elif stop.order is o:
+                return round(t * 1000)
+            else:
+                held.remove(stop.order)
             t += self.handover_ms / 1000.0
-        return round(t * 1000)
+        return round(t * 1000)  # not reached: `o` is held and on board
 
 
 def nearest_members(dist_m: FloatArray, eligible: BoolArray, limit: IntArray,
