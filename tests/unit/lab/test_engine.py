@@ -184,3 +184,28 @@ def test_nearest_members_orders_by_distance_then_index() -> None:
     eligible = np.array([True, True, True, True, False])
     got = nearest_members(dist, eligible, np.array([3, 2]), radius_m=8.0)
     assert got.tolist() == [[1, 2, 0], [2, 3, -1]]
+
+
+def test_a_stacked_courier_rides_to_the_nearest_open_stop() -> None:
+    """A courier waiting at kitchen K1 for order A is stacked order B from kitchen K2 (800 m
+    away, generous promises: the insertion keeps them). With A on board, A's door (200 m) is
+    nearer than K2, so A is delivered before B is collected: the rule of `homechef
+    simulate`'s couriers, not pickups first."""
+    k1, k2 = CHEF, _east(800.0)
+    a = _order(0, pickup=k1, dropoff=_east(-200.0), accepted_ms=T0 + MIN,
+               estimated_ready_ms=T0 + 10 * MIN, ready_ms=T0 + 10 * MIN,
+               promised_ms=T0 + 60 * MIN)
+    b = _order(1, pickup=k2, dropoff=_east(1200.0), accepted_ms=T0 + 9 * MIN + 30_000,
+               estimated_ready_ms=T0 + 10 * MIN, ready_ms=T0 + 10 * MIN,
+               promised_ms=T0 + 70 * MIN)
+    ra, rb = _run(_day([a, b], [_courier(0, k1)])).orders
+    assert ra.courier_id == rb.courier_id == "c0000"
+    assert rb.stacked
+    assert not ra.stacked
+    assert ra.picked_up_ms == T0 + 10 * MIN
+    assert ra.delivered_ms is not None
+    assert rb.picked_up_ms is not None
+    assert ra.delivered_ms < rb.picked_up_ms
+    assert rb.delivered_ms is not None
+    # ETA at pickup of A: hand-over then straight to its door, exact without noise.
+    assert ra.predicted_drop_ms == ra.delivered_ms
