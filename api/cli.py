@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import msgspec
@@ -490,6 +491,141 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
                              config, stop)
     assert isinstance(result, SimResult)
     _print_result(result, None)
+
+
+@main.command()
+@click.option("--day", "day_name", default="dinner-peak", show_default=True,
+              help="A preset day: dinner-peak, lunch-dinner or tiny (see docs/lab.md).")
+@click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False), default=None,
+              help="A scenario JSON file instead of --day (fields left out take the "
+                   "dinner-peak defaults).")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--policy", "policies", default="optimal", show_default=True,
+              help="Policies to run on the same day, comma-separated: greedy, optimal, "
+                   "greedy-nostack, optimal-nostack (docs/lab.md).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help='Write {"policy", "seed", "kpis", ...} here (several policies: '
+                   '{"day", "seed", "runs": [...]}).')
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG of the KPIs over the day, policy beside policy "
+                   "(needs matplotlib: the lab extra).")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def lab(day_name: str, scenario_path: str | None, seed: int, policies: str,
+        json_path: str | None, plot_path: str | None, quiet: bool) -> None:
+    """Replay a city day on a virtual clock through the production round planner and
+    print its KPIs, one column per policy."""
+    from lab.policies import POLICIES
+    from lab.scenario import PRESETS, load_scenario
+
+    chosen = [p.strip() for p in policies.split(",") if p.strip()]
+    bad = [p for p in chosen if p not in POLICIES]
+    if bad or not chosen or len(set(chosen)) != len(chosen):
+        raise click.BadParameter(f"give distinct policies among {', '.join(POLICIES)}",
+                                 param_hint="--policy")
+    if scenario_path is not None:
+        try:
+            scenario = load_scenario(Path(scenario_path).read_bytes())
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {scenario_path}: {exc}") from None
+        except msgspec.DecodeError as exc:  # ValidationError included
+            raise click.ClickException(f"bad scenario {scenario_path}: {exc}") from None
+    elif day_name in PRESETS:
+        scenario = PRESETS[day_name]
+    else:
+        raise click.BadParameter(f"one of {', '.join(sorted(PRESETS))}", param_hint="--day")
+    if plot_path:  # fail before a long run, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise click.ClickException(
+                "--plot needs matplotlib, which is not installed: "
+                "pip install 'homechef-dispatch[lab]'") from None
+    settings = _settings()
+    def echo(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    report = _run_lab(scenario, seed, chosen, settings, echo)
+    click.echo(report.table)
+    if json_path:
+        Path(json_path).write_bytes(msgspec.json.format(msgspec.json.encode(report.document))
+                                    + b"\n")
+        click.echo(f"KPIs written to {json_path}")
+    if plot_path:
+        from api.lab_plot import plot_day
+
+        plot_day(report.series, Path(plot_path),
+                 f"lab day {scenario.name}, seed {seed}: {' vs '.join(chosen)}")
+        click.echo(f"plot written to {plot_path}")
+
+
+class LabReport(msgspec.Struct, frozen=True, kw_only=True):
+    table: str
+    document: object
+    series: list[tuple[str, list[Any]]]
+    """(policy, `lab.kpis.SeriesPoint`s) per run."""
+
+
+def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
+             echo: Callable[[str], None]) -> LabReport:
+    """Build the day once, run it under each policy (the production round parameters of
+    `settings`, as `Dispatcher` builds them), and gather the table, the JSON and the
+    series."""
+    from dispatch.costs import CostParams
+    from dispatch.round import RoundParams
+    from geo.travel import HaversineTravelModel
+    from lab.city import build_day
+    from lab.engine import LabDispatch, simulate_day
+    from lab.kpis import KPI_ROWS, lab_kpis, series
+    from lab.policies import apply_policy
+    from lab.scenario import Scenario
+
+    assert isinstance(scenario, Scenario)
+    started = time.perf_counter()
+    day = build_day(scenario, seed)
+    echo(f"day {scenario.name}, seed {seed}: {len(day.orders)} orders, {len(day.couriers)} "
+         f"couriers, {len(day.chefs)} kitchens (built in {time.perf_counter() - started:.1f} s)")
+    d = settings.dispatch
+    model = HaversineTravelModel()
+    production = LabDispatch(
+        params=RoundParams(policy="greedy" if d.policy == "greedy" else "optimal",
+                           candidates=d.candidates, max_stack=d.max_stack,
+                           unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
+                           travel=model),
+        round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
+        stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
+    runs = []
+    for policy in policies:
+        dispatch = apply_policy(policy, production)
+        t0 = time.perf_counter()
+        run = simulate_day(day, dispatch, model, progress=echo, label=policy)
+        kpis = lab_kpis(run, len(day.couriers))
+        echo(f"{policy}: {run.rounds} rounds, {run.offers} offers, "
+             f"wall {time.perf_counter() - t0:.1f} s")
+        runs.append((policy, kpis, series(run, day.start_ms,
+                                          day.start_ms + round(scenario.hours * 3.6e6))))
+    width = max(len(label) for label, _ in KPI_ROWS)
+    col = max(9, *(len(p) for p in policies))
+    head = f"| {'KPI':<{width}} | " + " | ".join(f"{p:>{col}}" for p, _, _ in runs) + " |"
+    rule = f"| {'-' * width} | " + " | ".join("-" * col for _ in runs) + " |"
+    rows = [f"| {label:<{width}} | " + " | ".join(
+        f"{_lab_cell(getattr(k, field)):>{col}}" for _, k, _ in runs) + " |"
+        for label, field in KPI_ROWS]
+    table = "\n".join([f"lab day {scenario.name}, seed {seed}:", head, rule, *rows])
+    docs = [{"policy": p, "seed": seed, "day": scenario.name, "kpis": k, "series": s}
+            for p, k, s in runs]
+    document: object = docs[0] if len(docs) == 1 else {
+        "day": scenario.name, "seed": seed, "runs": docs}
+    return LabReport(table=table, document=document,
+                     series=[(p, list(s)) for p, _, s in runs])
+
+
+def _lab_cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return str(value)
 
 
 @main.group()

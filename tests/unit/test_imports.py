@@ -21,8 +21,8 @@ is ignored. Imports of modules outside the project packages are not nodes.
 The rules checked:
 1. the graph has no cycle;
 2. nothing under `api.core` imports anything under `api.commerce`, nor the other way round;
-3. nothing under `geo`, `routing` or `dispatch` (the pure core) imports redis, nats, asyncpg
-   or litestar, directly or through the project modules it imports.
+3. nothing under `geo`, `routing`, `dispatch` or `lab` (the pure core) imports redis, nats,
+   asyncpg or litestar, directly or through the project modules it imports.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("geo", "dispatch", "routing", "streams", "roads", "api", "bench", "fleet_console")
-PURE_CORE = ("geo", "routing", "dispatch")
+PACKAGES = ("geo", "dispatch", "routing", "streams", "roads", "api", "bench", "fleet_console",
+            "lab")
+PURE_CORE = ("geo", "routing", "dispatch", "lab")
 IO_LIBRARIES = ("redis", "nats", "asyncpg", "litestar")
 
 
@@ -224,7 +225,7 @@ def test_core_and_commerce_do_not_import_each_other() -> None:
 
 
 def test_pure_core_imports_no_io_library() -> None:
-    """geo, routing and dispatch import none of redis, nats, asyncpg, litestar: neither
+    """geo, routing, dispatch and lab import none of redis, nats, asyncpg, litestar: neither
     themselves nor through any project module they import (transitively)."""
     edges, every = _graph()
     direct = {

@@ -1,0 +1,38 @@
+"""The lab's named policies: each is production's dispatch with one documented change."""
+
+from __future__ import annotations
+
+from dispatch.round import RoundParams
+from geo.travel import HaversineTravelModel
+from lab.city import build_day
+from lab.engine import LabDispatch, simulate_day
+from lab.kpis import lab_kpis
+from lab.policies import POLICIES, apply_policy
+from lab.scenario import PRESETS
+
+PRODUCTION = LabDispatch(params=RoundParams(policy="optimal", candidates=9, max_stack=3),
+                         round_s=3.0)
+
+
+def test_each_policy_changes_only_what_its_name_says() -> None:
+    """Matcher and stack bound as named; every other setting is production's."""
+    expected = {"greedy": ("greedy", 3), "optimal": ("optimal", 3),
+                "greedy-nostack": ("greedy", 1), "optimal-nostack": ("optimal", 1)}
+    assert set(POLICIES) == set(expected)
+    for name, (matcher, max_stack) in expected.items():
+        d = apply_policy(name, PRODUCTION)
+        assert (d.params.policy, d.params.max_stack) == (matcher, max_stack)
+        assert d.params.candidates == 9
+        assert d.round_s == 3.0
+
+
+def test_nostack_stacks_nothing() -> None:
+    """With stacking off no order rides alongside another; with it on, the same tiny day
+    stacks some."""
+    day = build_day(PRESETS["tiny"], 3)
+    stacked = {}
+    for name in ("optimal", "optimal-nostack"):
+        run = simulate_day(day, apply_policy(name, LabDispatch()), HaversineTravelModel())
+        stacked[name] = lab_kpis(run, len(day.couriers)).stacked
+    assert stacked["optimal-nostack"] == 0
+    assert stacked["optimal"] > 0
