@@ -209,6 +209,7 @@ class CustomerAgent:
 
     async def order(self, chef: ChefAgent, lines: tuple[tuple[int, int], ...]) -> str | None:
         """Place and pay one order; returns its id (None if the system refused)."""
+        asked_s = now_s()
         try:
             account = await self._sign_up()
             h = await account.headers()
@@ -217,7 +218,7 @@ class CustomerAgent:
                 "chef_id": chef.profile_id, "delivery_address_id": self.address_id,
                 "items": [{"menu_item_id": chef.menu[d], "quantity": q} for d, q in lines]})
             order_id: str = expect(r, 201)["id"]
-            self.world.placed(order_id)
+            self.world.placed(order_id).asked_s = asked_s
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"customer {self.spec.index}: {exc!r}")
             return None
@@ -233,6 +234,9 @@ class CustomerAgent:
             if expect(r, 200)["status"] != "succeeded":
                 raise SimulatorError(f"payment of {order_id} did not succeed")
             self.world.paid.add(order_id)
+            t = self.world.timeline(order_id)
+            if t is not None:
+                t.paid_s = now_s()
             return order_id
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"customer {self.spec.index} paying {order_id}: {exc!r}")

@@ -275,7 +275,9 @@ class Figures(msgspec.Struct, kw_only=True):
     health_s: float
     """From the part coming back until both /health answer 200."""
     first_order_s: float | None
-    """... until the first order placed and paid after it."""
+    """... until an order is placed and paid: the wait of the first order paid after it,
+    counted from when it was back or, for an order asked for later, from the ask (so the
+    gap until the next customer orders is not counted)."""
     first_progress_s: float | None
     """... until the first courier's progress through core's dispatch after it (an order
     assigned, picked up or delivered)."""
@@ -295,7 +297,10 @@ class Figures(msgspec.Struct, kw_only=True):
 def recovery_of(fault: Fault, down_s: float, back_wall: float, health_s: float,
                 world: World) -> Figures:
     ts = world.timelines.values()
-    order = seconds_after(back_wall, [t.placed_s for t in ts if t.order_id in world.paid])
+    paid = sorted((t for t in ts if t.paid_s is not None and t.paid_s >= back_wall),
+                  key=lambda t: t.paid_s or 0.0)
+    order = (paid[0].paid_s or 0.0) - max(back_wall, paid[0].asked_s or back_wall) if paid \
+        else None
     progress = seconds_after(back_wall, [x for t in ts for x in (
         t.assigned_s, t.picked_up_s, t.delivered_s)])
     return Figures(

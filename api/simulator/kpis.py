@@ -16,6 +16,9 @@ class OrderTimeline(msgspec.Struct, kw_only=True):
 
     order_id: str
     placed_s: float
+    asked_s: float | None = None
+    """The customer started ordering (placed_s - asked_s: how long placing took)."""
+    paid_s: float | None = None
     dispatchable_s: float | None = None
     """The chef accepted it: from now on dispatch may assign it."""
     assigned_s: float | None = None
