@@ -84,10 +84,11 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     sisr_max_sequence: int = 10
     sisr_bypass_factor: float = 0.01
     # Recreate: each removed order goes to its best (pickup, delivery) position pair, not its
-    # best pickup position then the best delivery after it. Dearer per iteration (~15 %) but
-    # far better on long routes: Li & Lim 200, 500 iterations each, LR2_2_2 4488 -> 3969,
-    # LRC1_2_4 2729 -> 2682 (docs/routing.md, "Large instances").
-    recreate_best_pair: bool = True
+    # best pickup position then the best delivery after it. Dearer per iteration (~15 %);
+    # far better on Li & Lim 200 (500 iterations each: LR2_2_2 4488 -> 3969, LRC1_2_4 2729
+    # -> 2682), not on 100 (3000 solutions: lr104 1049 -> 1075, lr110 1190 -> 1196), so by
+    # default only the large-instance path's ILS uses it (`large_recreate_best_pair`).
+    recreate_best_pair: bool = False
     # Simulated-annealing temperatures as multiples of the mean travel time between stops, so
     # one setting fits seconds in a city and Li & Lim's scaled units alike. 2.5 and 0.025 are
     # SISR's 100 -> 1 on Li & Lim's scale; OR-Tools' automatic choice (0.1 -> 0.001) is too cold
@@ -146,6 +147,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # neighbouring routes, about `part_tasks` tasks, searched on their own from their routes
     # for `part_solutions` solutions, kept only if better.
     large_tasks: int = 150
+    large_recreate_best_pair: bool = True
     large_ils_share: float = 0.45
     large_reduction_share: float = 0.25
     part_tasks: int = 60
@@ -299,20 +301,26 @@ def _solve_large(
 ) -> Routes | None:
     """Phases 2-4 for a large instance (`SolverConfig.large_tasks`): ILS, fleet reduction by
     the ejection pool alone, a descent, then improvement by parts until `search_end`."""
-    routes = model.search(config, *budget.share(config.large_ils_share))
+    ils_config = msgspec.structs.replace(
+        config, recreate_best_pair=config.recreate_best_pair or config.large_recreate_best_pair
+    )
+    routes = model.search(ils_config, *budget.share(config.large_ils_share))
     if routes is None or _dropped(problem, routes):
         routes = fallback
     report("search", routes)
     if routes is None:
         return None
     reduce_end = time.monotonic() + budget.search_s * config.large_reduction_share
-    reduced = _pool_reduce(problem, routes, config, seed, reduce_end, budget.limit)
+    attempt_s = budget.search_s * config.reduction_chunk_share
+    reduced = _pool_reduce(problem, routes, config, seed, (reduce_end, attempt_s), budget.limit)
     if reduced is not None:
         routes = reduced
         fleet = tuple(v for v in problem.vehicles if v.id in {r[0] for r in routes})
         local = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
-        descent_s = max(0.001, search_end - time.monotonic())
-        descended = local.descend(routes, descent_s)
+        # Capped: at 200 customers a descent from a pool-made plan can take seconds.
+        descent_s = min(budget.search_s * config.reduction_chunk_share,
+                        search_end - time.monotonic())
+        descended = local.descend(routes, max(0.001, descent_s))
         if (
             descended is not None
             and not _dropped(problem, descended)
@@ -344,12 +352,14 @@ def _pool_reduce(
     routes: Routes,
     config: SolverConfig,
     seed: int,
-    end_s: float,
+    window: tuple[float, float],
     solution_limit: int | None,
 ) -> Routes | None:
     """`routes` with as many routes dropped as the ejection pool manages before `end_s`:
-    each removal tries the `ejection_candidates` routes with fewest tasks in turn; None if
-    not even one went. Never below the vehicle lower bound."""
+    each removal tries the `ejection_candidates` routes with fewest tasks in turn, each
+    attempt for at most `attempt_s`; None if not even one went. Never below the vehicle
+    lower bound. `window` is (end_s, attempt_s)."""
+    end_s, attempt_s = window
     lower = vehicle_lower_bound(problem)
     steps = config.ejection_steps if solution_limit is not None else 1 << 30
     reduced: Routes | None = None
@@ -362,7 +372,9 @@ def _pool_reduce(
             now = time.monotonic()
             if now >= end_s:
                 return reduced
-            deadline = now + (end_s - now) / (len(candidates) - i)
+            # Successes take well under a second at 200 customers; an attempt that drags on
+            # is cut at one reduction chunk so the parts get the time instead.
+            deadline = min(now + (end_s - now) / (len(candidates) - i), now + attempt_s)
             state = [r for r in current if r[0] != dropped]
             found = reinsert_orders(problem, state, deadline, seed + attempt, max_steps=steps)
             attempt += 1
