@@ -38,7 +38,8 @@ def neighbour_routes(problem: Problem, routes: Routes) -> list[list[int]]:
     Nearness of route b to route a: the mean, over a's stops, of the travel time from the
     stop to b's nearest stop (and back, halved: travel may be asymmetric). Two routes that
     interleave in space score near zero."""
-    locs = [np.array([problem.task_by_id()[i].location for i in ids]) for _, ids in routes]
+    tasks = problem.task_by_id()
+    locs = [np.array([tasks[i].location for i in ids]) for _, ids in routes]
     travel = problem.travel_s
     n = len(routes)
     score = np.zeros((n, n))
