@@ -5,7 +5,8 @@
     python -m bench.routing --insertion --trials 1000             # insertion p50/p99
 
 `--set li_lim_200` runs the 60 200-customer instances (the solver's large-instance path,
-docs/routing.md). Every plan (ours and VROOM's) passes `routing.feasibility.check_plan` before it is counted.
+docs/routing.md). Every plan (ours and VROOM's) passes `routing.feasibility.check_plan`
+before it is counted.
 Both solvers see the same integer model (`routing.lilim`: times x100, travel rounded up) and
 get the same budget on one thread; `--jobs` > 1 runs instances in parallel (the machine has
 2 cores, so timings are only honest with the default of 1).
