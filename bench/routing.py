@@ -1,9 +1,12 @@
 """Routing benchmarks: Li & Lim PDPTW vs best-known solutions and VROOM; insertion latency.
 
     python -m bench.routing --budget 10 --set li_lim_100          # solver table
+    python -m bench.routing --budget 10 --set li_lim_200 --instances 'LC1_2_3,LR2_2_2'
     python -m bench.routing --insertion --trials 1000             # insertion p50/p99
 
-Every plan (ours and VROOM's) passes `routing.feasibility.check_plan` before it is counted.
+`--set li_lim_200` runs the 60 200-customer instances (the solver's large-instance path,
+docs/routing.md). Every plan (ours and VROOM's) passes `routing.feasibility.check_plan`
+before it is counted.
 Both solvers see the same integer model (`routing.lilim`: times x100, travel rounded up) and
 get the same budget on one thread; `--jobs` > 1 runs instances in parallel (the machine has
 2 cores, so timings are only honest with the default of 1).
@@ -209,8 +212,11 @@ def _run(job: Job) -> Outcome:
 def bench_solver(args: argparse.Namespace) -> None:
     data = Path(args.data)
     bks: dict[str, dict[str, Any]] = json.loads((data / "BKS.json").read_text())
+    patterns = [g.strip() for g in args.instances.split(",") if g.strip()]
     paths = sorted(
-        p for p in (data / args.set).glob("*.txt") if fnmatch.fnmatch(p.stem, args.instances)
+        p
+        for p in (data / args.set).glob("*.txt")
+        if any(fnmatch.fnmatch(p.stem, g) for g in patterns)
     )
     if not paths:
         raise SystemExit(f"no instance matches {args.instances!r} in {data / args.set}")
@@ -529,7 +535,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--budget", type=float, default=10.0, help="seconds per instance")
     parser.add_argument("--set", default="li_lim_100", choices=["li_lim_100", "li_lim_200"])
-    parser.add_argument("--instances", default="*", help="glob on instance names, e.g. 'lc1*'")
+    parser.add_argument(
+        "--instances",
+        default="*",
+        help="comma-separated globs on instance names, e.g. 'lc1*' or 'LC1_2_3,LR2_2_2'",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel solves (timing: keep 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -36,9 +36,14 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import (
+    pywrapcp,
+    routing_enums_pb2,
+    routing_heuristic_parameters_pb2,
+)
 
 from routing.bounds import vehicle_lower_bound
+from routing.decompose import improve_by_parts
 from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
@@ -78,6 +83,12 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     sisr_avg_removed: int = 10
     sisr_max_sequence: int = 10
     sisr_bypass_factor: float = 0.01
+    # Recreate: each removed order goes to its best (pickup, delivery) position pair, not its
+    # best pickup position then the best delivery after it. Dearer per iteration (~15 %);
+    # far better on Li & Lim 200 (500 iterations each: LR2_2_2 4488 -> 3969, LRC1_2_4 2729
+    # -> 2682), not on 100 (3000 solutions: lr104 1049 -> 1075, lr110 1190 -> 1196), so by
+    # default only the large-instance path's ILS uses it (`large_recreate_best_pair`).
+    recreate_best_pair: bool = False
     # Simulated-annealing temperatures as multiples of the mean travel time between stops, so
     # one setting fits seconds in a city and Li & Lim's scaled units alike. 2.5 and 0.025 are
     # SISR's 100 -> 1 on Li & Lim's scale; OR-Tools' automatic choice (0.1 -> 0.001) is too cold
@@ -126,6 +137,21 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # The polish starts this many times hotter than the first search (its hinted start is a
     # converged plan, or a freshly reduced one, that needs shaking to change shape).
     polish_heat: float = 3.0
+    # Large instances (at least `large_tasks` tasks; Li & Lim 200 has ~200, 100 ~100):
+    # OR-Tools restarts from a hint lose ~10 % of the tasks there and never recover in time, so
+    # neither the hinted reduction nor the polish helps (docs/routing.md, "Large
+    # instances"). Instead: the ILS on `large_ils_share` of the search budget; then the
+    # ejection pool on the exact routes drops routes one after another (up to
+    # `large_reduction_share`, each removal trying `ejection_candidates` routes), a descent
+    # tightens the result, and the rest improves it by parts (`routing.decompose`): a few
+    # neighbouring routes, about `part_tasks` tasks, searched on their own from their routes
+    # for `part_solutions` solutions, kept only if better.
+    large_tasks: int = 150
+    large_recreate_best_pair: bool = True
+    large_ils_share: float = 0.45
+    large_reduction_share: float = 0.25
+    part_tasks: int = 60
+    part_solutions: int = 300
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -192,6 +218,9 @@ def solve(
     search_end = deadline - (time_limit_s * config.descent_share if config.final_descent else 0)
     search_s = max(0.001, search_end - time.monotonic())
     budget = _Budget(search_s, solution_limit)
+    if ils and len(problem.tasks) >= config.large_tasks:
+        routes = _solve_large(problem, model, fallback, config, seed, budget, search_end, report)
+        return _finish(problem, routes, config, seed, deadline, report, model, time_limit_s)
     ils_share = 1 - reduce_share - polish_share
     routes = model.search(_schedule(config, 0, ils_share), *budget.share(ils_share))
     if routes is None or _dropped(problem, routes):
@@ -225,6 +254,20 @@ def solve(
         if polished is not None and _rank(problem, polished) < _rank(problem, routes):
             routes = polished
         report("polish", routes)
+    return _finish(problem, routes, config, seed, deadline, report, model, time_limit_s)
+
+
+def _finish(
+    problem: Problem,
+    routes: Routes | None,
+    config: SolverConfig,
+    seed: int,
+    deadline: float,
+    report: Callable[[str, Routes | None], None],
+    model: _Model,
+    time_limit_s: float,
+) -> Plan:
+    """The final descent (phase 5), then the plan; raises NoSolutionError without routes."""
     if config.final_descent and routes is not None:
         remaining_s = max(0.001, deadline - time.monotonic())
         busy = {vehicle_id for vehicle_id, ids in routes if ids}
@@ -244,6 +287,104 @@ def solve(
             f"{time_limit_s} s (OR-Tools status {model.routing.status()})"
         )
     return make_plan(problem, routes)
+
+
+def _solve_large(
+    problem: Problem,
+    model: _Model,
+    fallback: Routes | None,
+    config: SolverConfig,
+    seed: int,
+    budget: _Budget,
+    search_end: float,
+    report: Callable[[str, Routes | None], None],
+) -> Routes | None:
+    """Phases 2-4 for a large instance (`SolverConfig.large_tasks`): ILS, fleet reduction by
+    the ejection pool alone, a descent, then improvement by parts until `search_end`."""
+    ils_config = msgspec.structs.replace(
+        config, recreate_best_pair=config.recreate_best_pair or config.large_recreate_best_pair
+    )
+    routes = model.search(ils_config, *budget.share(config.large_ils_share))
+    if routes is None or _dropped(problem, routes):
+        routes = fallback
+    report("search", routes)
+    if routes is None:
+        return None
+    reduce_end = time.monotonic() + budget.search_s * config.large_reduction_share
+    attempt_s = budget.search_s * config.reduction_chunk_share
+    reduced = _pool_reduce(problem, routes, config, seed, (reduce_end, attempt_s), budget.limit)
+    if reduced is not None:
+        routes = reduced
+        fleet = tuple(v for v in problem.vehicles if v.id in {r[0] for r in routes})
+        local = _Model(msgspec.structs.replace(problem, vehicles=fleet), seed, config)
+        # Capped: at 200 customers a descent from a pool-made plan can take seconds.
+        descent_s = min(budget.search_s * config.reduction_chunk_share,
+                        search_end - time.monotonic())
+        descended = local.descend(routes, max(0.001, descent_s))
+        if (
+            descended is not None
+            and not _dropped(problem, descended)
+            and _rank(problem, descended) < _rank(problem, routes)
+        ):
+            routes = [r for r in descended if r[1]]
+    report("fleet reduction", routes)
+    if budget.limit is None:
+        max_parts = None
+    else:
+        max_parts = max(1, (budget.rest() or 1) // config.part_solutions)
+
+    def solve_part(sub: Problem, part: Routes) -> Routes | None:
+        seconds = search_end - time.monotonic()
+        if seconds <= 0:
+            return None
+        return _Model(sub, seed, config).search(config, seconds, config.part_solutions, part)
+
+    routes = improve_by_parts(
+        problem, routes, solve_part, search_end, seed,
+        part_tasks=config.part_tasks, max_parts=max_parts,
+    )
+    report("polish", routes)
+    return routes
+
+
+def _pool_reduce(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    window: tuple[float, float],
+    solution_limit: int | None,
+) -> Routes | None:
+    """`routes` with as many routes dropped as the ejection pool manages before `end_s`:
+    each removal tries the `ejection_candidates` routes with fewest tasks in turn, each
+    attempt for at most `attempt_s`; None if not even one went. Never below the vehicle
+    lower bound. `window` is (end_s, attempt_s)."""
+    end_s, attempt_s = window
+    lower = vehicle_lower_bound(problem)
+    steps = config.ejection_steps if solution_limit is not None else 1 << 30
+    reduced: Routes | None = None
+    current = [(vehicle_id, ids) for vehicle_id, ids in routes if ids]
+    attempt = 0
+    while _used(current) > lower:
+        candidates = _removal_candidates(problem, current)[: config.ejection_candidates]
+        found: Routes | None = None
+        for i, dropped in enumerate(candidates):
+            now = time.monotonic()
+            if now >= end_s:
+                return reduced
+            # Successes take well under a second at 200 customers; an attempt that drags on
+            # is cut at one reduction chunk so the parts get the time instead.
+            deadline = min(now + (end_s - now) / (len(candidates) - i), now + attempt_s)
+            state = [r for r in current if r[0] != dropped]
+            found = reinsert_orders(problem, state, deadline, seed + attempt, max_steps=steps)
+            attempt += 1
+            if found is not None and not check_plan(problem, make_plan(problem, found)):
+                break
+            found = None
+        if found is None:
+            return reduced
+        current = reduced = [r for r in found if r[1]]
+    return reduced
 
 
 def _dropped(problem: Problem, routes: list[tuple[int, list[int]]]) -> bool:
@@ -558,6 +699,11 @@ def _search_parameters(
     sisr.avg_num_removed_visits = config.sisr_avg_removed
     sisr.max_removed_sequence_size = config.sisr_max_sequence
     sisr.bypass_factor = config.sisr_bypass_factor
+    if config.recreate_best_pair:
+        insertion = ils.ruin_recreate_parameters.recreate_strategy.parameters
+        insertion.local_cheapest_insertion.pickup_delivery_strategy = (
+            routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.BEST_PICKUP_DELIVERY_PAIR
+        )
     # Pure ruin-and-recreate: a local-search descent after every perturbation costs more
     # iterations than it gains within seconds-long budgets (measured: ADR 0016).
     ils.improve_perturbed_solution = False
