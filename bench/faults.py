@@ -76,6 +76,7 @@ def report(base: DrillResult, hit: DrillResult) -> None:
     b, h = base.sim.kpis, hit.sim.kpis
     print(f"\n  {'KPI':<24}{'baseline':>12}{'faults':>12}")
     for name in ("placed", "delivered", "cancelled", "double_assignments",
+                 "double_in_holdings", "double_in_fleet_snapshots",
                  "time_to_assign_p50_s", "time_to_assign_p90_s", "order_to_door_p50_s",
                  "order_to_door_p90_s", "late_pct"):
         print(_row(name, getattr(b, name), getattr(h, name)))
