@@ -267,6 +267,8 @@ class _Job(msgspec.Struct, kw_only=True):
     drop: Point
     ready_at_ms: int
     picked: bool = False
+    withdrawn: bool = False
+    """Core took it back (UNASSIGNED) before it was picked up: the courier drops it."""
 
 
 class _Gone(Exception):
@@ -443,9 +445,11 @@ class CourierAgent:
                 if kind == "OFFER":  # also while riding: dispatch may stack a second order
                     await self._answer(payload)
                 elif kind == "ASSIGNED":  # a fleet manager's force-assign
-                    self._take(payload)
+                    self._take(payload, via="fleet")
                 elif kind == "ORDER_READY":
                     self._ready_signal(str(payload.get("order_id", ""))).set()
+                elif kind == "UNASSIGNED":
+                    self._drop(str(payload.get("order_id", "")))
         finally:
             for task in (self._worker, socket):
                 if task is not None:
@@ -516,7 +520,8 @@ class CourierAgent:
                 self.world.reconciled += 1
                 self._take({"order_id": order["order_id"], "pickup": order["pickup"],
                             "dropoff": order["dropoff"], "ready_at": order.get("ready_at")},
-                           picked=order["status"] in ("picked_up", "delivering"))
+                           picked=order["status"] in ("picked_up", "delivering"),
+                           via="check-in")
         except (httpx.HTTPError, SimulatorError) as exc:
             self._doubt = self._doubt or doubt
             self.world.error(f"courier {self.spec.index} check-in: {exc!r}")
@@ -595,7 +600,8 @@ class CourierAgent:
                     return road_leg(start, to, r.json(), self.b.speed_factor)
         return plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
 
-    def _take(self, offer: dict[str, Any], *, picked: bool = False) -> None:
+    def _take(self, offer: dict[str, Any], *, picked: bool = False,
+              via: str = "offer") -> None:
         """Hold one more order (`picked`: already on board); the route runner (started if
         need be) carries it."""
         job = _Job(order_id=offer["order_id"],
@@ -604,7 +610,7 @@ class CourierAgent:
                    ready_at_ms=int(offer.get("ready_at") or 0), picked=picked)
         w = self.world
         w.courier_state[self.id] = "busy"
-        w.hold(job.order_id, self.id, stacked=bool(offer.get("stacked")))
+        w.hold(job.order_id, self.id, stacked=bool(offer.get("stacked")), via=via)
         t = w.timeline(job.order_id)
         if t is not None and t.assigned_s is None:
             t.assigned_s = now_s()
@@ -624,23 +630,34 @@ class CourierAgent:
                 job = self._nearest_job()
                 try:
                     if job.picked:
-                        await self._drop_off(job)
+                        ended = await self._drop_off(job)
                     else:
                         await self._pick_up(job)
                         continue  # still held: its door is now an open stop
                 except _Gone as exc:
+                    ended = f"taken away: {exc}"[:120]
                     self.world.error(f"courier {self.spec.index}: order {job.order_id} "
-                                     f"taken away: {exc}")
+                                     f"{ended}")
                 except (httpx.HTTPError, SimulatorError) as exc:
+                    ended = f"failed: {exc!r}"[:120]
                     self.world.error(f"courier {self.spec.index} order {job.order_id}: {exc!r}")
                 self.jobs.remove(job)
-                self.world.release(job.order_id, self.id)
+                self.world.release(job.order_id, self.id, ended)
         finally:
             for job in self.jobs:  # cancelled mid-route (the run is ending)
-                self.world.release(job.order_id, self.id)
+                self.world.release(job.order_id, self.id, "the run ended")
             self.jobs.clear()
             self.world.courier_state[self.id] = "idle"
             self.stage = "idle"
+
+    def _drop(self, order_id: str) -> None:
+        """Core took the order back (a fleet manager, or the watchdog): stop holding it at
+        once; the route runner skips it (or gives up riding to its chef)."""
+        for job in self.jobs:
+            if job.order_id == order_id and not job.picked:
+                job.withdrawn = True
+                self.world.release(order_id, self.id, "unassigned by core")
+                self._ready_signal(order_id).set()  # stop waiting for its food
 
     def _nearest_job(self) -> _Job:
         here = self.where()
@@ -654,12 +671,18 @@ class CourierAgent:
     async def _pick_up(self, job: _Job) -> None:
         w = self.world
         t = w.timeline(job.order_id)
+        if job.withdrawn:
+            raise _Gone("unassigned by core")
         self.stage = f"riding to the chef of {job.order_id}"
         await self._ride(job.pickup)
+        if job.withdrawn:
+            raise _Gone("unassigned by core while riding to the chef")
         if t is not None and t.at_chef_s is None:
             t.at_chef_s = now_s()
         self.stage = f"waiting at the chef for {job.order_id}"
         await self._wait_for_food(job.order_id)
+        if job.withdrawn:
+            raise _Gone("unassigned by core")
         self.stage = f"reporting the pick-up of {job.order_id}"
         for status in ("picked_up", "delivering"):
             r = await self._progress(job.order_id, status)
@@ -670,7 +693,8 @@ class CourierAgent:
                 t.picked_up_s = now_s()
         job.picked = True
 
-    async def _drop_off(self, job: _Job) -> None:
+    async def _drop_off(self, job: _Job) -> str:
+        """Ride to the door and report the delivery; how it ended."""
         w = self.world
         t = w.timeline(job.order_id)
         drop = job.drop
@@ -682,7 +706,7 @@ class CourierAgent:
             if r.status_code == 200:
                 if t is not None:
                     t.delivered_s = now_s()
-                return
+                return "delivered"
             if r.status_code == 404 or "too_far" not in r.text:
                 raise _Gone(r.text)
             await asyncio.sleep(0.5)
@@ -690,3 +714,4 @@ class CourierAgent:
                 break
             await self.send_fix()
         w.error(f"courier {self.spec.index}: could not deliver {job.order_id}")
+        return "could not deliver"

@@ -29,6 +29,7 @@ from api.migrate import migrate
 from api.runtime import EmbeddedStores, free_port
 from api.settings import DispatchSettings, ServerSettings, Settings, StoreSettings, to_environ
 from api.simulator.clients import V1, Account, RetryingTransport
+from api.simulator.kpis import Holding, holding_conflicts
 from api.simulator.run import Endpoints, SimConfig, SimResult, simulate
 from api.simulator.system import create_staff, staff_login
 from api.simulator.world import World
@@ -330,6 +331,10 @@ class DrillResult(msgspec.Struct, kw_only=True):
     fixes_lost: int
     """Acknowledged fixes missing from the LOCATIONS stream."""
     fixes_refused_on_retry: int
+    faults_at: list[str] = []
+    """When each fault hit and when its part was back, in s from the day's start."""
+    conflicts: list[str] = []
+    """Each double assignment, described (holdings and core's snapshots), same clock."""
 
     def line(self) -> str:
         k = self.sim.kpis
@@ -355,6 +360,7 @@ async def drill(rig: Rig, config: SimConfig, faults: list[Fault], *, first_fault
     sim = asyncio.create_task(simulate(rig.endpoints, config, echo=echo, world=world))
     probe, probe_stop = FixProbe(), asyncio.Event()
     backs: list[tuple[Fault, float, float, float]] = []
+    faults_at: list[str] = []
     async with httpx.AsyncClient(base_url=rig.endpoints.commerce_url, timeout=30) as commerce:
         device = await Account.register(commerce, f"probe-{secrets.token_hex(4)}@example.com",
                                         "probe-password-1", "delivery", "Probe")
@@ -365,11 +371,13 @@ async def drill(rig: Rig, config: SimConfig, faults: list[Fault], *, first_fault
             await asyncio.sleep(first_fault_s)
             for fault in faults:
                 echo(f"fault: {fault}")
-                down_at = time.monotonic()
+                down_at, down_wall = time.monotonic(), time.time()
                 await inject(rig, fault)
                 back_wall, back_at = time.time(), time.monotonic()
                 health_s = await rig.wait_healthy(60.0)
                 backs.append((fault, back_at - down_at, back_wall, health_s))
+                t0 = world.day_started_wall
+                faults_at.append(f"{fault}: {down_wall - t0:.0f}-{back_wall - t0:.0f} s")
                 await asyncio.sleep(max(0.0, back_at + spacing_s - time.monotonic()))
             result = await sim
         finally:
@@ -382,7 +390,26 @@ async def drill(rig: Rig, config: SimConfig, faults: list[Fault], *, first_fault
     return DrillResult(
         sim=result, figures=[recovery_of(f, d, w, h, world) for f, d, w, h in backs],
         fixes_acked=len(probe.acked), fixes_lost=len(set(probe.acked) - stored),
-        fixes_refused_on_retry=probe.refused_on_retry)
+        fixes_refused_on_retry=probe.refused_on_retry, faults_at=faults_at,
+        conflicts=describe_conflicts(world))
+
+
+def describe_conflicts(world: World) -> list[str]:
+    """Every double assignment of the day in words, times in s from the day's start."""
+    t0 = world.day_started_wall
+
+    def span(h: Holding) -> str:
+        end = "on" if h.end_s is None else f"{h.end_s - t0:.0f}"
+        return (f"{h.courier_id[:8]} held {h.order_id[:8]} {h.start_s - t0:.0f}-{end} s "
+                f"(via {h.via}{', stacked' if h.stacked else ''}; ended {h.ended or '-'})")
+
+    def history(order_id: str) -> str:
+        return "; ".join(span(h) for h in world.holdings if h.order_id == order_id)
+
+    return ([f"holdings: {span(a)} / {span(b)}\n      history: {history(a.order_id)}"
+             f"\n      history: {history(b.order_id)}"
+             for a, b in holding_conflicts(world.holdings)]
+            + [f"core snapshot {note}" for note in world.conflict_notes])
 
 
 __all__ = ["DrillResult", "Fault", "Figures", "FixProbe", "Kind", "Rig", "Target", "drill",

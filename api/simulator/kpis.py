@@ -39,6 +39,11 @@ class Holding(msgspec.Struct, frozen=True, kw_only=True):
     end_s: float | None = None
     stacked: bool = False
     """Dispatch offered it as part of a stack (a courier may then hold several orders)."""
+    via: str = "offer"
+    """How the courier came to hold it: "offer" (accepted), "fleet" (a fleet manager's
+    assignment) or "check-in" (the app learnt it from GET /delivery/orders)."""
+    ended: str = ""
+    """How the holding ended: "delivered", or why it was given up."""
 
 
 class Kpis(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,21 +94,27 @@ def double_assignments(holdings: Iterable[Holding]) -> int:
     per order), and a courier holding two different orders at overlapping times unless the
     later one was offered as stacked — dispatch knowingly added it to the courier's route
     (counted once per overlapping pair)."""
+    return len(holding_conflicts(holdings))
+
+
+def holding_conflicts(holdings: Iterable[Holding]) -> list[tuple[Holding, Holding]]:
+    """The conflicting pairs `double_assignments` counts (for the report of what happened)."""
     by_order: dict[str, list[Holding]] = {}
     by_courier: dict[str, list[Holding]] = {}
     for h in holdings:
         by_order.setdefault(h.order_id, []).append(h)
         by_courier.setdefault(h.courier_id, []).append(h)
-    count = 0
+    out: list[tuple[Holding, Holding]] = []
     for hs in by_order.values():
-        if any(a.courier_id != b.courier_id and _overlap(a, b)
-               for i, a in enumerate(hs) for b in hs[i + 1:]):
-            count += 1
+        pair = next(((a, b) for i, a in enumerate(hs) for b in hs[i + 1:]
+                     if a.courier_id != b.courier_id and _overlap(a, b)), None)
+        if pair is not None:
+            out.append(pair)
     for hs in by_courier.values():
-        count += sum(1 for i, a in enumerate(hs) for b in hs[i + 1:]
-                     if a.order_id != b.order_id and _overlap(a, b)
-                     and not (b if b.start_s >= a.start_s else a).stacked)
-    return count
+        out += [(a, b) for i, a in enumerate(hs) for b in hs[i + 1:]
+                if a.order_id != b.order_id and _overlap(a, b)
+                and not (b if b.start_s >= a.start_s else a).stacked]
+    return out
 
 
 def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding],
@@ -148,24 +159,27 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
 
 
 def fleet_snapshot_conflicts(orders: Iterable[tuple[str, str | None]],
-                             stacked: frozenset[str] = frozenset()) -> int:
-    """Conflicts in one /fleet/orders snapshot of (order_id, courier_id) pairs: a courier
-    carrying more than one order that was not offered as stacked (its first order is the one
-    the others were stacked on), or an order listed twice with different couriers."""
+                             stacked: frozenset[str] = frozenset()) -> list[str]:
+    """Conflicts in one /fleet/orders snapshot of (order_id, courier_id) pairs, described: a
+    courier carrying more than one order that was not offered as stacked (its first order is
+    the one the others were stacked on; one conflict per extra order), or an order listed
+    twice with different couriers."""
     by_courier: dict[str, list[str]] = {}
     courier_of: dict[str, str] = {}
-    count = 0
+    out: list[str] = []
     for order_id, courier_id in orders:
         if not courier_id:
             continue
         prev = courier_of.setdefault(order_id, courier_id)
         if prev != courier_id:
-            count += 1
+            out.append(f"order {order_id} listed with couriers {prev} and {courier_id}")
         by_courier.setdefault(courier_id, []).append(order_id)
-    for held in by_courier.values():
-        unstacked = {o for o in held if o not in stacked}
-        count += max(0, len(unstacked) - 1)
-    return count
+    for courier_id, held in by_courier.items():
+        unstacked = sorted({o for o in held if o not in stacked})
+        if len(unstacked) > 1:
+            out += [f"courier {courier_id} carries unstacked {', '.join(unstacked)}"] * (
+                len(unstacked) - 1)
+    return out
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:

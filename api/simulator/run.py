@@ -99,7 +99,10 @@ async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> 
                            headers=await admin.headers())
         pairs += [(o["order_id"], o["courier_id"]) for o in expect(r, 200)["orders"]]
     stacked = frozenset(h.order_id for h in world.holdings if h.stacked)
-    return fleet_snapshot_conflicts(pairs, stacked)
+    found = fleet_snapshot_conflicts(pairs, stacked)
+    at = time.time() - world.day_started_wall
+    world.conflict_notes += [f"[{at:.0f} s] {c}" for c in found]
+    return len(found)
 
 
 async def simulate(endpoints: Endpoints, config: SimConfig, *,
@@ -184,6 +187,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
                  f"{len(couriers)} couriers signing up, {len(customers)} customers; "
                  f"dispatch policy {policy}")
             day_started = time.monotonic()
+            world.day_started_wall = time.time()
             world.day_started.set()
             placing: set[asyncio.Task[Any]] = set()
 
@@ -203,8 +207,10 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
             async def progress() -> None:
                 while True:
                     await asyncio.sleep(config.progress_s)
-                    with contextlib.suppress(httpx.HTTPError, SimulatorError):
+                    try:
                         world.fleet_conflicts += await fleet_check(core, admin, world)
+                    except (httpx.HTTPError, SimulatorError) as exc:
+                        world.error(f"fleet snapshot: {exc!r}")
                     c = world.counts()
                     phase = "ordering" if not ordering.done() else "draining"
                     echo(f"[{time.monotonic() - day_started:6.0f} s] {phase}: placed "

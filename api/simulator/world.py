@@ -6,6 +6,8 @@ import asyncio
 import time
 from datetime import datetime
 
+import msgspec
+
 from api.simulator.kpis import Holding, Kpis, OrderTimeline, compute_kpis
 
 
@@ -38,6 +40,8 @@ class World:
         """... and from polling GET /delivery/orders (the push was lost)."""
         self.courier_state: dict[str, str] = {}
         self.fleet_conflicts = 0
+        self.conflict_notes: list[str] = []
+        """What each conflict in core's /fleet/orders snapshots was (for the report)."""
         self.reconciled = 0
         """Orders a courier app learnt it held only by asking core (its answer was lost)."""
         self.first_online: float | None = None
@@ -48,6 +52,8 @@ class World:
         self.someone_riding = asyncio.Event()
         self.errors: list[str] = []
         self.day_started = asyncio.Event()
+        self.day_started_wall = 0.0
+        """Wall-clock (epoch s) start of the day, the origin of reported times."""
         """Set when the city is built and ordering begins."""
 
     # -- orders ----------------------------------------------------------------------------
@@ -67,17 +73,17 @@ class World:
                    if t.delivered_s is None and t.cancelled_s is None)
 
     # -- couriers --------------------------------------------------------------------------
-    def hold(self, order_id: str, courier_id: str, stacked: bool = False) -> None:
+    def hold(self, order_id: str, courier_id: str, stacked: bool = False,
+             via: str = "offer") -> None:
         self._open[(order_id, courier_id)] = len(self.holdings)
         self.holdings.append(Holding(order_id=order_id, courier_id=courier_id,
-                                     start_s=now_s(), stacked=stacked))
+                                     start_s=now_s(), stacked=stacked, via=via))
 
-    def release(self, order_id: str, courier_id: str) -> None:
+    def release(self, order_id: str, courier_id: str, ended: str = "") -> None:
         i = self._open.pop((order_id, courier_id), None)
         if i is not None:
-            h = self.holdings[i]
-            self.holdings[i] = Holding(order_id=h.order_id, courier_id=h.courier_id,
-                                       start_s=h.start_s, end_s=now_s(), stacked=h.stacked)
+            self.holdings[i] = msgspec.structs.replace(self.holdings[i], end_s=now_s(),
+                                                       ended=ended)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 200:

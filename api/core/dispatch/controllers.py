@@ -4,11 +4,15 @@ offer is a 404)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Controller, get, post, put
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import STAFF, IdentityDep, Role, roles
-from api.core.deps import DispatcherDep
+from api.core.deps import DispatcherDep, provide_dispatcher
 from api.core.dispatch.schemas import (
     AssignRequest,
     Availability,
@@ -24,7 +28,23 @@ from api.core.dispatch.service import Refusal, Refused
 from api.problems import Problem
 from dispatch.lifecycle import OrderDispatchState
 
-__all__ = ["CourierDispatchController", "FleetDispatchController", "problem"]
+__all__ = ["CourierDispatchController", "FleetDispatchController", "problem",
+           "state_current"]
+
+REBUILDING_RETRY_AFTER_S = 2
+"""A rebuild of a few thousand open orders takes about a second."""
+
+
+async def state_current(connection: ASGIConnection[Any, Any, Any, Any],
+                        _: BaseRouteHandler) -> None:
+    """Guard: while Redis has lost the dispatch state and it is being rebuilt from the
+    streams (no generation yet), dispatch answers 503 + Retry-After instead of from a
+    half-written state: an order not restored yet would read as "not yours" (404) and a
+    courier's app would give it up."""
+    if await provide_dispatcher(connection.app.state).rebuilding():
+        raise Problem(503, "dispatch state is being rebuilt after a store restart; retry "
+                      f"after {REBUILDING_RETRY_AFTER_S} s", code="rebuilding",
+                      headers={"Retry-After": str(REBUILDING_RETRY_AFTER_S)})
 
 
 def problem(r: Refused, what: str) -> Problem:
@@ -60,7 +80,7 @@ class CourierDispatchController(Controller):
     """The courier's side: availability, its offer, the orders it carries."""
 
     path = "/api/v1/delivery"
-    guards = [roles(Role.DELIVERY)]
+    guards = [roles(Role.DELIVERY), state_current]
 
     @put("/availability", summary="Go online (idle) or offline; set the vehicle")
     async def put_availability(self, dispatcher: DispatcherDep, identity: IdentityDep,
@@ -114,7 +134,7 @@ class FleetDispatchController(Controller):
     """The fleet manager's side: listing, force-assign, unassign, status override."""
 
     path = "/api/v1/fleet"
-    guards = [roles(*STAFF)]
+    guards = [roles(*STAFF), state_current]
 
     @get("/orders",
          summary="Dispatch orders by status: waiting, offered, assigned, picked_up, "

@@ -511,6 +511,12 @@ class Dispatcher:
         """The OFFER message as pushed on the courier's socket."""
         return wire.encode(wire.Offer(payload=payload))
 
+    async def rebuilding(self) -> bool:
+        """The dispatch state this process has seen was lost and is not rebuilt yet (one GET;
+        a first start, with no state yet, is not a loss: it starts empty at once)."""
+        return (self.rebuilder is not None and self.rebuilder.known is not None
+                and await self.store.generation() is None)
+
     async def offers(self, courier_id: str) -> OfferList:
         """The courier's open offer as a list (empty or one)."""
         o = await self.open_offer(courier_id)

@@ -23,6 +23,7 @@ from litestar.params import FromPath
 
 from api.auth import STAFF, IdentityDep, Role, identity_of, roles
 from api.core.deps import TrackingDep
+from api.core.dispatch.controllers import state_current
 from api.core.tracking.service import Refusal, TrackingRefused, TrackSnapshot, parse_since
 from api.core.ws.sockets import close_socket, closes_on_outage, serve
 from api.problems import Problem
@@ -81,7 +82,7 @@ class TrackingController(Controller):
 
             await serve(socket, watch.outbox, tracking.limits, on_message)
 
-    @get("/api/v1/orders/{order_id:str}/track", guards=[roles(*_WATCHERS)],
+    @get("/api/v1/orders/{order_id:str}/track", guards=[roles(*_WATCHERS), state_current],
          summary="An order's current status and courier location (the order socket's snapshot)")
     async def track_order(self, identity: IdentityDep, order_id: FromPath[str],
                           tracking: TrackingDep) -> TrackSnapshot:

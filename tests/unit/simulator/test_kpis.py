@@ -81,10 +81,12 @@ def test_double_assignment_detection() -> None:
 def test_fleet_snapshot_conflicts() -> None:
     """In one /fleet/orders snapshot a courier on two orders is a conflict unless all but its
     first were offered as stacked; unassigned orders are ignored."""
-    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c2"), ("o3", None)]) == 0
-    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1")]) == 1
+    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c2"), ("o3", None)]) == []
+    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1")]) == [
+        "courier c1 carries unstacked o1, o2"]
     assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1")],
-                                    stacked=frozenset({"o2"})) == 0
-    assert fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1"), ("o3", "c1")],
-                                    stacked=frozenset({"o2"})) == 1
-    assert fleet_snapshot_conflicts([("o1", "c1"), ("o1", "c2")]) == 1
+                                    stacked=frozenset({"o2"})) == []
+    assert len(fleet_snapshot_conflicts([("o1", "c1"), ("o2", "c1"), ("o3", "c1")],
+                                        stacked=frozenset({"o2"}))) == 1
+    assert fleet_snapshot_conflicts([("o1", "c1"), ("o1", "c2")]) == [
+        "order o1 listed with couriers c1 and c2"]
