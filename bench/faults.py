@@ -78,6 +78,13 @@ def report(base: DrillResult | None, hit: DrillResult) -> None:
     print(f"faults (s into the day): {'; '.join(hit.faults_at)}")
     for c in hit.conflicts:
         print(f"  double assignment: {c}")
+    for line in hit.sim.unfinished:
+        print(f"  {line}")
+    for order in hit.sim.stranded:
+        oid = order.split(" ")[0]
+        print(f"  stranded {order}")
+        for e in (e for e in hit.sim.errors if oid[:8] in e):
+            print(f"    app error: {e}")
     failed = [e for e in hit.sim.errors if e.startswith("fleet snapshot")]
     if failed:
         print(f"  core snapshots that failed: {len(failed)} (first: {failed[0]})")

@@ -26,6 +26,17 @@ from api.settings import ServerSettings, Settings, StoreSettings
 
 JWT_TEST_SECRET = "test-secret-" + "x" * 40
 
+SERIAL_GROUPS = ("faults", "browser", "fuzz")
+"""Directories whose tests share one expensive system of their own (session or package
+fixtures): under pytest-xdist (``-n``) each runs whole on one worker, beside the rest."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        if parts and parts[0] in SERIAL_GROUPS:
+            item.add_marker(pytest.mark.xdist_group(parts[0]))
+
 
 class StoreUrls:
     def __init__(self, database: str, redis: str, nats: str) -> None:

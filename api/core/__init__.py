@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from nats.aio.msg import Msg
+
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
+from api.core.dispatch.service import StateRebuilding
 from api.core.dispatch.watchdog import Watchdog
 from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
 from api.core.fleet.controllers import console_static
@@ -58,6 +61,15 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
 
+    async def project(msgs: list[Msg]) -> None:
+        """The orders view and dispatch intake, once the dispatch state exists (not while
+        it is being rebuilt after Redis lost it: the rebuild replays what came before)."""
+        if not await core.dispatch.state_ready():
+            for m in msgs:  # in order, at once: redelivered ahead of newer events
+                await m.nak()
+            raise StateRebuilding("dispatch state still being rebuilt; batch nakked")
+        await core.orders.apply_msgs(msgs)
+
     async def project_orders(res: Resources) -> None:
         # A task group, not gather: when one consumer fails (its batch is redelivered), the
         # other is cancelled too instead of running on beside the restarted pair.
@@ -67,7 +79,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                 group.create_task(consume_batches(
                     res.js, stream=core.names.stream(spec),
                     durable=core.names.consumer(f"core-view-{spec.name.lower()}"),
-                    filter_subject=subject, handler=core.orders.apply_msgs, batch=200))
+                    filter_subject=subject, handler=project, batch=200))
 
     async def run_dispatcher(_: Resources) -> None:
         await core.dispatch.run()

@@ -514,14 +514,20 @@ class CourierAgent:
                 expect(r, 200, 409)  # 409: busy with orders, still online
             r = await self.core.get(f"{V1}/delivery/orders", headers=h)
             held = {j.order_id for j in self.jobs}
-            for order in expect(r, 200)["orders"]:
+            listed = expect(r, 200)["orders"]
+            # An order learnt here joins a route core says the courier already rides (an
+            # order both agree on, or one learnt just before): core stacked it there.
+            riding = any(o["order_id"] in held for o in listed)
+            for order in listed:
                 if order["order_id"] in held:
                     continue
                 self.world.reconciled += 1
                 self._take({"order_id": order["order_id"], "pickup": order["pickup"],
-                            "dropoff": order["dropoff"], "ready_at": order.get("ready_at")},
+                            "dropoff": order["dropoff"], "ready_at": order.get("ready_at"),
+                            "stacked": riding},
                            picked=order["status"] in ("picked_up", "delivering"),
                            via="check-in")
+                riding = True
         except (httpx.HTTPError, SimulatorError) as exc:
             self._doubt = self._doubt or doubt
             self.world.error(f"courier {self.spec.index} check-in: {exc!r}")

@@ -255,7 +255,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
         food_ready_pushed=world.ready_by_push, food_ready_polled=world.ready_by_poll,
-        errors=world.errors[:50], unfinished=unfinished, paid=len(world.paid),
+        errors=world.errors[:500], unfinished=unfinished, paid=len(world.paid),
         stranded=stranded, retries=sum(t.retries for t in transports),
         reconciled=world.reconciled)
 

@@ -86,7 +86,7 @@ class World:
                                                        ended=ended)
 
     def error(self, message: str) -> None:
-        if len(self.errors) < 200:
+        if len(self.errors) < 2000:
             self.errors.append(message)
 
     # -- reports ---------------------------------------------------------------------------

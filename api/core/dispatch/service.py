@@ -157,6 +157,10 @@ def refused(t: Transition) -> Refused:
     return Refused(reason=reason, detail=t.result.value if reason is Refusal.OTHER else t.detail)
 
 
+class StateRebuilding(RuntimeError):
+    """The dispatch state is being rebuilt after Redis lost it: try again shortly."""
+
+
 def order_view(o: OrderRecord, now_ms: int) -> DispatchOrder:
     """An order as the dispatch endpoints show it; late: past its promise, not delivered."""
     return DispatchOrder(
@@ -516,6 +520,18 @@ class Dispatcher:
         a first start, with no state yet, is not a loss: it starts empty at once)."""
         return (self.rebuilder is not None and self.rebuilder.known is not None
                 and await self.store.generation() is None)
+
+    async def state_ready(self, wait_s: float = 10.0) -> bool:
+        """Wait (up to `wait_s`) until the dispatch state exists: after Redis lost it, events
+        applied to the half-empty store before the rebuild has put the orders back would be
+        lost (food ready for an order not restored yet) or would mask older ones in the
+        orders view. False: still not there (the caller retries later)."""
+        deadline = time.monotonic() + wait_s
+        while self.rebuilder is not None and await self.store.generation() is None:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
 
     async def offers(self, courier_id: str) -> OfferList:
         """The courier's open offer as a list (empty or one)."""
