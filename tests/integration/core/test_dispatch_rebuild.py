@@ -19,7 +19,8 @@ from api.settings import Settings
 from dispatch.lifecycle import CourierState, OrderDispatchState
 from geo.travel import Vehicle
 from streams.catalog import Names
-from streams.jetstream import ensure_streams
+from streams.events import LatLng, OrderStatusChanged
+from streams.jetstream import ensure_streams, publish
 from tests.integration.core.conftest import eventually
 from tests.integration.core.test_dispatch import FAST, World, now_ms, running_world, spot
 
@@ -350,3 +351,44 @@ async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
                 await js.delete_stream(f"{ns.upper()}_{spec}")
         await nc.close()
         await redis.aclose()
+
+
+async def test_food_ready_heard_during_a_rebuild_is_not_lost(world: World,
+                                                             settings: Settings) -> None:
+    """An order event that arrives after Redis lost the state and before the rebuild has put
+    the orders back (held here: another process holds the rebuild lease) waits for it: the
+    kitchen's `ready` then reaches the restored order, and the orders view is whole, instead
+    of `ready` being applied to a store that has nothing else of the order yet and acked."""
+    w = world
+    lat, lng = spot()
+    c = await w.courier(lat + 0.001, lng)
+    oid = await w.order((lat, lng), (lat + 0.01, lng))
+    await accept(w, c, oid)
+
+    assert await wipe(settings, w.names.ns) > 0
+    blocker = aioredis.from_url(settings.stores.redis_url or "")
+    lease = f"{w.names.ns}:d:rebuild"
+    try:
+        await blocker.set(lease, "another-process", px=3000)  # its rebuild is slow
+        at = now_ms()
+        await publish(w.js, w.names.order_event("status", oid), OrderStatusChanged(
+            order_id=oid, order_number=f"HC{oid[:6]}", customer_id="cust-1", chef_id="chef-1",
+            status="ready", previous_status="preparing", at_ms=at, pickup=LatLng(lat, lng),
+            dropoff=LatLng(lat + 0.01, lng)), msg_id=f"{oid}:ready")
+        await asyncio.sleep(1.0)  # the intake has it: before the fix it applied and acked it
+        assert await w.dispatch.store.order(oid) is None  # nothing restored yet
+        await blocker.delete(lease)  # the other process died: this one rebuilds
+    finally:
+        await blocker.aclose()
+
+    async def ready_again() -> bool:
+        o = await w.dispatch.store.order(oid)
+        return bool(o and o.courier_id == c and o.food_ready_ms == at)
+    await eventually(ready_again, 10)
+    mine = await held_by(w, c)
+    assert mine == {oid: OrderDispatchState.ASSIGNED.value}
+    # The orders view has the whole order back: applying `ready` to the empty store first
+    # would have made the older `accepted` (its promise) look stale to the replay.
+    track = await w.srv.core.orders.get(oid)  # type: ignore[attr-defined]
+    assert track is not None and track.status == "ready", track
+    assert track.promised_at_ms is not None and track.courier_id == c, track
