@@ -51,7 +51,9 @@ _HOP_BY_HOP = frozenset({
     b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
 """Request headers not passed on as they are (hop-by-hop, or set by the gateway)."""
 _HOP_BY_HOP_RESPONSE = frozenset({
-    "connection", "keep-alive", "transfer-encoding", "upgrade", "x-request-id"})
+    "connection", "keep-alive", "transfer-encoding", "upgrade", "x-request-id", "date",
+    "server"})
+"""Response headers not passed back (hop-by-hop, or added again by the gateway's server)."""
 _WS_HANDSHAKE = frozenset({
     b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
     b"sec-websocket-protocol"})
