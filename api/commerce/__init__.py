@@ -19,6 +19,7 @@ from api.commerce.chefs.services import chef_index_snapshot
 from api.commerce.context import CommerceConfig, default_commerce
 from api.commerce.delivery.controllers import DeliveryController
 from api.commerce.deps import DEPENDENCIES
+from api.commerce.favorites.controllers import FavoritesController
 from api.commerce.menus.controllers import MenuController
 from api.commerce.notifications.controllers import NotificationController
 from api.commerce.notifications.sinks import MessageSink
@@ -71,7 +72,7 @@ def commerce_parts(
             AuthController, UsersController, NotificationController, BrowseController,
             ChefDashboardController, MenuController, CartController, OrdersController,
             ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
-            AdminController,
+            AdminController, FavoritesController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},

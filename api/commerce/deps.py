@@ -12,6 +12,7 @@ from api.commerce.cart.services import CartService
 from api.commerce.chefs.services import ChefService
 from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
+from api.commerce.favorites.services import FavoriteService
 from api.commerce.menus.services import MenuService
 from api.commerce.notifications.services import NotificationService
 from api.commerce.orders.services import OrderService
@@ -36,6 +37,10 @@ def provide_orders(resources: ResourcesDep, commerce: CommerceDep) -> OrderServi
 
 def provide_payments(resources: ResourcesDep, commerce: CommerceDep) -> PaymentService:
     return PaymentService(resources, commerce)
+
+
+def provide_favorites(resources: ResourcesDep, commerce: CommerceDep) -> FavoriteService:
+    return FavoriteService(resources, commerce.config.favorites_max)
 
 
 def provide_menus(resources: ResourcesDep) -> MenuService:
@@ -78,6 +83,7 @@ DEPENDENCIES: dict[str, Any] = {
     "reviews": Provide(provide_reviews, sync_to_thread=False),
     "reports": Provide(provide_reports, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
+    "favorites": Provide(provide_favorites, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
 }
@@ -89,6 +95,7 @@ AdminServiceDep = NamedDependency[AdminService]
 CartServiceDep = NamedDependency[CartService]
 ChefServiceDep = NamedDependency[ChefService]
 DeliveryServiceDep = NamedDependency[DeliveryService]
+FavoriteServiceDep = NamedDependency[FavoriteService]
 MenuServiceDep = NamedDependency[MenuService]
 NotificationServiceDep = NamedDependency[NotificationService]
 OrderServiceDep = NamedDependency[OrderService]

@@ -84,6 +84,12 @@ MATRIX: list[tuple[str, str, str, frozenset[Role] | str]] = [
     ("Analytics (limited)", "GET", "/delivery/earnings", frozenset({D})),
     ("Analytics (full)", "GET", "/admin/dashboard", frozenset({A})),
     ("Analytics (full)", "GET", "/admin/analytics", frozenset({A})),
+    # Seed §3.4: customers save chefs and dishes; their own list only.
+    ("Favourites", "GET", "/users/me/favorites", frozenset({C})),
+    ("Favourites", "PUT", f"/users/me/favorites/chefs/{X}", frozenset({C})),
+    ("Favourites", "DELETE", f"/users/me/favorites/chefs/{X}", frozenset({C})),
+    ("Favourites", "PUT", f"/users/me/favorites/dishes/{X}", frozenset({C})),
+    ("Favourites", "DELETE", f"/users/me/favorites/dishes/{X}", frozenset({C})),
 ]
 PUBLIC_AUTH = {"/auth/register", "/auth/login", "/auth/login/social", "/auth/refresh",
                "/auth/forgot-password", "/auth/reset-password"}
