@@ -29,6 +29,7 @@ from api.commerce.outbox.relay import outbox_worker
 from api.commerce.payments.controllers import PaymentsController
 from api.commerce.payments.provider import PaymentProvider
 from api.commerce.reviews.controllers import ReviewsController
+from api.commerce.search.controllers import SearchController
 from api.observability import Metrics
 from api.parts import Parts
 from api.problems import Problem, http_exception_handler
@@ -72,7 +73,7 @@ def commerce_parts(
             AuthController, UsersController, NotificationController, BrowseController,
             ChefDashboardController, MenuController, CartController, OrdersController,
             ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
-            AdminController, FavoritesController,
+            AdminController, FavoritesController, SearchController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},

@@ -20,6 +20,7 @@ from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
 from api.commerce.reports.services import ReportService
 from api.commerce.reviews.services import ReviewService
+from api.commerce.search.services import SearchService
 from api.resources import ResourcesDep
 
 
@@ -63,6 +64,10 @@ def provide_delivery(resources: ResourcesDep) -> DeliveryService:
     return DeliveryService(resources)
 
 
+def provide_search(resources: ResourcesDep) -> SearchService:
+    return SearchService(resources)
+
+
 def provide_admin(resources: ResourcesDep) -> AdminService:
     return AdminService(resources)
 
@@ -84,6 +89,8 @@ DEPENDENCIES: dict[str, Any] = {
     "reports": Provide(provide_reports, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
     "favorites": Provide(provide_favorites, sync_to_thread=False),
+    # Not "search": browse endpoints have a query parameter of that name.
+    "search_service": Provide(provide_search, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
 }
@@ -102,3 +109,4 @@ OrderServiceDep = NamedDependency[OrderService]
 PaymentServiceDep = NamedDependency[PaymentService]
 ReportServiceDep = NamedDependency[ReportService]
 ReviewServiceDep = NamedDependency[ReviewService]
+SearchServiceDep = NamedDependency[SearchService]
