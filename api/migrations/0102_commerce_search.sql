@@ -56,10 +56,14 @@ CREATE TRIGGER chef_cuisines_to_dishes
 UPDATE chef_profiles SET business_name = business_name;
 UPDATE menu_items SET name = name;
 
+-- fastupdate off: menus change rarely and searches are hot. With it on, new rows wait in
+-- the index's pending list until a vacuum, and every search scans that list (at 10,000 fresh
+-- dishes the planner preferred a sequential scan: ~100 ms instead of ~2 ms).
 CREATE INDEX IF NOT EXISTS menu_items_search ON menu_items USING gin (search)
-    WHERE deleted_at IS NULL;
+    WITH (fastupdate = off) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS menu_items_name_trgm ON menu_items USING gin (name gin_trgm_ops)
-    WHERE deleted_at IS NULL;
-CREATE INDEX IF NOT EXISTS chef_profiles_search ON chef_profiles USING gin (search);
+    WITH (fastupdate = off) WHERE deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS chef_profiles_search ON chef_profiles USING gin (search)
+    WITH (fastupdate = off);
 CREATE INDEX IF NOT EXISTS chef_profiles_name_trgm ON chef_profiles
-    USING gin (business_name gin_trgm_ops);
+    USING gin (business_name gin_trgm_ops) WITH (fastupdate = off);

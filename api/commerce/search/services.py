@@ -3,8 +3,8 @@
 A row matches when its weighted document matches ``websearch_to_tsquery`` (every word, or
 quoted phrases, ``or``, ``-word``; English stemming) or, for a query of plain words, when
 the query is a close word-similarity match of its name (``pg_trgm``: "biryni" finds
-"Chicken Biryani"). The score adds both, so exact
-words in the name rank first, then cuisine, then description, then near-misses. With a
+"Chicken Biryani"). The full-text rank orders what the words found (name first, then
+cuisine, then description); a near miss scores half its similarity. With a
 customer position only chefs whose service radius covers it are considered: a box prefilter,
 then the exact haversine distance.
 """
@@ -37,6 +37,14 @@ _CHEFS_THERE = f"""
                                   AND c.longitude BETWEEN $6 AND $7))"""
 """Approved chefs, with their distance; near the customer's box when there is one."""
 
+def _near_miss(document: str, name: str) -> str:
+    """Score of a row found only by its name's similarity (a typo): half the similarity.
+    Rows the full text found are ranked by it alone, which also spares computing trigrams
+    for the many rows a common word matches."""
+    return (f"CASE WHEN $13 AND NOT {document} @@ q.tsq "
+            f"THEN 0.5 * word_similarity($1, {name}) ELSE 0 END")
+
+
 _DELIVERS = "(n.distance_m IS NULL OR n.distance_m <= n.service_radius * 1000)"
 
 _DISH_FITS = """m.deleted_at IS NULL AND m.is_available
@@ -49,7 +57,7 @@ WITH q AS (SELECT websearch_to_tsquery('english', $1) AS tsq),
      near AS ({_CHEFS_THERE})
 SELECT m.id, m.chef_id, n.business_name AS chef_name, m.name, m.description, m.price_cents,
        m.image_url, m.category, m.dietary_tags,
-       (ts_rank(m.search, q.tsq, 1) + 0.5 * word_similarity($1, m.name))::float8 AS score,
+       (ts_rank(m.search, q.tsq, 1) + {_near_miss("m.search", "m.name")})::float8 AS score,
        round(n.distance_m)::int AS distance_m, count(*) OVER () AS total
 FROM q, menu_items m JOIN near n ON n.id = m.chef_id
 WHERE (m.search @@ q.tsq OR ($13 AND $1 <% m.name)) AND {_DISH_FITS} AND {_DELIVERS}
@@ -61,7 +69,7 @@ WITH q AS (SELECT websearch_to_tsquery('english', $1) AS tsq),
      near AS ({_CHEFS_THERE})
 SELECT n.id, n.business_name, n.description, n.cuisines, n.profile_image, n.rating,
        n.total_reviews, n.is_online, n.accepting_orders, n.delivery_fee_cents,
-       (ts_rank(n.search, q.tsq, 1) + 0.5 * word_similarity($1, n.business_name))::float8
+       (ts_rank(n.search, q.tsq, 1) + {_near_miss("n.search", "n.business_name")})::float8
            AS score,
        round(n.distance_m)::int AS distance_m, count(*) OVER () AS total
 FROM q, near n
