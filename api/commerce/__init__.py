@@ -12,6 +12,7 @@ from api.commerce.accounts.controllers import AuthController, UsersController
 from api.commerce.accounts.social import SocialProvider
 from api.commerce.admin.controllers import AdminController
 from api.commerce.cart.controllers import CartController
+from api.commerce.chat.controllers import ChatController
 from api.commerce.chefs.controllers import BrowseController, ChefDashboardController
 from api.commerce.chefs.geo import ChefGeoIndex
 from api.commerce.chefs.index import ChefIndexHook
@@ -73,7 +74,7 @@ def commerce_parts(
             AuthController, UsersController, NotificationController, BrowseController,
             ChefDashboardController, MenuController, CartController, OrdersController,
             ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
-            AdminController, FavoritesController, SearchController,
+            AdminController, FavoritesController, SearchController, ChatController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency, Provide
 from api.commerce.accounts.services import AccountService
 from api.commerce.admin.services import AdminService
 from api.commerce.cart.services import CartService
+from api.commerce.chat.services import ChatService
 from api.commerce.chefs.services import ChefService
 from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
@@ -64,6 +65,10 @@ def provide_delivery(resources: ResourcesDep) -> DeliveryService:
     return DeliveryService(resources)
 
 
+def provide_chat(resources: ResourcesDep) -> ChatService:
+    return ChatService(resources)
+
+
 def provide_search(resources: ResourcesDep) -> SearchService:
     return SearchService(resources)
 
@@ -89,6 +94,7 @@ DEPENDENCIES: dict[str, Any] = {
     "reports": Provide(provide_reports, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
     "favorites": Provide(provide_favorites, sync_to_thread=False),
+    "chat": Provide(provide_chat, sync_to_thread=False),
     # Not "search": browse endpoints have a query parameter of that name.
     "search_service": Provide(provide_search, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
@@ -100,6 +106,7 @@ DEPENDENCIES: dict[str, Any] = {
 AccountServiceDep = NamedDependency[AccountService]
 AdminServiceDep = NamedDependency[AdminService]
 CartServiceDep = NamedDependency[CartService]
+ChatServiceDep = NamedDependency[ChatService]
 ChefServiceDep = NamedDependency[ChefService]
 DeliveryServiceDep = NamedDependency[DeliveryService]
 FavoriteServiceDep = NamedDependency[FavoriteService]

@@ -86,6 +86,11 @@ MATRIX: list[tuple[str, str, str, frozenset[Role] | str]] = [
     ("Analytics (full)", "GET", "/admin/dashboard", frozenset({A})),
     ("Analytics (full)", "GET", "/admin/analytics", frozenset({A})),
     # Seed §3.4: customers save chefs and dishes; their own list only.
+    # Seed §8 chat: every role may ask; only the order's parties and staff get it (IDOR
+    # probes: others 404).
+    ("Own Orders", "GET", f"/orders/{X}/messages", frozenset(ROLES)),
+    ("Own Orders", "POST", f"/orders/{X}/messages", frozenset(ROLES)),
+    ("Own Orders", "PUT", f"/orders/{X}/messages/read", frozenset(ROLES)),
     ("Favourites", "GET", "/users/me/favorites", frozenset({C})),
     ("Favourites", "PUT", f"/users/me/favorites/chefs/{X}", frozenset({C})),
     ("Favourites", "DELETE", f"/users/me/favorites/chefs/{X}", frozenset({C})),
