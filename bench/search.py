@@ -39,7 +39,7 @@ import httpx
 from api.app import build_app
 from api.commerce import commerce_parts
 from api.commerce.search.query import box_around, search_query
-from api.commerce.search.services import DISHES_SQL, TYPO_SIMILARITY
+from api.commerce.search.services import DISHES_SQL, SEARCH_SETTINGS_SQL
 from api.migrate import migrate
 from api.settings import ServerSettings, Settings, StoreSettings
 from bench.orders import FAST, _db_url, _drop_namespace, _lifespan, _pct
@@ -153,8 +153,8 @@ async def _time_sql(db: asyncpg.Pool, queries: list[dict[str, Any]],
                     fts: bool) -> tuple[list[float], float]:
     lat: list[float] = []
     hits = 0
-    async with db.acquire() as conn:
-        await conn.execute(f"SET pg_trgm.word_similarity_threshold = {TYPO_SIMILARITY}")
+    async with db.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(SEARCH_SETTINGS_SQL)  # as the service does
         for p in queries:
             t0 = time.perf_counter()
             if fts:

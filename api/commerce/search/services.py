@@ -23,6 +23,15 @@ TYPO_SIMILARITY = 0.5
 """Least ``word_similarity`` of the query to a name for a near-miss match. pg_trgm's default
 (0.6) misses one dropped letter in a short word ("biryni" / "biryani" is 0.57)."""
 
+SEARCH_SETTINGS_SQL = (
+    f"SELECT set_config('pg_trgm.word_similarity_threshold', '{TYPO_SIMILARITY}', true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)")
+"""Run first in the search's transaction (``true``: for that transaction only). Custom plans:
+asyncpg prepares each statement, and after five runs PostgreSQL may switch to a generic plan,
+which cannot see that ``$13`` (typos on or off) or ``$2`` (a position or not) are constants,
+so it cannot combine the two GIN indexes and scans the table (~40x slower at 10,000 dishes).
+Planning each search costs about a millisecond instead."""
+
 _DISTANCE = """CASE WHEN $2::float8 IS NULL THEN NULL ELSE
     2 * 6371008.8 * asin(least(1.0, sqrt(
         power(sin(radians(c.latitude - $2::float8) / 2), 2)
@@ -98,8 +107,7 @@ class SearchService:
         dishes: list[asyncpg.Record] = []
         chefs: list[asyncpg.Record] = []
         async with self.db.acquire() as conn, conn.transaction(readonly=True):
-            await conn.execute("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)",
-                               str(TYPO_SIMILARITY))
+            await conn.execute(SEARCH_SETTINGS_SQL)
             if kind in ("all", "dishes"):
                 dishes = await conn.fetch(DISHES_SQL, *args)
             if kind in ("all", "chefs"):
