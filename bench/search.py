@@ -216,7 +216,8 @@ async def run(args: argparse.Namespace) -> None:
             print(f"{label:<12} {len(lat):>8} {_pct(lat, .5):>8.2f} {_pct(lat, .99):>8.2f} "
                   f"{statistics.fmean(lat):>8.2f} {per:>14.1f}")
         print(f"ilike / fts (sql, p50): {_pct(ilike, .5) / _pct(fts, .5):.1f}x; "
-              f"endpoint errors: {errors}")
+              f"endpoint errors: {errors}; load average (1 min) {os.getloadavg()[0]:.1f} "
+              f"on {os.cpu_count()} cores")
     finally:
         await admin_conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin_conn.close()
