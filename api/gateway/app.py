@@ -187,7 +187,10 @@ class Gateway:
             await _problem(send, 429, "too many requests; slow down", code="rate_limited",
                            headers=[(b"retry-after", str(retry).encode())], retry_after_s=retry)
             return
-        body = await _read_body(scope, receive, self.limits.body_max_bytes)
+        try:
+            body = await _read_body(scope, receive, self.limits.body_max_bytes)
+        except _ClientGone:
+            return
         if body is None:
             await _problem(send, 413, f"request body larger than {self.limits.body_max_bytes} "
                            "bytes", code="body_too_large",
@@ -327,6 +330,10 @@ async def _bridge(receive: Receive, send: Send, upstream: ClientConnection) -> N
                 await t
 
 
+class _ClientGone(Exception):
+    """The client hung up before its body arrived: nothing is sent on."""
+
+
 async def _read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
     """The whole request body, or None as soon as it is known to exceed ``max_bytes``."""
     for name, value in scope["headers"]:
@@ -338,7 +345,7 @@ async def _read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | 
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
