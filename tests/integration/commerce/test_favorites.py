@@ -3,9 +3,15 @@ removes them; unknown ids are 404 problems and nobody sees another customer's li
 
 from __future__ import annotations
 
+import functools
 import uuid
 
-from tests.integration.commerce.conftest import Api
+import msgspec
+from litestar.testing import AsyncTestClient
+
+from api.app import build_app
+from api.commerce import commerce_parts
+from tests.integration.commerce.conftest import FAST, Api
 
 V1 = "/api/v1"
 FAV = f"{V1}/users/me/favorites"
@@ -76,3 +82,24 @@ async def test_refusals(api: Api) -> None:
     assert r.status_code == 404
     r = await api.client.get(FAV, headers=chef["headers"])
     assert r.status_code == 403
+
+
+async def test_each_kind_is_capped(api: Api) -> None:
+    """Past `favorites_max` of a kind a new favourite is 409; saving one already saved, or
+    another kind, still works."""
+    admin = await api.admin()
+    first, second = await api.chef(admin), await api.chef(admin)
+    dish = await api.menu_item(first, 600, name="Upma")
+    capped = msgspec.structs.replace(FAST, favorites_max=1)
+    app = build_app("commerce", "capped", api.settings,
+                    functools.partial(commerce_parts, config=capped))
+    me = (await api.register("customer"))["headers"]
+    async with AsyncTestClient(app) as client:
+        r = await client.put(f"{FAV}/chefs/{first['profile']['id']}", headers=me)
+        assert r.status_code == 204
+        r = await client.put(f"{FAV}/chefs/{second['profile']['id']}", headers=me)
+        assert r.status_code == 409
+        assert r.json()["type"] == "urn:homechef:problem:too_many_favorites"
+        assert (await client.put(f"{FAV}/chefs/{first['profile']['id']}",
+                                 headers=me)).status_code == 204
+        assert (await client.put(f"{FAV}/dishes/{dish['id']}", headers=me)).status_code == 204
