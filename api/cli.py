@@ -25,6 +25,8 @@ from api.settings import Settings, SettingsError, load_settings, to_environ
 log = logging.getLogger("homechef.cli")
 
 _SERVICES = ("core", "commerce")
+_PROCESSES = ("gateway", *_SERVICES)
+"""What ``homechef up`` runs: the gateway in front of the two services."""
 
 
 def _settings() -> Settings:
@@ -74,12 +76,16 @@ def migrate() -> None:
 
 
 @main.command()
-@click.argument("service", type=click.Choice(_SERVICES))
+@click.argument("service", type=click.Choice(_PROCESSES))
 def serve(service: str) -> None:
-    """Serve one application (core on CORE_PORT, commerce on COMMERCE_PORT)."""
+    """Serve one application (core on CORE_PORT, commerce on COMMERCE_PORT, the gateway in
+    front of both on GATEWAY_PORT)."""
     import uvicorn
 
     settings = resolve_jwt_secret(_settings())
+    if service == "gateway":
+        _serve_gateway(settings)
+        return
     missing = [n for n, v in (("DATABASE_URL", settings.stores.database_url),
                               ("REDIS_URL", settings.stores.redis_url),
                               ("NATS_URL", settings.stores.nats_url)) if not v]
@@ -110,6 +116,22 @@ def serve(service: str) -> None:
                 ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
 
 
+def _serve_gateway(settings: Settings) -> None:
+    """The gateway needs no store: only the services' URLs and the JWT secret (per-user
+    limits count verified users only)."""
+    import uvicorn
+
+    from api.gateway.app import create_gateway_app
+
+    configure_logging(settings.server.log_level)
+    # websockets-sansio: it implements the ASGI extension that lets the gateway answer a
+    # refused socket handshake with the service's own status (401, 503) instead of a 403.
+    uvicorn.run(create_gateway_app(settings), host=settings.server.host,
+                port=settings.gateway.port, log_config=None,
+                access_log=settings.server.access_log, lifespan="on", ws="websockets-sansio",
+                ws_ping_interval=20, ws_ping_timeout=20, ws_per_message_deflate=False)
+
+
 @main.command()
 @click.option("--demo", is_flag=True,
               help="Also run the simulated city against it until Ctrl-C (see `simulate`).")
@@ -133,7 +155,8 @@ class _System:
 
     def url(self, service: str) -> str:
         server = self.settings.server
-        port = server.core_port if service == "core" else server.commerce_port
+        port = {"core": server.core_port, "commerce": server.commerce_port,
+                "gateway": self.settings.gateway.port}[service]
         return f"http://{server.host}:{port}"
 
 
@@ -172,13 +195,14 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log_file = open(log_path, "ab")  # noqa: ASYNC230, SIM115 - local file; closed below
-        for service in _SERVICES:
+        for service in _PROCESSES:
             children[service] = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "api.cli", "serve", service, env=env,
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                 preexec_fn=_child_setup(None, None, os.getpid()),
             )
-        ports = {"core": settings.server.core_port, "commerce": settings.server.commerce_port}
+        ports = {"core": settings.server.core_port, "commerce": settings.server.commerce_port,
+                 "gateway": settings.gateway.port}
         ready = await _wait_healthy(settings.server.host, ports, children, stop)
         yield _System(settings, children) if ready else None
     finally:
@@ -211,9 +235,11 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
         if system is None:
             return 0 if stop.is_set() else 1
         click.echo("HomeChef Dispatch is up:")
+        click.echo(f"  gateway   {system.url('gateway')}  (the one URL for clients: /api/v1, "
+                   "/ws, console /console/)")
         for service in _SERVICES:
             click.echo(f"  {service:<9} {system.url(service)}  "
-                       f"(health /health, API docs /schema)")
+                       f"(internal; health /health, API docs /schema)")
         waits = [asyncio.create_task(p.wait()) for p in system.children.values()]
         stopper = asyncio.create_task(stop.wait())
         extra: list[asyncio.Task[object]] = []
@@ -626,6 +652,19 @@ def _lab_cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
     return str(value)
+
+
+@main.group()
+def gateway() -> None:
+    """The single entry point's configuration."""
+
+
+@gateway.command("nginx-conf")
+def gateway_nginx_conf() -> None:
+    """Print the nginx.conf of docker-compose.yml's gateway (the routing table and limits)."""
+    from api.gateway.nginx import nginx_conf
+
+    click.echo(nginx_conf(), nl=False)
 
 
 @main.group()

@@ -32,6 +32,7 @@ __all__ = [
     "DispatchPolicy",
     "DispatchSearch",
     "DispatchSettings",
+    "GatewaySettings",
     "IngestSettings",
     "RoadsSettings",
     "RoutingSettings",
@@ -253,6 +254,43 @@ class RoadsSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Scooters ride the car network; their road time is the car's times this factor."""
 
 
+class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The single entry point (``homechef serve gateway``): one port in front of core and
+    commerce, with limits on what one client may send (docs/gateway.md)."""
+
+    port: Port = 8080
+    """Port of the gateway (the URL clients use); the services' own ports stay internal."""
+    core_url: str = ""
+    """Where the gateway reaches core; empty: ``http://HOST:CORE_PORT``."""
+    commerce_url: str = ""
+    """Where the gateway reaches commerce; empty: ``http://HOST:COMMERCE_PORT``."""
+    body_max_bytes: PositiveInt = 1_048_576
+    """Largest request body accepted (413 beyond; checked before it reaches a service)."""
+    connect_timeout_s: Seconds = 2.0
+    """Connecting to a service; past it the service counts as down (503, Retry-After)."""
+    read_timeout_s: Seconds = 30.0
+    """Waiting for a service's answer (504 beyond); route solves are limited below this."""
+    ip_rate_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 50.0
+    """Sustained ``/api/v1`` requests and socket opens per client IP (token bucket)."""
+    ip_burst: PositiveInt = 200
+    """Requests one IP may send at once before the rate applies."""
+    user_rate_per_s: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 20.0
+    """Sustained ``/api/v1`` requests per signed-in user (token's ``sub``), from any IP."""
+    user_burst: PositiveInt = 100
+    """Requests one user may send at once before the rate applies."""
+    limiter_keys_max: PositiveInt = 100_000
+    """IPs and users whose buckets are kept (least recently seen dropped first: a dropped
+    bucket starts full)."""
+    retry_after_s: PositiveInt = 2
+    """``Retry-After`` of a 503 while a service is unreachable."""
+
+    def __post_init__(self) -> None:
+        for field in ("core_url", "commerce_url"):
+            url = getattr(self, field)
+            if url:
+                _check_url(_env_name(GatewaySettings, field), url, ("http", "https"))
+
+
 class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The fleet console (served by core; it logs in at commerce)."""
 
@@ -291,6 +329,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     routing: RoutingSettings = msgspec.field(default_factory=RoutingSettings)
     roads: RoadsSettings = msgspec.field(default_factory=RoadsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with fields changed, each named ``group__field``:

@@ -12,6 +12,7 @@ from api.commerce.accounts.controllers import AuthController, UsersController
 from api.commerce.accounts.social import SocialProvider
 from api.commerce.admin.controllers import AdminController
 from api.commerce.cart.controllers import CartController
+from api.commerce.chat.controllers import ChatController
 from api.commerce.chefs.controllers import BrowseController, ChefDashboardController
 from api.commerce.chefs.geo import ChefGeoIndex
 from api.commerce.chefs.index import ChefIndexHook
@@ -19,6 +20,7 @@ from api.commerce.chefs.services import chef_index_snapshot
 from api.commerce.context import CommerceConfig, default_commerce
 from api.commerce.delivery.controllers import DeliveryController
 from api.commerce.deps import DEPENDENCIES
+from api.commerce.favorites.controllers import FavoritesController
 from api.commerce.menus.controllers import MenuController
 from api.commerce.notifications.controllers import NotificationController
 from api.commerce.notifications.sinks import MessageSink
@@ -28,6 +30,7 @@ from api.commerce.outbox.relay import outbox_worker
 from api.commerce.payments.controllers import PaymentsController
 from api.commerce.payments.provider import PaymentProvider
 from api.commerce.reviews.controllers import ReviewsController
+from api.commerce.search.controllers import SearchController
 from api.observability import Metrics
 from api.parts import Parts
 from api.problems import Problem, http_exception_handler
@@ -71,7 +74,7 @@ def commerce_parts(
             AuthController, UsersController, NotificationController, BrowseController,
             ChefDashboardController, MenuController, CartController, OrdersController,
             ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
-            AdminController,
+            AdminController, FavoritesController, SearchController, ChatController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},

@@ -42,6 +42,8 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     courier_speed_kmh: float = 20.0
     """Straight-line speed used for the promised delivery time."""
     handoff_buffer_min: int = 10
+    favorites_max: int = 200
+    """Saved chefs, and saved dishes, per customer (GET /users/me/favorites lists them all)."""
     argon2: Argon2Params = msgspec.field(default_factory=Argon2Params)
     """Password hashing cost (tests lower it; production keeps the defaults)."""
 

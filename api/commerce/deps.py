@@ -9,9 +9,11 @@ from litestar.di import NamedDependency, Provide
 from api.commerce.accounts.services import AccountService
 from api.commerce.admin.services import AdminService
 from api.commerce.cart.services import CartService
+from api.commerce.chat.services import ChatService
 from api.commerce.chefs.services import ChefService
 from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
+from api.commerce.favorites.services import FavoriteService
 from api.commerce.menus.services import MenuService
 from api.commerce.notifications.services import NotificationService
 from api.commerce.orders.services import OrderService
@@ -19,6 +21,7 @@ from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
 from api.commerce.reports.services import ReportService
 from api.commerce.reviews.services import ReviewService
+from api.commerce.search.services import SearchService
 from api.resources import ResourcesDep
 
 
@@ -36,6 +39,10 @@ def provide_orders(resources: ResourcesDep, commerce: CommerceDep) -> OrderServi
 
 def provide_payments(resources: ResourcesDep, commerce: CommerceDep) -> PaymentService:
     return PaymentService(resources, commerce)
+
+
+def provide_favorites(resources: ResourcesDep, commerce: CommerceDep) -> FavoriteService:
+    return FavoriteService(resources, commerce.config.favorites_max)
 
 
 def provide_menus(resources: ResourcesDep) -> MenuService:
@@ -58,6 +65,14 @@ def provide_delivery(resources: ResourcesDep) -> DeliveryService:
     return DeliveryService(resources)
 
 
+def provide_chat(resources: ResourcesDep) -> ChatService:
+    return ChatService(resources)
+
+
+def provide_search(resources: ResourcesDep) -> SearchService:
+    return SearchService(resources)
+
+
 def provide_admin(resources: ResourcesDep) -> AdminService:
     return AdminService(resources)
 
@@ -78,6 +93,10 @@ DEPENDENCIES: dict[str, Any] = {
     "reviews": Provide(provide_reviews, sync_to_thread=False),
     "reports": Provide(provide_reports, sync_to_thread=False),
     "delivery": Provide(provide_delivery, sync_to_thread=False),
+    "favorites": Provide(provide_favorites, sync_to_thread=False),
+    "chat": Provide(provide_chat, sync_to_thread=False),
+    # Not "search": browse endpoints have a query parameter of that name.
+    "search_service": Provide(provide_search, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
 }
@@ -87,11 +106,14 @@ DEPENDENCIES: dict[str, Any] = {
 AccountServiceDep = NamedDependency[AccountService]
 AdminServiceDep = NamedDependency[AdminService]
 CartServiceDep = NamedDependency[CartService]
+ChatServiceDep = NamedDependency[ChatService]
 ChefServiceDep = NamedDependency[ChefService]
 DeliveryServiceDep = NamedDependency[DeliveryService]
+FavoriteServiceDep = NamedDependency[FavoriteService]
 MenuServiceDep = NamedDependency[MenuService]
 NotificationServiceDep = NamedDependency[NotificationService]
 OrderServiceDep = NamedDependency[OrderService]
 PaymentServiceDep = NamedDependency[PaymentService]
 ReportServiceDep = NamedDependency[ReportService]
 ReviewServiceDep = NamedDependency[ReviewService]
+SearchServiceDep = NamedDependency[SearchService]

@@ -55,6 +55,7 @@ async def isolated_settings(settings: Settings, policy: str) -> RunIsolation:
     changes: dict[str, object] = {
         "server__namespace": f"sim{tag}", "server__core_port": free_port(settings.server.host),
         "server__commerce_port": free_port(settings.server.host), "dispatch__policy": policy,
+        "gateway__port": free_port(settings.server.host),
         "server__jwt_secret": secrets.token_urlsafe(48), "server__log_level": "WARNING",
     }
     database = None

@@ -18,7 +18,7 @@ from api.settings import env_names
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted([*ROOT.joinpath("docs").rglob("*.md"), ROOT / "README.md"])
 TOP = {"geo", "dispatch", "routing", "streams", "roads", "api", "fleet_console", "tests", "bench",
-       "docs", ".ci"}
+       "docs", ".ci", "deploy"}
 """Tracked top-level folders (build output such as test-artifacts/ is not checked)."""
 _TICKED = re.compile(r"`([A-Za-z0-9_.*/<>{}-]+)`")
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

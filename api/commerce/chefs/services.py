@@ -29,7 +29,7 @@ CHEF_COLS = (
 _hours_decoder = msgspec.json.Decoder(OperatingHours)
 
 
-def chef_from_row(row: asyncpg.Record) -> s.ChefProfile:
+def chef_from_row(row: asyncpg.Record | dict[str, Any]) -> s.ChefProfile:
     d: dict[str, Any] = dict(row)
     d["operating_hours"] = msgspec.to_builtins(_hours_decoder.decode(d["operating_hours"]))
     return one(s.ChefProfile, d)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Controller, Router, get
+from litestar import Controller, Request, Router, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.static_files import create_static_files_router
 
@@ -71,8 +71,11 @@ class ConsoleController(Controller):
 
     @get("/config", opt={PUBLIC_OPT_KEY: True}, sync_to_thread=False,
          summary="Where the console logs in and which map tiles it may draw (public)")
-    def config(self, settings: SettingsDep) -> ConsoleConfig:
-        return console_config(settings)
+    def config(self, settings: SettingsDep, request: Request[Any, Any, Any]) -> ConsoleConfig:
+        # The gateway (embedded or nginx) sets X-Forwarded-Host; only the caller's own
+        # console reads this answer, so a forged header misleads nobody else.
+        return console_config(settings,
+                              via_gateway=request.headers.get("x-forwarded-host") is not None)
 
 
 def console_static() -> Router:

@@ -26,6 +26,9 @@ class ConsoleConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Where browsers reach commerce (login); None: same host as the console, ``commerce_port``."""
     commerce_port: int
     tile_url: str | None
+    same_origin: bool = False
+    """The console came through the gateway: commerce is on the console's own origin (no
+    CORS), whatever ``commerce_url`` says."""
     """Optional raster tiles (``{z}/{x}/{y}``) under the map; None draws no tiles."""
 
 

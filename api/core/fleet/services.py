@@ -107,11 +107,12 @@ def _steps(o: OrderRecord) -> list[TimelineStep]:
                   key=lambda s: s.at_ms)
 
 
-def console_config(settings: Settings) -> ConsoleConfig:
-    """Where the console logs in (commerce) and which map tiles it may draw."""
+def console_config(settings: Settings, *, via_gateway: bool = False) -> ConsoleConfig:
+    """Where the console logs in (commerce) and which map tiles it may draw; through the
+    gateway, on the console's own origin."""
     return ConsoleConfig(commerce_url=settings.console.commerce_url or None,
                          commerce_port=settings.server.commerce_port,
-                         tile_url=settings.console.tile_url or None)
+                         tile_url=settings.console.tile_url or None, same_origin=via_gateway)
 
 
 def cell_outlines(cells: str) -> CellOutlines:

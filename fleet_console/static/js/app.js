@@ -9,10 +9,11 @@ import { MapView } from "./map.js";
 const $ = (id) => document.getElementById(id);
 const KPI_MS = 2000, LIST_MS = 3000, CHEFS_MS = 15000, DRAWER_MS = 3000, STALE_MS = 90_000;
 
-let config = { commerce_url: null, commerce_port: 8001, tile_url: null };
+let config = { commerce_url: null, commerce_port: 8001, tile_url: null, same_origin: false };
 let session = null; // { token, api, feed, timers }
 
 function commerceUrl() {
+  if (config.same_origin) return location.origin; // through the gateway: one origin, no CORS
   return config.commerce_url
     || `${location.protocol}//${location.hostname}:${config.commerce_port}`;
 }

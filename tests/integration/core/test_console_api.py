@@ -220,7 +220,8 @@ async def test_static_shell_and_config_are_public(world: World) -> None:
     assert r.status_code == 200
     assert r.json() == {"commerce_url": None,
                         "commerce_port": world.srv.settings.server.commerce_port,
-                        "tile_url": "https://tiles.example.com/{z}/{x}/{y}.png"}
+                        "tile_url": "https://tiles.example.com/{z}/{x}/{y}.png",
+                        "same_origin": False}
     assert (await world.http.get("/console/no-such-file.js")).status_code == 404
 
 

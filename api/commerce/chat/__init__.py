@@ -1,0 +1,1 @@
+"""Chat per order: its customer, chef and courier, and staff (seed §8)."""

@@ -1,0 +1,1 @@
+"""Favourites: the chefs and dishes a customer saved (seed §3.4)."""

@@ -1,0 +1,54 @@
+"""Which service owns each public path: the one routing table, as data.
+
+The embedded gateway (`api/gateway/app.py`) matches requests against it and
+`api/gateway/nginx.py` renders the same table as nginx ``location`` blocks for
+``docker-compose.yml`` (`deploy/nginx.conf`, checked against it by a test), so the two
+entry points cannot drift apart. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Upstream = Literal["core", "commerce"]
+Kind = Literal["api", "ws", "page"]
+"""``api``: the public JSON API (rate-limited per IP and per user); ``ws``: WebSocket
+upgrades (rate-limited per IP on opening); ``page``: static files and service documents."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: str
+    """A regular expression anchored at the path's start (``re`` and nginx PCRE alike)."""
+    upstream: Upstream
+    kind: Kind
+
+
+ROUTES: tuple[Route, ...] = (
+    # Core: GPS, dispatch, tracking, routing, the console and every socket.
+    Route(r"^/api/v1/orders/[^/]+/track$", "core", "api"),
+    Route(r"^/api/v1/delivery/(availability|locations|offers|orders)(/|$)", "core", "api"),
+    Route(r"^/api/v1/(fleet|routing|console)(/|$)", "core", "api"),
+    Route(r"^/ws/", "core", "ws"),
+    Route(r"^/console(/|$)", "core", "page"),
+    # Commerce: everything else of the public API (accounts, chefs, menus, cart, orders,
+    # payments, reviews, favourites, search, admin; /delivery/profile and /earnings).
+    Route(r"^/api/v1/", "commerce", "api"),
+    Route(r"^/schema(/|$)", "commerce", "page"),
+)
+"""First match wins: the specific core paths come before commerce's catch-all."""
+
+_COMPILED = tuple((re.compile(r.pattern), r) for r in ROUTES)
+
+
+def route_for(path: str) -> Route | None:
+    """The route owning ``path``, or None when no service serves it (the gateway's 404)."""
+    for regex, route in _COMPILED:
+        if regex.match(path):
+            return route
+    return None
+
+
+__all__ = ["ROUTES", "Kind", "Route", "Upstream", "route_for"]
