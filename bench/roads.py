@@ -19,8 +19,13 @@ road (Nearest), so every pair is on the map. Shapes, each timed `--reps` times (
   `travel_s`);
 - `plan_round N x 12`: a whole round's plan (`dispatch.round.plan_round`: candidate costs,
   optimal assignment) for N orders (N / 5 chefs) with on-road drop-offs, each with
-  its 12 nearest of 5 x N idle bike couriers. Afterwards: how many orders the road model
-  gives another courier than the straight-line one.
+  its 12 nearest of 5 x N idle bike couriers, nothing cached (a city's first round: every
+  leg asked of OSRM). Afterwards: how many orders the road model gives another courier than
+  the straight-line one;
+- `next round (cached)`: the round after that one on a model that kept its pair cache
+  (`ROADS_CACHE_PAIRS`), with `--new-orders` (10 %) of the orders new and `--moved` (25 %)
+  of the couriers elsewhere: their legs are asked, the others come from the cache. The
+  straight-line column repeats its plan_round (it has nothing to cache).
 """
 
 from __future__ import annotations
@@ -127,24 +132,71 @@ def _shapes(model: object, pairs: object, pts: FloatArray, n_orders: int,
     }
 
 
+class _City:
+    """A seeded round's people on the on-road points: orders (chef, drop-off point index)
+    and couriers (point index + jitter), so a next round can change some of them."""
+
+    def __init__(self, pts: FloatArray, n_orders: int, seed: int) -> None:
+        self.pts, self.rng = pts, np.random.default_rng(seed + 2)
+        rng = self.rng
+        self.chefs, self.drops = _chefs(rng, len(pts), n_orders), rng.choice(len(pts), n_orders)
+        self.order_ids = [f"o{i:05d}" for i in range(n_orders)]
+        self.pool = rng.choice(len(pts), 5 * n_orders)
+        # Couriers on the same point are still distinct.
+        self.jitter = rng.normal(0, 2e-6, (len(self.pool), 2))
+
+    def next_round(self, new_orders: float, moved: float) -> None:
+        """The next round's city: the first `new_orders` share of the orders replaced by new
+        ones (the oldest were offered), a `moved` share of the couriers somewhere else."""
+        rng, n = self.rng, len(self.chefs)
+        k = int(n * new_orders)
+        kitchens = np.unique(self.chefs)
+        self.chefs = np.concatenate([self.chefs[k:], rng.choice(kitchens, k)])
+        self.drops = np.concatenate([self.drops[k:], rng.choice(len(self.pts), k)])
+        self.order_ids = self.order_ids[k:] + [f"n{len(self.order_ids) + i:05d}"
+                                               for i in range(k)]
+        who = rng.choice(len(self.pool), int(len(self.pool) * moved), replace=False)
+        self.pool = self.pool.copy()
+        self.pool[who] = rng.choice(len(self.pts), len(who))
+
+    def inputs(self) -> RoundInputs:
+        pts, pool, chefs, drops = self.pts, self.pool, self.chefs, self.drops
+        now_ms = 1_800_000_000_000
+        lat, lng = pts[pool, 0] + self.jitter[:, 0], pts[pool, 1] + self.jitter[:, 1]
+        scale = np.array([1.0, np.cos(np.radians(lat.mean()))])
+        idle = cKDTree(np.column_stack([lat, lng]) * scale).query(pts[chefs] * scale, k=12)[1]
+        orders = [RoundOrder(order_id=oid, chef=f"k{c}", pickup_lat=float(pts[c, 0]),
+                             pickup_lng=float(pts[c, 1]), dropoff_lat=float(pts[d, 0]),
+                             dropoff_lng=float(pts[d, 1]), ready_ms=now_ms + 300_000,
+                             promised_ms=now_ms + 2_700_000)
+                  for oid, c, d in zip(self.order_ids, chefs.tolist(), drops.tolist(),
+                                       strict=True)]
+        couriers = RoundCouriers(ids=[f"c{j:05d}" for j in range(len(pool))], lat=lat,
+                                 lng=lng, vehicle=["bike"] * len(pool))
+        return RoundInputs(orders=orders, couriers=couriers, idle=idle.astype(np.int64),
+                           now_ms=now_ms)
+
+
 def _round_inputs(pts: FloatArray, n_orders: int, seed: int) -> RoundInputs:
-    rng = np.random.default_rng(seed + 2)
-    now_ms = 1_800_000_000_000
-    chefs, drops = _chefs(rng, len(pts), n_orders), rng.choice(len(pts), n_orders)
-    pool = rng.choice(len(pts), 5 * n_orders)
-    jitter = rng.normal(0, 2e-6, (len(pool), 2))  # couriers on the same point: still distinct
-    lat, lng = pts[pool, 0] + jitter[:, 0], pts[pool, 1] + jitter[:, 1]
-    scale = np.array([1.0, np.cos(np.radians(lat.mean()))])
-    idle = cKDTree(np.column_stack([lat, lng]) * scale).query(pts[chefs] * scale, k=12)[1]
-    orders = [RoundOrder(order_id=f"o{i:05d}", chef=f"k{c}", pickup_lat=float(pts[c, 0]),
-                         pickup_lng=float(pts[c, 1]), dropoff_lat=float(pts[d, 0]),
-                         dropoff_lng=float(pts[d, 1]), ready_ms=now_ms + 300_000,
-                         promised_ms=now_ms + 2_700_000)
-              for i, (c, d) in enumerate(zip(chefs.tolist(), drops.tolist(), strict=True))]
-    couriers = RoundCouriers(ids=[f"c{j:05d}" for j in range(len(pool))], lat=lat, lng=lng,
-                             vehicle=["bike"] * len(pool))
-    return RoundInputs(orders=orders, couriers=couriers, idle=idle.astype(np.int64),
-                       now_ms=now_ms)
+    return _City(pts, n_orders, seed).inputs()
+
+
+def _next_round_s(model: RoadTravelModel, pts: FloatArray, args: argparse.Namespace) -> float:
+    """One next round's plan on a warm cache (median of `args.reps`): a first round planned
+    from nothing cached, then `args.new_orders` of the orders new and `args.moved` of the
+    couriers moved."""
+    times = []
+    for _ in range(args.reps):
+        model.clear_cache()
+        city = _City(pts, args.orders, args.seed)
+        params = RoundParams(travel=model, pairs=model)
+        plan_round(city.inputs(), params)
+        city.next_round(args.new_orders, args.moved)
+        inputs = city.inputs()
+        t0 = time.perf_counter()
+        plan_round(inputs, params)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def _offers(plan: RoundPlan) -> dict[str, str]:
@@ -159,6 +211,10 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--new-orders", type=float, default=0.1,
+                        help="next round: share of the orders that are new")
+    parser.add_argument("--moved", type=float, default=0.25,
+                        help="next round: share of the couriers that moved")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-roads-") as tmp:
@@ -174,7 +230,9 @@ def main() -> None:
                 print(f"built {args.extract.name} ({algorithm}, car + bicycle) in "
                       f"{time.perf_counter() - t0:.1f} s")
                 folders.append(out)
-        models = {read_manifest(f).algorithm: RoadTravelModel.open(f) for f in folders}
+        # Without the pair cache: every leg is asked of OSRM, as in a city's first round.
+        models = {read_manifest(f).algorithm: RoadTravelModel.open(f, cache_pairs=0)
+                  for f in folders}
         first = next(iter(models.values()))
         pts = _on_road_points(first, 1200, args.seed)
         straight = HaversineTravelModel()
@@ -183,6 +241,7 @@ def main() -> None:
                 straight, HaversinePairTravel(straight), pts, args.orders, args.seed).items()}}
         inputs = _round_inputs(pts, args.orders, args.seed)
         round_name = f"plan_round {args.orders} x 12"
+        next_name = "next round (cached)"
         plans = {"haversine": plan_round(inputs, RoundParams())}
         columns["haversine"][round_name] = _median_s(
             lambda: plan_round(inputs, RoundParams()), args.reps)
@@ -196,10 +255,15 @@ def main() -> None:
             columns[name][round_name] = _median_s(
                 functools.partial(plan_round, inputs, params), args.reps)
             model.close()
+            cached = RoadTravelModel.open(folders[list(models).index(algorithm)])
+            columns[name][next_name] = _next_round_s(cached, pts, args)
+            cached.close()
+        columns["haversine"][next_name] = columns["haversine"][round_name]
 
     names = list(columns)
     print(f"\n{args.extract.name}: {len(pts)} on-road points, seed {args.seed}, "
-          f"median of {args.reps}")
+          f"median of {args.reps}; next round: {args.new_orders:.0%} new orders, "
+          f"{args.moved:.0%} of the couriers moved (haversine: its plan_round)")
     print(f"{'shape':<26}" + "".join(f"{n:>16}" for n in names))
     for shape in columns["haversine"]:
         row = [columns[n][shape] * 1000 for n in names]

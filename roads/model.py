@@ -23,6 +23,7 @@ How a time is made, for points a and b and a vehicle:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -106,19 +107,31 @@ class RoadTravelModel:
         snap_speed_mps: float = 1.4,
         max_snap_m: float = 1000.0,
         scooter_factor: float = 1.0,
+        cache_pairs: int = 200_000,
     ) -> None:
         missing = sorted({PROFILE_OF[v] for v in Vehicle} - set(engines))
         if missing:
             raise RoadsError(f"{directory} has no {', '.join(missing)} profile "
                              "(build it with `homechef roads build --profile ...`)")
-        if not (snap_speed_mps > 0 and max_snap_m >= 0 and scooter_factor > 0):
-            raise ValueError("snap_speed_mps and scooter_factor must be > 0, max_snap_m >= 0")
+        if not (snap_speed_mps > 0 and max_snap_m >= 0 and scooter_factor > 0
+                and cache_pairs >= 0):
+            raise ValueError("snap_speed_mps and scooter_factor must be > 0, max_snap_m and "
+                             "cache_pairs >= 0")
         self.engines = dict(engines)
         self.manifest = manifest
         self.directory = directory
         self.snap_speed_mps = snap_speed_mps
         self.max_snap_m = max_snap_m
         self.scooter_factor = scooter_factor
+        self.cache_pairs = cache_pairs
+        # The legs of pairs already asked by `travel_pairs_s`, per profile: (a_lat, a_lng,
+        # b_lat, b_lng) -> (road_s, snap_s, walk_s). Dispatch asks the same pairs round after
+        # round (an order's chef -> drop-off while it waits, a parked courier -> a chef), and
+        # the answer for a pair never changes while the engines do not. Bounded: the oldest
+        # entries go first.
+        self._cache: dict[Profile, dict[tuple[float, float, float, float],
+                                        tuple[float, float, float]]] = {
+            p: {} for p in engines}
         # Per dispatch vehicle code: its profile and the factor on its road time.
         self._profile_of_code = [PROFILE_OF[v] for v in VEHICLES]
         self._factor_of_code = [scooter_factor if v is Vehicle.SCOOTER else 1.0
@@ -146,6 +159,16 @@ class RoadTravelModel:
         """Release the engines (their memory is the road data's size). Afterwards every pair
         is unreachable; a process closes its model only at shutdown."""
         self.engines.clear()
+        self.clear_cache()
+
+    def cached_pairs(self) -> int:
+        """Pair legs held in the cache, all profiles."""
+        return sum(len(c) for c in self._cache.values())
+
+    def clear_cache(self) -> None:
+        """Forget the cached pair legs (to be called when the engines' data changes)."""
+        for cache in self._cache.values():
+            cache.clear()
 
     def describe(self) -> str:
         m = self.manifest
@@ -257,7 +280,32 @@ class RoadTravelModel:
     # -- internals -------------------------------------------------------------------------
     def _pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
                gb: FloatArray) -> _Legs:
-        """The legs of the pairs (a[k], b[k]): one Table over all distinct sources x
+        """The legs of the pairs (a[k], b[k]): from the cache where asked before, the
+        others from OSRM (`_ask_pairs`), then cached."""
+        cache = self._cache.get(profile)
+        if cache is None or not self.cache_pairs:
+            return self._ask_pairs(profile, la, ga, lb, gb)
+        keys = list(zip(la.tolist(), ga.tolist(), lb.tolist(), gb.tolist(), strict=True))
+        found = [cache.get(k) for k in keys]
+        miss = [i for i, leg in enumerate(found) if leg is None]
+        if miss:
+            at = np.asarray(miss, np.intp)
+            legs = self._ask_pairs(profile, la[at], ga[at], lb[at], gb[at])
+            for i, leg in zip(miss, zip(legs.road_s.tolist(), legs.snap_s.tolist(),
+                                        legs.walk_s.tolist(), strict=True), strict=True):
+                found[i] = cache[keys[i]] = leg
+            over = len(cache) - self.cache_pairs
+            if over > 0:  # drop the oldest, a tenth more than needed (fewer evictions)
+                for k in list(itertools.islice(cache, over + self.cache_pairs // 10)):
+                    del cache[k]
+        if not found:
+            return _Legs.unreachable(0)
+        table = np.array(found, np.float64)
+        return _Legs(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
+
+    def _ask_pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
+                   gb: FloatArray) -> _Legs:
+        """The legs of the pairs (a[k], b[k]) from OSRM: one Table over all distinct sources x
         destinations when that is no bigger than the pairs asked (every courier near every
         chef); else one Table per destination with its own sources, or per source with its
         own destinations when there are fewer sources (chef -> drop-offs). A Table's cost

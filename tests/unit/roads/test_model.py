@@ -113,6 +113,31 @@ def test_many_pairs_are_asked_in_blocks_with_the_same_answers(
             road_model.travel_s(lb[k], gb[k], drops[k, 0], drops[k, 1], Vehicle.CAR), abs=0.2)
 
 
+def test_pairs_asked_again_come_from_the_cache(monaco_roads: BuiltRoads) -> None:
+    """Dispatch asks the same pairs round after round: the second time they are answered
+    without OSRM (here the engines are gone), the cache keeps at most `cache_pairs` per
+    profile, and `clear_cache` forgets them."""
+    model = RoadTravelModel.open(monaco_roads.directory, cache_pairs=4)
+    pts = np.array([HARBOUR_NORTH, SAME_SIDE, CHARLES_III_A])
+    la, ga = pts[:, 0], pts[:, 1]
+    lb, gb = np.full(3, HARBOUR_SOUTH[0]), np.full(3, HARBOUR_SOUTH[1])
+    bike = np.zeros(3, np.int64)
+    first = model.travel_pairs_s(la, ga, lb, gb, bike)
+    assert np.isfinite(first).all()
+    assert first[0] == pytest.approx(model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH,
+                                                    Vehicle.BIKE), abs=0.2)
+    engines = dict(model.engines)
+    model.engines.clear()
+    np.testing.assert_array_equal(model.travel_pairs_s(la, ga, lb, gb, bike), first)
+    assert np.isinf(model.travel_pairs_s(lb, gb, la, ga, bike)).all()  # never asked
+    model.engines.update(engines)
+    model.travel_pairs_s(lb, gb, la, ga, bike)  # 3 more pairs: the oldest go
+    assert model.cached_pairs() <= 4
+    model.clear_cache()
+    model.engines.clear()
+    assert np.isinf(model.travel_pairs_s(la, ga, lb, gb, bike)).all()
+
+
 def test_a_point_off_the_road_walks_to_it(road_model: RoadTravelModel) -> None:
     """150 m out at sea: the ride from the nearest road plus the snap at walking pace."""
     leg = road_model.route(*IN_THE_SEA, *HARBOUR_SOUTH, Vehicle.BIKE)
