@@ -17,6 +17,9 @@ road (Nearest), so every pair is on the map. Shapes, each timed `--reps` times (
   ~5 orders each), bike;
 - `route`: `RoadTravelModel.route` with its GeoJSON geometry, per leg (haversine: one
   `travel_s`);
+- `plan_round N x 12: baseline`: the next shape priced the simple way: each order's
+  delivery ride asked for every vehicle (two profiles) whatever its candidates ride,
+  nothing cached. Same offers (checked);
 - `plan_round N x 12`: a whole round's plan (`dispatch.round.plan_round`: candidate costs,
   optimal assignment) for N orders (N / 5 chefs) with on-road drop-offs, each with
   its 12 nearest of 5 x N idle bike couriers, nothing cached (a city's first round: every
@@ -37,12 +40,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from dispatch.costs import HaversinePairTravel, vehicle_code
+import dispatch.round
+from dispatch import costs
+from dispatch.costs import CandidateCosts, HaversinePairTravel, vehicle_code
 from dispatch.round import (
     RoundCouriers,
     RoundInputs,
@@ -181,22 +187,57 @@ def _round_inputs(pts: FloatArray, n_orders: int, seed: int) -> RoundInputs:
     return _City(pts, n_orders, seed).inputs()
 
 
-def _next_round_s(model: RoadTravelModel, pts: FloatArray, args: argparse.Namespace) -> float:
-    """One next round's plan on a warm cache (median of `args.reps`): a first round planned
-    from nothing cached, then `args.new_orders` of the orders new and `args.moved` of the
-    couriers moved."""
-    times = []
+def _time_s(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _round_times(uncached: RoadTravelModel, cached: RoadTravelModel, pts: FloatArray,
+                 args: argparse.Namespace) -> dict[str, list[float]]:
+    """Per rep, one after the other (the machine's load hits them alike): the straight-line
+    plan, the baseline's plan and the first round on `uncached`, then on `cached` a first
+    round planned from nothing cached and the next round (`args.new_orders` of the orders
+    new, `args.moved` of the couriers moved), timed."""
+    inputs = _round_inputs(pts, args.orders, args.seed)
+    plain = RoundParams(travel=uncached, pairs=uncached)
+    warm = RoundParams(travel=cached, pairs=cached)
+    out: dict[str, list[float]] = {"haversine": [], "baseline": [], "first": [], "next": []}
     for _ in range(args.reps):
-        model.clear_cache()
+        out["haversine"].append(_time_s(lambda: plan_round(inputs, RoundParams())))
+        out["baseline"].append(_time_s(functools.partial(_plan_round_baseline, inputs, plain)))
+        out["first"].append(_time_s(functools.partial(plan_round, inputs, plain)))
+        cached.clear_cache()
         city = _City(pts, args.orders, args.seed)
-        params = RoundParams(travel=model, pairs=model)
-        plan_round(city.inputs(), params)
+        plan_round(city.inputs(), warm)
         city.next_round(args.new_orders, args.moved)
-        inputs = city.inputs()
-        t0 = time.perf_counter()
-        plan_round(inputs, params)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        out["next"].append(_time_s(functools.partial(plan_round, city.inputs(), warm)))
+    return out
+
+
+def _candidate_costs_every_vehicle(
+    orders: costs.Orders, couriers: costs.Couriers, candidates: npt.ArrayLike, *,
+    now_s: float, params: costs.CostParams, travel: costs.PairTravelModel,
+) -> CandidateCosts:
+    """The baseline's pricing: `candidate_costs` asking every order's delivery ride for every
+    vehicle up front (each a road query on roads), feasible candidates or not."""
+    idx = np.asarray(candidates, dtype=np.int64)
+    cost, travel_s = np.full(idx.shape, np.inf), np.full(idx.shape, np.inf)
+    rows, slots = np.nonzero(idx >= 0)
+    if rows.size:
+        prep = costs._prepare(orders, couriers, now_s, params, travel)
+        cols = idx[rows, slots]
+        t = costs._pickup_s(orders, couriers, rows, cols, travel)
+        cost[rows, slots] = costs._pair_costs(orders, couriers, prep, rows, cols, params, t)
+        travel_s[rows, slots] = t
+    return CandidateCosts(courier_idx=idx, cost_s=cost, travel_s=travel_s,
+                          n_couriers=len(couriers))
+
+
+def _plan_round_baseline(inputs: RoundInputs, params: RoundParams) -> RoundPlan:
+    """`plan_round` priced the baseline's way (`_candidate_costs_every_vehicle`)."""
+    with mock.patch.object(dispatch.round, "candidate_costs", _candidate_costs_every_vehicle):
+        return plan_round(inputs, params)
 
 
 def _offers(plan: RoundPlan) -> dict[str, str]:
@@ -240,11 +281,11 @@ def main() -> None:
             "haversine": {k: _median_s(fn, args.reps) for k, fn in _shapes(
                 straight, HaversinePairTravel(straight), pts, args.orders, args.seed).items()}}
         inputs = _round_inputs(pts, args.orders, args.seed)
+        base_name = f"plan_round {args.orders} x 12: baseline"
         round_name = f"plan_round {args.orders} x 12"
         next_name = "next round (cached)"
         plans = {"haversine": plan_round(inputs, RoundParams())}
-        columns["haversine"][round_name] = _median_s(
-            lambda: plan_round(inputs, RoundParams()), args.reps)
+        straight_rounds: list[float] = []
         for algorithm, model in models.items():
             name = f"roads {algorithm}"
             columns[name] = {
@@ -252,22 +293,28 @@ def main() -> None:
                 for k, fn in _shapes(model, model, pts, args.orders, args.seed).items()}
             params = RoundParams(travel=model, pairs=model)
             plans[name] = plan_round(inputs, params)
-            columns[name][round_name] = _median_s(
-                functools.partial(plan_round, inputs, params), args.reps)
-            model.close()
+            same = _offers(_plan_round_baseline(inputs, params)) == _offers(plans[name])
+            print(f"{name}: baseline's offers {'the same' if same else 'DIFFER'}")
             cached = RoadTravelModel.open(folders[list(models).index(algorithm)])
-            columns[name][next_name] = _next_round_s(cached, pts, args)
+            times = _round_times(model, cached, pts, args)
+            straight_rounds += times["haversine"]
+            columns[name][base_name] = statistics.median(times["baseline"])
+            columns[name][round_name] = statistics.median(times["first"])
+            columns[name][next_name] = statistics.median(times["next"])
             cached.close()
-        columns["haversine"][next_name] = columns["haversine"][round_name]
+            model.close()
+        for row in (base_name, round_name, next_name):
+            columns["haversine"][row] = statistics.median(straight_rounds)
 
     names = list(columns)
     print(f"\n{args.extract.name}: {len(pts)} on-road points, seed {args.seed}, "
           f"median of {args.reps}; next round: {args.new_orders:.0%} new orders, "
-          f"{args.moved:.0%} of the couriers moved (haversine: its plan_round)")
-    print(f"{'shape':<26}" + "".join(f"{n:>16}" for n in names))
-    for shape in columns["haversine"]:
-        row = [columns[n][shape] * 1000 for n in names]
-        print(f"{shape:<26}" + "".join(f"{v:>13.2f} ms" for v in row))
+          f"{args.moved:.0%} of the couriers moved (haversine: its plan_round, timed between "
+          "the others)")
+    print(f"{'shape':<32}" + "".join(f"{n:>16}" for n in names))
+    for shape in columns[names[-1]]:
+        cells = [columns[n][shape] * 1000 for n in names]
+        print(f"{shape:<32}" + "".join(f"{v:>13.2f} ms" for v in cells))
     straight_offers = _offers(plans["haversine"])
     for n in names:
         offers = _offers(plans[n])
@@ -277,7 +324,7 @@ def main() -> None:
               "with haversine")
     for n in names[1:]:
         ratios = ", ".join(f"{s}: x{columns[n][s] / columns['haversine'][s]:,.0f}"
-                           for s in columns["haversine"])
+                           for s in columns[n])
         print(f"{n} / haversine: {ratios}")
 
 
