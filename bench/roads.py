@@ -17,6 +17,9 @@ road (Nearest), so every pair is on the map. Shapes, each timed `--reps` times (
   ~5 orders each), bike;
 - `route`: `RoadTravelModel.route` with its GeoJSON geometry, per leg (haversine: one
   `travel_s`);
+- `match` (printed apart, roads only): `RoadTravelModel.match` (OSRM Match) over a
+  1,000-fix trace along bike routes (a fix every 4 s, 8 m of noise), 10 or 30 fixes per
+  call: fixes matched per second;
 - `plan_round N x 12: baseline`: the next shape priced the simple way: each order's
   delivery ride asked for every vehicle (two profiles) whatever its candidates ride,
   nothing cached. Same offers (checked);
@@ -187,6 +190,46 @@ def _round_inputs(pts: FloatArray, n_orders: int, seed: int) -> RoundInputs:
     return _City(pts, n_orders, seed).inputs()
 
 
+def _trace(model: RoadTravelModel, pts: FloatArray, seed: int) -> tuple[FloatArray, ...]:
+    """A courier's fixes along bike routes between seeded on-road points: one every 4 s at
+    the route's speed, 8 m of GPS noise (lat, lng, ts_s)."""
+    rng = np.random.default_rng(seed + 3)
+    lat: list[float] = []
+    lng: list[float] = []
+    ts: list[float] = []
+    t0 = 0.0
+    while len(ts) < 1000:
+        a, b = rng.choice(len(pts), 2, replace=False)
+        leg = model.route(pts[a, 0], pts[a, 1], pts[b, 0], pts[b, 1], Vehicle.BIKE)
+        if leg is None or leg.duration_s < 60:
+            continue
+        line = np.array(leg.coordinates)
+        kx = 111_195.0 * np.cos(np.radians(line[0, 1]))
+        cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(line[:, 0]) * kx,
+                                                        np.diff(line[:, 1]) * 111_195.0))])
+        at = np.arange(0.0, leg.duration_s, 4.0)
+        along = at * cum[-1] / leg.duration_s
+        lat += (np.interp(along, cum, line[:, 1])
+                + rng.normal(0, 8 / 111_195.0, len(at))).tolist()
+        lng += (np.interp(along, cum, line[:, 0]) + rng.normal(0, 8 / kx, len(at))).tolist()
+        ts += (1_750_000_000 + t0 + at).tolist()
+        t0 += leg.duration_s + 4.0
+    return np.array(lat), np.array(lng), np.array(ts)
+
+
+def _match_rate(model: RoadTravelModel, trace: tuple[FloatArray, ...], batch: int,
+                reps: int) -> float:
+    """Fixes matched per second, the trace matched `batch` fixes at a time (a courier's
+    recent fixes per Match call)."""
+    lat, lng, ts = trace
+
+    def all_batches() -> None:
+        for i in range(0, len(ts) - 1, batch):
+            model.match(lat[i:i + batch], lng[i:i + batch], ts[i:i + batch], Vehicle.BIKE)
+
+    return len(ts) / _median_s(all_batches, reps)
+
+
 def _time_s(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -286,6 +329,7 @@ def main() -> None:
         next_name = "next round (cached)"
         plans = {"haversine": plan_round(inputs, RoundParams())}
         straight_rounds: list[float] = []
+        match_rates: dict[str, dict[int, float]] = {}
         for algorithm, model in models.items():
             name = f"roads {algorithm}"
             columns[name] = {
@@ -295,6 +339,8 @@ def main() -> None:
             plans[name] = plan_round(inputs, params)
             same = _offers(_plan_round_baseline(inputs, params)) == _offers(plans[name])
             print(f"{name}: baseline's offers {'the same' if same else 'DIFFER'}")
+            trace = _trace(model, pts, args.seed)
+            match_rates[name] = {b: _match_rate(model, trace, b, args.reps) for b in (10, 30)}
             cached = RoadTravelModel.open(folders[list(models).index(algorithm)])
             times = _round_times(model, cached, pts, args)
             straight_rounds += times["haversine"]
@@ -315,6 +361,9 @@ def main() -> None:
     for shape in columns[names[-1]]:
         cells = [columns[n][shape] * 1000 for n in names]
         print(f"{shape:<32}" + "".join(f"{v:>13.2f} ms" for v in cells))
+    for n, rates in match_rates.items():
+        print(f"{n}: match " + ", ".join(f"{r:,.0f} fixes/s in batches of {b}"
+                                          for b, r in rates.items()))
     straight_offers = _offers(plans["haversine"])
     for n in names:
         offers = _offers(plans[n])

@@ -39,7 +39,7 @@ from geo.travel import Vehicle
 from roads.manifest import Manifest, RoadsError, read_manifest
 from roads.profiles import PROFILE_OF, Profile
 
-__all__ = ["MAX_SPEED_MPS", "RoadRoute", "RoadTravelModel"]
+__all__ = ["MAX_SPEED_MPS", "MatchedLeg", "RoadMatch", "RoadRoute", "RoadTravelModel"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -56,6 +56,30 @@ class RoadRoute(msgspec.Struct, frozen=True, kw_only=True):
     """Along the roads, plus the walks to and from them."""
     coordinates: list[tuple[float, float]]
     """(lng, lat) points, GeoJSON order: the start, the roads, the end."""
+
+
+class MatchedLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """The roads between two consecutive kept fixes of a matched trace."""
+
+    nodes: list[int]
+    """OSM node ids along it, in riding order (segment-speed updates are keyed by pairs)."""
+    distance_m: float
+    """Along the roads."""
+    observed_s: float
+    """Between the two fixes' timestamps: the distance over it is the speed ridden."""
+
+
+class RoadMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A GPS trace matched to the roads (OSRM Match)."""
+
+    snapped: list[tuple[float, float] | None]
+    """Per input fix, its (lat, lng) on the road; None when the matcher dropped it (an
+    outlier, or a fix too close to the previous one)."""
+    coordinates: list[tuple[float, float]]
+    """(lng, lat) of the roads ridden, GeoJSON order (the sub-traces one after the other)."""
+    confidence: float
+    """The matcher's confidence, 0..1 (the lowest of the sub-traces)."""
+    legs: list[MatchedLeg]
 
 
 def _valid(lat: FloatArray, lng: FloatArray) -> npt.NDArray[np.bool_]:
@@ -276,6 +300,56 @@ class RoadTravelModel:
             coords = [(float(p[0]), float(p[1])) for p in best["geometry"]["coordinates"]]
             coords = [(lng1, lat1), *coords, (lng2, lat2)]
         return RoadRoute(duration_s=duration_s, distance_m=distance_m, coordinates=coords)
+
+    # -- map matching ----------------------------------------------------------------------
+    def match(self, lat: npt.ArrayLike, lng: npt.ArrayLike, ts_s: npt.ArrayLike,
+              vehicle: Vehicle, *, accuracy_m: float = 20.0) -> RoadMatch | None:
+        """The roads a courier rode, from its fixes in time order (OSRM Match on the
+        vehicle's profile; `accuracy_m` is the GPS error searched around each fix). A trace
+        with a long pause is split into sub-traces. None when fewer than two fixes are
+        valid or nothing matched (fixes off the map, a track no road explains)."""
+        import osrm
+
+        la, ga = np.asarray(lat, np.float64), np.asarray(lng, np.float64)
+        ts = np.asarray(ts_s, np.float64)
+        keep = np.flatnonzero(_valid(la, ga) & np.isfinite(ts))
+        engine = self.engines.get(self._profile_of_code[VEHICLES.index(vehicle)])
+        if len(keep) < 2 or engine is None:
+            return None
+        params = osrm.MatchParameters(
+            coordinates=list(zip(ga[keep].tolist(), la[keep].tolist(), strict=True)),
+            timestamps=[int(t) for t in ts[keep].tolist()], radiuses=[accuracy_m] * len(keep),
+            geometries="geojson", overview="full", annotations=["nodes", "distance"],
+            gaps="split", tidy=True, generate_hints=False)
+        try:
+            answer = engine.Match(params)
+        except RuntimeError:
+            return None  # NoMatch / NoSegment: OSRM raises for "no answer"
+        if answer["code"] != "Ok" or not len(answer["matchings"]):
+            return None
+        snapped: list[tuple[float, float] | None] = [None] * len(la)
+        # Per (matching, waypoint): the input fix it came from (legs join waypoints).
+        fix_of: dict[tuple[int, int], int] = {}
+        for k, point in zip(keep.tolist(), answer["tracepoints"], strict=True):
+            if point is None:
+                continue
+            snapped[k] = (float(point["location"][1]), float(point["location"][0]))
+            fix_of[(int(point["matchings_index"]), int(point["waypoint_index"]))] = k
+        coords: list[tuple[float, float]] = []
+        legs: list[MatchedLeg] = []
+        confidence = 1.0
+        for m, matching in enumerate(answer["matchings"]):
+            confidence = min(confidence, float(matching["confidence"]))
+            coords += [(float(p[0]), float(p[1])) for p in matching["geometry"]["coordinates"]]
+            for w, leg in enumerate(matching["legs"]):
+                a, b = fix_of.get((m, w)), fix_of.get((m, w + 1))
+                if a is None or b is None:
+                    continue
+                legs.append(MatchedLeg(nodes=[int(n) for n in leg["annotation"]["nodes"]],
+                                       distance_m=float(leg["distance"]),
+                                       observed_s=float(ts[b] - ts[a])))
+        return RoadMatch(snapped=snapped, coordinates=coords, confidence=confidence,
+                         legs=legs)
 
     # -- internals -------------------------------------------------------------------------
     def _pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,

@@ -200,3 +200,52 @@ def test_a_folder_with_damaged_data_is_refused(tmp_path: Path,
     (copy / "car" / "monaco.osrm.mldgr").unlink()
     with pytest.raises(RoadsError, match="cannot load the car road data"):
         RoadTravelModel.open(copy)
+
+
+def _to_polyline_m(lat: float, lng: float, line: list[tuple[float, float]]) -> float:
+    """Metres from a point to a (lng, lat) polyline (local flat projection)."""
+    kx, ky = 111_195.0 * math.cos(math.radians(lat)), 111_195.0
+    p = np.array([lng * kx, lat * ky])
+    pts = np.array([(x * kx, y * ky) for x, y in line])
+    a, b = pts[:-1], pts[1:]
+    ab = b - a
+    t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+    return float(np.min(np.hypot(*(a + ab * t[:, None] - p).T)))
+
+
+def test_a_noisy_trace_is_matched_onto_the_roads_it_rode(road_model: RoadTravelModel) -> None:
+    """Fixes every 4 s along the quays round the harbour, 8 m of GPS noise: the matched
+    positions lie on the matched roads and mostly on that route (nearer than the raw
+    fixes), the legs add up to its length and to the time ridden; a trace out at sea
+    matches nothing."""
+    route = road_model.route(*HARBOUR_SOUTH, *HARBOUR_NORTH, Vehicle.BIKE)
+    assert route is not None
+    line = np.array(route.coordinates)
+    kx = 111_195.0 * math.cos(math.radians(HARBOUR_SOUTH[0]))
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(line[:, 0]) * kx,
+                                                    np.diff(line[:, 1]) * 111_195.0))])
+    ts = np.arange(0.0, route.duration_s, 4.0)
+    along = ts * cum[-1] / route.duration_s
+    rng = np.random.default_rng(5)
+    lat = np.interp(along, cum, line[:, 1]) + rng.normal(0, 8 / 111_195.0, len(ts))
+    lng = np.interp(along, cum, line[:, 0]) + rng.normal(0, 8 / kx, len(ts))
+    matched = road_model.match(lat, lng, 1_750_000_000 + ts, Vehicle.BIKE)
+    assert matched is not None
+    assert matched.confidence > 0
+    kept = [k for k, p in enumerate(matched.snapped) if p is not None]
+    assert len(kept) > len(ts) / 3
+    off_snapped = [_to_polyline_m(*matched.snapped[k], route.coordinates)  # type: ignore[misc]
+                   for k in kept]
+    off_raw = [_to_polyline_m(lat[k], lng[k], route.coordinates) for k in kept]
+    # Most land on the route itself (a few on a parallel quay); all on the matched roads.
+    assert np.median(off_snapped) < 1 < np.median(off_raw)
+    assert np.mean(off_snapped) < np.mean(off_raw)
+    assert max(_to_polyline_m(*matched.snapped[k], matched.coordinates)  # type: ignore[misc]
+               for k in kept) < 1
+    ridden_m = sum(leg.distance_m for leg in matched.legs)
+    assert 0.8 * route.distance_m < ridden_m < 1.2 * route.distance_m
+    assert sum(leg.observed_s for leg in matched.legs) == pytest.approx(ts[kept[-1]] - ts[kept[0]])
+    assert all(len(leg.nodes) >= 2 for leg in matched.legs if leg.distance_m > 0)
+    at_sea = road_model.match(np.full(5, FAR_OUT[0]), np.full(5, FAR_OUT[1]),
+                              np.arange(5.0) * 4, Vehicle.BIKE)
+    assert at_sea is None
