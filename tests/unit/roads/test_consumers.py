@@ -115,6 +115,12 @@ def test_tracking_etas_are_road_times_with_a_straight_line_fallback(
     assert eta > 5 * STRAIGHT.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.BIKE)
     lost = hub.eta_s(track, Point(*FAR_OUT), NOW_MS)
     assert lost == pytest.approx(STRAIGHT.travel_s(*FAR_OUT, *HARBOUR_SOUTH, Vehicle.BIKE))
+    # Once the courier's vehicle is known, the ETA rides it (a car round the harbour).
+    track.courier_id = "c1"
+    hub.set_courier_vehicles({"c1": Vehicle.CAR, "c2": Vehicle.BIKE})
+    by_car = hub.eta_s(track, Point(*HARBOUR_NORTH), NOW_MS)
+    assert by_car == road_model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.CAR)
+    assert by_car is not None and by_car < eta
 
 
 def test_promised_delivery_rides_the_roads_with_a_straight_line_fallback(
