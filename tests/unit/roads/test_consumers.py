@@ -120,7 +120,8 @@ def test_tracking_etas_are_road_times_with_a_straight_line_fallback(
     hub.set_courier_vehicles({"c1": Vehicle.CAR, "c2": Vehicle.BIKE})
     by_car = hub.eta_s(track, Point(*HARBOUR_NORTH), NOW_MS)
     assert by_car == road_model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.CAR)
-    assert by_car is not None and by_car < eta
+    assert by_car is not None
+    assert by_car < eta
 
 
 def test_promised_delivery_rides_the_roads_with_a_straight_line_fallback(
