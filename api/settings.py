@@ -252,6 +252,9 @@ class RoadsSettings(msgspec.Struct, frozen=True, kw_only=True):
     travel to or from it is unreachable (infinite), never a guess."""
     scooter_factor: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0
     """Scooters ride the car network; their road time is the car's times this factor."""
+    cache_pairs: Annotated[int, msgspec.Meta(ge=0)] = 200_000
+    """Point pairs whose road legs dispatch keeps per profile between rounds (the same
+    chef -> drop-off and parked courier -> chef pairs come back every round); 0: none."""
 
 
 class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):

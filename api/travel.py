@@ -61,7 +61,8 @@ def open_travel(settings: Settings) -> Travel:
         travel = straight_line_travel()
     else:
         road = RoadTravelModel.open(r.path, snap_speed_mps=r.snap_speed_mps,
-                                    max_snap_m=r.max_snap_m, scooter_factor=r.scooter_factor)
+                                    max_snap_m=r.max_snap_m, scooter_factor=r.scooter_factor,
+                                    cache_pairs=r.cache_pairs)
         travel = Travel(road, road, TravelInfo(model="roads", detail=road.describe()), road)
     log.info("travel model: %s: %s", travel.info.model, travel.info.detail)
     return travel

@@ -277,23 +277,40 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _order_terms(
-    orders: Orders, params: CostParams, travel: PairTravelModel
+    orders: Orders,
+    params: CostParams,
+    travel: PairTravelModel,
+    needed: tuple[IntArray, IntArray] | None = None,
 ) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """(allowed-vehicle mask after the bike-distance rule, chef -> drop-off ride per vehicle)."""
+    """(allowed-vehicle mask after the bike-distance rule, chef -> drop-off ride per vehicle).
+
+    With `needed` = (order_idx, code), only those cells of the ride are asked of `travel`
+    (the others are +inf): on roads every cell is a road query, and a round needs only the
+    vehicles its candidates ride, where they are allowed and the pickup is feasible."""
     n, n_vehicles = len(orders), len(VEHICLES)
-    codes = np.broadcast_to(np.arange(n_vehicles, dtype=np.int64), (n, n_vehicles))
+    mask = effective_vehicle_mask(orders, params)
+    if needed is None:
+        codes = np.broadcast_to(np.arange(n_vehicles, dtype=np.int64), (n, n_vehicles))
 
-    def per_vehicle(x: FloatArray) -> FloatArray:
-        return np.broadcast_to(x[:, None], (n, n_vehicles))
+        def per_vehicle(x: FloatArray) -> FloatArray:
+            return np.broadcast_to(x[:, None], (n, n_vehicles))
 
-    deliver_s = travel.travel_pairs_s(
-        per_vehicle(orders.chef_lat),
-        per_vehicle(orders.chef_lng),
-        per_vehicle(orders.drop_lat),
-        per_vehicle(orders.drop_lng),
-        codes,
-    )
-    return effective_vehicle_mask(orders, params), deliver_s
+        deliver_s = travel.travel_pairs_s(
+            per_vehicle(orders.chef_lat),
+            per_vehicle(orders.chef_lng),
+            per_vehicle(orders.drop_lat),
+            per_vehicle(orders.drop_lng),
+            codes,
+        )
+        return mask, deliver_s
+    deliver_s = np.full((n, n_vehicles), np.inf)
+    cells = np.unique(needed[0] * n_vehicles + needed[1])
+    rows, codes = cells // n_vehicles, cells % n_vehicles
+    if cells.size:
+        deliver_s[rows, codes] = travel.travel_pairs_s(
+            orders.chef_lat[rows], orders.chef_lng[rows], orders.drop_lat[rows],
+            orders.drop_lng[rows], codes)
+    return mask, deliver_s
 
 
 def effective_vehicle_mask(orders: Orders, params: CostParams) -> npt.NDArray[np.int64]:
@@ -315,6 +332,23 @@ def _prepare(
     return _Prepared(mask=mask, deliver_s=deliver_s, start_s=start_s)
 
 
+def _pickup_s(
+    orders: Orders,
+    couriers: Couriers,
+    order_idx: IntArray,
+    courier_idx: IntArray,
+    travel: PairTravelModel,
+) -> FloatArray:
+    """The ride of courier courier_idx[k] to the chef of order order_idx[k]."""
+    return travel.travel_pairs_s(
+        couriers.lat[courier_idx],
+        couriers.lng[courier_idx],
+        orders.chef_lat[order_idx],
+        orders.chef_lng[order_idx],
+        couriers.vehicle_code[courier_idx],
+    )
+
+
 def _pair_costs(
     orders: Orders,
     couriers: Couriers,
@@ -322,30 +356,27 @@ def _pair_costs(
     order_idx: IntArray,
     courier_idx: IntArray,
     params: CostParams,
-    travel: PairTravelModel,
-) -> tuple[FloatArray, FloatArray]:
-    """(cost_s, travel_s) for the pairs (order_idx[k], courier_idx[k]), 1-D gathered arrays."""
+    travel_s: FloatArray,
+) -> FloatArray:
+    """cost_s for the pairs (order_idx[k], courier_idx[k]) whose pickup rides are
+    travel_s[k], 1-D gathered arrays."""
     code = couriers.vehicle_code[courier_idx]
-    travel_s = travel.travel_pairs_s(
-        couriers.lat[courier_idx],
-        couriers.lng[courier_idx],
-        orders.chef_lat[order_idx],
-        orders.chef_lng[order_idx],
-        code,
-    )
+    allowed = (prep.mask[order_idx] >> code) & 1
+    feasible = (allowed == 1) & (travel_s <= params.max_pickup_travel_s)
     ready_s = orders.ready_at_s[order_idx]
     arrive_s = prep.start_s[courier_idx] + travel_s
     pickup_s = np.maximum(arrive_s, ready_s)
-    delivered_s = pickup_s + params.service_s + prep.deliver_s[order_idx, code]
+    # An infeasible pair may have no delivery ride (candidate_costs asks only the feasible
+    # ones): keep its inf out of the arithmetic, its cost is inf anyway.
+    deliver_s = np.where(feasible, prep.deliver_s[order_idx, code], 0.0)
+    delivered_s = pickup_s + params.service_s + deliver_s
     late_s = np.maximum(0.0, delivered_s - orders.promised_at_s[order_idx])
     cost_s = (
         params.travel_weight * travel_s
         + params.wait_weight * (pickup_s - arrive_s)
         + params.lateness_weight * late_s
     )
-    allowed = (prep.mask[order_idx] >> code) & 1
-    feasible = (allowed == 1) & (travel_s <= params.max_pickup_travel_s)
-    return np.where(feasible, cost_s, np.inf), travel_s
+    return np.asarray(np.where(feasible, cost_s, np.inf))
 
 
 def candidate_costs(
@@ -369,9 +400,18 @@ def candidate_costs(
     travel_s = np.full(idx.shape, np.inf)
     rows, slots = np.nonzero(idx >= 0)
     if rows.size:
-        prep = _prepare(orders, couriers, now_s, params, travel)
-        c, t = _pair_costs(orders, couriers, prep, rows, idx[rows, slots], params, travel)
-        cost[rows, slots] = c
+        # Pickup rides first, then the delivery rides of the feasible pairs only (each is a
+        # road query when the model rides the roads).
+        cols = idx[rows, slots]
+        t = _pickup_s(orders, couriers, rows, cols, travel)
+        code = couriers.vehicle_code[cols]
+        mask = effective_vehicle_mask(orders, params)
+        want = (((mask[rows] >> code) & 1) == 1) & (t <= params.max_pickup_travel_s)
+        deliver_mask, deliver_s = _order_terms(orders, params, travel,
+                                               needed=(rows[want], code[want]))
+        prep = _Prepared(mask=deliver_mask, deliver_s=deliver_s,
+                         start_s=np.maximum(float(now_s), couriers.available_at_s))
+        cost[rows, slots] = _pair_costs(orders, couriers, prep, rows, cols, params, t)
         travel_s[rows, slots] = t
     return CandidateCosts(courier_idx=idx, cost_s=cost, travel_s=travel_s,
                           n_couriers=len(couriers))
@@ -399,7 +439,8 @@ def dense_costs(
         r1 = min(n, r0 + rows_per_chunk)
         order_idx = np.repeat(np.arange(r0, r1, dtype=np.int64), m)
         courier_idx = np.tile(all_couriers, r1 - r0)
-        c, _ = _pair_costs(orders, couriers, prep, order_idx, courier_idx, params, travel)
+        t = _pickup_s(orders, couriers, order_idx, courier_idx, travel)
+        c = _pair_costs(orders, couriers, prep, order_idx, courier_idx, params, t)
         out[r0:r1] = c.reshape(r1 - r0, m)
     return out
 

@@ -23,6 +23,7 @@ How a time is made, for points a and b and a vehicle:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,7 +39,7 @@ from geo.travel import Vehicle
 from roads.manifest import Manifest, RoadsError, read_manifest
 from roads.profiles import PROFILE_OF, Profile
 
-__all__ = ["MAX_SPEED_MPS", "RoadRoute", "RoadTravelModel"]
+__all__ = ["MAX_SPEED_MPS", "MatchedLeg", "RoadMatch", "RoadRoute", "RoadTravelModel"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,6 +56,30 @@ class RoadRoute(msgspec.Struct, frozen=True, kw_only=True):
     """Along the roads, plus the walks to and from them."""
     coordinates: list[tuple[float, float]]
     """(lng, lat) points, GeoJSON order: the start, the roads, the end."""
+
+
+class MatchedLeg(msgspec.Struct, frozen=True, kw_only=True):
+    """The roads between two consecutive kept fixes of a matched trace."""
+
+    nodes: list[int]
+    """OSM node ids along it, in riding order (segment-speed updates are keyed by pairs)."""
+    distance_m: float
+    """Along the roads."""
+    observed_s: float
+    """Between the two fixes' timestamps: the distance over it is the speed ridden."""
+
+
+class RoadMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """A GPS trace matched to the roads (OSRM Match)."""
+
+    snapped: list[tuple[float, float] | None]
+    """Per input fix, its (lat, lng) on the road; None when the matcher dropped it (an
+    outlier, or a fix too close to the previous one)."""
+    coordinates: list[tuple[float, float]]
+    """(lng, lat) of the roads ridden, GeoJSON order (the sub-traces one after the other)."""
+    confidence: float
+    """The matcher's confidence, 0..1 (the lowest of the sub-traces)."""
+    legs: list[MatchedLeg]
 
 
 def _valid(lat: FloatArray, lng: FloatArray) -> npt.NDArray[np.bool_]:
@@ -106,19 +131,31 @@ class RoadTravelModel:
         snap_speed_mps: float = 1.4,
         max_snap_m: float = 1000.0,
         scooter_factor: float = 1.0,
+        cache_pairs: int = 200_000,
     ) -> None:
         missing = sorted({PROFILE_OF[v] for v in Vehicle} - set(engines))
         if missing:
             raise RoadsError(f"{directory} has no {', '.join(missing)} profile "
                              "(build it with `homechef roads build --profile ...`)")
-        if not (snap_speed_mps > 0 and max_snap_m >= 0 and scooter_factor > 0):
-            raise ValueError("snap_speed_mps and scooter_factor must be > 0, max_snap_m >= 0")
+        if not (snap_speed_mps > 0 and max_snap_m >= 0 and scooter_factor > 0
+                and cache_pairs >= 0):
+            raise ValueError("snap_speed_mps and scooter_factor must be > 0, max_snap_m and "
+                             "cache_pairs >= 0")
         self.engines = dict(engines)
         self.manifest = manifest
         self.directory = directory
         self.snap_speed_mps = snap_speed_mps
         self.max_snap_m = max_snap_m
         self.scooter_factor = scooter_factor
+        self.cache_pairs = cache_pairs
+        # The legs of pairs already asked by `travel_pairs_s`, per profile: (a_lat, a_lng,
+        # b_lat, b_lng) -> (road_s, snap_s, walk_s). Dispatch asks the same pairs round after
+        # round (an order's chef -> drop-off while it waits, a parked courier -> a chef), and
+        # the answer for a pair never changes while the engines do not. Bounded: the oldest
+        # entries go first.
+        self._cache: dict[Profile, dict[tuple[float, float, float, float],
+                                        tuple[float, float, float]]] = {
+            p: {} for p in engines}
         # Per dispatch vehicle code: its profile and the factor on its road time.
         self._profile_of_code = [PROFILE_OF[v] for v in VEHICLES]
         self._factor_of_code = [scooter_factor if v is Vehicle.SCOOTER else 1.0
@@ -146,6 +183,16 @@ class RoadTravelModel:
         """Release the engines (their memory is the road data's size). Afterwards every pair
         is unreachable; a process closes its model only at shutdown."""
         self.engines.clear()
+        self.clear_cache()
+
+    def cached_pairs(self) -> int:
+        """Pair legs held in the cache, all profiles."""
+        return sum(len(c) for c in self._cache.values())
+
+    def clear_cache(self) -> None:
+        """Forget the cached pair legs (to be called when the engines' data changes)."""
+        for cache in self._cache.values():
+            cache.clear()
 
     def describe(self) -> str:
         m = self.manifest
@@ -254,10 +301,85 @@ class RoadTravelModel:
             coords = [(lng1, lat1), *coords, (lng2, lat2)]
         return RoadRoute(duration_s=duration_s, distance_m=distance_m, coordinates=coords)
 
+    # -- map matching ----------------------------------------------------------------------
+    def match(self, lat: npt.ArrayLike, lng: npt.ArrayLike, ts_s: npt.ArrayLike,
+              vehicle: Vehicle, *, accuracy_m: float = 20.0) -> RoadMatch | None:
+        """The roads a courier rode, from its fixes in time order (OSRM Match on the
+        vehicle's profile; `accuracy_m` is the GPS error searched around each fix). A trace
+        with a long pause is split into sub-traces. None when fewer than two fixes are
+        valid or nothing matched (fixes off the map, a track no road explains)."""
+        import osrm
+
+        la, ga = np.asarray(lat, np.float64), np.asarray(lng, np.float64)
+        ts = np.asarray(ts_s, np.float64)
+        keep = np.flatnonzero(_valid(la, ga) & np.isfinite(ts))
+        engine = self.engines.get(self._profile_of_code[VEHICLES.index(vehicle)])
+        if len(keep) < 2 or engine is None:
+            return None
+        params = osrm.MatchParameters(
+            coordinates=list(zip(ga[keep].tolist(), la[keep].tolist(), strict=True)),
+            timestamps=[int(t) for t in ts[keep].tolist()], radiuses=[accuracy_m] * len(keep),
+            geometries="geojson", overview="full", annotations=["nodes", "distance"],
+            gaps="split", tidy=True, generate_hints=False)
+        try:
+            answer = engine.Match(params)
+        except RuntimeError:
+            return None  # NoMatch / NoSegment: OSRM raises for "no answer"
+        if answer["code"] != "Ok" or not len(answer["matchings"]):
+            return None
+        snapped: list[tuple[float, float] | None] = [None] * len(la)
+        # Per (matching, waypoint): the input fix it came from (legs join waypoints).
+        fix_of: dict[tuple[int, int], int] = {}
+        for k, point in zip(keep.tolist(), answer["tracepoints"], strict=True):
+            if point is None:
+                continue
+            snapped[k] = (float(point["location"][1]), float(point["location"][0]))
+            fix_of[(int(point["matchings_index"]), int(point["waypoint_index"]))] = k
+        coords: list[tuple[float, float]] = []
+        legs: list[MatchedLeg] = []
+        confidence = 1.0
+        for m, matching in enumerate(answer["matchings"]):
+            confidence = min(confidence, float(matching["confidence"]))
+            coords += [(float(p[0]), float(p[1])) for p in matching["geometry"]["coordinates"]]
+            for w, leg in enumerate(matching["legs"]):
+                a, b = fix_of.get((m, w)), fix_of.get((m, w + 1))
+                if a is None or b is None:
+                    continue
+                legs.append(MatchedLeg(nodes=[int(n) for n in leg["annotation"]["nodes"]],
+                                       distance_m=float(leg["distance"]),
+                                       observed_s=float(ts[b] - ts[a])))
+        return RoadMatch(snapped=snapped, coordinates=coords, confidence=confidence,
+                         legs=legs)
+
     # -- internals -------------------------------------------------------------------------
     def _pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
                gb: FloatArray) -> _Legs:
-        """The legs of the pairs (a[k], b[k]): one Table over all distinct sources x
+        """The legs of the pairs (a[k], b[k]): from the cache where asked before, the
+        others from OSRM (`_ask_pairs`), then cached."""
+        cache = self._cache.get(profile)
+        if cache is None or not self.cache_pairs:
+            return self._ask_pairs(profile, la, ga, lb, gb)
+        keys = list(zip(la.tolist(), ga.tolist(), lb.tolist(), gb.tolist(), strict=True))
+        found = [cache.get(k) for k in keys]
+        miss = [i for i, leg in enumerate(found) if leg is None]
+        if miss:
+            at = np.asarray(miss, np.intp)
+            legs = self._ask_pairs(profile, la[at], ga[at], lb[at], gb[at])
+            for i, leg in zip(miss, zip(legs.road_s.tolist(), legs.snap_s.tolist(),
+                                        legs.walk_s.tolist(), strict=True), strict=True):
+                found[i] = cache[keys[i]] = leg
+            over = len(cache) - self.cache_pairs
+            if over > 0:  # drop the oldest, a tenth more than needed (fewer evictions)
+                for k in list(itertools.islice(cache, over + self.cache_pairs // 10)):
+                    del cache[k]
+        if not found:
+            return _Legs.unreachable(0)
+        table = np.array(found, np.float64)
+        return _Legs(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy())
+
+    def _ask_pairs(self, profile: Profile, la: FloatArray, ga: FloatArray, lb: FloatArray,
+                   gb: FloatArray) -> _Legs:
+        """The legs of the pairs (a[k], b[k]) from OSRM: one Table over all distinct sources x
         destinations when that is no bigger than the pairs asked (every courier near every
         chef); else one Table per destination with its own sources, or per source with its
         own destinations when there are fewer sources (chef -> drop-offs). A Table's cost

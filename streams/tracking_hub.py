@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import h3
 import msgspec
@@ -112,7 +112,7 @@ class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
     idle_timeout_s: float = 60.0
     """A socket silent (no message, not even PONG) for this long is closed 4408."""
     vehicle: Vehicle = Vehicle.BIKE
-    """Vehicle assumed for ETAs until courier profiles reach core."""
+    """Vehicle assumed for an ETA when the courier's is not known (`set_courier_vehicles`)."""
 
 
 
@@ -245,6 +245,7 @@ class TrackingHub:
         self._clock_ms = clock_ms
         self._monotonic = monotonic
         self._order_watches: dict[str, set[OrderWatch]] = {}
+        self._vehicles: dict[str, Vehicle] = {}
         self._tracks: dict[str, OrderTrack] = {}
         """Orders watched by a socket here (ETA inputs), kept current from the streams."""
         self._courier_orders: dict[str, set[str]] = {}
@@ -361,6 +362,14 @@ class TrackingHub:
     @property
     def has_consoles(self) -> bool:
         return bool(self._consoles)
+
+    @property
+    def has_order_watches(self) -> bool:
+        return bool(self._order_watches)
+
+    def set_courier_vehicles(self, vehicles: Mapping[str, Vehicle]) -> None:
+        """Take couriers' vehicles (the dispatch store's): ETAs ride each courier's own."""
+        self._vehicles.update(vehicles)
 
     def set_courier_statuses(self, statuses: dict[str, str]) -> int:
         """Take couriers' dispatch states (the store's status hash); consoles viewing a courier
@@ -571,15 +580,17 @@ class TrackingHub:
 
     def eta_s(self, track: OrderTrack, courier: Point, now_ms: int) -> float | None:
         """Courier's remaining route to the drop (`routing.eta.delivery_eta_s`) by the hub's
-        travel model, else (unreachable by road) the straight line; None while the drop is
+        travel model, else (unreachable by road) the straight line, on the courier's vehicle
+        (`set_courier_vehicles`; `limits.vehicle` when unknown); None while the drop is
         unknown or neither can time it (a coordinate that is not a number)."""
         if track.dropoff is None:
             return None
+        vehicle = self._vehicles.get(track.courier_id, self.limits.vehicle)
         for travel in (self.travel, self._fallback):
             eta = delivery_eta_s(courier, track.dropoff, pickup=track.pickup,
                                  food_on_board=track.status in ON_BOARD_STATUSES,
                                  ready_at_ms=track.ready_at_ms, now_ms=now_ms,
-                                 travel=travel, vehicle=self.limits.vehicle)
+                                 travel=travel, vehicle=vehicle)
             if math.isfinite(eta):
                 return eta
         return None

@@ -36,6 +36,7 @@ from api.parts import Parts
 from api.problems import Problem, http_exception_handler
 from api.resources import Resources
 from api.settings import Settings
+from api.travel import open_travel
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 
@@ -66,8 +67,10 @@ def commerce_parts(
     """
     chef_geo = ChefGeoIndex()
     hooks = [chef_geo.on_change, *chef_index_hooks]
+    # Promised delivery times ride the roads when ROADS is set (the model core loads too).
+    travel = open_travel(settings)
     commerce = default_commerce(config=config, payments=payments, messages=messages,
-                                social=social, chef_index_hooks=hooks)
+                                social=social, chef_index_hooks=hooks, roads=travel.roads)
     api = Router(
         path=API_PREFIX,
         route_handlers=[
@@ -88,10 +91,14 @@ def commerce_parts(
         for state in await chef_index_snapshot(resources.db):
             await commerce.chef_changed(state)
 
+    async def close_travel(_: Resources) -> None:
+        travel.close()
+
     return Parts(
         handlers=[api],
         startup=[declare_streams, chef_geo.bind, replay_chef_index],
         workers=[("commerce-outbox", outbox_worker(commerce)),
                  ("commerce-dispatch", dispatch_consumer(commerce))],
         state={"commerce": commerce, "chef_geo": chef_geo},
+        shutdown=[close_travel],
     )

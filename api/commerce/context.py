@@ -7,8 +7,10 @@ tests and deployments swap adapters by passing them to ``commerce_parts``.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 from litestar.datastructures import State
@@ -18,7 +20,10 @@ from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.social import SocialProvider
 from api.commerce.chefs.index import ChefIndexHook, ChefIndexState
 from api.commerce.notifications.sinks import LoggingSink, MessageSink
+from api.commerce.orders.timing import promised_after_ride, promised_at
 from api.commerce.payments.provider import PaymentProvider, SandboxProvider
+from geo.travel import Vehicle
+from roads.model import RoadTravelModel
 
 
 class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,7 +45,8 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Relay poll interval when no local commit woke it."""
     currency: str = "usd"
     courier_speed_kmh: float = 20.0
-    """Straight-line speed used for the promised delivery time."""
+    """Straight-line speed used for the promised delivery time without road data (and where
+    the roads cannot join the chef and the address)."""
     handoff_buffer_min: int = 10
     favorites_max: int = 200
     """Saved chefs, and saved dishes, per customer (GET /users/me/favorites lists them all)."""
@@ -57,6 +63,22 @@ class Commerce:
     chef_index_hooks: Sequence[ChefIndexHook]
     passwords: Passwords
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    roads: RoadTravelModel | None = None
+    """The road model when ``ROADS`` is set: promised times ride the roads."""
+
+    def promise(self, ready: datetime, chef: tuple[float, float],
+                address: tuple[float, float], distance_m: float) -> datetime:
+        """The delivery time promised to the customer for food ready at `ready`: the ride
+        from the chef to the address by bike (dispatch's slowest vehicle) along the roads
+        when there are roads and they join the two, else the straight-line distance at
+        `courier_speed_kmh`; plus the hand-off buffer, whole minutes."""
+        config = self.config
+        if self.roads is not None:
+            ride_s = self.roads.travel_s(*chef, *address, Vehicle.BIKE)
+            if math.isfinite(ride_s):
+                return promised_after_ride(ready, ride_s, config.handoff_buffer_min)
+        return promised_at(ready, distance_m, config.courier_speed_kmh,
+                           config.handoff_buffer_min)
 
     async def chef_changed(self, state: ChefIndexState | None) -> None:
         """Tell every index hook about a chef whose indexable state committed."""
@@ -73,6 +95,7 @@ def default_commerce(
     messages: MessageSink | None = None,
     social: Mapping[str, SocialProvider] | None = None,
     chef_index_hooks: Sequence[ChefIndexHook] = (),
+    roads: RoadTravelModel | None = None,
 ) -> Commerce:
     config = config or CommerceConfig()
     return Commerce(
@@ -82,6 +105,7 @@ def default_commerce(
         messages=messages or LoggingSink(),
         social=dict(social or {}),
         chef_index_hooks=list(chef_index_hooks),
+        roads=roads,
     )
 
 

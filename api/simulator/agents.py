@@ -219,6 +219,7 @@ class CustomerAgent:
                 "items": [{"menu_item_id": chef.menu[d], "quantity": q} for d, q in lines]})
             order_id: str = expect(r, 201)["id"]
             self.world.placed(order_id).asked_s = asked_s
+            self.world.watchers[order_id] = account.headers
         except (httpx.HTTPError, SimulatorError) as exc:
             self.world.error(f"customer {self.spec.index}: {exc!r}")
             return None
@@ -620,6 +621,7 @@ class CourierAgent:
         t = w.timeline(job.order_id)
         if t is not None and t.assigned_s is None:
             t.assigned_s = now_s()
+            w.probe_eta(job.order_id, "assign")
         if w.first_riding is None:
             w.first_riding = time.monotonic()
             w.someone_riding.set()
@@ -697,6 +699,7 @@ class CourierAgent:
             expect(r, 200)
             if status == "picked_up" and t is not None:
                 t.picked_up_s = now_s()
+                w.probe_eta(job.order_id, "pickup")
         job.picked = True
 
     async def _drop_off(self, job: _Job) -> str:

@@ -28,6 +28,11 @@ class OrderTimeline(msgspec.Struct, kw_only=True):
     delivered_s: float | None = None
     promised_s: float | None = None
     cancelled_s: float | None = None
+    eta_at_assign_s: float | None = None
+    """When the order's tracking said it would arrive, asked just after the courier's
+    acceptance was confirmed (the time of the answer + its ``eta_s``)."""
+    eta_at_pickup_s: float | None = None
+    """The same, asked just after the pick-up."""
 
 
 class Holding(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +72,12 @@ class Kpis(msgspec.Struct, frozen=True, kw_only=True):
     double_in_fleet_snapshots: int = 0
     stacked: int = 0
     """Orders accepted as stacked (carried alongside another order of the same courier)."""
+    eta_error_assign_p50_s: float | None = None
+    """|delivered - the ETA's arrival time|, the ETA asked at assignment (delivered orders)."""
+    eta_error_assign_p90_s: float | None = None
+    eta_error_pickup_p50_s: float | None = None
+    """The same, the ETA asked at pick-up."""
+    eta_error_pickup_p90_s: float | None = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -138,6 +149,12 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
                if (o.delivered_s or 0.0) > (o.promised_s or 0.0))
     held = list(holdings)
     in_holdings = double_assignments(held)
+
+    def eta_errors(field: str) -> list[float]:
+        return [abs((o.delivered_s or 0.0) - getattr(o, field)) for o in delivered
+                if getattr(o, field) is not None]
+
+    at_assign, at_pickup = eta_errors("eta_at_assign_s"), eta_errors("eta_at_pickup_s")
     return Kpis(
         placed=len(orders),
         assigned=sum(1 for o in orders if o.assigned_s is not None),
@@ -155,6 +172,10 @@ def compute_kpis(timelines: Iterable[OrderTimeline], holdings: Iterable[Holding]
         double_in_holdings=in_holdings,
         double_in_fleet_snapshots=fleet_conflicts,
         stacked=len({h.order_id for h in held if h.stacked}),
+        eta_error_assign_p50_s=percentile(at_assign, 50),
+        eta_error_assign_p90_s=percentile(at_assign, 90),
+        eta_error_pickup_p50_s=percentile(at_pickup, 50),
+        eta_error_pickup_p90_s=percentile(at_pickup, 90),
     )
 
 
@@ -202,6 +223,10 @@ def kpi_rows(k: Kpis) -> list[tuple[str, str]]:
         ("courier wait at chef p50 / p90", pair(k.wait_at_chef_p50_s, k.wait_at_chef_p90_s)),
         ("order to door p50 / p90", pair(k.order_to_door_p50_s, k.order_to_door_p90_s)),
         ("late (after promised time)", _fmt(k.late_pct, "%")),
+        ("ETA error at assignment p50 / p90",
+         pair(k.eta_error_assign_p50_s, k.eta_error_assign_p90_s)),
+        ("ETA error at pick-up p50 / p90",
+         pair(k.eta_error_pickup_p50_s, k.eta_error_pickup_p90_s)),
         ("orders stacked on a busy courier", str(k.stacked)),
         ("double assignments", str(k.double_assignments)),
     ]

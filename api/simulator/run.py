@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -90,6 +91,29 @@ async def rides_roads(core: httpx.AsyncClient) -> bool:
     return bool(travel.get("model") == "roads")
 
 
+ON_BOARD = frozenset({"picked_up", "delivering"})
+
+
+async def tracked_arrival_s(core: httpx.AsyncClient, world: World, order_id: str,
+                            on_board: bool, *, attempts: int = 20) -> float | None:
+    """When the order's tracking (``GET /orders/{id}/track``, as its customer) says the food
+    will arrive, epoch s: the answer's time + its ``eta_s``. Asked until the tracking knows
+    the courier (and, `on_board`, that the food is picked up), 0.5 s apart; None if never."""
+    headers = world.watchers.get(order_id)
+    if headers is None:
+        return None
+    for _ in range(attempts):
+        r = await core.get(f"{V1}/orders/{order_id}/track", headers=await headers())
+        if r.status_code == 200:
+            body = r.json()
+            location = body.get("location")
+            status = body["status"]["payload"]["status"]
+            if location is not None and (not on_board or status in ON_BOARD):
+                return now_s() + float(location["payload"]["eta_s"])
+        await asyncio.sleep(0.5)
+    return None
+
+
 async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> int:
     """Conflicts in core's view of who carries what (statuses read in the order an order
     moves through them, so a courier's consecutive orders cannot show up together)."""
@@ -130,6 +154,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
             httpx.AsyncClient(base_url=endpoints.core_url, timeout=30,
                               transport=transports[1]) as core:
         admin = await Account.login(commerce, endpoints.admin_email, endpoints.admin_password)
+        world.eta_probe = functools.partial(tracked_arrival_s, core, world)
         policy = await dispatch_policy(core, admin)
         if config.policy is not None and policy != config.policy:
             raise SimulatorError(f"core dispatches with policy {policy!r}, not "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -55,6 +58,12 @@ class World:
         self.day_started_wall = 0.0
         """Wall-clock (epoch s) start of the day, the origin of reported times."""
         """Set when the city is built and ordering begins."""
+        self.watchers: dict[str, Callable[[], Awaitable[dict[str, str]]]] = {}
+        """Per order, its customer's request headers (the customer may track it)."""
+        self.eta_probe: Callable[[str, bool], Awaitable[float | None]] | None = None
+        """Asks an order's tracking when it will arrive (epoch s; `True`: once the food is
+        on board); None: ETAs are not recorded."""
+        self._probes: set[asyncio.Task[None]] = set()
 
     # -- orders ----------------------------------------------------------------------------
     def placed(self, order_id: str) -> OrderTimeline:
@@ -71,6 +80,27 @@ class World:
     def open_orders(self) -> int:
         return sum(1 for t in self.timelines.values()
                    if t.delivered_s is None and t.cancelled_s is None)
+
+    def probe_eta(self, order_id: str, phase: Literal["assign", "pickup"]) -> None:
+        """Record, in the background, when the order's tracking says it will arrive (the
+        customer's ETA now): the ETA-error KPIs compare it with the delivery."""
+        probe = self.eta_probe
+        if probe is None:
+            return
+
+        async def ask() -> None:
+            with contextlib.suppress(Exception):  # a lost answer: this order has no ETA
+                at_s = await probe(order_id, phase == "pickup")
+                t = self.timeline(order_id)
+                if at_s is not None and t is not None:
+                    if phase == "assign":
+                        t.eta_at_assign_s = at_s
+                    else:
+                        t.eta_at_pickup_s = at_s
+
+        task = asyncio.create_task(ask())
+        self._probes.add(task)
+        task.add_done_callback(self._probes.discard)
 
     # -- couriers --------------------------------------------------------------------------
     def hold(self, order_id: str, courier_id: str, stacked: bool = False,

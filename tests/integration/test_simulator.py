@@ -69,6 +69,9 @@ async def test_short_day_delivers_without_double_assignments(settings: Settings)
     assert k.order_to_door_p50_s is not None
     assert k.order_to_door_p50_s > 0
     assert k.late_pct is not None
+    # The customers' tracking gave ETAs at assignment and at pick-up (the KPI's inputs).
+    assert k.eta_error_assign_p50_s is not None
+    assert k.eta_error_pickup_p50_s is not None
     # Couriers learnt the food was ready over the wire (ORDER_READY, or polling core).
     assert result.food_ready_pushed > 0
     assert result.food_ready_pushed + result.food_ready_polled >= k.picked_up

@@ -12,7 +12,7 @@ import asyncpg
 from api.commerce.context import Commerce
 from api.commerce.notifications.services import notify
 from api.commerce.orders import state
-from api.commerce.orders.timing import epoch_ms, promised_at, ready_at
+from api.commerce.orders.timing import epoch_ms, ready_at
 from api.commerce.outbox.relay import enqueue
 from api.commerce.payments.refunds import refund_order
 from api.problems import Problem
@@ -47,9 +47,9 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
     if target == "accepted":
         ready = ready_at(now, order["prep_time_minutes"])
         sets["estimated_ready"] = ready
-        sets["estimated_delivery"] = promised_at(
-            ready, order["distance_m"], commerce.config.courier_speed_kmh,
-            commerce.config.handoff_buffer_min)
+        sets["estimated_delivery"] = commerce.promise(
+            ready, (order["pickup_lat"], order["pickup_lng"]),
+            (order["delivery_lat"], order["delivery_lng"]), order["distance_m"])
     if target == "cancelled":
         sets["cancel_reason"] = reason
     assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))

@@ -24,7 +24,7 @@ from api.commerce.orders.pricing import (
     price_order,
     promo_discount,
 )
-from api.commerce.orders.timing import promised_at, ready_at
+from api.commerce.orders.timing import ready_at
 from api.commerce.paging import Page, PageQuery
 from api.commerce.rows import many, one
 from api.problems import Problem
@@ -167,8 +167,9 @@ class OrderService:
                             distance_m=distance_m, discount_cents=discount,
                             tip_cents=req.tip_cents)
         est_ready = ready_at(when, prep)
-        est_delivery = promised_at(est_ready, distance_m, self.commerce.config.courier_speed_kmh,
-                                   self.commerce.config.handoff_buffer_min)
+        est_delivery = self.commerce.promise(
+            est_ready, (chef["latitude"], chef["longitude"]),
+            (address["latitude"], address["longitude"]), distance_m)
         address_text = ", ".join(p for p in (address["line1"], address["line2"],
                                              address["city"], address["state"],
                                              address["postal_code"], address["country"]) if p)

@@ -17,5 +17,10 @@ def promised_at(ready: datetime, distance_m: float, speed_kmh: float,
     return ready + timedelta(minutes=travel_min + handoff_buffer_min)
 
 
+def promised_after_ride(ready: datetime, ride_s: float, handoff_buffer_min: int) -> datetime:
+    """Ready time + a known ride (e.g. along the roads) + a hand-off buffer, whole minutes."""
+    return ready + timedelta(minutes=math.ceil(ride_s / 60) + handoff_buffer_min)
+
+
 def epoch_ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)

@@ -556,6 +556,16 @@ class DispatchStore:
             raws = await pipe.execute()
         return [_courier_record(cid, r) for cid, r in zip(courier_ids, raws, strict=True)]
 
+    async def vehicle(self, courier_id: str) -> Vehicle | None:
+        """The courier's vehicle on file (None: none or unknown)."""
+        raw = await self.redis.hget(self.vehicles_key, courier_id)
+        return _VEHICLES.get(raw) if isinstance(raw, bytes) else None
+
+    async def vehicles(self) -> dict[str, Vehicle]:
+        """Every courier's vehicle on file (one HGETALL)."""
+        raw = await _hgetall(self.redis, self.vehicles_key)
+        return {k.decode(): _VEHICLES[v] for k, v in raw.items() if v in _VEHICLES}
+
     async def set_availability(self, courier_id: str, *, online: bool, vehicle: Vehicle | None,
                                now_ms: int) -> Transition:
         """Online (`TransitionResult.ONLINE`, detail its state) or offline (refused, `BUSY`,

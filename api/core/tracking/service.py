@@ -150,9 +150,17 @@ class Tracking:
 
     async def follow_courier_states(self, res: Resources) -> None:
         """While a console is open here, re-read couriers' dispatch states every interval
-        (one HGETALL; states change in Lua scripts that publish nothing per courier)."""
+        (one HGETALL; states change in Lua scripts that publish nothing per courier). While
+        an order is watched here, re-read couriers' vehicles every 5 intervals (one
+        HGETALL), so its ETAs ride the courier's vehicle."""
+        tick = 0
         while True:
             await asyncio.sleep(self.limits.status_interval_s)
+            tick += 1
+            if self.hub.has_order_watches and tick % 5 == 1:
+                vehicles = await self.core.dispatch.store.vehicles()
+                raise_if_cancelling()
+                self.hub.set_courier_vehicles(vehicles)
             if not self.hub.has_consoles:
                 continue
             statuses = await self.core.couriers.statuses()
@@ -214,6 +222,9 @@ class Tracking:
         pos = await self.core.couriers.position(track.courier_id)
         if pos is None:
             return None
+        vehicle = await self.core.dispatch.store.vehicle(track.courier_id)
+        if vehicle is not None:  # the ETA rides the courier's own vehicle
+            self.hub.set_courier_vehicles({track.courier_id: vehicle})
         return self.hub.location_message(track, track.courier_id, Point(pos.lat, pos.lng),
                                          pos.ts_ms)
 

@@ -390,5 +390,7 @@ async def test_food_ready_heard_during_a_rebuild_is_not_lost(world: World,
     # The orders view has the whole order back: applying `ready` to the empty store first
     # would have made the older `accepted` (its promise) look stale to the replay.
     track = await w.srv.core.orders.get(oid)  # type: ignore[attr-defined]
-    assert track is not None and track.status == "ready", track
-    assert track.promised_at_ms is not None and track.courier_id == c, track
+    assert track is not None
+    assert track.status == "ready", track
+    assert track.promised_at_ms is not None, track
+    assert track.courier_id == c, track

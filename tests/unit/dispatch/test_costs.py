@@ -165,6 +165,39 @@ def test_candidate_and_dense_costs_are_bit_identical() -> None:
     assert np.isinf(cand.travel_s[:, -2:]).all()
 
 
+class _CountingTravel(HaversinePairTravel):
+    """The straight-line pairs, recording the size of every ask (on roads each pair asked is
+    a road query)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asks: list[int] = []
+
+    def travel_pairs_s(self, lat_a, lng_a, lat_b, lng_b, vehicle_code):  # type: ignore[no-untyped-def]
+        self.asks.append(int(np.broadcast(lat_a, lng_a, lat_b, lng_b, vehicle_code).size))
+        return super().travel_pairs_s(lat_a, lng_a, lat_b, lng_b, vehicle_code)
+
+
+def test_delivery_rides_are_asked_only_where_a_feasible_candidate_needs_them() -> None:
+    """Three orders with bike candidates only: the one beyond the bike limit and the one
+    whose bikes are too far from the chef ask no delivery ride; the third asks one (not
+    one per vehicle), and its cost is the dense layout's."""
+    params = CostParams(max_bike_delivery_m=3000.0, max_pickup_travel_s=600.0)
+    orders = Orders(chef_lat=[LAT, LAT, north(20_000.0)], chef_lng=[LNG] * 3,
+                    drop_lat=[north(1000.0), north(3500.0), north(21_000.0)],
+                    drop_lng=[LNG] * 3, ready_at_s=[0.0] * 3, promised_at_s=[1e6] * 3,
+                    allowed_vehicles=[ALL_VEHICLES_MASK] * 3)
+    fleet = couriers_south([100.0, 200.0], [BIKE, BIKE])
+    travel = _CountingTravel()
+    got = candidate_costs(orders, fleet, [[0, 1], [0, 1], [0, 1]], now_s=0.0, params=params,
+                          travel=travel)
+    assert travel.asks == [6, 1]  # the pickups, then one delivery ride
+    assert np.isfinite(got.cost_s[0]).all()
+    assert np.isinf(got.cost_s[1:]).all()
+    dense = dense_costs(orders, fleet, now_s=0.0, params=params, travel=TRAVEL)
+    np.testing.assert_array_equal(got.cost_s, dense)
+
+
 def test_full_candidates_give_the_dense_optimum() -> None:
     """A city round solved from candidate lists that hold every courier equals the dense
     linear_sum_assignment optimum, courier for courier."""

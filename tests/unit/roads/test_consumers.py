@@ -115,3 +115,34 @@ def test_tracking_etas_are_road_times_with_a_straight_line_fallback(
     assert eta > 5 * STRAIGHT.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.BIKE)
     lost = hub.eta_s(track, Point(*FAR_OUT), NOW_MS)
     assert lost == pytest.approx(STRAIGHT.travel_s(*FAR_OUT, *HARBOUR_SOUTH, Vehicle.BIKE))
+    # Once the courier's vehicle is known, the ETA rides it (a car round the harbour).
+    track.courier_id = "c1"
+    hub.set_courier_vehicles({"c1": Vehicle.CAR, "c2": Vehicle.BIKE})
+    by_car = hub.eta_s(track, Point(*HARBOUR_NORTH), NOW_MS)
+    assert by_car == road_model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.CAR)
+    assert by_car is not None
+    assert by_car < eta
+
+
+def test_promised_delivery_rides_the_roads_with_a_straight_line_fallback(
+        road_model: RoadTravelModel) -> None:
+    """Commerce's promise at placement (and again when the chef accepts): across the harbour
+    mouth the straight line says a few minutes, the quays over ten; an address the roads
+    cannot reach is promised on the straight line, as without road data."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.commerce.context import default_commerce
+
+    ready = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    straight = default_commerce()
+    roads = default_commerce(roads=road_model)
+    across_m = 289.0
+    buffer = timedelta(minutes=straight.config.handoff_buffer_min)
+    assert straight.promise(ready, HARBOUR_NORTH, HARBOUR_SOUTH, across_m) == (
+        ready + buffer + timedelta(minutes=1))
+    ride_s = road_model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.BIKE)
+    assert ride_s > 600
+    assert roads.promise(ready, HARBOUR_NORTH, HARBOUR_SOUTH, across_m) == (
+        ready + buffer + timedelta(minutes=math.ceil(ride_s / 60)))
+    assert roads.promise(ready, HARBOUR_NORTH, FAR_OUT, 20_000.0) == straight.promise(
+        ready, HARBOUR_NORTH, FAR_OUT, 20_000.0)

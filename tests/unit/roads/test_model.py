@@ -113,6 +113,31 @@ def test_many_pairs_are_asked_in_blocks_with_the_same_answers(
             road_model.travel_s(lb[k], gb[k], drops[k, 0], drops[k, 1], Vehicle.CAR), abs=0.2)
 
 
+def test_pairs_asked_again_come_from_the_cache(monaco_roads: BuiltRoads) -> None:
+    """Dispatch asks the same pairs round after round: the second time they are answered
+    without OSRM (here the engines are gone), the cache keeps at most `cache_pairs` per
+    profile, and `clear_cache` forgets them."""
+    model = RoadTravelModel.open(monaco_roads.directory, cache_pairs=4)
+    pts = np.array([HARBOUR_NORTH, SAME_SIDE, CHARLES_III_A])
+    la, ga = pts[:, 0], pts[:, 1]
+    lb, gb = np.full(3, HARBOUR_SOUTH[0]), np.full(3, HARBOUR_SOUTH[1])
+    bike = np.zeros(3, np.int64)
+    first = model.travel_pairs_s(la, ga, lb, gb, bike)
+    assert np.isfinite(first).all()
+    assert first[0] == pytest.approx(model.travel_s(*HARBOUR_NORTH, *HARBOUR_SOUTH,
+                                                    Vehicle.BIKE), abs=0.2)
+    engines = dict(model.engines)
+    model.engines.clear()
+    np.testing.assert_array_equal(model.travel_pairs_s(la, ga, lb, gb, bike), first)
+    assert np.isinf(model.travel_pairs_s(lb, gb, la, ga, bike)).all()  # never asked
+    model.engines.update(engines)
+    model.travel_pairs_s(lb, gb, la, ga, bike)  # 3 more pairs: the oldest go
+    assert model.cached_pairs() <= 4
+    model.clear_cache()
+    model.engines.clear()
+    assert np.isinf(model.travel_pairs_s(la, ga, lb, gb, bike)).all()
+
+
 def test_a_point_off_the_road_walks_to_it(road_model: RoadTravelModel) -> None:
     """150 m out at sea: the ride from the nearest road plus the snap at walking pace."""
     leg = road_model.route(*IN_THE_SEA, *HARBOUR_SOUTH, Vehicle.BIKE)
@@ -175,3 +200,52 @@ def test_a_folder_with_damaged_data_is_refused(tmp_path: Path,
     (copy / "car" / "monaco.osrm.mldgr").unlink()
     with pytest.raises(RoadsError, match="cannot load the car road data"):
         RoadTravelModel.open(copy)
+
+
+def _to_polyline_m(lat: float, lng: float, line: list[tuple[float, float]]) -> float:
+    """Metres from a point to a (lng, lat) polyline (local flat projection)."""
+    kx, ky = 111_195.0 * math.cos(math.radians(lat)), 111_195.0
+    p = np.array([lng * kx, lat * ky])
+    pts = np.array([(x * kx, y * ky) for x, y in line])
+    a, b = pts[:-1], pts[1:]
+    ab = b - a
+    t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+    return float(np.min(np.hypot(*(a + ab * t[:, None] - p).T)))
+
+
+def test_a_noisy_trace_is_matched_onto_the_roads_it_rode(road_model: RoadTravelModel) -> None:
+    """Fixes every 4 s along the quays round the harbour, 8 m of GPS noise: the matched
+    positions lie on the matched roads and mostly on that route (nearer than the raw
+    fixes), the legs add up to its length and to the time ridden; a trace out at sea
+    matches nothing."""
+    route = road_model.route(*HARBOUR_SOUTH, *HARBOUR_NORTH, Vehicle.BIKE)
+    assert route is not None
+    line = np.array(route.coordinates)
+    kx = 111_195.0 * math.cos(math.radians(HARBOUR_SOUTH[0]))
+    cum = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(line[:, 0]) * kx,
+                                                    np.diff(line[:, 1]) * 111_195.0))])
+    ts = np.arange(0.0, route.duration_s, 4.0)
+    along = ts * cum[-1] / route.duration_s
+    rng = np.random.default_rng(5)
+    lat = np.interp(along, cum, line[:, 1]) + rng.normal(0, 8 / 111_195.0, len(ts))
+    lng = np.interp(along, cum, line[:, 0]) + rng.normal(0, 8 / kx, len(ts))
+    matched = road_model.match(lat, lng, 1_750_000_000 + ts, Vehicle.BIKE)
+    assert matched is not None
+    assert matched.confidence > 0
+    kept = [k for k, p in enumerate(matched.snapped) if p is not None]
+    assert len(kept) > len(ts) / 3
+    off_snapped = [_to_polyline_m(*matched.snapped[k], route.coordinates)  # type: ignore[misc]
+                   for k in kept]
+    off_raw = [_to_polyline_m(lat[k], lng[k], route.coordinates) for k in kept]
+    # Most land on the route itself (a few on a parallel quay); all on the matched roads.
+    assert np.median(off_snapped) < 1 < np.median(off_raw)
+    assert np.mean(off_snapped) < np.mean(off_raw)
+    assert max(_to_polyline_m(*matched.snapped[k], matched.coordinates)  # type: ignore[misc]
+               for k in kept) < 1
+    ridden_m = sum(leg.distance_m for leg in matched.legs)
+    assert 0.8 * route.distance_m < ridden_m < 1.2 * route.distance_m
+    assert sum(leg.observed_s for leg in matched.legs) == pytest.approx(ts[kept[-1]] - ts[kept[0]])
+    assert all(len(leg.nodes) >= 2 for leg in matched.legs if leg.distance_m > 0)
+    at_sea = road_model.match(np.full(5, FAR_OUT[0]), np.full(5, FAR_OUT[1]),
+                              np.arange(5.0) * 4, Vehicle.BIKE)
+    assert at_sea is None

@@ -51,6 +51,25 @@ def test_kpis_from_timelines() -> None:
     assert empty.order_to_door_p90_s is None
 
 
+def test_eta_errors_compare_the_tracked_arrival_with_the_delivery() -> None:
+    """Absolute error of the arrival time the tracking gave at assignment and at pick-up,
+    over delivered orders that have one; early and late count alike."""
+    orders = [
+        OrderTimeline(order_id="a", placed_s=0, delivered_s=600, eta_at_assign_s=540,
+                      eta_at_pickup_s=610),
+        OrderTimeline(order_id="b", placed_s=0, delivered_s=900, eta_at_assign_s=1000,
+                      eta_at_pickup_s=870),
+        OrderTimeline(order_id="c", placed_s=0, delivered_s=700),  # no ETA asked
+        OrderTimeline(order_id="d", placed_s=0, eta_at_assign_s=50),  # not delivered
+    ]
+    k = compute_kpis(orders, [])
+    assert k.eta_error_assign_p50_s == 80  # 60 and 100
+    assert k.eta_error_assign_p90_s == pytest.approx(96)
+    assert k.eta_error_pickup_p50_s == 20  # 10 and 30
+    assert "| ETA error at pick-up p50 / p90" in kpi_table(k)
+    assert compute_kpis([], []).eta_error_pickup_p90_s is None
+
+
 def test_double_assignment_detection() -> None:
     """An order held by two couriers at once, or a courier given a second order at once that
     was not offered as stacked, is a double assignment; back-to-back holdings and an order
