@@ -1,0 +1,155 @@
+"""The local cluster (`api.local_cluster`, ``homechef cluster up``): a Redis Cluster of three
+primaries with one replica each, and a NATS cluster whose JetStream keeps every stream on
+``NATS_STREAM_REPLICAS`` servers with de-duplication across servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import AckPolicy, ConsumerConfig
+from redis.asyncio.cluster import RedisCluster
+
+from api.local_cluster import CLUSTER_SLOTS, ClusterUrls, LocalCluster
+from streams.catalog import STREAMS, Names
+from streams.jetstream import ensure_streams
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture
+async def cluster_names(local_cluster: tuple[LocalCluster, ClusterUrls]) -> AsyncIterator[Names]:
+    """A namespace of this test's own on the cluster; its streams are deleted after."""
+    names = Names("lc" + secrets.token_hex(3))
+    yield names
+    nc = await nats.connect(servers=list(local_cluster[1].nats))
+    try:
+        js = nc.jetstream()
+        for spec in STREAMS:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(names.stream(spec))
+    finally:
+        await nc.close()
+
+
+async def test_redis_cluster_has_three_primaries_each_with_a_replica(
+        local_cluster: tuple[LocalCluster, ClusterUrls]) -> None:
+    """Every slot is served, by three primaries; each primary has its own replica, and a
+    key written through one node is read through any other (the client follows MOVED)."""
+    _, urls = local_cluster
+    client = RedisCluster.from_url(urls.redis[-1], decode_responses=True)
+    try:
+        # CLUSTER NODES: id addr flags primary-id ping pong epoch link slot-ranges...
+        rows = [line.split() for line in (await client.execute_command(
+            "CLUSTER", "NODES", target_nodes=RedisCluster.RANDOM)).strip().splitlines()]
+        primaries = {r[0]: r[8:] for r in rows if "master" in r[2]}
+        replica_of = [r[3] for r in rows if "slave" in r[2]]
+        served = 0
+        for ranges in primaries.values():
+            for part in ranges:
+                lo, _, hi = part.partition("-")
+                served += int(hi or lo) - int(lo) + 1
+        assert (len(primaries), served) == (3, CLUSTER_SLOTS)
+        assert sorted(replica_of) == sorted(primaries)
+        key = f"lc:{secrets.token_hex(4)}"
+        await client.set(key, "v", ex=60)
+        other = RedisCluster.from_url(urls.redis[0], decode_responses=True)
+        try:
+            assert await other.get(key) == "v"
+        finally:
+            await other.aclose()
+    finally:
+        await client.aclose()
+
+
+async def test_streams_and_durable_consumers_are_replicated_on_three_servers(
+        local_cluster: tuple[LocalCluster, ClusterUrls], cluster_names: Names) -> None:
+    """``ensure_streams(replicas=3)`` puts each stream on three servers; a durable consumer
+    created without a count inherits the stream's three."""
+    _, urls = local_cluster
+    nc = await nats.connect(servers=list(urls.nats))
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, cluster_names, replicas=3)
+        for spec in STREAMS:
+            info = await js.stream_info(cluster_names.stream(spec))
+            assert info.config.num_replicas == 3
+            assert info.cluster is not None
+            assert info.cluster.leader
+            assert len(info.cluster.replicas or []) == 2
+        stream = cluster_names.stream(STREAMS[0])
+        await js.add_consumer(stream, ConsumerConfig(durable_name="lc_durable",
+                                                     ack_policy=AckPolicy.EXPLICIT))
+        consumer = await js.consumer_info(stream, "lc_durable")
+        assert consumer.cluster is not None
+        assert len(consumer.cluster.replicas or []) == 2
+    finally:
+        await nc.close()
+
+
+async def test_a_message_id_is_stored_once_when_resent_through_another_server(
+        local_cluster: tuple[LocalCluster, ClusterUrls], cluster_names: Names) -> None:
+    """A publish retried after a failover reaches another server: JetStream's
+    ``Nats-Msg-Id`` window is the stream's, not the server's, so the retry is a duplicate."""
+    _, urls = local_cluster
+    first = await nats.connect(servers=[urls.nats[0]], allow_reconnect=False)
+    second = await nats.connect(servers=[urls.nats[2]], allow_reconnect=False)
+    try:
+        await ensure_streams(first.jetstream(), cluster_names, replicas=3)
+        spec = STREAMS[0]
+        subject = cluster_names.stream_subjects(spec)[0].replace(">", "x").replace("*", "x")
+        headers = {"Nats-Msg-Id": "order-1:assigned"}
+        ack1 = await first.jetstream().publish(subject, b"one", headers=headers)
+        ack2 = await second.jetstream().publish(subject, b"one", headers=headers)
+        assert not ack1.duplicate
+        assert ack2.duplicate
+        assert ack2.seq == ack1.seq
+        info = await second.jetstream().stream_info(cluster_names.stream(spec))
+        assert info.state.messages == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_cluster_up_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """``homechef cluster up`` starts the clusters, prints the environment that points
+    homechef at them, and stops every node on SIGINT."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api.cli", "cluster", "up", "--redis-nodes", "2",
+        "--nats-nodes", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=env)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while not lines or lines[-1] != "Press Ctrl-C to stop.":
+                line = await proc.stdout.readline()
+                assert line, f"exited early: {(await proc.communicate())[1].decode()[-500:]}"
+                lines.append(line.decode().strip())
+        text = "\n".join(lines)
+        redis_url = re.search(r"REDIS_CLUSTER=true REDIS_URL=(\S+)", text)
+        nats_url = re.search(r"NATS_URL=(\S+) NATS_STREAM_REPLICAS=1", text)
+        assert redis_url, text
+        assert nats_url, text
+        client = RedisCluster.from_url(redis_url.group(1))
+        try:
+            assert await client.ping()
+        finally:
+            await client.aclose()
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    assert out.decode().strip().endswith("stopped")
+    assert not list((tmp_path / "cluster" / "run").glob("*.pid"))
