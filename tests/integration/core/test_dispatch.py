@@ -19,6 +19,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from api.core.dispatch.store import dispatch_prefix
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
 from geo.cells import region_of
@@ -492,10 +493,10 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     redis = aioredis.from_url(settings.stores.redis_url or "")
     try:
         for cid in per_courier:
-            held = {m.decode() for m in await redis.smembers(f"{ns}:d:cs:{cid}")}
+            held = {m.decode() for m in await redis.smembers(f"{dispatch_prefix(ns)}:cs:{cid}")}
             assert len(held) <= 2
             for o in held:
-                assert (await redis.hget(f"{ns}:d:o:{o}", "courier")) == cid.encode()
+                assert (await redis.hget(f"{dispatch_prefix(ns)}:o:{o}", "courier")) == cid.encode()
     finally:
         await redis.aclose()
     # Per courier, each new offer comes only after the previous one closed.
@@ -568,7 +569,7 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
             async def offered(oid: str) -> bool:
                 return any(p["order_id"] == oid for _, p, _ in offers.all())
             await eventually(lambda: offered(o1), 10)
-            leases = [k async for k in redis.scan_iter(match=f"{ns}:d:lease:*")]
+            leases = [k async for k in redis.scan_iter(match=f"{dispatch_prefix(ns)}:lease:*")]
             assert len(leases) == 1
             holder = await redis.get(leases[0])
             second = await spawn_core(s, **env)

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 from api.settings import Settings
 from dispatch.lifecycle import CourierState, OrderDispatchState
+from geo.index_model import status_key
 from geo.travel import Vehicle
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
@@ -195,7 +196,7 @@ async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
     nc = await nats.connect(settings.stores.nats_url)
     js = nc.jetstream()
     await ensure_streams(js, names)
-    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
 
     async def no_enqueue(event: Any, now_ms: int) -> bool:
         raise AssertionError("empty streams: nothing to enqueue")
@@ -305,7 +306,7 @@ async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
     nc = await nats.connect(settings.stores.nats_url)
     js = nc.jetstream()
     await ensure_streams(js, names)
-    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
     nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/x",
                                         min_size=0, connect=_connect_postgres, timeout=2)
 
