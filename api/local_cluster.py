@@ -107,6 +107,14 @@ class LocalCluster(EmbeddedStores):
         return ClusterUrls(redis=tuple(s.url for s in redis_servers),
                            nats=tuple(s.url for s in nats_servers))
 
+    def node_at(self, port: int) -> str:
+        """The name (``redis-3``, ``nats-1``) of the node listening on ``port``: what
+        `kill`, `pause` and `restart` take."""
+        for s in self._servers:
+            if s.port == port:
+                return s.name
+        raise EmbeddedError(f"no node of this cluster listens on {port}")
+
     # -- Redis -----------------------------------------------------------------------------
 
     def _prepare_redis_node(self, index: int) -> _Server:

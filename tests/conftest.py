@@ -12,6 +12,7 @@ cluster with JetStream (`api.local_cluster`, started for the session on ports of
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -117,29 +118,50 @@ def monaco_roads(tmp_data_root: Path) -> BuiltRoads:
     return BuiltRoads(out, result.exit_code, result.stdout, result.stderr)
 
 
+class LazyCluster:
+    """The session's local cluster, started by whichever fixture first needs it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.cluster = LocalCluster(data_dir)
+        self.urls: ClusterUrls | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> tuple[LocalCluster, ClusterUrls]:
+        async with self._lock:
+            if self.urls is None:
+                self.urls = await self.cluster.start_cluster()
+        return self.cluster, self.urls
+
+    async def stop(self) -> None:
+        if self.urls is not None:
+            await self.cluster.stop()
+            self.cluster.remove_files()
+
+
 @pytest.fixture(scope="session")
-async def local_cluster(tmp_data_root: Path) -> AsyncIterator[tuple[LocalCluster, ClusterUrls]]:
+async def lazy_cluster(tmp_data_root: Path) -> AsyncIterator[LazyCluster]:
+    holder = LazyCluster(tmp_data_root / "cluster")
+    yield holder
+    await holder.stop()
+
+
+@pytest.fixture(scope="session")
+async def local_cluster(lazy_cluster: LazyCluster) -> tuple[LocalCluster, ClusterUrls]:
     """The session's local Redis Cluster (3 primaries, 3 replicas) and 3-node NATS cluster
     with JetStream, on ports and in folders of its own; stopped and removed at the end."""
-    cluster = LocalCluster(tmp_data_root / "cluster")
-    urls = await cluster.start_cluster()
-    try:
-        yield cluster, urls
-    finally:
-        await cluster.stop()
-        cluster.remove_files()
+    return await lazy_cluster.start()
 
 
 @pytest.fixture(scope="session")
-async def store_urls(request: pytest.FixtureRequest,
-                     tmp_data_root: Path) -> AsyncIterator[StoreUrls]:
+async def store_urls(request: pytest.FixtureRequest, tmp_data_root: Path,
+                     lazy_cluster: LazyCluster) -> AsyncIterator[StoreUrls]:
     """Server URLs: from DATABASE_URL / REDIS_URL / NATS_URL, or embedded ones we start;
     with ``--stores=cluster``, Redis and NATS are the session's `local_cluster`."""
     env = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "NATS_URL")}
     on_cluster = request.config.getoption("--stores") == "cluster"
     cluster_urls: ClusterUrls | None = None
     if on_cluster:
-        _, cluster_urls = request.getfixturevalue("local_cluster")
+        _, cluster_urls = await lazy_cluster.start()
     stores = EmbeddedStores(tmp_data_root / "stores")
     need = {
         "postgres": not env["DATABASE_URL"],

@@ -11,17 +11,31 @@ import re
 import secrets
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import nats
 import pytest
+import redis.asyncio as aioredis
 from nats.js.api import AckPolicy, ConsumerConfig
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
 
+from api.core.dispatch.store import (
+    ClaimResult,
+    DispatchStore,
+    OfferAction,
+    TransitionResult,
+)
 from api.local_cluster import CLUSTER_SLOTS, ClusterUrls, LocalCluster
+from dispatch.lifecycle import OrderDispatchState
+from geo.index_model import status_key
+from geo.travel import Vehicle
 from streams.catalog import STREAMS, Names
 from streams.jetstream import ensure_streams
+from streams.wire import Point
 
 pytestmark = pytest.mark.cluster
 
@@ -153,3 +167,47 @@ async def test_cluster_up_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) ->
     assert proc.returncode == 0
     assert out.decode().strip().endswith("stopped")
     assert not list((tmp_path / "cluster" / "run").glob("*.pid"))
+
+
+async def test_dispatch_state_survives_its_primary_killed_and_transitions_go_on(
+        local_cluster: tuple[LocalCluster, ClusterUrls]) -> None:
+    """kill -9 the primary holding the dispatch slot: its replica takes over within a few
+    node timeouts, a claim made before the kill (replicated: WAIT) is still there, and the
+    next transition (the accept) succeeds through the same client. The killed node comes
+    back as a replica."""
+    cluster, urls = local_cluster
+    ns = "lc" + secrets.token_hex(3)
+    client = RedisCluster.from_url(urls.redis_url)
+    store = DispatchStore(cast(aioredis.Redis, client), ns, status_key(f"{ns}:geo"))
+    now = 1_700_000_000_000
+    try:
+        assert await store.enqueue("o1", region="r1", enter_ms=now - 1, now_ms=now - 10,
+                                   pickup=Point(12.97, 77.59), dropoff=Point(12.98, 77.60),
+                                   ready_ms=now, promised_ms=now + 60_000, number="o1",
+                                   chef_id="k1")
+        await store.set_availability("c1", online=True, vehicle=Vehicle.BIKE, now_ms=now)
+        result, offer_id = await store.offer("c1", "o1", now_ms=now, expires_ms=now + 30_000)
+        assert result == ClaimResult.OK
+        primary = client.get_node_from_key(store.p)
+        assert await client.execute_command("WAIT", 1, 5000, target_nodes=primary) == 1
+        victim = cluster.node_at(primary.port)
+        killed_at = time.monotonic()
+        await cluster.kill(victim)
+        while True:  # the replica is promoted after cluster-node-timeout
+            try:
+                record = await store.order("o1")
+                break
+            except RedisError:
+                assert time.monotonic() - killed_at < 30, "no failover in 30 s"
+                await asyncio.sleep(0.2)
+        recovered_s = time.monotonic() - killed_at
+        assert record is not None
+        assert (record.state, record.courier_id) == (OrderDispatchState.OFFERED, "c1")
+        accepted = await store.resolve(offer_id, OfferAction.ACCEPT, courier_id="c1",
+                                       now_ms=now + 1_000, order_id="o1")
+        assert accepted.result == TransitionResult.ACCEPTED
+        assert client.get_node_from_key(store.p).port != primary.port
+        print(f"dispatch slot failover: reads and writes again after {recovered_s:.1f} s")
+    finally:
+        await client.aclose()
+        await cluster.restart(cluster.node_at(primary.port))
