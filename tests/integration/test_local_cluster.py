@@ -211,3 +211,74 @@ async def test_dispatch_state_survives_its_primary_killed_and_transitions_go_on(
     finally:
         await client.aclose()
         await cluster.restart(cluster.node_at(primary.port))
+
+
+async def test_jetstream_loses_nothing_when_the_streams_leader_is_killed(
+        local_cluster: tuple[LocalCluster, ClusterUrls], cluster_names: Names) -> None:
+    """kill -9 the server leading a stream (a client connected to it moves to another
+    server): a new leader is elected, publishing goes on (each retried with its
+    ``Nats-Msg-Id`` until acked, so stored once), every message acked before the kill is
+    still in the stream, and a durable consumer resumes after the last message it acked."""
+    cluster, urls = local_cluster
+    nc = await nats.connect(servers=list(urls.nats), reconnect_time_wait=0.2,
+                            max_reconnect_attempts=-1)
+    killed: str | None = None
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, cluster_names, replicas=3)
+        spec = STREAMS[0]
+        stream = cluster_names.stream(spec)
+        subject = cluster_names.stream_subjects(spec)[0].replace(">", "x").replace("*", "x")
+
+        async def send(i: int, deadline_s: float = 30.0) -> None:
+            give_up = time.monotonic() + deadline_s
+            while True:
+                try:
+                    await js.publish(subject, str(i).encode(), timeout=1,
+                                     headers={"Nats-Msg-Id": f"m{i}"})
+                    return
+                except (nats.errors.Error, TimeoutError):
+                    assert time.monotonic() < give_up, f"message {i} not stored in time"
+                    await asyncio.sleep(0.1)
+
+        for i in range(50):
+            await send(i)
+        sub = await js.pull_subscribe(subject, durable="lc_resume", stream=stream)
+        first = await sub.fetch(50, timeout=5)
+        for msg in first:
+            await msg.ack_sync()
+        assert [int(m.data) for m in first] == list(range(50))
+
+        # The stream's RAFT leader (server names are the node names): the worst server to
+        # lose, the others must elect a new leader before a publish is acked again.
+        leader = (await js.stream_info(stream)).cluster
+        assert leader is not None
+        assert leader.leader is not None
+        killed = leader.leader
+        killed_at = time.monotonic()
+        await cluster.kill(killed)
+        for i in range(50, 100):
+            await send(i)
+        recovered_s = time.monotonic() - killed_at
+
+        info = await js.stream_info(stream)
+        assert (info.state.messages, info.state.last_seq) == (100, 100)
+        rest: list[int] = []
+        while len(rest) < 50:  # as `consume_batches` does: retry until its leader is back
+            assert time.monotonic() - killed_at < 30, "the consumer did not resume in 30 s"
+            try:
+                batch = await sub.fetch(50 - len(rest), timeout=2)
+            except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
+                await asyncio.sleep(0.2)
+                continue
+            for msg in batch:
+                rest.append(int(msg.data))
+                await msg.ack()
+        resumed_s = time.monotonic() - killed_at
+        assert rest == list(range(50, 100))
+        print(f"NATS stream leader {killed} killed: publishes acked again within "
+              f"{recovered_s:.1f} s, the durable consumer resumed within {resumed_s:.1f} s")
+    finally:
+        await nc.close()
+        if killed is not None:
+            await cluster.restart(killed)
