@@ -128,7 +128,7 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
         health_check_interval=30,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
     )
-    return aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
 class NatsEvents:

@@ -60,7 +60,7 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.stores.nats_url)
+    client = await nats.connect(servers=settings.stores.nats_servers)
     try:
         yield client
     finally:

@@ -13,8 +13,8 @@ from typing import Any
 
 import nats
 import pytest
-import redis.asyncio as aioredis
 
+from api.resources import connect_redis
 from api.settings import Settings
 from dispatch.lifecycle import CourierState, OrderDispatchState
 from geo.index_model import status_key
@@ -35,7 +35,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
 async def wipe(settings: Settings, namespace: str) -> int:
     """Delete every key of `namespace` (Redis restarted without persistence, as far as this
     deployment can tell; the shared Redis's other namespaces are left alone)."""
-    redis = aioredis.from_url(settings.stores.redis_url or "")
+    redis = connect_redis(settings)
     try:
         keys = [k async for k in redis.scan_iter(match=f"{namespace}:*", count=1000)]
         if keys:
@@ -192,8 +192,8 @@ async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
 
     ns = f"{settings.server.namespace}g{uuid.uuid4().hex[:4]}"
     names = Names(ns)
-    redis = aioredis.from_url(settings.stores.redis_url or "")
-    nc = await nats.connect(settings.stores.nats_url)
+    redis = connect_redis(settings)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     js = nc.jetstream()
     await ensure_streams(js, names)
     store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
@@ -302,8 +302,8 @@ async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
 
     ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
     names = Names(ns)
-    redis = aioredis.from_url(settings.stores.redis_url or "")
-    nc = await nats.connect(settings.stores.nats_url)
+    redis = connect_redis(settings)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     js = nc.jetstream()
     await ensure_streams(js, names)
     store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
