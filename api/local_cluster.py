@@ -7,9 +7,10 @@ embedded single-node stores (`api.runtime.EmbeddedStores`: parent-death signal, 
 reclaimed by the next start, kill/pause/restart of one node for fault tests).
 
 The Redis Cluster is formed with the commands ``redis-cli --cluster create
---cluster-replicas 1`` sends (CLUSTER ADDSLOTS, MEET, REPLICATE), issued here so the embedded
-redis-server (which ships without redis-cli) is enough. A local cluster starts empty every
-time: its nodes get new ports, and a node's saved cluster config would name the old ones.
+--cluster-replicas 1`` sends (CLUSTER ADDSLOTS, MEET, REPLICATE), issued here rather than by
+a redis-cli process: no output to parse, and a fixed placement (node ``i + n/2`` replicates
+node ``i``) that fault tests can reason about. A local cluster starts empty every time: its
+nodes get new ports, and a node's saved cluster config would name the old ones.
 """
 
 from __future__ import annotations
