@@ -146,6 +146,56 @@ def up(demo: bool) -> None:
     sys.exit(code)
 
 
+@main.group()
+def cluster() -> None:
+    """A local Redis Cluster and NATS cluster on loopback ports (develop and test on them)."""
+
+
+@cluster.command("up")
+@click.option("--redis-nodes", default=6, show_default=True,
+              help="Redis Cluster nodes: half primaries, half their replicas.")
+@click.option("--nats-nodes", default=3, show_default=True,
+              help="NATS servers with JetStream, routed to each other.")
+def cluster_up(redis_nodes: int, nats_nodes: int) -> None:
+    """Start the clusters, print their URLs, run until Ctrl-C (they start empty each time)."""
+    settings = _settings()
+    configure_logging(settings.server.log_level)
+    try:
+        code = asyncio.run(_cluster_up(settings.server.data_dir / "cluster",
+                                       redis_nodes=redis_nodes, nats_nodes=nats_nodes))
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)
+
+
+async def _cluster_up(data_dir: Path, *, redis_nodes: int, nats_nodes: int) -> int:
+    from api.local_cluster import LocalCluster
+    from api.runtime import EmbeddedError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    local = LocalCluster(data_dir, redis_nodes=redis_nodes, nats_nodes=nats_nodes)
+    try:
+        urls = await local.start_cluster()
+    except EmbeddedError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        click.echo(f"Redis Cluster ({redis_nodes // 2} primaries, {redis_nodes // 2} "
+                   f"replicas): {' '.join(urls.redis)}")
+        click.echo(f"NATS cluster with JetStream ({nats_nodes} servers): {urls.nats_url}")
+        click.echo("Environment for homechef on it:")
+        click.echo(f"  REDIS_CLUSTER=true REDIS_URL={urls.redis_url}")
+        click.echo(f"  NATS_URL={urls.nats_url} NATS_STREAM_REPLICAS={min(3, nats_nodes)}")
+        click.echo("Press Ctrl-C to stop.")
+        await stop.wait()
+    finally:
+        await local.stop()
+    click.echo("stopped")
+    return 0
+
+
 class _System:
     """A started system: its effective settings and service processes."""
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import msgspec
@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from litestar.di import NamedDependency
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
@@ -84,22 +85,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             timeout=timeout_s, command_timeout=30, connect=_connect_postgres,
         )
         stack.push_async_callback(db.close)
-        # A blocking pool: a burst (hundreds of sockets connecting at once) waits for a free
-        # connection instead of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            _require(settings.stores.redis_url, "REDIS_URL"),
-            max_connections=settings.stores.redis_pool_max, timeout=timeout_s,
-            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-            health_check_interval=30,
-            # Fail fast when Redis is down; callers (supervised workers) back off themselves.
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
-        )
-        redis = aioredis.Redis(connection_pool=pool)
+        redis = connect_redis(settings)
         stack.push_async_callback(redis.aclose)
         await redis.ping()
         events = NatsEvents()
+        _require(settings.stores.nats_url, "NATS_URL")
         nc = await nats.connect(
-            _require(settings.stores.nats_url, "NATS_URL"),
+            servers=settings.stores.nats_servers,
             connect_timeout=timeout_s, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
             name=f"homechef-{settings.server.namespace}",
             error_cb=events.error, disconnected_cb=events.disconnected,
@@ -108,6 +100,35 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         stack.push_async_callback(_drain_quietly, nc)
         yield Resources(settings=settings, db=db, redis=redis, nats=nc, js=nc.jetstream(),
                         tokens=tokens)
+
+
+def connect_redis(settings: Settings) -> aioredis.Redis:
+    """The process's Redis client (not connected yet): a cluster client when
+    ``REDIS_CLUSTER`` is set, else a plain one; both fail fast when Redis is down (callers,
+    supervised workers, back off themselves)."""
+    stores = settings.stores
+    url = _require(stores.redis_url, "REDIS_URL")
+    timeout_s = stores.timeout_s
+    if stores.redis_cluster:
+        # Discovers every node from this one and follows MOVED/ASK and failovers. The
+        # adapters use only commands, pipelines and scripts whose keys share a hash slot,
+        # which both clients serve alike: one type for them (a single Redis is a cluster of
+        # one shard).
+        cluster = RedisCluster.from_url(
+            url, max_connections=stores.redis_pool_max, socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s, health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        )
+        return cast(aioredis.Redis, cluster)
+    # A blocking pool: a burst (hundreds of sockets connecting at once) waits for a free
+    # connection instead of failing with "Too many connections".
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=stores.redis_pool_max, timeout=timeout_s,
+        socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+    )
+    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
 
 
 class NatsEvents:

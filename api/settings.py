@@ -91,9 +91,15 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     """PostgreSQL DSN (``postgresql://user@host:port/db``)."""
     redis_url: str | None = None
-    """Redis URL (``redis://host:port/db``)."""
+    """Redis URL (``redis://host:port/db``); with ``REDIS_CLUSTER`` any one node."""
+    redis_cluster: bool = False
+    """The Redis is a Redis Cluster: the client discovers its nodes from ``REDIS_URL``."""
     nats_url: str | None = None
-    """NATS URL (``nats://host:port``); JetStream must be enabled on the server."""
+    """NATS URL (``nats://host:port``), or several servers of one cluster comma-separated
+    (the client connects to one and fails over to the others); JetStream must be enabled."""
+    nats_stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Replicas of every JetStream stream (its durable consumers inherit them): 1 on a single
+    server, 3 on a cluster of three or more."""
     db_pool_min: PositiveInt = 1
     """PostgreSQL connections each process keeps open."""
     db_pool_max: PositiveInt = 10
@@ -107,9 +113,18 @@ class StoreSettings(msgspec.Struct, frozen=True, kw_only=True):
         for field, schemes in _URL_SCHEMES.items():
             url = getattr(self, field)
             if url is not None:
-                _check_url(_env_name(StoreSettings, field), url, schemes)
+                urls = [u.strip() for u in url.split(",")] if field == "nats_url" else [url]
+                if not any(urls):
+                    raise SettingsError(f"{_env_name(StoreSettings, field)} names no server")
+                for one in filter(None, urls):
+                    _check_url(_env_name(StoreSettings, field), one, schemes)
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("DB_POOL_MIN must not exceed DB_POOL_MAX")
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``NATS_URL`` as the client's server list."""
+        return [u.strip() for u in (self.nats_url or "").split(",") if u.strip()]
 
 
 class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):

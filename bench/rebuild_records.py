@@ -21,6 +21,7 @@ from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.store import DispatchStore
 from api.migrate import migrate
 from bench._stores import bench_stores
+from geo.index_model import status_key
 
 
 async def _wipe(r: aioredis.Redis, ns: str) -> None:
@@ -45,7 +46,7 @@ async def run(args: argparse.Namespace) -> None:
             await pool.executemany(
                 "INSERT INTO courier_availability VALUES ($1, $2, $3, $4, now())",
                 [(ns, f"c{i}", i % 5 != 0, "bike") for i in range(args.couriers)])
-            store = DispatchStore(r, ns, f"{ns}:geo:status")
+            store = DispatchStore(r, ns, status_key(f"{ns}:geo"))
 
             async def ours() -> int:
                 rows = await records.availabilities()

@@ -8,6 +8,7 @@ region's keys share a shard)::
     {prefix}:cell:{r:<region>}:<cell>   HASH  courier_id -> "lat,lng,ts_ms"   res-9 members
     {prefix}:seen:{r:<region>}          ZSET  courier_id -> ts_ms            stale sweeper
     {prefix}:pos:<courier_id>           HASH  lat, lng, ts, cell, ...        last accepted fix
+    {prefix}:status:{d}                 HASH  courier_id -> status           dispatch slot
 
 Cell membership is a hash whose values are the packed position, so a nearby search reads
 positions with one HGETALL per cell (one round trip per ring). A fix in the same cell rewrites
@@ -25,6 +26,10 @@ from geo.fixes import LastFix
 from geo.nearby import MemberRow
 
 DEFAULT_PREFIX: Final = "geo"
+
+DISPATCH_TAG: Final = "{d}"
+"""The Redis Cluster hash tag of a namespace's dispatch state (docs/architecture.md): every
+dispatch key and every status hash carry it, so each dispatch script runs on one shard."""
 
 
 # -- keys ---------------------------------------------------------------------------------------
@@ -50,6 +55,12 @@ def cell_keys(cells: Iterable[str], *, prefix: str = DEFAULT_PREFIX) -> list[str
 def seen_key(region: str, *, prefix: str = DEFAULT_PREFIX) -> str:
     """Key of a region's last-seen sorted set (score = ts_ms), scanned by the stale sweeper."""
     return f"{prefix}:seen:{{r:{region}}}"
+
+
+def status_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Key of the members' status hash (member -> status). It lives in the dispatch slot
+    (`DISPATCH_TAG`): dispatch scripts write a courier's status with its dispatch state."""
+    return f"{prefix}:status:{DISPATCH_TAG}"
 
 
 def position_key(courier_id: str, *, prefix: str = DEFAULT_PREFIX) -> str:

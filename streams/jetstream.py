@@ -36,8 +36,12 @@ PUBLISH_TIMEOUT_S = 2.0
 
 
 async def ensure_streams(js: JetStreamContext, names: Names,
-                         specs: tuple[StreamSpec, ...] = STREAMS) -> None:
-    """Create or update every stream so its config matches the catalogue (idempotent)."""
+                         specs: tuple[StreamSpec, ...] = STREAMS, *, replicas: int = 1) -> None:
+    """Create or update every stream so its config matches the catalogue (idempotent).
+
+    ``replicas`` (``NATS_STREAM_REPLICAS``): copies of each stream on a NATS cluster, kept by
+    RAFT, so losing a server loses no acknowledged message. Durable consumers are created
+    without a replica count and so inherit the stream's; their acks are replicated alike."""
     for spec in specs:
         config = StreamConfig(
             name=names.stream(spec),
@@ -47,6 +51,7 @@ async def ensure_streams(js: JetStreamContext, names: Names,
             max_age=spec.max_age_s,
             duplicate_window=spec.duplicate_window_s,
             description=spec.description,
+            num_replicas=replicas,
         )
         try:
             await js.add_stream(config)

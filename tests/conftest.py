@@ -2,16 +2,25 @@
 
 Each run is isolated: its own PostgreSQL database, its own Redis key prefix and NATS
 namespace (subjects and stream names), all dropped at the end.
+
+``--stores=cluster`` runs the same tests on a local 6-node Redis Cluster and 3-node NATS
+cluster with JetStream (`api.local_cluster`, started for the session on ports of its own,
+``REDIS_CLUSTER=true``, ``NATS_STREAM_REPLICAS=3``); PostgreSQL stays single. Tests marked
+``cluster`` always run on that cluster; they are deselected unless ``--stores=cluster`` or a
+``-m`` expression naming ``cluster`` asks for them, so the default run does not pay the
+cluster's start-up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -19,7 +28,9 @@ import nats
 import pytest
 import redis.asyncio as aioredis
 from nats.aio.client import Client
+from redis.asyncio.cluster import RedisCluster
 
+from api.local_cluster import ClusterUrls, LocalCluster
 from api.migrate import migrate
 from api.runtime import EmbeddedStores
 from api.settings import ServerSettings, Settings, StoreSettings
@@ -31,18 +42,51 @@ SERIAL_GROUPS = ("faults", "browser", "fuzz")
 fixtures): under pytest-xdist (``-n``) each runs whole on one worker, beside the rest."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+class StoreUrls:
+    def __init__(self, database: str, redis: str, nats: str, *, redis_cluster: bool = False,
+                 nats_replicas: int = 1) -> None:
+        self.database = database
+        self.redis = redis
+        self.nats = nats
+        """One NATS URL, or several comma-separated (`nats_servers`)."""
+        self.redis_cluster = redis_cluster
+        self.nats_replicas = nats_replicas
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return self.nats.split(",")
+
+    def redis_client(self) -> aioredis.Redis:
+        """A client of the session's Redis: a cluster client on a Redis Cluster."""
+        if self.redis_cluster:
+            return cast(aioredis.Redis, RedisCluster.from_url(self.redis))
+        return aioredis.from_url(self.redis)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stores", choices=("single", "cluster"), default="single",
+        help="single: one Redis and one NATS (default); cluster: a local Redis Cluster "
+             "(3 primaries, 3 replicas) and a 3-node NATS cluster for the whole session.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cluster: runs on the local Redis Cluster and NATS cluster (opt-in: "
+                   "--stores=cluster or -m cluster)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = item.path.relative_to(Path(__file__).parent).parts
         if parts and parts[0] in SERIAL_GROUPS:
             item.add_marker(pytest.mark.xdist_group(parts[0]))
-
-
-class StoreUrls:
-    def __init__(self, database: str, redis: str, nats: str) -> None:
-        self.database = database
-        self.redis = redis
-        self.nats = nats
+    if config.getoption("--stores") == "cluster" or "cluster" in config.getoption("markexpr"):
+        return
+    deselected = [i for i in items if i.get_closest_marker("cluster")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [i for i in items if not i.get_closest_marker("cluster")]
 
 
 @pytest.fixture(scope="session")
@@ -83,25 +127,70 @@ def monaco_roads(tmp_data_root: Path) -> BuiltRoads:
     return BuiltRoads(out, result.exit_code, result.stdout, result.stderr)
 
 
+class LazyCluster:
+    """The session's local cluster, started by whichever fixture first needs it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.cluster = LocalCluster(data_dir)
+        self.urls: ClusterUrls | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> tuple[LocalCluster, ClusterUrls]:
+        async with self._lock:
+            if self.urls is None:
+                self.urls = await self.cluster.start_cluster()
+        return self.cluster, self.urls
+
+    async def stop(self) -> None:
+        if self.urls is not None:
+            await self.cluster.stop()
+            self.cluster.remove_files()
+
+
 @pytest.fixture(scope="session")
-async def store_urls(tmp_data_root: Path) -> AsyncIterator[StoreUrls]:
-    """Server URLs: from DATABASE_URL / REDIS_URL / NATS_URL, or embedded ones we start."""
+async def lazy_cluster(tmp_data_root: Path) -> AsyncIterator[LazyCluster]:
+    holder = LazyCluster(tmp_data_root / "cluster")
+    yield holder
+    await holder.stop()
+
+
+@pytest.fixture(scope="session")
+async def local_cluster(lazy_cluster: LazyCluster) -> tuple[LocalCluster, ClusterUrls]:
+    """The session's local Redis Cluster (3 primaries, 3 replicas) and 3-node NATS cluster
+    with JetStream, on ports and in folders of its own; stopped and removed at the end."""
+    return await lazy_cluster.start()
+
+
+@pytest.fixture(scope="session")
+async def store_urls(request: pytest.FixtureRequest, tmp_data_root: Path,
+                     lazy_cluster: LazyCluster) -> AsyncIterator[StoreUrls]:
+    """Server URLs: from DATABASE_URL / REDIS_URL / NATS_URL, or embedded ones we start;
+    with ``--stores=cluster``, Redis and NATS are the session's `local_cluster`."""
     env = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "NATS_URL")}
+    on_cluster = request.config.getoption("--stores") == "cluster"
+    cluster_urls: ClusterUrls | None = None
+    if on_cluster:
+        _, cluster_urls = await lazy_cluster.start()
     stores = EmbeddedStores(tmp_data_root / "stores")
     need = {
         "postgres": not env["DATABASE_URL"],
-        "redis": not env["REDIS_URL"],
-        "nats": not env["NATS_URL"],
+        "redis": not (env["REDIS_URL"] or on_cluster),
+        "nats": not (env["NATS_URL"] or on_cluster),
     }
     urls: dict[str, str] = {}
     if any(need.values()):
         urls = await stores.start(**need)
     try:
-        yield StoreUrls(
-            database=env["DATABASE_URL"] or urls["postgres"],
-            redis=env["REDIS_URL"] or urls["redis"],
-            nats=env["NATS_URL"] or urls["nats"],
-        )
+        if cluster_urls is not None:
+            yield StoreUrls(database=env["DATABASE_URL"] or urls["postgres"],
+                            redis=cluster_urls.redis_url, nats=cluster_urls.nats_url,
+                            redis_cluster=True, nats_replicas=3)
+        else:
+            yield StoreUrls(
+                database=env["DATABASE_URL"] or urls["postgres"],
+                redis=env["REDIS_URL"] or urls["redis"],
+                nats=env["NATS_URL"] or urls["nats"],
+            )
     finally:
         await stores.stop()
         stores.remove_files()
@@ -154,7 +243,9 @@ async def settings(
         stores=StoreSettings(
             database_url=database_url,
             redis_url=store_urls.redis,
+            redis_cluster=store_urls.redis_cluster,
             nats_url=store_urls.nats,
+            nats_stream_replicas=store_urls.nats_replicas,
             timeout_s=2.0,
         ),
         server=ServerSettings(
@@ -163,11 +254,11 @@ async def settings(
             namespace=run_id,
         ),
     )
-    client = aioredis.from_url(store_urls.redis)
+    client = store_urls.redis_client()
     try:
         keys = [k async for k in client.scan_iter(match=f"{run_id}:*", count=1000)]
-        if keys:
-            await client.delete(*keys)
+        for key in keys:  # one by one: on a cluster they live on different shards
+            await client.delete(key)
     finally:
         await client.aclose()
 
@@ -176,7 +267,7 @@ async def settings(
 async def nats_cleanup(store_urls: StoreUrls, run_id: str) -> AsyncIterator[None]:
     """Delete every JetStream stream of this run's namespace at session end."""
     yield
-    nc = await nats.connect(store_urls.nats)
+    nc = await nats.connect(servers=store_urls.nats_servers)
     try:
         js = nc.jetstream()
         for info in await js.streams_info():
@@ -197,7 +288,7 @@ async def js_names(nats_cleanup: None, run_id: str) -> object:
 @pytest.fixture
 async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
     """A plain NATS connection to the session's server."""
-    conn = await nats.connect(store_urls.nats)
+    conn = await nats.connect(servers=store_urls.nats_servers)
     yield conn
     await conn.close()
 
@@ -205,6 +296,6 @@ async def nc(store_urls: StoreUrls) -> AsyncIterator[Client]:
 @pytest.fixture
 async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
     """A Redis client on the session's server (keys must carry the run's namespace)."""
-    client = aioredis.from_url(store_urls.redis)
+    client = store_urls.redis_client()
     yield client
     await client.aclose()

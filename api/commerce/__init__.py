@@ -84,7 +84,8 @@ def commerce_parts(
     )
 
     async def declare_streams(resources: Resources) -> None:
-        await ensure_streams(resources.js, Names(resources.settings.server.namespace))
+        await ensure_streams(resources.js, Names(resources.settings.server.namespace),
+                             replicas=resources.settings.stores.nats_stream_replicas)
 
     async def replay_chef_index(resources: Resources) -> None:
         """Tell the index hooks about every indexable chef (the index is rebuildable)."""

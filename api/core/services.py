@@ -37,7 +37,8 @@ class CoreServices:
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:
-        await ensure_streams(res.js, self.names)
+        await ensure_streams(res.js, self.names,
+                             replicas=res.settings.stores.nats_stream_replicas)
         ns = self.settings.server.namespace
         self._bound["couriers"] = couriers = LiveIndex(res.redis, f"{ns}:geo")
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")

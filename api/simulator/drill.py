@@ -223,7 +223,7 @@ class FixProbe:
 
     async def stored(self, nats_url: str, names: Names) -> set[int]:
         """The fix times of this courier in the LOCATIONS stream."""
-        nc = await nats.connect(nats_url)
+        nc = await nats.connect(servers=[u.strip() for u in nats_url.split(",")])
         try:
             js = nc.jetstream()
             subject = f"{names.ns}.loc.*.{self.courier_id}"

@@ -100,7 +100,7 @@ async def clean_up(run: RunIsolation) -> None:
         import nats
 
         with contextlib.suppress(Exception):
-            nc = await nats.connect(s.stores.nats_url)
+            nc = await nats.connect(servers=s.stores.nats_servers)
             try:
                 js = nc.jetstream()
                 for info in await js.streams_info():

@@ -26,7 +26,14 @@ import redis.asyncio as aioredis
 from api.stores.lua import compose
 from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
-from geo.index_model import cell_key, pack_member, position_key, seen_key, unpack_member
+from geo.index_model import (
+    cell_key,
+    pack_member,
+    position_key,
+    seen_key,
+    status_key,
+    unpack_member,
+)
 from geo.nearby import MemberRow, NearbyResult, NearbySearch
 
 _floats = msgspec.json.Decoder(list[float])
@@ -180,7 +187,7 @@ class LiveIndex:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.status_key = f"{prefix}:status"
+        self.status_key = status_key(prefix)
         self.epoch_key = f"{prefix}:epoch"
         chunk = {"HMGET_CHUNK": HMGET_CHUNK}
         self._upsert = redis.register_script(compose(_LUA, "upsert"))

@@ -66,7 +66,7 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
         await create_admin(pool, email, password, Passwords(FAST_HASH))
     finally:
         await pool.close()
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     try:

@@ -27,7 +27,6 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-import redis.asyncio as aioredis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -35,6 +34,7 @@ from api.app import create_commerce_app, create_core_app
 from api.auth import TokenCodec
 from api.migrate import migrate
 from api.problems import PROBLEM_JSON, STORE_RETRY_AFTER_S
+from api.resources import connect_redis
 from api.runtime import _PgLayout
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
@@ -298,7 +298,7 @@ async def test_commerce_survives_postgres_dropping_its_connections(
 
 async def indexed_ts(settings: Settings, courier_id: str) -> int | None:
     """The ``ts`` of the courier's fix in the live index (None: none there)."""
-    redis = aioredis.from_url(settings.stores.redis_url)
+    redis = connect_redis(settings)
     try:
         pos = await LiveIndex(redis, f"{settings.server.namespace}:geo").position(courier_id)
     finally:

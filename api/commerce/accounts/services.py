@@ -100,7 +100,12 @@ class AccountService:
 
     async def login(self, req: s.LoginRequest, ip: str) -> s.TokenPair:
         acct_key, ip_key = self._fail_keys(req.email, ip)
-        acct_fails, ip_fails = await self.redis.mget(acct_key, ip_key)
+        # Two reads, not MGET: on a Redis Cluster the two counters live on any two shards
+        # (they are independent, so nothing needs them read together).
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(acct_key)
+            pipe.get(ip_key)
+            acct_fails, ip_fails = await pipe.execute()
         if (int(acct_fails or 0) >= self.config.login_max_failures_per_account
                 or int(ip_fails or 0) >= self.config.login_max_failures_per_ip):
             raise Problem(429, "too many failed logins; try again later", code="rate_limited",
@@ -111,11 +116,11 @@ class AccountService:
         )
         ok = await self.passwords.verify(row["password_hash"] if row else None, req.password)
         if not ok or row is None or not row["is_active"]:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for key in (acct_key, ip_key):
+            for key in (acct_key, ip_key):  # one transaction per key: one slot each
+                async with self.redis.pipeline(transaction=True) as pipe:
                     pipe.incr(key)
                     pipe.expire(key, self.config.login_window_s)
-                await pipe.execute()
+                    await pipe.execute()
             raise Problem(401, "invalid email or password", code="invalid_credentials")
         await self.redis.delete(acct_key)
         async with self.db.acquire() as conn, conn.transaction():

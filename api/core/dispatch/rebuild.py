@@ -4,7 +4,7 @@ Redis holds a projection; the record is the JetStream ORDERS stream (commerce's 
 by its transactional outbox) and the DISPATCH stream (core's dispatch.* events, fed by the
 dispatch outbox), both kept 7 days (docs/architecture.md, "What is authoritative where").
 
-Detection: the dispatch store keeps a generation id under ``<ns>:gen``, set once when the
+Detection: the dispatch store keeps a generation id under ``<ns>:{d}:gen``, set once when the
 state is (re)built. The dispatcher asks `Rebuilder.ensure` at the start of every loop (one
 GET); when the key is missing, the process holding the rebuild lease replays both streams
 and writes back, for every order that is open:

@@ -16,8 +16,12 @@ reads with one HMGET per 4,000 couriers), ``P:outbox``
 dispatch.* events not yet known to be published: a transition's script appends its event
 there in the same atomic step, the publisher removes it once JetStream has acked it, and the
 relay publishes whatever is left (a crash or NATS outage in between).
-Scripts derive keys from the prefix, which is fine on one Redis; a Redis Cluster deployment
-would pass them as KEYS with a region hash tag.
+Every key carries the hash tag ``{d}`` (P = ``<ns>:{d}``, the generation ``P:gen``, and the
+live index's status hash ``<ns>:geo:status:{d}``), so on a Redis Cluster a namespace's
+dispatch state is one hash slot: every script runs on one shard and stays atomic however many
+couriers and orders it touches. Each script call names that slot in KEYS[1] (the prefix P),
+which is how a cluster client routes it; the scripts still build the other keys from P
+(docs/architecture.md, "Redis Cluster").
 
 Reads come back typed: `OrderRecord`, `CourierRecord`, `OfferRecord`, `Transition` with a
 `TransitionResult`, and the round's bulk reads as the planner's own Structs (`round_orders`:
@@ -39,10 +43,13 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
+from redis.commands.core import AsyncScript
 
 from api.core.dispatch.lua import script
 from dispatch.lifecycle import CourierState, OfferState, OrderDispatchState
 from dispatch.round import HeldOrders, RoundOrder
+from geo.index_model import DISPATCH_TAG
 from geo.travel import Vehicle
 from streams.wire import Point
 
@@ -295,6 +302,31 @@ def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def dispatch_prefix(namespace: str) -> str:
+    """P, the prefix of a namespace's dispatch keys, with the dispatch slot's hash tag."""
+    return f"{namespace}:{DISPATCH_TAG}"
+
+
+class _SlotScript:
+    """A registered script called with KEYS[1] = P unless given keys (all in P's slot): the
+    key a Redis Cluster client routes the call by."""
+
+    __slots__ = ("_script", "_slot_key")
+
+    def __init__(self, script: AsyncScript, slot_key: str) -> None:
+        self._script = script
+        self._slot_key = slot_key
+
+    async def __call__(self, keys: Sequence[Any] | None = None,
+                       args: Sequence[Any] | None = None, client: Any = None) -> Any:
+        if isinstance(client, ClusterPipeline):
+            # redis-py loads a script a plain pipeline needs, not one a cluster pipeline
+            # needs (its EVALSHA fails with NOSCRIPT on a node that never ran it, e.g. a
+            # promoted replica): load it first, one round trip per pipelined call.
+            await self._script.registered_client.script_load(self._script.script)
+        return await self._script(keys=keys or [self._slot_key], args=args, client=client)
+
+
 class DispatchStore:
     """Dispatch state under ``<namespace>:d``; ``geo_status_key`` is the live index's courier
     status hash, kept equal to the couriers' states. ``claims_per_call``: claims per
@@ -303,8 +335,8 @@ class DispatchStore:
     def __init__(self, redis: aioredis.Redis, namespace: str, geo_status_key: str, *,
                  claims_per_call: int = CLAIMS_PER_CALL, ttls: KeyTtls | None = None) -> None:
         self.redis = redis
-        self.p = f"{namespace}:d"
-        self.generation_key = f"{namespace}:gen"
+        self.p = dispatch_prefix(namespace)
+        self.generation_key = f"{self.p}:gen"
         """The generation of this Redis's dispatch state (`generation`): absent after a
         flush or on a new Redis, so its absence tells the dispatcher to rebuild."""
         self.geo_status = geo_status_key
@@ -314,7 +346,7 @@ class DispatchStore:
         constants = (ttls or KeyTtls()).lua()
 
         def r(name: str) -> Any:
-            return redis.register_script(script(name, constants))
+            return _SlotScript(redis.register_script(script(name, constants)), self.p)
         self._enqueue = r("enqueue")
         self._offer = r("offer")
         self._offer_stacked = r("offer_stacked")

@@ -1,5 +1,6 @@
 """The watchdog for stalled work: every DISPATCH_WATCHDOG_S, one core process (the holder of
-the lease ``<ns>:d:watchdog:lease``) judges every active order with `dispatch.stall.judge` and acts.
+the lease ``<ns>:{d}:watchdog:lease``) judges every active order with
+`dispatch.stall.judge` and acts.
 
 - `StallAction.WITHDRAW` (assigned, not picked up, the courier silent or not coming): the
   assignment is taken back (`Dispatcher.withdraw_stalled`): the order waits again and is

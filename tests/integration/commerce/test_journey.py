@@ -42,7 +42,7 @@ async def test_full_journey(api: Api) -> None:
     JetStream with pickup/dropoff/ready/promised on `accepted`; the chef's rating follows."""
     names = Names(api.settings.server.namespace)
     assert api.settings.stores.nats_url
-    nc = await nats.connect(api.settings.stores.nats_url)
+    nc = await nats.connect(servers=api.settings.stores.nats_servers)
     events: list[Any] = []
 
     async def collect(msg: Any) -> None:

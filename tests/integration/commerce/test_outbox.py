@@ -44,7 +44,7 @@ async def test_relay_publishes_once_and_replays_dedupe(api: Api) -> None:
         while await relay_once(res, 100):
             pass
     assert api.settings.stores.nats_url
-    nc = await nats.connect(api.settings.stores.nats_url)
+    nc = await nats.connect(servers=api.settings.stores.nats_servers)
     try:
         js = nc.jetstream()
         sub = await js.pull_subscribe(subject, stream=names.stream(ORDERS), config=

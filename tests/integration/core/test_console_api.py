@@ -82,7 +82,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         dispatch__round_s=3600.0,
         console__tile_url="https://tiles.example.com/{z}/{x}/{y}.png",
     )
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     try:

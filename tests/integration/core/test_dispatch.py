@@ -19,6 +19,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from api.core.dispatch.store import dispatch_prefix
+from api.resources import connect_redis
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
 from geo.cells import region_of
@@ -52,9 +54,8 @@ class SteppedClock:
 
 async def filed(settings: Settings, namespace: str, courier_ids: list[str]) -> None:
     """Wait until the indexer has filed every one of these couriers (in `namespace`)."""
-    import redis.asyncio as aioredis
 
-    redis = aioredis.from_url(settings.stores.redis_url or "")
+    redis = connect_redis(settings)
     index = LiveIndex(redis, f"{namespace}:geo")
 
     async def all_filed() -> bool:
@@ -141,7 +142,7 @@ async def running_world(settings: Settings, tag: str, **overrides: Any) -> Async
     streams are deleted afterwards."""
     ns = f"{settings.server.namespace}{tag}{uuid.uuid4().hex[:4]}"
     fast = settings.replace(server__namespace=ns, **{**FAST, **overrides})
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     offers = Offers()
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
@@ -405,7 +406,7 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
     env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.2", "OFFER_TTL_S": "2.0",
            "LEASE_TTL_S": "2.0", "DISPATCH_RADIUS_M": "8000", "DISPATCH_MAX_STACK": "2"}
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     offers = Offers()
@@ -488,14 +489,13 @@ async def test_two_processes_never_double_offer_or_double_assign(settings: Setti
     assert max(per_courier.values()) <= 2
     assert 2 in per_courier.values(), "some courier was given a stacked order"
     # Redis agrees: what each courier holds is at most two orders, each naming that courier.
-    import redis.asyncio as aioredis
-    redis = aioredis.from_url(settings.stores.redis_url or "")
+    redis = connect_redis(settings)
     try:
         for cid in per_courier:
-            held = {m.decode() for m in await redis.smembers(f"{ns}:d:cs:{cid}")}
+            held = {m.decode() for m in await redis.smembers(f"{dispatch_prefix(ns)}:cs:{cid}")}
             assert len(held) <= 2
             for o in held:
-                assert (await redis.hget(f"{ns}:d:o:{o}", "courier")) == cid.encode()
+                assert (await redis.hget(f"{dispatch_prefix(ns)}:o:{o}", "courier")) == cid.encode()
     finally:
         await redis.aclose()
     # Per courier, each new offer comes only after the previous one closed.
@@ -524,7 +524,7 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
     over within 10 s and dispatches new orders there."""
     ns = f"{settings.server.namespace}l{uuid.uuid4().hex[:4]}"
     env = {"HOMECHEF_NAMESPACE": ns, "DISPATCH_ROUND_S": "0.5", "LEASE_TTL_S": "4.0"}
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
     offers = Offers()
@@ -532,8 +532,7 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
     s = settings.replace(server__namespace=ns)
     first = await spawn_core(s, **env)
     second = None
-    import redis.asyncio as aioredis
-    redis = aioredis.from_url(settings.stores.redis_url or "")
+    redis = connect_redis(settings)
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             from api.auth import TokenCodec
@@ -568,7 +567,7 @@ async def test_killed_lease_holder_regions_are_taken_over(settings: Settings) ->
             async def offered(oid: str) -> bool:
                 return any(p["order_id"] == oid for _, p, _ in offers.all())
             await eventually(lambda: offered(o1), 10)
-            leases = [k async for k in redis.scan_iter(match=f"{ns}:d:lease:*")]
+            leases = [k async for k in redis.scan_iter(match=f"{dispatch_prefix(ns)}:lease:*")]
             assert len(leases) == 1
             holder = await redis.get(leases[0])
             second = await spawn_core(s, **env)
@@ -736,7 +735,7 @@ async def test_events_survive_nats_being_unreachable_and_history_lands_in_postgr
     offer = await world.offer_for(c, oid)
     d = world.dispatch
     live_js = d.js
-    dead = await nats.connect(settings.stores.nats_url)
+    dead = await nats.connect(servers=settings.stores.nats_servers)
     await dead.close()  # a real, closed connection: every publish on it fails
     d.js = dead.jetstream()
     try:

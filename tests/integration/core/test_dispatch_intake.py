@@ -26,6 +26,7 @@ from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
 from dispatch.lifecycle import OrderDispatchState, entry_when_food_ready_ms
 from geo.cells import region_of
+from geo.index_model import status_key
 from geo.travel import Vehicle
 from streams.catalog import ORDERS, STREAMS, Names
 from streams.events import LatLng, OrderStatusChanged
@@ -59,7 +60,7 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.stores.nats_url)
+    client = await nats.connect(servers=settings.stores.nats_servers)
     try:
         yield client
     finally:
@@ -203,7 +204,7 @@ async def test_a_listener_that_fails_hears_the_event_again_on_redelivery(
 @pytest.fixture
 async def store(redis: aioredis.Redis, run_id: str) -> AsyncIterator[DispatchStore]:
     ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
-    yield DispatchStore(redis, ns, f"{ns}:geo:status")
+    yield DispatchStore(redis, ns, status_key(f"{ns}:geo"))
     keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
     if keys:
         await redis.delete(*keys)

@@ -46,7 +46,7 @@ async def _plan(settings: Settings, policy: str) -> tuple[dict[str, str], str]:
     {order label: courier label} plus the policy core reports."""
     ns = f"{settings.server.namespace}y{uuid.uuid4().hex[:4]}"
     s = settings.replace(server__namespace=ns, dispatch__policy=policy, dispatch__round_s=3600.0)
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     js = nc.jetstream()
     await ensure_streams(js, names)

@@ -13,10 +13,11 @@ from typing import Any
 
 import nats
 import pytest
-import redis.asyncio as aioredis
 
+from api.resources import connect_redis
 from api.settings import Settings
 from dispatch.lifecycle import CourierState, OrderDispatchState
+from geo.index_model import status_key
 from geo.travel import Vehicle
 from streams.catalog import Names
 from streams.events import LatLng, OrderStatusChanged
@@ -35,7 +36,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
 async def wipe(settings: Settings, namespace: str) -> int:
     """Delete every key of `namespace` (Redis restarted without persistence, as far as this
     deployment can tell; the shared Redis's other namespaces are left alone)."""
-    redis = aioredis.from_url(settings.stores.redis_url or "")
+    redis = connect_redis(settings)
     try:
         keys = [k async for k in redis.scan_iter(match=f"{namespace}:*", count=1000)]
         if keys:
@@ -206,11 +207,11 @@ async def test_one_process_rebuilds_the_others_wait_then_take_couriers_back(
 
     ns = f"{settings.server.namespace}g{uuid.uuid4().hex[:4]}"
     names = Names(ns)
-    redis = aioredis.from_url(settings.stores.redis_url or "")
-    nc = await nats.connect(settings.stores.nats_url)
+    redis = connect_redis(settings)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     js = nc.jetstream()
     await ensure_streams(js, names)
-    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
 
     async def no_enqueue(event: Any, now_ms: int) -> bool:
         raise AssertionError("empty streams: nothing to enqueue")
@@ -316,11 +317,11 @@ async def test_a_rebuild_without_postgresql_goes_on_and_couriers_reassert(
 
     ns = f"{settings.server.namespace}p{uuid.uuid4().hex[:4]}"
     names = Names(ns)
-    redis = aioredis.from_url(settings.stores.redis_url or "")
-    nc = await nats.connect(settings.stores.nats_url)
+    redis = connect_redis(settings)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     js = nc.jetstream()
     await ensure_streams(js, names)
-    store = DispatchStore(redis, ns, f"{ns}:geo:status")
+    store = DispatchStore(redis, ns, status_key(f"{ns}:geo"))
     nowhere = await asyncpg.create_pool(f"postgresql://postgres@127.0.0.1:{free_port()}/x",
                                         min_size=0, connect=_connect_postgres, timeout=2)
 
@@ -366,8 +367,8 @@ async def test_food_ready_heard_during_a_rebuild_is_not_lost(world: World,
     await accept(w, c, oid)
 
     assert await wipe(settings, w.names.ns) > 0
-    blocker = aioredis.from_url(settings.stores.redis_url or "")
-    lease = f"{w.names.ns}:d:rebuild"
+    blocker = connect_redis(settings)
+    lease = f"{w.dispatch.store.p}:rebuild"
     try:
         await blocker.set(lease, "another-process", px=3000)  # its rebuild is slow
         at = now_ms()

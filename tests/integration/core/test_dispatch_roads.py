@@ -37,7 +37,7 @@ def now_ms() -> int:
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.stores.nats_url)
+    client = await nats.connect(servers=settings.stores.nats_servers)
     try:
         yield client
     finally:

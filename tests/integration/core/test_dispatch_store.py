@@ -21,6 +21,7 @@ from api.core.dispatch.store import (
 )
 from dispatch.lifecycle import ORDER_TRANSITIONS, CourierState, OfferState, OrderDispatchState
 from dispatch.round import RoundOrder
+from geo.index_model import status_key
 from geo.travel import Vehicle
 from streams.wire import Point
 
@@ -37,7 +38,7 @@ async def new_store(redis: aioredis.Redis,
     def make(**options: Any) -> DispatchStore:
         ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
         made.append(ns)
-        return DispatchStore(redis, ns, f"{ns}:geo:status", **options)
+        return DispatchStore(redis, ns, status_key(f"{ns}:geo"), **options)
     yield make
     for ns in made:
         keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]

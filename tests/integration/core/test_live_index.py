@@ -8,7 +8,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from api.stores.live_index import LiveIndex, Located
 from geo.nearby import nearby_bruteforce
@@ -20,7 +19,7 @@ HOME = (12.9716, 77.5946)
 
 @pytest.fixture
 async def index(store_urls: StoreUrls, run_id: str) -> AsyncIterator[LiveIndex]:
-    client = aioredis.from_url(store_urls.redis)
+    client = store_urls.redis_client()
     prefix = f"{run_id}:li{uuid.uuid4().hex[:6]}"
     yield LiveIndex(client, prefix)
     keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]

@@ -6,9 +6,9 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from api.core.tracking.orders_view import OrdersView
+from api.resources import connect_redis
 from api.settings import Settings
 from streams.events import (
     CourierAssigned,
@@ -26,7 +26,7 @@ PICKUP, DROPOFF = LatLng(12.97, 77.59), LatLng(12.99, 77.61)
 
 @pytest.fixture
 async def view(settings: Settings, run_id: str) -> AsyncIterator[OrdersView]:
-    client = aioredis.from_url(settings.stores.redis_url)
+    client = connect_redis(settings)
     try:
         yield OrdersView(client, f"{run_id}:ov-{secrets.token_hex(3)}")  # fresh per test
     finally:

@@ -89,7 +89,7 @@ class Orders:
 @pytest.fixture(scope="session")
 async def nc(settings: Settings) -> AsyncIterator[NATS]:
     assert settings.stores.nats_url
-    conn = await nats.connect(settings.stores.nats_url)
+    conn = await nats.connect(servers=settings.stores.nats_servers)
     yield conn
     await conn.close()
 

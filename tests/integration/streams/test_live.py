@@ -162,7 +162,7 @@ async def test_offers_reach_the_courier_device(core_server: CoreServer, orders: 
     courier, other = f"cour-{uuid.uuid4().hex[:8]}", f"cour-{uuid.uuid4().hex[:8]}"
     offer = {"type": "OFFER", "payload": {"offerId": "o-1", "orderId": "x", "expiresInS": 30}}
     assert settings.stores.nats_url
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     try:
         async with websockets.connect(courier_url(core_server, courier)) as device, \
                 websockets.connect(courier_url(core_server, other)) as bystander:

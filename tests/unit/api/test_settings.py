@@ -57,6 +57,9 @@ def test_values_are_read_and_typed() -> None:
         ({"REDIS_URL": "http://127.0.0.1:6379"}, "REDIS_URL"),
         ({"REDIS_URL": "redis://127.0.0.1:notaport"}, "REDIS_URL"),
         ({"NATS_URL": "127.0.0.1:4222"}, "NATS_URL"),
+        ({"NATS_URL": "nats://127.0.0.1:4301,127.0.0.1:4302"}, "NATS_URL"),
+        ({"NATS_STREAM_REPLICAS": "0"}, "NATS_STREAM_REPLICAS"),
+        ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER"),
         ({"JWT_SECRET": "short"}, "JWT_SECRET"),
         ({"CORE_PORT": "eighty"}, "CORE_PORT"),
         ({"CORE_PORT": "0"}, "CORE_PORT"),
@@ -135,6 +138,19 @@ TODAYS_VARIABLES = (
     "COMMERCE_PUBLIC_URL", "CONSOLE_TILE_URL", "DISPATCH_MAX_STACK", "DISPATCH_POLICY",
     "DISPATCH_SEARCH", "ROUTING_MAX_WAIT_S",
 )
+
+
+def test_cluster_stores_are_named_by_several_urls_and_a_flag() -> None:
+    """A NATS cluster is several comma-separated URLs (the client's server list); a Redis
+    Cluster is ``REDIS_CLUSTER=true`` with any one node in ``REDIS_URL``."""
+    s = load_settings({"NATS_URL": "nats://127.0.0.1:4301, nats://127.0.0.1:4302,",
+                       "NATS_STREAM_REPLICAS": "3", "REDIS_CLUSTER": "true",
+                       "REDIS_URL": "redis://127.0.0.1:7001"})
+    assert s.stores.nats_servers == ["nats://127.0.0.1:4301", "nats://127.0.0.1:4302"]
+    assert (s.stores.nats_stream_replicas, s.stores.redis_cluster) == (3, True)
+    default = load_settings({"NATS_URL": "nats://127.0.0.1:4222"})
+    assert default.stores.nats_servers == ["nats://127.0.0.1:4222"]
+    assert (default.stores.nats_stream_replicas, default.stores.redis_cluster) == (1, False)
 
 
 def test_every_existing_variable_is_still_read() -> None:
