@@ -308,8 +308,8 @@ def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: fl
 
 
 def _print_result(result: object, json_path: str | None) -> int:
-    from api.simulator.kpis import kpi_table
     from api.simulator.run import SimResult
+    from dispatch.day_kpis import kpi_table
 
     assert isinstance(result, SimResult)
     click.echo("")

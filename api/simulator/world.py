@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import datetime
 
-from api.simulator.kpis import Holding, Kpis, OrderTimeline, compute_kpis
+from dispatch.day_kpis import Holding, Kpis, OrderTimeline, compute_kpis
 
 
 def now_s() -> float:

@@ -255,3 +255,13 @@ def test_pure_core_imports_no_io_library() -> None:
     assert not offences, "the pure core reaches I/O libraries:\n  " + "\n  ".join(
         sorted(set(offences))
     )
+
+
+def test_lab_imports_nothing_from_the_adapters() -> None:
+    """The lab is pure core all the way down: no module under `lab` imports `api` (the
+    promise and the day's KPIs it shares with commerce and `simulate` live in `dispatch`)."""
+    _, every = _graph()
+    offences = [f"{module} imports {imp.target} ({imp.where()})"
+                for module, imports in sorted(every.items()) if _under(module, ["lab"])
+                for imp in imports if _under(imp.target, ["api"])]
+    assert not offences, "lab reaches into api:\n  " + "\n  ".join(offences)

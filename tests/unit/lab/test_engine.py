@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from api.simulator.kpis import percentile
+from dispatch.day_kpis import percentile
 from dispatch.round import RoundInputs, RoundParams, RoundPlan, plan_round
 from geo.travel import HaversineTravelModel, Vehicle
 from lab.city import Day, LabCourier, LabOrder, build_day
