@@ -571,11 +571,10 @@ def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
     """Build the day once, run it under each policy (the production round parameters of
     `settings`, as `Dispatcher` builds them), and gather the table, the JSON and the
     series."""
-    from dispatch.costs import CostParams
-    from dispatch.round import RoundParams
+    from api.lab_dispatch import lab_dispatch
     from geo.travel import HaversineTravelModel
     from lab.city import build_day
-    from lab.engine import LabDispatch, simulate_day
+    from lab.engine import simulate_day
     from lab.kpis import KPI_ROWS, lab_kpis, series
     from lab.policies import apply_policy
     from lab.scenario import Scenario
@@ -585,15 +584,8 @@ def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
     day = build_day(scenario, seed)
     echo(f"day {scenario.name}, seed {seed}: {len(day.orders)} orders, {len(day.couriers)} "
          f"couriers, {len(day.chefs)} kitchens (built in {time.perf_counter() - started:.1f} s)")
-    d = settings.dispatch
     model = HaversineTravelModel()
-    production = LabDispatch(
-        params=RoundParams(policy="greedy" if d.policy == "greedy" else "optimal",
-                           candidates=d.candidates, max_stack=d.max_stack,
-                           unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
-                           travel=model),
-        round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
-        stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
+    production = lab_dispatch(settings.dispatch, model)
     runs = []
     for policy in policies:
         dispatch = apply_policy(policy, production)

@@ -215,6 +215,10 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Wait for a better courier: an idle courier is offered an order only when it would
     reach the chef at most this long before the food is ready (`RoundParams.commit_early_s`).
     Unset: any courier cheaper than the unassigned penalty."""
+    late_added_only: bool = False
+    """Charge a pair only the lateness its courier adds, not what no courier could avoid
+    (`CostParams.late_added_only`). Off: an order late by more than
+    UNASSIGNED_PENALTY_S / 3 whoever takes it is never offered (docs/lab.md)."""
     stack_max_delay_s: Seconds | None = None
     """Stacking refused when it would delay an order already on board by more than this
     (`RoundParams.stack_max_delay_s`). Unset: any delay, priced in the cost."""

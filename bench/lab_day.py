@@ -24,9 +24,8 @@ import statistics
 import time
 from collections.abc import Sequence
 
+from api.lab_dispatch import lab_dispatch
 from api.settings import DispatchSettings
-from dispatch.costs import CostParams
-from dispatch.round import RoundParams
 from geo.travel import HaversineTravelModel, Vehicle
 from lab.city import Day, build_day
 from lab.engine import LabDispatch, simulate_day
@@ -42,14 +41,7 @@ BASELINE = "greedy"
 
 def dispatch_for(policy: str) -> LabDispatch:
     """Production's defaults (`DispatchSettings`) under the named lab policy."""
-    d = DispatchSettings()
-    production = LabDispatch(
-        params=RoundParams(candidates=d.candidates, max_stack=d.max_stack,
-                           unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
-                           travel=HaversineTravelModel()),
-        round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
-        stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
-    return apply_policy(policy, production)
+    return apply_policy(policy, lab_dispatch(DispatchSettings(), HaversineTravelModel()))
 
 
 def door_floor_p50_s(day: Day, handover_s: float) -> float:

@@ -8,9 +8,15 @@ each one production setting, switchable here under its own name:
 
 - ``-prep``: prep-time prediction from each kitchen's history (`DISPATCH_PREP_PREDICTION`,
   `dispatch.prep`);
-- ``-hold``: wait for a better courier (`DISPATCH_COMMIT_EARLY_S`, `RoundParams.commit_early_s`);
+- ``-hold``: wait for a better courier (`DISPATCH_COMMIT_EARLY_S`,
+  `RoundParams.commit_early_s`);
 - ``-stackcap``: stacking refused when it delays an order on board by more than a minute
-  (`DISPATCH_STACK_MAX_DELAY_S`, `RoundParams.stack_max_delay_s`).
+  (`DISPATCH_STACK_MAX_DELAY_S`, `RoundParams.stack_max_delay_s`);
+- ``-late``: only the lateness a courier adds is charged (`DISPATCH_LATE_ADDED_ONLY`,
+  `CostParams.late_added_only`), so an order already past saving is still offered.
+
+``improved`` is the set docs/lab.md recommends switching on together: the optimal matcher
+with prediction, holding, added lateness and no stacking.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ STACK_MAX_DELAY_S = 60.0
 
 
 def _policy(policy: str, *, max_stack: int | None = None, prep: bool = False,
-            hold: bool = False, stackcap: bool = False) -> Callable[[LabDispatch], LabDispatch]:
+            hold: bool = False, stackcap: bool = False, late: bool = False,
+            ) -> Callable[[LabDispatch], LabDispatch]:
     def apply(d: LabDispatch) -> LabDispatch:
         params = msgspec.structs.replace(d.params, policy=policy)
         if max_stack is not None:
@@ -40,6 +47,9 @@ def _policy(policy: str, *, max_stack: int | None = None, prep: bool = False,
             params = msgspec.structs.replace(params, commit_early_s=COMMIT_EARLY_S)
         if stackcap:
             params = msgspec.structs.replace(params, stack_max_delay_s=STACK_MAX_DELAY_S)
+        if late:
+            params = msgspec.structs.replace(params, costs=msgspec.structs.replace(
+                params.costs, late_added_only=True))
         d = msgspec.structs.replace(d, params=params)
         if prep and d.prep is None:
             d = msgspec.structs.replace(d, prep=PrepParams())
@@ -58,6 +68,8 @@ POLICIES: dict[str, Callable[[LabDispatch], LabDispatch]] = {
     "optimal-prep-hold": _policy("optimal", prep=True, hold=True),
     "optimal-prep-stackcap": _policy("optimal", prep=True, stackcap=True),
     "optimal-prep-nostack": _policy("optimal", max_stack=1, prep=True),
+    "optimal-prep-hold-nostack": _policy("optimal", max_stack=1, prep=True, hold=True),
+    "improved": _policy("optimal", max_stack=1, prep=True, hold=True, late=True),
 }
 """Name -> the change it makes to production's dispatch."""
 

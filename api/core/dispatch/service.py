@@ -48,12 +48,10 @@ from api.core.dispatch.store import (
     TransitionResult,
 )
 from api.observability import Metrics
-from api.settings import Settings
+from api.settings import DispatchSettings, Settings
 from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
 from api.travel import Travel, straight_line_travel
-from dispatch.costs import (
-    CostParams,
-)
+from dispatch.costs import CostParams, PairTravelModel
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
     CourierState,
@@ -76,7 +74,7 @@ from dispatch.round import (
 from dispatch.stall import OrderProgress, Stall, StallLimits, judge
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
-from geo.travel import Vehicle
+from geo.travel import TravelModel, Vehicle
 from streams import wire
 from streams.catalog import Names
 from streams.events import (
@@ -239,6 +237,22 @@ def progress_of(o: OrderRecord, last_fix_ms: int | None) -> OrderProgress:
                          last_fix_ms=last_fix_ms)
 
 
+def round_params(d: DispatchSettings, travel: TravelModel,
+                 pairs: PairTravelModel | None = None) -> RoundParams:
+    """How a round decides, from the settings: the one translation, used by `Dispatcher` and
+    by the lab (`homechef lab`, bench.lab_day) so both run the same policy."""
+    return RoundParams(
+        policy="greedy" if d.policy == "greedy" else "optimal", candidates=d.candidates,
+        max_stack=d.max_stack, unassigned_penalty_s=d.unassigned_penalty_s,
+        costs=CostParams(late_added_only=d.late_added_only), travel=travel, pairs=pairs,
+        commit_early_s=d.commit_early_s, stack_max_delay_s=d.stack_max_delay_s)
+
+
+def prep_params(d: DispatchSettings) -> PrepParams | None:
+    """Prep-time prediction's parameters when `DISPATCH_PREP_PREDICTION` is on."""
+    return PrepParams(history=d.prep_history) if d.prep_prediction else None
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, names: Names, store: DispatchStore,
                  couriers: LiveIndex, nats: NATS, js: JetStreamContext,
@@ -262,15 +276,9 @@ class Dispatcher:
         self.model = travel.model
         """Travel times of queue entry and, through `round_params`, of the rounds."""
         self.delivered_within_m = settings.dispatch.delivered_within_m
-        self.round_params = RoundParams(
-            policy="greedy" if settings.dispatch.policy == "greedy" else "optimal",
-            candidates=settings.dispatch.candidates, max_stack=settings.dispatch.max_stack,
-            unassigned_penalty_s=settings.dispatch.unassigned_penalty_s, costs=CostParams(),
-            travel=travel.model, pairs=travel.pairs,
-            commit_early_s=settings.dispatch.commit_early_s,
-            stack_max_delay_s=settings.dispatch.stack_max_delay_s)
+        self.round_params = round_params(settings.dispatch, travel.model, travel.pairs)
         d = settings.dispatch
-        self.prep = PrepParams(history=d.prep_history) if d.prep_prediction else None
+        self.prep = prep_params(d)
         """Prep-time prediction (`dispatch.prep`); None: the declared ready time is used."""
         self.stall_limits = StallLimits(no_fix_s=d.stall_no_fix_s,
                                         no_progress_s=d.stall_no_progress_s, stuck_s=d.stuck_s)
