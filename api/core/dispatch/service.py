@@ -333,9 +333,10 @@ class Dispatcher:
         if travel_s is not None and not math.isfinite(travel_s):
             travel_s = None  # the road model cannot connect them: as if supply were short
         ready_ms = event.ready_at_ms
+        accepted_ms = event.at_ms or now_ms  # the chef's acceptance, not our hearing of it
         if self.prep is not None and ready_ms is not None and event.chef_id:
             kitchen, city = await self.store.prep_history(event.chef_id)
-            ready_ms = predict_ready_ms(accepted_ms=now_ms, declared_ready_ms=ready_ms,
+            ready_ms = predict_ready_ms(accepted_ms=accepted_ms, declared_ready_ms=ready_ms,
                                         kitchen=kitchen, city=city, params=self.prep)
         enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=ready_ms,
                                   expected_travel_s=travel_s)
@@ -343,7 +344,8 @@ class Dispatcher:
             event.order_id, region=region_of(lat, lng), enter_ms=enter_ms, now_ms=now_ms,
             pickup=Point(lat, lng), dropoff=Point(event.dropoff.lat, event.dropoff.lng),
             ready_ms=ready_ms or now_ms,
-            declared_ms=event.ready_at_ms if self.prep is not None else None,
+            declared=(accepted_ms, event.ready_at_ms)
+            if self.prep is not None and event.ready_at_ms is not None else None,
             promised_ms=event.promised_at_ms
             or now_ms + round(self.settings.dispatch.default_promise_s * 1000),
             number=event.order_number, chef_id=event.chef_id)

@@ -341,12 +341,15 @@ class DispatchStore:
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
                       pickup: Point, dropoff: Point, ready_ms: int, promised_ms: int,
-                      number: str, chef_id: str, declared_ms: int | None = None) -> bool:
+                      number: str, chef_id: str,
+                      declared: tuple[int, int] | None = None) -> bool:
         """A new order enters dispatch, waiting (queued from `enter_ms`); False if it
         already did (idempotent: an order already known, in any state, is left as it is).
-        `declared_ms`: the kitchen's own ready estimate, kept when `ready_ms` is a
-        prediction (the prep history compares the real ready time with it)."""
-        extra = [] if declared_ms is None else ["declared_ms", declared_ms]
+        `declared`: (the chef's acceptance, the kitchen's own ready estimate), kept when
+        `ready_ms` is a prediction (the prep history compares the real ready time with
+        them)."""
+        extra = [] if declared is None else ["accepted_ms", declared[0],
+                                             "declared_ms", declared[1]]
         return bool(await self._enqueue(args=[
             self.p, order_id, now_ms, enter_ms, region, "plat", pickup.lat, "plng", pickup.lng,
             "dlat", dropoff.lat, "dlng", dropoff.lng, "ready_ms", ready_ms,
@@ -369,11 +372,11 @@ class DispatchStore:
         okey = f"{self.p}:o:{order_id}"
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hsetnx(okey, "prep_learnt", 1)
-            pipe.hmget(okey, "chef", "created_ms", "declared_ms")
-            first, (chef, created, declared) = await pipe.execute()
-        if not first or not chef or not created or not declared:
+            pipe.hmget(okey, "chef", "accepted_ms", "declared_ms")
+            first, (chef, accepted, declared) = await pipe.execute()
+        if not first or not chef or not accepted or not declared:
             return None
-        return _s(chef), int(created), int(declared)
+        return _s(chef), int(accepted), int(declared)
 
     async def add_prep(self, chef_id: str, ratio: float, *, history: int, city_history: int,
                        ttl_ms: int) -> None:
