@@ -8,7 +8,9 @@ here by the same pure functions, never a copy:
 - intake: `dispatch.lifecycle.queue_entry_ms` (when the order enters matching, from the
   nearest idle courier's bike ride, as `Dispatcher.enqueue`), and on food ready
   `entry_when_food_ready_ms` (an order queued for later is due now) while the real ready
-  time replaces the estimate (the store's `food_ready`);
+  time replaces the estimate (the store's `food_ready`); with `LabDispatch.prep`, the
+  estimate is `dispatch.prep.predict_ready_ms` from the kitchens' ready marks so far
+  (`Dispatcher.enqueue` and `learn_prep`, with the history in memory);
 - rounds: the due waiting orders, oldest first (`round_orders`), the couriers found near
   each (the snapshot search's answer: idle ones K + declined, heading to a chef
   `stack_candidates` + declined, within `radius_m`, by (distance, id) — computed here by
@@ -313,6 +315,7 @@ class _Sim:
             self.pick_up(c, now)
 
     def learn_prep(self, o: _Order, now: int, params: PrepParams) -> None:
+        """One more observation of the kitchen's prep (`Dispatcher.learn_prep`)."""
         x = prep_ratio(accepted_ms=o.o.accepted_ms, declared_ready_ms=o.o.estimated_ready_ms,
                        ready_ms=now, params=params)
         if x is None:
