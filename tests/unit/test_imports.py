@@ -28,6 +28,7 @@ The rules checked:
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,9 +102,10 @@ def _project_module(target: str, modules: set[str]) -> str | None:
     return None
 
 
+@functools.cache
 def _graph() -> tuple[dict[str, dict[str, Import]], dict[str, list[Import]]]:
     """(project edges: module -> {imported module: first such import}, all imports per
-    module, project or not)."""
+    module, project or not). Read once per session: every test here only reads it."""
     files = _project_files()
     modules = set(files)
     edges: dict[str, dict[str, Import]] = {m: {} for m in files}
