@@ -384,8 +384,8 @@ def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: fl
 
 
 def _print_result(result: object, json_path: str | None) -> int:
-    from api.simulator.kpis import kpi_table
     from api.simulator.run import SimResult
+    from dispatch.day_kpis import kpi_table
 
     assert isinstance(result, SimResult)
     click.echo("")
@@ -575,22 +575,30 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
 @click.option("--scenario", "scenario_path", type=click.Path(dir_okay=False), default=None,
               help="A scenario JSON file instead of --day (fields left out take the "
                    "dinner-peak defaults).")
+@click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
+              help="A recorded day (JSON, lab/replay.py) instead of --day: replay it "
+                   "under the policies.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--policy", "policies", default="optimal", show_default=True,
               help="Policies to run on the same day, comma-separated: greedy, optimal, "
-                   "greedy-nostack, optimal-nostack (docs/lab.md).")
+                   "improved, ... (all in docs/lab.md).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help='Write {"policy", "seed", "kpis", ...} here (several policies: '
                    '{"day", "seed", "runs": [...]}).')
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of the KPIs over the day, policy beside policy "
                    "(needs matplotlib: the lab extra).")
+@click.option("--save-day", "save_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the day as a recorded day (JSON), replayable with --replay.")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
-def lab(day_name: str, scenario_path: str | None, seed: int, policies: str,
-        json_path: str | None, plot_path: str | None, quiet: bool) -> None:
+def lab(day_name: str, scenario_path: str | None, replay_path: str | None, seed: int,
+        policies: str, json_path: str | None, plot_path: str | None, save_path: str | None,
+        quiet: bool) -> None:
     """Replay a city day on a virtual clock through the production round planner and
     print its KPIs, one column per policy."""
+    from lab.city import Day, build_day
     from lab.policies import POLICIES
+    from lab.replay import load_recorded, record_day, replay_day
     from lab.scenario import PRESETS, load_scenario
 
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
@@ -598,7 +606,19 @@ def lab(day_name: str, scenario_path: str | None, seed: int, policies: str,
     if bad or not chosen or len(set(chosen)) != len(chosen):
         raise click.BadParameter(f"give distinct policies among {', '.join(POLICIES)}",
                                  param_hint="--policy")
-    if scenario_path is not None:
+    if scenario_path is not None and replay_path is not None:
+        raise click.BadParameter("give --scenario or --replay, not both",
+                                 param_hint="--replay")
+    day: Day | None = None
+    if replay_path is not None:
+        try:
+            day = replay_day(load_recorded(Path(replay_path).read_bytes()), seed)
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {replay_path}: {exc}") from None
+        except msgspec.DecodeError as exc:  # ValidationError included
+            raise click.ClickException(f"bad recorded day {replay_path}: {exc}") from None
+        scenario = day.scenario
+    elif scenario_path is not None:
         try:
             scenario = load_scenario(Path(scenario_path).read_bytes())
         except OSError as exc:
@@ -621,7 +641,15 @@ def lab(day_name: str, scenario_path: str | None, seed: int, policies: str,
         if not quiet:
             click.echo(line, err=True)
 
-    report = _run_lab(scenario, seed, chosen, settings, echo)
+    started = time.perf_counter()
+    if day is None:
+        day = build_day(scenario, seed)
+    echo(f"day {scenario.name}, seed {seed}: {len(day.orders)} orders, {len(day.couriers)} "
+         f"couriers, {len(day.chefs)} kitchens (built in {time.perf_counter() - started:.1f} s)")
+    if save_path:
+        Path(save_path).write_bytes(msgspec.json.encode(record_day(day)) + b"\n")
+        echo(f"day written to {save_path}")
+    report = _run_lab(day, chosen, settings, echo)
     click.echo(report.table)
     if json_path:
         Path(json_path).write_bytes(msgspec.json.format(msgspec.json.encode(report.document))
@@ -642,34 +670,21 @@ class LabReport(msgspec.Struct, frozen=True, kw_only=True):
     """(policy, `lab.kpis.SeriesPoint`s) per run."""
 
 
-def _run_lab(scenario: Any, seed: int, policies: list[str], settings: Settings,
+def _run_lab(day: Any, policies: list[str], settings: Settings,
              echo: Callable[[str], None]) -> LabReport:
-    """Build the day once, run it under each policy (the production round parameters of
-    `settings`, as `Dispatcher` builds them), and gather the table, the JSON and the
-    series."""
-    from dispatch.costs import CostParams
-    from dispatch.round import RoundParams
+    """Run the day under each policy (the production round parameters of `settings`, as
+    `Dispatcher` builds them), and gather the table, the JSON and the series."""
+    from api.lab_dispatch import lab_dispatch
     from geo.travel import HaversineTravelModel
-    from lab.city import build_day
-    from lab.engine import LabDispatch, simulate_day
+    from lab.city import Day
+    from lab.engine import simulate_day
     from lab.kpis import KPI_ROWS, lab_kpis, series
     from lab.policies import apply_policy
-    from lab.scenario import Scenario
 
-    assert isinstance(scenario, Scenario)
-    started = time.perf_counter()
-    day = build_day(scenario, seed)
-    echo(f"day {scenario.name}, seed {seed}: {len(day.orders)} orders, {len(day.couriers)} "
-         f"couriers, {len(day.chefs)} kitchens (built in {time.perf_counter() - started:.1f} s)")
-    d = settings.dispatch
+    assert isinstance(day, Day)
+    scenario, seed = day.scenario, day.seed
     model = HaversineTravelModel()
-    production = LabDispatch(
-        params=RoundParams(policy="greedy" if d.policy == "greedy" else "optimal",
-                           candidates=d.candidates, max_stack=d.max_stack,
-                           unassigned_penalty_s=d.unassigned_penalty_s, costs=CostParams(),
-                           travel=model),
-        round_s=d.round_s, offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
-        stack_candidates=d.stack_candidates, max_orders_per_round=d.max_orders_per_round)
+    production = lab_dispatch(settings.dispatch, model)
     runs = []
     for policy in policies:
         dispatch = apply_policy(policy, production)

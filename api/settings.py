@@ -218,6 +218,26 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     policy: DispatchPolicy = "optimal"
     """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
     first, the baseline the simulator compares against)."""
+    prep_prediction: bool = False
+    """Predict each order's ready time from its kitchen's history (observed ÷ declared prep
+    of its last `prep_history` orders, shrunk toward the city's; `dispatch.prep`) for queue
+    entry and costs. Off: the declared time is trusted until the chef marks the food ready
+    (docs/lab.md measures both)."""
+    prep_history: PositiveInt = 20
+    """Orders per kitchen whose ready times the prediction learns from (the most recent)."""
+    prep_history_ttl_s: Seconds = 604800.0
+    """A kitchen's prep history is forgotten this long after its last ready mark (7 days)."""
+    commit_early_s: Seconds | None = None
+    """Wait for a better courier: an idle courier is offered an order only when it would
+    reach the chef at most this long before the food is ready (`RoundParams.commit_early_s`).
+    Unset: any courier cheaper than the unassigned penalty."""
+    late_added_only: bool = False
+    """Charge a pair only the lateness its courier adds, not what no courier could avoid
+    (`CostParams.late_added_only`). Off: an order late by more than
+    UNASSIGNED_PENALTY_S / 3 whoever takes it is never offered (docs/lab.md)."""
+    stack_max_delay_s: Seconds | None = None
+    """Stacking refused when it would delay an order already on board by more than this
+    (`RoundParams.stack_max_delay_s`). Unset: any delay, priced in the cost."""
     search: DispatchSearch = "snapshot"
     """Candidate search of a round: ``snapshot`` (read the region's fresh couriers once, one
     round trip, and search every order in memory) or ``live`` (`nearby_many` on the Redis

@@ -10,6 +10,8 @@ For order i and courier j with vehicle v (all times in seconds on the round's cl
     wait_s      = max(0, ready_at_s[i] - arrive_s)      courier idles at the chef
     delivered_s = max(arrive_s, ready_at_s[i]) + service_s + travel(chef i -> drop-off i, v)
     late_s      = max(0, delivered_s - promised_at_s[i])
+                  (with `late_added_only`: beyond max(start_s, ready_at_s[i]) + the same
+                  service and ride, the lateness no courier could avoid)
     cost_s      = travel_weight * travel_s + wait_weight * wait_s + lateness_weight * late_s
 
 A pair is infeasible (cost +inf) when the order does not allow the courier's vehicle, when the
@@ -149,6 +151,12 @@ class CostParams(msgspec.Struct, frozen=True, kw_only=True):
     """Per second delivered after the promised time."""
     service_s: float = 120.0
     """Hand-over time at the chef plus at the customer's door."""
+    late_added_only: bool = False
+    """Charge only the lateness a courier adds: beyond the order's delivery had it been
+    picked up at max(now, ready) by that vehicle. An order already past saving is then still
+    offered; charged in full (False), an order that is late by more than
+    `unassigned_penalty_s / lateness_weight` whoever takes it is never offered
+    (docs/lab.md; `DISPATCH_LATE_ADDED_ONLY`)."""
     max_pickup_travel_s: float = 1200.0
     """Pairs whose ride to the chef is longer are infeasible."""
     max_bike_delivery_m: float = 4000.0
@@ -368,9 +376,12 @@ def _pair_costs(
     pickup_s = np.maximum(arrive_s, ready_s)
     # An infeasible pair may have no delivery ride (candidate_costs asks only the feasible
     # ones): keep its inf out of the arithmetic, its cost is inf anyway.
-    deliver_s = np.where(feasible, prep.deliver_s[order_idx, code], 0.0)
-    delivered_s = pickup_s + params.service_s + deliver_s
-    late_s = np.maximum(0.0, delivered_s - orders.promised_at_s[order_idx])
+    deliver_s = params.service_s + np.where(feasible, prep.deliver_s[order_idx, code], 0.0)
+    delivered_s = pickup_s + deliver_s
+    due_s = orders.promised_at_s[order_idx]
+    if params.late_added_only:  # the lateness an instant pickup would have is excused
+        due_s = np.maximum(due_s, np.maximum(prep.start_s[courier_idx], ready_s) + deliver_s)
+    late_s = np.maximum(0.0, delivered_s - due_s)
     cost_s = (
         params.travel_weight * travel_s
         + params.wait_weight * (pickup_s - arrive_s)
@@ -505,6 +516,8 @@ class _OutsideBound:
             wait_s = np.zeros_like(wait_s)
         pickup_s = np.maximum(now_s + ride_s, orders.ready_at_s)
         late_s = np.maximum(0.0, pickup_s + params.service_s + deliver_s - orders.promised_at_s)
+        if params.late_added_only:  # what a courier adds can be 0: no bound from lateness
+            late_s = np.zeros_like(late_s)
         bound = (
             params.travel_weight * ride_s
             + params.wait_weight * wait_s

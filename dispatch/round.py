@@ -36,6 +36,7 @@ import numpy.typing as npt
 from dispatch.columns import StackCandidates, candidate_columns
 from dispatch.costs import (
     ALL_VEHICLES_MASK,
+    CandidateCosts,
     CostParams,
     Couriers,
     HaversinePairTravel,
@@ -141,6 +142,16 @@ class RoundParams(msgspec.Struct, frozen=True, kw_only=True):
     unassigned_penalty_s: float = 1800.0
     """Cost of leaving an order for a later round; dearer pairs are never offered."""
     costs: CostParams = msgspec.field(default_factory=CostParams)
+    commit_early_s: float | None = None
+    """Wait for a better courier: an idle courier is offered an order only when it would
+    reach the chef at most this long before the food is ready; an earlier one stays free
+    (it may serve another order first, and a nearer courier may free up) and the order waits
+    a round. None: any courier that costs less than the penalty is offered
+    (`DISPATCH_COMMIT_EARLY_S`)."""
+    stack_max_delay_s: float | None = None
+    """Stacking by the delay it imposes: an order may join a courier's stack only when no
+    held order's drop-off moves later by more than this (`dispatch.stacking`). None: any
+    delay, priced in the cost (`DISPATCH_STACK_MAX_DELAY_S`)."""
     travel: TravelModel = msgspec.field(default_factory=HaversineTravelModel)
     """Travel times of stacking's insertions (and, in pairwise form, of the costs)."""
     pairs: PairTravelModel | None = None
@@ -239,7 +250,8 @@ def stack_candidates(inputs: RoundInputs, params: RoundParams) -> StackCandidate
                 continue
             cost_s = stack_cost_s(c[0], new, now_s=now_s, max_stack=max_stack,
                                   service_s=service_s, travel=params.travel,
-                                  lateness_weight=lateness_weight)
+                                  lateness_weight=lateness_weight,
+                                  max_delay_s=params.stack_max_delay_s)
             if cost_s is not None:
                 out.add(i, member_id, c[1], cost_s)
     return out
@@ -247,6 +259,14 @@ def stack_candidates(inputs: RoundInputs, params: RoundParams) -> StackCandidate
 
 def _f64(values: list[float]) -> FloatArray:
     return np.asarray(values, dtype=np.float64)
+
+
+def _hold_early(costs: CandidateCosts, ready_at_s: FloatArray, now_s: float,
+                early_s: float) -> CandidateCosts:
+    """`costs` without the pairs whose courier would reach the chef more than `early_s`
+    before the food is ready (`RoundParams.commit_early_s`)."""
+    early = ready_at_s[:, None] - (now_s + costs.travel_s) > early_s
+    return msgspec.structs.replace(costs, cost_s=np.where(early, np.inf, costs.cost_s))
 
 
 def plan_round(inputs: RoundInputs, params: RoundParams) -> RoundPlan:
@@ -283,9 +303,12 @@ def plan_round(inputs: RoundInputs, params: RoundParams) -> RoundPlan:
         vehicle_code=np.asarray([codes[v] for v in vehicle_names], dtype=np.int64),
         available_at_s=np.full(n_idle, now_s, dtype=np.float64),
     )
-    costs = stacked.append_to(candidate_costs(
-        order_arrays, courier_arrays, cand, now_s=now_s, params=params.costs,
-        travel=params.pair_travel()))
+    idle_costs = candidate_costs(order_arrays, courier_arrays, cand, now_s=now_s,
+                                 params=params.costs, travel=params.pair_travel())
+    if params.commit_early_s is not None:
+        idle_costs = _hold_early(idle_costs, order_arrays.ready_at_s, now_s,
+                                 params.commit_early_s)
+    costs = stacked.append_to(idle_costs)
     penalty_s = params.unassigned_penalty_s
     if params.policy == "greedy":
         assignment = greedy_nearest(costs, ready_at_s=order_arrays.ready_at_s,

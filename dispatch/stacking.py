@@ -66,12 +66,16 @@ def stack_cost_s(
     service_s: float,
     travel: TravelModel,
     lateness_weight: float = 3.0,
+    max_delay_s: float | None = None,
 ) -> float | None:
     """Cost in seconds of giving the courier the new order too (module docstring), or None
     when it may not join: the stack is full (`max_stack` orders incl. the new one), or it is
     from another chef and no insertion keeps every promised time. A same-chef order joins even
     when a promise is already at risk (the courier is going there anyway), through the
     cheapest insertion with the deadlines dropped; its lateness is then in the cost.
+
+    With `max_delay_s`, an order that would delay any held order's drop-off by more than
+    that may not join either (the customer already waiting is not made to wait for it).
 
     Each stop takes half of `service_s` (the cost model's hand-over at the chef plus at the
     door); the held orders are served pickups first, then drop-offs, in the order given.
@@ -126,6 +130,8 @@ def stack_cost_s(
 
     def cost(before: CourierRoute, found: Insertion) -> float:
         old, now = drop_starts(before), drop_starts(found.route)
+        if max_delay_s is not None and any(now[i] - old[i] > max_delay_s for i in old):
+            return _UNREACHABLE_S  # refused below
 
         def lateness(starts: dict[int, float]) -> float:
             return sum(max(0.0, t - promised[i]) for i, t in starts.items())

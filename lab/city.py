@@ -8,7 +8,7 @@ and the customer orders elsewhere, as apps hide overloaded kitchens. Each part h
 random stream (`numpy.random.SeedSequence` spawned from the seed), so resizing one part does
 not reshuffle the others.
 
-Promise and ready estimate follow commerce (`api.commerce.orders.timing`): estimated ready =
+Promise and ready estimate follow commerce (`dispatch.promise`): estimated ready =
 acceptance + the kitchen's declared minutes; promised = that + the straight-line ride at the
 promise speed, in whole minutes, + a buffer.
 """
@@ -23,7 +23,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from api.commerce.orders.timing import epoch_ms, promised_at, ready_at
+from dispatch.promise import epoch_ms, promised_at, ready_at
 from geo.distance import haversine_matrix_m
 from lab.scenario import Scenario
 

@@ -8,7 +8,9 @@ here by the same pure functions, never a copy:
 - intake: `dispatch.lifecycle.queue_entry_ms` (when the order enters matching, from the
   nearest idle courier's bike ride, as `Dispatcher.enqueue`), and on food ready
   `entry_when_food_ready_ms` (an order queued for later is due now) while the real ready
-  time replaces the estimate (the store's `food_ready`);
+  time replaces the estimate (the store's `food_ready`); with `LabDispatch.prep`, the
+  estimate is `dispatch.prep.predict_ready_ms` from the kitchens' ready marks so far
+  (`Dispatcher.enqueue` and `learn_prep`, with the history in memory);
 - rounds: the due waiting orders, oldest first (`round_orders`), the couriers found near
   each (the snapshot search's answer: idle ones K + declined, heading to a chef
   `stack_candidates` + declined, within `radius_m`, by (distance, id) — computed here by
@@ -43,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dispatch.lifecycle import entry_when_food_ready_ms, queue_entry_ms
+from dispatch.prep import PrepParams, predict_ready_ms, prep_ratio
 from dispatch.round import (
     HeldOrders,
     RoundCouriers,
@@ -77,6 +80,10 @@ class LabDispatch(msgspec.Struct, frozen=True, kw_only=True):
     radius_m: float = 5000.0
     stack_candidates: int = 4
     max_orders_per_round: int = 2000
+    prep: PrepParams | None = None
+    """Prep-time prediction from each kitchen's history (`dispatch.prep`,
+    `DISPATCH_PREP_PREDICTION`); None: the declared time is trusted until the food is
+    ready."""
 
 
 class OrderRecord(msgspec.Struct, kw_only=True):
@@ -214,6 +221,8 @@ class _Sim:
         self.rounds = self.offers = 0
         self.next_sample = day.start_ms
         self.next_progress = day.start_ms + _PROGRESS_MS
+        self.kitchen_prep: dict[int, list[float]] = {}  # `prep_ratio`s, oldest first
+        self.city_prep: list[float] = []
 
     def push(self, at_ms: int, kind: int, a: int = 0, b: int = 0) -> None:
         self.seq += 1
@@ -283,7 +292,12 @@ class _Sim:
                 at = self.couriers[k].pos
                 travel_s = self.model.travel_s(at[0], at[1], lat, lng, Vehicle.BIKE)
         o.state = "waiting"
-        o.enter_ms = queue_entry_ms(now_ms=now, ready_at_ms=o.o.estimated_ready_ms,
+        if self.d.prep is not None:
+            o.known_ready_ms = predict_ready_ms(
+                accepted_ms=now, declared_ready_ms=o.o.estimated_ready_ms,
+                kitchen=self.kitchen_prep.get(o.o.chef, ()), city=self.city_prep,
+                params=self.d.prep)
+        o.enter_ms = queue_entry_ms(now_ms=now, ready_at_ms=o.known_ready_ms,
                                     expected_travel_s=travel_s)
         self.waiting[i] = o
 
@@ -291,12 +305,26 @@ class _Sim:
         """The kitchen marks the food ready (the store's `food_ready`)."""
         o = self.orders[i]
         o.known_ready_ms = now
+        if self.d.prep is not None:
+            self.learn_prep(o, now, self.d.prep)
         if o.state == "waiting":
             o.enter_ms = entry_when_food_ready_ms(enter_ms=o.enter_ms, now_ms=now)
         c = self.courier_of(o)
         if c is not None and c.serving and c.target is not None and c.target.order is o \
                 and c.target.pickup:
             self.pick_up(c, now)
+
+    def learn_prep(self, o: _Order, now: int, params: PrepParams) -> None:
+        """One more observation of the kitchen's prep (`Dispatcher.learn_prep`)."""
+        x = prep_ratio(accepted_ms=o.o.accepted_ms, declared_ready_ms=o.o.estimated_ready_ms,
+                       ready_ms=now, params=params)
+        if x is None:
+            return
+        kitchen = self.kitchen_prep.setdefault(o.o.chef, [])
+        kitchen.append(x)
+        del kitchen[:-params.history]
+        self.city_prep.append(x)
+        del self.city_prep[:-params.city_history]
 
     # -- rounds -----------------------------------------------------------------------------
     def round(self, now: int) -> None:

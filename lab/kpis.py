@@ -1,7 +1,7 @@
 """A lab day's figures: `homechef simulate`'s KPIs, computed by its own code, plus the lab's.
 
 The shared ones (`placed` .. `stacked`, `wait_at_chef_p50_s`, `order_to_door_p50_s`,
-`late_pct`, ...) come from `api.simulator.kpis.compute_kpis` over the same timelines the
+`late_pct`, ...) come from `dispatch.day_kpis.compute_kpis` over the same timelines the
 live simulator records (dispatchable = the chef accepted; at chef = the courier arrived at
 the kitchen; order to door = placed to delivered), so a figure means the same in both.
 The lab adds what only a virtual day can measure exactly:
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from api.simulator.kpis import Holding, Kpis, OrderTimeline, compute_kpis, percentile
+from dispatch.day_kpis import Holding, Kpis, OrderTimeline, compute_kpis, percentile
 from lab.engine import OrderRecord, RunResult
 
 __all__ = ["KPI_ROWS", "LabKpis", "SeriesPoint", "lab_kpis", "series"]

@@ -20,8 +20,8 @@ from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.social import SocialProvider
 from api.commerce.chefs.index import ChefIndexHook, ChefIndexState
 from api.commerce.notifications.sinks import LoggingSink, MessageSink
-from api.commerce.orders.timing import promised_after_ride, promised_at
 from api.commerce.payments.provider import PaymentProvider, SandboxProvider
+from dispatch.promise import promised_after_ride, promised_at
 from geo.travel import Vehicle
 from roads.model import RoadTravelModel
 

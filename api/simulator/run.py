@@ -17,8 +17,8 @@ import msgspec
 from api.simulator.agents import Behaviour, ChefAgent, CourierAgent, CustomerAgent
 from api.simulator.city import CityConfig, OrderStream, build_city
 from api.simulator.clients import V1, Account, RetryingTransport, SimulatorError, expect
-from api.simulator.kpis import Kpis, fleet_snapshot_conflicts
 from api.simulator.world import World, iso_to_s, now_s
+from dispatch.day_kpis import Kpis, fleet_snapshot_conflicts
 from geo.travel import HaversineTravelModel
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from api.simulator.kpis import Holding, Kpis, OrderTimeline, compute_kpis
+from dispatch.day_kpis import Holding, Kpis, OrderTimeline, compute_kpis
 
 
 def now_s() -> float:

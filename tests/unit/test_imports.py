@@ -28,6 +28,7 @@ The rules checked:
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,9 +102,10 @@ def _project_module(target: str, modules: set[str]) -> str | None:
     return None
 
 
+@functools.cache
 def _graph() -> tuple[dict[str, dict[str, Import]], dict[str, list[Import]]]:
     """(project edges: module -> {imported module: first such import}, all imports per
-    module, project or not)."""
+    module, project or not). Read once per session: every test here only reads it."""
     files = _project_files()
     modules = set(files)
     edges: dict[str, dict[str, Import]] = {m: {} for m in files}
@@ -255,3 +257,13 @@ def test_pure_core_imports_no_io_library() -> None:
     assert not offences, "the pure core reaches I/O libraries:\n  " + "\n  ".join(
         sorted(set(offences))
     )
+
+
+def test_lab_imports_nothing_from_the_adapters() -> None:
+    """The lab is pure core all the way down: no module under `lab` imports `api` (the
+    promise and the day's KPIs it shares with commerce and `simulate` live in `dispatch`)."""
+    _, every = _graph()
+    offences = [f"{module} imports {imp.target} ({imp.where()})"
+                for module, imports in sorted(every.items()) if _under(module, ["lab"])
+                for imp in imports if _under(imp.target, ["api"])]
+    assert not offences, "lab reaches into api:\n  " + "\n  ".join(offences)

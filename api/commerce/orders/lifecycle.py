@@ -12,10 +12,10 @@ import asyncpg
 from api.commerce.context import Commerce
 from api.commerce.notifications.services import notify
 from api.commerce.orders import state
-from api.commerce.orders.timing import epoch_ms, ready_at
 from api.commerce.outbox.relay import enqueue
 from api.commerce.payments.refunds import refund_order
 from api.problems import Problem
+from dispatch.promise import epoch_ms, ready_at
 from streams.catalog import Names
 from streams.events import LatLng, OrderCreated, OrderLine, OrderStatusChanged
 

@@ -24,11 +24,11 @@ from api.commerce.orders.pricing import (
     price_order,
     promo_discount,
 )
-from api.commerce.orders.timing import ready_at
 from api.commerce.paging import Page, PageQuery
 from api.commerce.rows import many, one
 from api.problems import Problem
 from api.resources import Resources
+from dispatch.promise import ready_at
 from geo.distance import haversine_m
 from streams.catalog import Names
 

@@ -48,12 +48,10 @@ from api.core.dispatch.store import (
     TransitionResult,
 )
 from api.observability import Metrics
-from api.settings import Settings
+from api.settings import DispatchSettings, Settings
 from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
 from api.travel import Travel, straight_line_travel
-from dispatch.costs import (
-    CostParams,
-)
+from dispatch.costs import CostParams, PairTravelModel
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
     CourierState,
@@ -61,6 +59,7 @@ from dispatch.lifecycle import (
     OrderDispatchState,
     queue_entry_ms,
 )
+from dispatch.prep import PrepParams, predict_ready_ms, prep_ratio
 from dispatch.round import (
     HeldOrders,
     RoundCouriers,
@@ -75,7 +74,7 @@ from dispatch.round import (
 from dispatch.stall import OrderProgress, Stall, StallLimits, judge
 from geo.cells import LIVE_RES, region_of, regions_near
 from geo.distance import haversine_m
-from geo.travel import Vehicle
+from geo.travel import TravelModel, Vehicle
 from streams import wire
 from streams.catalog import Names
 from streams.events import (
@@ -242,6 +241,22 @@ def progress_of(o: OrderRecord, last_fix_ms: int | None) -> OrderProgress:
                          last_fix_ms=last_fix_ms)
 
 
+def round_params(d: DispatchSettings, travel: TravelModel,
+                 pairs: PairTravelModel | None = None) -> RoundParams:
+    """How a round decides, from the settings: the one translation, used by `Dispatcher` and
+    by the lab (`homechef lab`, bench.lab_day) so both run the same policy."""
+    return RoundParams(
+        policy="greedy" if d.policy == "greedy" else "optimal", candidates=d.candidates,
+        max_stack=d.max_stack, unassigned_penalty_s=d.unassigned_penalty_s,
+        costs=CostParams(late_added_only=d.late_added_only), travel=travel, pairs=pairs,
+        commit_early_s=d.commit_early_s, stack_max_delay_s=d.stack_max_delay_s)
+
+
+def prep_params(d: DispatchSettings) -> PrepParams | None:
+    """Prep-time prediction's parameters when `DISPATCH_PREP_PREDICTION` is on."""
+    return PrepParams(history=d.prep_history) if d.prep_prediction else None
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, names: Names, store: DispatchStore,
                  couriers: LiveIndex, nats: NATS, js: JetStreamContext,
@@ -265,12 +280,10 @@ class Dispatcher:
         self.model = travel.model
         """Travel times of queue entry and, through `round_params`, of the rounds."""
         self.delivered_within_m = settings.dispatch.delivered_within_m
-        self.round_params = RoundParams(
-            policy="greedy" if settings.dispatch.policy == "greedy" else "optimal",
-            candidates=settings.dispatch.candidates, max_stack=settings.dispatch.max_stack,
-            unassigned_penalty_s=settings.dispatch.unassigned_penalty_s, costs=CostParams(),
-            travel=travel.model, pairs=travel.pairs)
+        self.round_params = round_params(settings.dispatch, travel.model, travel.pairs)
         d = settings.dispatch
+        self.prep = prep_params(d)
+        """Prep-time prediction (`dispatch.prep`); None: the declared ready time is used."""
         self.stall_limits = StallLimits(no_fix_s=d.stall_no_fix_s,
                                         no_progress_s=d.stall_no_progress_s, stuck_s=d.stuck_s)
 
@@ -298,6 +311,8 @@ class Dispatcher:
             # `entry_when_food_ready_ms` to the order's entry).
             courier_id = await self.store.food_ready(event.order_id, event.at_ms or now_ms,
                                                      due_ms=now_ms)
+            if self.prep is not None:
+                await self.learn_prep(event.order_id, event.at_ms or now_ms, self.prep)
             if courier_id:
                 await self._push(courier_id, wire.OrderReady(payload=wire.OrderReadyPayload(
                     order_id=event.order_id, ready_at=event.at_ms or now_ms)))
@@ -321,15 +336,37 @@ class Dispatcher:
                     if nearest else None)  # None: supply is short, enter at once
         if travel_s is not None and not math.isfinite(travel_s):
             travel_s = None  # the road model cannot connect them: as if supply were short
-        enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=event.ready_at_ms,
+        ready_ms = event.ready_at_ms
+        accepted_ms = event.at_ms or now_ms  # the chef's acceptance, not our hearing of it
+        if self.prep is not None and ready_ms is not None and event.chef_id:
+            kitchen, city = await self.store.prep_history(event.chef_id)
+            ready_ms = predict_ready_ms(accepted_ms=accepted_ms, declared_ready_ms=ready_ms,
+                                        kitchen=kitchen, city=city, params=self.prep)
+        enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=ready_ms,
                                   expected_travel_s=travel_s)
         return await self.store.enqueue(
             event.order_id, region=region_of(lat, lng), enter_ms=enter_ms, now_ms=now_ms,
             pickup=Point(lat, lng), dropoff=Point(event.dropoff.lat, event.dropoff.lng),
-            ready_ms=event.ready_at_ms or now_ms,
+            ready_ms=ready_ms or now_ms,
+            declared=(accepted_ms, event.ready_at_ms)
+            if self.prep is not None and event.ready_at_ms is not None else None,
             promised_ms=event.promised_at_ms
             or now_ms + round(self.settings.dispatch.default_promise_s * 1000),
             number=event.order_number, chef_id=event.chef_id)
+
+    async def learn_prep(self, order_id: str, ready_ms: int, params: PrepParams) -> None:
+        """The kitchen marked `order_id` ready at `ready_ms`: one more observation of its
+        prep against what it declared (once per order)."""
+        seen = await self.store.prep_observation(order_id)
+        if seen is None:
+            return
+        chef, accepted_ms, declared_ms = seen
+        ratio = prep_ratio(accepted_ms=accepted_ms, declared_ready_ms=declared_ms,
+                           ready_ms=ready_ms, params=params)
+        if ratio is not None:
+            await self.store.add_prep(
+                chef, ratio, history=params.history, city_history=params.city_history,
+                ttl_ms=round(self.settings.dispatch.prep_history_ttl_s * 1000))
 
     # -- loops -----------------------------------------------------------------------------
     async def run(self) -> None:

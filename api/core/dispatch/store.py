@@ -373,13 +373,54 @@ class DispatchStore:
     # -- orders ----------------------------------------------------------------------------
     async def enqueue(self, order_id: str, *, region: str, enter_ms: int, now_ms: int,
                       pickup: Point, dropoff: Point, ready_ms: int, promised_ms: int,
-                      number: str, chef_id: str) -> bool:
+                      number: str, chef_id: str,
+                      declared: tuple[int, int] | None = None) -> bool:
         """A new order enters dispatch, waiting (queued from `enter_ms`); False if it
-        already did (idempotent: an order already known, in any state, is left as it is)."""
+        already did (idempotent: an order already known, in any state, is left as it is).
+        `declared`: (the chef's acceptance, the kitchen's own ready estimate), kept when
+        `ready_ms` is a prediction (the prep history compares the real ready time with
+        them)."""
+        extra = [] if declared is None else ["accepted_ms", declared[0],
+                                             "declared_ms", declared[1]]
         return bool(await self._enqueue(args=[
             self.p, order_id, now_ms, enter_ms, region, "plat", pickup.lat, "plng", pickup.lng,
             "dlat", dropoff.lat, "dlng", dropoff.lng, "ready_ms", ready_ms,
-            "promised_ms", promised_ms, "number", number, "chef", chef_id]))
+            "promised_ms", promised_ms, "number", number, "chef", chef_id, *extra]))
+
+    # -- kitchens' prep history (DISPATCH_PREP_PREDICTION) ---------------------------------
+    async def prep_history(self, chef_id: str) -> tuple[list[float], list[float]]:
+        """(the kitchen's, the city's) `dispatch.prep.prep_ratio` observations, oldest
+        first; one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lrange(f"{self.p}:prep:k:{chef_id}", 0, -1)
+            pipe.lrange(f"{self.p}:prep:city", 0, -1)
+            kitchen, city = await pipe.execute()
+        return [float(x) for x in kitchen], [float(x) for x in city]
+
+    async def prep_observation(self, order_id: str) -> tuple[str, int, int] | None:
+        """(chef, accepted ms, declared ready ms) of an order whose ready mark has not been
+        learnt from yet, marking it learnt (a redelivered ready event teaches nothing twice);
+        None when it was, or the order has no declared estimate."""
+        okey = f"{self.p}:o:{order_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hsetnx(okey, "prep_learnt", 1)
+            pipe.hmget(okey, "chef", "accepted_ms", "declared_ms")
+            first, (chef, accepted, declared) = await pipe.execute()
+        if not first or not chef or not accepted or not declared:
+            return None
+        return _s(chef), int(accepted), int(declared)
+
+    async def add_prep(self, chef_id: str, ratio: float, *, history: int, city_history: int,
+                       ttl_ms: int) -> None:
+        """Append one observation to the kitchen's and the city's history, each kept to its
+        most recent `history` / `city_history`, forgotten `ttl_ms` after the last."""
+        kitchen, city = f"{self.p}:prep:k:{chef_id}", f"{self.p}:prep:city"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, keep in ((kitchen, history), (city, city_history)):
+                pipe.rpush(key, repr(ratio))
+                pipe.ltrim(key, -keep, -1)
+                pipe.pexpire(key, ttl_ms)
+            await pipe.execute()
 
     async def cancel(self, order_id: str, now_ms: int) -> Transition:
         return _transition(await self._cancel(args=[self.p, self.geo_status, order_id, now_ms]))

@@ -87,3 +87,53 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> None:
     assert "pip install 'homechef-dispatch[lab]'" in done.stderr
     assert "UTC: placed" not in done.stderr  # refused before the day ran
     assert not png.exists()
+
+
+def test_the_lab_runs_what_the_settings_switch_on() -> None:
+    """Each improvement's DISPATCH_ setting reaches the lab's dispatch through the functions
+    `Dispatcher` builds its own from (`round_params`, `prep_params`); the defaults switch
+    none of them on."""
+    import msgspec
+
+    from api.core.dispatch.service import prep_params, round_params
+    from api.lab_dispatch import lab_dispatch
+    from api.settings import load_settings
+    from geo.travel import HaversineTravelModel
+
+    model = HaversineTravelModel()
+    default = lab_dispatch(load_settings({}).dispatch, model)
+    assert default.prep is None
+    assert (default.params.commit_early_s, default.params.stack_max_delay_s) == (None, None)
+    assert not default.params.costs.late_added_only
+    on = load_settings({"DISPATCH_PREP_PREDICTION": "true", "DISPATCH_COMMIT_EARLY_S": "180",
+                        "DISPATCH_LATE_ADDED_ONLY": "1", "DISPATCH_STACK_MAX_DELAY_S": "60",
+                        "DISPATCH_PREP_HISTORY": "7"}).dispatch
+    lab = lab_dispatch(on, model)
+    same = round_params(on, model)
+    assert msgspec.structs.replace(lab.params, pairs=same.pairs) == same
+    assert lab.prep == prep_params(on)
+    assert lab.prep is not None
+    assert lab.prep.history == 7
+    assert (lab.params.commit_early_s, lab.params.stack_max_delay_s) == (180.0, 60.0)
+    assert lab.params.costs.late_added_only
+
+
+def test_a_saved_day_replays_with_the_same_kpis(tmp_path: Path) -> None:
+    """`--save-day` writes the day as a record; `--replay` of it under the same policy and
+    seed gives the same KPIs; `--replay` with `--scenario`, or of a file that is no recorded
+    day, is refused."""
+    rec, a, b = tmp_path / "day.json", tmp_path / "a.json", tmp_path / "b.json"
+    first = CliRunner().invoke(main, ["lab", "--day", "tiny", "--seed", "4", "--quiet",
+                                      "--policy", "improved", "--save-day", str(rec),
+                                      "--json", str(a)])
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["lab", "--replay", str(rec), "--seed", "4", "--quiet",
+                                      "--policy", "improved", "--json", str(b)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(a.read_text())["kpis"] == json.loads(b.read_text())["kpis"]
+    both = CliRunner().invoke(main, ["lab", "--replay", str(rec), "--scenario", str(rec)])
+    assert both.exit_code == 2
+    (tmp_path / "bad.json").write_text('{"orders": []}')
+    bad = CliRunner().invoke(main, ["lab", "--replay", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 1
+    assert "bad recorded day" in bad.output

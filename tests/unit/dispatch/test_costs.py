@@ -259,3 +259,22 @@ def test_inputs_are_validated() -> None:
     with pytest.raises(ValueError, match="weights"):
         CostParams(lateness_weight=-1.0)
     assert CandidateCosts.from_dense(np.ones((2, 3))).n_couriers == 3
+
+
+def test_late_added_only_charges_what_the_courier_adds() -> None:
+    """An order already past its promise: charged in full, every pair costs more than the
+    30-minute penalty and the order would never be offered; with `late_added_only` a pair
+    costs the ride plus only the lateness beyond an instant pickup by that vehicle, and the
+    outside bound stays a lower bound."""
+    orders = one_order(ready_at_s=0.0, promised_at_s=-1200.0, drop_north_m=2000.0)
+    fleet = couriers_south([500.0, 3000.0], [CAR, CAR])
+    full = dense_costs(orders, fleet, now_s=0.0, params=CostParams(), travel=TRAVEL)
+    assert (full > 1800.0).all()
+    added = CostParams(late_added_only=True)
+    c = dense_costs(orders, fleet, now_s=0.0, params=added, travel=TRAVEL)
+    near, far = ride_s(500.0, Vehicle.CAR), ride_s(3000.0, Vehicle.CAR)
+    assert c[0, 0] == pytest.approx(near + 3.0 * near, rel=1e-6)  # late by the ride only
+    assert c[0, 1] == pytest.approx(far + 3.0 * far, rel=1e-6)
+    bound = outside_cost_lower_bound_s(orders, 0.0, now_s=0.0, latest_start_s=0.0,
+                                       params=added, travel=TRAVEL)
+    assert (bound <= c.min(axis=1) + 1e-9).all()

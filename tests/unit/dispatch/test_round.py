@@ -187,3 +187,21 @@ def test_the_same_inputs_give_the_same_plan(policy: str) -> None:
     assert len(first.offers) == 40
     assert len({o.courier_id for o in first.offers}) == 40
     assert len(first.offers) + len(first.unassigned) == 60
+
+
+def test_holding_leaves_an_early_courier_free_for_a_later_round() -> None:
+    """Food ready in 15 min, a courier 200 m away: offered at once by default; with
+    `commit_early_s` = 3 min it would wait 14 min at the counter, so the order waits a
+    round; once the food is 3 minutes off it is offered. A stacked courier is not held."""
+    inputs = city([order("o1", 0, ready_in_s=15 * 60)], [Courier("c1", 200)])
+    assert offered(plan_round(inputs, RoundParams())) == {"o1": "c1"}
+    held = plan_round(inputs, RoundParams(commit_early_s=180.0))
+    assert (held.offers, held.unassigned) == ([], ["o1"])
+    soon = city([order("o1", 0, ready_in_s=3 * 60)], [Courier("c1", 200)])
+    assert offered(plan_round(soon, RoundParams(commit_early_s=180.0))) == {"o1": "c1"}
+    first = order("h1", 0, 1100, chef="chef-A", ready_in_s=15 * 60)
+    stacked = city([order("o2", 0, 1160, chef="chef-A", ready_in_s=15 * 60)],
+                   [Courier("c-heading", 220, status="to_pickup")],
+                   stacks=(HeldOrders(courier_id="c-heading", vehicle="bike", orders=(first,)),))
+    (offer,) = plan_round(stacked, RoundParams(commit_early_s=180.0)).offers
+    assert offer.stacked

@@ -110,3 +110,21 @@ def test_epoch_clock() -> None:
                                        promised_at_s=2400)),
                          order("b", "chef-1", CHEF, 2.1, ready_at_s=120, promised_at_s=2400))
     assert added is not None
+
+
+def test_a_cap_on_the_delay_refuses_a_stack_that_makes_the_first_customer_wait() -> None:
+    """Same chef, the second food ready 10 min after the first: the held order's drop-off
+    moves ~10 min later. Priced in the cost without a cap; refused with a 5-minute cap, and
+    kept with a cap the delay fits under."""
+    held = order("a", "chef-1", CHEF, 2.0, promised_at_s=3600, ready_at_s=300.0)
+    new = order("b", "chef-1", CHEF, 2.0, promised_at_s=3600, ready_at_s=900.0)
+
+    def capped(max_delay_s: float | None) -> float | None:
+        return stack_cost_s(courier(held), new, now_s=0.0, max_stack=2, service_s=120.0,
+                            travel=MODEL, max_delay_s=max_delay_s)
+
+    uncapped = capped(None)
+    assert uncapped is not None
+    assert uncapped >= 600.0 - 1  # the first customer's 10-minute wait is in the cost
+    assert capped(300.0) is None
+    assert capped(900.0) == uncapped

@@ -9,12 +9,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from api.simulator.kpis import percentile
+from dispatch.day_kpis import percentile
+from dispatch.prep import PrepParams
 from dispatch.round import RoundInputs, RoundParams, RoundPlan, plan_round
 from geo.travel import HaversineTravelModel, Vehicle
 from lab.city import Day, LabCourier, LabOrder, build_day
 from lab.engine import LabDispatch, RunResult, nearest_members, simulate_day
 from lab.kpis import lab_kpis, series
+from lab.policies import apply_policy
 from lab.scenario import PRESETS, Couriers, Scenario, Shift
 
 T0 = 1_788_796_800_000
@@ -92,6 +94,40 @@ def test_food_ready_early_brings_the_order_forward() -> None:
     (r,) = _run(_day([order], [_courier(0, CHEF)])).orders
     assert r.assigned_ms == T0 + 8 * MIN + 5000
     assert r.picked_up_ms == r.assigned_ms
+
+
+def test_a_slow_kitchen_is_learnt_and_its_next_order_sent_later() -> None:
+    """A kitchen that declares 10 minutes and takes 20: its first order's courier (at the
+    counter) waits 10 minutes either way. With prediction (`-prep`) the second order, accepted
+    once the first was delivered (the courier idle at its door), is predicted at 20 minutes,
+    so its courier is sent for then and waits only the queue-entry lead; trusting the
+    declared time it waits 10 minutes again."""
+    orders = [_order(i, pickup=CHEF, dropoff=_east(800.0), accepted_ms=start,
+                     estimated_ready_ms=start + 10 * MIN, ready_ms=start + 20 * MIN,
+                     promised_ms=start + 60 * MIN)
+              for i, start in enumerate((T0 + MIN, T0 + 35 * MIN))]
+    day = _day(orders, [_courier(0, CHEF)])
+    waits = {}
+    for prep in (None, PrepParams()):
+        run = simulate_day(day, LabDispatch(prep=prep), MODEL)
+        waits[prep is not None] = [(r.picked_up_ms or 0) - (r.at_chef_ms or 0)
+                                   for r in run.orders]
+    assert waits[False][0] == waits[True][0] >= 10 * MIN
+    assert waits[False][1] >= 10 * MIN
+    assert waits[True][1] <= 60_000  # the queue-entry lead, no more
+
+
+def test_the_improvements_decide_through_the_production_planner() -> None:
+    """Under the `improved` policy too, each round's plan is `plan_round`'s for its inputs
+    with the policy's parameters (holding, added lateness, no stacking): the lab never
+    copies a policy."""
+    day = build_day(PRESETS["tiny"], 3)
+    d = apply_policy("improved", LabDispatch())
+    rounds: list[tuple[RoundInputs, RoundPlan]] = []
+    run = simulate_day(day, d, MODEL, on_round=lambda i, p: rounds.append((i, p)))
+    assert rounds
+    assert all(plan == plan_round(inputs, d.params) for inputs, plan in rounds)
+    assert sum(r.delivered_ms is not None for r in run.orders) == len(day.orders)
 
 
 def _crossing_day() -> Day:

@@ -7,7 +7,7 @@ from geo.travel import HaversineTravelModel
 from lab.city import build_day
 from lab.engine import LabDispatch, simulate_day
 from lab.kpis import lab_kpis
-from lab.policies import POLICIES, apply_policy
+from lab.policies import COMMIT_EARLY_S, POLICIES, STACK_MAX_DELAY_S, apply_policy
 from lab.scenario import PRESETS
 
 PRODUCTION = LabDispatch(params=RoundParams(policy="optimal", candidates=9, max_stack=3),
@@ -15,13 +15,25 @@ PRODUCTION = LabDispatch(params=RoundParams(policy="optimal", candidates=9, max_
 
 
 def test_each_policy_changes_only_what_its_name_says() -> None:
-    """Matcher and stack bound as named; every other setting is production's."""
+    """Matcher, stack bound and the improvements (prep prediction, holding early couriers,
+    the stacking delay cap) as named; every other setting is production's."""
     expected = {"greedy": ("greedy", 3), "optimal": ("optimal", 3),
-                "greedy-nostack": ("greedy", 1), "optimal-nostack": ("optimal", 1)}
+                "greedy-nostack": ("greedy", 1), "optimal-nostack": ("optimal", 1),
+                "greedy-prep": ("greedy", 3), "optimal-prep": ("optimal", 3),
+                "optimal-prep-hold": ("optimal", 3), "optimal-prep-stackcap": ("optimal", 3),
+                "optimal-prep-nostack": ("optimal", 1),
+                "optimal-prep-hold-nostack": ("optimal", 1), "improved": ("optimal", 1)}
     assert set(POLICIES) == set(expected)
     for name, (matcher, max_stack) in expected.items():
         d = apply_policy(name, PRODUCTION)
         assert (d.params.policy, d.params.max_stack) == (matcher, max_stack)
+        improved = name == "improved"  # prep, hold and added lateness, no stacking
+        assert (d.prep is not None) == ("-prep" in name or improved)
+        assert d.params.commit_early_s == (
+            COMMIT_EARLY_S if "-hold" in name or improved else None)
+        assert d.params.costs.late_added_only == improved
+        assert d.params.stack_max_delay_s == (
+            STACK_MAX_DELAY_S if "-stackcap" in name else None)
         assert d.params.candidates == 9
         assert d.round_s == 3.0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.simulator.kpis import (
+from dispatch.day_kpis import (
     Holding,
     OrderTimeline,
     compute_kpis,

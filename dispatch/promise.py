@@ -1,4 +1,8 @@
-"""Food-ready and promised delivery times: pure, from ``now`` and the order's facts."""
+"""Food-ready and promised delivery times: pure, from ``now`` and the order's facts.
+
+Commerce promises with these (`api.commerce.orders`); the lab draws its day's promises with
+the same code (`lab.city`), which is why they sit in the pure core.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""KPIs of a simulated day from the timestamps the simulator observed (pure).
+"""KPIs of a simulated day from the timestamps observed (pure), one definition for the live
+simulator (`homechef simulate`, `api.simulator`) and the lab (`lab.kpis`).
 
 Times are seconds on one clock (the simulator's wall clock, UTC epoch seconds).
 """
