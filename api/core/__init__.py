@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+from api.core.apps.controllers import HANDLERS as APP_HANDLERS
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
@@ -88,7 +89,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         handlers=[GpsController, *FLEET_HANDLERS, ZoneController, RoutingController,
                   RouteLegController,
                   CourierDispatchController, FleetDispatchController, TrackingController,
-                  console_static()],
+                  console_static(), *APP_HANDLERS],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),

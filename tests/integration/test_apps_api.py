@@ -1,7 +1,5 @@
-"""What a courier is shown of a job, end to end on real services: commerce's order events
-carry the details through its outbox and JetStream, core keeps them in its orders view, and
-the offer (socket and HTTP) and the courier's orders list show them with distances and ETAs.
-No other courier sees any of it."""
+"""The apps' APIs end to end on real services (commerce's events reach core through its
+outbox and JetStream): what a courier is shown of a job, and the customer's share link."""
 
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ from typing import Any
 import pytest
 import websockets
 
+from api.core.tracking.share import ShareKey
 from api.settings import Settings
 from geo.distance import haversine_m
 from tests.system import CHEF_AT, DOOR_AT, running_system, until
@@ -24,7 +23,7 @@ JOB_FIELDS = ("pickup_address", "dropoff_address", "chef_name", "customer_name",
 
 @pytest.fixture(scope="module")
 async def system(settings: Settings) -> Any:
-    async with running_system(settings, dispatch__round_s=0.2) as s:
+    async with running_system(settings, dispatch__round_s=0.2, ws__share_grace_s=1.0) as s:
         yield s
 
 
@@ -117,3 +116,85 @@ async def test_offer_and_orders_carry_what_the_courier_needs(system: Any) -> Non
     assert on_board["pickup_distance_m"] == 0
     assert abs(on_board["dropoff_distance_m"]
                - haversine_m(here[0], here[1], DOOR_AT[0], DOOR_AT[1])) <= 1
+
+
+async def test_share_link_shows_one_order_to_anyone_holding_it(system: Any) -> None:
+    """Only the order's customer makes a share link, only while the order is active; the
+    link's page and its API show that order's status, timeline and chef (nothing about the
+    customer), with no login. A forged, tampered or expired token shows nothing; once the
+    order ended, the link lasts SHARE_GRACE_S more."""
+    chef, dish = await system.chef("Casa Lia")
+    customer = await system.register("customer", "Bea", phone="+377699887766")
+    stranger = await system.register("customer", "Cy")
+    order = await system.paid_order(customer, dish)
+    await system.chef_sets(chef, order["id"], "accepted")
+    share = f"/api/v1/orders/{order['id']}/share"
+
+    async def known_to_core() -> bool:
+        r = await system.http.post(share, headers=customer.headers)
+        return r.status_code != 404
+
+    await until(known_to_core)
+    assert (await system.http.post(share)).status_code == 401
+    assert (await system.http.post(share, headers=stranger.headers)).status_code == 403
+    assert (await system.http.post(share, headers=chef.headers)).status_code == 403
+    r = await system.http.post(share, headers=customer.headers)
+    assert r.status_code == 201, r.text
+    link = r.json()
+    token = link["url"].rsplit("/track/", 1)[1]
+    assert link["url"] == f"{system.core.url}/track/{token}"
+    assert link["expires_at"].endswith("Z")
+
+    page = await system.http.get(f"/track/{token}")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    r = await system.http.get(f"/api/v1/track/{token}")
+    assert r.status_code == 200, r.text
+    shown = r.json()
+    assert shown["order_id"] == order["id"]
+    assert shown["status"] == "accepted"
+    assert shown["active"] is True
+    assert shown["chef_name"] == "Casa Lia"
+    assert [s["status"] for s in shown["timeline"]] == ["placed", "accepted"]
+    for private in ("Bea", "9887766", "Avenue", "Ring twice"):
+        assert private not in r.text
+
+    async with websockets.connect(f"{system.core.ws_url}/ws/track/{token}") as ws:
+        first = json.loads(await ws.recv())
+        assert first["type"] == "ORDER_STATUS_UPDATE"
+        assert first["payload"]["status"] == "accepted"
+
+    key = ShareKey(system.settings.server.jwt_secret)
+    body, mac = token.split(".")
+    tampered = f"{body}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+    forged = ShareKey("not-the-secret").issue(order["id"], int(time.time()) + 600)
+    for bad in (tampered, forged, "x", "a.b.c"):
+        r = await system.http.get(f"/api/v1/track/{bad}")
+        assert r.status_code == 404, (bad, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    expired = key.issue(order["id"], int(time.time()) - 1)
+    r = await system.http.get(f"/api/v1/track/{expired}")
+    assert r.status_code == 410
+    assert r.json()["type"].endswith(":share_expired")
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        async with websockets.connect(f"{system.core.ws_url}/ws/track/{expired}") as ws:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4410
+
+    # Ended: no new link; the old one shows the end for SHARE_GRACE_S (1 s here), then 410.
+    await system.chef_sets(chef, order["id"], "cancelled")
+
+    async def ended() -> Any:
+        r = await system.http.get(f"/api/v1/track/{token}")
+        return r.status_code == 200 and not r.json()["active"] and r.json()
+
+    assert (await until(ended))["status"] == "cancelled"
+    r = await system.http.post(share, headers=customer.headers)
+    assert r.status_code == 409
+    assert r.json()["type"].endswith(":order_not_active")
+
+    async def gone() -> bool:
+        return (await system.http.get(f"/api/v1/track/{token}")).status_code == 410
+
+    await until(gone, timeout_s=5)
