@@ -91,7 +91,7 @@ class System:
         r = await self.shop.put("/api/v1/chef/profile", headers=chef.headers, json={
             "business_name": name, "latitude": CHEF_AT[0], "longitude": CHEF_AT[1],
             "address": "12 Rue Grimaldi, Monaco", "service_radius": 10,
-            "delivery_fee_cents": 450, "prep_time_minutes": 10, "operating_hours": ALL_DAY})
+            "delivery_fee_cents": 450, "prep_time_minutes": 1, "operating_hours": ALL_DAY})
         assert r.status_code == 200, r.text
         profile = r.json()
         admin = await self.admin()
@@ -102,7 +102,7 @@ class System:
                                 json={"is_online": True, "accepting_orders": True})
         assert r.status_code == 200, r.text
         r = await self.shop.post("/api/v1/chef/menu", headers=chef.headers, json={
-            "name": "Lasagne", "price_cents": 1400, "category": "mains", "prep_time": 10})
+            "name": "Lasagne", "price_cents": 1400, "category": "mains", "prep_time": 1})
         assert r.status_code == 201, r.text
         dish = r.json()
         dish["chef_id"] = profile["id"]

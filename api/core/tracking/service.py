@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from enum import StrEnum
 
@@ -25,6 +26,7 @@ from api.core.services import CoreServices
 from api.core.tracking.share import ShareKey, ShareRefusal, ShareRefused
 from api.resources import Resources
 from api.settings import Settings
+from geo.travel import Vehicle
 from streams.catalog import ORDERS, Names
 from streams.courier_hub import CourierHub
 from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
@@ -89,6 +91,9 @@ class TrackSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
     status: OrderStatusUpdate
     location: DeliveryLocation | None = None
+    pickup_eta_s: int | None = None
+    """Seconds until the assigned courier reaches the kitchen (the chef times the food by
+    it); None before a courier is assigned, without its fix, or once the food is on board."""
 
 
 FINAL_STATUSES = frozenset({"delivered", "cancelled", "refunded"})
@@ -291,7 +296,21 @@ class Tracking:
         loaded = await self.authorize(who, order_id)
         location = await self.location_of(loaded.track)
         return TrackSnapshot(status=_status_decoder.decode(loaded.status),
-                             location=_location_decoder.decode(location) if location else None)
+                             location=_location_decoder.decode(location) if location else None,
+                             pickup_eta_s=await self.to_kitchen_s(loaded.track))
+
+    async def to_kitchen_s(self, track: OrderTrack) -> int | None:
+        """The assigned courier's travel time from its last fix to the kitchen (bike speed,
+        as the order's ETA: core does not know the vehicle here)."""
+        if (not track.courier_id or track.pickup is None
+                or track.status in ("picked_up", "delivering", *FINAL_STATUSES)):
+            return None
+        pos = await self.core.couriers.position(track.courier_id)
+        if pos is None:
+            return None
+        travel_s = self.core.travel.model.travel_s(pos.lat, pos.lng, track.pickup.lat,
+                                                   track.pickup.lng, Vehicle.BIKE)
+        return math.ceil(travel_s) if math.isfinite(travel_s) else None
 
     # -- share links -------------------------------------------------------------------------
     async def share(self, who: Identity, order_id: str, base_url: str) -> ShareLink:
