@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ import websockets
 
 from api.core.tracking.share import ShareKey
 from api.settings import Settings
+from geo.distance import haversine_m
 from tests.browser.conftest import ARTIFACTS
 from tests.system import CHEF_AT, DOOR_AT, PASSWORD, System, running_system, until
 
@@ -69,13 +71,16 @@ class Device:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def drive_to(self, to: tuple[float, float], steps: int = 4) -> None:
-        """Move in ``steps`` hops, each held long enough to be indexed."""
-        start = self.at
+    async def drive_to(self, to: tuple[float, float], speed_mps: float = 50.0) -> None:
+        """Move to ``to`` at ``speed_mps`` (ingest rejects fixes implying over 70 m/s), then
+        hold there long enough for a fix to be sent."""
+        start, tick_s = self.at, 0.1
+        steps = max(1, math.ceil(haversine_m(*start, *to) / (speed_mps * tick_s)))
         for i in range(1, steps + 1):
             f = i / steps
             self.at = (start[0] + (to[0] - start[0]) * f, start[1] + (to[1] - start[1]) * f)
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(tick_s)
+        await asyncio.sleep(0.35)
 
     async def report(self, order_id: str, status: str) -> Any:
         return await self.system.http.put(
@@ -145,7 +150,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     r = await system.http.put("/api/v1/delivery/availability", json={
         "online": True, "vehicle": "bike"}, headers=system.core.auth(courier_id, "delivery"))
     assert r.status_code == 200, r.text
-    device = Device(system, courier_id, (CHEF_AT[0] + 0.008, CHEF_AT[1] + 0.002))
+    device = Device(system, courier_id, (CHEF_AT[0] + 0.0011, CHEF_AT[1]))  # 120 m north
     async with device.running():
         offer = await asyncio.wait_for(device.offers.get(), 15)
         assert offer["order_id"] == oid
@@ -154,26 +159,27 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
                                    headers=system.core.auth(courier_id, "delivery"))
         assert r.status_code == 200, r.text
 
-        # The kitchen sees the courier coming; the customer sees it on the map.
-        eta = kitchen.locator(f'article[data-order-id="{oid}"] .courier-eta')
-        await kitchen.wait_for_function(
-            "(el) => el.dataset.courierEtaS !== ''", arg=await eta.element_handle(),
-            timeout=15000)
-        assert "Courier arrives in" in await eta.inner_text()
+        # The chef cooks; the customer sees the courier on the map with an ETA, and the
+        # kitchen sees when the courier will be there.
         await kitchen.locator(f'article[data-order-id="{oid}"] button[data-target="preparing"]'
                               ).click()
         await kitchen.locator(f'article[data-order-id="{oid}"] button[data-target="ready"]'
                               ).click()
         await kitchen.locator(f'article[data-order-id="{oid}"][data-status="ready"]').wait_for()
-
         await track.wait_for_function("document.querySelector('#eta').dataset.etaS !== ''",
                                       timeout=15000)
         first_eta = await eta_s(track)
         await device.drive_to(CHEF_AT)
+        eta = kitchen.locator(f'article[data-order-id="{oid}"] .courier-eta')
+        await kitchen.wait_for_function(
+            "(el) => el.dataset.courierEtaS !== ''", arg=await eta.element_handle(),
+            timeout=15000)
+        assert "Courier arrives in" in await eta.inner_text()
         r = await device.report(oid, "picked_up")
         assert r.status_code == 200, r.text
         await track.locator('#status-text[data-status="picked_up"]').wait_for(timeout=15000)
-        await device.drive_to(((CHEF_AT[0] + DOOR_AT[0]) / 2, (CHEF_AT[1] + DOOR_AT[1]) / 2))
+        await device.drive_to((CHEF_AT[0] + (DOOR_AT[0] - CHEF_AT[0]) * 0.4,
+                               CHEF_AT[1] + (DOOR_AT[1] - CHEF_AT[1]) * 0.4))  # 210 m to go
         await track.wait_for_function(
             f"Number(document.querySelector('#eta').dataset.etaS) < {first_eta}",
             timeout=15000)
@@ -184,7 +190,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
         r = await device.report(oid, "delivered")
         assert r.status_code == 409, r.text
         assert "from the drop-off" in r.json()["detail"]
-        await device.drive_to(DOOR_AT, steps=2)
+        await device.drive_to(DOOR_AT)
 
         async def delivered() -> bool:
             return (await device.report(oid, "delivered")).status_code == 200
