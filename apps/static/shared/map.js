@@ -1,6 +1,7 @@
 // One small map component for the apps, over MapLibre GL JS served by core from the
 // installed `maplibre` package (/apps/vendor/). Without configured tiles the base is a plain
-// background: the points and routes still show where things are. Without WebGL the map
+// background: the points and routes still show where things are. Tiles (OpenStreetMap data)
+// carry their attribution. Without WebGL the map
 // says so instead of failing.
 
 const OSM = "© OpenStreetMap contributors";
@@ -29,7 +30,7 @@ export class AppMap {
     try {
       this.map = new maplibregl.Map({
         container: el, style: style(opts.tileUrl), center: opts.center || [0, 0], zoom: 13,
-        attributionControl: { compact: true, customAttribution: opts.tileUrl ? undefined : OSM },
+        attributionControl: { compact: true },
       });
       this.map.keyboard.enable();
       this.ready = new Promise((resolve) => this.map.on("load", resolve));
