@@ -121,6 +121,11 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await app.fill("#email", rider.email)
     await app.fill("#password", PASSWORD)
     await app.press("#password", "Enter")
+    # Installable: a manifest, and a service worker over the app's folder.
+    await app.wait_for_function(
+        "navigator.serviceWorker.getRegistration('/courier/').then((r) => !!r)")
+    manifest = await system.http.get("/courier/manifest.webmanifest")
+    assert manifest.json()["start_url"] == "/courier/"
     await app.locator("#online").click()
     await app.locator('#online[data-online="true"]').wait_for()
     offer = app.locator(f'#offer[data-order-id="{oid}"]')
