@@ -193,6 +193,11 @@ class WsSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     queue_size: PositiveInt = 256
     """Outgoing messages buffered per WebSocket before the slow-client policy applies."""
+    share_ttl_s: Annotated[Seconds, env("SHARE_TTL_S")] = 4 * 3600.0
+    """A tracking share link (`POST /orders/{id}/share`) expires this long after it is made."""
+    share_grace_s: Annotated[Seconds, env("SHARE_GRACE_S")] = 1800.0
+    """A share link still shows its order this long after it was delivered or cancelled (the
+    end of the timeline), then no more."""
 
 
 class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -38,6 +38,28 @@ class OrderLine(msgspec.Struct, frozen=True, kw_only=True):
     notes: str = ""
 
 
+class DeliveryDetails(msgspec.Struct, frozen=True, kw_only=True):
+    """What a courier needs to decide on and carry out a delivery, as commerce knows it.
+
+    Commerce sends it with every order event so core can show it to couriers without reading
+    commerce's tables. Only what a courier may see: the customer's first name, and their
+    phone masked (commerce never sends the number itself).
+    """
+
+    pickup_address: str = ""
+    dropoff_address: str = ""
+    chef_name: str = ""
+    """The chef's business name."""
+    customer_name: str = ""
+    """The customer's first name only."""
+    customer_phone_masked: str = ""
+    """E.g. ``•••• 4567``; empty when the customer gave no phone."""
+    instructions: str = ""
+    items_count: int = 0
+    payout_cents: int = 0
+    """The courier's pay for this job: the delivery fee plus the tip."""
+
+
 class OrderCreated(_Event, frozen=True, kw_only=True, tag="order.created"):
     """A paid order: it now reaches the chef and dispatch."""
 
@@ -53,6 +75,8 @@ class OrderCreated(_Event, frozen=True, kw_only=True, tag="order.created"):
     chef_user_id: str = ""
     """The chef's user id (the ``sub`` of the chef's tokens)."""
     items: tuple[OrderLine, ...] = ()
+    details: DeliveryDetails | None = None
+    """For the courier (None from older producers)."""
 
 
 class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
@@ -75,6 +99,8 @@ class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
     item_count: int = 0
     chef_user_id: str = ""
     """The chef's user id (the ``sub`` of the chef's tokens); ``chef_id`` is the profile id."""
+    details: DeliveryDetails | None = None
+    """For the courier (None from older producers)."""
 
 
 # -- dispatch.* (core → commerce) ----------------------------------------------------------

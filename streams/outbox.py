@@ -35,7 +35,9 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     """Authenticated, but not the order's customer, chef or staff."""
     NOT_FOUND = 4404
-    """No such order."""
+    """No such order (or a share link that names none)."""
+    GONE = 4410
+    """A share link that expired, or whose order ended more than SHARE_GRACE_S ago."""
     HEARTBEAT_TIMEOUT = 4408
     """Nothing (not even PONG) heard from the client within the idle timeout."""
     SLOW_CONSUMER = 4008

@@ -25,6 +25,7 @@ __all__ = [
     "AssignedBy",
     "CellHeat",
     "ClientMessage",
+    "CourierJob",
     "CourierMessage",
     "CourierPosition",
     "CourierPositionPayload",
@@ -233,7 +234,33 @@ class _CourierPayload(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class OfferPayload(_CourierPayload, frozen=True, kw_only=True):
+class CourierJob(_CourierPayload, frozen=True, kw_only=True):
+    """What a courier needs to decide on a job and carry it out, beside its points.
+
+    Names and addresses come from commerce's order events (core keeps them in its orders
+    view); the customer's phone only masked. Distances are straight-line metres, ETAs the
+    process's travel model (roads when built) for the courier's vehicle. ``pickup_*``: from
+    the courier's last fix to the chef (0 once the food is on board; None without a fix).
+    ``dropoff_*``: from the chef to the door, or from the courier once the food is on board.
+    """
+
+    pickup_address: str = ""
+    dropoff_address: str = ""
+    chef_name: str = ""
+    customer_name: str = ""
+    """First name only."""
+    customer_phone_masked: str = ""
+    instructions: str = ""
+    items_count: int = 0
+    payout_cents: int = 0
+    """The courier's pay for this job (delivery fee plus tip)."""
+    pickup_distance_m: int | None = None
+    pickup_eta_s: int | None = None
+    dropoff_distance_m: int | None = None
+    dropoff_eta_s: int | None = None
+
+
+class OfferPayload(CourierJob, frozen=True, kw_only=True):
     offer_id: str
     order_id: str
     pickup: Point

@@ -7,6 +7,7 @@ import gc
 
 from nats.aio.msg import Msg
 
+from api.core.apps.controllers import HANDLERS as APP_HANDLERS
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
@@ -100,7 +101,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
         handlers=[GpsController, *FLEET_HANDLERS, ZoneController, RoutingController,
                   RouteLegController,
                   CourierDispatchController, FleetDispatchController, TrackingController,
-                  console_static()],
+                  console_static(), *APP_HANDLERS],
         startup=[core.bind, tracking.bind, freeze_heap],
         workers=[("indexer", run_indexer), ("zones", follow_zones),
                  ("orders-view", project_orders), ("dispatcher", run_dispatcher),

@@ -59,6 +59,7 @@ class CoreServices:
         )
         self._bound["dispatch"] = dispatcher
         dispatcher.records = records = DispatchRecords(res.db, ns)
+        dispatcher.view = self.orders
         self.orders.listeners.append(dispatcher.on_order_event)
         dispatcher.rebuilder = Rebuilder(
             store=dispatcher.store, view=self.orders, js=res.js,

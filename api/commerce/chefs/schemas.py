@@ -37,6 +37,8 @@ class ChefProfile(msgspec.Struct, frozen=True, kw_only=True):
     """Kilometres."""
     latitude: float
     longitude: float
+    address: str
+    """The kitchen's street address (where couriers pick up)."""
     operating_hours: OperatingHours
     timezone: str
     delivery_fee_cents: int
@@ -60,6 +62,8 @@ class ChefProfileWrite(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     banner_image: Url = ""
     latitude: Latitude
     longitude: Longitude
+    address: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    """The kitchen's street address, shown to the courier sent there."""
     service_radius: Annotated[float, msgspec.Meta(gt=0, le=100)] = 10.0
     delivery_fee_cents: Cents = 0
     minimum_order_cents: Cents = 0

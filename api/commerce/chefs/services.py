@@ -22,8 +22,9 @@ from api.resources import Resources
 CHEF_COLS = (
     "id, user_id, business_name, description, cuisines, specialties, profile_image, "
     "banner_image, status, rating, total_reviews, total_orders, is_online, accepting_orders, "
-    "service_radius, latitude, longitude, operating_hours::text AS operating_hours, timezone, "
-    "delivery_fee_cents, minimum_order_cents, prep_time_minutes, price_range, "
+    "service_radius, latitude, longitude, address, "
+    "operating_hours::text AS operating_hours, timezone, delivery_fee_cents, "
+    "minimum_order_cents, prep_time_minutes, price_range, "
     "(status = 'approved') AS verified, verified_at, created_at, updated_at"
 )
 _hours_decoder = msgspec.json.Decoder(OperatingHours)
@@ -110,8 +111,8 @@ class ChefService:
             f"""INSERT INTO chef_profiles (user_id, business_name, description, cuisines,
                     specialties, profile_image, banner_image, latitude, longitude,
                     service_radius, delivery_fee_cents, minimum_order_cents,
-                    prep_time_minutes, operating_hours, timezone, price_range)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14::jsonb,$15,$16)
+                    prep_time_minutes, operating_hours, timezone, price_range, address)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14::jsonb,$15,$16,$17)
                 ON CONFLICT (user_id) DO UPDATE SET
                     business_name = EXCLUDED.business_name,
                     description = EXCLUDED.description, cuisines = EXCLUDED.cuisines,
@@ -124,13 +125,13 @@ class ChefService:
                     prep_time_minutes = EXCLUDED.prep_time_minutes,
                     operating_hours = EXCLUDED.operating_hours,
                     timezone = EXCLUDED.timezone, price_range = EXCLUDED.price_range,
-                    updated_at = now()
+                    address = EXCLUDED.address, updated_at = now()
                 RETURNING {CHEF_COLS}""",
             user_uuid(user_id), req.business_name, req.description, req.cuisines,
             req.specialties, req.profile_image, req.banner_image, req.latitude, req.longitude,
             req.service_radius, req.delivery_fee_cents, req.minimum_order_cents,
             req.prep_time_minutes, msgspec.json.encode(req.operating_hours).decode(),
-            req.timezone, req.price_range)
+            req.timezone, req.price_range, req.address)
         assert row is not None
         chef = chef_from_row(row)
         await self._notify_index(chef.id)

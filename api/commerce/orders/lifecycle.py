@@ -17,7 +17,13 @@ from api.commerce.payments.refunds import refund_order
 from api.problems import Problem
 from dispatch.promise import epoch_ms, ready_at
 from streams.catalog import Names
-from streams.events import LatLng, OrderCreated, OrderLine, OrderStatusChanged
+from streams.events import (
+    DeliveryDetails,
+    LatLng,
+    OrderCreated,
+    OrderLine,
+    OrderStatusChanged,
+)
 
 CUSTOMER_MESSAGES: dict[str, str] = {
     "accepted": "Your order has been accepted! Chef is preparing your food.",
@@ -64,14 +70,10 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
     if target == "cancelled" and row["payment_status"] == "paid":
         await refund_order(conn, commerce.payments, row["id"], reason or "order cancelled")
     if row["payment_status"] != "unpaid" or target != "cancelled":
-        chef_user = await conn.fetchval(
-            "SELECT user_id::text FROM chef_profiles WHERE id = $1", row["chef_id"])
-        item_count = await conn.fetchval(
-            "SELECT coalesce(sum(quantity), 0)::int FROM order_items WHERE order_id = $1",
-            row["id"])
+        chef_user, details = await courier_details(conn, row)
         await enqueue(conn, names.order_event("status", str(row["id"])),
                       status_event(row, previous=current, now=now, chef_user_id=chef_user,
-                                   item_count=item_count))
+                                   item_count=details.items_count, details=details))
     await notify(conn, row["customer_id"], "ORDER_STATUS_UPDATE", "Order update",
                  CUSTOMER_MESSAGES.get(target, f"Your order is {target}."),
                  {"order_id": str(row["id"]), "status": target,
@@ -82,8 +84,37 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
     return row
 
 
+_DETAILS = """
+SELECT cp.user_id::text AS chef_user_id, cp.business_name, cp.address AS chef_address,
+       u.first_name, u.phone,
+       (SELECT coalesce(sum(quantity), 0)::int FROM order_items WHERE order_id = $1) AS items
+FROM orders o JOIN chef_profiles cp ON cp.id = o.chef_id JOIN users u ON u.id = o.customer_id
+WHERE o.id = $1
+"""
+
+
+def mask_phone(phone: str | None) -> str:
+    """A phone number as a courier may see it: its last four digits only."""
+    digits = [c for c in phone or "" if c.isdigit()]
+    return f"•••• {''.join(digits[-4:])}" if len(digits) >= 4 else ""
+
+
+async def courier_details(conn: asyncpg.Connection,
+                          order: asyncpg.Record) -> tuple[str, DeliveryDetails]:
+    """The chef's user id and what the courier of ``order`` needs (one query)."""
+    r = await conn.fetchrow(_DETAILS, order["id"])
+    assert r is not None  # the order's row is locked or just written by the caller
+    return r["chef_user_id"], DeliveryDetails(
+        pickup_address=r["chef_address"], dropoff_address=order["delivery_address"],
+        chef_name=r["business_name"], customer_name=r["first_name"],
+        customer_phone_masked=mask_phone(r["phone"]), instructions=order["instructions"],
+        items_count=r["items"],
+        payout_cents=order["delivery_fee_cents"] + order["tip_cents"])
+
+
 def status_event(row: asyncpg.Record, *, previous: str | None, now: datetime,
-                 chef_user_id: str = "", item_count: int = 0) -> OrderStatusChanged:
+                 chef_user_id: str = "", item_count: int = 0,
+                 details: DeliveryDetails | None = None) -> OrderStatusChanged:
     return OrderStatusChanged(
         order_id=str(row["id"]), order_number=row["order_number"],
         customer_id=str(row["customer_id"]), chef_id=str(row["chef_id"]),
@@ -95,6 +126,7 @@ def status_event(row: asyncpg.Record, *, previous: str | None, now: datetime,
         promised_at_ms=(epoch_ms(row["estimated_delivery"])
                         if row["estimated_delivery"] else None),
         total_cents=row["total_cents"], item_count=item_count, chef_user_id=chef_user_id,
+        details=details,
     )
 
 
@@ -107,8 +139,7 @@ async def on_paid(conn: asyncpg.Connection, commerce: Commerce, names: Names,
            WHERE id = $1 AND payment_status = 'unpaid' RETURNING *""", order["id"], payment_id)
     if row is None:
         return  # already paid: nothing to announce twice
-    chef_user = await conn.fetchval("SELECT user_id FROM chef_profiles WHERE id = $1",
-                                    row["chef_id"])
+    chef_user, details = await courier_details(conn, row)
     lines = await conn.fetch(
         """SELECT menu_item_id::text AS menu_item_id, name, quantity, price_cents, notes
            FROM order_items WHERE order_id = $1 ORDER BY created_at, id""", row["id"])
@@ -118,9 +149,10 @@ async def on_paid(conn: asyncpg.Connection, commerce: Commerce, names: Names,
         pickup=LatLng(row["pickup_lat"], row["pickup_lng"]),
         dropoff=LatLng(row["delivery_lat"], row["delivery_lng"]),
         total_cents=row["total_cents"], created_at_ms=epoch_ms(row["created_at"]),
-        chef_user_id=str(chef_user), items=tuple(OrderLine(**dict(r)) for r in lines)))
+        chef_user_id=chef_user, items=tuple(OrderLine(**dict(r)) for r in lines),
+        details=details))
     items = [{"name": r["name"], "quantity": r["quantity"], "notes": r["notes"]} for r in lines]
-    await notify(conn, chef_user, "NEW_ORDER", "New Order!",
+    await notify(conn, uuid.UUID(chef_user), "NEW_ORDER", "New Order!",
                  f"You have a new order #{row['order_number']}",
                  {"order_id": str(row["id"]), "order_number": row["order_number"],
                   "items": items, "total_cents": row["total_cents"],

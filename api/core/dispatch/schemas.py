@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from streams.wire import CourierJob
+
 __all__ = [
     "AssignRequest",
     "Availability",
@@ -31,7 +33,9 @@ class CourierStatus(msgspec.Struct, frozen=True, kw_only=True):
     vehicle: str | None = None
 
 
-class Offer(msgspec.Struct, frozen=True, kw_only=True):
+class Offer(CourierJob, frozen=True, kw_only=True):
+    """An open offer, with what the courier needs to decide (`CourierJob`)."""
+
     offer_id: str
     order_id: str
     pickup: dict[str, float]
@@ -50,7 +54,10 @@ class OfferDecision(msgspec.Struct, frozen=True, kw_only=True):
     status: str
 
 
-class DispatchOrder(msgspec.Struct, frozen=True, kw_only=True):
+class DispatchOrder(CourierJob, frozen=True, kw_only=True):
+    """An order in dispatch. The courier's own orders carry the `CourierJob` fields; the
+    fleet's lists leave them empty."""
+
     order_id: str
     order_number: str
     status: str

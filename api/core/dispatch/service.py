@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h3
 import msgspec
@@ -51,6 +51,7 @@ from api.observability import Metrics
 from api.settings import DispatchSettings, Settings
 from api.stores.live_index import Hit, LiveIndex, NearbyMember, NearestFinder
 from api.travel import Travel, straight_line_travel
+from dispatch.brief import courier_job, job_legs
 from dispatch.costs import CostParams, PairTravelModel
 from dispatch.lifecycle import (
     ACTIVE_ORDER_STATES,
@@ -89,7 +90,10 @@ from streams.events import (
     encode,
 )
 from streams.jetstream import publish, raise_if_cancelling
-from streams.wire import Point
+from streams.wire import CourierJob, Point
+
+if TYPE_CHECKING:
+    from api.core.tracking.orders_view import OrdersView
 
 log = logging.getLogger("homechef.dispatch")
 
@@ -160,9 +164,11 @@ class StateRebuilding(RuntimeError):
     """The dispatch state is being rebuilt after Redis lost it: try again shortly."""
 
 
-def order_view(o: OrderRecord, now_ms: int) -> DispatchOrder:
-    """An order as the dispatch endpoints show it; late: past its promise, not delivered."""
+def order_view(o: OrderRecord, now_ms: int, job: CourierJob | None = None) -> DispatchOrder:
+    """An order as the dispatch endpoints show it; late: past its promise, not delivered.
+    ``job``: what its courier is shown of it (the courier's own list)."""
     return DispatchOrder(
+        **(msgspec.structs.asdict(job) if job else {}),
         order_id=o.order_id, order_number=o.number, status=o.state.value,
         courier_id=o.courier_id, pickup=_latlng(o.pickup), dropoff=_latlng(o.dropoff),
         ready_at=o.ready_ms, promised_at=o.promised_ms,
@@ -174,6 +180,15 @@ def order_view(o: OrderRecord, now_ms: int) -> DispatchOrder:
 def _latlng(p: Point | None) -> dict[str, float]:
     """A point as the courier API's ``{"lat", "lng"}`` (0, 0 when unknown)."""
     return {"lat": p.lat, "lng": p.lng} if p else {"lat": 0.0, "lng": 0.0}
+
+
+def _vehicle(raw: bytes | str | None) -> Vehicle:
+    """A vehicle as the store holds it (bike when unknown, as everywhere in dispatch)."""
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        return Vehicle(text) if text else Vehicle.BIKE
+    except ValueError:
+        return Vehicle.BIKE
 
 
 def _point(p: Point | None) -> Point:
@@ -274,6 +289,9 @@ class Dispatcher:
         self.rebuilder: Rebuilder | None = None
         """Checked before every loop (`run`): dispatch waits while the state is rebuilt."""
         self.records: DispatchRecords | None = None
+        self.view: OrdersView | None = None
+        """Where commerce's details of each order are (what couriers are shown; None: only
+        points and times)."""
         """Availability and declines kept in PostgreSQL for a rebuild (None: not kept)."""
         self.worker_id = uuid.uuid4().hex
         travel = travel or straight_line_travel()
@@ -464,6 +482,7 @@ class Dispatcher:
                              max_stack=max_stack) if o.stacked
                   else OfferClaim(courier_id=o.courier_id, order_id=o.order_id)
                   for o in offers]
+        jobs = await self._offer_jobs(offers)
         claim_ms = self.clock()  # the courier gets the full TTL from the claim on
         expires_ms = claim_ms + round(self.settings.dispatch.offer_ttl_s * 1000)
         done = sent = lost = 0
@@ -478,6 +497,7 @@ class Dispatcher:
                         continue
                     sent += 1
                     message = wire.encode(wire.Offer(payload=wire.OfferPayload(
+                        **msgspec.structs.asdict(jobs[o.order_id]),
                         offer_id=offer_id, order_id=o.order_id,
                         pickup=wire.Point(o.pickup_lat, o.pickup_lng),
                         dropoff=wire.Point(o.dropoff_lat, o.dropoff_lng),
@@ -540,7 +560,9 @@ class Dispatcher:
             return None
         order = await self.store.order(offer.order_id)
         (held,) = await self.store.held_orders([courier_id])
+        job = (await self._jobs(courier_id, [order]))[order.order_id] if order else None
         return wire.OfferPayload(
+            **(msgspec.structs.asdict(job) if job else {}),
             offer_id=offer.offer_id, order_id=offer.order_id,
             pickup=_point(order.pickup if order else None),
             dropoff=_point(order.dropoff if order else None),
@@ -575,7 +597,8 @@ class Dispatcher:
         o = await self.open_offer(courier_id)
         if o is None:
             return OfferList([])
-        return OfferList([Offer(offer_id=o.offer_id, order_id=o.order_id,
+        job = {f: getattr(o, f) for f in CourierJob.__struct_fields__}
+        return OfferList([Offer(**job, offer_id=o.offer_id, order_id=o.order_id,
                                 pickup=_latlng(o.pickup), dropoff=_latlng(o.dropoff),
                                 ready_at=o.ready_at,
                                 expires_at=o.expires_at)])
@@ -639,10 +662,38 @@ class Dispatcher:
         (held,) = await self.store.held_orders([courier_id])
         if not held:
             return DispatchOrderList([])
-        orders = await self.store.orders(held)
+        orders = [o for o in await self.store.orders(held) if o.courier_id == courier_id]
+        jobs = await self._jobs(courier_id, orders)
         now_ms = self.clock()
-        return DispatchOrderList([order_view(o, now_ms) for o in orders
-                                  if o.courier_id == courier_id])
+        return DispatchOrderList([order_view(o, now_ms, jobs[o.order_id]) for o in orders])
+
+    async def _jobs(self, courier_id: str,
+                    orders: list[OrderRecord]) -> dict[str, CourierJob]:
+        """What the courier is shown of each of its orders or its offer: commerce's details
+        and the legs from its last fix at its vehicle's speed."""
+        details = await self.view.details([o.order_id for o in orders]) if self.view else {}
+        position = await self.couriers.position(courier_id)
+        courier = await self.store.courier(courier_id)
+        here = Point(position.lat, position.lng) if position else None
+        vehicle = courier.vehicle or Vehicle.BIKE
+        return {o.order_id: courier_job(details.get(o.order_id), job_legs(
+            here, _point(o.pickup), _point(o.dropoff),
+            on_board=o.state in (OrderDispatchState.PICKED_UP, OrderDispatchState.DELIVERING),
+            model=self.model, vehicle=vehicle)) for o in orders}
+
+    async def _offer_jobs(self, offers: list[PlannedOffer]) -> dict[str, CourierJob]:
+        """`_jobs` for a round's offers: one read each of the details, the positions and
+        the vehicles, for all of them."""
+        if not offers:
+            return {}
+        couriers = [o.courier_id for o in offers]
+        details = await self.view.details([o.order_id for o in offers]) if self.view else {}
+        positions = await self.couriers.positions(couriers)
+        vehicles = await self.store.redis.hmget(self.store.vehicles_key, couriers)
+        return {o.order_id: courier_job(details.get(o.order_id), job_legs(
+            Point(p.lat, p.lng) if p else None, Point(o.pickup_lat, o.pickup_lng),
+            Point(o.dropoff_lat, o.dropoff_lng), on_board=False, model=self.model,
+            vehicle=_vehicle(v))) for o, p, v in zip(offers, positions, vehicles, strict=True)}
 
     async def report(self, courier_id: str, order_id: str,
                      new: OrderDispatchState) -> DispatchOrder | Refused:

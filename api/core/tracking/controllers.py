@@ -8,6 +8,9 @@
 - ``/ws/console`` (staff): SUBSCRIBE a viewport (res-7 cells or a bbox); courier positions
   (<= 1/s each), order markers, SUPPLY_DEMAND per cell every 5 s.
 - ``GET /api/v1/orders/{order_id}/track``: the order socket's first messages, over HTTP.
+- ``POST /api/v1/orders/{order_id}/share`` (the order's customer, admin): a signed, expiring
+  link to the public tracking page ``/track/<token>``, which reads
+  ``GET /api/v1/track/{token}`` and ``/ws/track/{token}`` (public: the token is the key).
 
 Refusals happen after the handshake, as close codes a browser can read (see
 `streams.outbox.CloseCode`): 4400 bad ``since``, 4403 not your order, 4404 no such order.
@@ -18,13 +21,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, WebSocket, get, websocket
+from litestar import Controller, Request, WebSocket, get, post, websocket
 from litestar.params import FromPath
 
-from api.auth import STAFF, IdentityDep, Role, identity_of, roles
+from api.auth import PUBLIC_OPT_KEY, STAFF, IdentityDep, Role, identity_of, roles
 from api.core.deps import TrackingDep
 from api.core.dispatch.controllers import state_current
-from api.core.tracking.service import Refusal, TrackingRefused, TrackSnapshot, parse_since
+from api.core.tracking.service import (
+    Refusal,
+    SharedTrack,
+    ShareLink,
+    TrackingRefused,
+    TrackSnapshot,
+    parse_since,
+)
+from api.core.tracking.share import ShareRefusal, ShareRefused
 from api.core.ws.sockets import close_socket, closes_on_outage, serve
 from api.problems import Problem
 from streams.outbox import CloseCode
@@ -36,7 +47,11 @@ _WATCHERS = (Role.CUSTOMER, Role.CHEF, Role.ADMIN, Role.FLEET_MANAGER)
 
 _CLOSE_CODE = {Refusal.BAD_SINCE: CloseCode.BAD_REQUEST, Refusal.NOT_FOUND: CloseCode.NOT_FOUND,
                Refusal.FORBIDDEN: CloseCode.FORBIDDEN}
-_PROBLEM = {Refusal.NOT_FOUND: (404, "order_not_found"), Refusal.FORBIDDEN: (403, "forbidden")}
+_PROBLEM = {Refusal.NOT_FOUND: (404, "order_not_found"), Refusal.FORBIDDEN: (403, "forbidden"),
+            Refusal.NOT_ACTIVE: (409, "order_not_active")}
+_SHARE_PROBLEM = {ShareRefusal.INVALID: (404, "share_not_found"),
+                  ShareRefusal.EXPIRED: (410, "share_expired")}
+_SHARE_CLOSE = {ShareRefusal.INVALID: CloseCode.NOT_FOUND, ShareRefusal.EXPIRED: CloseCode.GONE}
 
 
 class TrackingController(Controller):
@@ -91,3 +106,38 @@ class TrackingController(Controller):
         except TrackingRefused as exc:
             status, code = _PROBLEM[exc.refusal]
             raise Problem(status, exc.refusal.value, code=code) from None
+
+    @post("/api/v1/orders/{order_id:str}/share", guards=[roles(Role.CUSTOMER, Role.ADMIN)],
+          status_code=201,
+          summary="A link to the order's public tracking page (its customer; while active)")
+    async def share_order(self, identity: IdentityDep, order_id: FromPath[str],
+                          tracking: TrackingDep, request: Request[Any, Any, Any]) -> ShareLink:
+        try:
+            return await tracking.share(identity, order_id, str(request.base_url))
+        except TrackingRefused as exc:
+            status, code = _PROBLEM[exc.refusal]
+            raise Problem(status, exc.refusal.value, code=code) from None
+
+    @get("/api/v1/track/{token:str}", opt={PUBLIC_OPT_KEY: True},
+         summary="A shared order's status, timeline, chef, courier and ETA (public: the token "
+                 "is the key)")
+    async def shared_track(self, token: FromPath[str], tracking: TrackingDep) -> SharedTrack:
+        try:
+            return await tracking.shared_track(token)
+        except ShareRefused as exc:
+            status, code = _SHARE_PROBLEM[exc.refusal]
+            raise Problem(status, exc.refusal.value, code=code) from None
+
+    @websocket("/ws/track/{token:str}", opt={PUBLIC_OPT_KEY: True})
+    @closes_on_outage
+    async def shared_socket(self, socket: WebSocket[Any, Any, Any], token: FromPath[str],
+                            tracking: TrackingDep) -> None:
+        """The order socket of a share link: ORDER_STATUS_UPDATE and DELIVERY_LOCATION."""
+        await socket.accept()
+        try:
+            loaded, _ = await tracking.shared(token)
+        except ShareRefused as exc:
+            await close_socket(socket, _SHARE_CLOSE[exc.refusal], exc.refusal.value)
+            return
+        async with tracking.order_watch(loaded, None) as outbox:
+            await serve(socket, outbox, tracking.limits)

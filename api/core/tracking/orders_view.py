@@ -16,7 +16,7 @@ the dispatch queue have it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import redis.asyncio as aioredis
@@ -26,6 +26,7 @@ from api.stores.lua import compose
 from streams.events import (
     CourierAssigned,
     CourierUnassigned,
+    DeliveryDetails,
     DispatchEvent,
     OrderCreated,
     OrderDelivered,
@@ -91,6 +92,18 @@ class OrdersView:
             updated_ms=integer("updated_ms") or 0,
         )
 
+    async def details(self, order_ids: Sequence[str]) -> dict[str, DeliveryDetails]:
+        """What couriers are shown of each order (orders core has no details of left out:
+        unknown, or announced by an older commerce)."""
+        if not order_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for oid in order_ids:
+                pipe.hget(self.key(oid), "details")
+            raws = await pipe.execute()
+        return {oid: _details_decoder.decode(raw)
+                for oid, raw in zip(order_ids, raws, strict=True) if raw}
+
     async def apply(self, event: OrderEvent | DispatchEvent, stream: str, seq: int) -> bool:
         """Project one event and tell the listeners; False when it was already applied (or
         is older).
@@ -150,6 +163,9 @@ async def _settle(done: list[Msg], failed: list[Msg]) -> None:
         log.warning("could not settle a failed batch; it is redelivered after the ack wait")
 
 
+_details_decoder = msgspec.json.Decoder(DeliveryDetails)
+
+
 def _status(raw: str | None) -> OrderStatus:
     """A projected status (written from an event, so one of `OrderStatus`); absent: pending."""
     return msgspec.convert(raw or "pending", OrderStatus)
@@ -163,6 +179,8 @@ def _fields_of(event: OrderEvent | DispatchEvent) -> dict[str, str | int | float
             "pickup_lat": event.pickup.lat, "pickup_lng": event.pickup.lng,
             "dropoff_lat": event.dropoff.lat, "dropoff_lng": event.dropoff.lng,
         }
+        if event.details is not None:
+            fields["details"] = msgspec.json.encode(event.details).decode()
         if isinstance(event, OrderStatusChanged):
             fields["status"] = event.status
             fields["updated_ms"] = event.at_ms

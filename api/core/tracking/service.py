@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from enum import StrEnum
 
@@ -22,8 +23,10 @@ from api.auth import STAFF, Identity, Role
 from api.clock import Clock, wall_ms
 from api.core.gps.device import not_stored_message
 from api.core.services import CoreServices
+from api.core.tracking.share import ShareKey, ShareRefusal, ShareRefused
 from api.resources import Resources
 from api.settings import Settings
+from geo.travel import Vehicle
 from streams.catalog import ORDERS, Names
 from streams.courier_hub import CourierHub
 from streams.events import OrderCreated, OrderStatusChanged, decode_order_event
@@ -74,6 +77,7 @@ class Refusal(StrEnum):
     BAD_SINCE = "since must be a non-negative integer event id"
     NOT_FOUND = "order not found"
     FORBIDDEN = "not your order"
+    NOT_ACTIVE = "the order is no longer active"
 
 
 class TrackingRefused(Exception):
@@ -87,6 +91,46 @@ class TrackSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 
     status: OrderStatusUpdate
     location: DeliveryLocation | None = None
+    pickup_eta_s: int | None = None
+    """Seconds until the assigned courier reaches the kitchen (the chef times the food by
+    it); None before a courier is assigned, without its fix, or once the food is on board."""
+
+
+FINAL_STATUSES = frozenset({"delivered", "cancelled", "refunded"})
+
+
+class ShareLink(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    """The tracking page (``/track/<token>``), to send to whoever should watch the order."""
+    expires_at: str
+    token: str
+
+
+class TrackStep(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    """``placed``, then the order's statuses as they happened."""
+    at: str
+
+
+class SharedTrack(msgspec.Struct, frozen=True, kw_only=True):
+    """What a share link shows: this order's progress, its chef's name and its courier on
+    the map. Nothing about the customer beyond the door's point, nothing about others."""
+
+    order_id: str
+    order_number: str
+    status: str
+    active: bool
+    chef_name: str
+    pickup: Point | None
+    dropoff: Point | None
+    courier: Point | None = None
+    courier_ts: int | None = None
+    """Device time of the courier's fix, epoch ms."""
+    eta_s: int | None = None
+    """Seconds until the door (the courier's remaining route), once a courier is assigned."""
+    eta: str | None = None
+    timeline: list[TrackStep]
+    expires_at: str
 
 
 class _Loaded(msgspec.Struct, kw_only=True):
@@ -125,6 +169,9 @@ class Tracking:
         self.hub = TrackingHub(self.names, self.limits, clock_ms=clock,
                                travel=core.travel.model)
         self._res: Resources | None = None
+        assert settings.server.jwt_secret, "core needs JWT_SECRET"
+        self.share_key = ShareKey(settings.server.jwt_secret)
+        self.clock = clock
 
     async def bind(self, res: Resources) -> None:
         self._res = res
@@ -260,7 +307,76 @@ class Tracking:
         loaded = await self.authorize(who, order_id)
         location = await self.location_of(loaded.track)
         return TrackSnapshot(status=_status_decoder.decode(loaded.status),
-                             location=_location_decoder.decode(location) if location else None)
+                             location=_location_decoder.decode(location) if location else None,
+                             pickup_eta_s=await self.to_kitchen_s(loaded.track))
+
+    async def to_kitchen_s(self, track: OrderTrack) -> int | None:
+        """The assigned courier's travel time from its last fix to the kitchen (bike speed,
+        as the order's ETA: core does not know the vehicle here)."""
+        if (not track.courier_id or track.pickup is None
+                or track.status in ("picked_up", "delivering", *FINAL_STATUSES)):
+            return None
+        pos = await self.core.couriers.position(track.courier_id)
+        if pos is None:
+            return None
+        travel_s = self.core.travel.model.travel_s(pos.lat, pos.lng, track.pickup.lat,
+                                                   track.pickup.lng, Vehicle.BIKE)
+        return math.ceil(travel_s) if math.isfinite(travel_s) else None
+
+    # -- share links -------------------------------------------------------------------------
+    async def share(self, who: Identity, order_id: str, base_url: str) -> ShareLink:
+        """A link to the order's tracking page, for its customer (or staff), while the order
+        is active; raises `TrackingRefused` (NOT_FOUND, FORBIDDEN, NOT_ACTIVE)."""
+        loaded = await self.authorize(who, order_id)
+        if loaded.track.status in FINAL_STATUSES:
+            raise TrackingRefused(Refusal.NOT_ACTIVE)
+        expires_s = int(self.clock() / 1000 + self.settings.ws.share_ttl_s)
+        token = self.share_key.issue(order_id, expires_s)
+        return ShareLink(url=f"{base_url.rstrip('/')}/track/{token}",
+                         expires_at=iso_utc(expires_s * 1000), token=token)
+
+    async def shared(self, token: str) -> tuple[_Loaded, int]:
+        """The order a share token names and the token's expiry (epoch s), while the link
+        holds: unexpired, and the order active or ended less than SHARE_GRACE_S ago. Raises
+        `ShareRefused`."""
+        now_ms = self.clock()
+        order_id, expires_s = self.share_key.read(token, now_ms / 1000)
+        loaded = await self.load(order_id) if valid_order_id(order_id) else None
+        if loaded is None:
+            raise ShareRefused(ShareRefusal.INVALID)
+        track = loaded.track
+        if track.status in FINAL_STATUSES:
+            view = await self.core.orders.get(order_id)
+            ended_ms = max(track.updated_ms, view.updated_ms if view else 0)
+            if now_ms - ended_ms > self.settings.ws.share_grace_s * 1000:
+                raise ShareRefused(ShareRefusal.EXPIRED)
+        return loaded, expires_s
+
+    async def shared_track(self, token: str) -> SharedTrack:
+        """`GET /api/v1/track/{token}`: the page's whole state (its polling fallback)."""
+        loaded, expires_s = await self.shared(token)
+        track, order_id = loaded.track, loaded.track.order_id
+        details = (await self.core.orders.details([order_id])).get(order_id)
+        timeline: list[TrackStep] = []
+        created = await self._last(self.names.order_event("created", order_id))
+        if created is not None:
+            event = decode_order_event(created[1])
+            if isinstance(event, OrderCreated):
+                timeline.append(TrackStep(status="placed", at=iso_utc(event.created_at_ms)))
+        for _, data in await self.replay(order_id, 0):
+            p = _status_decoder.decode(data).payload
+            timeline.append(TrackStep(status=p.status, at=p.timestamp))
+        location = await self.location_of(track)
+        loc = _location_decoder.decode(location).payload if location else None
+        active = track.status not in FINAL_STATUSES
+        return SharedTrack(
+            order_id=order_id, order_number=track.order_number, status=track.status,
+            active=active, chef_name=details.chef_name if details else "",
+            pickup=track.pickup, dropoff=track.dropoff,
+            courier=loc.location if loc and active else None,
+            courier_ts=loc.ts if loc and active else None,
+            eta_s=loc.eta_s if loc and active else None, eta=loc.eta if loc and active else None,
+            timeline=timeline, expires_at=iso_utc(expires_s * 1000))
 
     @contextlib.asynccontextmanager
     async def order_watch(self, loaded: _Loaded, since: int | None) -> AsyncIterator[Outbox]:

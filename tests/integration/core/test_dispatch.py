@@ -27,6 +27,7 @@ from geo.cells import region_of
 from streams.catalog import DISPATCH, Names
 from streams.events import LatLng, OrderStatusChanged, decode
 from streams.jetstream import ensure_streams, publish
+from streams.wire import CourierJob
 from tests.integration.core.conftest import CoreServer, eventually, serve_core, spawn_core
 
 FAST = {"dispatch__round_s": 0.2, "dispatch__offer_ttl_s": 1.5, "dispatch__lease_ttl_s": 2.0}
@@ -608,7 +609,7 @@ async def test_offer_is_pushed_on_the_courier_socket(world: World) -> None:
                 offer = msg["payload"]
         assert offer is not None
         assert set(offer) == {"offer_id", "order_id", "pickup", "dropoff", "ready_at",
-                              "expires_at", "stacked"}
+                              "expires_at", "stacked", *CourierJob.__struct_fields__}
         assert offer["stacked"] is False
         assert offer["order_id"] == oid
         assert offer["pickup"] == {"lat": lat, "lng": lng}

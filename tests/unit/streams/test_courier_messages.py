@@ -1,6 +1,7 @@
 """The courier socket's messages, pinned byte for byte: what the courier app, the simulator
 (api/simulator/agents.py) and the tests read. Payload keys are snake_case, every field is
-present (``ready_at`` as null), ``type`` comes first."""
+present (``ready_at`` as null), ``type`` comes first. An offer's job (`CourierJob`: addresses,
+names, payout, legs) comes first in its payload."""
 
 from __future__ import annotations
 
@@ -31,17 +32,31 @@ from streams.wire import (
 )
 
 CHEF, DOOR = Point(12.97, 77.59), Point(12.99, 77.61)
+NO_JOB = (b'"pickup_address":"","dropoff_address":"","chef_name":"","customer_name":"",'
+          b'"customer_phone_masked":"","instructions":"","items_count":0,"payout_cents":0,'
+          b'"pickup_distance_m":null,"pickup_eta_s":null,"dropoff_distance_m":null,'
+          b'"dropoff_eta_s":null,')
 
 # (message sent, exact JSON on the wire)
 TABLE: list[tuple[CourierMessage, bytes]] = [
     (Offer(payload=OfferPayload(offer_id="of1", order_id="o1", pickup=CHEF, dropoff=DOOR,
                                 ready_at=1_704_110_400_000, expires_at=1_704_110_430_000)),
-     b'{"type":"OFFER","payload":{"offer_id":"of1","order_id":"o1",'
+     b'{"type":"OFFER","payload":{' + NO_JOB + b'"offer_id":"of1","order_id":"o1",'
      b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61},'
      b'"ready_at":1704110400000,"expires_at":1704110430000,"stacked":false}}'),
-    (Offer(payload=OfferPayload(offer_id="of2", order_id="o2", pickup=CHEF, dropoff=DOOR,
-                                ready_at=None, expires_at=1_704_110_430_000, stacked=True)),
-     b'{"type":"OFFER","payload":{"offer_id":"of2","order_id":"o2",'
+    (Offer(payload=OfferPayload(
+        offer_id="of2", order_id="o2", pickup=CHEF, dropoff=DOOR, ready_at=None,
+        expires_at=1_704_110_430_000, stacked=True, pickup_address="1 A St",
+        dropoff_address="2 B Rd", chef_name="Meena", customer_name="Ada",
+        customer_phone_masked="•••• 4567", instructions="Gate 3", items_count=2,
+        payout_cents=650, pickup_distance_m=800, pickup_eta_s=257, dropoff_distance_m=2100,
+        dropoff_eta_s=675)),
+     b'{"type":"OFFER","payload":{"pickup_address":"1 A St","dropoff_address":"2 B Rd",'
+     b'"chef_name":"Meena","customer_name":"Ada",'
+     + '"customer_phone_masked":"•••• 4567",'.encode() +
+     b'"instructions":"Gate 3","items_count":2,"payout_cents":650,'
+     b'"pickup_distance_m":800,"pickup_eta_s":257,"dropoff_distance_m":2100,'
+     b'"dropoff_eta_s":675,"offer_id":"of2","order_id":"o2",'
      b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61},'
      b'"ready_at":null,"expires_at":1704110430000,"stacked":true}}'),
     (OfferExpired(payload=OfferExpiredPayload(offer_id="of1", order_id="o1")),

@@ -1,0 +1,1 @@
+"""Core serving the people's web apps (apps/): static pages and the map library."""
