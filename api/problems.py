@@ -61,6 +61,10 @@ STORE_OUTAGES: dict[type[Exception], str] = {
     asyncpg.CrashShutdownError: "postgres",
     asyncpg.TooManyConnectionsError: "postgres",
     asyncpg.InterfaceError: "postgres",  # "connection is closed" and kin
+    # A pooled connection whose server process was terminated mid-use can fail with asyncpg's
+    # protocol-state error ("cannot switch to state 11; another operation is in progress"):
+    # the connection is broken, a retry gets a fresh one.
+    asyncpg.InternalClientError: "postgres",
     PostgresUnreachable: "postgres",
     # Socket-level failures and timeouts no client library wrapped (a pool's acquire timeout,
     # a refused reconnect): some store, not a bug in the handler.

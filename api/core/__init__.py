@@ -20,6 +20,7 @@ from api.core.routing.controllers import RouteLegController, RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import TrackingController
+from api.core.tracking.orders_view import settle
 from api.core.tracking.service import Tracking
 from api.core.zones.cache import changed_subject
 from api.core.zones.controllers import ZoneController
@@ -64,10 +65,17 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     async def project(msgs: list[Msg]) -> None:
         """The orders view and dispatch intake, once the dispatch state exists (not while
-        it is being rebuilt after Redis lost it: the rebuild replays what came before)."""
-        if not await core.dispatch.state_ready():
-            for m in msgs:  # in order, at once: redelivered ahead of newer events
-                await m.nak()
+        it is being rebuilt after Redis lost it: the rebuild replays what came before). A
+        batch not applied is nakked at once, so it comes back ahead of newer events: a later
+        `ready` overtaking its `accepted` would make the view skip the `accepted` as older
+        and the order would never enter dispatch."""
+        try:
+            ready = await core.dispatch.state_ready()
+        except Exception:  # Redis down: nakked like a failed batch, ahead of newer events
+            await settle(done=[], failed=msgs)
+            raise
+        if not ready:
+            await settle(done=[], failed=msgs)
             raise StateRebuilding("dispatch state still being rebuilt; batch nakked")
         await core.orders.apply_msgs(msgs)
 

@@ -137,7 +137,7 @@ class OrdersView:
             try:
                 await self._apply_msg(m)
             except Exception:
-                await _settle(msgs[:i], msgs[i:])
+                await settle(msgs[:i], msgs[i:])
                 raise
 
     async def _apply_msg(self, m: Msg) -> None:
@@ -151,7 +151,7 @@ class OrdersView:
             await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
 
 
-async def _settle(done: list[Msg], failed: list[Msg]) -> None:
+async def settle(done: list[Msg], failed: list[Msg]) -> None:
     """Ack `done`, nak `failed` (best effort: unacked, they come back after the ack wait)."""
     try:
         for m in done:

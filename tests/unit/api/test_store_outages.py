@@ -26,6 +26,8 @@ CASES: list[tuple[Exception, str | None]] = [
     (asyncpg.ConnectionDoesNotExistError("closed"), "postgres"),
     (asyncpg.InterfaceError("connection is closed"), "postgres"),
     (asyncpg.TooManyConnectionsError("full"), "postgres"),
+    (asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in "
+                                 "progress"), "postgres"),
     (ConnectionRefusedError(111, "refused"), "store"),
     (TimeoutError(), "store"),
     # Genuine bugs and bad input stay 500s.
