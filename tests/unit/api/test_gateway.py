@@ -65,7 +65,7 @@ def test_compose_nginx_conf_is_rendered_from_the_table() -> None:
     `homechef gateway nginx-conf > deploy/nginx.conf`), and lists the routes in order."""
     text = (ROOT / "deploy" / "nginx.conf").read_text()
     assert text == nginx_conf()
-    assert text.index("/orders/[^/]+/track") < text.index('"^/api/v1/"')
+    assert text.index("/orders/[^/]+/(track|share)") < text.index('"^/api/v1/"')
     assert "client_max_body_size 1048576;" in text
 
 
