@@ -29,10 +29,10 @@ from api.migrate import migrate
 from api.runtime import EmbeddedStores, free_port
 from api.settings import DispatchSettings, ServerSettings, Settings, StoreSettings, to_environ
 from api.simulator.clients import V1, Account, RetryingTransport
-from dispatch.day_kpis import Holding, holding_conflicts
 from api.simulator.run import Endpoints, SimConfig, SimResult, simulate
 from api.simulator.system import create_staff, staff_login
 from api.simulator.world import World
+from dispatch.day_kpis import Holding, holding_conflicts
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, decode_locations
 from streams.jetstream import fetch_batch
