@@ -428,10 +428,11 @@ class Dispatcher:
             return 0
         if not orders:
             return 0
-        plan = plan_round(await self.round_inputs(region, orders, now_ms), self.round_params)
+        inputs = await self.round_inputs(region, orders, now_ms)
+        plan = plan_round(inputs, self.round_params)
         if not plan.n_couriers:
             return 0
-        sent, lost = await self.make_offers(plan.offers)
+        sent, lost = await self.make_offers(plan.offers, inputs.couriers)
         self.metrics.offers.inc(sent)
         self.metrics.claims_lost.inc(lost)
         self.metrics.rounds.inc()
@@ -473,16 +474,18 @@ class Dispatcher:
                                    vehicle=vehicles),
             stacks=tuple(stacks))
 
-    async def make_offers(self, offers: list[PlannedOffer]) -> tuple[int, int]:
+    async def make_offers(self, offers: list[PlannedOffer],
+                          couriers: RoundCouriers | None = None) -> tuple[int, int]:
         """Claim the offers (atomic scripts, CLAIMS_PER_CALL a call, sent at once) and push
         each one claimed to its courier as its call's reply arrives, while Redis runs the
-        next calls. Returns (offers sent, claims lost to another round)."""
+        next calls. `couriers`: the round's table, whose positions and vehicles the offers'
+        legs use (else read). Returns (offers sent, claims lost to another round)."""
         max_stack = self.round_params.max_stack  # the bound the plan stacked under
         claims = [OfferClaim(courier_id=o.courier_id, order_id=o.order_id, held=o.held,
                              max_stack=max_stack) if o.stacked
                   else OfferClaim(courier_id=o.courier_id, order_id=o.order_id)
                   for o in offers]
-        jobs = await self._offer_jobs(offers)
+        jobs = await self._offer_jobs(offers, couriers)
         claim_ms = self.clock()  # the courier gets the full TTL from the claim on
         expires_ms = claim_ms + round(self.settings.dispatch.offer_ttl_s * 1000)
         done = sent = lost = 0
@@ -681,19 +684,36 @@ class Dispatcher:
             on_board=o.state in (OrderDispatchState.PICKED_UP, OrderDispatchState.DELIVERING),
             model=self.model, vehicle=vehicle)) for o in orders}
 
-    async def _offer_jobs(self, offers: list[PlannedOffer]) -> dict[str, CourierJob]:
-        """`_jobs` for a round's offers: one read each of the details, the positions and
-        the vehicles, for all of them."""
+    async def _offer_jobs(self, offers: list[PlannedOffer],
+                          couriers: RoundCouriers | None = None) -> dict[str, CourierJob]:
+        """`_jobs` for a round's offers: one read of the details and, unless the round's
+        courier table has them (the positions and vehicles it planned with), one each of the
+        positions and the vehicles, for all of them."""
         if not offers:
             return {}
-        couriers = [o.courier_id for o in offers]
+        ids = [o.courier_id for o in offers]
         details = await self.view.details([o.order_id for o in offers]) if self.view else {}
-        positions = await self.couriers.positions(couriers)
-        vehicles = await self.store.redis.hmget(self.store.vehicles_key, couriers)
+        here: list[Point | None]
+        if couriers is not None:
+            at = {c: i for i, c in enumerate(couriers.ids)}
+            rows = [at[c] for c in ids]
+            lats, lngs = couriers.lat[rows].tolist(), couriers.lng[rows].tolist()
+            here = [Point(la, ln) for la, ln in zip(lats, lngs, strict=True)]
+            vehicles: list[bytes | str | None] = [couriers.vehicle[i] for i in rows]
+            unknown = [k for k, v in enumerate(vehicles) if not v]  # e.g. stacked couriers
+            if unknown:
+                read = await self.store.redis.hmget(self.store.vehicles_key,
+                                                    [ids[k] for k in unknown])
+                for k, v in zip(unknown, read, strict=True):
+                    vehicles[k] = v
+        else:
+            here = [Point(p.lat, p.lng) if p else None
+                    for p in await self.couriers.positions(ids)]
+            vehicles = await self.store.redis.hmget(self.store.vehicles_key, ids)
         return {o.order_id: courier_job(details.get(o.order_id), job_legs(
-            Point(p.lat, p.lng) if p else None, Point(o.pickup_lat, o.pickup_lng),
-            Point(o.dropoff_lat, o.dropoff_lng), on_board=False, model=self.model,
-            vehicle=_vehicle(v))) for o, p, v in zip(offers, positions, vehicles, strict=True)}
+            h, Point(o.pickup_lat, o.pickup_lng), Point(o.dropoff_lat, o.dropoff_lng),
+            on_board=False, model=self.model, vehicle=_vehicle(v)))
+            for o, h, v in zip(offers, here, vehicles, strict=True)}
 
     async def report(self, courier_id: str, order_id: str,
                      new: OrderDispatchState) -> DispatchOrder | Refused:
