@@ -10,8 +10,8 @@ due orders with their declined couriers (one script), the candidate search
 (`DISPATCH_SEARCH`, default snapshot: one read + in memory), the stacking inputs (one script,
 read while the idle couriers are searched), costs, the optimal assignment, the claims (one
 script per 500, sent at once) and the offer pushes (core NATS, each claim call's offers as
-its reply arrives). Until 2026-11-25 evening the to_pickup third had no vehicle set (a
-per-courier HGET in the snapshot either way on older code).
+its reply arrives), each offer with its courier's job details (one read of the orders'
+details; legs from the round's own courier table).
 The search alone is timed again on the same data, after the round's claims (the
 offered couriers are no longer idle, so it finds fewer; the figure is indicative).
 
