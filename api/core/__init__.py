@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from nats.aio.msg import Msg
-
 from api.core.apps.controllers import HANDLERS as APP_HANDLERS
 from api.core.deps import DEPENDENCIES
 from api.core.dispatch.controllers import CourierDispatchController, FleetDispatchController
 from api.core.dispatch.history import DispatchHistory
-from api.core.dispatch.service import StateRebuilding
 from api.core.dispatch.watchdog import Watchdog
 from api.core.fleet.controllers import HANDLERS as FLEET_HANDLERS
 from api.core.fleet.controllers import console_static
@@ -20,7 +17,6 @@ from api.core.routing.controllers import RouteLegController, RoutingController
 from api.core.routing.pool import SolverPool
 from api.core.services import CoreServices
 from api.core.tracking.controllers import TrackingController
-from api.core.tracking.orders_view import settle
 from api.core.tracking.service import Tracking
 from api.core.zones.cache import changed_subject
 from api.core.zones.controllers import ZoneController
@@ -63,22 +59,6 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
     async def run_indexer(_: Resources) -> None:
         await core.indexer.run()
 
-    async def project(msgs: list[Msg]) -> None:
-        """The orders view and dispatch intake, once the dispatch state exists (not while
-        it is being rebuilt after Redis lost it: the rebuild replays what came before). A
-        batch not applied is nakked at once, so it comes back ahead of newer events: a later
-        `ready` overtaking its `accepted` would make the view skip the `accepted` as older
-        and the order would never enter dispatch."""
-        try:
-            ready = await core.dispatch.state_ready()
-        except Exception:  # Redis down: nakked like a failed batch, ahead of newer events
-            await settle(done=[], failed=msgs)
-            raise
-        if not ready:
-            await settle(done=[], failed=msgs)
-            raise StateRebuilding("dispatch state still being rebuilt; batch nakked")
-        await core.orders.apply_msgs(msgs)
-
     async def project_orders(res: Resources) -> None:
         # A task group, not gather: when one consumer fails (its batch is redelivered), the
         # other is cancelled too instead of running on beside the restarted pair.
@@ -88,7 +68,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                 group.create_task(consume_batches(
                     res.js, stream=core.names.stream(spec),
                     durable=core.names.consumer(f"core-view-{spec.name.lower()}"),
-                    filter_subject=subject, handler=project, batch=200))
+                    filter_subject=subject, handler=core.orders.apply_msgs, batch=200))
 
     async def run_dispatcher(_: Resources) -> None:
         await core.dispatch.run()

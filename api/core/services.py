@@ -61,6 +61,7 @@ class CoreServices:
         dispatcher.records = records = DispatchRecords(res.db, ns)
         dispatcher.view = self.orders
         self.orders.listeners.append(dispatcher.on_order_event)
+        self.orders.gate = dispatcher.state_ready
         dispatcher.rebuilder = Rebuilder(
             store=dispatcher.store, view=self.orders, js=res.js,
             enqueue=functools.partial(dispatcher.enqueue, search=False),

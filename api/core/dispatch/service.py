@@ -160,10 +160,6 @@ def refused(t: Transition) -> Refused:
     return Refused(reason=reason, detail=t.result.value if reason is Refusal.OTHER else t.detail)
 
 
-class StateRebuilding(RuntimeError):
-    """The dispatch state is being rebuilt after Redis lost it: try again shortly."""
-
-
 def order_view(o: OrderRecord, now_ms: int, job: CourierJob | None = None) -> DispatchOrder:
     """An order as the dispatch endpoints show it; late: past its promise, not delivered.
     ``job``: what its courier is shown of it (the courier's own list)."""

@@ -56,6 +56,10 @@ unheard by its listeners; 0: applied and heard before, or older)."""
 Listener = Callable[[OrderEvent | DispatchEvent], Awaitable[None]]
 
 
+class NotReady(RuntimeError):
+    """The view's `gate` held a batch back (e.g. dispatch state being rebuilt): nakked."""
+
+
 class OrdersView:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self.redis = redis
@@ -63,6 +67,11 @@ class OrdersView:
         self._apply = redis.register_script(compose("api.core.tracking.lua",
                                                     "apply_order_event"))
         self.listeners: list[Listener] = []
+        self.gate: Callable[[], Awaitable[bool]] | None = None
+        """Asked before each batch: False (or an error) holds the batch back, nakked. Dispatch
+        sets it to wait while its state is rebuilt after Redis lost it (the rebuild replays
+        what came before; an event applied to the half-empty store would be lost or would
+        mask older ones)."""
 
     def key(self, order_id: str) -> str:
         return f"{self.prefix}:order:{order_id}"
@@ -133,11 +142,17 @@ class OrdersView:
         redeliveries first), so an order's events still reach dispatch in order; with a
         delay, or left to the consumer's ack wait, a later `ready` could overtake the
         `accepted` it follows."""
+        try:
+            if self.gate is not None and not await self.gate():
+                raise NotReady("held back by the view's gate; batch nakked")
+        except Exception:
+            await _settle([], msgs)
+            raise
         for i, m in enumerate(msgs):
             try:
                 await self._apply_msg(m)
             except Exception:
-                await settle(msgs[:i], msgs[i:])
+                await _settle(msgs[:i], msgs[i:])
                 raise
 
     async def _apply_msg(self, m: Msg) -> None:
@@ -151,7 +166,7 @@ class OrdersView:
             await self.apply(event, m.metadata.stream, m.metadata.sequence.stream)
 
 
-async def settle(done: list[Msg], failed: list[Msg]) -> None:
+async def _settle(done: list[Msg], failed: list[Msg]) -> None:
     """Ack `done`, nak `failed` (best effort: unacked, they come back after the ack wait)."""
     try:
         for m in done:
