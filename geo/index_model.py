@@ -1,18 +1,22 @@
 """The live index's key layout and member encoding, shared by the Redis adapter and readers.
 
-The writes themselves are one Lua script per batch in `api/stores/live_index.py` (it applies a
-fix only when newer than the stored one, which a client-side plan cannot guarantee across
-processes). Key layout (the res-4 region is a Redis Cluster hash tag, docs/architecture.md, so one
-region's keys share a shard)::
+The writes themselves are Lua scripts in `api/stores/live_index.py` (a fix is applied only when
+newer than the stored one, which a client-side plan cannot guarantee across processes). Every
+key of a fix's write is in its res-4 region's Redis Cluster slot (hash tag ``{r:<region>}``,
+docs/architecture.md), so one region's writes are one script on one shard::
 
-    {prefix}:cell:{r:<region>}:<cell>   HASH  courier_id -> "lat,lng,ts_ms"   res-9 members
-    {prefix}:seen:{r:<region>}          ZSET  courier_id -> ts_ms            stale sweeper
-    {prefix}:pos:<courier_id>           HASH  lat, lng, ts, cell, ...        last accepted fix
-    {prefix}:status:{d}                 HASH  courier_id -> status           dispatch slot
+    {prefix}:cell:{r:<region>}:<cell>   HASH  member -> "lat,lng,ts_ms"        res-9 members
+    {prefix}:seen:{r:<region>}          ZSET  member -> ts_ms                  on the grid, by age
+    {prefix}:pos:{r:<region>}           HASH  member -> "lat,lng,ts_ms,cell"   last accepted fix
+    {<prefix>:epoch}:where              HASH  member -> "region=ts;..."        regions filed in
+    {prefix}:status:{d}                 HASH  member -> status                 dispatch slot
 
 Cell membership is a hash whose values are the packed position, so a nearby search reads
 positions with one HGETALL per cell (one round trip per ring). A fix in the same cell rewrites
-its field; only a change of cell removes the courier from the old cell's hash.
+its field; only a change of cell removes the member from the old cell's hash. The ``where``
+directory names the region(s) a member's position is filed in (one, except for the moment a
+member crosses a border); it is written only when a member enters a region, and it shares the
+epoch key's slot, so losing one loses the other and the index is rebuilt.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from functools import lru_cache
 from typing import Final, cast
 
 from geo.cells import region_of_cell
-from geo.fixes import LastFix
 from geo.nearby import MemberRow
 
 DEFAULT_PREFIX: Final = "geo"
@@ -63,9 +66,40 @@ def status_key(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}:status:{DISPATCH_TAG}"
 
 
-def position_key(courier_id: str, *, prefix: str = DEFAULT_PREFIX) -> str:
-    """Key of a courier's last-accepted-fix hash."""
-    return f"{prefix}:pos:{courier_id}"
+def positions_key(region: str, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """Key of a region's last-accepted-fix hash (member -> `pack_position`)."""
+    return f"{prefix}:pos:{{r:{region}}}"
+
+
+def cell_key_prefix(region: str, *, prefix: str = DEFAULT_PREFIX) -> str:
+    """What every `cell_key` of `region` starts with (the cell id follows)."""
+    return f"{prefix}:cell:{{r:{region}}}:"
+
+
+def epoch_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Key whose presence says the index is populated (the indexer rebuilds when it is gone)."""
+    return f"{prefix}:epoch"
+
+
+def where_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Key of the directory member -> regions its position is filed in. Its hash tag is the
+    whole `epoch_key`, so both live in one slot: a shard lost with the directory takes the
+    epoch with it, and the index is rebuilt rather than left with positions nobody can find."""
+    return f"{{{epoch_key(prefix)}}}:where"
+
+
+def parse_where(value: bytes | str | None) -> dict[str, int]:
+    """A directory entry (``"region=ts;region=ts"``) as region -> ts_ms of the fix that
+    filed the member there."""
+    if not value:
+        return {}
+    text = value.decode() if isinstance(value, bytes) else value
+    out: dict[str, int] = {}
+    for part in text.split(";"):
+        region, _, ts = part.partition("=")
+        if region:
+            out[region] = int(ts)
+    return out
 
 
 # -- values -------------------------------------------------------------------------------------
@@ -99,15 +133,13 @@ def iter_cell_members(
                 yield cast(str, member_id), float(lat_s), float(lng_s), int(ts_s)
 
 
-def last_fix_from_position(
-    position: Mapping[bytes, bytes] | Mapping[str, str],
-) -> tuple[LastFix, str] | None:
-    """Read a `position_key` hash (HGETALL reply) as (last accepted fix, cell); None if empty."""
-    if not position:
-        return None
-    fields = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in position.items()
-    }
-    last = LastFix(lat=float(fields["lat"]), lng=float(fields["lng"]), ts_ms=int(fields["ts"]))
-    return last, fields["cell"]
+def pack_position(lat: float, lng: float, ts_ms: int, cell: str) -> str:
+    """Position-hash value ``"lat,lng,ts_ms,cell"`` (`pack_member` and the res-9 cell)."""
+    return f"{pack_member(lat, lng, ts_ms)},{cell}"
+
+
+def unpack_position(value: bytes | str) -> tuple[float, float, int, str]:
+    """Inverse of `pack_position`."""
+    text = value.decode() if isinstance(value, bytes) else value
+    lat_s, lng_s, ts_s, cell = text.split(",")
+    return float(lat_s), float(lng_s), int(ts_s), cell

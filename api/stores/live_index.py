@@ -24,15 +24,21 @@ import numpy.typing as npt
 import redis.asyncio as aioredis
 
 from api.stores.lua import compose
-from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of
+from api.stores.scripts import load_for
+from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of, region_of_cell
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import (
     cell_key,
+    cell_key_prefix,
+    epoch_key,
     pack_member,
-    position_key,
+    parse_where,
+    positions_key,
     seen_key,
     status_key,
     unpack_member,
+    unpack_position,
+    where_key,
 )
 from geo.nearby import MemberRow, NearbyResult, NearbySearch
 
@@ -188,38 +194,125 @@ class LiveIndex:
         self.redis = redis
         self.prefix = prefix
         self.status_key = status_key(prefix)
-        self.epoch_key = f"{prefix}:epoch"
+        self.epoch_key = epoch_key(prefix)
+        self.where_key = where_key(prefix)
         chunk = {"HMGET_CHUNK": HMGET_CHUNK}
         self._upsert = redis.register_script(compose(_LUA, "upsert"))
-        self._ring = redis.register_script(compose(_LUA, "ring", prelude=chunk))
+        self._where = redis.register_script(compose(_LUA, "where"))
+        self._unlist = redis.register_script(compose(_LUA, "unlist"))
+        self._ring = redis.register_script(compose(_LUA, "ring"))
         self._remove = redis.register_script(compose(_LUA, "remove"))
         self._snapshot = redis.register_script(compose(_LUA, "snapshot", prelude=chunk))
-        self._pos_prefix = position_key("", prefix=prefix)
+        self._statuses = redis.register_script(compose(_LUA, "statuses", prelude=chunk))
+
+    def _region_keys(self, region: str) -> list[str]:
+        return [seen_key(region, prefix=self.prefix), positions_key(region, prefix=self.prefix)]
 
     async def upsert(self, items: Iterable[Located]) -> int:
-        """File positions (newest per member wins); returns how many changed the index."""
-        argv: list[Any] = [self._pos_prefix]
+        """File positions (newest per member wins); returns how many changed the index.
+
+        One script per region touched (a region's keys share a slot), all in one pipeline.
+        Members new to a region are then recorded in the directory, and their copies in the
+        regions they left are taken off unless newer (the order of two processes' fixes of
+        one member cannot move it backwards)."""
+        newest: dict[str, Located] = {}
         for it in items:
-            cell = cell_of(it.lat, it.lng, LIVE_RES)
-            argv += (
-                it.member_id,
-                cell_key(cell, prefix=self.prefix),
-                seen_key(parent_of(cell, REGION_RES), prefix=self.prefix),
-                pack_member(it.lat, it.lng, it.ts_ms),
-                it.ts_ms,
-                cell,
-                repr(it.lat),
-                repr(it.lng),
-            )
-        if len(argv) == 1:
+            had = newest.get(it.member_id)
+            if had is None or it.ts_ms > had.ts_ms:
+                newest[it.member_id] = it
+        if not newest:
             return 0
-        return int(await self._upsert(args=argv))
+        by_region: dict[str, tuple[list[str], list[Any]]] = {}
+        for it in newest.values():
+            cell = cell_of(it.lat, it.lng, LIVE_RES)
+            region = parent_of(cell, REGION_RES)
+            group = by_region.get(region)
+            if group is None:
+                group = by_region[region] = (
+                    self._region_keys(region), [cell_key_prefix(region, prefix=self.prefix)])
+            group[0].append(cell_key(cell, prefix=self.prefix))
+            group[1].extend((it.member_id, pack_member(it.lat, it.lng, it.ts_ms), it.ts_ms,
+                             cell))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await load_for(self._upsert, pipe)
+            for keys, argv in by_region.values():
+                await self._upsert(keys=keys, args=argv, client=pipe)
+            replies = await pipe.execute()
+        applied = 0
+        entered: list[Any] = []
+        for region, (n, entrants) in zip(by_region, replies, strict=True):
+            applied += int(n)
+            for j in range(0, len(entrants), 2):
+                entered += (entrants[j], region, entrants[j + 1])
+        if entered:
+            left = await self._where(keys=[self.where_key], args=entered)
+            applied -= await self._move_out(
+                left, {entered[j]: entered[j + 1] for j in range(0, len(entered), 3)})
+        return applied
+
+    async def _move_out(self, left: Sequence[bytes], entered: Mapping[bytes, str]) -> int:
+        """Settle members that entered a region (`entered`: id -> region) while listed in
+        others (`left`: (id, region, ts) triples from `where.lua`, one per other region):
+        each copy there older than the fix that moved the member is taken off. A copy there
+        not older means the move was the stale fix (two processes applied one member's
+        fixes out of order): the copy just filed goes instead. The directory then forgets
+        the regions emptied. Returns how many filed fixes turned out stale."""
+        by_region: dict[str, list[Any]] = {}
+        for j in range(0, len(left), 3):
+            by_region.setdefault(left[j + 1].decode(), []).extend((left[j], left[j + 2]))
+        gone = await self._take_off(by_region, forget=True, strict=True)
+        taken = {(gone[j], gone[j + 1]) for j in range(0, len(gone), 3)}
+        stale: dict[str, list[Any]] = {}
+        lost: set[bytes] = set()
+        for j in range(0, len(left), 3):
+            member = left[j]
+            if (member, left[j + 1].decode()) not in taken and member not in lost:
+                lost.add(member)
+                stale.setdefault(entered[member], []).extend((member, left[j + 2]))
+        undone = await self._take_off(stale, forget=True, strict=False) if stale else []
+        if gone or undone:
+            await self._unlist(keys=[self.where_key], args=[*gone, *undone])
+        return len(undone) // 3
+
+    async def _take_off(self, by_region: Mapping[str, Sequence[Any]], *, forget: bool,
+                        strict: bool) -> list[Any]:
+        """Run `remove.lua` per region ((id, ts guard) pairs); (id, region, ts) of the
+        copies taken off."""
+        regions = list(by_region)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await load_for(self._remove, pipe)
+            for region in regions:
+                await self._remove(keys=self._region_keys(region),
+                                   args=[cell_key_prefix(region, prefix=self.prefix),
+                                         "1" if forget else "0", "1" if strict else "0",
+                                         *by_region[region]],
+                                   client=pipe)
+            replies = await pipe.execute()
+        gone: list[Any] = []
+        for region, done in zip(regions, replies, strict=True):
+            pairs = by_region[region]
+            for k, flag in enumerate(done):
+                if flag:
+                    gone += (pairs[2 * k], region, pairs[2 * k + 1])
+        return gone
+
+    async def _regions_of(self, member_ids: Sequence[str]) -> list[dict[str, int]]:
+        if not member_ids:
+            return []
+        raw: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
+            self.where_key, member_ids)
+        return [parse_where(v) for v in raw]
 
     async def remove(self, member_id: str, *, if_not_newer_than_ms: int | None = None) -> bool:
-        """Take a member off the grid (its last position is kept for validation)."""
+        """Take a member off the grid (its last position is kept for validation); with
+        `if_not_newer_than_ms`, only if its fix is not newer than that."""
         ts = "" if if_not_newer_than_ms is None else str(if_not_newer_than_ms)
-        key = position_key(member_id, prefix=self.prefix)
-        return bool(await self._remove(keys=[key], args=[member_id, ts]))
+        (regions,) = await self._regions_of([member_id])
+        if not regions:
+            return False
+        gone = await self._take_off({r: [member_id, ts] for r in regions}, forget=False,
+                                    strict=False)
+        return bool(gone)
 
     async def set_status(self, member_id: str, status: str) -> None:
         await self.redis.hset(self.status_key, member_id, status)
@@ -239,19 +332,34 @@ class LiveIndex:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def positions(self, member_ids: Sequence[str]) -> list[Position | None]:
-        """`position` of each member, in one pipeline (one connection, one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for member_id in member_ids:
-                pipe.hgetall(position_key(member_id, prefix=self.prefix))
-            raws: list[dict[bytes, bytes]] = await pipe.execute()
-        return [_position(raw) for raw in raws]
+        """`position` of each member: the directory in one HMGET, then one HMGET per region
+        in one pipeline (two round trips whatever the count)."""
+        listed = await self._regions_of(member_ids)
+        by_region: dict[str, list[str]] = {}
+        for member_id, regions in zip(member_ids, listed, strict=True):
+            for region in regions:
+                by_region.setdefault(region, []).append(member_id)
+        best: dict[str, Position] = {}
+        if by_region:
+            names = list(by_region)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for region in names:
+                    pipe.hmget(positions_key(region, prefix=self.prefix), by_region[region])
+                replies = await pipe.execute()
+            for region, got in zip(names, replies, strict=True):
+                for member_id, raw in zip(by_region[region], got, strict=True):
+                    if raw is None:
+                        continue
+                    lat, lng, ts, _ = unpack_position(raw)
+                    had = best.get(member_id)
+                    if had is None or ts > had.ts_ms:
+                        best[member_id] = Position(lat=lat, lng=lng, ts_ms=ts)
+        return [best.get(m) for m in member_ids]
 
     async def position(self, member_id: str) -> Position | None:
         """The member's last accepted fix (None: it never sent one)."""
-        raw: dict[bytes, bytes] = await self.redis.hgetall(  # type: ignore[assignment]
-            position_key(member_id, prefix=self.prefix)
-        )
-        return _position(raw)
+        (pos,) = await self.positions([member_id])
+        return pos
 
     async def snapshot(
         self,
@@ -280,42 +388,61 @@ class LiveIndex:
         if not statuses:
             raise ValueError("snapshot needs the statuses to keep")
         min_ts = now_ms - stale_s * 1000.0 if math.isfinite(stale_s) else -1e15
-        args = [self._pos_prefix, self.status_key, repr(min_ts), *map(repr, box), *attr,
-                attr_hash, *statuses]
+        args = [repr(min_ts), *map(repr, box)]
         async with self.redis.pipeline(transaction=False) as pipe:
+            await load_for(self._snapshot, pipe)
             for region in regions:
-                await self._snapshot(keys=[seen_key(region, prefix=self.prefix)], args=args,
-                                     client=pipe)
+                await self._snapshot(keys=self._region_keys(region), args=args, client=pipe)
             replies = await pipe.execute()
         ids: list[str] = []
         lat_parts: list[bytes] = []
         lng_parts: list[bytes] = []
         ts_parts: list[bytes] = []
-        sts: list[str] = []
-        ats: list[str] = []
         cells: list[str] = []
-        for id_b, lat_b, lng_b, ts_b, st_b, at_b, cell_b in replies:
+        for id_b, lat_b, lng_b, ts_b, cell_b in replies:
             if not id_b:
                 continue
             ids += id_b.decode().split("\n")
             lat_parts.append(lat_b)
             lng_parts.append(lng_b)
             ts_parts.append(ts_b)
-            sts += st_b.decode().split("\n")
-            ats += at_b.decode().split("\n")
             cells += cell_b.decode().split("\n")
         # The stored strings are repr() floats and integers: JSON numbers, parsed exactly.
         lat = np.asarray(_floats.decode(b"[" + b",".join(lat_parts) + b"]"), dtype=np.float64)
         lng = np.asarray(_floats.decode(b"[" + b",".join(lng_parts) + b"]"), dtype=np.float64)
         ts = np.asarray(_ints.decode(b"[" + b",".join(ts_parts) + b"]"), dtype=np.int64)
         # The live search drops a member when ts < now - stale (as floats): same test here.
+        # A member crossing a border may be filed in two regions for a moment: the newest
+        # copy counts.
         fresh = (ts.astype(np.float64) >= min_ts).tolist()
-        order = sorted((i for i in range(len(ids)) if fresh[i]), key=ids.__getitem__)
-        sel = np.asarray(order, dtype=np.int64)
-        return IndexSnapshot(ids=[ids[i] for i in order], lat=lat[sel], lng=lng[sel],
-                             ts_ms=ts[sel], status=[sts[i] for i in order],
-                             attr=[ats[i] for i in order],
-                             cell=[int(cells[i], 16) if cells[i] else 0 for i in order])
+        ts_list = ts.tolist()
+        pick: dict[str, int] = {}
+        for i, member in enumerate(ids):
+            if fresh[i]:
+                j = pick.get(member)
+                if j is None or ts_list[i] > ts_list[j]:
+                    pick[member] = i
+        order = [pick[m] for m in sorted(pick)]
+        sts, ats = await self._statuses_of([ids[i] for i in order], statuses, attr, attr_hash)
+        keep = [k for k, st in enumerate(sts) if st in statuses]
+        sel = np.asarray([order[k] for k in keep], dtype=np.int64)
+        return IndexSnapshot(ids=[ids[order[k]] for k in keep], lat=lat[sel], lng=lng[sel],
+                             ts_ms=ts[sel], status=[sts[k] for k in keep],
+                             attr=[ats[k] for k in keep],
+                             cell=[int(cells[order[k]], 16) if cells[order[k]] else 0
+                                   for k in keep])
+
+    async def _statuses_of(self, ids: Sequence[str], wanted: Sequence[str],
+                           attr: tuple[str, str], attr_hash: str,
+                           ) -> tuple[list[str], list[str]]:
+        """Each member's status and, for those with a `wanted` status, its attribute (see
+        `snapshot`): one script on the dispatch slot."""
+        if not ids:
+            return [], []
+        st_b, at_b = await self._statuses(
+            keys=[self.status_key, attr_hash or self.status_key],
+            args=["1" if attr_hash else "0", attr[0], attr[1], "\n".join(ids), *wanted])
+        return st_b.decode().split("\n"), at_b.decode().split("\n")
 
     async def nearest_finder(
         self,
@@ -406,7 +533,6 @@ class LiveIndex:
         in lockstep and each step's ring reads go out in one pipeline, so a round costs about
         as many Redis round trips as one search, not one search's per point. Same results as
         calling `nearby` per point."""
-        wanted = None if not statuses else {s.encode() for s in statuses}
         limits = [limit] * len(points) if isinstance(limit, int) else list(limit)
         stale = stale_s if math.isfinite(stale_s) else 1e15
         searches = [NearbySearch(lat, lng, radius_m=radius_m, limit=k, now_ms=now_ms,
@@ -419,34 +545,65 @@ class LiveIndex:
             for i in active:
                 cells = searches[i].next_cells()
                 if cells is not None:
-                    step.append((i, [cell_key(c, prefix=self.prefix) for c in cells]))
+                    step.append((i, cells))
             if not step:
                 break
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for _, keys in step:
-                    await self._ring(keys=keys, args=[self.status_key], client=pipe)
-                flats = await pipe.execute()
-            for (i, _), flat in zip(step, flats, strict=True):
-                rows: list[MemberRow] = []
-                for j in range(0, len(flat), 3):
-                    status = flat[j + 2]
-                    if wanted is not None and status not in wanted:
-                        continue
-                    member = flat[j].decode()
-                    lat, lng_, ts = unpack_member(flat[j + 1])
-                    rows.append((member, lat, lng_, ts))
-                    status_of[member] = bytes(status).decode() or "unknown"
+            found = await self._rings([cells for _, cells in step], statuses, status_of)
+            for (i, _), rows in zip(step, found, strict=True):
                 searches[i].add_members(rows)
             active = [i for i, _ in step]
-        out = []
-        for search in searches:
-            result = search.result()
-            out.append(([
-                NearbyMember(member_id=h.id, lat=h.lat, lng=h.lng, dist_m=h.dist_m,
-                             status=status_of.get(h.id, "unknown"),
-                             updated_at_ms=h.updated_at_ms)
-                for h in result.hits], result))
+        return [self._members(search.result(), status_of) for search in searches]
+
+    async def _rings(self, batches: Sequence[Sequence[str]], statuses: Sequence[str] | None,
+                     status_of: dict[str, str]) -> list[list[MemberRow]]:
+        """The members of each batch of cells (a search's next ring), with a wanted status:
+        one script per region of a batch in one pipeline, then the statuses of the members
+        found in one HMGET (the status hash is in the dispatch slot). `status_of` learns
+        each member's status."""
+        calls: list[tuple[int, list[str]]] = []
+        for b, cells in enumerate(batches):
+            by_region: dict[str, list[str]] = {}
+            for cell in cells:
+                by_region.setdefault(region_of_cell(cell), []).append(
+                    cell_key(cell, prefix=self.prefix))
+            calls += [(b, keys) for keys in by_region.values()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await load_for(self._ring, pipe)
+            for _, keys in calls:
+                await self._ring(keys=keys, args=[], client=pipe)
+            flats = await pipe.execute()
+        rows: list[list[tuple[bytes, bytes]]] = [[] for _ in batches]
+        fresh: dict[bytes, None] = {}
+        for (b, _), flat in zip(calls, flats, strict=True):
+            for j in range(0, len(flat), 2):
+                rows[b].append((flat[j], flat[j + 1]))
+                fresh[flat[j]] = None
+        ids = list(fresh)
+        if ids:
+            got: list[bytes | None] = await self.redis.hmget(  # type: ignore[assignment]
+                self.status_key, ids)
+            for raw, st in zip(ids, got, strict=True):
+                status_of[raw.decode()] = st.decode() if st else ""
+        wanted = None if not statuses else set(statuses)
+        out: list[list[MemberRow]] = []
+        for batch in rows:
+            kept: list[MemberRow] = []
+            for raw_id, packed in batch:
+                member = raw_id.decode()
+                if wanted is not None and status_of[member] not in wanted:
+                    continue
+                lat, lng, ts = unpack_member(packed)
+                kept.append((member, lat, lng, ts))
+            out.append(kept)
         return out
+
+    @staticmethod
+    def _members(result: NearbyResult,
+                 status_of: Mapping[str, str]) -> tuple[list[NearbyMember], NearbyResult]:
+        return [NearbyMember(member_id=h.id, lat=h.lat, lng=h.lng, dist_m=h.dist_m,
+                             status=status_of.get(h.id) or "unknown",
+                             updated_at_ms=h.updated_at_ms)
+                for h in result.hits], result
 
     async def nearby(
         self,
@@ -460,27 +617,10 @@ class LiveIndex:
         statuses: Sequence[str] | None = None,
     ) -> tuple[list[NearbyMember], NearbyResult]:
         """Members within ``radius_m`` sorted by distance; ``statuses`` filters before ``limit``."""
-        wanted = None if not statuses else {s.encode() for s in statuses}
         search = NearbySearch(lat, lng, radius_m=radius_m, limit=limit, now_ms=now_ms,
                               stale_s=stale_s if math.isfinite(stale_s) else 1e15)
         status_of: dict[str, str] = {}
         while (cells := search.next_cells()) is not None:
-            keys = [cell_key(c, prefix=self.prefix) for c in cells]
-            flat = await self._ring(keys=keys, args=[self.status_key])
-            rows: list[MemberRow] = []
-            for j in range(0, len(flat), 3):
-                status = flat[j + 2]
-                if wanted is not None and status not in wanted:
-                    continue
-                member = flat[j].decode()
-                lat, lng_, ts = unpack_member(flat[j + 1])
-                rows.append((member, lat, lng_, ts))
-                status_of[member] = bytes(status).decode() or "unknown"
+            (rows,) = await self._rings([cells], statuses, status_of)
             search.add_members(rows)
-        result = search.result()
-        members = [
-            NearbyMember(member_id=h.id, lat=h.lat, lng=h.lng, dist_m=h.dist_m,
-                         status=status_of.get(h.id, "unknown"), updated_at_ms=h.updated_at_ms)
-            for h in result.hits
-        ]
-        return members, result
+        return self._members(search.result(), status_of)

@@ -43,10 +43,10 @@ from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterPipeline
 from redis.commands.core import AsyncScript
 
 from api.core.dispatch.lua import script
+from api.stores.scripts import load_for
 from dispatch.lifecycle import CourierState, OfferState, OrderDispatchState
 from dispatch.round import HeldOrders, RoundOrder
 from geo.index_model import DISPATCH_TAG
@@ -319,11 +319,7 @@ class _SlotScript:
 
     async def __call__(self, keys: Sequence[Any] | None = None,
                        args: Sequence[Any] | None = None, client: Any = None) -> Any:
-        if isinstance(client, ClusterPipeline):
-            # redis-py loads a script a plain pipeline needs, not one a cluster pipeline
-            # needs (its EVALSHA fails with NOSCRIPT on a node that never ran it, e.g. a
-            # promoted replica): load it first, one round trip per pipelined call.
-            await self._script.registered_client.script_load(self._script.script)
+        await load_for(self._script, client)
         return await self._script(keys=keys or [self._slot_key], args=args, client=client)
 
 

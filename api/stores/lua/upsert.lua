@@ -1,22 +1,33 @@
--- File positions, newest per member wins; returns how many changed the index.
--- ARGV[1] = position-key prefix; then groups of 8:
--- id, cell key, seen key, packed member, ts, cell, lat, lng.
-local pos_prefix = ARGV[1]
-local applied = 0
-for i = 2, #ARGV, 8 do
-  local id, cellkey, seenkey, packed, ts_s, cell =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local pkey = pos_prefix .. id
-  local old = redis.call('HMGET', pkey, 'ts', 'cellkey', 'seenkey')
-  local old_ts = tonumber(old[1])
+-- File one region's fixes, newest per member wins. Every key is in the region's slot.
+-- KEYS[1] = the region's last-seen set, KEYS[2] = its position hash, KEYS[2 + n] = the cell
+-- hash of the n-th fix. ARGV[1] = the region's cell-key prefix (a member's previous cell key
+-- is that prefix and the cell its position holds: same region, same slot); then groups of 4:
+-- id, packed member ("lat,lng,ts"), ts, cell.
+-- Returns {applied, entrants}: how many fixes changed the index, and (id, ts) of the members
+-- this region held no position for (new here: the caller records them in the directory).
+local seen, pos, cell_prefix = KEYS[1], KEYS[2], ARGV[1]
+local applied, entrants, n = 0, {}, 2
+for i = 2, #ARGV, 4 do
+  n = n + 1
+  local id, packed, ts_s, cell = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local old = redis.call('HGET', pos, id)
+  local old_ts, old_cell
+  if old then
+    local _, _, t, c = string.match(old, '^([^,]*),([^,]*),([^,]*),(.*)$')
+    old_ts, old_cell = tonumber(t), c
+  end
   if (not old_ts) or tonumber(ts_s) > old_ts then
-    redis.call('HSET', cellkey, id, packed)
-    redis.call('ZADD', seenkey, ts_s, id)
-    redis.call('HSET', pkey, 'lat', ARGV[i + 6], 'lng', ARGV[i + 7], 'ts', ts_s,
-      'cell', cell, 'cellkey', cellkey, 'seenkey', seenkey)
-    if old[2] and old[2] ~= cellkey then redis.call('HDEL', old[2], id) end
-    if old[3] and old[3] ~= seenkey then redis.call('ZREM', old[3], id) end
+    redis.call('HSET', KEYS[n], id, packed)
+    redis.call('ZADD', seen, ts_s, id)
+    redis.call('HSET', pos, id, packed .. ',' .. cell)
+    if old_cell and old_cell ~= '' and old_cell ~= cell then
+      redis.call('HDEL', cell_prefix .. old_cell, id)
+    end
     applied = applied + 1
+    if not old then
+      entrants[#entrants + 1] = id
+      entrants[#entrants + 1] = ts_s
+    end
   end
 end
-return applied
+return {applied, entrants}

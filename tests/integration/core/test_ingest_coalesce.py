@@ -109,14 +109,14 @@ async def test_last_fix_misses_of_one_loop_turn_share_pipelined_reads(
     every waiter as the Redis error (answered ``unavailable`` by the socket)."""
     import asyncio
 
-    from geo.index_model import position_key
+    from api.stores.live_index import Located
 
     prefix = f"{js_names.ns}:geo-lf"
     index = LiveIndex(redis, prefix)
     ids = [f"lf-{i}" for i in range(1200)]
-    for i, cid in enumerate(ids[:1000]):  # the last 200 never sent a fix
-        await redis.hset(position_key(cid, prefix=prefix),  # type: ignore[misc]
-                         mapping={"lat": 12.0 + i / 1e4, "lng": 77.5, "ts": 1_000 + i})
+    # the last 200 never sent a fix
+    await index.upsert([Located(cid, 12.0 + i / 1e4, 77.5, 1_000 + i)
+                        for i, cid in enumerate(ids[:1000])])
     calls: list[int] = []
     real = index.positions
 

@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from api.stores.live_index import LiveIndex, Located
+from api.stores.live_index import LiveIndex, Located, Position
+from geo.cells import region_of
+from geo.index_model import where_key as index_where_key
 from geo.nearby import nearby_bruteforce
 from tests.conftest import StoreUrls
 
@@ -23,8 +25,8 @@ async def index(store_urls: StoreUrls, run_id: str) -> AsyncIterator[LiveIndex]:
     prefix = f"{run_id}:li{uuid.uuid4().hex[:6]}"
     yield LiveIndex(client, prefix)
     keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-    if keys:
-        await client.delete(*keys)
+    for key in [*keys, index_where_key(prefix)]:
+        await client.delete(key)
     await client.aclose()
 
 
@@ -77,6 +79,42 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert got == []
     assert await index.position("c1") is not None
     assert await cell_rows(index) == 0
+
+
+async def test_a_courier_crossing_a_region_border_is_filed_once(index: LiveIndex) -> None:
+    """A move into another res-4 region (another Redis Cluster slot) files the courier
+    there and takes it off the region it left; fixes applied out of order across the border
+    (two processes) leave only the newest, wherever they arrive from."""
+    west, east = (12.97, 77.59), (12.99, 77.61)
+    assert region_of(*west) != region_of(*east)
+    assert await index.upsert([Located("c1", *west, NOW_MS)]) == 1
+    assert await index.upsert([Located("c1", *east, NOW_MS + 1)]) == 1
+    assert await cell_rows(index) == 1
+    assert (await index.position("c1")) == Position(lat=east[0], lng=east[1], ts_ms=NOW_MS + 1)
+    near_west, _ = await index.nearby(*west, radius_m=500, limit=5, now_ms=NOW_MS)
+    near_east, _ = await index.nearby(*east, radius_m=500, limit=5, now_ms=NOW_MS)
+    assert [m.member_id for m in near_west] == [] and [m.member_id for m in near_east] == ["c1"]
+    snap = await index.snapshot([region_of(*west), region_of(*east)], now_ms=NOW_MS,
+                                stale_s=60, statuses=[""])
+    assert snap.ids == ["c1"] and snap.lat.tolist() == [east[0]]
+    assert await index.redis.hget(index.where_key, "c1") == (
+        f"{region_of(*east)}={NOW_MS + 1}".encode())
+    # Out of order: the newer fix (west) is filed first, the older (east) comes late.
+    assert await index.upsert([Located("c2", *west, NOW_MS + 10)]) == 1
+    assert await index.upsert([Located("c2", *east, NOW_MS + 5)]) == 0
+    assert (await index.position("c2")) == Position(lat=west[0], lng=west[1], ts_ms=NOW_MS + 10)
+    near_east, _ = await index.nearby(*east, radius_m=500, limit=5, now_ms=NOW_MS)
+    assert [m.member_id for m in near_east] == ["c1"]
+    assert await cell_rows(index) == 2
+    assert await index.redis.hget(index.where_key, "c2") == (
+        f"{region_of(*west)}={NOW_MS + 10}".encode())
+    # Offline then back in another region: the kept position moves with it.
+    assert await index.remove("c2")
+    assert await index.upsert([Located("c2", *east, NOW_MS + 20)]) == 1
+    assert await index.positions(["c1", "c2", "never"]) == [
+        Position(lat=east[0], lng=east[1], ts_ms=NOW_MS + 1),
+        Position(lat=east[0], lng=east[1], ts_ms=NOW_MS + 20), None]
+    assert await cell_rows(index) == 2
 
 
 async def test_batched_nearby_equals_one_search_per_point_in_fewer_round_trips(
@@ -172,7 +210,8 @@ async def test_snapshot_reads_the_attribute_hash_first_and_the_filed_cells(
     """`snapshot(attr_hash=...)` takes a member's attribute from the attribute hash (one
     HMGET per 4,000 members) and, for members missing there, from the member's own hash
     (`attr`), as before; it also returns each member's live cell as filed with its position
-    (what `PointGrid` would compute from the coordinates)."""
+    (what `PointGrid` would compute from the coordinates). The attribute keys are in the
+    dispatch slot, as production's courier hashes are."""
     from geo.cells import cell_of, region_of
     from geo.grid_index import anchor_cell, ij_keys
 
@@ -183,13 +222,13 @@ async def test_snapshot_reads_the_attribute_hash_first_and_the_filed_cells(
     r = index.redis
     for i in range(60):
         await index.set_status(f"c{i:03d}", "idle" if i % 4 else "offline")
-        await r.hset(f"{index.prefix}:h:c{i:03d}", "vehicle", f"own{i}")
+        await r.hset(f"{index.prefix}:{{d}}:h:c{i:03d}", "vehicle", f"own{i}")
         if i % 3:
-            await r.hset(f"{index.prefix}:veh", f"c{i:03d}", f"hash{i}")
+            await r.hset(f"{index.prefix}:{{d}}:veh", f"c{i:03d}", f"hash{i}")
     region = region_of(*HOME)
     snap = await index.snapshot([region], now_ms=NOW_MS, stale_s=60, statuses=["idle"],
-                                attr=(f"{index.prefix}:h:", "vehicle"),
-                                attr_hash=f"{index.prefix}:veh")
+                                attr=(f"{index.prefix}:{{d}}:h:", "vehicle"),
+                                attr_hash=f"{index.prefix}:{{d}}:veh")
     by_id = {b.member_id: b for b in batch}
     want = sorted(b.member_id for b in batch
                   if int(b.member_id[1:]) % 4 and region_of(b.lat, b.lng) == region)
@@ -202,7 +241,7 @@ async def test_snapshot_reads_the_attribute_hash_first_and_the_filed_cells(
     assert (ij_keys(anchor, snap.lat, snap.lng, cells=snap.cell)
             == ij_keys(anchor, snap.lat, snap.lng)).all()
     plain = await index.snapshot([region], now_ms=NOW_MS, stale_s=60, statuses=["idle"],
-                                 attr=(f"{index.prefix}:h:", "vehicle"))
+                                 attr=(f"{index.prefix}:{{d}}:h:", "vehicle"))
     assert plain.attr == [f"own{int(c[1:])}" for c in plain.ids]
     assert plain.ids == snap.ids
     assert (plain.lat == snap.lat).all()

@@ -7,16 +7,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from geo.cells import live_cell_of, region_of
-from geo.fixes import Fix, LastFix
+from geo.fixes import Fix
 from geo.index_model import (
     cell_key,
     cell_keys,
+    epoch_key,
     iter_cell_members,
-    last_fix_from_position,
     pack_member,
-    position_key,
+    pack_position,
+    parse_where,
+    positions_key,
     seen_key,
     unpack_member,
+    unpack_position,
+    where_key,
 )
 from tests.unit.geo.strategies import offset, seeded
 
@@ -35,7 +39,7 @@ def test_keys_carry_the_region_hash_tag() -> None:
     region = region_of(*HOME)
     assert cell_key(cell) == f"geo:cell:{{r:{region}}}:{cell}"
     assert seen_key(region) == f"geo:seen:{{r:{region}}}"
-    assert position_key("c1") == "geo:pos:c1"
+    assert positions_key(region) == f"geo:pos:{{r:{region}}}"
     assert cell_keys([cell, cell], prefix="t") == [f"t:cell:{{r:{region}}}:{cell}"] * 2
 
 
@@ -61,16 +65,23 @@ def test_iter_cell_members_reads_bytes_and_str_replies() -> None:
     assert rows == [("a", 1.5, 2.5, 10), ("b", -3.25, 4.0, 20)]
 
 
-def test_last_fix_from_position_hash() -> None:
-    """The position hash gives back the last accepted fix and the courier's cell."""
+def test_directory_shares_the_epoch_keys_slot() -> None:
+    """The directory's hash tag is the whole epoch key: Redis Cluster hashes a key with no
+    tag whole, so both land in one slot (and are lost or kept together)."""
+    assert where_key("ns:geo") == "{ns:geo:epoch}:where"
+    assert epoch_key("ns:geo") == "ns:geo:epoch"
+
+
+def test_position_and_directory_values_round_trip() -> None:
+    """A position-hash value gives back the fix and its cell; a directory entry its regions."""
     fix = at(0)
-    stored = {b"lat": repr(fix.lat).encode(), b"lng": repr(fix.lng).encode(),
-              b"ts": str(fix.ts).encode(), b"cell": live_cell_of(fix.lat, fix.lng).encode()}
-    assert last_fix_from_position(stored) == (
-        LastFix.of(fix),
-        live_cell_of(fix.lat, fix.lng),
-    )
-    assert last_fix_from_position({}) is None
+    cell = live_cell_of(fix.lat, fix.lng)
+    packed = pack_position(fix.lat, fix.lng, fix.ts, cell)
+    assert unpack_position(packed) == unpack_position(packed.encode()) == (
+        fix.lat, fix.lng, fix.ts, cell)
+    assert parse_where(b"8428309ffffffff=10;842830dffffffff=12") == {
+        "8428309ffffffff": 10, "842830dffffffff": 12}
+    assert parse_where(None) == {}
 
 
 def test_h3_cell_ids_are_lowercase_hex() -> None:
