@@ -167,7 +167,7 @@ async def running_system(settings: Settings, **core: Any) -> AsyncIterator[Syste
         server__namespace=ns, server__commerce_port=commerce_port,
         console__commerce_url=f"http://127.0.0.1:{commerce_port}", **core)
     assert settings.stores.nats_url
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     await ensure_streams(nc.jetstream(), Names(ns))
     try:
         async with serve_core(sys_settings) as core_server:

@@ -50,7 +50,7 @@ class System:
 async def system(settings: Settings) -> AsyncIterator[System]:
     ns = f"{settings.server.namespace}g{secrets.token_hex(2)}"
     own = settings.replace(server__namespace=ns, gateway__body_max_bytes=65_536)
-    nc = await nats.connect(settings.stores.nats_url)
+    nc = await nats.connect(servers=settings.stores.nats_servers)
     await ensure_streams(nc.jetstream(), Names(ns))
     commerce = build_app("commerce", "commerce (gateway test)", own, functools.partial(
         commerce_parts, config=CommerceConfig(argon2=FAST)))

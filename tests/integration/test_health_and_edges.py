@@ -44,9 +44,13 @@ async def test_health_503_when_a_store_goes_down(
                            nats=store == "nats")
     if store == "postgres":
         await migrate(urls["postgres"])  # core's start-up reads its tables
-    field = {"postgres": "stores__database_url", "redis": "stores__redis_url",
-             "nats": "stores__nats_url"}[store]
-    app = create_core_app(settings.replace(**{field: urls[store]}))
+    # The store of its own is a single server, also when the session runs on a cluster.
+    by_store: dict[str, dict[str, object]] = {
+        "postgres": {"stores__database_url": urls.get("postgres")},
+        "redis": {"stores__redis_url": urls.get("redis"), "stores__redis_cluster": False},
+        "nats": {"stores__nats_url": urls.get("nats"), "stores__nats_stream_replicas": 1},
+    }
+    app = create_core_app(settings.replace(**by_store[store]))
     try:
         async with AsyncTestClient(app) as client:
             assert (await client.get("/health")).status_code == 200

@@ -99,10 +99,13 @@ async def isolated_settings(settings: Settings, create_database: Any, run_id: st
 
 
 def on_store(settings: Settings, store: KillableServer) -> Settings:
-    """``settings`` with ``store`` in place of the session's server of its kind."""
-    field = {"redis": "redis_url", "nats": "nats_url"}[store.name]
+    """``settings`` with ``store`` in place of the session's server of its kind (a single
+    server, also when the session runs on a cluster)."""
+    single: dict[str, object] = (
+        {"redis_url": store.url, "redis_cluster": False} if store.name == "redis"
+        else {"nats_url": store.url, "nats_stream_replicas": 1})
     return msgspec.structs.replace(
-        settings, stores=msgspec.structs.replace(settings.stores, **{field: store.url}))
+        settings, stores=msgspec.structs.replace(settings.stores, **single))
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ async def _paid_order_with_courier(api: Api) -> dict[str, Any]:
     courier = await api.register("delivery")
     courier_id = courier["user"]["id"]
     names = Names(api.settings.server.namespace)
-    nc = await nats.connect(api.settings.stores.nats_url)
+    nc = await nats.connect(servers=api.settings.stores.nats_servers)
     try:
         await publish(nc.jetstream(), names.dispatch_event("assigned", order["id"]),
                       CourierAssigned(order_id=order["id"], courier_id=courier_id,

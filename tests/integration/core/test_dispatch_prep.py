@@ -28,7 +28,7 @@ LAT, LNG = 12.97, 77.59
 
 @pytest.fixture
 async def nc(settings: Settings) -> AsyncIterator[Client]:
-    client = await nats.connect(settings.stores.nats_url)
+    client = await nats.connect(servers=settings.stores.nats_servers)
     try:
         yield client
     finally:

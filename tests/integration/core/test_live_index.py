@@ -93,10 +93,12 @@ async def test_a_courier_crossing_a_region_border_is_filed_once(index: LiveIndex
     assert (await index.position("c1")) == Position(lat=east[0], lng=east[1], ts_ms=NOW_MS + 1)
     near_west, _ = await index.nearby(*west, radius_m=500, limit=5, now_ms=NOW_MS)
     near_east, _ = await index.nearby(*east, radius_m=500, limit=5, now_ms=NOW_MS)
-    assert [m.member_id for m in near_west] == [] and [m.member_id for m in near_east] == ["c1"]
+    assert [m.member_id for m in near_west] == []
+    assert [m.member_id for m in near_east] == ["c1"]
     snap = await index.snapshot([region_of(*west), region_of(*east)], now_ms=NOW_MS,
                                 stale_s=60, statuses=[""])
-    assert snap.ids == ["c1"] and snap.lat.tolist() == [east[0]]
+    assert snap.ids == ["c1"]
+    assert snap.lat.tolist() == [east[0]]
     assert await index.redis.hget(index.where_key, "c1") == (
         f"{region_of(*east)}={NOW_MS + 1}".encode())
     # Out of order: the newer fix (west) is filed first, the older (east) comes late.

@@ -223,7 +223,7 @@ async def proxied_core(settings: Settings) -> AsyncIterator[tuple[CoreServer, Cu
     from urllib.parse import urlsplit
 
     assert settings.stores.nats_url
-    parts = urlsplit(settings.stores.nats_url)
+    parts = urlsplit(settings.stores.nats_servers[0])  # on a cluster, its first node
     proxy = CuttableProxy(parts.hostname or "127.0.0.1", parts.port or 4222)
     port = await proxy.start()
     proxied = settings.replace(stores__nats_url=f"nats://127.0.0.1:{port}")
