@@ -125,11 +125,14 @@ async def run(args: argparse.Namespace) -> None:
     print(f"{args.orders} orders x {args.couriers} couriers, K={args.k} idle within "
           f"{args.radius_m:.0f} m, {args.rounds} rounds (results equal in every round), "
           f"{len(regions)} regions read by the snapshot")
+    # A ring step is two round trips: the cells (region slots), then the statuses of the
+    # members found (dispatch slot). A snapshot is one pipeline of region reads, then one
+    # status read.
     print(f"  baseline: gather of nearby per order  {ms(per_order)}   Redis round trips "
-          f"{trips_one[0]}")
+          f"{2 * trips_one[0]}")
     print(f"  nearby_many (lockstep, pipelined)     {ms(batched)}   Redis round trips "
-          f"{trips_many[0]}")
-    print(f"  snapshot: read once + in memory       {ms(snap_s)}   Redis round trips 1")
+          f"{2 * trips_many[0]}")
+    print(f"  snapshot: read once + in memory       {ms(snap_s)}   Redis round trips 2")
     print(f"    of which the read ({read_n} idle)     {ms(read_s)}")
     print(f"    process CPU of the whole search     {ms(snap_cpu_s)}")
     if stack_s:

@@ -104,8 +104,9 @@ async def run(args: argparse.Namespace) -> None:
           f"p99 {_pct(ours, 99) / _pct(theirs, 99):.2f}x")
     print(f"same ids in same order as GEOSEARCH: {same}/{q} "
           f"(differences come from GEOSEARCH's 52-bit geohash positions and its Earth radius)")
-    print(f"round trips per query: median {statistics.median(round_trips):.0f}, "
-          f"max {max(round_trips)}")
+    # Each ring step reads the cells, then the statuses of the members found.
+    print(f"ring steps per query: median {statistics.median(round_trips):.0f}, "
+          f"max {max(round_trips)} (two Redis round trips each)")
     print(f"load: ours {args.couriers / load_ours_s:,.0f} couriers/s, "
           f"GEOADD {args.couriers / load_geo_s:,.0f} couriers/s")
 

@@ -414,15 +414,17 @@ class LiveIndex:
         # The live search drops a member when ts < now - stale (as floats): same test here.
         # A member crossing a border may be filed in two regions for a moment: the newest
         # copy counts.
-        fresh = (ts.astype(np.float64) >= min_ts).tolist()
-        ts_list = ts.tolist()
-        pick: dict[str, int] = {}
-        for i, member in enumerate(ids):
-            if fresh[i]:
-                j = pick.get(member)
+        fresh = np.flatnonzero(ts.astype(np.float64) >= min_ts).tolist()
+        if len(set(ids)) == len(ids):
+            order = sorted(fresh, key=ids.__getitem__)
+        else:
+            ts_list = ts.tolist()
+            pick: dict[str, int] = {}
+            for i in fresh:
+                j = pick.get(ids[i])
                 if j is None or ts_list[i] > ts_list[j]:
-                    pick[member] = i
-        order = [pick[m] for m in sorted(pick)]
+                    pick[ids[i]] = i
+            order = [pick[m] for m in sorted(pick)]
         sts, ats = await self._statuses_of([ids[i] for i in order], statuses, attr, attr_hash)
         keep = [k for k, st in enumerate(sts) if st in statuses]
         sel = np.asarray([order[k] for k in keep], dtype=np.int64)
