@@ -304,7 +304,9 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     port: Port = 8080
     """Port of the gateway (the URL clients use); the services' own ports stay internal."""
     core_url: str = ""
-    """Where the gateway reaches core; empty: ``http://HOST:CORE_PORT``."""
+    """Where the gateway reaches core; empty: ``http://HOST:CORE_PORT``. Several core
+    processes: their URLs comma-separated (requests and sockets go round-robin, and one that
+    cannot be connected to goes to the next)."""
     commerce_url: str = ""
     """Where the gateway reaches commerce; empty: ``http://HOST:COMMERCE_PORT``."""
     body_max_bytes: PositiveInt = 1_048_576

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import httpx
@@ -60,12 +60,33 @@ _WS_HANDSHAKE = frozenset({
 """Handshake headers the client library makes for its own connection to the service."""
 
 
-def upstream_urls(settings: Settings) -> dict[Upstream, str]:
-    """Base URLs of the services as the gateway reaches them."""
+def upstream_urls(settings: Settings) -> dict[Upstream, list[str]]:
+    """Base URLs of the services' processes as the gateway reaches them (several for a
+    service run as several processes: ``GATEWAY_CORE_URL`` comma-separated)."""
     gw, server = settings.gateway, settings.server
     host = "127.0.0.1" if server.host in ("0.0.0.0", "::") else server.host
-    return {"core": gw.core_url or f"http://{host}:{server.core_port}",
-            "commerce": gw.commerce_url or f"http://{host}:{server.commerce_port}"}
+    return {"core": _urls(gw.core_url) or [f"http://{host}:{server.core_port}"],
+            "commerce": _urls(gw.commerce_url) or [f"http://{host}:{server.commerce_port}"]}
+
+
+def _urls(value: str) -> list[str]:
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+class _Pool:
+    """One service's processes: requests go round-robin, and one that cannot be reached
+    (refused or timed out connecting: the request never got there) is sent to the next, so
+    a dead process costs a connect attempt, not an error."""
+
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
+        self.clients = clients
+        self._next = 0
+
+    def order(self) -> list[httpx.AsyncClient]:
+        """Every client, starting with this request's turn."""
+        start = self._next
+        self._next = (start + 1) % len(self.clients)
+        return self.clients[start:] + self.clients[:start]
 
 
 class _Label:
@@ -79,11 +100,13 @@ class Gateway:
     """The gateway's state: service clients, limiters and the token check (one per process)."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
-                 upstreams: dict[Upstream, str] | None = None) -> None:
+                 upstreams: Mapping[Upstream, str | list[str]] | None = None) -> None:
         if not settings.server.jwt_secret:
             raise ValueError("JWT_SECRET is required (homechef up generates one)")
         self.limits: GatewaySettings = settings.gateway
-        self.upstreams = upstreams or upstream_urls(settings)
+        self.upstreams = ({name: _urls(u) if isinstance(u, str) else list(u)
+                           for name, u in upstreams.items()} if upstreams
+                          else upstream_urls(settings))
         self.codec = TokenCodec(settings.server.jwt_secret)
         self.clock = clock
         lim = self.limits
@@ -91,21 +114,23 @@ class Gateway:
                                                 lim.limiter_keys_max))
         self.per_user = TokenBuckets(BucketLimits(lim.user_rate_per_s, lim.user_burst,
                                                   lim.limiter_keys_max))
-        self.clients: dict[Upstream, httpx.AsyncClient] = {}
+        self.pools: dict[Upstream, _Pool] = {}
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         timeout = httpx.Timeout(self.limits.read_timeout_s,
                                 connect=self.limits.connect_timeout_s)
-        self.clients = {name: httpx.AsyncClient(base_url=url, timeout=timeout, trust_env=False,
-                                                follow_redirects=False,
-                                                limits=httpx.Limits(max_connections=200))
-                        for name, url in self.upstreams.items()}
+        self.pools = {name: _Pool([httpx.AsyncClient(base_url=url, timeout=timeout,
+                                                     trust_env=False, follow_redirects=False,
+                                                     limits=httpx.Limits(max_connections=200))
+                                   for url in urls])
+                      for name, urls in self.upstreams.items()}
         try:
             yield
         finally:
-            for client in self.clients.values():
-                await client.aclose()
+            for pool in self.pools.values():
+                for client in pool.clients:
+                    await client.aclose()
 
     # -- limits ------------------------------------------------------------------------------
     def user_of(self, scope: Scope) -> str | None:
@@ -162,16 +187,24 @@ class Gateway:
                 return
 
     async def _health(self, send: Send) -> None:
-        """The gateway's own health: each service's /health status code, or ``down``."""
+        """The gateway's own health: each service process's /health status code, or
+        ``down``; degraded when any process is not answering 200."""
 
-        async def one(name: Upstream) -> tuple[str, int | str]:
+        async def one(client: httpx.AsyncClient) -> int | str:
             try:
-                r = await self.clients[name].get("/health", timeout=self.limits.connect_timeout_s)
-                return name, r.status_code
+                r = await client.get("/health", timeout=self.limits.connect_timeout_s)
+                return r.status_code
             except httpx.HTTPError:
-                return name, "down"
+                return "down"
 
-        answers = dict(await asyncio.gather(*(one(n) for n in self.clients)))
+        answers: dict[str, int | str] = {}
+        for name, pool in self.pools.items():
+            codes = await asyncio.gather(*(one(c) for c in pool.clients))
+            if len(codes) == 1:
+                answers[name] = codes[0]
+            else:
+                answers.update({f"{name}@{c.base_url}": code
+                                for c, code in zip(pool.clients, codes, strict=True)})
         ok = all(v == 200 for v in answers.values())
         body = {"status": "ok" if ok else "degraded", "upstreams": answers}
         await _send_json(send, 200 if ok else 503, body, "application/json")
@@ -196,13 +229,12 @@ class Gateway:
                            "bytes", code="body_too_large",
                            limit_bytes=self.limits.body_max_bytes)
             return
-        client = self.clients[route.upstream]
-        request = client.build_request(
-            scope["method"], httpx.URL(path=scope.get("raw_path", path.encode()).decode(
-                "latin-1"), query=scope.get("query_string", b"")),
-            headers=self._forward_headers(scope), content=body)
+        url = httpx.URL(path=scope.get("raw_path", path.encode()).decode("latin-1"),
+                        query=scope.get("query_string", b""))
+        headers = self._forward_headers(scope)
         try:
-            response = await client.send(request, stream=True)
+            response = await self._send_to_one(route.upstream, scope["method"], url, headers,
+                                               body)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
                 httpx.RemoteProtocolError) as exc:
             await self._unavailable(send, route.upstream, exc)
@@ -225,6 +257,21 @@ class Gateway:
             log.warning("%s broke off its answer to %s: %s", route.upstream, path, exc)
         finally:
             await response.aclose()
+
+    async def _send_to_one(self, upstream: Upstream, method: str, url: httpx.URL,
+                           headers: list[tuple[bytes, bytes]], body: bytes) -> httpx.Response:
+        """Send to the service's next process; one that cannot be connected to passes the
+        request to the one after (nothing reached it). Raises the last connect error when
+        none can be reached."""
+        clients = self.pools[upstream].order()
+        for i, client in enumerate(clients):
+            request = client.build_request(method, url, headers=headers, content=body)
+            try:
+                return await client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if i == len(clients) - 1:
+                    raise
+        raise AssertionError("a pool has at least one process")
 
     async def _unavailable(self, send: Send, upstream: Upstream, exc: Exception) -> None:
         retry = self.limits.retry_after_s
@@ -261,30 +308,37 @@ class Gateway:
             await _refuse_ws(scope, send, 429, "too many socket opens; slow down",
                              "rate_limited", retry_after_s=max(1, round(wait + 0.5)))
             return
-        base = self.upstreams[route.upstream].replace("http", "ws", 1)
         query = scope.get("query_string", b"").decode("latin-1")
-        url = base + scope["path"] + (f"?{query}" if query else "")
         offered = [Subprotocol(p) for p in scope.get("subprotocols") or ()]
-        try:
-            upstream = await websockets.connect(
-                url, additional_headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in
-                                    self._forward_headers(scope, skip=_WS_HANDSHAKE)],
-                subprotocols=offered or None, open_timeout=self.limits.connect_timeout_s,
-                max_size=self.limits.body_max_bytes, compression=None, ping_interval=None,
-                proxy=None)
-        except InvalidStatus as exc:  # the service refused the handshake: pass its answer on
-            status = exc.response.status_code
-            await _refuse_ws(scope, send, status, f"{route.upstream} refused the socket",
-                             "socket_refused", raw=bytes(exc.response.body))
-            return
-        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
-            retry = self.limits.retry_after_s
-            log.warning("%s unreachable for a socket: %s: %s", route.upstream,
-                        type(exc).__name__, exc)
-            await _refuse_ws(scope, send, 503, f"the {route.upstream} service is unavailable",
-                             "upstream_unavailable", retry_after_s=retry,
-                             upstream=route.upstream)
-            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1"))
+                   for k, v in self._forward_headers(scope, skip=_WS_HANDSHAKE)]
+        clients = self.pools[route.upstream].order()
+        for i, client in enumerate(clients):
+            base = str(client.base_url).rstrip("/").replace("http", "ws", 1)
+            url = base + scope["path"] + (f"?{query}" if query else "")
+            try:
+                upstream = await websockets.connect(
+                    url, additional_headers=headers, subprotocols=offered or None,
+                    open_timeout=self.limits.connect_timeout_s,
+                    max_size=self.limits.body_max_bytes, compression=None, ping_interval=None,
+                    proxy=None)
+                break
+            except InvalidStatus as exc:  # the service refused the handshake: pass it on
+                status = exc.response.status_code
+                await _refuse_ws(scope, send, status, f"{route.upstream} refused the socket",
+                                 "socket_refused", raw=bytes(exc.response.body))
+                return
+            except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+                if i < len(clients) - 1:  # the next process may take it
+                    continue
+                retry = self.limits.retry_after_s
+                log.warning("%s unreachable for a socket: %s: %s", route.upstream,
+                            type(exc).__name__, exc)
+                await _refuse_ws(scope, send, 503,
+                                 f"the {route.upstream} service is unavailable",
+                                 "upstream_unavailable", retry_after_s=retry,
+                                 upstream=route.upstream)
+                return
         async with upstream:
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
             await _bridge(receive, send, upstream)
@@ -389,7 +443,7 @@ async def _refuse_ws(scope: Scope, send: Send, status: int, detail: str, code: s
 
 
 def create_gateway_app(settings: Settings, *, clock: Callable[[], float] = time.monotonic,
-                       upstreams: dict[Upstream, str] | None = None) -> Any:
+                       upstreams: Mapping[Upstream, str | list[str]] | None = None) -> Any:
     """The gateway as an ASGI app (request id in and out, metrics, JSON logs around it)."""
     gateway = Gateway(settings, clock=clock, upstreams=upstreams)
     app = request_context_middleware(Metrics("gateway"))(cast("ASGIApp", gateway))

@@ -276,3 +276,28 @@ async def test_an_unreachable_service_is_503_with_retry_after(system: System) ->
                 pass
         assert refused.value.response.status_code == 503
         assert refused.value.response.headers["Retry-After"] == "2"
+
+
+async def test_several_core_processes_one_dead_is_passed_over(system: System) -> None:
+    """Core as two processes, one of them dead: every request and socket reaches the live
+    one (a refused connection goes to the next process: nothing reached the dead one), and
+    /health names the dead process."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    gateway = create_gateway_app(system.settings, upstreams={
+        "core": f"{dead},{system.core_url}", "commerce": system.commerce_url})
+    async with serve_app(gateway, ws=ASGI_ONLY) as url, \
+            httpx.AsyncClient(base_url=url, timeout=15) as http:
+        codes = [(await http.get("/console/")).status_code for _ in range(4)]
+        assert codes == [200] * 4
+        assert (await http.get(f"{V1}/fleet/stats")).status_code == 401  # core's answer
+        for _ in range(2):  # each turn of the round-robin
+            with pytest.raises(InvalidStatus) as refused:
+                async with websockets.connect(url.replace("http://", "ws://") + "/ws/console"):
+                    pass
+            # core's own refusal (no token), passed on: not the gateway's 503
+            assert refused.value.response.status_code in (401, 403)
+            assert b"core refused the socket" in (refused.value.response.body or b"")
+        r = await http.get("/health")
+        assert r.status_code == 503
+        assert r.json()["upstreams"] == {f"core@{dead}": "down",
+                                         f"core@{system.core_url}": 200, "commerce": 200}
