@@ -156,19 +156,24 @@ def cluster() -> None:
               help="Redis Cluster nodes: half primaries, half their replicas.")
 @click.option("--nats-nodes", default=3, show_default=True,
               help="NATS servers with JetStream, routed to each other.")
-def cluster_up(redis_nodes: int, nats_nodes: int) -> None:
-    """Start the clusters, print their URLs, run until Ctrl-C (they start empty each time)."""
-    settings = _settings()
+@click.option("--cores", type=click.IntRange(min=0, max=16), default=3, show_default=True,
+              help="Core processes to run on the clusters, behind the gateway (with commerce "
+                   "and an embedded PostgreSQL); 0: the clusters only.")
+def cluster_up(redis_nodes: int, nats_nodes: int, cores: int) -> None:
+    """Start the clusters and the system on them (core processes, commerce, the gateway);
+    print the URLs; run until Ctrl-C (the clusters start empty each time)."""
+    settings = resolve_jwt_secret(_settings())
     configure_logging(settings.server.log_level)
     try:
-        code = asyncio.run(_cluster_up(settings.server.data_dir / "cluster",
-                                       redis_nodes=redis_nodes, nats_nodes=nats_nodes))
+        code = asyncio.run(_cluster_up(settings, redis_nodes=redis_nodes,
+                                       nats_nodes=nats_nodes, cores=cores))
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
 
 
-async def _cluster_up(data_dir: Path, *, redis_nodes: int, nats_nodes: int) -> int:
+async def _cluster_up(settings: Settings, *, redis_nodes: int, nats_nodes: int,
+                      cores: int) -> int:
     from api.local_cluster import LocalCluster
     from api.runtime import EmbeddedError
 
@@ -176,20 +181,33 @@ async def _cluster_up(data_dir: Path, *, redis_nodes: int, nats_nodes: int) -> i
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    local = LocalCluster(data_dir, redis_nodes=redis_nodes, nats_nodes=nats_nodes)
+    local = LocalCluster(settings.server.data_dir / "cluster", redis_nodes=redis_nodes,
+                         nats_nodes=nats_nodes)
     try:
         urls = await local.start_cluster()
     except EmbeddedError as exc:
         raise click.ClickException(str(exc)) from None
+    replicas = min(3, nats_nodes)
     try:
         click.echo(f"Redis Cluster ({redis_nodes // 2} primaries, {redis_nodes // 2} "
                    f"replicas): {' '.join(urls.redis)}")
         click.echo(f"NATS cluster with JetStream ({nats_nodes} servers): {urls.nats_url}")
         click.echo("Environment for homechef on it:")
         click.echo(f"  REDIS_CLUSTER=true REDIS_URL={urls.redis_url}")
-        click.echo(f"  NATS_URL={urls.nats_url} NATS_STREAM_REPLICAS={min(3, nats_nodes)}")
-        click.echo("Press Ctrl-C to stop.")
-        await stop.wait()
+        click.echo(f"  NATS_URL={urls.nats_url} NATS_STREAM_REPLICAS={replicas}")
+        if cores:
+            on_cluster = settings.replace(
+                stores__redis_url=urls.redis_url, stores__redis_cluster=True,
+                stores__nats_url=urls.nats_url, stores__nats_stream_replicas=replicas)
+            async with _running_system(on_cluster, stop, cores=cores) as system:
+                if system is None:
+                    return 0 if stop.is_set() else 1
+                _echo_urls(system)
+                click.echo("Press Ctrl-C to stop.")
+                await _until_stopped(system, stop)
+        else:
+            click.echo("Press Ctrl-C to stop.")
+            await stop.wait()
     finally:
         await local.stop()
     click.echo("stopped")
@@ -199,28 +217,30 @@ async def _cluster_up(data_dir: Path, *, redis_nodes: int, nats_nodes: int) -> i
 class _System:
     """A started system: its effective settings and service processes."""
 
-    def __init__(self, settings: Settings, children: dict[str, asyncio.subprocess.Process]):
+    def __init__(self, settings: Settings, children: dict[str, asyncio.subprocess.Process],
+                 ports: dict[str, int]):
         self.settings = settings
         self.children = children
+        self.ports = ports
+        """Process name (``core``, ``core-2``, ..., ``commerce``, ``gateway``) -> port."""
 
-    def url(self, service: str) -> str:
-        server = self.settings.server
-        port = {"core": server.core_port, "commerce": server.commerce_port,
-                "gateway": self.settings.gateway.port}[service]
-        return f"http://{server.host}:{port}"
+    def url(self, process: str) -> str:
+        return f"http://{self.settings.server.host}:{self.ports[process]}"
 
 
 @contextlib.asynccontextmanager
 async def _running_system(settings: Settings, stop: asyncio.Event, *,
-                          log_path: Path | None = None,
-                          remove_store_files: bool = False) -> AsyncIterator[_System | None]:
+                          log_path: Path | None = None, remove_store_files: bool = False,
+                          cores: int = 1) -> AsyncIterator[_System | None]:
     """Embedded stores for unset URLs, migrations, core and commerce as child processes.
 
     Yields the system once both services answer /health (None if they never did); stops
     everything on exit. ``log_path``: the services' output goes there instead of the terminal.
+    ``cores``: core processes (the first on CORE_PORT, the others on free ports), all behind
+    the gateway.
     """
     from api.migrate import migrate as run_migrations
-    from api.runtime import EmbeddedStores, _child_setup
+    from api.runtime import EmbeddedStores, _child_setup, free_port
 
     stores = EmbeddedStores(settings.server.data_dir, settings.server.host)
     children: dict[str, asyncio.subprocess.Process] = {}
@@ -241,20 +261,28 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
         applied = await run_migrations(settings.stores.database_url)
         click.echo(f"migrations: {len(applied)} applied")
 
-        env = {**os.environ, **to_environ(settings)}
+        ports = {"core": settings.server.core_port}
+        ports.update({f"core-{i}": free_port() for i in range(2, cores + 1)})
+        host = "127.0.0.1" if settings.server.host in ("0.0.0.0", "::") else \
+            settings.server.host
+        if cores > 1:
+            settings = settings.replace(gateway__core_url=",".join(
+                f"http://{host}:{port}" for port in ports.values()))
+        ports.update(commerce=settings.server.commerce_port, gateway=settings.gateway.port)
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
             log_file = open(log_path, "ab")  # noqa: ASYNC230, SIM115 - local file; closed below
-        for service in _PROCESSES:
-            children[service] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "api.cli", "serve", service, env=env,
+        for name, port in ports.items():
+            kind = name.split("-")[0]
+            own = settings.replace(server__core_port=port) if kind == "core" else settings
+            children[name] = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "api.cli", "serve", kind,
+                env={**os.environ, **to_environ(own)},
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
                 preexec_fn=_child_setup(None, None, os.getpid()),
             )
-        ports = {"core": settings.server.core_port, "commerce": settings.server.commerce_port,
-                 "gateway": settings.gateway.port}
         ready = await _wait_healthy(settings.server.host, ports, children, stop)
-        yield _System(settings, children) if ready else None
+        yield _System(settings, children, ports) if ready else None
     finally:
         click.echo("stopping ...")
         for p in children.values():
@@ -284,33 +312,44 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
     async with _running_system(settings, stop, log_path=log_path) as system:
         if system is None:
             return 0 if stop.is_set() else 1
-        click.echo("HomeChef Dispatch is up:")
-        click.echo(f"  gateway   {system.url('gateway')}  (the one URL for clients: /api/v1, "
-                   "/ws, console /console/)")
-        for service in _SERVICES:
-            click.echo(f"  {service:<9} {system.url(service)}  "
-                       f"(internal; health /health, API docs /schema)")
-        waits = [asyncio.create_task(p.wait()) for p in system.children.values()]
-        stopper = asyncio.create_task(stop.wait())
+        _echo_urls(system)
         extra: list[asyncio.Task[object]] = []
         if demo:
             click.echo(f"  services' logs in {log_path}")
             extra.append(asyncio.create_task(_demo(system, stop)))
         click.echo("Press Ctrl-C to stop.")
-        await asyncio.wait([*waits, stopper, *extra],
-                                     return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        for t in extra:  # the demo prints its KPI table when stopped
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(t, 30)
-        failed = [s for s, p in system.children.items() if p.returncode not in (None, 0)]
-        stopper.cancel()
-        for w in waits:
-            w.cancel()
-        if failed:
-            click.echo(f"{', '.join(failed)} exited unexpectedly; stopping", err=True)
-            return 1
-        return 0
+        return await _until_stopped(system, stop, extra)
+
+
+def _echo_urls(system: _System) -> None:
+    click.echo("HomeChef Dispatch is up:")
+    click.echo(f"  gateway   {system.url('gateway')}  (the one URL for clients: /api/v1, "
+               "/ws, console /console/)")
+    for name in system.ports:
+        if name != "gateway":
+            click.echo(f"  {name:<9} {system.url(name)}  "
+                       f"(internal; health /health, API docs /schema)")
+
+
+async def _until_stopped(system: _System, stop: asyncio.Event,
+                         extra: list[asyncio.Task[object]] | None = None) -> int:
+    """Run until Ctrl-C or a process exits (then stop the rest); 1 if one failed."""
+    extra = extra or []
+    waits = [asyncio.create_task(p.wait()) for p in system.children.values()]
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([*waits, stopper, *extra], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    for t in extra:  # the demo prints its KPI table when stopped
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(t, 30)
+    failed = [s for s, p in system.children.items() if p.returncode not in (None, 0)]
+    stopper.cancel()
+    for w in waits:
+        w.cancel()
+    if failed:
+        click.echo(f"{', '.join(failed)} exited unexpectedly; stopping", err=True)
+        return 1
+    return 0
 
 
 async def _wait_healthy(

@@ -331,9 +331,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         for field in ("core_url", "commerce_url"):
-            url = getattr(self, field)
-            if url:
-                _check_url(_env_name(GatewaySettings, field), url, ("http", "https"))
+            for url in getattr(self, field).split(","):  # several processes of a service
+                if url.strip():
+                    _check_url(_env_name(GatewaySettings, field), url.strip(),
+                               ("http", "https"))
 
 
 class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -235,8 +235,9 @@ class Gateway:
         try:
             response = await self._send_to_one(route.upstream, scope["method"], url, headers,
                                                body)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
-                httpx.RemoteProtocolError) as exc:
+        except (httpx.NetworkError, httpx.PoolTimeout, httpx.RemoteProtocolError) as exc:
+            # Refused by every process, or the process died with the request (a read or
+            # write broke off): either way the service is unavailable, not the request bad.
             await self._unavailable(send, route.upstream, exc)
             return
         except httpx.TimeoutException:

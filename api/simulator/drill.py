@@ -39,7 +39,10 @@ from streams.jetstream import fetch_batch
 
 Service = Literal["core", "commerce"]
 Store = Literal["redis", "nats", "postgres"]
-Target = Service | Store
+ClusterPart = Literal["core-2", "redis-primary", "nats-leader"]
+"""What a `ClusterRig` can lose: one of its core processes, the Redis primary holding the
+dispatch slot, the NATS server leading the LOCATIONS stream."""
+Target = Service | Store | ClusterPart
 Kind = Literal["kill", "kill-empty", "pause", "slow"]
 SERVICES: tuple[Service, ...] = ("core", "commerce")
 
@@ -51,7 +54,7 @@ class Rig:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.stores = EmbeddedStores(root / "stores")
-        self.procs: dict[Service, asyncio.subprocess.Process] = {}
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.settings: Settings | None = None
         self.endpoints: Endpoints | None = None
         self.log_path = root / "services.log"
@@ -91,12 +94,16 @@ class Rig:
         assert self.endpoints is not None
         return self.endpoints.core_url if service == "core" else self.endpoints.commerce_url
 
-    async def _spawn(self, service: Service) -> None:
-        assert self.settings is not None
-        env = {**os.environ, **to_environ(self.settings)}
+    async def _spawn(self, service: str, settings: Settings | None = None) -> None:
+        """Start `service` (`homechef serve <service>`) as the process named `service` (a
+        rig with several core processes names them apart and gives each its settings)."""
+        settings = settings or self.settings
+        assert settings is not None
+        env = {**os.environ, **to_environ(settings)}
+        kind = service.split("-")[0]
         with self.log_path.open("ab") as log:
             self.procs[service] = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "api.cli", "serve", service, env=env,
+                sys.executable, "-m", "api.cli", "serve", kind, env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     # -- faults ----------------------------------------------------------------------------

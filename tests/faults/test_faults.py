@@ -37,11 +37,12 @@ DAYS: dict[str, list[Fault]] = {
 CITY = Point(-33.45, -70.66)
 
 
-def _config(faults: list[Fault]) -> SimConfig:
+def _config(faults: list[Fault], lasts_s: dict[str, float] | None = None) -> SimConfig:
+    lasts = {**LASTS_S, **(lasts_s or {})}
     return SimConfig(
         city=CityConfig(seed=11, center=CITY, radius_m=300, chefs=3, couriers=8,
                         customers=10, prep_s=(3.0, 6.0)),
-        orders_per_min=40, duration_s=FIRST_FAULT_S + sum(SPACING_S + LASTS_S[f.kind]
+        orders_per_min=40, duration_s=FIRST_FAULT_S + sum(SPACING_S + lasts[f.kind]
                                                           for f in faults),
         drain_s=90, progress_s=5, retry_budget_s=60,
         behaviour=Behaviour(speed_factor=6.0, think_s=(0.1, 0.3), chef_poll_s=0.5,

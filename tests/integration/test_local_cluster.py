@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
+import httpx
 import nats
 import pytest
 import redis.asyncio as aioredis
@@ -134,18 +135,26 @@ async def test_a_message_id_is_stored_once_when_resent_through_another_server(
         await second.close()
 
 
-async def test_cluster_up_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    """``homechef cluster up`` starts the clusters, prints the environment that points
-    homechef at them, and stops every node on SIGINT."""
-    env = {**os.environ, "DATA_DIR": str(tmp_path)}
+async def test_cluster_up_runs_the_system_on_the_clusters_and_stops_on_ctrl_c(
+        tmp_path: Path) -> None:
+    """``homechef cluster up --cores 2`` starts the clusters, prints the environment that
+    points homechef at them, runs two core processes, commerce and the gateway on them (the
+    gateway's /health answers for both core processes), and stops everything on SIGINT."""
+    from api.runtime import free_port
+
+    ports = {"CORE_PORT": free_port(), "COMMERCE_PORT": free_port(),
+             "GATEWAY_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "NATS_URL", "REDIS_CLUSTER")}
+    env.update({"DATA_DIR": str(tmp_path), **{k: str(v) for k, v in ports.items()}})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "api.cli", "cluster", "up", "--redis-nodes", "2",
-        "--nats-nodes", "1", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=env)
+        "--nats-nodes", "1", "--cores", "2", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env)
     assert proc.stdout is not None
     lines: list[str] = []
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(120):
             while not lines or lines[-1] != "Press Ctrl-C to stop.":
                 line = await proc.stdout.readline()
                 assert line, f"exited early: {(await proc.communicate())[1].decode()[-500:]}"
@@ -155,15 +164,21 @@ async def test_cluster_up_prints_the_urls_and_stops_on_ctrl_c(tmp_path: Path) ->
         nats_url = re.search(r"NATS_URL=(\S+) NATS_STREAM_REPLICAS=1", text)
         assert redis_url, text
         assert nats_url, text
+        assert re.search(r"core-2 +http://127\.0\.0\.1:\d+", text), text
         client = RedisCluster.from_url(redis_url.group(1))
         try:
             assert await client.ping()
         finally:
             await client.aclose()
+        async with httpx.AsyncClient(timeout=10) as http:
+            r = await http.get(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/health")
+        assert r.status_code == 200, r.text
+        cores = [k for k in r.json()["upstreams"] if k.startswith("core@")]
+        assert len(cores) == 2, r.text
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGINT)
-        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0
     assert out.decode().strip().endswith("stopped")
     assert not list((tmp_path / "cluster" / "run").glob("*.pid"))

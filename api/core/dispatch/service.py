@@ -303,7 +303,8 @@ class Dispatcher:
 
     # -- intake ----------------------------------------------------------------------------
     async def on_order_event(self, event: OrderEvent | Any) -> None:
-        """OrdersView listener: accepted orders enter dispatch; cancellations leave it; food
+        """OrdersView listener: accepted orders enter dispatch (or, when `accepted` was
+        overtaken, preparing or ready ones it does not know); cancellations leave it; food
         ready brings a waiting order forward and reaches the courier on the way (ORDER_READY).
 
         Idempotent (a redelivered event may run it again: enqueue leaves an order it knows
@@ -319,6 +320,12 @@ class Dispatcher:
                     payload=wire.OfferWithdrawnPayload(order_id=event.order_id,
                                                        reason=wire.WithdrawReason.CANCELLED)))
             return
+        if event.status in ("preparing", "ready") and not await self.store.knows(
+                event.order_id):
+            # The `accepted` event was overtaken: core processes share the orders stream, and
+            # one redelivered after a process died comes after newer ones. The view then
+            # skips it as older, so the order enters dispatch on the event that overtook it.
+            await self.enqueue(event, now_ms)
         if event.status == "ready":
             # The real ready time replaces the estimate; a waiting order queued for later
             # (the kitchen was early) is due now (the script applies

@@ -428,6 +428,11 @@ class DispatchStore:
         courier = await self._food_ready(args=[self.p, order_id, at_ms, due_ms])
         return _s(courier) if courier else None  # nil (no order) and '' (nobody) alike
 
+    async def knows(self, order_id: str) -> bool:
+        """Whether dispatch has a record of the order (one EXISTS; closed ones are kept a
+        day, see `KeyTtls`)."""
+        return bool(await self.redis.exists(f"{self.p}:o:{order_id}"))
+
     async def order(self, order_id: str) -> OrderRecord | None:
         raw = await _hgetall(self.redis, f"{self.p}:o:{order_id}")
         return _order_record(order_id, _str_map(raw)) if raw else None

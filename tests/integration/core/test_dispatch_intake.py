@@ -201,6 +201,32 @@ async def test_a_listener_that_fails_hears_the_event_again_on_redelivery(
     assert heard == [0, 1]
 
 
+async def test_an_order_whose_accepted_event_was_overtaken_enters_dispatch(
+        settings: Settings, redis: aioredis.Redis, nc: Client) -> None:
+    """Several core processes share the orders stream, and an event redelivered after a
+    process died comes after newer ones: `ready` (seq 8) applied before `accepted` (seq 7).
+    The view skips the older event; dispatch takes the order in on `ready` (due now, its
+    food ready), once, and the late `accepted` changes nothing."""
+    ns = f"{settings.server.namespace}o{uuid.uuid4().hex[:4]}"
+    names = Names(ns)
+    view = OrdersView(redis, f"{ns}:view")
+    couriers = LiveIndex(redis, f"{ns}:geo")
+    store = DispatchStore(redis, ns, couriers.status_key)
+    dispatcher = Dispatcher(settings.replace(server__namespace=ns), names, store, couriers,
+                            nc, nc.jetstream(), DispatchMetrics(Metrics("core")))
+    view.listeners.append(dispatcher.on_order_event)
+    oid, t0 = str(uuid.uuid4()), now_ms()
+    ready = msgspec.structs.replace(accepted(oid, t0 + MIN, ready_in_ms=0), status="ready",
+                                    previous_status="preparing")
+    assert await view.apply(ready, "ORDERS", 8)
+    record = await store.order(oid)
+    assert record is not None
+    assert record.state == OrderDispatchState.WAITING
+    assert record.food_ready_ms == t0 + MIN
+    assert not await view.apply(accepted(oid, t0, ready_in_ms=25 * MIN), "ORDERS", 7)
+    assert await store.order(oid) == record
+
+
 @pytest.fixture
 async def store(redis: aioredis.Redis, run_id: str) -> AsyncIterator[DispatchStore]:
     ns = f"{run_id}:ds{uuid.uuid4().hex[:6]}"
