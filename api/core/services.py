@@ -19,6 +19,7 @@ from api.resources import Resources
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
 from api.travel import open_travel
+from roads.tiles import StreetTiles
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 
@@ -34,6 +35,8 @@ class CoreServices:
         self.dispatch_metrics = DispatchMetrics(metrics)
         self.travel = open_travel(settings)
         """The process's one travel model (roads or straight-line), for every consumer."""
+        self.streets = StreetTiles(self.travel.roads) if self.travel.roads else None
+        """The road graph as map tiles (None without roads): the streets the maps draw."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:

@@ -26,10 +26,15 @@ class ConsoleConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Where browsers reach commerce (login); None: same host as the console, ``commerce_port``."""
     commerce_port: int
     tile_url: str | None
+    """Optional raster tiles (``{z}/{x}/{y}``) under the map; None draws no tiles."""
     same_origin: bool = False
     """The console came through the gateway: commerce is on the console's own origin (no
     CORS), whatever ``commerce_url`` says."""
-    """Optional raster tiles (``{z}/{x}/{y}``) under the map; None draws no tiles."""
+    streets_url: str | None = None
+    """Vector tiles (``{z}/{x}/{y}``, layer ``speeds``) of the road engine's streets when core
+    has road data (``ROADS``); None without."""
+    streets_bounds: tuple[float, float, float, float] | None = None
+    """Where those streets are: ``[min_lng, min_lat, max_lng, max_lat]``."""
 
 
 class CellOutline(msgspec.Struct, frozen=True):

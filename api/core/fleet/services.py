@@ -107,12 +107,20 @@ def _steps(o: OrderRecord) -> list[TimelineStep]:
                   key=lambda s: s.at_ms)
 
 
-def console_config(settings: Settings, *, via_gateway: bool = False) -> ConsoleConfig:
-    """Where the console logs in (commerce) and which map tiles it may draw; through the
-    gateway, on the console's own origin."""
+STREETS_URL = "/api/v1/routing/streets/{z}/{x}/{y}"
+
+
+def console_config(settings: Settings, *, via_gateway: bool = False,
+                   streets_bounds: tuple[float, float, float, float] | None = None
+                   ) -> ConsoleConfig:
+    """Where the pages log in (commerce) and which map tiles and streets they may draw
+    (``streets_bounds``: the road data's box, None without roads); through the gateway,
+    commerce is on the page's own origin."""
     return ConsoleConfig(commerce_url=settings.console.commerce_url or None,
                          commerce_port=settings.server.commerce_port,
-                         tile_url=settings.console.tile_url or None, same_origin=via_gateway)
+                         tile_url=settings.console.tile_url or None, same_origin=via_gateway,
+                         streets_url=STREETS_URL if streets_bounds else None,
+                         streets_bounds=streets_bounds)
 
 
 def cell_outlines(cells: str) -> CellOutlines:
