@@ -5,6 +5,7 @@ import { Api, ApiError } from "./api.js";
 import { claimsOf, expired, initialToken, login, refusal, store } from "./auth.js";
 import { LiveFeed, newScene, upsertOrder } from "./live.js";
 import { MapView } from "./map.js";
+import { AppMap } from "/apps/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
 const KPI_MS = 2000, LIST_MS = 3000, CHEFS_MS = 15000, DRAWER_MS = 3000, STALE_MS = 90_000;
@@ -90,8 +91,10 @@ function startSession(token) {
   $("who").textContent = `${claims.email || claims.sub} (${claims.role})`;
   const api = new Api(token, () => showLogin("Your session has expired: sign in again."));
   if (!map) {
+    const base = new AppMap($("basemap"), { config, interactive: false, attribution: false });
+    $("attribution").hidden = !(base.map ? base.drawsOsm : config.tile_url);
     map = new MapView($("map"), {
-      tileUrl: config.tile_url,
+      base, tileUrl: config.tile_url,
       onClick: onMapClick,
       onView: (bbox) => { if (session) { session.feed.view(bbox); scheduleChefs(); } },
     });
