@@ -19,14 +19,19 @@ from api.core.tracking.share import ShareKey
 from api.settings import Settings
 from geo.distance import haversine_m
 from tests.browser.conftest import ARTIFACTS
+from tests.conftest import BuiltRoads
 from tests.system import CHEF_AT, DOOR_AT, PASSWORD, System, running_system, until
 
 PHONE = {"width": 360, "height": 740}
 
 
 @pytest.fixture(scope="module")
-async def system(settings: Settings) -> AsyncIterator[System]:
-    async with running_system(settings, dispatch__round_s=0.3) as s:
+async def system(settings: Settings, monaco_roads: BuiltRoads) -> AsyncIterator[System]:
+    """Core rides the shipped Monaco roads: the maps draw its streets, the courier's route
+    follows them."""
+    assert monaco_roads.exit_code == 0, monaco_roads.stderr
+    async with running_system(settings, dispatch__round_s=0.3,
+                              roads__path=monaco_roads.directory) as s:
         yield s
 
 
@@ -59,6 +64,18 @@ async def open_page(browser: Any, url: str, errors: list[str], **context_args: A
     page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: {m.text}"))
     await page.goto(url)
     return page
+
+
+async def streets_drawn(page: Any) -> None:
+    """The page's map has drawn street lines from core's tiles and credits OpenStreetMap."""
+    await page.wait_for_function(
+        "document.querySelector('#map .maplibregl-canvas') !== null")
+    await page.locator("#map .maplibregl-ctrl-attrib").filter(
+        has_text="© OpenStreetMap contributors").wait_for(state="attached")
+    assert await page.locator("#map").get_attribute("data-streets") == "true"
+    await page.wait_for_function("window.hcMap && window.hcMap.map.loaded() && "
+                                 "window.hcMap.map.queryRenderedFeatures("
+                                 "{layers: ['streets']}).length > 0", timeout=15000)
 
 
 async def eta_s(page: Any) -> int | None:
@@ -108,6 +125,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     track = await open_page(browser, link["url"], errors)
     await track.locator('#status-text[data-status="accepted"]').wait_for()
     assert await track.locator("#chef").inner_text() == "Trattoria Zia"
+    await streets_drawn(track)
 
     # A courier 120 m north of the kitchen signs in on the courier app, goes online and
     # takes the offer; a reload mid-job comes back to the job.
@@ -138,6 +156,11 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await app.reload()
     await app.locator('#job-status[data-status="assigned"]').wait_for()
     assert await app.locator("#job-customer").inner_text() == "Dee"
+    # The job's map: the streets core rides under it, the route along them (many points,
+    # not the straight two-stop line), OpenStreetMap credited.
+    await app.locator('#map[data-route-model="roads"]').wait_for()
+    assert int(await app.locator("#map").get_attribute("data-route-points") or 0) > 6
+    await streets_drawn(app)
 
     # The chef cooks; the customer sees the courier on the map with an ETA, and the kitchen
     # sees when the courier will be there.

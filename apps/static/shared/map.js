@@ -18,8 +18,12 @@ export function baseStyle(config = {}) {
     // Absolute: MapLibre fetches tiles from a worker. Zoom 12+ only (core's tiles hold the
     // road graph, too dense below); over-zoomed past 18.
     sources.streets = { type: "vector", tiles: [location.origin + config.streets_url],
-      minzoom: 12, maxzoom: 18, attribution: OSM, bounds: config.streets_bounds || undefined };
-    const width = (w) => ["interpolate", ["exponential", 1.6], ["zoom"], 12, w * 0.3, 18, w * 4];
+      minzoom: 12, maxzoom: 18, attribution: OSM };
+    if (config.streets_bounds) sources.streets.bounds = config.streets_bounds;
+    // Zoom must be the outermost expression: a side street (is_small) is drawn thinner.
+    const width = (w, small = w) => ["interpolate", ["exponential", 1.6], ["zoom"],
+      12, ["case", ["==", ["get", "is_small"], true], small * 0.3, w * 0.3],
+      18, ["case", ["==", ["get", "is_small"], true], small * 4, w * 4]];
     layers.push(
       { id: "streets-casing", type: "line", source: "streets", "source-layer": "speeds",
         layout: { "line-cap": "round", "line-join": "round" },
@@ -27,7 +31,7 @@ export function baseStyle(config = {}) {
       { id: "streets", type: "line", source: "streets", "source-layer": "speeds",
         layout: { "line-cap": "round", "line-join": "round" },
         paint: { "line-color": "#ffffff",
-          "line-width": ["case", ["==", ["get", "is_small"], true], width(1.2), width(2)] } });
+          "line-width": width(2, 1.2) } });
   }
   return { version: 8, sources, layers };
 }
@@ -56,6 +60,7 @@ export class AppMap {
         attributionControl: opts.attribution === false ? false : { compact: false },
       });
       el.dataset.streets = String(Boolean(config.streets_url));
+      window.hcMap = this;  // test hook (one map per page)
       this.ready = new Promise((resolve) => this.map.on("load", resolve));
     } catch (err) {
       el.innerHTML = `<p class="fallback">The map could not start (${err.message}).</p>`;
