@@ -78,6 +78,33 @@ async def streets_drawn(page: Any) -> None:
                                  "{layers: ['streets']}).length > 0", timeout=15000)
 
 
+async def tab_reaches_every_control(page: Any) -> int:
+    """Tab from the top of the page focuses every visible control (buttons, fields, links,
+    the map); returns how many there are."""
+    wanted: list[str] = await page.evaluate("""() => {
+      const all = [...document.querySelectorAll(
+        'button, input, select, textarea, a[href], [tabindex]')].filter((e) =>
+        !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0
+        && getComputedStyle(e).visibility !== 'hidden');
+      return all.map((e, i) => {
+        e.dataset.kbd = String(i);
+        return `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${e.textContent.trim()}`;
+      });
+    }""")
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    seen: set[int] = set()
+    for _ in range(len(wanted) + 5):
+        await page.keyboard.press("Tab")
+        k = await page.evaluate("document.activeElement?.dataset?.kbd ?? null")
+        if k is not None:
+            seen.add(int(k))
+        if len(seen) == len(wanted):
+            break
+    missing = [w for i, w in enumerate(wanted) if i not in seen]
+    assert not missing, f"not reachable by Tab: {missing}"
+    return len(wanted)
+
+
 async def eta_s(page: Any) -> int | None:
     raw: str = await page.locator("#eta").get_attribute("data-eta-s") or ""
     return int(raw) if raw else None
@@ -112,6 +139,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     card = kitchen.locator(f'article[data-order-id="{oid}"]')
     await card.wait_for()
     assert await card.get_attribute("data-status") == "pending"
+    assert await tab_reaches_every_control(kitchen) >= 3  # sign out, accept, decline
     await card.locator('button[data-target="accepted"]').focus()
     await kitchen.keyboard.press("Enter")
     await kitchen.locator(f'article[data-order-id="{oid}"][data-status="accepted"]').wait_for()
@@ -126,6 +154,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await track.locator('#status-text[data-status="accepted"]').wait_for()
     assert await track.locator("#chef").inner_text() == "Trattoria Zia"
     await streets_drawn(track)
+    assert await tab_reaches_every_control(track) >= 1  # the map (arrow keys pan it)
 
     # A courier 120 m north of the kitchen signs in on the courier app, goes online and
     # takes the offer; a reload mid-job comes back to the job.
@@ -161,6 +190,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await app.locator('#map[data-route-model="roads"]').wait_for()
     assert int(await app.locator("#map").get_attribute("data-route-points") or 0) > 6
     await streets_drawn(app)
+    assert await tab_reaches_every_control(app) >= 5  # sign out, vehicle, online, map, picked
 
     # The chef cooks; the customer sees the courier on the map with an ETA, and the kitchen
     # sees when the courier will be there.
