@@ -397,8 +397,9 @@ def _print_result(result: object, json_path: str | None) -> int:
                f"ORDER_READY push, {result.food_ready_polled} by polling")
     if result.errors:
         click.echo(f"{len(result.errors)} client errors; first: {result.errors[0]}", err=True)
-    for line in result.unfinished:
-        click.echo(line, err=True)
+    if result.unfinished_summary:  # each order's detail is in --json (``unfinished``)
+        click.echo(result.unfinished_summary + (f" (each one in {json_path})" if json_path
+                                                else " (each one with --json)"))
     if json_path:
         Path(json_path).write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
         click.echo(f"KPIs written to {json_path}")
