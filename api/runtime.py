@@ -210,6 +210,33 @@ class EmbeddedStores:
                 _kill_and_wait(pid)
             pid_path.unlink(missing_ok=True)
 
+    def wipe(self) -> list[Path]:
+        """Delete the stores' data, logs and pidfiles (as root, PostgreSQL's folder in the
+        temp dir too), not the rest of DATA_DIR (road data, the JWT secret); returns what was
+        removed.
+
+        Raises:
+            EmbeddedError: a store of this folder runs (a ``homechef up``): stop it first.
+        """
+        running = [n for n in ("postgres", "redis", "nats") if self.running_url(n)]
+        if running:
+            raise EmbeddedError(f"embedded {', '.join(running)} of {self.data_dir} still "
+                                "running: stop `homechef up` first")
+        removed: list[Path] = []
+        location = self.data_dir / "postgres-location.txt"
+        if location.exists():
+            base = Path(location.read_text().strip())
+            if base.name.startswith("homechef-pg-") and base.exists():
+                shutil.rmtree(base, ignore_errors=True)
+                removed.append(base)
+            location.unlink()
+        for name in ("postgres", "redis", "nats", "run", "logs"):
+            path = self.data_dir / name
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
     def running_url(self, name: str) -> str | None:
         """The URL of store ``name`` while another process (a running ``homechef up``) serves
         it from this data dir, read from its pidfile; None when it does not run."""

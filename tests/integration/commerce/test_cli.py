@@ -34,10 +34,11 @@ def test_create_admin_then_duplicate_and_bad_email(settings: Settings) -> None:
     assert r.exit_code != 0
 
 
-async def test_create_admin_in_the_embedded_database_of_homechef_up(tmp_path: Path) -> None:
+async def test_create_admin_in_the_embedded_database_of_homechef_up_and_reset(
+        tmp_path: Path) -> None:
     """Without DATABASE_URL the command finds the embedded PostgreSQL of `homechef up` under
     DATA_DIR: the running one (no URL to copy from the logs), or, stopped, it starts it
-    (migrating a fresh one) and stops it again."""
+    (migrating a fresh one) and stops it again. `homechef reset` wipes it, once stopped."""
     data_dir = tmp_path / "homechef"
     env = {"DATABASE_URL": None, "DATA_DIR": str(data_dir)}
     stores = EmbeddedStores(data_dir)
@@ -66,6 +67,19 @@ async def test_create_admin_in_the_embedded_database_of_homechef_up(tmp_path: Pa
         finally:
             await conn.close()
         assert roles == {"up@example.com": "admin", "down@example.com": "admin"}
+
+        (data_dir / "roads").mkdir()
+        location = data_dir / "postgres-location.txt"  # as root: PostgreSQL's temp folder
+        pg_files = Path(location.read_text().strip()) if location.exists() else data_dir
+        refused = CliRunner().invoke(main, ["reset"], env=env)
+        assert refused.exit_code != 0
+        assert "still running" in refused.output
+        await stores.stop()
+        wiped = CliRunner().invoke(main, ["reset"], env=env)
+        assert wiped.exit_code == 0, wiped.output
+        assert "removed" in wiped.output
+        assert sorted(p.name for p in data_dir.iterdir()) == ["roads"]  # road data stays
+        assert not (pg_files / "data").exists()
     finally:
         await stores.stop()
         stores.remove_files()
