@@ -249,3 +249,30 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], width
     assert not errors, errors
+
+
+async def test_schema_renders_offline(system: System, browser: Any) -> None:
+    """Core's /schema draws its API docs with assets it serves itself: the page asks nothing
+    of any other host. Commerce's page is the same (same plugin), with its own assets."""
+    outside: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if route.request.url.startswith("http://127.0.0.1:"):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    context = await browser.new_context()
+    await context.route("**/*", only_loopback)
+    page = await context.new_page()
+    await page.goto(f"{system.core.url}/schema")
+    await page.locator(".swagger-ui .info .title", has_text="HomeChef core").wait_for()
+    assert await page.locator(".swagger-ui .opblock").count() > 10
+    await context.close()
+    assert not outside, outside
+    html = (await system.shop.get("/schema")).text
+    assert "http" not in html.split("<body>")[0]  # no asset from elsewhere
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/schema-ui/{asset}" in html
+        assert (await system.shop.get(f"/schema-ui/{asset}")).status_code == 200
