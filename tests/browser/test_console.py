@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from streams.events import LatLng, OrderStatusChanged
+from streams.events import DeliveryDetails, LatLng, OrderStatusChanged
 from streams.jetstream import publish
 from tests.browser.conftest import ARTIFACTS, Console
 
@@ -78,7 +78,8 @@ async def waiting_order(console: Console) -> str:
         chef_id="chef-b", status="accepted", previous_status="pending", at_ms=t,
         pickup=LatLng(CENTRE[0] + 0.002, CENTRE[1] + 0.002),
         dropoff=LatLng(CENTRE[0] + 0.02, CENTRE[1] - 0.01),
-        ready_at_ms=t, promised_at_ms=t + 40 * 60_000)
+        ready_at_ms=t, promised_at_ms=t + 40 * 60_000,
+        details=DeliveryDetails(chef_name="Casa Bela", customer_name="Ana"))
     await publish(console.js, console.names.order_event("status", oid), ev,
                   msg_id=f"{oid}:acc")
     return oid
@@ -167,9 +168,24 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             ".textContent) >= 1", timeout=10_000)
         assert int(await kpi(page, "couriers-idle")) >= 3
 
-        # Assign the waiting order by hand: pick it in the list, then an idle courier.
+        # The KPI bar holds one line at 1280 px.
+        tops = await page.evaluate(
+            "[...document.querySelectorAll('#kpis span')].map((s) => s.getBoundingClientRect())"
+            ".map((r) => [r.top, r.height])")
+        assert len({top for top, _ in tops}) == 1, tops
+        assert all(h < 30 for _, h in tops), tops
+        # An empty list says so; the hexagons' colours are explained.
+        await page.click('.tabs button[data-tab="late"]')
+        await page.locator("#orders li.empty", has_text="No order is late.").wait_for()
+        assert await page.locator(".legend", has_text="more orders than couriers").count() == 1
+        await page.click('.tabs button[data-tab="waiting"]')
+
+        # Assign the waiting order by hand: pick it in the list (whose it is, and its age),
+        # then an idle courier.
         row = page.locator(f'#orders li[data-order-id="{order_id}"]')
         await row.wait_for(timeout=10_000)
+        assert "Casa Bela → Ana" in await row.inner_text()
+        assert "just now" in await row.inner_text()
         await row.click()
         drawer = page.locator("#drawer")
         await page.wait_for_function(

@@ -182,6 +182,17 @@ document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("cli
   refreshOrders();
 }));
 
+const EMPTY = {
+  waiting: "No order is waiting for a courier.", assigned: "No order is assigned right now.",
+  late: "No order is late.", stuck: "No order is stuck.",
+};
+
+function age(ms) {
+  if (!ms) return "";
+  const m = Math.floor((Date.now() - ms) / 60000);
+  return m < 1 ? "just now" : m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 function orderFromRow(r) {
   return {
     id: r.order_id, number: r.order_number, status: r.status, courierId: r.courier_id || "",
@@ -201,10 +212,24 @@ async function refreshOrders() {
       li.dataset.state = r.status;
       li.classList.toggle("sel", r.order_id === scene.selected);
       const late = r.late ? " · late" : "";
-      li.textContent = `${r.order_number || r.order_id.slice(0, 8)} · ${r.status}${late}`;
+      const who = `${r.chef_name || "a kitchen"} → ${r.customer_name || "a customer"}`;
+      const b = document.createElement("b");
+      b.textContent = r.order_number || r.order_id.slice(0, 8);
+      const small = document.createElement("small");
+      small.textContent = ` ${r.status}${late}${r.created_at ? ` · ${age(r.created_at)}` : ""}`;
+      li.append(b, ` ${who}`, small);
+      li.title = "Open the order";
+      li.tabIndex = 0;  // keyboard: Tab to it, Enter opens it
       li.addEventListener("click", () => openDrawer(r.order_id));
+      li.addEventListener("keydown", (e) => { if (e.key === "Enter") openDrawer(r.order_id); });
       return li;
     }));
+    if (!orders.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = EMPTY[tab] || "No orders.";
+      ul.replaceChildren(li);
+    }
     updateCounts();
     map.invalidate();
   } catch (err) {
@@ -487,6 +512,12 @@ function renderZones() {
     return li;
   }));
   ul.dataset.count = zones.length;
+  if (!zones.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "No service zone yet: couriers may work anywhere (Draw zone adds one).";
+    ul.replaceChildren(li);
+  }
 }
 
 async function saveZone(zone, change) {
