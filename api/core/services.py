@@ -10,6 +10,7 @@ from api.core.dispatch.rebuild import Rebuilder
 from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
+from api.core.fleet.names import CourierNames
 from api.core.gps.indexer import Indexer
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.tracking.orders_view import OrdersView
@@ -46,6 +47,7 @@ class CoreServices:
         self._bound["couriers"] = couriers = LiveIndex(res.redis, f"{ns}:geo")
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
         self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
+        self._bound["courier_names"] = CourierNames(res.redis, f"{ns}:courier-names")
         self._bound["ingest"] = Ingest(
             res.nats, res.js, self.names, self.ingest_metrics,
             LastFixCache(couriers, capacity=self.settings.ingest.last_fix_cache_size),
@@ -97,6 +99,11 @@ class CoreServices:
     def orders(self) -> OrdersView:
         view: OrdersView = self._get("orders")
         return view
+
+    @property
+    def courier_names(self) -> CourierNames:
+        names: CourierNames = self._get("courier_names")
+        return names
 
     @property
     def dispatch(self) -> Dispatcher:

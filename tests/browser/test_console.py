@@ -62,8 +62,15 @@ async def moving_couriers(console: Console, n: int) -> AsyncIterator[Fleet]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def rider_name(cid: str) -> str:
+    return f"Rider {cid.split('-')[1]}"
+
+
 async def go_online(console: Console, http: httpx.AsyncClient, cid: str) -> None:
-    r = await http.put("/api/v1/delivery/availability", headers=console.core.auth(cid, "delivery"),
+    """Online with a token that names the courier, as commerce's tokens do."""
+    token = console.core.codec.issue(cid, "delivery", name=rider_name(cid))
+    r = await http.put("/api/v1/delivery/availability",
+                       headers={"Authorization": f"Bearer {token}"},
                        json={"online": True, "vehicle": "bike"})
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "idle"
@@ -192,10 +199,14 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
         pick = page.locator(f'#drawer-candidates [data-assign-courier="{couriers[1]}"]')
         await pick.wait_for(timeout=10_000)
+        assert (await pick.inner_text()).startswith(rider_name(couriers[1]))
         await pick.click()
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
-        assert await page.locator("#drawer-courier").inner_text() == couriers[1]
+        # The console names the courier (its token's name), not its id.
+        assert await page.locator("#drawer-courier").inner_text() == rider_name(couriers[1])
+        assert await page.locator("#drawer-courier").get_attribute(
+            "data-courier-id") == couriers[1]
         assert await drawer.locator("#drawer-unassign").is_visible()
 
         r = await http.get("/api/v1/fleet/orders?status=assigned",
@@ -234,7 +245,7 @@ async def test_console_login_live_map_kpis_and_manual_assign(
         await page.mouse.click(box["x"] + x, box["y"] + y)
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
-        assert await page.locator("#drawer-courier").inner_text() == couriers[2]
+        assert await page.locator("#drawer-courier").inner_text() == rider_name(couriers[2])
         await page.click("#drawer-close")
 
         # The zone editor shows the zones API's refusal (a self-crossing "bow tie").

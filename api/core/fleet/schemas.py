@@ -15,6 +15,8 @@ class NearbyCourier(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     updated_at: int
     """Time of the courier's last accepted fix, epoch ms UTC."""
+    name: str = ""
+    """The courier's display name ("" when core has not learnt it: show the id)."""
 
 
 class NearbyCouriers(msgspec.Struct, frozen=True):
@@ -58,4 +60,6 @@ class OrderTimeline(msgspec.Struct, frozen=True, kw_only=True):
     courier_id: str | None
     promised_at: int | None
     steps: list[TimelineStep]
+    courier_name: str = ""
+    """The courier's display name ("" when unknown: show the id)."""
     """What dispatch recorded, oldest first."""

@@ -322,7 +322,8 @@ async function renderDrawer(orderId, withCandidates) {
   $("drawer-number").textContent = (o && o.number) || orderId.slice(0, 8);
   $("drawer-state").textContent = t.state;
   $("drawer").dataset.state = t.state;
-  $("drawer-courier").textContent = t.courier_id || "none";
+  $("drawer-courier").textContent = t.courier_name || t.courier_id || "none";
+  $("drawer-courier").dataset.courierId = t.courier_id || "";
   $("drawer-promised").textContent = hhmm(t.promised_at);
   $("drawer-timeline").replaceChildren(...t.steps.map((s) => {
     const li = document.createElement("li");
@@ -352,7 +353,7 @@ async function listCandidates(o) {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.assignCourier = c.courier_id;
-      b.textContent = `${c.courier_id} · ${Math.round(c.distance_m)} m`;
+      b.textContent = `${c.name || c.courier_id} · ${Math.round(c.distance_m)} m`;
       b.addEventListener("click", () => assign(o.id, c.courier_id));
       li.append(b);
       return li;
