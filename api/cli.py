@@ -317,7 +317,7 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
             return 0 if stop.is_set() else 1
         click.echo("HomeChef Dispatch is up:")
         click.echo(f"  gateway   {system.url('gateway')}  (the one URL for clients: /api/v1, "
-                   "/ws, console /console/)")
+                   "/ws, console /console/, apps /courier/ /kitchen/ /track/<token>)")
         for service in _SERVICES:
             click.echo(f"  {service:<9} {system.url(service)}  "
                        f"(internal; health /health, API docs /schema)")
