@@ -22,6 +22,7 @@ from api.observability import Metrics, request_context_middleware
 from api.parts import Parts, running_workers
 from api.problems import EXCEPTION_HANDLERS
 from api.resources import Resources, check_health, open_resources
+from api.schema_ui import render_plugins, swagger_asset
 from api.settings import Settings, console_origins, load_settings
 
 __all__ = ["create_commerce_app", "create_core_app"]
@@ -85,7 +86,7 @@ def build_app(
                     await step(resources)
 
     return Litestar(
-        route_handlers=[health, metrics_endpoint, *parts.handlers],
+        route_handlers=[health, metrics_endpoint, swagger_asset, *parts.handlers],
         lifespan=[lifespan],
         state=State({"service": service, "settings": settings, "metrics": metrics,
                      "tokens": codec, **parts.state}),
@@ -98,7 +99,7 @@ def build_app(
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_context_middleware(metrics), auth_middleware(codec)],
         openapi_config=OpenAPIConfig(
-            title=title, version="0.1.0", path="/schema",
+            title=title, version="0.1.0", path="/schema", render_plugins=render_plugins(),
             components=Components(security_schemes={
                 "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
             }),

@@ -45,6 +45,9 @@ class Claims(msgspec.Struct, frozen=True, kw_only=True):
     sub: str
     role: Role
     email: str = ""
+    name: str = ""
+    """How staff screens name the user (first name and last initial); core shows it in the
+    fleet console instead of the id."""
     permissions: list[str] = msgspec.field(default_factory=list)
     iat: int
     exp: int
@@ -58,6 +61,7 @@ class Identity(msgspec.Struct, frozen=True):
     user_id: str
     role: Role
     email: str = ""
+    name: str = ""
 
 
 class TokenCodec:
@@ -91,6 +95,7 @@ class TokenCodec:
         role: Role | str,
         *,
         email: str = "",
+        name: str = "",
         permissions: list[str] | None = None,
         now_s: int | None = None,
         ttl_s: int | None = None,
@@ -99,7 +104,8 @@ class TokenCodec:
             raise ValueError("this codec only verifies (no private key)")
         iat = int(time.time()) if now_s is None else now_s
         claims = Claims(
-            sub=user_id, role=Role(role), email=email, permissions=permissions or [],
+            sub=user_id, role=Role(role), email=email, name=name,
+            permissions=permissions or [],
             iat=iat, exp=iat + (self.ttl_s if ttl_s is None else ttl_s),
             jti=uuid.uuid4().hex,
         )
@@ -176,7 +182,7 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("missing bearer token")
         claims = self.codec.verify(token)
         return AuthenticationResult(
-            user=Identity(claims.sub, claims.role, claims.email), auth=claims
+            user=Identity(claims.sub, claims.role, claims.email, claims.name), auth=claims
         )
 
 

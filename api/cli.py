@@ -135,15 +135,46 @@ def _serve_gateway(settings: Settings) -> None:
 @main.command()
 @click.option("--demo", is_flag=True,
               help="Also run the simulated city against it until Ctrl-C (see `simulate`).")
-def up(demo: bool) -> None:
+@click.option("--fresh", is_flag=True,
+              help="Start from empty embedded stores (as `homechef reset` does first).")
+def up(demo: bool, fresh: bool) -> None:
     """Run the whole system: embedded stores as needed, migrations, core and commerce."""
     settings = resolve_jwt_secret(_settings())
     configure_logging(settings.server.log_level)
+    if fresh:
+        _reset(settings)
     try:
         code = asyncio.run(_up(settings, demo=demo))
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
+
+
+@main.command()
+def reset() -> None:
+    """Wipe the embedded stores of DATA_DIR (every account, order and demo city with them)
+    and the demo's log; road data and the JWT secret stay. Refused while `homechef up`
+    runs on them."""
+    _reset(_settings())
+
+
+def _reset(settings: Settings) -> None:
+    from api.runtime import EmbeddedError, EmbeddedStores
+
+    data_dir = settings.server.data_dir
+    try:
+        removed = EmbeddedStores(data_dir, settings.server.host).wipe()
+    except EmbeddedError as exc:
+        raise click.ClickException(str(exc)) from None
+    for log_file in [data_dir / "homechef-demo.log", *data_dir.glob("simulate-*.log")]:
+        if log_file.exists():
+            log_file.unlink()
+            removed.append(log_file)
+    click.echo(f"reset {data_dir.resolve()}: "
+               + (f"removed {', '.join(p.name for p in removed)}" if removed
+                  else "no embedded data there"))
+    if settings.stores.database_url or settings.stores.redis_url or settings.stores.nats_url:
+        click.echo("(stores named by DATABASE_URL / REDIS_URL / NATS_URL are not touched)")
 
 
 @main.group()
@@ -324,7 +355,7 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
 def _echo_urls(system: _System) -> None:
     click.echo("HomeChef Dispatch is up:")
     click.echo(f"  gateway   {system.url('gateway')}  (the one URL for clients: /api/v1, "
-               "/ws, console /console/)")
+               "/ws, console /console/, apps /courier/ /kitchen/ /track/<token>)")
     for name in system.ports:
         if name != "gateway":
             click.echo(f"  {name:<9} {system.url(name)}  "
@@ -436,8 +467,9 @@ def _print_result(result: object, json_path: str | None) -> int:
                f"ORDER_READY push, {result.food_ready_polled} by polling")
     if result.errors:
         click.echo(f"{len(result.errors)} client errors; first: {result.errors[0]}", err=True)
-    for line in result.unfinished:
-        click.echo(line, err=True)
+    if result.unfinished_summary:  # each order's detail is in --json (``unfinished``)
+        click.echo(result.unfinished_summary + (f" (each one in {json_path})" if json_path
+                                                else " (each one with --json)"))
     if json_path:
         Path(json_path).write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
         click.echo(f"KPIs written to {json_path}")

@@ -210,6 +210,44 @@ class EmbeddedStores:
                 _kill_and_wait(pid)
             pid_path.unlink(missing_ok=True)
 
+    def wipe(self) -> list[Path]:
+        """Delete the stores' data, logs and pidfiles (as root, PostgreSQL's folder in the
+        temp dir too), not the rest of DATA_DIR (road data, the JWT secret); returns what was
+        removed.
+
+        Raises:
+            EmbeddedError: a store of this folder runs (a ``homechef up``): stop it first.
+        """
+        running = [n for n in ("postgres", "redis", "nats") if self.running_url(n)]
+        if running:
+            raise EmbeddedError(f"embedded {', '.join(running)} of {self.data_dir} still "
+                                "running: stop `homechef up` first")
+        removed: list[Path] = []
+        location = self.data_dir / "postgres-location.txt"
+        if location.exists():
+            base = Path(location.read_text().strip())
+            if base.name.startswith("homechef-pg-") and base.exists():
+                shutil.rmtree(base, ignore_errors=True)
+                removed.append(base)
+            location.unlink()
+        for name in ("postgres", "redis", "nats", "run", "logs"):
+            path = self.data_dir / name
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+    def running_url(self, name: str) -> str | None:
+        """The URL of store ``name`` while another process (a running ``homechef up``) serves
+        it from this data dir, read from its pidfile; None when it does not run."""
+        try:
+            pid_s, ticks, exe, url = (self._run_dir / f"{name}.pid").read_text().split("\n")[:4]
+            pid = int(pid_s)
+        except (OSError, ValueError):
+            return None
+        alive = _proc_start_ticks(pid) == ticks and exe in _proc_cmdline(pid)
+        return url if alive and url else None
+
     async def stop(self) -> None:
         """Stop every server we started, politely first; nothing is left running."""
         servers, self._servers = self._servers, []
@@ -398,7 +436,8 @@ class EmbeddedStores:
             )
         self._servers.append(server)
         ticks = _proc_start_ticks(server.proc.pid) or ""
-        server.pid_path.write_text(f"{server.proc.pid}\n{ticks}\n{server.argv[0]}\n")
+        server.pid_path.write_text(
+            f"{server.proc.pid}\n{ticks}\n{server.argv[0]}\n{server.url}\n")
         await _wait_ready(server)
         log.info("embedded %s ready at %s (pid %d)", server.name, server.url, server.proc.pid)
 

@@ -10,6 +10,7 @@ from api.core.dispatch.rebuild import Rebuilder
 from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
+from api.core.fleet.names import CourierNames
 from api.core.gps.indexer import Indexer
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.tracking.orders_view import OrdersView
@@ -19,6 +20,7 @@ from api.resources import Resources
 from api.settings import Settings
 from api.stores.live_index import LiveIndex
 from api.travel import open_travel
+from roads.tiles import StreetTiles
 from streams.catalog import Names
 from streams.jetstream import ensure_streams
 
@@ -34,6 +36,8 @@ class CoreServices:
         self.dispatch_metrics = DispatchMetrics(metrics)
         self.travel = open_travel(settings)
         """The process's one travel model (roads or straight-line), for every consumer."""
+        self.streets = StreetTiles(self.travel.roads) if self.travel.roads else None
+        """The road graph as map tiles (None without roads): the streets the maps draw."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:
@@ -43,6 +47,7 @@ class CoreServices:
         self._bound["couriers"] = couriers = LiveIndex(res.redis, f"{ns}:geo")
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
         self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
+        self._bound["courier_names"] = CourierNames(res.redis, f"{ns}:courier-names")
         self._bound["ingest"] = Ingest(
             res.nats, res.js, self.names, self.ingest_metrics,
             LastFixCache(couriers, capacity=self.settings.ingest.last_fix_cache_size),
@@ -94,6 +99,11 @@ class CoreServices:
     def orders(self) -> OrdersView:
         view: OrdersView = self._get("orders")
         return view
+
+    @property
+    def courier_names(self) -> CourierNames:
+        names: CourierNames = self._get("courier_names")
+        return names
 
     @property
     def dispatch(self) -> Dispatcher:

@@ -37,7 +37,7 @@ ROUTES: tuple[Route, ...] = (
     # Commerce: everything else of the public API (accounts, chefs, menus, cart, orders,
     # payments, reviews, favourites, search, admin; /delivery/profile and /earnings).
     Route(r"^/api/v1/", "commerce", "api"),
-    Route(r"^/schema(/|$)", "commerce", "page"),
+    Route(r"^/schema(-ui)?(/|$)", "commerce", "page"),  # API docs and their assets
 )
 """First match wins: the specific core paths come before commerce's catch-all."""
 

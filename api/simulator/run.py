@@ -65,6 +65,8 @@ class SimResult(msgspec.Struct, frozen=True, kw_only=True):
     errors: list[str]
     unfinished: list[str] = []
     """One line per order still open at the end (timeline, holder and what it was doing)."""
+    unfinished_summary: str = ""
+    """One sentence on those orders ("" when none): what the command line prints."""
     paid: int = 0
     stranded: list[str] = []
     """Paid orders that commerce (the record) shows neither delivered nor cancelled at the
@@ -163,6 +165,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         signups = asyncio.Semaphore(config.signup_concurrency)
         couriers: list[CourierAgent] = []
         unfinished: list[str] = []
+        open_summary = ""
         try:
             # Kitchens queue for sign-up first (the semaphore is FIFO), couriers right after;
             # each courier streams fixes as soon as it is registered, and ordering starts
@@ -266,6 +269,7 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
             with contextlib.suppress(httpx.HTTPError, SimulatorError):
                 stranded = await settle_from_record(commerce, admin, world)
             unfinished = report_unfinished(world, couriers)
+            open_summary = unfinished_summary(world)
         finally:
             for t in tasks:
                 t.cancel()
@@ -280,7 +284,8 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
         first_courier_riding_s=(round(world.first_riding - started, 1)
                                 if world.first_riding is not None else None),
         food_ready_pushed=world.ready_by_push, food_ready_polled=world.ready_by_poll,
-        errors=world.errors[:500], unfinished=unfinished, paid=len(world.paid),
+        errors=world.errors[:500], unfinished=unfinished, unfinished_summary=open_summary,
+        paid=len(world.paid),
         stranded=stranded, retries=sum(t.retries for t in transports),
         reconciled=world.reconciled)
 
@@ -307,23 +312,52 @@ async def settle_from_record(commerce: httpx.AsyncClient, admin: Account,
 
 
 def report_unfinished(world: World, couriers: list[CourierAgent]) -> list[str]:
-    """Name every order still open when the run ends: its timeline, who holds it and what
-    that courier is doing."""
+    """Name every order still open when the run ends: how long ago each step happened, who
+    holds it and what that courier is doing."""
     out: list[str] = []
     holders = {h.order_id: h for h in world.holdings if h.end_s is None}
     by_id = {c.id: c for c in couriers}
+    now = now_s()
+
+    def ago(at: float | None) -> str:
+        return "not yet" if at is None else f"{max(0.0, now - at):.0f} s ago"
+
     for t in world.timelines.values():
         if t.delivered_s is not None or t.cancelled_s is not None:
             continue
         h = holders.get(t.order_id)
         courier = by_id.get(h.courier_id) if h is not None else None
         out.append(
-            f"unfinished order {t.order_id}: placed {t.placed_s:.0f}, dispatchable "
-            f"{t.dispatchable_s}, assigned {t.assigned_s}, at chef {t.at_chef_s}, picked up "
-            f"{t.picked_up_s}, marked ready {t.order_id in world.marked_ready}"
+            f"unfinished order {t.order_id}: placed {ago(t.placed_s)}, dispatchable "
+            f"{ago(t.dispatchable_s)}, assigned {ago(t.assigned_s)}, at chef "
+            f"{ago(t.at_chef_s)}, picked up {ago(t.picked_up_s)}, food ready "
+            f"{'yes' if t.order_id in world.marked_ready else 'no'}"
             f"; {courier.describe() if courier is not None else 'held by nobody'}"
             f"{' (stacked)' if h is not None and h.stacked else ''}")
     return out
+
+
+def unfinished_summary(world: World) -> str:
+    """One sentence on the orders still open at the end ("" when none): how many wait for a
+    courier, have one, are on the way to the door."""
+    waiting = with_courier = riding = 0
+    for t in world.timelines.values():
+        if t.delivered_s is not None or t.cancelled_s is not None:
+            continue
+        if t.picked_up_s is not None:
+            riding += 1
+        elif t.assigned_s is not None:
+            with_courier += 1
+        else:
+            waiting += 1
+    total = waiting + with_courier + riding
+    if not total:
+        return ""
+    parts = [f"{n} {what}" for n, what in ((waiting, "waiting for a courier"),
+                                           (with_courier, "with a courier before pickup"),
+                                           (riding, "on the way to the door")) if n]
+    return (f"{total} order{'s' if total != 1 else ''} still open when the run ended: "
+            f"{', '.join(parts)}")
 
 
 __all__ = ["Endpoints", "SimConfig", "SimResult", "now_s", "simulate"]

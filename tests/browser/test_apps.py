@@ -19,14 +19,19 @@ from api.core.tracking.share import ShareKey
 from api.settings import Settings
 from geo.distance import haversine_m
 from tests.browser.conftest import ARTIFACTS
+from tests.conftest import BuiltRoads
 from tests.system import CHEF_AT, DOOR_AT, PASSWORD, System, running_system, until
 
 PHONE = {"width": 360, "height": 740}
 
 
 @pytest.fixture(scope="module")
-async def system(settings: Settings) -> AsyncIterator[System]:
-    async with running_system(settings, dispatch__round_s=0.3) as s:
+async def system(settings: Settings, monaco_roads: BuiltRoads) -> AsyncIterator[System]:
+    """Core rides the shipped Monaco roads: the maps draw its streets, the courier's route
+    follows them."""
+    assert monaco_roads.exit_code == 0, monaco_roads.stderr
+    async with running_system(settings, dispatch__round_s=0.3,
+                              roads__path=monaco_roads.directory) as s:
         yield s
 
 
@@ -59,6 +64,45 @@ async def open_page(browser: Any, url: str, errors: list[str], **context_args: A
     page.on("console", lambda m: m.type == "error" and errors.append(f"{url}: {m.text}"))
     await page.goto(url)
     return page
+
+
+async def streets_drawn(page: Any) -> None:
+    """The page's map has drawn street lines from core's tiles and credits OpenStreetMap."""
+    await page.wait_for_function(
+        "document.querySelector('#map .maplibregl-canvas') !== null")
+    await page.locator("#map .maplibregl-ctrl-attrib").filter(
+        has_text="© OpenStreetMap contributors").wait_for(state="attached")
+    assert await page.locator("#map").get_attribute("data-streets") == "true"
+    await page.wait_for_function("window.hcMap && window.hcMap.map.loaded() && "
+                                 "window.hcMap.map.queryRenderedFeatures("
+                                 "{layers: ['streets']}).length > 0", timeout=15000)
+
+
+async def tab_reaches_every_control(page: Any) -> int:
+    """Tab from the top of the page focuses every visible control (buttons, fields, links,
+    the map); returns how many there are."""
+    wanted: list[str] = await page.evaluate("""() => {
+      const all = [...document.querySelectorAll(
+        'button, input, select, textarea, a[href], [tabindex]')].filter((e) =>
+        !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0
+        && getComputedStyle(e).visibility !== 'hidden');
+      return all.map((e, i) => {
+        e.dataset.kbd = String(i);
+        return `${e.tagName.toLowerCase()}#${e.id}.${e.className} ${e.textContent.trim()}`;
+      });
+    }""")
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    seen: set[int] = set()
+    for _ in range(len(wanted) + 5):
+        await page.keyboard.press("Tab")
+        k = await page.evaluate("document.activeElement?.dataset?.kbd ?? null")
+        if k is not None:
+            seen.add(int(k))
+        if len(seen) == len(wanted):
+            break
+    missing = [w for i, w in enumerate(wanted) if i not in seen]
+    assert not missing, f"not reachable by Tab: {missing}"
+    return len(wanted)
 
 
 async def eta_s(page: Any) -> int | None:
@@ -95,6 +139,7 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     card = kitchen.locator(f'article[data-order-id="{oid}"]')
     await card.wait_for()
     assert await card.get_attribute("data-status") == "pending"
+    assert await tab_reaches_every_control(kitchen) >= 3  # sign out, accept, decline
     await card.locator('button[data-target="accepted"]').focus()
     await kitchen.keyboard.press("Enter")
     await kitchen.locator(f'article[data-order-id="{oid}"][data-status="accepted"]').wait_for()
@@ -108,6 +153,8 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     track = await open_page(browser, link["url"], errors)
     await track.locator('#status-text[data-status="accepted"]').wait_for()
     assert await track.locator("#chef").inner_text() == "Trattoria Zia"
+    await streets_drawn(track)
+    assert await tab_reaches_every_control(track) >= 1  # the map (arrow keys pan it)
 
     # A courier 120 m north of the kitchen signs in on the courier app, goes online and
     # takes the offer; a reload mid-job comes back to the job.
@@ -138,6 +185,12 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await app.reload()
     await app.locator('#job-status[data-status="assigned"]').wait_for()
     assert await app.locator("#job-customer").inner_text() == "Dee"
+    # The job's map: the streets core rides under it, the route along them (many points,
+    # not the straight two-stop line), OpenStreetMap credited.
+    await app.locator('#map[data-route-model="roads"]').wait_for()
+    assert int(await app.locator("#map").get_attribute("data-route-points") or 0) > 6
+    await streets_drawn(app)
+    assert await tab_reaches_every_control(app) >= 5  # sign out, vehicle, online, map, picked
 
     # The chef cooks; the customer sees the courier on the map with an ETA, and the kitchen
     # sees when the courier will be there.
@@ -196,3 +249,30 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], width
     assert not errors, errors
+
+
+async def test_schema_renders_offline(system: System, browser: Any) -> None:
+    """Core's /schema draws its API docs with assets it serves itself: the page asks nothing
+    of any other host. Commerce's page is the same (same plugin), with its own assets."""
+    outside: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if route.request.url.startswith("http://127.0.0.1:"):
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    context = await browser.new_context()
+    await context.route("**/*", only_loopback)
+    page = await context.new_page()
+    await page.goto(f"{system.core.url}/schema")
+    await page.locator(".swagger-ui .info .title", has_text="HomeChef core").wait_for()
+    assert await page.locator(".swagger-ui .opblock").count() > 10
+    await context.close()
+    assert not outside, outside
+    html = (await system.shop.get("/schema")).text
+    assert "http" not in html.split("<body>")[0]  # no asset from elsewhere
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f"/schema-ui/{asset}" in html
+        assert (await system.shop.get(f"/schema-ui/{asset}")).status_code == 200

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import websockets
 
-from streams.events import LatLng, OrderStatusChanged
+from streams.events import DeliveryDetails, LatLng, OrderStatusChanged
 from streams.jetstream import publish
 from tests.browser.conftest import ARTIFACTS, Console
 
@@ -62,8 +62,15 @@ async def moving_couriers(console: Console, n: int) -> AsyncIterator[Fleet]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def rider_name(cid: str) -> str:
+    return f"Rider {cid.split('-')[1]}"
+
+
 async def go_online(console: Console, http: httpx.AsyncClient, cid: str) -> None:
-    r = await http.put("/api/v1/delivery/availability", headers=console.core.auth(cid, "delivery"),
+    """Online with a token that names the courier, as commerce's tokens do."""
+    token = console.core.codec.issue(cid, "delivery", name=rider_name(cid))
+    r = await http.put("/api/v1/delivery/availability",
+                       headers={"Authorization": f"Bearer {token}"},
                        json={"online": True, "vehicle": "bike"})
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "idle"
@@ -78,7 +85,8 @@ async def waiting_order(console: Console) -> str:
         chef_id="chef-b", status="accepted", previous_status="pending", at_ms=t,
         pickup=LatLng(CENTRE[0] + 0.002, CENTRE[1] + 0.002),
         dropoff=LatLng(CENTRE[0] + 0.02, CENTRE[1] - 0.01),
-        ready_at_ms=t, promised_at_ms=t + 40 * 60_000)
+        ready_at_ms=t, promised_at_ms=t + 40 * 60_000,
+        details=DeliveryDetails(chef_name="Casa Bela", customer_name="Ana"))
     await publish(console.js, console.names.order_event("status", oid), ev,
                   msg_id=f"{oid}:acc")
     return oid
@@ -167,19 +175,38 @@ async def test_console_login_live_map_kpis_and_manual_assign(
             ".textContent) >= 1", timeout=10_000)
         assert int(await kpi(page, "couriers-idle")) >= 3
 
-        # Assign the waiting order by hand: pick it in the list, then an idle courier.
+        # The KPI bar holds one line at 1280 px.
+        tops = await page.evaluate(
+            "[...document.querySelectorAll('#kpis span')].map((s) => s.getBoundingClientRect())"
+            ".map((r) => [r.top, r.height])")
+        assert len({top for top, _ in tops}) == 1, tops
+        assert all(h < 30 for _, h in tops), tops
+        # An empty list says so; the hexagons' colours are explained.
+        await page.click('.tabs button[data-tab="late"]')
+        await page.locator("#orders li.empty", has_text="No order is late.").wait_for()
+        assert await page.locator(".legend", has_text="more orders than couriers").count() == 1
+        await page.click('.tabs button[data-tab="waiting"]')
+
+        # Assign the waiting order by hand: pick it in the list (whose it is, and its age),
+        # then an idle courier.
         row = page.locator(f'#orders li[data-order-id="{order_id}"]')
         await row.wait_for(timeout=10_000)
+        assert "Casa Bela → Ana" in await row.inner_text()
+        assert "just now" in await row.inner_text()
         await row.click()
         drawer = page.locator("#drawer")
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'waiting'", timeout=10_000)
         pick = page.locator(f'#drawer-candidates [data-assign-courier="{couriers[1]}"]')
         await pick.wait_for(timeout=10_000)
+        assert (await pick.inner_text()).startswith(rider_name(couriers[1]))
         await pick.click()
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
-        assert await page.locator("#drawer-courier").inner_text() == couriers[1]
+        # The console names the courier (its token's name), not its id.
+        assert await page.locator("#drawer-courier").inner_text() == rider_name(couriers[1])
+        assert await page.locator("#drawer-courier").get_attribute(
+            "data-courier-id") == couriers[1]
         assert await drawer.locator("#drawer-unassign").is_visible()
 
         r = await http.get("/api/v1/fleet/orders?status=assigned",
@@ -218,7 +245,7 @@ async def test_console_login_live_map_kpis_and_manual_assign(
         await page.mouse.click(box["x"] + x, box["y"] + y)
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)
-        assert await page.locator("#drawer-courier").inner_text() == couriers[2]
+        assert await page.locator("#drawer-courier").inner_text() == rider_name(couriers[2])
         await page.click("#drawer-close")
 
         # The zone editor shows the zones API's refusal (a self-crossing "bow tie").

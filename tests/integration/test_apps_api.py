@@ -144,6 +144,10 @@ async def test_share_link_shows_one_order_to_anyone_holding_it(system: Any) -> N
     token = link["url"].rsplit("/track/", 1)[1]
     assert link["url"] == f"{system.core.url}/track/{token}"
     assert link["expires_at"].endswith("Z")
+    via_gateway = await system.http.post(share, headers={
+        **customer.headers, "X-Forwarded-Host": "shop.example:8080",
+        "X-Forwarded-Proto": "https"})
+    assert via_gateway.json()["url"].startswith("https://shop.example:8080/track/")
 
     page = await system.http.get(f"/track/{token}")
     assert page.status_code == 200

@@ -63,6 +63,12 @@ async def create_admin(db: asyncpg.Pool, email: str, password: str,
                                  role=Role.ADMIN.value, email_verified=True)
 
 
+def display_name(first: str | None, last: str | None) -> str:
+    """"Eli M." — what staff screens call a user (no full surname in a token)."""
+    first, last = (first or "").strip(), (last or "").strip()
+    return f"{first} {last[:1]}.".strip() if last else first
+
+
 class AccountService:
     def __init__(self, resources: Resources, commerce: Commerce) -> None:
         self.db = resources.db
@@ -76,7 +82,8 @@ class AccountService:
     # -- tokens ------------------------------------------------------------------------------
     async def _issue_pair(self, conn: asyncpg.Connection, user: s.User,
                           family_id: uuid.UUID | None = None) -> s.TokenPair:
-        access = self.tokens.issue(str(user.id), user.role, email=user.email)
+        access = self.tokens.issue(str(user.id), user.role, email=user.email,
+                                   name=display_name(user.first_name, user.last_name))
         secret = secrets.token_urlsafe(32)
         await conn.execute(
             """INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at)

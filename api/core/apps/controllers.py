@@ -1,21 +1,25 @@
 """The people's web apps on core: ``/track/<token>``, ``/kitchen/``, ``/courier/``, their
-shared assets under ``/apps/`` and the map library under ``/apps/vendor/``.
+shared assets under ``/apps/``, the map library under ``/apps/vendor/`` and the streets
+under the maps (``/api/v1/routing/streets/{z}/{x}/{y}``).
 
-All public by design: the files hold no data. Every data call carries the user's token (or,
-for the tracking page, the share token, which names one order and nothing else).
+All public by design: the files hold no data, the streets are OpenStreetMap's. Every data
+call carries the user's token (or, for the tracking page, the share token, which names one
+order and nothing else).
 """
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
-from litestar import Response, Router, get
+from litestar import Request, Response, Router, get
 from litestar.params import FromPath
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
 from api.auth import PUBLIC_OPT_KEY
+from api.core.deps import CoreDep
 from api.problems import Problem
 from apps import STATIC_DIR, maplibre_dir
 
@@ -24,6 +28,7 @@ __all__ = ["HANDLERS"]
 _VENDOR = {"maplibre-gl.js": "text/javascript; charset=utf-8",
            "maplibre-gl.css": "text/css; charset=utf-8"}
 _CACHE = {"Cache-Control": "public, max-age=86400"}
+_MVT = "application/vnd.mapbox-vector-tile"
 
 
 @get("/track/{token:str}", opt={PUBLIC_OPT_KEY: True}, include_in_schema=False)
@@ -46,6 +51,27 @@ def vendor(name: FromPath[str]) -> Response[Any]:
                 headers=_CACHE)
 
 
+@get("/api/v1/routing/streets/{z:int}/{x:int}/{y:int}", opt={PUBLIC_OPT_KEY: True},
+     sync_to_thread=True, tags=["routing"],
+     summary="The road graph's streets as a Mapbox Vector Tile (public: OpenStreetMap data)")
+def streets(core: CoreDep, request: Request[Any, Any, Any], z: FromPath[int], x: FromPath[int],
+            y: FromPath[int]) -> Response[bytes]:
+    """The streets the road engine rides (OSRM's Tile service over the ``ROADS`` folder),
+    for the maps: layer ``speeds`` holds the road segments as lines. gzip'd; a client that
+    does not accept gzip gets the plain tile. 404 ``no_roads`` without ``ROADS``."""
+    if core.streets is None:
+        raise Problem(404, "core has no road data (ROADS is not set)", code="no_roads")
+    try:
+        packed = core.streets.tile(z, x, y)
+    except ValueError as exc:
+        raise Problem(400, str(exc), code="bad_tile") from None
+    headers = {**_CACHE, "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(packed, media_type=_MVT, headers=headers)
+    return Response(gzip.decompress(packed), media_type=_MVT, headers=headers)
+
+
 def _static(path: str, folder: Path, name: str) -> Router:
     return create_static_files_router(path=path, directories=[folder], html_mode=True,
                                       name=name, opt={PUBLIC_OPT_KEY: True},
@@ -53,7 +79,7 @@ def _static(path: str, folder: Path, name: str) -> Router:
 
 
 HANDLERS: list[Any] = [
-    track_page, vendor,
+    track_page, vendor, streets,
     _static("/apps/shared", STATIC_DIR / "shared", "apps-shared"),
     _static("/apps/track", STATIC_DIR / "track", "apps-track"),
     _static("/kitchen", STATIC_DIR / "kitchen", "kitchen"),

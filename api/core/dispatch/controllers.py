@@ -12,7 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import STAFF, IdentityDep, Role, roles
-from api.core.deps import DispatcherDep, provide_dispatcher
+from api.core.deps import CoreDep, DispatcherDep, provide_dispatcher
 from api.core.dispatch.schemas import (
     AssignRequest,
     Availability,
@@ -84,7 +84,9 @@ class CourierDispatchController(Controller):
 
     @put("/availability", summary="Go online (idle) or offline; set the vehicle")
     async def put_availability(self, dispatcher: DispatcherDep, identity: IdentityDep,
-                               data: JSONBody[Availability]) -> CourierStatus:
+                               core: CoreDep, data: JSONBody[Availability]) -> CourierStatus:
+        if data.online:  # the console names the courier from now on
+            await core.courier_names.remember(identity.user_id, identity.name)
         status = await dispatcher.set_availability(identity.user_id, data)
         if isinstance(status, Refused):
             raise problem(status, "courier")

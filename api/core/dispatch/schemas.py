@@ -69,6 +69,8 @@ class DispatchOrder(CourierJob, frozen=True, kw_only=True):
     late: bool
     food_ready: bool = False
     """The chef has marked the food ready (couriers also get ORDER_READY on their socket)."""
+    created_at: int | None = None
+    """Epoch ms UTC when it entered dispatch (the console shows its age)."""
 
 
 class DispatchOrderList(msgspec.Struct, frozen=True):

@@ -81,6 +81,7 @@ from streams.catalog import Names
 from streams.events import (
     CourierAssigned,
     CourierUnassigned,
+    DeliveryDetails,
     OrderDelivered,
     OrderDelivering,
     OrderEvent,
@@ -170,7 +171,12 @@ def order_view(o: OrderRecord, now_ms: int, job: CourierJob | None = None) -> Di
         ready_at=o.ready_ms, promised_at=o.promised_ms,
         late=(o.promised_ms is not None and now_ms > o.promised_ms
               and o.state is not OrderDispatchState.DELIVERED),
-        food_ready=o.food_ready_ms is not None)
+        food_ready=o.food_ready_ms is not None, created_at=o.created_ms)
+
+
+def _names(d: DeliveryDetails | None) -> CourierJob | None:
+    """The chef's and the customer's names of an order's details, for the fleet's lists."""
+    return CourierJob(chef_name=d.chef_name, customer_name=d.customer_name) if d else None
 
 
 def _latlng(p: Point | None) -> dict[str, float]:
@@ -749,18 +755,20 @@ class Dispatcher:
         wanted = status or OrderDispatchState.WAITING.value
         if wanted not in FLEET_FILTERS:
             return Refused(reason=Refusal.BAD_STATUS, detail=str(sorted(FLEET_FILTERS)))
-        if wanted == STUCK:
-            now_ms = self.clock()
-            stuck = [order_view(o, now_ms) for o, _ in await self.stalled(now_ms)]
-            return DispatchOrderList(sorted(stuck,
-                                            key=lambda o: (o.promised_at or 0, o.order_id)))
-        states = (ACTIVE_ORDER_STATES if wanted == LATE
-                  else (OrderDispatchState(wanted),))
-        ids: list[str] = []
-        for s in states:
-            ids += await self.store.orders_in_state(s)
         now_ms = self.clock()
-        orders = [order_view(o, now_ms) for o in await self.store.orders(ids)]
+        if wanted == STUCK:
+            records = [o for o, _ in await self.stalled(now_ms)]
+        else:
+            states = (ACTIVE_ORDER_STATES if wanted == LATE
+                      else (OrderDispatchState(wanted),))
+            ids: list[str] = []
+            for s in states:
+                ids += await self.store.orders_in_state(s)
+            records = await self.store.orders(ids)
+        # The fleet sees whose order it is (chef, customer's first name), not the courier's
+        # job details (addresses, phone, pay).
+        details = await self.view.details([o.order_id for o in records]) if self.view else {}
+        orders = [order_view(o, now_ms, _names(details.get(o.order_id))) for o in records]
         if wanted == LATE:
             orders = [o for o in orders if o.late]
         return DispatchOrderList(sorted(orders, key=lambda o: (o.promised_at or 0, o.order_id)))

@@ -16,7 +16,7 @@ from litestar.static_files import create_static_files_router
 
 import fleet_console
 from api.auth import PUBLIC_OPT_KEY, STAFF, roles
-from api.core.deps import FleetDep, SettingsDep
+from api.core.deps import CoreDep, FleetDep, SettingsDep
 from api.core.fleet.schemas import CellOutlines, ConsoleConfig, NearbyCouriers, OrderTimeline
 from api.core.fleet.services import MAX_LIMIT, MAX_RADIUS_M, cell_outlines, console_config
 from dispatch.kpis import FleetKpis
@@ -71,11 +71,13 @@ class ConsoleController(Controller):
 
     @get("/config", opt={PUBLIC_OPT_KEY: True}, sync_to_thread=False,
          summary="Where the console logs in and which map tiles it may draw (public)")
-    def config(self, settings: SettingsDep, request: Request[Any, Any, Any]) -> ConsoleConfig:
+    def config(self, settings: SettingsDep, core: CoreDep,
+               request: Request[Any, Any, Any]) -> ConsoleConfig:
         # The gateway (embedded or nginx) sets X-Forwarded-Host; only the caller's own
         # console reads this answer, so a forged header misleads nobody else.
-        return console_config(settings,
-                              via_gateway=request.headers.get("x-forwarded-host") is not None)
+        return console_config(
+            settings, via_gateway=request.headers.get("x-forwarded-host") is not None,
+            streets_bounds=core.streets.bounds if core.streets else None)
 
 
 def console_static() -> Router:

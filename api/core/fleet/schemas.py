@@ -15,6 +15,8 @@ class NearbyCourier(msgspec.Struct, frozen=True, kw_only=True):
     status: str
     updated_at: int
     """Time of the courier's last accepted fix, epoch ms UTC."""
+    name: str = ""
+    """The courier's display name ("" when core has not learnt it: show the id)."""
 
 
 class NearbyCouriers(msgspec.Struct, frozen=True):
@@ -26,10 +28,15 @@ class ConsoleConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Where browsers reach commerce (login); None: same host as the console, ``commerce_port``."""
     commerce_port: int
     tile_url: str | None
+    """Optional raster tiles (``{z}/{x}/{y}``) under the map; None draws no tiles."""
     same_origin: bool = False
     """The console came through the gateway: commerce is on the console's own origin (no
     CORS), whatever ``commerce_url`` says."""
-    """Optional raster tiles (``{z}/{x}/{y}``) under the map; None draws no tiles."""
+    streets_url: str | None = None
+    """Vector tiles (``{z}/{x}/{y}``, layer ``speeds``) of the road engine's streets when core
+    has road data (``ROADS``); None without."""
+    streets_bounds: tuple[float, float, float, float] | None = None
+    """Where those streets are: ``[min_lng, min_lat, max_lng, max_lat]``."""
 
 
 class CellOutline(msgspec.Struct, frozen=True):
@@ -53,4 +60,6 @@ class OrderTimeline(msgspec.Struct, frozen=True, kw_only=True):
     courier_id: str | None
     promised_at: int | None
     steps: list[TimelineStep]
+    courier_name: str = ""
+    """The courier's display name ("" when unknown: show the id)."""
     """What dispatch recorded, oldest first."""

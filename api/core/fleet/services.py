@@ -57,7 +57,8 @@ class FleetService:
         members, _ = await self.core.couriers.nearby(
             lat, lng, radius_m=radius_m, limit=limit, now_ms=self.clock(),
             stale_s=self.settings.ingest.courier_stale_s, statuses=wanted)
-        return _members(members)
+        return _members(members, await self.core.courier_names.of(
+            [m.member_id for m in members]))
 
     async def nearby_chefs(self, lat: float, lng: float, *, radius_m: float,
                            limit: int) -> NearbyCouriers:
@@ -93,9 +94,12 @@ class FleetService:
                  if len(order_id) <= MAX_ORDER_ID else None)
         if order is None:
             raise Problem(404, "order not found", code="not_found")
+        names = (await self.core.courier_names.of([order.courier_id])
+                 if order.courier_id else {})
         return OrderTimeline(order_id=order_id, state=order.state.value,
                              courier_id=order.courier_id, promised_at=order.promised_ms,
-                             steps=_steps(order))
+                             steps=_steps(order),
+                             courier_name=names.get(order.courier_id or "", ""))
 
 
 def _steps(o: OrderRecord) -> list[TimelineStep]:
@@ -107,12 +111,20 @@ def _steps(o: OrderRecord) -> list[TimelineStep]:
                   key=lambda s: s.at_ms)
 
 
-def console_config(settings: Settings, *, via_gateway: bool = False) -> ConsoleConfig:
-    """Where the console logs in (commerce) and which map tiles it may draw; through the
-    gateway, on the console's own origin."""
+STREETS_URL = "/api/v1/routing/streets/{z}/{x}/{y}"
+
+
+def console_config(settings: Settings, *, via_gateway: bool = False,
+                   streets_bounds: tuple[float, float, float, float] | None = None
+                   ) -> ConsoleConfig:
+    """Where the pages log in (commerce) and which map tiles and streets they may draw
+    (``streets_bounds``: the road data's box, None without roads); through the gateway,
+    commerce is on the page's own origin."""
     return ConsoleConfig(commerce_url=settings.console.commerce_url or None,
                          commerce_port=settings.server.commerce_port,
-                         tile_url=settings.console.tile_url or None, same_origin=via_gateway)
+                         tile_url=settings.console.tile_url or None, same_origin=via_gateway,
+                         streets_url=STREETS_URL if streets_bounds else None,
+                         streets_bounds=streets_bounds)
 
 
 def cell_outlines(cells: str) -> CellOutlines:
@@ -138,10 +150,12 @@ def _check_point(lat: float, lng: float) -> None:
         raise Problem(400, "lat and lng must be finite numbers", code="bad_coordinates")
 
 
-def _members(members: list[NearbyMember]) -> NearbyCouriers:
+def _members(members: list[NearbyMember],
+             names: dict[str, str] | None = None) -> NearbyCouriers:
+    names = names or {}
     return NearbyCouriers([
         NearbyCourier(courier_id=m.member_id, lat=m.lat, lng=m.lng,
                       distance_m=round(m.dist_m, 2), status=m.status,
-                      updated_at=m.updated_at_ms)
+                      updated_at=m.updated_at_ms, name=names.get(m.member_id, ""))
         for m in members
     ])

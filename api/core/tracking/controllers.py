@@ -112,8 +112,12 @@ class TrackingController(Controller):
           summary="A link to the order's public tracking page (its customer; while active)")
     async def share_order(self, identity: IdentityDep, order_id: FromPath[str],
                           tracking: TrackingDep, request: Request[Any, Any, Any]) -> ShareLink:
+        # Through the gateway the link is on the gateway's origin (the one clients use).
+        host = request.headers.get("x-forwarded-host")
+        base = (f"{request.headers.get('x-forwarded-proto', request.url.scheme)}://{host}"
+                if host else str(request.base_url))
         try:
-            return await tracking.share(identity, order_id, str(request.base_url))
+            return await tracking.share(identity, order_id, base)
         except TrackingRefused as exc:
             status, code = _PROBLEM[exc.refusal]
             raise Problem(status, exc.refusal.value, code=code) from None

@@ -182,17 +182,43 @@ async function loadJob() {
   const onBoard = job.status === "picked_up" || job.status === "delivering";
   $("picked").hidden = onBoard;
   $("delivered").hidden = !onBoard;
-  if (!map) map = new AppMap($("map"), { tileUrl: (await appConfig()).tile_url });
+  if (!map) map = new AppMap($("map"), { config: await appConfig() });
   map.resize();
   map.point("chef", job.pickup.lat, job.pickup.lng, "chef", `Kitchen: ${job.chef_name}`);
   map.point("door", job.dropoff.lat, job.dropoff.lng, "door", "The door");
   if (here) map.point("me", here[0], here[1], "courier", "You");
-  const route = onBoard ? [[job.dropoff.lat, job.dropoff.lng]]
+  const stops = onBoard ? [[job.dropoff.lat, job.dropoff.lng]]
     : [[job.pickup.lat, job.pickup.lng], [job.dropoff.lat, job.dropoff.lng]];
-  if (here) route.unshift(here);
-  map.line("route", route);
+  if (here) stops.unshift(here);
+  map.line("route", await ride(stops));
   map.fit();
   holdWakeLock();
+}
+
+// The route through `stops` as core's travel model rides it (GET /routing/route: along the
+// streets when core has road data, else the straight line), asked again only when the
+// stops change or the courier has moved away from where it was asked.
+let ridden = { key: "", from: null, points: [] };
+async function ride(stops) {
+  const key = stops.slice(here ? 1 : 0).map((p) => p.join(",")).join(";") + $("vehicle").value;
+  const moved = here && (!ridden.from || Math.hypot(here[0] - ridden.from[0],
+    (here[1] - ridden.from[1]) * Math.cos((here[0] * Math.PI) / 180)) * 111_320 > 40);
+  if (key === ridden.key && !moved) return ridden.points;
+  const points = [];
+  for (let i = 0; i + 1 < stops.length; i++) {
+    const [a, b] = [stops[i], stops[i + 1]];
+    try {
+      const q = `from_lat=${a[0]}&from_lng=${a[1]}&to_lat=${b[0]}&to_lng=${b[1]}&vehicle=${$("vehicle").value}`;
+      const leg = await session.call("GET", `/api/v1/routing/route?${q}`);
+      points.push(...leg.geometry.coordinates.map(([lng, lat]) => [lat, lng]));
+      $("map").dataset.routeModel = leg.model;  // "roads" or "straight-line"
+    } catch {
+      points.push(a, b);  // no route (off the map): the straight line still points the way
+    }
+  }
+  ridden = { key, from: here, points };
+  $("map").dataset.routePoints = String(points.length);
+  return points;
 }
 
 const SAYS = {  // the server's refusals, as a courier should read them

@@ -25,6 +25,7 @@ export async function appConfig() {
 
 export async function commerceUrl() {
   const c = await appConfig();
+  if (c.same_origin) return location.origin;  // through the gateway: one origin, no CORS
   return c.commerce_url || `${location.protocol}//${location.hostname}:${c.commerce_port}`;
 }
 

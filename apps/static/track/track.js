@@ -134,7 +134,7 @@ function connect() {
 async function main() {
   if (!token) return problem("This tracking link is not valid.");
   const config = await appConfig();
-  map = new AppMap($("map"), { tileUrl: config.tile_url });
+  map = new AppMap($("map"), { config });
   await refresh();
   if (ended) return;
   if (new URLSearchParams(location.search).has("poll") || !("WebSocket" in window)) startPolling();

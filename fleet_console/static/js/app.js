@@ -5,6 +5,7 @@ import { Api, ApiError } from "./api.js";
 import { claimsOf, expired, initialToken, login, refusal, store } from "./auth.js";
 import { LiveFeed, newScene, upsertOrder } from "./live.js";
 import { MapView } from "./map.js";
+import { AppMap } from "/apps/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
 const KPI_MS = 2000, LIST_MS = 3000, CHEFS_MS = 15000, DRAWER_MS = 3000, STALE_MS = 90_000;
@@ -90,8 +91,10 @@ function startSession(token) {
   $("who").textContent = `${claims.email || claims.sub} (${claims.role})`;
   const api = new Api(token, () => showLogin("Your session has expired: sign in again."));
   if (!map) {
+    const base = new AppMap($("basemap"), { config, interactive: false, attribution: false });
+    $("attribution").hidden = !(base.map ? base.drawsOsm : config.tile_url);
     map = new MapView($("map"), {
-      tileUrl: config.tile_url,
+      base, tileUrl: config.tile_url,
       onClick: onMapClick,
       onView: (bbox) => { if (session) { session.feed.view(bbox); scheduleChefs(); } },
     });
@@ -179,6 +182,17 @@ document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("cli
   refreshOrders();
 }));
 
+const EMPTY = {
+  waiting: "No order is waiting for a courier.", assigned: "No order is assigned right now.",
+  late: "No order is late.", stuck: "No order is stuck.",
+};
+
+function age(ms) {
+  if (!ms) return "";
+  const m = Math.floor((Date.now() - ms) / 60000);
+  return m < 1 ? "just now" : m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
 function orderFromRow(r) {
   return {
     id: r.order_id, number: r.order_number, status: r.status, courierId: r.courier_id || "",
@@ -198,10 +212,24 @@ async function refreshOrders() {
       li.dataset.state = r.status;
       li.classList.toggle("sel", r.order_id === scene.selected);
       const late = r.late ? " · late" : "";
-      li.textContent = `${r.order_number || r.order_id.slice(0, 8)} · ${r.status}${late}`;
+      const who = `${r.chef_name || "a kitchen"} → ${r.customer_name || "a customer"}`;
+      const b = document.createElement("b");
+      b.textContent = r.order_number || r.order_id.slice(0, 8);
+      const small = document.createElement("small");
+      small.textContent = ` ${r.status}${late}${r.created_at ? ` · ${age(r.created_at)}` : ""}`;
+      li.append(b, ` ${who}`, small);
+      li.title = "Open the order";
+      li.tabIndex = 0;  // keyboard: Tab to it, Enter opens it
       li.addEventListener("click", () => openDrawer(r.order_id));
+      li.addEventListener("keydown", (e) => { if (e.key === "Enter") openDrawer(r.order_id); });
       return li;
     }));
+    if (!orders.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = EMPTY[tab] || "No orders.";
+      ul.replaceChildren(li);
+    }
     updateCounts();
     map.invalidate();
   } catch (err) {
@@ -294,7 +322,8 @@ async function renderDrawer(orderId, withCandidates) {
   $("drawer-number").textContent = (o && o.number) || orderId.slice(0, 8);
   $("drawer-state").textContent = t.state;
   $("drawer").dataset.state = t.state;
-  $("drawer-courier").textContent = t.courier_id || "none";
+  $("drawer-courier").textContent = t.courier_name || t.courier_id || "none";
+  $("drawer-courier").dataset.courierId = t.courier_id || "";
   $("drawer-promised").textContent = hhmm(t.promised_at);
   $("drawer-timeline").replaceChildren(...t.steps.map((s) => {
     const li = document.createElement("li");
@@ -324,7 +353,7 @@ async function listCandidates(o) {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.assignCourier = c.courier_id;
-      b.textContent = `${c.courier_id} · ${Math.round(c.distance_m)} m`;
+      b.textContent = `${c.name || c.courier_id} · ${Math.round(c.distance_m)} m`;
       b.addEventListener("click", () => assign(o.id, c.courier_id));
       li.append(b);
       return li;
@@ -484,6 +513,12 @@ function renderZones() {
     return li;
   }));
   ul.dataset.count = zones.length;
+  if (!zones.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "No service zone yet: couriers may work anywhere (Draw zone adds one).";
+    ul.replaceChildren(li);
+  }
 }
 
 async function saveZone(zone, change) {

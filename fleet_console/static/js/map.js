@@ -1,5 +1,8 @@
-// A Web Mercator map on one <canvas>: pan, zoom, fit, optional raster tiles, and every layer
-// drawn in a single requestAnimationFrame pass (no DOM node per courier: 2,000+ stay smooth).
+// The console's live layers on one <canvas> over the apps' map component (the base: streets,
+// tiles, attribution; shared/map.js): pan, zoom, fit and hit-testing here, every layer drawn
+// in a single requestAnimationFrame pass (no DOM node per courier: 5,000 stay smooth), the
+// base following this camera. Without a base (no WebGL) the canvas draws its own background
+// and the optional raster tiles.
 
 const TILE = 256;
 const MOVE_MS = 1000; // positions arrive <= 1/s per courier: glide between them over 1 s
@@ -18,9 +21,11 @@ function lngOf(x) { return x * 360 - 180; }
 function latOf(y) { return (Math.atan(Math.sinh(Math.PI * (1 - 2 * y))) * 180) / Math.PI; }
 
 export class MapView {
-  constructor(canvas, { tileUrl = null, onClick = () => {}, onView = () => {} } = {}) {
+  constructor(canvas, { base = null, tileUrl = null, onClick = () => {}, onView = () => {} } = {}) {
     this.canvas = canvas;
-    this.ctx = canvas.getContext("2d", { alpha: false });
+    this.base = base && base.map ? base : null;
+    canvas.classList.toggle("over-base", Boolean(this.base));
+    this.ctx = canvas.getContext("2d", { alpha: Boolean(this.base) });
     this.tileUrl = tileUrl;
     this.tiles = new Map();
     this.onClick = onClick;
@@ -49,12 +54,16 @@ export class MapView {
     this.w = w; this.h = h; this.dpr = dpr;
     this.canvas.width = Math.max(1, Math.round(w * dpr));
     this.canvas.height = Math.max(1, Math.round(h * dpr));
+    this.base?.resize();
     this.invalidate(true);
   }
 
   invalidate(viewChanged = false) {
     this.dirty = true;
-    if (viewChanged) this.onView(this.bbox());
+    if (!viewChanged) return;
+    // MapLibre's zoom counts 512 px worlds, this one 256 px: one less.
+    this.base?.jumpTo(latOf(this.cy), lngOf(this.cx), Math.max(0, this.zoom - 1));
+    this.onView(this.bbox());
   }
 
   animateFor(ms) { this.animatingUntil = Math.max(this.animatingUntil, performance.now() + ms); }
@@ -129,10 +138,14 @@ export class MapView {
     const t0 = performance.now();
     const { ctx, w, h, dpr } = this;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.fillStyle = "#f4f1ea";
-    ctx.fillRect(0, 0, w, h);
-    if (this.tileUrl) this._drawTiles();
-    else this._drawGraticule();
+    if (this.base) {
+      ctx.clearRect(0, 0, w, h);
+    } else {
+      ctx.fillStyle = "#f4f1ea";
+      ctx.fillRect(0, 0, w, h);
+      if (this.tileUrl) this._drawTiles();
+      else this._drawGraticule();
+    }
     const sc = this.scene;
     if (sc) {
       if (sc.showHeat) this._drawHeat(sc);

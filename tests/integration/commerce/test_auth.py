@@ -46,6 +46,8 @@ async def test_login_and_wrong_password(api: Api) -> None:
                                                      "password": "right-password-1"})
     assert r.status_code == 200
     assert r.json()["user"]["email"] == email
+    claims = TokenCodec(api.settings.server.jwt_secret).verify(r.json()["access_token"])
+    assert claims.name == "Customer"  # staff screens' name for the user (first name here)
 
 
 async def test_login_is_rate_limited_per_account(api: Api) -> None:

@@ -221,7 +221,7 @@ async def test_static_shell_and_config_are_public(world: World) -> None:
     assert r.json() == {"commerce_url": None,
                         "commerce_port": world.srv.settings.server.commerce_port,
                         "tile_url": "https://tiles.example.com/{z}/{x}/{y}.png",
-                        "same_origin": False}
+                        "same_origin": False, "streets_url": None, "streets_bounds": None}
     assert (await world.http.get("/console/no-such-file.js")).status_code == 404
 
 
