@@ -88,7 +88,10 @@ def clean_image(data: bytes, limits: ImageLimits) -> CleanImage | ImageRejected:
             img.seek(0)  # an animation's first frame
             upright = ImageOps.exif_transpose(img)
             upright.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:  # Pillow's own guard, at twice its default limit
+        return ImageRejected(413, "photo_too_many_pixels",
+                             f"a photo may have at most {limits.max_pixels} pixels")
+    except (OSError, SyntaxError, ValueError) as exc:
         return ImageRejected(422, "corrupt_image", f"the image cannot be read ({exc})")
     thumb = upright.copy()
     thumb.thumbnail((limits.thumb_px, limits.thumb_px))

@@ -233,7 +233,7 @@ class _Attach:
                 raise _not_found("order")
             if order["status"] not in PROOF_STATUSES:
                 raise Problem(409, "proof of delivery is taken once the order is picked up",
-                              code="not_picked_up", extra={"status": order["status"]})
+                              code="not_picked_up", extra={"order_status": order["status"]})
             n = await conn.fetchval(
                 "SELECT count(*) FROM photos WHERE order_id = $1 AND kind = 'proof'",
                 self.order_id)
