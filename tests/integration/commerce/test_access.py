@@ -165,7 +165,8 @@ def test_every_route_declares_its_roles(api: Api) -> None:
                     norm = norm.replace(token, "{}")
                 seen.add((method, norm))
                 if handler.opt.get("public"):
-                    assert path in PUBLIC_AUTH or path.startswith(("/chefs", "/search", "/photos")), path
+                    assert path in PUBLIC_AUTH or path.startswith(
+                        ("/chefs", "/search", "/photos")), path
                     continue
                 guards = [g for layer in handler.ownership_layers for g in layer.guards or ()]
                 assert any(hasattr(g, "allowed_roles") for g in guards), (method, path)
