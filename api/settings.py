@@ -380,17 +380,26 @@ class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
     JWT_SECRET."""
     s3_endpoint_url: str = ""
     """S3-compatible endpoint (``http://minio:9000``); empty: AWS's own."""
+    s3_public_url: str = ""
+    """The endpoint as browsers reach it, when it differs (``http://localhost:9000`` for a
+    MinIO container named ``minio``): presigned URLs are signed for this host."""
     s3_bucket: str = "homechef-photos"
+    """Bucket of the photos (created at start-up when missing)."""
     s3_region: str = "us-east-1"
+    """Region the S3 requests are signed for (MinIO accepts the default)."""
     s3_access_key_id: str = ""
+    """Access key; empty: boto3's own chain (environment, instance role)."""
     s3_secret_access_key: str = ""
+    """Secret key that goes with PHOTOS_S3_ACCESS_KEY_ID."""
 
     def __post_init__(self) -> None:
         if self.url_key is not None and len(self.url_key) < MIN_JWT_SECRET_LEN:
             raise SettingsError(
                 f"PHOTOS_URL_KEY must be at least {MIN_JWT_SECRET_LEN} characters")
-        if self.s3_endpoint_url:
-            _check_url("PHOTOS_S3_ENDPOINT_URL", self.s3_endpoint_url, ("http", "https"))
+        for field in ("s3_endpoint_url", "s3_public_url"):
+            url = getattr(self, field)
+            if url:
+                _check_url(_env_name(PhotoSettings, field), url, ("http", "https"))
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,6 +30,7 @@ from api.commerce.outbox.relay import outbox_worker
 from api.commerce.payments.controllers import PaymentsController
 from api.commerce.payments.provider import PaymentProvider
 from api.commerce.payouts.controllers import AdminPayoutsController, PayoutsController
+from api.commerce.payouts.services import weekly_payouts
 from api.commerce.photos.controllers import (
     ChefPhotosController,
     ProofController,
@@ -121,7 +122,8 @@ def commerce_parts(
         handlers=[api],
         startup=[declare_streams, chef_geo.bind, replay_chef_index, ensure_bucket],
         workers=[("commerce-outbox", outbox_worker(commerce)),
-                 ("commerce-dispatch", dispatch_consumer(commerce))],
+                 ("commerce-dispatch", dispatch_consumer(commerce)),
+                 ("commerce-payouts", weekly_payouts(commerce))],
         state={"commerce": commerce, "chef_geo": chef_geo, "photos": photos},
         shutdown=[close_travel],
     )

@@ -56,6 +56,8 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The courier's share of the delivery fee (tips go to the courier whole); the rest is
     the platform's."""
     payout_currency: str = "usd"
+    payout_check_s: float = 3600.0
+    """How often the weekly-payouts worker looks for last week's run (it runs it once)."""
     argon2: Argon2Params = msgspec.field(default_factory=Argon2Params)
     """Password hashing cost (tests lower it; production keeps the defaults)."""
 

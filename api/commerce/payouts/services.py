@@ -10,8 +10,10 @@ simply settled again by the next call, and the processor pays a key once.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -21,8 +23,11 @@ from api.commerce.paging import PageQuery
 from api.commerce.payouts import ledger, postings
 from api.commerce.payouts import schemas as s
 from api.commerce.rows import many, one
+from api.parts import Worker
 from api.problems import Problem
 from api.resources import Resources
+
+log = logging.getLogger("homechef.payouts")
 
 _PAYOUT_COLS = ("id::text AS id, run_id::text AS run_id, account, amount_cents, status, "
                 "last4, provider_ref, failure_reason, created_at")
@@ -234,3 +239,25 @@ class PayoutService:
         return s.LedgerOverview(accounts=accounts,
                                 total_cents=sum(a.balance_cents for a in accounts),
                                 payout_runs=runs)
+
+
+def weekly_payouts(commerce: Commerce) -> Worker:
+    """Run last week's payouts once it is over (every process may try: the run is unique
+    per week, so the first one runs it and the others find it done)."""
+
+    async def run(resources: Resources) -> None:
+        service = PayoutService(resources, commerce)
+        system = Identity("system", Role.ADMIN)
+        while True:
+            now = datetime.now(UTC)
+            year, week, _ = (now - timedelta(days=7)).isocalendar()
+            monday, _ = ledger.week_bounds(f"{year}-W{week:02d}")
+            done = await resources.db.fetchval(
+                "SELECT status = 'completed' FROM payout_runs WHERE week = $1", monday)
+            if not done:
+                payout_run, _ = await service.run_week(system, f"{year}-W{week:02d}", now)
+                log.info("weekly payouts %s: %d paid, %d failed cents", payout_run.week,
+                         payout_run.paid_cents, payout_run.failed_cents)
+            await asyncio.sleep(commerce.config.payout_check_s)
+
+    return run

@@ -117,9 +117,11 @@ class S3Storage:
 
     name = "s3"
 
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, signer: S3Client | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self.signer = signer or client
+        """Signs URLs: a client for the public endpoint when browsers reach S3 elsewhere."""
 
     async def _call(self, fn: Any, /, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -149,19 +151,20 @@ class S3Storage:
                              Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
 
     def url(self, key: str, expires_at: int, now: int) -> str:
-        url: str = self.client.generate_presigned_url(
+        url: str = self.signer.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=max(1, expires_at - now))
         return url
 
 
-def s3_client(photos: PhotoSettings) -> S3Client:
+def s3_client(photos: PhotoSettings, endpoint_url: str = "") -> S3Client:
     """A boto3 S3 client for the settings (path-style addressing, which MinIO needs)."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
-        "s3", endpoint_url=photos.s3_endpoint_url or None, region_name=photos.s3_region,
+        "s3", endpoint_url=endpoint_url or photos.s3_endpoint_url or None,
+        region_name=photos.s3_region,
         aws_access_key_id=photos.s3_access_key_id or None,
         aws_secret_access_key=photos.s3_secret_access_key or None,
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
@@ -172,7 +175,8 @@ def open_storage(settings: Settings) -> PhotoStorage:
     """The store the settings name: S3 when ``PHOTOS_STORAGE=s3``, else ``DATA_DIR/photos``."""
     photos = settings.photos
     if photos.storage == "s3":
-        return S3Storage(s3_client(photos), photos.s3_bucket)
+        signer = s3_client(photos, photos.s3_public_url) if photos.s3_public_url else None
+        return S3Storage(s3_client(photos), photos.s3_bucket, signer)
     secret = photos.url_key or settings.server.jwt_secret
     if secret is None:
         raise ValueError("signed photo URLs need PHOTOS_URL_KEY or JWT_SECRET")
