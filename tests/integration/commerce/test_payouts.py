@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 
 from api.commerce.orders.pricing import percent_half_up
 from api.commerce.payments.provider import SANDBOX_FAILING_ACCOUNT
@@ -162,3 +163,56 @@ async def test_ledger_reconciles_and_payouts(api: Api) -> None:
     balances = {a["account"]: a["balance_cents"] for a in overview["accounts"]}
     assert chef_acct not in balances or balances[chef_acct] == 0
     assert balances[c1] == expected_courier
+
+
+async def test_ledger_refuses_unbalanced_edited_or_repeated_postings(api: Api) -> None:
+    """PostgreSQL itself keeps the ledger double-entry and append-only, and a posting
+    written twice for the same (kind, ref) is written once."""
+    from api.commerce.payouts import postings
+
+    assert api.settings.stores.database_url
+    conn = await asyncpg.connect(api.settings.stores.database_url)
+    try:
+        ref = f"test-{datetime.now(UTC).timestamp()}"
+        with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
+            async with conn.transaction():
+                await postings.post(conn, "payout", ref, [("a", 5), ("b", -4)])
+        async with conn.transaction():
+            assert await postings.post(conn, "payout", ref, [("a", 5), ("b", -5)])
+            assert not await postings.post(conn, "payout", ref, [("a", 7), ("b", -7)])
+        n = await conn.fetchval(
+            """SELECT count(*) FROM ledger_entries e JOIN ledger_transactions t
+               ON t.id = e.transaction_id WHERE t.ref = $1""", ref)
+        assert n == 2
+        for sql in ("UPDATE ledger_entries SET amount_cents = 1 WHERE account = 'a'",
+                    "DELETE FROM ledger_entries WHERE account = 'a'"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def test_concurrent_payouts_never_overdraw(api: Api) -> None:
+    """Two payouts of the whole balance at once: one is paid, the other is refused with
+    insufficient_balance, and the balance ends at zero, not below."""
+    import asyncio
+
+    admin = await api.admin()
+    chef = await api.chef(admin)
+    item = await api.menu_item(chef, 1000, name="Dal")
+    customer, courier = await api.register(), await api.register("delivery")
+    address = await api.address(customer)
+    order = await api.order(customer, chef, [{"item": item, "quantity": 2}], address)
+    await api.pay(customer, order["id"])
+    await deliver(api, {"chef": chef, "customer": customer}, order["id"], courier["user"]["id"])
+    r = await api.client.put(f"{V1}/payouts/bank-account", json=BANK, headers=courier["headers"])
+    assert r.status_code == 200
+    r = await api.client.get(f"{V1}/payouts/statement", headers=courier["headers"])
+    balance = r.json()["balance_cents"]
+    assert balance > 0
+    answers = await asyncio.gather(*(
+        api.client.post(f"{V1}/payouts", json={"amount_cents": balance},
+                        headers=courier["headers"]) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [201, 409]
+    r = await api.client.get(f"{V1}/payouts/statement", headers=courier["headers"])
+    assert (r.json()["balance_cents"], r.json()["paid_out_cents"]) == (0, balance)
