@@ -30,6 +30,12 @@ _KEY_RE = re.compile(r"^[0-9a-f-]{36}/(original|thumb)\.(jpg|png|webp)$")
 STORE_RETRY_AFTER_S = 2
 
 
+def _unavailable(store: str, exc: BaseException) -> Problem:
+    return Problem(503, f"the photo store cannot be used now ({type(exc).__name__})",
+                   code="store_unavailable", extra={"store": store},
+                   headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+
 def object_key(photo_id: str, variant: str, extension: str) -> str:
     return f"{photo_id}/{variant}.{extension}"
 
@@ -81,7 +87,10 @@ class LocalStorage:
             raise
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._write, key, data)
+        try:
+            await asyncio.to_thread(self._write, key, data)
+        except OSError as exc:  # a full or read-only disk: retryable, not a bug
+            raise _unavailable("local", exc) from exc
 
     def _read(self, key: str) -> bytes | None:
         try:
@@ -129,9 +138,7 @@ class S3Storage:
         try:
             return await asyncio.to_thread(fn, **kwargs)
         except (BotoCoreError, ClientError) as exc:
-            raise Problem(503, f"the photo store cannot be reached ({type(exc).__name__})",
-                          code="store_unavailable", extra={"store": "s3"},
-                          headers={"Retry-After": str(STORE_RETRY_AFTER_S)}) from exc
+            raise _unavailable("s3", exc) from exc
 
     async def ensure_bucket(self) -> None:
         from botocore.exceptions import ClientError

@@ -119,3 +119,21 @@ def test_s3_presigned_urls_are_built_locally() -> None:
     assert q["X-Amz-Expires"] == ["900"]
     assert q["X-Amz-Credential"][0].startswith("AKIDEXAMPLE/")
     assert len(q["X-Amz-Signature"][0]) == 64
+
+
+async def test_local_store_that_cannot_write_is_a_503(tmp_path: Path) -> None:
+    """A store whose folder cannot be written answers 503 with Retry-After (an outage),
+    never a 500; what it holds reads back byte for byte."""
+    import pytest
+
+    from api.problems import Problem
+
+    store = LocalStorage(tmp_path / "photos", signing.derive_key("x" * 32))
+    await store.put(KEY, b"abc", "image/jpeg")
+    assert await store.get(KEY) == b"abc"
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+    with pytest.raises(Problem) as caught:
+        await LocalStorage(blocked, store.key).put(KEY, b"abc", "image/jpeg")
+    assert caught.value.status_code == 503
+    assert caught.value.headers == {"Retry-After": "2"}
