@@ -310,6 +310,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the gateway reaches commerce; empty: ``http://HOST:COMMERCE_PORT``."""
     body_max_bytes: PositiveInt = 1_048_576
     """Largest request body accepted (413 beyond; checked before it reaches a service)."""
+    upload_max_bytes: PositiveInt = 9 * 1_048_576
+    """Largest body of a photo upload route (PHOTOS_MAX_BYTES plus the multipart framing)."""
     connect_timeout_s: Seconds = 2.0
     """Connecting to a service; past it the service counts as down (503, Retry-After)."""
     read_timeout_s: Seconds = 30.0
