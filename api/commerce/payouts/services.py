@@ -174,6 +174,16 @@ class PayoutService:
                                         None)
         return one(s.Payout, await self._settle(payout))
 
+    async def settle_stale(self, older_than_s: float = 60.0) -> int:
+        """Send the payouts a crash left pending (written, never sent); how many."""
+        stale = await self.db.fetch(
+            """SELECT * FROM payouts WHERE status = 'pending'
+               AND created_at < now() - make_interval(secs => $1) ORDER BY created_at""",
+            older_than_s)
+        for payout in stale:
+            await self._settle(payout)
+        return len(stale)
+
     # -- weekly runs -------------------------------------------------------------------------
 
     async def run_week(self, who: Identity, week: str,
@@ -243,7 +253,8 @@ class PayoutService:
 
 def weekly_payouts(commerce: Commerce) -> Worker:
     """Run last week's payouts once it is over (every process may try: the run is unique
-    per week, so the first one runs it and the others find it done)."""
+    per week, so the first one runs it and the others find it done), and send payouts a
+    crash left pending."""
 
     async def run(resources: Resources) -> None:
         service = PayoutService(resources, commerce)
@@ -258,6 +269,8 @@ def weekly_payouts(commerce: Commerce) -> Worker:
                 payout_run, _ = await service.run_week(system, f"{year}-W{week:02d}", now)
                 log.info("weekly payouts %s: %d paid, %d failed cents", payout_run.week,
                          payout_run.paid_cents, payout_run.failed_cents)
+            if settled := await service.settle_stale():
+                log.warning("sent %d payouts a crash had left pending", settled)
             await asyncio.sleep(commerce.config.payout_check_s)
 
     return run

@@ -216,3 +216,48 @@ async def test_concurrent_payouts_never_overdraw(api: Api) -> None:
     assert sorted(a.status_code for a in answers) == [201, 409]
     r = await api.client.get(f"{V1}/payouts/statement", headers=courier["headers"])
     assert (r.json()["balance_cents"], r.json()["paid_out_cents"]) == (0, balance)
+
+
+async def test_a_payout_left_pending_by_a_crash_is_sent_once(api: Api) -> None:
+    """A payout written (balance debited) but never sent, as when commerce dies between the
+    two steps, is sent by settle_stale with its own idempotency key, and only once."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from api.commerce.context import default_commerce
+    from api.commerce.payouts import ledger
+    from api.commerce.payouts.services import PayoutService
+    from api.resources import Resources
+
+    courier = await api.register("delivery")
+    r = await api.client.put(f"{V1}/payouts/bank-account", json=BANK, headers=courier["headers"])
+    assert r.status_code == 200
+    account = ledger.courier_account(courier["user"]["id"])
+    assert api.settings.stores.database_url
+    pool = await asyncpg.create_pool(api.settings.stores.database_url, min_size=1, max_size=2)
+    try:
+        service = PayoutService(cast(Resources, SimpleNamespace(db=pool)),
+                                default_commerce(config=FAST))
+        async with pool.acquire() as conn, conn.transaction():
+            bank = await conn.fetchrow("SELECT * FROM bank_accounts WHERE user_id = $1",
+                                       courier["user"]["id"])
+            # Earnings to pay out, then the first step of a payout only (the "crash").
+            from api.commerce.payouts import postings
+
+            await postings.post(conn, "order_delivered", f"test-{account}",
+                                [(account, 700), ("in_flight", -700)])
+            await service._create(conn, account, courier["user"]["id"], 700, bank, None)
+        r = await api.client.get(f"{V1}/payouts/statement", headers=courier["headers"])
+        assert (r.json()["balance_cents"], r.json()["payouts"][0]["status"]) == (0, "pending")
+        assert await service.settle_stale(older_than_s=0) >= 1
+        assert await service.settle_stale(older_than_s=0) == 0
+        r = await api.client.get(f"{V1}/payouts/statement", headers=courier["headers"])
+        statement = r.json()
+        assert statement["payouts"][0]["status"] == "paid"
+        assert (statement["balance_cents"], statement["paid_out_cents"]) == (0, 700)
+        sent = await pool.fetchval(
+            """SELECT count(*) FROM ledger_transactions WHERE kind = 'payout_sent'
+               AND payout_id = $1::uuid""", statement["payouts"][0]["id"])
+        assert sent == 1
+    finally:
+        await pool.close()
