@@ -93,8 +93,9 @@ def clean_image(data: bytes, limits: ImageLimits) -> CleanImage | ImageRejected:
                              f"a photo may have at most {limits.max_pixels} pixels")
     except (OSError, SyntaxError, ValueError) as exc:
         return ImageRejected(422, "corrupt_image", f"the image cannot be read ({exc})")
-    thumb = upright.copy()
-    thumb.thumbnail((limits.thumb_px, limits.thumb_px))
+    # Straight to the small size: no second full-size copy.
+    thumb = upright.copy() if max(upright.size) <= limits.thumb_px else ImageOps.contain(
+        upright, (limits.thumb_px, limits.thumb_px), Image.Resampling.LANCZOS)
     return CleanImage(
         content_type=content_type,
         original=Rendition(data=_encode(upright, content_type), width=upright.width,
