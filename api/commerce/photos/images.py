@@ -63,10 +63,20 @@ def _encode(img: Image.Image, content_type: ContentType) -> bytes:
     fmt = _PIL_FORMAT[content_type]
     if fmt == "JPEG":
         img = img.convert("RGB") if img.mode not in ("RGB", "L") else img
-        img.save(out, fmt, quality=85, optimize=True)
+        img.save(out, fmt, quality=85)  # optimize=True: ~5 % smaller, 3x the encoding time
     else:
         img.save(out, fmt)  # no exif= / pnginfo= passed: no metadata is written
     return out.getvalue()
+
+
+def _thumbnail(img: Image.Image, px: int) -> Image.Image:
+    """``img`` scaled to fit ``px`` on its longest side, straight to the small size (no
+    second full-size copy; ``reducing_gap`` box-reduces first, as ``Image.thumbnail`` does)."""
+    scale = px / max(img.size)
+    if scale >= 1:
+        return img.copy()
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def clean_image(data: bytes, limits: ImageLimits) -> CleanImage | ImageRejected:
@@ -93,9 +103,7 @@ def clean_image(data: bytes, limits: ImageLimits) -> CleanImage | ImageRejected:
                              f"a photo may have at most {limits.max_pixels} pixels")
     except (OSError, SyntaxError, ValueError) as exc:
         return ImageRejected(422, "corrupt_image", f"the image cannot be read ({exc})")
-    # Straight to the small size: no second full-size copy.
-    thumb = upright.copy() if max(upright.size) <= limits.thumb_px else ImageOps.contain(
-        upright, (limits.thumb_px, limits.thumb_px), Image.Resampling.LANCZOS)
+    thumb = _thumbnail(upright, limits.thumb_px)
     return CleanImage(
         content_type=content_type,
         original=Rendition(data=_encode(upright, content_type), width=upright.width,
