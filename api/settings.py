@@ -34,6 +34,7 @@ __all__ = [
     "DispatchSettings",
     "GatewaySettings",
     "IngestSettings",
+    "PhotoSettings",
     "RoadsSettings",
     "RoutingSettings",
     "ServerSettings",
@@ -311,6 +312,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the gateway reaches commerce; empty: ``http://HOST:COMMERCE_PORT``."""
     body_max_bytes: PositiveInt = 1_048_576
     """Largest request body accepted (413 beyond; checked before it reaches a service)."""
+    upload_max_bytes: PositiveInt = 9 * 1_048_576
+    """Largest body of a photo upload route (PHOTOS_MAX_BYTES plus the multipart framing)."""
     connect_timeout_s: Seconds = 2.0
     """Connecting to a service; past it the service counts as down (503, Retry-After)."""
     read_timeout_s: Seconds = 30.0
@@ -364,6 +367,46 @@ class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
                     f"{_env_name(ConsoleSettings, field)} must be an http(s) URL, got {url!r}")
 
 
+class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Uploaded photos (chef kitchens, dishes, proof of delivery; docs/photos.md)."""
+
+    storage: Literal["local", "s3"] = "local"
+    """Where photos live: a folder under DATA_DIR, or an S3-compatible bucket."""
+    max_bytes: PositiveInt = 8 * 1_048_576
+    """Largest upload (413 beyond). Through the gateway GATEWAY_BODY_MAX_BYTES caps it too."""
+    max_pixels: PositiveInt = 40_000_000
+    """Largest width x height, read from the header before any pixel is decoded."""
+    thumb_px: Annotated[int, msgspec.Meta(ge=16, le=2048)] = 320
+    """Longest side of a thumbnail."""
+    url_ttl_s: Seconds = 900.0
+    """Lifetime of a signed photo URL."""
+    url_key: str | None = None
+    """HMAC key of the local store's signed URLs, >= 32 characters; unset: derived from
+    JWT_SECRET."""
+    s3_endpoint_url: str = ""
+    """S3-compatible endpoint (``http://minio:9000``); empty: AWS's own."""
+    s3_public_url: str = ""
+    """The endpoint as browsers reach it, when it differs (``http://localhost:9000`` for a
+    MinIO container named ``minio``): presigned URLs are signed for this host."""
+    s3_bucket: str = "homechef-photos"
+    """Bucket of the photos (created at start-up when missing)."""
+    s3_region: str = "us-east-1"
+    """Region the S3 requests are signed for (MinIO accepts the default)."""
+    s3_access_key_id: str = ""
+    """Access key; empty: boto3's own chain (environment, instance role)."""
+    s3_secret_access_key: str = ""
+    """Secret key that goes with PHOTOS_S3_ACCESS_KEY_ID."""
+
+    def __post_init__(self) -> None:
+        if self.url_key is not None and len(self.url_key) < MIN_JWT_SECRET_LEN:
+            raise SettingsError(
+                f"PHOTOS_URL_KEY must be at least {MIN_JWT_SECRET_LEN} characters")
+        for field in ("s3_endpoint_url", "s3_public_url"):
+            url = getattr(self, field)
+            if url:
+                _check_url(_env_name(PhotoSettings, field), url, ("http", "https"))
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Process configuration, one frozen group per concern."""
 
@@ -376,6 +419,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     roads: RoadsSettings = msgspec.field(default_factory=RoadsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    photos: PhotoSettings = msgspec.field(default_factory=PhotoSettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with fields changed, each named ``group__field``:

@@ -29,6 +29,17 @@ from api.commerce.orders.dispatch import dispatch_consumer
 from api.commerce.outbox.relay import outbox_worker
 from api.commerce.payments.controllers import PaymentsController
 from api.commerce.payments.provider import PaymentProvider
+from api.commerce.payouts.controllers import AdminPayoutsController, PayoutsController
+from api.commerce.payouts.services import weekly_payouts
+from api.commerce.photos.controllers import (
+    ChefPhotosController,
+    ProofController,
+    PublicPhotosController,
+    kitchen_photos,
+)
+from api.commerce.photos.images import ImageLimits
+from api.commerce.photos.services import Photos
+from api.commerce.photos.storage import S3Storage, open_storage
 from api.commerce.reviews.controllers import ReviewsController
 from api.commerce.search.controllers import SearchController
 from api.observability import Metrics
@@ -78,10 +89,22 @@ def commerce_parts(
             ChefDashboardController, MenuController, CartController, OrdersController,
             ChefOrdersController, PaymentsController, ReviewsController, DeliveryController,
             AdminController, FavoritesController, SearchController, ChatController,
+            ChefPhotosController, ProofController, PublicPhotosController, kitchen_photos,
+            PayoutsController, AdminPayoutsController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},
     )
+
+    ps = settings.photos
+    photos = Photos(storage=open_storage(settings),
+                    limits=ImageLimits(max_bytes=ps.max_bytes, max_pixels=ps.max_pixels,
+                                       thumb_px=ps.thumb_px),
+                    url_ttl_s=int(ps.url_ttl_s))
+
+    async def ensure_bucket(_: Resources) -> None:
+        if isinstance(photos.storage, S3Storage):
+            await photos.storage.ensure_bucket()
 
     async def declare_streams(resources: Resources) -> None:
         await ensure_streams(resources.js, Names(resources.settings.server.namespace),
@@ -97,9 +120,10 @@ def commerce_parts(
 
     return Parts(
         handlers=[api],
-        startup=[declare_streams, chef_geo.bind, replay_chef_index],
+        startup=[declare_streams, chef_geo.bind, replay_chef_index, ensure_bucket],
         workers=[("commerce-outbox", outbox_worker(commerce)),
-                 ("commerce-dispatch", dispatch_consumer(commerce))],
-        state={"commerce": commerce, "chef_geo": chef_geo},
+                 ("commerce-dispatch", dispatch_consumer(commerce)),
+                 ("commerce-payouts", weekly_payouts(commerce))],
+        state={"commerce": commerce, "chef_geo": chef_geo, "photos": photos},
         shutdown=[close_travel],
     )

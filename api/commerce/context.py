@@ -50,6 +50,14 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     handoff_buffer_min: int = 10
     favorites_max: int = 200
     """Saved chefs, and saved dishes, per customer (GET /users/me/favorites lists them all)."""
+    commission_percent: int = 15
+    """The platform's share of a delivered order's menu revenue (the chef earns the rest)."""
+    courier_fee_share_percent: int = 100
+    """The courier's share of the delivery fee (tips go to the courier whole); the rest is
+    the platform's."""
+    payout_currency: str = "usd"
+    payout_check_s: float = 3600.0
+    """How often the weekly-payouts worker looks for last week's run (it runs it once)."""
     argon2: Argon2Params = msgspec.field(default_factory=Argon2Params)
     """Password hashing cost (tests lower it; production keeps the defaults)."""
 

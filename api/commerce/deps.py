@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from api.commerce.accounts.services import AccountService
@@ -19,6 +20,8 @@ from api.commerce.notifications.services import NotificationService
 from api.commerce.orders.services import OrderService
 from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
+from api.commerce.payouts.services import PayoutService
+from api.commerce.photos.services import PhotoService
 from api.commerce.reports.services import ReportService
 from api.commerce.reviews.services import ReviewService
 from api.commerce.search.services import SearchService
@@ -73,6 +76,14 @@ def provide_search(resources: ResourcesDep) -> SearchService:
     return SearchService(resources)
 
 
+def provide_photos(resources: ResourcesDep, state: State) -> PhotoService:
+    return PhotoService(resources, state.photos)
+
+
+def provide_payouts(resources: ResourcesDep, commerce: CommerceDep) -> PayoutService:
+    return PayoutService(resources, commerce)
+
+
 def provide_admin(resources: ResourcesDep) -> AdminService:
     return AdminService(resources)
 
@@ -98,6 +109,8 @@ DEPENDENCIES: dict[str, Any] = {
     # Not "search": browse endpoints have a query parameter of that name.
     "search_service": Provide(provide_search, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
+    "photos": Provide(provide_photos, sync_to_thread=False),
+    "payouts": Provide(provide_payouts, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
 }
 
@@ -114,6 +127,8 @@ MenuServiceDep = NamedDependency[MenuService]
 NotificationServiceDep = NamedDependency[NotificationService]
 OrderServiceDep = NamedDependency[OrderService]
 PaymentServiceDep = NamedDependency[PaymentService]
+PayoutServiceDep = NamedDependency[PayoutService]
+PhotoServiceDep = NamedDependency[PhotoService]
 ReportServiceDep = NamedDependency[ReportService]
 ReviewServiceDep = NamedDependency[ReviewService]
 SearchServiceDep = NamedDependency[SearchService]

@@ -220,14 +220,14 @@ class Gateway:
             await _problem(send, 429, "too many requests; slow down", code="rate_limited",
                            headers=[(b"retry-after", str(retry).encode())], retry_after_s=retry)
             return
+        limit = self.limits.upload_max_bytes if route.upload else self.limits.body_max_bytes
         try:
-            body = await _read_body(scope, receive, self.limits.body_max_bytes)
+            body = await _read_body(scope, receive, limit)
         except _ClientGone:
             return
         if body is None:
-            await _problem(send, 413, f"request body larger than {self.limits.body_max_bytes} "
-                           "bytes", code="body_too_large",
-                           limit_bytes=self.limits.body_max_bytes)
+            await _problem(send, 413, f"request body larger than {limit} bytes",
+                           code="body_too_large", limit_bytes=limit)
             return
         url = httpx.URL(path=scope.get("raw_path", path.encode()).decode("latin-1"),
                         query=scope.get("query_string", b""))

@@ -42,7 +42,8 @@ def _location(route: Route, limits: GatewaySettings) -> str:
              "proxy_set_header X-Forwarded-Host $http_host;",
              "proxy_hide_header X-Request-ID;",
              "add_header X-Request-ID $req_id always;",
-             *kind_lines[route.kind]]
+             *kind_lines[route.kind],
+             *([f"client_max_body_size {limits.upload_max_bytes};"] if route.upload else [])]
     body = "".join(f"            {line}\n" for line in lines)
     return f'        location ~ "{route.pattern}" {{\n{body}        }}\n'
 

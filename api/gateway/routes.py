@@ -24,6 +24,9 @@ class Route:
     """A regular expression anchored at the path's start (``re`` and nginx PCRE alike)."""
     upstream: Upstream
     kind: Kind
+    upload: bool = False
+    """Takes file uploads: bodies up to ``GATEWAY_UPLOAD_MAX_BYTES`` instead of
+    ``GATEWAY_BODY_MAX_BYTES``."""
 
 
 ROUTES: tuple[Route, ...] = (
@@ -34,6 +37,9 @@ ROUTES: tuple[Route, ...] = (
     Route(r"^/api/v1/(fleet|routing|console)(/|$)", "core", "api"),
     Route(r"^/ws/", "core", "ws"),
     Route(r"^/(console|kitchen|courier|track|apps)(/|$)", "core", "page"),  # the people's apps
+    # Commerce's photo uploads: the larger body limit (docs/photos.md).
+    Route(r"^/api/v1/(chef/photos|chef/menu/[^/]+/photo|orders/[^/]+/proof)$", "commerce", "api",
+          upload=True),
     # Commerce: everything else of the public API (accounts, chefs, menus, cart, orders,
     # payments, reviews, favourites, search, admin; /delivery/profile and /earnings).
     Route(r"^/api/v1/", "commerce", "api"),

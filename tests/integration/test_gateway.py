@@ -192,8 +192,9 @@ async def test_customer_journey_through_the_gateway_only(system: System) -> None
 
 
 async def test_refusals_are_problems(system: System) -> None:
-    """No service at the path: 404; a body over GATEWAY_BODY_MAX_BYTES: 413 before any
-    service sees it (by Content-Length and by counting a chunked body); a socket path no
+    """No service at the path: 404; a body over GATEWAY_BODY_MAX_BYTES (or, on a photo
+    upload route, GATEWAY_UPLOAD_MAX_BYTES): 413 before any service sees it (by
+    Content-Length and by counting a chunked body); a socket path no
     service has: 404 at the handshake; a socket the service refuses keeps the service's
     status."""
     async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
@@ -211,6 +212,13 @@ async def test_refusals_are_problems(system: System) -> None:
 
         r = await http.post(f"{V1}/auth/register", content=chunks())
         assert r.status_code == 413
+        # A photo upload route takes GATEWAY_UPLOAD_MAX_BYTES: the body reaches commerce
+        # (which refuses the missing token), and only beyond that limit is it 413 here.
+        r = await http.post(f"{V1}/chef/photos", content=b"z" * 70_000)
+        assert r.status_code == 401
+        over = system.settings.gateway.upload_max_bytes + 1
+        r = await http.post(f"{V1}/orders/{uuid.uuid4()}/proof", content=b"z" * over)
+        assert (r.status_code, r.json()["limit_bytes"]) == (413, over - 1)
     ws = system.url.replace("http://", "ws://")
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(f"{ws}/ws/nowhere/else/../x"):

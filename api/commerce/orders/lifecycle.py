@@ -14,6 +14,7 @@ from api.commerce.notifications.services import notify
 from api.commerce.orders import state
 from api.commerce.outbox.relay import enqueue
 from api.commerce.payments.refunds import refund_order
+from api.commerce.payouts import postings
 from api.problems import Problem
 from dispatch.promise import epoch_ms, ready_at
 from streams.catalog import Names
@@ -67,6 +68,10 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
         await conn.execute(
             "UPDATE chef_profiles SET total_orders = total_orders + 1 WHERE id = $1",
             row["chef_id"])
+        if row["payment_status"] == "paid":
+            await postings.order_delivered(
+                conn, row, commission_percent=commerce.config.commission_percent,
+                courier_fee_share_percent=commerce.config.courier_fee_share_percent)
     if target == "cancelled" and row["payment_status"] == "paid":
         await refund_order(conn, commerce.payments, row["id"], reason or "order cancelled")
     if row["payment_status"] != "unpaid" or target != "cancelled":
@@ -139,6 +144,7 @@ async def on_paid(conn: asyncpg.Connection, commerce: Commerce, names: Names,
            WHERE id = $1 AND payment_status = 'unpaid' RETURNING *""", order["id"], payment_id)
     if row is None:
         return  # already paid: nothing to announce twice
+    await postings.order_paid(conn, row)
     chef_user, details = await courier_details(conn, row)
     lines = await conn.fetch(
         """SELECT menu_item_id::text AS menu_item_id, name, quantity, price_cents, notes

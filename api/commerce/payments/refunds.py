@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from api.commerce.payments.provider import PaymentProvider
+from api.commerce.payouts import postings
 
 
 async def refund_order(conn: asyncpg.Connection, provider: PaymentProvider,
@@ -36,4 +37,5 @@ async def refund_order(conn: asyncpg.Connection, provider: PaymentProvider,
     await conn.execute(
         "UPDATE orders SET payment_status = 'refunded', updated_at = now() WHERE id = $1",
         order_id)
+    await postings.order_refunded(conn, order_id)  # the ledger reverses the order's entries
     return True

@@ -4,12 +4,15 @@ would)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import nats
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -156,3 +159,44 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         commerce_parts, messages=sink, config=FAST, chef_index_hooks=[hook]))
     async with AsyncTestClient(app) as client:
         yield Api(client, sink, settings, heard)
+
+
+async def dispatch_event(api: Api, event: Any, kind: str) -> None:
+    """Publish a dispatch.* event as core would (commerce's consumer applies it)."""
+    from streams.catalog import Names
+    from streams.jetstream import publish
+
+    nc = await nats.connect(api.settings.stores.nats_url)
+    try:
+        await publish(nc.jetstream(), Names(api.settings.server.namespace).dispatch_event(
+            kind, event.order_id), event)
+    finally:
+        await nc.close()
+
+
+async def wait_order(api: Api, customer: dict[str, Any], order_id: str,
+                     **expect: Any) -> dict[str, Any]:
+    """The order once its fields equal ``expect`` (the dispatch consumer is asynchronous)."""
+    for _ in range(200):
+        r = await api.client.get(f"/api/v1/orders/{order_id}", headers=customer["headers"])
+        order: dict[str, Any] = r.json()
+        if all(order.get(k) == v for k, v in expect.items()):
+            return order
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"order {order_id} never reached {expect}: {order}")
+
+
+async def deliver(api: Api, world: dict[str, Any], order_id: str, courier_id: str) -> None:
+    """The chef accepts; core assigns the courier, who picks up and delivers."""
+    from streams.events import CourierAssigned, OrderDelivered
+
+    r = await api.client.put(f"/api/v1/chef/orders/{order_id}/status",
+                             json={"status": "accepted"}, headers=world["chef"]["headers"])
+    assert r.status_code == 200, r.text
+    now = int(time.time() * 1000)
+    await dispatch_event(api, CourierAssigned(order_id=order_id, courier_id=courier_id,
+                                              offer_id="o1", at_ms=now), "assigned")
+    await wait_order(api, world["customer"], order_id, delivery_id=courier_id)
+    await dispatch_event(api, OrderDelivered(order_id=order_id, courier_id=courier_id,
+                                             at_ms=now), "delivered")
+    await wait_order(api, world["customer"], order_id, status="delivered")

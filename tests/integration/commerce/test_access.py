@@ -96,6 +96,23 @@ MATRIX: list[tuple[str, str, str, frozenset[Role] | str]] = [
     ("Favourites", "DELETE", f"/users/me/favorites/chefs/{X}", frozenset({C})),
     ("Favourites", "PUT", f"/users/me/favorites/dishes/{X}", frozenset({C})),
     ("Favourites", "DELETE", f"/users/me/favorites/dishes/{X}", frozenset({C})),
+    # Photos: chefs upload to their own kitchen and dishes; proof of delivery by the order's
+    # courier, read by its customer, courier and staff (others 404); shop-window photos
+    # are public like browsing.
+    ("Photos", "POST", "/chef/photos", frozenset({CH})),
+    ("Photos", "DELETE", f"/chef/photos/{X}", frozenset({CH})),
+    ("Photos", "POST", f"/chef/menu/{X}/photo", frozenset({CH})),
+    ("Photos", "POST", f"/orders/{X}/proof", frozenset({D})),
+    ("Photos", "GET", f"/orders/{X}/proof", frozenset(ROLES)),
+    ("Photos", "GET", f"/chefs/{X}/photos", PUBLIC),
+    ("Photos", "GET", f"/photos/{X}", PUBLIC),
+    # Payouts: chefs and couriers, their own money only; admins run the weeks.
+    ("Payouts", "PUT", "/payouts/bank-account", frozenset({CH, D})),
+    ("Payouts", "GET", "/payouts/bank-account", frozenset({CH, D})),
+    ("Payouts", "GET", "/payouts/statement", frozenset({CH, D})),
+    ("Payouts", "POST", "/payouts", frozenset({CH, D})),
+    ("Payouts", "POST", "/admin/payouts/runs", frozenset({A})),
+    ("Payouts", "GET", "/admin/payouts", frozenset({A})),
 ]
 PUBLIC_AUTH = {"/auth/register", "/auth/login", "/auth/login/social", "/auth/refresh",
                "/auth/forgot-password", "/auth/reset-password"}
@@ -143,11 +160,13 @@ def test_every_route_declares_its_roles(api: Api) -> None:
                 norm = path
                 for token in ("{chef_id:uuid}", "{address_id:uuid}", "{order_id:uuid}",
                               "{item_id:uuid}", "{cart_item_id:uuid}", "{payment_id:uuid}",
-                              "{user_id:uuid}", "{promo_id:uuid}", "{notification_id:int}"):
+                              "{user_id:uuid}", "{promo_id:uuid}", "{notification_id:int}",
+                              "{photo_id:uuid}"):
                     norm = norm.replace(token, "{}")
                 seen.add((method, norm))
                 if handler.opt.get("public"):
-                    assert path in PUBLIC_AUTH or path.startswith(("/chefs", "/search")), path
+                    assert path in PUBLIC_AUTH or path.startswith(
+                        ("/chefs", "/search", "/photos")), path
                     continue
                 guards = [g for layer in handler.ownership_layers for g in layer.guards or ()]
                 assert any(hasattr(g, "allowed_roles") for g in guards), (method, path)

@@ -1,0 +1,1 @@
+"""Commerce: the earnings ledger (double entry, integer cents), bank accounts and payouts."""

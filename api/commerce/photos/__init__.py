@@ -1,0 +1,1 @@
+"""Commerce: photos of chefs' kitchens and dishes and couriers' proof of delivery."""
