@@ -513,9 +513,13 @@ class CourierAgent:
                 r = await self.core.put(f"{V1}/delivery/availability", headers=h, json={
                     "online": True, "vehicle": self.spec.vehicle.value})
                 expect(r, 200, 409)  # 409: busy with orders, still online
+            asked = {j.order_id for j in self.jobs}
             r = await self.core.get(f"{V1}/delivery/orders", headers=h)
             held = {j.order_id for j in self.jobs}
-            listed = expect(r, 200)["orders"]
+            # One held when asking and gone now ended while core answered (delivered, say):
+            # core's list may predate that, so it is not taken again.
+            ended = asked - held
+            listed = [o for o in expect(r, 200)["orders"] if o["order_id"] not in ended]
             # An order learnt here joins a route core says the courier already rides (an
             # order both agree on, or one learnt just before): core stacked it there.
             riding = any(o["order_id"] in held for o in listed)
