@@ -796,11 +796,17 @@ def gateway() -> None:
 
 
 @gateway.command("nginx-conf")
-def gateway_nginx_conf() -> None:
-    """Print the nginx.conf of docker-compose.yml's gateway (the routing table and limits)."""
-    from api.gateway.nginx import nginx_conf
+@click.option("--cores", type=click.IntRange(min=1, max=64), default=None,
+              help="Core processes core-1..N (docker-compose.cluster.yml); default: one, core.")
+@click.option("--commerces", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="With --cores: commerce processes commerce-1..N.")
+def gateway_nginx_conf(cores: int | None, commerces: int) -> None:
+    """Print the nginx.conf of docker-compose.yml's gateway (the routing table and limits);
+    with --cores, docker-compose.cluster.yml's."""
+    from api.gateway.nginx import cluster_upstreams, nginx_conf
 
-    click.echo(nginx_conf(), nl=False)
+    upstreams = cluster_upstreams(cores, commerces) if cores else None
+    click.echo(nginx_conf(upstreams=upstreams), nl=False)
 
 
 @main.group()

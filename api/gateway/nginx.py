@@ -14,8 +14,17 @@ from api.gateway.routes import ROUTES, Kind, Route
 from api.problems import PROBLEM_JSON
 from api.settings import GatewaySettings
 
-UPSTREAMS = {"core": "core:8000", "commerce": "commerce:8001"}
-"""The services as docker-compose names them."""
+UPSTREAMS: dict[str, tuple[str, ...]] = {"core": ("core:8000",),
+                                         "commerce": ("commerce:8001",)}
+"""The services as docker-compose names them (docker-compose.cluster.yml runs several
+processes of each: `cluster_upstreams`)."""
+
+
+def cluster_upstreams(cores: int, commerces: int) -> dict[str, tuple[str, ...]]:
+    """The processes of docker-compose.cluster.yml: ``core-1:8000`` ... and
+    ``commerce-1:8001`` ..."""
+    return {"core": tuple(f"core-{i}:8000" for i in range(1, cores + 1)),
+            "commerce": tuple(f"commerce-{i}:8001" for i in range(1, commerces + 1))}
 
 
 def _problem(status: int, title: str, code: str, detail: str, **extra: object) -> str:
@@ -59,13 +68,17 @@ def _answer(name: str, status: int, body: str, retry_after_s: int | None = None)
 
 
 def nginx_conf(limits: GatewaySettings | None = None,
-               routes: tuple[Route, ...] = ROUTES) -> str:
+               routes: tuple[Route, ...] = ROUTES,
+               upstreams: dict[str, tuple[str, ...]] | None = None) -> str:
     """The whole ``nginx.conf``: regex locations in table order (nginx, like `route_for`,
-    takes the first regex that matches), limits, timeouts and problem+json refusals."""
+    takes the first regex that matches), limits, timeouts and problem+json refusals. With
+    several servers per service nginx balances round-robin and, as the embedded gateway,
+    passes a request it could not send (refused, timed out connecting) to the next."""
     lim = limits or GatewaySettings()
     retry = lim.retry_after_s
-    upstreams = "".join(f"    upstream {name} {{ server {addr}; keepalive 32; }}\n"
-                        for name, addr in UPSTREAMS.items())
+    blocks = "".join(
+        f"    upstream {name} {{ {' '.join(f'server {a};' for a in addrs)} keepalive 32; }}\n"
+        for name, addrs in (upstreams or UPSTREAMS).items())
     return (
         "# Generated from api/gateway/routes.py by `homechef gateway nginx-conf > "
         "deploy/nginx.conf`;\n# do not edit by hand (tests/unit/api/test_gateway.py "
@@ -80,7 +93,7 @@ def nginx_conf(limits: GatewaySettings | None = None,
         f"    limit_req_zone $http_authorization zone=per_user:10m "
         f"rate={round(lim.user_rate_per_s)}r/s;\n"
         "    limit_req_status 429;\n"
-        f"{upstreams}"
+        f"{blocks}"
         "    server {\n"
         f"        listen {lim.port};\n"
         f"        client_max_body_size {lim.body_max_bytes};\n"

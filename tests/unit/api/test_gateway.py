@@ -10,7 +10,7 @@ import pytest
 
 from api.app import create_commerce_app, create_core_app
 from api.gateway.limits import BucketLimits, TokenBuckets
-from api.gateway.nginx import nginx_conf
+from api.gateway.nginx import cluster_upstreams, nginx_conf
 from api.gateway.routes import route_for
 from api.settings import ServerSettings, Settings
 
@@ -67,6 +67,17 @@ def test_compose_nginx_conf_is_rendered_from_the_table() -> None:
     assert text == nginx_conf()
     assert text.index("/orders/[^/]+/(track|share)") < text.index('"^/api/v1/"')
     assert "client_max_body_size 1048576;" in text
+
+
+def test_cluster_nginx_conf_balances_over_every_process() -> None:
+    """deploy/nginx-cluster.conf (docker-compose.cluster.yml's gateway) is the same table
+    with three core and two commerce processes (`homechef gateway nginx-conf --cores 3
+    --commerces 2 > deploy/nginx-cluster.conf`)."""
+    text = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
+    assert text == nginx_conf(upstreams=cluster_upstreams(3, 2))
+    assert ("upstream core { server core-1:8000; server core-2:8000; server core-3:8000; "
+            "keepalive 32; }") in text
+    assert "upstream commerce { server commerce-1:8001; server commerce-2:8001;" in text
 
 
 def test_bucket_admits_a_burst_then_the_rate() -> None:

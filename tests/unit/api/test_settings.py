@@ -252,3 +252,20 @@ def test_replace_names_group_and_field() -> None:
     assert s.dispatch.offer_ttl_s == base.dispatch.offer_ttl_s
     with pytest.raises(TypeError, match="group__field"):
         base.replace(namespace="t1")
+
+
+def test_the_compose_files_set_only_settings_that_exist() -> None:
+    """Every variable docker-compose.yml and docker-compose.cluster.yml give the services is
+    a setting (a typo would be silently ignored by the services), and each loads."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    known = set(env_names().values()) | {"FORWARDED_ALLOW_IPS"}  # uvicorn reads that one
+    for name in ("docker-compose.yml", "docker-compose.cluster.yml"):
+        env = yaml.safe_load((root / name).read_text())["x-homechef-env"]
+        assert set(env) <= known, (name, set(env) - known)
+        values = {k: "j" * 32 if k == "JWT_SECRET" else str(v) for k, v in env.items()
+                  if not str(v).startswith("${")}
+        values["JWT_SECRET"] = "j" * 32
+        values["PHOTOS_S3_SECRET_ACCESS_KEY"] = "s" * 16
+        assert load_settings(values).stores.database_url == env["DATABASE_URL"]
