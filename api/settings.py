@@ -34,6 +34,7 @@ __all__ = [
     "DispatchSettings",
     "GatewaySettings",
     "IngestSettings",
+    "NotifySettings",
     "RoadsSettings",
     "RoutingSettings",
     "ServerSettings",
@@ -361,6 +362,52 @@ class ConsoleSettings(msgspec.Struct, frozen=True, kw_only=True):
                     f"{_env_name(ConsoleSettings, field)} must be an http(s) URL, got {url!r}")
 
 
+class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Notifications leaving by e-mail, SMS and Web Push (docs/notifications.md): where they
+    go and how the delivery outbox retries."""
+
+    smtp_host: Annotated[str, env("SMTP_HOST")] = ""
+    """SMTP server for e-mail; empty: the development sink (logged, kept in memory)."""
+    smtp_port: Annotated[Port, env("SMTP_PORT")] = 587
+    smtp_username: Annotated[str, env("SMTP_USERNAME")] = ""
+    smtp_password: Annotated[str, env("SMTP_PASSWORD")] = ""
+    smtp_tls: Annotated[Literal["starttls", "tls", "none"], env("SMTP_TLS")] = "starttls"
+    """``starttls`` (submission, port 587), ``tls`` (implicit, 465) or ``none`` (a local
+    relay)."""
+    mail_from: Annotated[str, env("MAIL_FROM")] = "HomeChef <no-reply@homechef.local>"
+    vapid_subject: Annotated[str, env("VAPID_SUBJECT")] = "mailto:ops@homechef.local"
+    """Contact the push services may use (``mailto:`` or ``https:``); the VAPID key pair is
+    generated once under DATA_DIR."""
+    push_ttl_s: Annotated[int, msgspec.Meta(ge=0, le=2_419_200)] = 3600
+    """How long a push service keeps a message for an offline browser."""
+    push_allow_loopback: bool = False
+    """Accept ``http://`` loopback push endpoints (a local push service in tests and
+    development); otherwise endpoints must be public ``https://`` URLs."""
+    batch: PositiveInt = 100
+    """Deliveries one worker leases per pass."""
+    concurrency: PositiveInt = 16
+    """Deliveries one worker sends at once."""
+    send_timeout_s: Seconds = 10.0
+    """One send (SMTP dialogue, SMS call, push POST); past it the attempt failed."""
+    lease_s: Seconds = 60.0
+    """A leased delivery is left alone this long; a worker that died mid-send loses it then
+    (so it is sent again: at least once)."""
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
+    """Attempts before a delivery is given up (status ``failed``)."""
+    backoff_s: Seconds = 5.0
+    """Wait before the second attempt; doubled after each failure."""
+    backoff_max_s: Seconds = 1800.0
+    """Longest wait between attempts."""
+    poll_s: Seconds = 1.0
+    """Worker poll interval when no local commit woke it (retries come due meanwhile)."""
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= self.send_timeout_s:
+            raise SettingsError("NOTIFY_LEASE_S must exceed NOTIFY_SEND_TIMEOUT_S")
+        if urlsplit(self.vapid_subject).scheme not in ("mailto", "https"):
+            raise SettingsError("VAPID_SUBJECT must be a mailto: or https: URL")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Process configuration, one frozen group per concern."""
 
@@ -373,6 +420,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     roads: RoadsSettings = msgspec.field(default_factory=RoadsSettings)
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    notify: NotifySettings = msgspec.field(default_factory=NotifySettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with fields changed, each named ``group__field``:

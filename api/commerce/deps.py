@@ -15,7 +15,7 @@ from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
 from api.commerce.favorites.services import FavoriteService
 from api.commerce.menus.services import MenuService
-from api.commerce.notifications.services import NotificationService
+from api.commerce.notifications.services import NotificationService, PreferenceService
 from api.commerce.orders.services import OrderService
 from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
@@ -81,6 +81,10 @@ def provide_notifications(resources: ResourcesDep) -> NotificationService:
     return NotificationService(resources)
 
 
+def provide_preferences(resources: ResourcesDep) -> PreferenceService:
+    return PreferenceService(resources)
+
+
 DEPENDENCIES: dict[str, Any] = {
     "commerce": Provide(provide_commerce, sync_to_thread=False),
     "paging": Provide(provide_page, sync_to_thread=False),
@@ -99,6 +103,7 @@ DEPENDENCIES: dict[str, Any] = {
     "search_service": Provide(provide_search, sync_to_thread=False),
     "admin": Provide(provide_admin, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
+    "preferences": Provide(provide_preferences, sync_to_thread=False),
 }
 
 
@@ -113,6 +118,7 @@ FavoriteServiceDep = NamedDependency[FavoriteService]
 MenuServiceDep = NamedDependency[MenuService]
 NotificationServiceDep = NamedDependency[NotificationService]
 OrderServiceDep = NamedDependency[OrderService]
+PreferenceServiceDep = NamedDependency[PreferenceService]
 PaymentServiceDep = NamedDependency[PaymentService]
 ReportServiceDep = NamedDependency[ReportService]
 ReviewServiceDep = NamedDependency[ReviewService]

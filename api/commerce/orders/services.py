@@ -300,7 +300,7 @@ class OrderService:
             await lifecycle.apply_transition(conn, self.commerce, self.names, row, req.status,
                                              reason=req.reason or "cancelled by the chef")
             order = await load_order(conn, order_id)
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         assert order is not None
         return order
 
@@ -319,6 +319,6 @@ class OrderService:
             await lifecycle.apply_transition(conn, self.commerce, self.names, row, "cancelled",
                                              reason=reason or "cancelled by the customer")
             order = await load_order(conn, order_id)
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         assert order is not None
         return order
