@@ -369,12 +369,16 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_host: Annotated[str, env("SMTP_HOST")] = ""
     """SMTP server for e-mail; empty: the development sink (logged, kept in memory)."""
     smtp_port: Annotated[Port, env("SMTP_PORT")] = 587
+    """Port of the SMTP server."""
     smtp_username: Annotated[str, env("SMTP_USERNAME")] = ""
+    """SMTP login; empty: no authentication (a local relay)."""
     smtp_password: Annotated[str, env("SMTP_PASSWORD")] = ""
+    """SMTP password (a secret: from the environment only)."""
     smtp_tls: Annotated[Literal["starttls", "tls", "none"], env("SMTP_TLS")] = "starttls"
     """``starttls`` (submission, port 587), ``tls`` (implicit, 465) or ``none`` (a local
     relay)."""
     mail_from: Annotated[str, env("MAIL_FROM")] = "HomeChef <no-reply@homechef.local>"
+    """Sender of every e-mail."""
     vapid_subject: Annotated[str, env("VAPID_SUBJECT")] = "mailto:ops@homechef.local"
     """Contact the push services may use (``mailto:`` or ``https:``); the VAPID key pair is
     generated once under DATA_DIR."""

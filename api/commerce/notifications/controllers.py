@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, delete, get, post, put
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import ALL_ROLES, IdentityDep, Role, roles
 from api.commerce.accounts.schemas import Accepted
@@ -46,7 +46,7 @@ class PreferencesController(Controller):
         return await preferences.preferences(user_uuid(identity.user_id))
 
     @put("/notification-preferences", summary="Turn channels on or off (those given)")
-    async def set_preferences(self, data: s.PreferencesUpdate, identity: IdentityDep,
+    async def set_preferences(self, data: JSONBody[s.PreferencesUpdate], identity: IdentityDep,
                               preferences: PreferenceServiceDep) -> s.Preferences:
         return await preferences.set_preferences(user_uuid(identity.user_id), data)
 
@@ -60,7 +60,7 @@ class PreferencesController(Controller):
         return await preferences.subscriptions(user_uuid(identity.user_id))
 
     @post("/push-subscriptions", summary="Subscribe a browser (PushSubscription.toJSON())")
-    async def subscribe(self, data: s.PushSubscriptionCreate, identity: IdentityDep,
+    async def subscribe(self, data: JSONBody[s.PushSubscriptionCreate], identity: IdentityDep,
                         preferences: PreferenceServiceDep) -> s.PushSubscription:
         return await preferences.subscribe(user_uuid(identity.user_id), data)
 
