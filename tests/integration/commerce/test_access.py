@@ -138,7 +138,8 @@ async def test_permissions_matrix(api: Api, users: dict[Role, dict[str, str]],
 
 def test_every_route_declares_its_roles(api: Api) -> None:
     """Each commerce route is public or guarded by roles(...); all appear in the matrix."""
-    in_matrix = {(m, p.split("?")[0].replace(X, "{}").replace("/1/", "/{}/"))
+    in_matrix = {(m, p.split("?")[0].replace(X, "{}").replace("/1/", "/{}/")
+                  .replace("push-subscriptions/1", "push-subscriptions/{}"))
                  for _, m, p, _ in MATRIX}
     seen = set()
     for route in api.client.app.routes:
@@ -150,7 +151,8 @@ def test_every_route_declares_its_roles(api: Api) -> None:
                 norm = path
                 for token in ("{chef_id:uuid}", "{address_id:uuid}", "{order_id:uuid}",
                               "{item_id:uuid}", "{cart_item_id:uuid}", "{payment_id:uuid}",
-                              "{user_id:uuid}", "{promo_id:uuid}", "{notification_id:int}"):
+                              "{user_id:uuid}", "{promo_id:uuid}", "{notification_id:int}",
+                              "{subscription_id:int}"):
                     norm = norm.replace(token, "{}")
                 seen.add((method, norm))
                 if handler.opt.get("public"):
