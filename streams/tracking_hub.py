@@ -457,6 +457,16 @@ class TrackingHub:
             for chef in chefs:
                 chef.outbox.push_event(data)
 
+    # -- chat ------------------------------------------------------------------------------
+    async def _on_chat(self, msg: Msg) -> None:
+        self.on_chat_data(msg.subject.rsplit(".", 1)[-1], msg.data)
+
+    def on_chat_data(self, order_id: str, data: bytes) -> None:
+        """A chat message or read receipt (already encoded by commerce) to the order's
+        sockets here, as an event: never dropped, in arrival order."""
+        for watch in self._order_watches.get(order_id, ()):
+            watch.outbox.push_event(data)
+
     def on_dispatch_msg(self, msg: Msg) -> None:
         self.apply_dispatch_event(decode_dispatch_event(msg.data))
 
@@ -674,6 +684,7 @@ class TrackingHub:
         names = self.names
         loc_sub = await nc.subscribe(names.locations_all(), cb=self._on_location,
                                      pending_msgs_limit=200_000)
+        chat_sub = await nc.subscribe(names.chat_all(), cb=self._on_chat)
         started = {"orders": False, "dispatch": False}
 
         def ready(kind: str) -> Callable[[], None]:
@@ -700,6 +711,8 @@ class TrackingHub:
             self.ready.clear()
             with contextlib.suppress(Exception):
                 await loc_sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await chat_sub.unsubscribe()
 
     @staticmethod
     async def _every(interval_s: float, step: Callable[[], None]) -> None:
