@@ -212,6 +212,9 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """A region's round lease; a dead holder's regions are taken over after this."""
     radius_m: Meters = 5000.0
     """Couriers farther than this from the chef are not candidates."""
+    scheduled_lead_s: Seconds = 1200.0
+    """A scheduled order enters matching this long before its food is ready when no idle
+    courier is near at acceptance (one is: its ride ahead, as for any order)."""
     candidates: PositiveInt = 12
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: Annotated[Seconds, env("UNASSIGNED_PENALTY_S")] = 1800.0

@@ -122,6 +122,8 @@ class OrderStatusPayload(_Payload, frozen=True, kw_only=True):
     estimated_time: str | None = None
     """When the order is promised to arrive (the seed's ``estimatedTime``)."""
     estimated_ready: str | None = None
+    scheduled_for: str | None = None
+    """A scheduled order's delivery slot (absent: as soon as possible)."""
 
 
 class OrderStatusUpdate(_Message, frozen=True, kw_only=True, tag="ORDER_STATUS_UPDATE"):
@@ -162,6 +164,10 @@ class NewOrderPayload(_Payload, frozen=True, kw_only=True):
     total: float
     total_cents: int
     timestamp: str
+    scheduled_for: str | None = None
+    """A scheduled order's delivery slot (absent: as soon as possible)."""
+    start_cooking_at: str | None = None
+    """When the kitchen should start a scheduled order."""
 
 
 class NewOrder(_Message, frozen=True, kw_only=True, tag="NEW_ORDER"):

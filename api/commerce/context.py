@@ -48,6 +48,8 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Straight-line speed used for the promised delivery time without road data (and where
     the roads cannot join the chef and the address)."""
     handoff_buffer_min: int = 10
+    schedule_max_ahead_days: int = 7
+    """How far ahead an order may be scheduled."""
     favorites_max: int = 200
     """Saved chefs, and saved dishes, per customer (GET /users/me/favorites lists them all)."""
     argon2: Argon2Params = msgspec.field(default_factory=Argon2Params)
