@@ -383,8 +383,10 @@ class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
     mail_from: Annotated[str, env("MAIL_FROM")] = "HomeChef <no-reply@homechef.local>"
     """Sender of every e-mail."""
     vapid_subject: Annotated[str, env("VAPID_SUBJECT")] = "mailto:ops@homechef.local"
-    """Contact the push services may use (``mailto:`` or ``https:``); the VAPID key pair is
-    generated once under DATA_DIR."""
+    """Contact the push services may use (``mailto:`` or ``https:``)."""
+    vapid_private_key: Annotated[str, env("VAPID_PRIVATE_KEY")] = ""
+    """The deployment's VAPID private key (base64url raw or DER, a secret), for commerce
+    processes that share no DATA_DIR; empty: one generated once under DATA_DIR."""
     push_ttl_s: Annotated[int, msgspec.Meta(ge=0, le=2_419_200)] = 3600
     """How long a push service keeps a message for an offline browser."""
     push_allow_loopback: bool = False

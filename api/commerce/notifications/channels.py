@@ -30,9 +30,10 @@ class Channels:
 def open_channels(settings: Settings, sms: SmsProvider | None = None,
                   override: MessageSink | None = None) -> Channels:
     """Every channel per the settings; ``override`` (tests' recording sink) takes all of
-    them instead. The VAPID key is loaded (made on first use) under DATA_DIR either way."""
+    them instead. The VAPID key is loaded either way (``VAPID_PRIVATE_KEY``, or made on
+    first use under DATA_DIR)."""
     notify = settings.notify
-    vapid = load_vapid(settings.server.data_dir)
+    vapid = load_vapid(settings.server.data_dir, notify.vapid_private_key)
     http = httpx.AsyncClient(follow_redirects=False)
     sink = override or ChannelSinks(
         email=SmtpSink(notify) if notify.smtp_host else LoggingSink(),

@@ -34,10 +34,13 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def load_vapid(data_dir: Path) -> Vapid02:
-    """The deployment's VAPID key, generated on first use. Concurrent first starts agree:
-    the key is written to a temporary file and linked into place, and a loser reads the
+def load_vapid(data_dir: Path, private_key: str = "") -> Vapid02:
+    """The deployment's VAPID key: ``private_key`` when given (``VAPID_PRIVATE_KEY``), else
+    the one under ``data_dir``, generated on first use. Concurrent first starts agree: the
+    key is written to a temporary file and linked into place, and a loser reads the
     winner's."""
+    if private_key:
+        return Vapid02.from_string(private_key)
     path = data_dir / VAPID_FILE
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
