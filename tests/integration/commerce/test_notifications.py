@@ -104,7 +104,7 @@ class World:
         return [m for m in self.smtp.messages() if m["To"] == address]
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 300) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 600) -> Any:
     """Poll ``check`` until it returns something truthy (deliveries are asynchronous)."""
     for _ in range(tries):
         if value := await check():
@@ -122,8 +122,8 @@ async def world(settings: Settings) -> AsyncIterator[World]:
     sms = SandboxSms()
     channel_settings = settings.replace(
         notify__smtp_host="127.0.0.1", notify__smtp_port=smtp.port, notify__smtp_tls="none",
-        notify__push_allow_loopback=True, notify__backoff_s=0.2, notify__poll_s=0.1,
-        notify__send_timeout_s=5.0)
+        notify__push_allow_loopback=True, notify__backoff_s=0.2, notify__backoff_max_s=0.5,
+        notify__max_attempts=100, notify__poll_s=0.1, notify__send_timeout_s=5.0)
     app = build_app("commerce", "HomeChef commerce (notify test)", channel_settings,
                     functools.partial(commerce_parts, config=FAST, sms=sms))
     db = await asyncpg.create_pool(settings.stores.database_url, min_size=1, max_size=2)
