@@ -4,7 +4,6 @@ are accepted, and the VAPID key kept under DATA_DIR (or given)."""
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,10 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-POINT = _b64(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+# Fixed keys: parameter ids must be the same in every pytest-xdist worker.
+POINT = _b64(ec.derive_private_key(20_260_101, ec.SECP256R1()).public_key().public_bytes(
     serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
-AUTH = _b64(os.urandom(16))
+AUTH = _b64(bytes(range(16)))
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
