@@ -28,7 +28,7 @@ from api.commerce.notifications.controllers import (
     PreferencesController,
     StaffPreferencesController,
 )
-from api.commerce.notifications.deliveries import delivery_worker
+from api.commerce.notifications.deliveries import delivery_counter, delivery_worker
 from api.commerce.notifications.sinks import MessageSink
 from api.commerce.notifications.sms import SmsProvider
 from api.commerce.orders.controllers import ChefOrdersController, OrdersController
@@ -116,7 +116,8 @@ def commerce_parts(
         startup=[declare_streams, chef_geo.bind, replay_chef_index],
         workers=[("commerce-outbox", outbox_worker(commerce)),
                  ("commerce-dispatch", dispatch_consumer(commerce)),
-                 ("commerce-notify", delivery_worker(commerce, settings.notify))],
+                 ("commerce-notify", delivery_worker(commerce, settings.notify,
+                                                     delivery_counter(metrics.registry)))],
         state={"commerce": commerce, "chef_geo": chef_geo},
         shutdown=[close_travel, close_channels],
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from prometheus_client import CollectorRegistry, Counter
 
 from api.commerce.context import Commerce
 from api.commerce.notifications.sinks import DeliveryFailed, OutboundMessage, PushTarget
@@ -124,8 +125,14 @@ async def _attempt(commerce: Commerce, row: asyncpg.Record, config: NotifySettin
         return Outcome(row["id"])
 
 
-async def deliver_once(resources: Resources, commerce: Commerce,
-                       config: NotifySettings) -> int:
+def delivery_counter(registry: CollectorRegistry) -> Counter:
+    return Counter("notification_deliveries_total",
+                   "Notification delivery attempts by channel and outcome "
+                   "(sent, retry, failed)", ["channel", "outcome"], registry=registry)
+
+
+async def deliver_once(resources: Resources, commerce: Commerce, config: NotifySettings,
+                       counter: Counter | None = None) -> int:
     """Lease up to ``config.batch`` due deliveries, send them, record each outcome; return
     how many were leased."""
     rows = await resources.db.fetch(_CLAIM, config.batch, config.lease_s)
@@ -162,17 +169,24 @@ async def deliver_once(resources: Resources, commerce: Commerce,
                                gone)
     if failed:
         log.warning("%d notification deliveries failed for good", len(failed))
+    if counter is not None:
+        channel = {r["id"]: r["channel"] for r in rows}
+        outcome = {**dict.fromkeys(sent, "sent"), **{i: "failed" for i, _ in failed},
+                   **{i: "retry" for i, _, _ in retry}}
+        for delivery_id, what in outcome.items():
+            counter.labels(channel[delivery_id], what).inc()
     return len(rows)
 
 
-def delivery_worker(commerce: Commerce, config: NotifySettings) -> Worker:
+def delivery_worker(commerce: Commerce, config: NotifySettings,
+                    counter: Counter | None = None) -> Worker:
     """The supervised delivery loop: wakes on a local commit or every ``poll_s`` (retries
     come due meanwhile)."""
 
     async def run(resources: Resources) -> None:
         while True:
             commerce.notify_wakeup.clear()
-            if await deliver_once(resources, commerce, config) >= config.batch:
+            if await deliver_once(resources, commerce, config, counter) >= config.batch:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(commerce.notify_wakeup.wait(), config.poll_s)

@@ -205,6 +205,9 @@ async def test_an_accepted_order_reaches_every_channel_the_customer_chose(world:
     assert payload["data"]["kind"] == "ORDER_STATUS_UPDATE"
     chef_mails = await until(lambda: _async(w.mails_to(chef["user"]["email"])), "chef's mail")
     assert chef_mails[0]["Subject"] == "New Order!"
+    metrics = (await api.client.get("/metrics")).text
+    for channel in ("email", "sms", "push"):
+        assert f'notification_deliveries_total{{channel="{channel}",outcome="sent"}}' in metrics
 
 
 async def _async(value: Any) -> Any:
