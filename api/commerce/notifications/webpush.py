@@ -70,8 +70,11 @@ def check_subscription(target: PushTarget, *, allow_loopback: bool) -> str | Non
     """Why a subscription cannot be used, or None. The endpoint is a URL commerce will POST
     to, so only public https hosts are accepted (loopback http only when allowed: a local
     push service in tests); the keys must be a P-256 point and a 16-byte secret."""
-    parts = urlsplit(target.endpoint)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(target.endpoint)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "endpoint is not a URL"
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:

@@ -46,6 +46,8 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     ("http://10.0.0.1/x", POINT, AUTH, True, False),                        # still private
     ("https://fcm.googleapis.com/x", _b64(b"\x04" + b"\x01" * 64), AUTH, False, False),
     ("https://fcm.googleapis.com/x", POINT, _b64(b"short"), False, False),
+    ("https://[::1/x", POINT, AUTH, False, False),                          # not a URL
+    ("https://[2001:4860::1]/x", POINT, AUTH, False, True),                 # a public IPv6
 ])
 def test_only_public_https_endpoints_with_real_keys(endpoint: str, p256dh: str, auth: str,
                                                     loopback: bool, ok: bool) -> None:
