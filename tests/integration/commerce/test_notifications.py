@@ -205,9 +205,12 @@ async def test_an_accepted_order_reaches_every_channel_the_customer_chose(world:
     assert payload["data"]["kind"] == "ORDER_STATUS_UPDATE"
     chef_mails = await until(lambda: _async(w.mails_to(chef["user"]["email"])), "chef's mail")
     assert chef_mails[0]["Subject"] == "New Order!"
-    metrics = (await api.client.get("/metrics")).text
-    for channel in ("email", "sms", "push"):
-        assert f'notification_deliveries_total{{channel="{channel}",outcome="sent"}}' in metrics
+
+    async def counted() -> bool:  # outcomes are counted once recorded, after the send
+        metrics = (await api.client.get("/metrics")).text
+        return all(f'notification_deliveries_total{{channel="{c}",outcome="sent"}}' in metrics
+                   for c in ("email", "sms", "push"))
+    await until(counted, "every channel's sends counted")
 
 
 async def _async(value: Any) -> Any:
@@ -336,6 +339,9 @@ async def test_a_send_cut_short_by_a_dead_worker_is_sent_again(world: World) -> 
                        "WHERE id = $1", delivery_id)  # the lease ran out
     mails = await until(lambda: _async(w.mails_to(customer["user"]["email"])), "the resend")
     assert mails[0]["Message-ID"] == f"<hc-d{delivery_id}@homechef.notify>"
-    row = await w.db.fetchrow("SELECT status, attempts FROM notification_deliveries "
-                              "WHERE id = $1", delivery_id)
+
+    async def recorded() -> Any:  # the outcome is written just after the send returns
+        return await w.db.fetchrow("SELECT status, attempts FROM notification_deliveries "
+                                   "WHERE id = $1 AND status <> 'pending'", delivery_id)
+    row = await until(recorded, "the outcome recorded")
     assert (row["status"], row["attempts"]) == ("sent", 2)
