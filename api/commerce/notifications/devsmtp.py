@@ -39,6 +39,7 @@ class DevSmtpServer:
         self.host = host
         self.port = port
         self._controller: Controller | None = None
+        self._held: socket.socket | None = None
 
     def start(self) -> None:
         if self.port == 0:  # aiosmtpd checks readiness by connecting: it needs a real port
@@ -53,6 +54,22 @@ class DevSmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def go_down(self) -> None:
+        """Stop, but keep the port: a socket bound there without listening refuses every
+        connection (as a server that is down does), and no other process can take the port
+        before `come_back`."""
+        self.stop()
+        self._held = socket.socket()
+        self._held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._held.bind((self.host, self.port))
+
+    def come_back(self) -> None:
+        """Listen again on the same port."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+        self.start()
 
     def messages(self) -> list[EmailMessage]:
         with self._keep.lock:
