@@ -9,9 +9,9 @@ COPY roads roads
 COPY api api
 COPY fleet_console fleet_console
 RUN pip install --no-cache-dir .
-RUN useradd --system --uid 10001 homechef
+RUN useradd --system --uid 10001 homechef && mkdir /data && chown homechef /data
 USER homechef
-ENV HOST=0.0.0.0
+ENV HOST=0.0.0.0 DATA_DIR=/data
 EXPOSE 8000 8001
 ENTRYPOINT ["homechef"]
 CMD ["serve", "core"]

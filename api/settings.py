@@ -34,6 +34,7 @@ __all__ = [
     "DispatchSettings",
     "GatewaySettings",
     "IngestSettings",
+    "NotifySettings",
     "PhotoSettings",
     "RoadsSettings",
     "RoutingSettings",
@@ -212,6 +213,9 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """A region's round lease; a dead holder's regions are taken over after this."""
     radius_m: Meters = 5000.0
     """Couriers farther than this from the chef are not candidates."""
+    scheduled_lead_s: Seconds = 1200.0
+    """A scheduled order enters matching this long before its food is ready when no idle
+    courier is near at acceptance (one is: its ride ahead, as for any order)."""
     candidates: PositiveInt = 12
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: Annotated[Seconds, env("UNASSIGNED_PENALTY_S")] = 1800.0
@@ -407,6 +411,58 @@ class PhotoSettings(msgspec.Struct, frozen=True, kw_only=True):
                 _check_url(_env_name(PhotoSettings, field), url, ("http", "https"))
 
 
+class NotifySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Notifications leaving by e-mail, SMS and Web Push (docs/notifications.md): where they
+    go and how the delivery outbox retries."""
+
+    smtp_host: Annotated[str, env("SMTP_HOST")] = ""
+    """SMTP server for e-mail; empty: the development sink (logged, kept in memory)."""
+    smtp_port: Annotated[Port, env("SMTP_PORT")] = 587
+    """Port of the SMTP server."""
+    smtp_username: Annotated[str, env("SMTP_USERNAME")] = ""
+    """SMTP login; empty: no authentication (a local relay)."""
+    smtp_password: Annotated[str, env("SMTP_PASSWORD")] = ""
+    """SMTP password (a secret: from the environment only)."""
+    smtp_tls: Annotated[Literal["starttls", "tls", "none"], env("SMTP_TLS")] = "starttls"
+    """``starttls`` (submission, port 587), ``tls`` (implicit, 465) or ``none`` (a local
+    relay)."""
+    mail_from: Annotated[str, env("MAIL_FROM")] = "HomeChef <no-reply@homechef.local>"
+    """Sender of every e-mail."""
+    vapid_subject: Annotated[str, env("VAPID_SUBJECT")] = "mailto:ops@homechef.local"
+    """Contact the push services may use (``mailto:`` or ``https:``)."""
+    vapid_private_key: Annotated[str, env("VAPID_PRIVATE_KEY")] = ""
+    """The deployment's VAPID private key (base64url raw or DER, a secret), for commerce
+    processes that share no DATA_DIR; empty: one generated once under DATA_DIR."""
+    push_ttl_s: Annotated[int, msgspec.Meta(ge=0, le=2_419_200)] = 3600
+    """How long a push service keeps a message for an offline browser."""
+    push_allow_loopback: bool = False
+    """Accept ``http://`` loopback push endpoints (a local push service in tests and
+    development); otherwise endpoints must be public ``https://`` URLs."""
+    batch: PositiveInt = 100
+    """Deliveries one worker leases per pass."""
+    concurrency: PositiveInt = 16
+    """Deliveries one worker sends at once."""
+    send_timeout_s: Seconds = 10.0
+    """One send (SMTP dialogue, SMS call, push POST); past it the attempt failed."""
+    lease_s: Seconds = 60.0
+    """A leased delivery is left alone this long; a worker that died mid-send loses it then
+    (so it is sent again: at least once)."""
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
+    """Attempts before a delivery is given up (status ``failed``)."""
+    backoff_s: Seconds = 5.0
+    """Wait before the second attempt; doubled after each failure."""
+    backoff_max_s: Seconds = 1800.0
+    """Longest wait between attempts."""
+    poll_s: Seconds = 1.0
+    """Worker poll interval when no local commit woke it (retries come due meanwhile)."""
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= self.send_timeout_s:
+            raise SettingsError("NOTIFY_LEASE_S must exceed NOTIFY_SEND_TIMEOUT_S")
+        if urlsplit(self.vapid_subject).scheme not in ("mailto", "https"):
+            raise SettingsError("VAPID_SUBJECT must be a mailto: or https: URL")
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Process configuration, one frozen group per concern."""
 
@@ -420,6 +476,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     console: ConsoleSettings = msgspec.field(default_factory=ConsoleSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     photos: PhotoSettings = msgspec.field(default_factory=PhotoSettings)
+    notify: NotifySettings = msgspec.field(default_factory=NotifySettings)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with fields changed, each named ``group__field``:

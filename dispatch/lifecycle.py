@@ -92,16 +92,22 @@ ACTIVE_ORDER_STATES = (
 
 def queue_entry_ms(
     *, now_ms: int, ready_at_ms: int | None, expected_travel_s: float | None,
-    lead_s: float = 60.0,
+    lead_s: float = 60.0, scheduled_lead_s: float | None = None,
 ) -> int:
     """When an order should enter matching: when a courier should start heading to the chef.
 
     That is the ready time minus the expected ride of a nearby idle courier, minus a small
     lead; at once when supply is short (no idle courier near: ``expected_travel_s`` None) or
-    the ready time is unknown or already close.
+    the ready time is unknown or already close. A scheduled order (``scheduled_lead_s``
+    given) never enters earlier than ``scheduled_lead_s`` before its ready time: short
+    supply now says nothing about supply at the slot, hours away.
     """
-    if ready_at_ms is None or expected_travel_s is None:
+    if ready_at_ms is None:
         return now_ms
+    if expected_travel_s is None:
+        if scheduled_lead_s is None:
+            return now_ms
+        return max(now_ms, ready_at_ms - round(scheduled_lead_s * 1000))
     return max(now_ms, ready_at_ms - round((expected_travel_s + lead_s) * 1000))
 
 

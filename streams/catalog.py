@@ -86,6 +86,13 @@ class Names:
         """Core-plain (no JetStream) subject for pushing offers to a courier's socket."""
         return f"{self.ns}.courier.{courier_id}"
 
+    def chat_event(self, order_id: str) -> str:
+        """Core-plain subject of an order's live chat (messages and read receipts)."""
+        return f"{self.ns}.chat.{order_id}"
+
+    def chat_all(self) -> str:
+        return f"{self.ns}.chat.*"
+
     def consumer(self, name: str) -> str:
         """Durable consumer names are namespaced too (they live inside the stream)."""
         return f"{self.ns}_{name}"

@@ -77,6 +77,10 @@ class OrderCreated(_Event, frozen=True, kw_only=True, tag="order.created"):
     items: tuple[OrderLine, ...] = ()
     details: DeliveryDetails | None = None
     """For the courier (None from older producers)."""
+    scheduled_for_ms: int | None = None
+    """A scheduled order's delivery slot; None: as soon as possible."""
+    start_cooking_at_ms: int | None = None
+    """When the kitchen should start a scheduled order (slot - ride - prep)."""
 
 
 class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
@@ -101,6 +105,9 @@ class OrderStatusChanged(_Event, frozen=True, kw_only=True, tag="order.status"):
     """The chef's user id (the ``sub`` of the chef's tokens); ``chef_id`` is the profile id."""
     details: DeliveryDetails | None = None
     """For the courier (None from older producers)."""
+    scheduled_for_ms: int | None = None
+    """A scheduled order's delivery slot (dispatch holds it back until near its ready
+    time); None: as soon as possible."""
 
 
 # -- dispatch.* (core → commerce) ----------------------------------------------------------

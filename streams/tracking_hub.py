@@ -196,10 +196,12 @@ class _Fix(msgspec.Struct):
 
 def status_message(event: OrderStatusChanged | OrderCreated, seq: int) -> bytes:
     """The seed's ORDER_STATUS_UPDATE for an order event (order.created reads as pending)."""
+    scheduled_for = (iso_utc(event.scheduled_for_ms)
+                     if event.scheduled_for_ms is not None else None)
     if isinstance(event, OrderCreated):
         payload = OrderStatusPayload(
             order_id=event.order_id, order_number=event.order_number, status="pending",
-            timestamp=iso_utc(event.created_at_ms))
+            timestamp=iso_utc(event.created_at_ms), scheduled_for=scheduled_for)
     else:
         payload = OrderStatusPayload(
             order_id=event.order_id, order_number=event.order_number, status=event.status,
@@ -207,7 +209,8 @@ def status_message(event: OrderStatusChanged | OrderCreated, seq: int) -> bytes:
             estimated_time=(iso_utc(event.promised_at_ms)
                             if event.promised_at_ms is not None else None),
             estimated_ready=(iso_utc(event.ready_at_ms)
-                             if event.ready_at_ms is not None else None))
+                             if event.ready_at_ms is not None else None),
+            scheduled_for=scheduled_for)
     return encode(OrderStatusUpdate(id=seq, payload=payload))
 
 
@@ -443,7 +446,11 @@ class TrackingHub:
                                      price_cents=i.price_cents, notes=i.notes)
                            for i in event.items],
                     total=event.total_cents / 100, total_cents=event.total_cents,
-                    timestamp=iso_utc(event.created_at_ms))))
+                    timestamp=iso_utc(event.created_at_ms),
+                    scheduled_for=(iso_utc(event.scheduled_for_ms)
+                                   if event.scheduled_for_ms is not None else None),
+                    start_cooking_at=(iso_utc(event.start_cooking_at_ms)
+                                      if event.start_cooking_at_ms is not None else None))))
                 for chef in chefs:
                     chef.outbox.push_event(data)
             if not watches:
@@ -456,6 +463,16 @@ class TrackingHub:
         if isinstance(event, OrderStatusChanged):
             for chef in chefs:
                 chef.outbox.push_event(data)
+
+    # -- chat ------------------------------------------------------------------------------
+    async def _on_chat(self, msg: Msg) -> None:
+        self.on_chat_data(msg.subject.rsplit(".", 1)[-1], msg.data)
+
+    def on_chat_data(self, order_id: str, data: bytes) -> None:
+        """A chat message or read receipt (already encoded by commerce) to the order's
+        sockets here, as an event: never dropped, in arrival order."""
+        for watch in self._order_watches.get(order_id, ()):
+            watch.outbox.push_event(data)
 
     def on_dispatch_msg(self, msg: Msg) -> None:
         self.apply_dispatch_event(decode_dispatch_event(msg.data))
@@ -674,6 +691,7 @@ class TrackingHub:
         names = self.names
         loc_sub = await nc.subscribe(names.locations_all(), cb=self._on_location,
                                      pending_msgs_limit=200_000)
+        chat_sub = await nc.subscribe(names.chat_all(), cb=self._on_chat)
         started = {"orders": False, "dispatch": False}
 
         def ready(kind: str) -> Callable[[], None]:
@@ -700,6 +718,8 @@ class TrackingHub:
             self.ready.clear()
             with contextlib.suppress(Exception):
                 await loc_sub.unsubscribe()
+            with contextlib.suppress(Exception):
+                await chat_sub.unsubscribe()
 
     @staticmethod
     async def _every(interval_s: float, step: Callable[[], None]) -> None:

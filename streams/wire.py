@@ -24,7 +24,15 @@ import msgspec
 __all__ = [
     "AssignedBy",
     "CellHeat",
+    "ChatMessage",
+    "ChatMessagePayload",
+    "ChatRead",
+    "ChatReadPayload",
     "ClientMessage",
+    "CourierChatMessage",
+    "CourierChatMessagePayload",
+    "CourierChatRead",
+    "CourierChatReadPayload",
     "CourierJob",
     "CourierMessage",
     "CourierPosition",
@@ -114,6 +122,8 @@ class OrderStatusPayload(_Payload, frozen=True, kw_only=True):
     estimated_time: str | None = None
     """When the order is promised to arrive (the seed's ``estimatedTime``)."""
     estimated_ready: str | None = None
+    scheduled_for: str | None = None
+    """A scheduled order's delivery slot (absent: as soon as possible)."""
 
 
 class OrderStatusUpdate(_Message, frozen=True, kw_only=True, tag="ORDER_STATUS_UPDATE"):
@@ -154,11 +164,50 @@ class NewOrderPayload(_Payload, frozen=True, kw_only=True):
     total: float
     total_cents: int
     timestamp: str
+    scheduled_for: str | None = None
+    """A scheduled order's delivery slot (absent: as soon as possible)."""
+    start_cooking_at: str | None = None
+    """When the kitchen should start a scheduled order."""
 
 
 class NewOrder(_Message, frozen=True, kw_only=True, tag="NEW_ORDER"):
     id: int
     payload: NewOrderPayload
+
+
+# -- order chat (order sockets and the courier's device socket) -----------------------------
+# Published by commerce after the message or receipt committed to core-plain
+# ``<ns>.chat.<order>`` (the courier's device gets `CourierChatMessage` / `CourierChatRead`, the
+# same in snake_case): a live copy; the history is commerce's ``/orders/{id}/messages``.
+
+
+class ChatMessagePayload(_Payload, frozen=True, kw_only=True):
+    id: int
+    """The message's id in the order's history (receipts name it)."""
+    order_id: str
+    sender_id: str
+    sender_role: str
+    """customer, chef, courier or staff."""
+    body: str
+    created_at: str
+
+
+class ChatMessage(_Message, frozen=True, kw_only=True, tag="CHAT_MESSAGE"):
+    payload: ChatMessagePayload
+
+
+class ChatReadPayload(_Payload, frozen=True, kw_only=True):
+    order_id: str
+    reader_id: str
+    reader_role: str
+    last_read_id: int
+    read_at: str
+
+
+class ChatRead(_Message, frozen=True, kw_only=True, tag="CHAT_READ"):
+    """A participant has read the order's chat up to ``lastReadId``."""
+
+    payload: ChatReadPayload
 
 
 # -- console -----------------------------------------------------------------------------
@@ -346,8 +395,38 @@ class OrderUnassigned(_Message, frozen=True, kw_only=True, tag="UNASSIGNED"):
     payload: OrderUnassignedPayload
 
 
+class CourierChatMessagePayload(_CourierPayload, frozen=True, kw_only=True):
+    """`ChatMessagePayload` with this socket's snake_case keys."""
+
+    id: int
+    order_id: str
+    sender_id: str
+    sender_role: str
+    body: str
+    created_at: str
+
+
+class CourierChatMessage(_Message, frozen=True, kw_only=True, tag="CHAT_MESSAGE"):
+    """A message in the chat of one of the courier's orders (commerce publishes it)."""
+
+    payload: CourierChatMessagePayload
+
+
+class CourierChatReadPayload(_CourierPayload, frozen=True, kw_only=True):
+    order_id: str
+    reader_id: str
+    reader_role: str
+    last_read_id: int
+    read_at: str
+
+
+class CourierChatRead(_Message, frozen=True, kw_only=True, tag="CHAT_READ"):
+    payload: CourierChatReadPayload
+
+
 CourierMessage = (
     Offer | OfferExpired | OfferWithdrawn | OrderReady | OrderAssigned | OrderUnassigned
+    | CourierChatMessage | CourierChatRead
 )
 """What core pushes to a courier's device socket."""
 

@@ -110,8 +110,9 @@ class System:
         return chef, dish
 
     async def paid_order(self, customer: Person, dish: dict[str, Any], *, quantity: int = 2,
-                         tip_cents: int = 0) -> dict[str, Any]:
-        """An order of ``quantity`` dishes to the customer's door, paid by card."""
+                         tip_cents: int = 0, scheduled_for: str | None = None) -> dict[str, Any]:
+        """An order of ``quantity`` dishes to the customer's door (at ``scheduled_for``, an
+        ISO time, or as soon as possible), paid by card."""
         r = await self.shop.post("/api/v1/users/me/addresses", headers=customer.headers, json={
             "label": "Home", "line1": "3 Avenue de la Costa", "city": "Monaco",
             "state": "MC", "postal_code": "98000", "country": "MC",
@@ -123,6 +124,8 @@ class System:
             "instructions": "Ring twice, 3rd floor"}
         if tip_cents:
             body["tip_cents"] = tip_cents
+        if scheduled_for:
+            body["scheduled_for"] = scheduled_for
         r = await self.shop.post("/api/v1/orders", headers=customer.headers, json=body)
         assert r.status_code == 201, r.text
         order: dict[str, Any] = r.json()

@@ -22,8 +22,15 @@ from api.commerce.delivery.controllers import DeliveryController
 from api.commerce.deps import DEPENDENCIES
 from api.commerce.favorites.controllers import FavoritesController
 from api.commerce.menus.controllers import MenuController
-from api.commerce.notifications.controllers import NotificationController
+from api.commerce.notifications.channels import open_channels
+from api.commerce.notifications.controllers import (
+    NotificationController,
+    PreferencesController,
+    StaffPreferencesController,
+)
+from api.commerce.notifications.deliveries import delivery_counter, delivery_worker
 from api.commerce.notifications.sinks import MessageSink
+from api.commerce.notifications.sms import SmsProvider
 from api.commerce.orders.controllers import ChefOrdersController, OrdersController
 from api.commerce.orders.dispatch import dispatch_consumer
 from api.commerce.outbox.relay import outbox_worker
@@ -68,20 +75,25 @@ def commerce_parts(
     config: CommerceConfig | None = None,
     payments: PaymentProvider | None = None,
     messages: MessageSink | None = None,
+    sms: SmsProvider | None = None,
     social: Mapping[str, SocialProvider] | None = None,
     chef_index_hooks: Sequence[ChefIndexHook] = (),
 ) -> Parts:
     """Everything commerce serves and runs besides /health and /metrics.
 
-    Adapters default to the sandbox payment provider, the logging message sink and no social
-    provider; pass others to swap them (tests pass a RecordingSink, the lead a chef-index hook).
+    Adapters default to the sandbox payment provider, the channels the settings name (SMTP
+    or the logging sink, the sandbox SMS provider, Web Push) and no social provider; pass
+    others to swap them (tests pass a RecordingSink for every channel, the lead a chef-index
+    hook).
     """
     chef_geo = ChefGeoIndex()
     hooks = [chef_geo.on_change, *chef_index_hooks]
     # Promised delivery times ride the roads when ROADS is set (the model core loads too).
     travel = open_travel(settings)
-    commerce = default_commerce(config=config, payments=payments, messages=messages,
+    channels = open_channels(settings, sms=sms, override=messages)
+    commerce = default_commerce(config=config, payments=payments, messages=channels.sink,
                                 social=social, chef_index_hooks=hooks, roads=travel.roads)
+    commerce.push_public_key = channels.push_public_key
     api = Router(
         path=API_PREFIX,
         route_handlers=[
@@ -91,6 +103,7 @@ def commerce_parts(
             AdminController, FavoritesController, SearchController, ChatController,
             ChefPhotosController, ProofController, PublicPhotosController, kitchen_photos,
             PayoutsController, AdminPayoutsController,
+            PreferencesController, StaffPreferencesController,
         ],
         dependencies=DEPENDENCIES,
         exception_handlers={asyncpg.ForeignKeyViolationError: _missing_reference},
@@ -118,12 +131,17 @@ def commerce_parts(
     async def close_travel(_: Resources) -> None:
         travel.close()
 
+    async def close_channels(_: Resources) -> None:
+        await channels.http.aclose()
+
     return Parts(
         handlers=[api],
         startup=[declare_streams, chef_geo.bind, replay_chef_index, ensure_bucket],
         workers=[("commerce-outbox", outbox_worker(commerce)),
                  ("commerce-dispatch", dispatch_consumer(commerce)),
-                 ("commerce-payouts", weekly_payouts(commerce))],
+                 ("commerce-payouts", weekly_payouts(commerce)),
+                 ("commerce-notify", delivery_worker(commerce, settings.notify,
+                                                     delivery_counter(metrics.registry)))],
         state={"commerce": commerce, "chef_geo": chef_geo, "photos": photos},
-        shutdown=[close_travel],
+        shutdown=[close_travel, close_channels],
     )

@@ -48,6 +48,8 @@ class CommerceConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Straight-line speed used for the promised delivery time without road data (and where
     the roads cannot join the chef and the address)."""
     handoff_buffer_min: int = 10
+    schedule_max_ahead_days: int = 7
+    """How far ahead an order may be scheduled."""
     favorites_max: int = 200
     """Saved chefs, and saved dishes, per customer (GET /users/me/favorites lists them all)."""
     commission_percent: int = 15
@@ -71,8 +73,18 @@ class Commerce:
     chef_index_hooks: Sequence[ChefIndexHook]
     passwords: Passwords
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    notify_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set after a commit that queued notification deliveries (wakes the delivery worker)."""
+    push_public_key: str = ""
+    """The VAPID public key browsers subscribe with (base64url)."""
     roads: RoadTravelModel | None = None
     """The road model when ``ROADS`` is set: promised times ride the roads."""
+
+    def committed(self) -> None:
+        """A transaction that wrote outbox events or notification deliveries committed:
+        wake the relay and the delivery worker."""
+        self.outbox_wakeup.set()
+        self.notify_wakeup.set()
 
     def promise(self, ready: datetime, chef: tuple[float, float],
                 address: tuple[float, float], distance_m: float) -> datetime:

@@ -16,7 +16,7 @@ from api.commerce.context import CommerceDep, provide_commerce
 from api.commerce.delivery.services import DeliveryService
 from api.commerce.favorites.services import FavoriteService
 from api.commerce.menus.services import MenuService
-from api.commerce.notifications.services import NotificationService
+from api.commerce.notifications.services import NotificationService, PreferenceService
 from api.commerce.orders.services import OrderService
 from api.commerce.paging import provide_page
 from api.commerce.payments.services import PaymentService
@@ -92,6 +92,10 @@ def provide_notifications(resources: ResourcesDep) -> NotificationService:
     return NotificationService(resources)
 
 
+def provide_preferences(resources: ResourcesDep) -> PreferenceService:
+    return PreferenceService(resources)
+
+
 DEPENDENCIES: dict[str, Any] = {
     "commerce": Provide(provide_commerce, sync_to_thread=False),
     "paging": Provide(provide_page, sync_to_thread=False),
@@ -112,6 +116,7 @@ DEPENDENCIES: dict[str, Any] = {
     "photos": Provide(provide_photos, sync_to_thread=False),
     "payouts": Provide(provide_payouts, sync_to_thread=False),
     "notifications": Provide(provide_notifications, sync_to_thread=False),
+    "preferences": Provide(provide_preferences, sync_to_thread=False),
 }
 
 
@@ -126,6 +131,7 @@ FavoriteServiceDep = NamedDependency[FavoriteService]
 MenuServiceDep = NamedDependency[MenuService]
 NotificationServiceDep = NamedDependency[NotificationService]
 OrderServiceDep = NamedDependency[OrderService]
+PreferenceServiceDep = NamedDependency[PreferenceService]
 PaymentServiceDep = NamedDependency[PaymentService]
 PayoutServiceDep = NamedDependency[PayoutService]
 PhotoServiceDep = NamedDependency[PhotoService]

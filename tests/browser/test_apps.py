@@ -1,9 +1,10 @@
 """The people in the loop, in headless Chromium on real services: a customer orders and pays
 through the API; the kitchen screen (phone width, keyboard only) shows the order live and
-the chef moves it along; the courier app, its GPS emulated along a path, takes the offer and
-carries it; the customer's share link shows the courier moving with an ETA that drops, and
-the delivery completes on all three screens. A wrong password, an expired link and a
-delivery far from the door show clear messages; no page logs an error."""
+the chef moves it along, and shows when to start a scheduled one; the courier app, its GPS
+emulated along a path, takes the offer and carries it; the customer's share link shows the
+courier moving with an ETA that drops, and the delivery completes on all three screens. A
+wrong password, an expired link and a delivery far from the door show clear messages; no
+page logs an error."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -143,6 +145,12 @@ async def test_order_cooked_carried_and_tracked_on_three_screens(system: System,
     await card.locator('button[data-target="accepted"]').focus()
     await kitchen.keyboard.press("Enter")
     await kitchen.locator(f'article[data-order-id="{oid}"][data-status="accepted"]').wait_for()
+    # A second order, for three hours from now: its card says when to start cooking.
+    slot = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    later = await system.paid_order(customer, dish, scheduled_for=slot)
+    when = kitchen.locator(f'article[data-order-id="{later["id"]}"] .scheduled')
+    await when.wait_for()
+    assert "start cooking at" in await when.inner_text()
 
     # The customer shares the order; the page shows it.
     async def share() -> Any:

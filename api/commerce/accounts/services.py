@@ -17,7 +17,7 @@ from api.commerce.accounts import schemas as s
 from api.commerce.accounts.passwords import Passwords
 from api.commerce.context import Commerce
 from api.commerce.ids import user_uuid
-from api.commerce.notifications.sinks import OutboundMessage
+from api.commerce.notifications.sinks import OutboundMessage, send_now
 from api.commerce.paging import Page, PageQuery
 from api.commerce.rows import one, page_of
 from api.problems import Problem
@@ -195,7 +195,7 @@ class AccountService:
             """INSERT INTO password_resets (token_hash, user_id, expires_at)
                VALUES ($1, $2, now() + make_interval(secs => $3))""",
             _sha256(token), row["id"], self.config.reset_ttl_s)
-        await self.commerce.messages.send(OutboundMessage(
+        await send_now(self.commerce.messages, OutboundMessage(
             channel="email", to=row["email"], subject="Reset your HomeChef password",
             body="Use this one-time token to reset your password.", data={"token": token}))
 
@@ -228,7 +228,7 @@ class AccountService:
             pipe.hset(key, mapping={"phone": phone, "code": _sha256(code), "attempts": 0})
             pipe.expire(key, self.config.otp_ttl_s)
             await pipe.execute()
-        await self.commerce.messages.send(OutboundMessage(
+        await send_now(self.commerce.messages, OutboundMessage(
             channel="sms", to=phone, subject="HomeChef code",
             body=f"Your HomeChef code is {code}", data={"code": code}))
 

@@ -79,7 +79,7 @@ async def apply_dispatch_event(resources: Resources, commerce: Commerce,
                                order_id, event.courier_id)
         for step in steps:
             row = await lifecycle.apply_transition(conn, commerce, names, row, step, now=at)
-    commerce.outbox_wakeup.set()
+    commerce.committed()
     return True
 
 

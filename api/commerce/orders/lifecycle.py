@@ -53,10 +53,14 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
     sets: dict[str, Any] = {"status": target, state.TIMESTAMP_OF[target]: now}
     if target == "accepted":
         ready = ready_at(now, order["prep_time_minutes"])
+        slot = order["scheduled_for"]
+        if slot is not None:  # cooked for its slot, unless accepted too late for that
+            ready = max(ready, order["estimated_ready"])
         sets["estimated_ready"] = ready
-        sets["estimated_delivery"] = commerce.promise(
+        promise = commerce.promise(
             ready, (order["pickup_lat"], order["pickup_lng"]),
             (order["delivery_lat"], order["delivery_lng"]), order["distance_m"])
+        sets["estimated_delivery"] = promise if slot is None else max(slot, promise)
     if target == "cancelled":
         sets["cancel_reason"] = reason
     assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(sets, start=2))
@@ -79,14 +83,27 @@ async def apply_transition(conn: asyncpg.Connection, commerce: Commerce, names: 
         await enqueue(conn, names.order_event("status", str(row["id"])),
                       status_event(row, previous=current, now=now, chef_user_id=chef_user,
                                    item_count=details.items_count, details=details))
-    await notify(conn, row["customer_id"], "ORDER_STATUS_UPDATE", "Order update",
-                 CUSTOMER_MESSAGES.get(target, f"Your order is {target}."),
+    text = CUSTOMER_MESSAGES.get(target, f"Your order is {target}.")
+    if target == "accepted" and row["scheduled_for"] is not None:
+        text = (f"Your order is confirmed for {_clock(row['estimated_delivery'])}. The chef "
+                "starts cooking in time for it.")
+    await notify(conn, row["customer_id"], "ORDER_STATUS_UPDATE", "Order update", text,
                  {"order_id": str(row["id"]), "status": target,
                   "timestamp": now.isoformat(),
                   "estimated_time": (row["estimated_delivery"].isoformat()
-                                     if row["estimated_delivery"] else None)})
+                                     if row["estimated_delivery"] else None),
+                  "scheduled_for": _iso(row["scheduled_for"])})
 
     return row
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _clock(at: datetime) -> str:
+    """A time for a message: UTC, to the minute (the apps show it in local time)."""
+    return at.astimezone(UTC).strftime("%a %d %b %H:%M UTC")
 
 
 _DETAILS = """
@@ -132,6 +149,7 @@ def status_event(row: asyncpg.Record, *, previous: str | None, now: datetime,
                         if row["estimated_delivery"] else None),
         total_cents=row["total_cents"], item_count=item_count, chef_user_id=chef_user_id,
         details=details,
+        scheduled_for_ms=epoch_ms(row["scheduled_for"]) if row["scheduled_for"] else None,
     )
 
 
@@ -156,11 +174,18 @@ async def on_paid(conn: asyncpg.Connection, commerce: Commerce, names: Names,
         dropoff=LatLng(row["delivery_lat"], row["delivery_lng"]),
         total_cents=row["total_cents"], created_at_ms=epoch_ms(row["created_at"]),
         chef_user_id=chef_user, items=tuple(OrderLine(**dict(r)) for r in lines),
-        details=details))
+        details=details,
+        scheduled_for_ms=epoch_ms(row["scheduled_for"]) if row["scheduled_for"] else None,
+        start_cooking_at_ms=(epoch_ms(row["start_cooking_at"])
+                             if row["start_cooking_at"] else None)))
     items = [{"name": r["name"], "quantity": r["quantity"], "notes": r["notes"]} for r in lines]
-    await notify(conn, uuid.UUID(chef_user), "NEW_ORDER", "New Order!",
-                 f"You have a new order #{row['order_number']}",
+    body = f"You have a new order #{row['order_number']}"
+    if row["scheduled_for"] is not None:  # the kitchen is told when to start
+        body += (f", scheduled for {_clock(row['scheduled_for'])}: start cooking at "
+                 f"{_clock(row['start_cooking_at'])}")
+    await notify(conn, uuid.UUID(chef_user), "NEW_ORDER", "New Order!", body,
                  {"order_id": str(row["id"]), "order_number": row["order_number"],
                   "items": items, "total_cents": row["total_cents"],
-                  "timestamp": now.isoformat()})
+                  "timestamp": now.isoformat(), "scheduled_for": _iso(row["scheduled_for"]),
+                  "start_cooking_at": _iso(row["start_cooking_at"])})
 

@@ -30,6 +30,8 @@ class OrderCreate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     promo_code: Annotated[str, msgspec.Meta(max_length=40)] = ""
     instructions: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     scheduled_for: datetime | None = None
+    """Deliver at this time (with a time zone) instead of as soon as possible: up to
+    ``schedule_max_ahead_days`` ahead, the kitchen open while it cooks."""
     payment_method: Annotated[str, msgspec.Meta(max_length=60)] = ""
     tip_cents: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
 
@@ -66,6 +68,9 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     promo_code: str
     instructions: str
     scheduled_for: datetime | None
+    """The delivery slot of a scheduled order ("scheduled for"); None: as soon as possible."""
+    start_cooking_at: datetime | None
+    """When the kitchen starts a scheduled order."""
     estimated_ready: datetime | None
     estimated_delivery: datetime | None
     accepted_at: datetime | None

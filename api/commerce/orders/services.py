@@ -24,6 +24,7 @@ from api.commerce.orders.pricing import (
     price_order,
     promo_discount,
 )
+from api.commerce.orders.schedule import SlotRefused, plan_slot
 from api.commerce.paging import Page, PageQuery
 from api.commerce.rows import many, one
 from api.problems import Problem
@@ -122,15 +123,15 @@ class OrderService:
                FROM chef_profiles WHERE id = $1 FOR SHARE""", chef_id)
         if chef is None or chef["status"] != "approved":
             raise _unprocessable("chef is not approved", "chef_unavailable")
-        if not (chef["is_online"] and chef["accepting_orders"]):
-            raise _unprocessable("chef is not accepting orders", "chef_unavailable")
-        if req.scheduled_for is not None and req.scheduled_for.tzinfo is None:
+        hours = _hours_decoder.decode(chef["hours"])
+        slot = req.scheduled_for
+        if slot is None:  # as soon as possible: the kitchen must be taking orders now
+            if not (chef["is_online"] and chef["accepting_orders"]):
+                raise _unprocessable("chef is not accepting orders", "chef_unavailable")
+            if not is_open(hours, local_time(now, chef["timezone"])):
+                raise _unprocessable("chef is closed at that time", "chef_closed")
+        elif slot.tzinfo is None:
             raise _unprocessable("scheduled_for needs a time zone", "invalid_schedule")
-        when = req.scheduled_for or now
-        if when < now:
-            raise _unprocessable("scheduled_for is in the past", "invalid_schedule")
-        if not is_open(_hours_decoder.decode(chef["hours"]), local_time(when, chef["timezone"])):
-            raise _unprocessable("chef is closed at that time", "chef_closed")
 
         menu = {r["id"]: r for r in await conn.fetch(
             """SELECT id, chef_id, name, price_cents, is_available, prep_time FROM menu_items
@@ -166,10 +167,21 @@ class OrderService:
                             base_delivery_fee_cents=chef["delivery_fee_cents"],
                             distance_m=distance_m, discount_cents=discount,
                             tip_cents=req.tip_cents)
-        est_ready = ready_at(when, prep)
-        est_delivery = self.commerce.promise(
-            est_ready, (chef["latitude"], chef["longitude"]),
-            (address["latitude"], address["longitude"]), distance_m)
+        chef_at = (chef["latitude"], chef["longitude"])
+        door = (address["latitude"], address["longitude"])
+        start_cooking = None
+        if slot is None:
+            est_ready = ready_at(now, prep)
+            est_delivery = self.commerce.promise(est_ready, chef_at, door, distance_m)
+        else:  # the slot is the delivery time: cook so the food leaves in time for it
+            to_door = self.commerce.promise(now, chef_at, door, distance_m) - now
+            plan = plan_slot(slot=slot.astimezone(UTC), now=now, prep_min=prep, to_door=to_door,
+                             hours=hours, timezone=chef["timezone"], max_ahead=timedelta(
+                                 days=self.commerce.config.schedule_max_ahead_days))
+            if isinstance(plan, SlotRefused):
+                raise Problem(422, plan.detail, code=plan.code, extra={
+                    "earliest": plan.earliest.isoformat()} if plan.earliest else None)
+            est_ready, est_delivery, start_cooking = plan.ready, plan.deliver, plan.start_cooking
         address_text = ", ".join(p for p in (address["line1"], address["line2"],
                                              address["city"], address["state"],
                                              address["postal_code"], address["country"]) if p)
@@ -179,17 +191,17 @@ class OrderService:
                    distance_m, subtotal_cents, delivery_fee_cents, service_fee_cents,
                    tax_cents, discount_cents, tip_cents, total_cents, promo_code, instructions,
                    prep_time_minutes, scheduled_for, estimated_ready, estimated_delivery,
-                   payment_method, idempotency_key, request_hash)
+                   payment_method, idempotency_key, request_hash, start_cooking_at)
                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,
-                       $20,$21,$22,$23,$24,$25,$26)
+                       $20,$21,$22,$23,$24,$25,$26,$27)
                RETURNING {ORDER_COLS}""",
             _order_number(), cid, chef["id"], address["id"], address["latitude"],
             address["longitude"], address_text, chef["latitude"], chef["longitude"],
             round(distance_m), price.subtotal_cents, price.delivery_fee_cents,
             price.service_fee_cents, price.tax_cents, price.discount_cents, price.tip_cents,
             price.total_cents, req.promo_code.upper(), req.instructions, prep,
-            req.scheduled_for, est_ready, est_delivery, req.payment_method, idempotency_key,
-            request_hash)
+            slot, est_ready, est_delivery, req.payment_method, idempotency_key,
+            request_hash, start_cooking)
         assert row is not None
         order_id = row["id"]
         # Line ids are made here so the answer needs no read-back (fewer round trips).
@@ -300,7 +312,7 @@ class OrderService:
             await lifecycle.apply_transition(conn, self.commerce, self.names, row, req.status,
                                              reason=req.reason or "cancelled by the chef")
             order = await load_order(conn, order_id)
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         assert order is not None
         return order
 
@@ -319,6 +331,6 @@ class OrderService:
             await lifecycle.apply_transition(conn, self.commerce, self.names, row, "cancelled",
                                              reason=reason or "cancelled by the customer")
             order = await load_order(conn, order_id)
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         assert order is not None
         return order

@@ -93,7 +93,7 @@ class PaymentService:
                 await conn.execute("UPDATE orders SET payment_method = $2 WHERE id = $1",
                                    order["id"], req.payment_method)
                 await lifecycle.on_paid(conn, self.commerce, self.names, order, pay["id"])
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         return one(s.Payment, row)
 
     async def admin_refund(self, payment_id: uuid.UUID, reason: str) -> s.Payment:
@@ -121,7 +121,7 @@ class PaymentService:
                               "before refunding", code="not_refundable")
             row = await conn.fetchrow(f"SELECT {PAYMENT_COLS} FROM payments WHERE id = $1",
                                       payment_id)
-        self.commerce.outbox_wakeup.set()
+        self.commerce.committed()
         assert row is not None
         return one(s.Payment, row)
 

@@ -369,8 +369,10 @@ class Dispatcher:
             kitchen, city = await self.store.prep_history(event.chef_id)
             ready_ms = predict_ready_ms(accepted_ms=accepted_ms, declared_ready_ms=ready_ms,
                                         kitchen=kitchen, city=city, params=self.prep)
-        enter_ms = queue_entry_ms(now_ms=now_ms, ready_at_ms=ready_ms,
-                                  expected_travel_s=travel_s)
+        enter_ms = queue_entry_ms(
+            now_ms=now_ms, ready_at_ms=ready_ms, expected_travel_s=travel_s,
+            scheduled_lead_s=(self.settings.dispatch.scheduled_lead_s
+                              if event.scheduled_for_ms is not None else None))
         return await self.store.enqueue(
             event.order_id, region=region_of(lat, lng), enter_ms=enter_ms, now_ms=now_ms,
             pickup=Point(lat, lng), dropoff=Point(event.dropoff.lat, event.dropoff.lng),

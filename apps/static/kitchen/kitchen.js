@@ -2,6 +2,7 @@
 // the chef moves each along the seed's machine (accept → preparing → ready, or decline) at
 // commerce, and sees the courier's ETA to the kitchen (core's track snapshot) to time the food.
 
+import { enablePush, pushSupported } from "/apps/shared/push.js";
 import { ApiError, Session, minutes } from "/apps/shared/session.js";
 
 const session = new Session("kitchen", "chef");
@@ -42,6 +43,11 @@ function age(iso) {
   return m < 1 ? "just now" : `${m} min ago`;
 }
 
+function clock(iso) {
+  return new Date(iso).toLocaleString(undefined, {
+    weekday: "short", hour: "2-digit", minute: "2-digit" });
+}
+
 function card(o) {
   const el = document.createElement("article");
   el.className = "card";
@@ -58,6 +64,12 @@ function card(o) {
   const meta = document.createElement("p");
   meta.className = "note";
   meta.textContent = `Placed ${age(o.created_at)}${o.instructions ? ` · “${o.instructions}”` : ""}`;
+  const when = document.createElement("p");
+  when.className = "scheduled";
+  when.hidden = !o.scheduled_for;
+  if (o.scheduled_for) {  // a scheduled order: cook for its slot, not now
+    when.textContent = `Scheduled for ${clock(o.scheduled_for)} · start cooking at ${clock(o.start_cooking_at)}`;
+  }
   const eta = document.createElement("p");
   eta.className = "courier-eta";
   eta.dataset.courierEtaS = "";
@@ -74,7 +86,7 @@ function card(o) {
     b.addEventListener("click", () => move(o.id, target, b));
     row.append(b);
   }
-  el.append(h, items, meta, eta, row);
+  el.append(h, items, when, meta, eta, row);
   return el;
 }
 
@@ -143,7 +155,7 @@ function signOut(why = "") {
   socket?.close();
   clearInterval(poller);
   clearInterval(etaTimer);
-  $("board").hidden = $("logout").hidden = true;
+  $("board").hidden = $("logout").hidden = $("notify").hidden = true;
   $("login").hidden = false;
   $("login-error").textContent = why;
   $("login-error").hidden = !why;
@@ -152,6 +164,7 @@ function signOut(why = "") {
 function start() {
   $("login").hidden = true;
   $("board").hidden = $("logout").hidden = false;
+  $("notify").hidden = !pushSupported();
   load();
   connect();
   poller = setInterval(load, 15000);  // a missed socket message is picked up here
@@ -171,6 +184,17 @@ $("login").addEventListener("submit", async (ev) => {
   }
 });
 $("logout").addEventListener("click", () => signOut());
+$("notify").addEventListener("click", async () => {
+  $("action-error").hidden = true;
+  try {
+    await enablePush(session, "/kitchen/sw.js");
+    $("notify").textContent = "Notifications on";
+    $("notify").disabled = true;
+  } catch (err) {
+    $("action-error").textContent = err.message;
+    $("action-error").hidden = false;
+  }
+});
 
 if (session.token) start();
 else $("login").hidden = false;

@@ -24,6 +24,7 @@ from api.commerce.chefs.index import ChefIndexState
 from api.commerce.context import CommerceConfig
 from api.commerce.notifications.sinks import RecordingSink
 from api.settings import Settings
+from tests.integration.core.conftest import core_server  # noqa: F401  (chat over core's sockets)
 
 ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}

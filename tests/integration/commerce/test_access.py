@@ -37,6 +37,12 @@ MATRIX: list[tuple[str, str, str, frozenset[Role] | str]] = [
     ("Own Profile", "DELETE", f"/users/me/addresses/{X}", frozenset(ROLES)),
     ("Own Profile", "GET", "/users/me/notifications", frozenset(ROLES)),
     ("Own Profile", "PUT", "/users/me/notifications/1/read", frozenset(ROLES)),
+    ("Own Profile", "GET", "/users/me/notification-preferences", frozenset(ROLES)),
+    ("Own Profile", "PUT", "/users/me/notification-preferences", frozenset(ROLES)),
+    ("Own Profile", "GET", "/users/me/push-subscriptions", frozenset(ROLES)),
+    ("Own Profile", "GET", "/users/me/push-subscriptions/key", frozenset(ROLES)),
+    ("Own Profile", "POST", "/users/me/push-subscriptions", frozenset(ROLES)),
+    ("Own Profile", "DELETE", "/users/me/push-subscriptions/1", frozenset(ROLES)),
     ("Own Profile", "POST", "/auth/logout", frozenset(ROLES)),
     ("Own Profile", "POST", "/auth/send-otp", frozenset(ROLES)),
     ("Own Profile", "POST", "/auth/verify-otp", frozenset(ROLES)),
@@ -74,6 +80,7 @@ MATRIX: list[tuple[str, str, str, frozenset[Role] | str]] = [
     ("All Users", "GET", f"/admin/users/{X}", frozenset({A})),
     ("All Users", "PUT", f"/admin/users/{X}", frozenset({A})),
     ("All Users", "DELETE", f"/admin/users/{X}", frozenset({A})),
+    ("All Users", "GET", f"/admin/users/{X}/notification-preferences", frozenset({A})),
     ("All Chefs", "GET", "/admin/chefs", frozenset({A})),
     ("All Chefs", "PUT", f"/admin/chefs/{X}/verify", frozenset({A})),
     ("Platform Config", "GET", "/admin/promo-codes", frozenset({A})),
@@ -148,7 +155,8 @@ async def test_permissions_matrix(api: Api, users: dict[Role, dict[str, str]],
 
 def test_every_route_declares_its_roles(api: Api) -> None:
     """Each commerce route is public or guarded by roles(...); all appear in the matrix."""
-    in_matrix = {(m, p.split("?")[0].replace(X, "{}").replace("/1/", "/{}/"))
+    in_matrix = {(m, p.split("?")[0].replace(X, "{}").replace("/1/", "/{}/")
+                  .replace("push-subscriptions/1", "push-subscriptions/{}"))
                  for _, m, p, _ in MATRIX}
     seen = set()
     for route in api.client.app.routes:
@@ -161,7 +169,7 @@ def test_every_route_declares_its_roles(api: Api) -> None:
                 for token in ("{chef_id:uuid}", "{address_id:uuid}", "{order_id:uuid}",
                               "{item_id:uuid}", "{cart_item_id:uuid}", "{payment_id:uuid}",
                               "{user_id:uuid}", "{promo_id:uuid}", "{notification_id:int}",
-                              "{photo_id:uuid}"):
+                              "{photo_id:uuid}", "{subscription_id:int}"):
                     norm = norm.replace(token, "{}")
                 seen.add((method, norm))
                 if handler.opt.get("public"):

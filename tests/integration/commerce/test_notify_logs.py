@@ -27,8 +27,8 @@ async def test_reset_tokens_and_otp_codes_never_reach_the_logs(
                     functools.partial(commerce_parts, config=FAST))
     caplog.set_level(logging.DEBUG)
     async with AsyncTestClient(app) as client:
-        sink = app.state.commerce.messages
-        assert isinstance(sink, LoggingSink)  # the default, as `homechef serve` runs it
+        sink = app.state.commerce.messages  # the channels `homechef serve` runs by default
+        assert isinstance(sink.by_channel["email"], LoggingSink)  # no SMTP_HOST
         email = f"notify-{uuid.uuid4().hex[:8]}@example.com"
         r = await client.post(f"{AUTH}/register", json={
             "email": email, "password": "correct-horse-1", "role": "customer"})

@@ -115,7 +115,7 @@ class World:
 
     async def order(self, pickup: tuple[float, float], dropoff: tuple[float, float],
                     ready_in_s: float = 0, chef: str = "chef-1",
-                    promised_in_s: float = 40 * 60) -> str:
+                    promised_in_s: float = 40 * 60, scheduled: bool = False) -> str:
         oid = str(uuid.uuid4())
         t = now_ms()
         ev = OrderStatusChanged(
@@ -123,7 +123,8 @@ class World:
             status="accepted", previous_status="pending", at_ms=t,
             pickup=LatLng(*pickup), dropoff=LatLng(*dropoff),
             ready_at_ms=t + round(ready_in_s * 1000),
-            promised_at_ms=t + round(promised_in_s * 1000))
+            promised_at_ms=t + round(promised_in_s * 1000),
+            scheduled_for_ms=t + round(promised_in_s * 1000) if scheduled else None)
         await publish(self.js, self.names.order_event("status", oid), ev, msg_id=f"{oid}:acc")
         return oid
 
@@ -331,6 +332,26 @@ async def test_courier_on_the_way_is_told_when_the_food_is_ready(world: World) -
         return bool(o and o.food_ready_ms is not None)
     await eventually(recorded)
     assert all(p["order_id"] != waiting for _, p, _ in world.offers.all("ORDER_READY"))
+
+
+async def test_a_scheduled_order_enters_matching_near_its_slot_not_at_once(
+        world: World) -> None:
+    """No idle courier near the chef: an ASAP order is due at once, while an order
+    scheduled for three hours ahead enters `DISPATCH_SCHEDULED_LEAD_S` (20 min) before its
+    food is ready, so no courier is sent hours early."""
+    lat, lng = spot()
+    asap = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=30 * 60)
+    later = await world.order((lat, lng), (lat + 0.01, lng), ready_in_s=3 * 3600,
+                              promised_in_s=3 * 3600 + 25 * 60, scheduled=True)
+
+    async def queued(oid: str) -> Any:
+        return await world.dispatch.store.order(oid)
+    now_asap = await eventually(lambda: queued(asap))
+    scheduled = await eventually(lambda: queued(later))
+    assert now_asap.enter_ms <= world.clock()  # type: ignore[attr-defined]
+    lead_ms = round(world.srv.settings.dispatch.scheduled_lead_s * 1000)
+    assert scheduled.enter_ms == scheduled.ready_ms - lead_ms  # type: ignore[attr-defined]
+    assert scheduled.ready_ms > world.clock() + 2 * 3600_000  # type: ignore[attr-defined]
 
 
 async def test_food_ready_early_brings_the_courier_now_not_at_the_estimate(

@@ -39,3 +39,16 @@ def test_food_ready_never_makes_an_order_later() -> None:
     """An entry already past (the order is due, the kitchen on time or late) stays."""
     assert entry_when_food_ready_ms(enter_ms=NOW - MIN, now_ms=NOW) == NOW - MIN
     assert entry_when_food_ready_ms(enter_ms=NOW, now_ms=NOW) == NOW
+
+
+def test_a_scheduled_order_waits_for_its_slot_even_when_supply_is_short() -> None:
+    """Scheduled hours ahead with no idle courier near now: it enters the scheduled lead
+    before its ready time, not at once; a near courier's ride still times it like any
+    order; a scheduled order already close to ready enters now."""
+    ready = NOW + 180 * MIN
+    assert queue_entry_ms(now_ms=NOW, ready_at_ms=ready, expected_travel_s=None,
+                          scheduled_lead_s=1200) == ready - 20 * MIN
+    assert queue_entry_ms(now_ms=NOW, ready_at_ms=ready, expected_travel_s=240, lead_s=60,
+                          scheduled_lead_s=1200) == ready - 5 * MIN
+    assert queue_entry_ms(now_ms=NOW, ready_at_ms=NOW + 10 * MIN, expected_travel_s=None,
+                          scheduled_lead_s=1200) == NOW

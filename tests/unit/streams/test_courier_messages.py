@@ -12,6 +12,10 @@ import pytest
 
 from streams.wire import (
     AssignedBy,
+    CourierChatMessage,
+    CourierChatMessagePayload,
+    CourierChatRead,
+    CourierChatReadPayload,
     CourierMessage,
     Offer,
     OfferExpired,
@@ -72,6 +76,16 @@ TABLE: list[tuple[CourierMessage, bytes]] = [
      b'"pickup":{"lat":12.97,"lng":77.59},"dropoff":{"lat":12.99,"lng":77.61}}}'),
     (OrderUnassigned(payload=OrderUnassignedPayload(order_id="o1")),
      b'{"type":"UNASSIGNED","payload":{"order_id":"o1"}}'),
+    (CourierChatMessage(payload=CourierChatMessagePayload(
+        id=7, order_id="o1", sender_id="u1", sender_role="customer", body="Gate 3",
+        created_at="2024-01-01T12:00:00+00:00")),
+     b'{"type":"CHAT_MESSAGE","payload":{"id":7,"order_id":"o1","sender_id":"u1",'
+     b'"sender_role":"customer","body":"Gate 3","created_at":"2024-01-01T12:00:00+00:00"}}'),
+    (CourierChatRead(payload=CourierChatReadPayload(
+        order_id="o1", reader_id="u1", reader_role="customer", last_read_id=7,
+        read_at="2024-01-01T12:00:05+00:00")),
+     b'{"type":"CHAT_READ","payload":{"order_id":"o1","reader_id":"u1",'
+     b'"reader_role":"customer","last_read_id":7,"read_at":"2024-01-01T12:00:05+00:00"}}'),
 ]
 
 
