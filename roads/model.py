@@ -301,7 +301,8 @@ class RoadTravelModel:
             coords = [(lng1, lat1), *coords, (lng2, lat2)]
         return RoadRoute(duration_s=duration_s, distance_m=distance_m, coordinates=coords)
 
-    def nearest(self, lat: float, lng: float, vehicle: Vehicle) -> tuple[float, float, float] | None:
+    def nearest(self, lat: float, lng: float,
+                vehicle: Vehicle) -> tuple[float, float, float] | None:
         """The nearest point on a road of the vehicle's profile (OSRM Nearest), as (lat,
         lng, distance_m); None for an invalid point or one off the map (`max_snap_m`)."""
         import osrm

@@ -205,7 +205,7 @@ def gps_jitter(p: Point, rng: random.Random, accuracy_m: float) -> Point:
 
 def road_leg(start: Point, end: Point, route: dict[str, Any],
              speed_factor: float = 1.0, *, rng: random.Random | None = None,
-             noise: RideNoise = RideNoise(), end_on_road: bool = False) -> Leg:
+             noise: RideNoise | None = None, end_on_road: bool = False) -> Leg:
     """A leg along the geometry of a ``GET /routing/route`` answer (its GeoJSON
     LineString, [lng, lat] positions from `start` to `end`), taking its ``duration_s``
     (/ `speed_factor`): at a constant speed, or with `rng` as a courier rides it
@@ -222,6 +222,7 @@ def road_leg(start: Point, end: Point, route: dict[str, Any],
     leg = Leg(start=path[0], end=path[-1], duration_s=duration, path=path,
               road_speed_mps=0.0)
     distance_m = leg.distance_m
+    noise = noise or RideNoise()
     if rng is None:
         return msgspec.structs.replace(
             leg, road_speed_mps=distance_m / duration if duration > 0 else 0.0)

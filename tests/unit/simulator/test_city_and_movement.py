@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
 import random
 
@@ -111,7 +113,7 @@ def test_idle_cruising_stays_in_the_city_at_vehicle_speed() -> None:
                          Behaviour(wander_m=400), seed=1, model=model, area=(center, 500.0))
     for _ in range(50):
         before = agent.where()
-        agent._wander()
+        asyncio.run(agent._wander())
         leg = agent.leg
         assert leg is not None
         assert leg.start == before
@@ -177,7 +179,7 @@ def test_a_ridden_road_leg_stops_at_junctions_and_keeps_near_the_routes_time() -
         assert 85 - 1e-6 <= leg.duration_s <= 120 + 1e-6
         assert leg.position(0) == a
         assert leg.position(leg.duration_s) == b
-        stops = [(t0, t1, a0) for (t0, a0), (t1, a1) in zip(leg.schedule, leg.schedule[1:])
+        stops = [(t0, t1, a0) for (t0, a0), (t1, a1) in itertools.pairwise(leg.schedule)
                  if a1 == a0 and t1 > t0]
         for _, _, at in stops:
             assert at == pytest.approx(300, abs=0.5)
