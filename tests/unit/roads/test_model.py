@@ -261,6 +261,7 @@ def test_nearest_puts_a_point_on_the_road_or_says_off_the_map(
     assert 100 < snap_m < 200
     assert haversine_m(*IN_THE_SEA, lat, lng) == pytest.approx(snap_m, abs=1.0)
     on_road = road_model.nearest(*HARBOUR_SOUTH, Vehicle.CAR)
-    assert on_road is not None and on_road[2] < 15
+    assert on_road is not None
+    assert on_road[2] < 15
     assert road_model.nearest(*FAR_OUT, Vehicle.BIKE) is None
     assert road_model.nearest(math.nan, 7.42, Vehicle.BIKE) is None
