@@ -113,7 +113,7 @@ class TrafficLearner:
         out = []
         for (a, b), seg in sorted(self._segments.items()):
             seg.decay_to(now_s, c.half_life_s)
-            if seg.weight >= c.min_samples - 1e-9:  # float decay of a whole count
+            if seg.weight >= c.min_samples - 1e-6:  # float decay of a whole count
                 kmh = max(c.min_speed_kmh, round(seg.weighted_mps / seg.weight * 3.6))
                 out.append(SegmentSpeed(from_node=a, to_node=b, speed_kmh=kmh,
                                         samples=round(seg.weight, 3)))
