@@ -194,6 +194,19 @@ class RoadTravelModel:
         for cache in self._cache.values():
             cache.clear()
 
+    def swap_engine(self, profile: Profile, engine: Any) -> Any:
+        """Serve `profile` from `engine` from now on (re-customised data: live traffic) and
+        forget that profile's cached legs; answers the engine it replaces. Call it on the
+        thread that queries the model (the event loop), between queries."""
+        if profile not in self.engines:
+            raise RoadsError(f"no {profile} profile to replace")
+        old = self.engines[profile]
+        self.engines[profile] = engine
+        cache = self._cache.get(profile)
+        if cache is not None:
+            cache.clear()
+        return old
+
     def describe(self) -> str:
         m = self.manifest
         return (f"roads from {m.source} ({', '.join(m.profiles)}; {m.algorithm}; built "

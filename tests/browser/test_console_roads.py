@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from api.settings import Settings
 from api.simulator.agents import Behaviour
 from api.simulator.cities import CITIES
 from api.simulator.city import CityConfig
 from api.simulator.run import Endpoints, SimConfig, simulate
-from api.settings import Settings
 from geo.distance import haversine_m
 from geo.travel import Vehicle
 from roads.model import RoadTravelModel
