@@ -12,6 +12,7 @@ from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.gps.indexer import Indexer
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.gps.matcher import FleetMatcher
 from api.core.tracking.orders_view import OrdersView
 from api.core.zones.cache import ZoneCache
 from api.observability import Metrics
@@ -34,6 +35,8 @@ class CoreServices:
         self.dispatch_metrics = DispatchMetrics(metrics)
         self.travel = open_travel(settings)
         """The process's one travel model (roads or straight-line), for every consumer."""
+        self.matcher: FleetMatcher | None = None
+        """Couriers' fixes matched to the roads (with ROADS and ROADS_MATCH), from bind."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:
@@ -58,6 +61,9 @@ class CoreServices:
             self.dispatch_metrics, clock=wall_ms, travel=self.travel,
         )
         self._bound["dispatch"] = dispatcher
+        if self.travel.roads is not None and self.settings.roads.match:
+            self.matcher = FleetMatcher(self.names, self.travel.roads, self.settings.roads,
+                                        dispatcher.store.vehicles)
         dispatcher.records = records = DispatchRecords(res.db, ns)
         dispatcher.view = self.orders
         self.orders.listeners.append(dispatcher.on_order_event)
