@@ -88,8 +88,8 @@ class FleetMatcher:
 
     # -- matching ------------------------------------------------------------------------------
     def match_due(self, budget_s: float) -> int:
-        """Match the couriers due, longest waiting first, until `budget_s` is spent; how
-        many were matched."""
+        """Match the couriers due (the one whose last fix is oldest first) until `budget_s`
+        is spent; how many were matched."""
         started = time.perf_counter()
         done = 0
         scooter = self.roads.scooter_factor
@@ -134,7 +134,7 @@ class FleetMatcher:
                 continue
             try:
                 engine = await asyncio.to_thread(self.live.customise, profile, speeds)
-            except RoadsError as exc:
+            except (RoadsError, OSError) as exc:  # a tool failed, a read-only folder
                 log.warning("live traffic: %s not re-customised: %s", profile, exc)
                 continue
             raise_if_cancelling()
