@@ -42,6 +42,9 @@ CITIES: dict[str, DemoCity] = {
 MAX_PLACE_SNAP_M = 60.0
 """A drawn spot farther than this from a street is drawn again (the sea, a park, a cliff):
 the city's places are at the roadside."""
+MAX_BIKE_GAP_M = 10.0
+"""A street spot whose nearest bicycle way is farther than this is drawn again (a tunnel, an
+expressway bikes may not ride): a bike's route there would end with a long cut across."""
 
 
 def _sha256(path: Path) -> str:
@@ -76,9 +79,10 @@ def city_roads(city: DemoCity, data_dir: Path,
 
 @contextlib.contextmanager
 def road_snapper(directory: Path, center: Point) -> Iterator[Callable[[Point], Point | None]]:
-    """A function that puts a spot on the nearest street (car network) that cars and bikes
-    can reach from the city's centre and leave again, or answers None (farther than
-    `MAX_PLACE_SNAP_M` from a street, or a street cut off from the centre). The road data
+    """A function that puts a spot on the nearest street (car network) that bikes ride too
+    and cars and bikes can reach from the city's centre and leave again, or answers None
+    (farther than `MAX_PLACE_SNAP_M` from a street, no bicycle way within `MAX_BIKE_GAP_M`,
+    or a street cut off from the centre). The road data
     is loaded in this process for as long as the context lasts."""
     from roads.model import RoadTravelModel
 
@@ -94,6 +98,9 @@ def road_snapper(directory: Path, center: Point) -> Iterator[Callable[[Point], P
             if near is None or near[2] > MAX_PLACE_SNAP_M:
                 return None
             q = Point(near[0], near[1])
+            bike = model.nearest(q.lat, q.lng, Vehicle.BIKE)
+            if bike is None or bike[2] > MAX_BIKE_GAP_M:
+                return None
             for vehicle in (Vehicle.CAR, Vehicle.BIKE):
                 there = model.travel_s(a.lat, a.lng, q.lat, q.lng, vehicle)
                 back = model.travel_s(q.lat, q.lng, a.lat, a.lng, vehicle)
