@@ -135,3 +135,8 @@ def test_the_demo_city_lies_inside_the_road_data(monaco_roads: BuiltRoads,
         CITIES["monaco"].center.lat, CITIES["monaco"].center.lng,
         monaco_roads.directory.resolve())
     assert (monaco_roads.directory / "manifest.json").stat().st_mtime_ns == built
+    explicit = _city_plan(Settings(), None, roads=monaco_roads.directory, lat=None, lng=None,
+                          radius_m=500.0)  # --roads DIR: its middle, and core rides it
+    assert (explicit.lat, explicit.lng) == (lat, lng)
+    assert explicit.radius_m == 500.0
+    assert explicit.settings.roads.path == monaco_roads.directory.resolve()
