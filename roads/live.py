@@ -11,6 +11,8 @@ stops. Only MLD data can be re-customised (CH would need a full contraction).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 from collections.abc import Iterable
@@ -27,7 +29,9 @@ __all__ = ["Recustomiser"]
 
 class Recustomiser:
     """Generations of one road folder's profiles with learnt speeds, under `work_dir`
-    (default ``<folder>/live``); the newest `keep` generations per profile are kept."""
+    (default ``<folder>/live``), named ``<profile>-<pid>-<n>``: several processes may
+    serve one folder. Each keeps its newest `keep` generations per profile; those of
+    processes no longer running are removed when a Recustomiser starts."""
 
     def __init__(self, directory: Path, manifest: Manifest, *, work_dir: Path | None = None,
                  keep: int = 2, threads: int = 1) -> None:
@@ -41,6 +45,7 @@ class Recustomiser:
         self.generation = 0
         self.last_s = 0.0
         """How long the last customise took (copy + osrm-customize + load)."""
+        self._remove_orphans()
 
     def customise(self, profile: Profile, speeds: Iterable[SegmentSpeed]) -> Any:
         """A new engine for `profile` with `speeds` applied (blocking: run it in a thread).
@@ -50,7 +55,7 @@ class Recustomiser:
         started = time.perf_counter()
         self.generation += 1
         base = self.directory / self.manifest.profiles[profile]
-        gen = self.work_dir / f"{profile}-{self.generation:06d}"
+        gen = self.work_dir / f"{profile}-{os.getpid()}-{self.generation:06d}"
         shutil.rmtree(gen, ignore_errors=True)
         shutil.copytree(base.parent, gen)
         speed_file = gen / "speeds.csv"
@@ -69,6 +74,26 @@ class Recustomiser:
         return engine
 
     def _prune(self, profile: Profile) -> None:
-        gens = sorted(self.work_dir.glob(f"{profile}-*"))
+        gens = sorted(self.work_dir.glob(f"{profile}-{os.getpid()}-*"))
         for old in gens[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
+
+    def _remove_orphans(self) -> None:
+        """Generations whose process is gone (a restart, a crash) are nobody's."""
+        if not self.work_dir.is_dir():
+            return
+        for gen in self.work_dir.iterdir():
+            parts = gen.name.split("-")
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            pid = int(parts[1])
+            alive = True
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:
+                pass  # someone else's process: alive
+            if not alive:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(gen)

@@ -4,6 +4,7 @@ the data re-customised with the wheel's osrm-customize and swapped into a servin
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,11 @@ def test_learnt_slow_speeds_are_applied_without_stopping_the_model(
         assert model.travel_s(*CHARLES_III_A, *CHARLES_III_B, Vehicle.CAR) == pytest.approx(
             elsewhere, abs=1.0)
         assert not (monaco_roads.directory / "live").exists()
-        assert len(list(tmp_path.glob("car-*"))) == 1
+        assert [g.name for g in tmp_path.glob("car-*")] == [f"car-{os.getpid()}-000001"]
+        (tmp_path / "car-999999999-000007").mkdir()  # a generation of a process gone
+        (tmp_path / "car-1-000003").mkdir()  # pid 1 is running
+        Recustomiser(monaco_roads.directory, model.manifest, work_dir=tmp_path)
+        assert sorted(g.name for g in tmp_path.glob("car-*")) == sorted([
+            f"car-{os.getpid()}-000001", "car-1-000003"])
     finally:
         model.close()
