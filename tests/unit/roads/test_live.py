@@ -52,7 +52,8 @@ def test_learnt_slow_speeds_are_applied_without_stopping_the_model(
     are ~7 km/h. After one re-customisation swapped in, the car route between the harbour's
     two sides costs more than before and leaves the quays (a detour through town beats
     crawling: at most the crawl's time), a route elsewhere (Boulevard Charles III) is
-    unchanged, and the swap forgot the cached legs. The built data is untouched."""
+    unchanged, and the swap forgot the cached legs. The built data is untouched; a
+    generation left by a process that is gone is removed when a Recustomiser starts."""
     model = RoadTravelModel.open(monaco_roads.directory)
     try:
         before = model.route(*HARBOUR_NORTH, *HARBOUR_SOUTH, Vehicle.CAR)
