@@ -22,7 +22,7 @@ from tests.browser.conftest import Console, serve_console
 from tests.conftest import BuiltRoads
 
 COURIERS = 5
-SAMPLES = 6
+SAMPLES = 8
 NEAR_ROAD_M = 25.0
 
 
@@ -73,7 +73,7 @@ async def test_demo_couriers_move_along_the_streets(roads_console: Console, brow
                 "Array.from(window.hcConsole.scene.couriers.keys())"
                 ".map((id) => [id, window.hcConsole.courier(id)])")
             samples.append({cid: (p["lat"], p["lng"]) for cid, p in seen})
-            await asyncio.sleep(0.8)
+            await asyncio.sleep(1.0)
         await context.close()
     finally:
         stop.set()
