@@ -43,6 +43,9 @@ VEHICLES_EVERY_S = 10.0
 """Couriers' vehicles (which profile their fixes are matched on) are re-read this often,
 and at most every `VEHICLES_MIN_S` while a courier due is not known yet."""
 VEHICLES_MIN_S = 1.0
+SLICE_S = 0.01
+"""Matching yields to the event loop this often within a look's budget, so ingest's and the
+indexer's tasks run between slices instead of after the whole budget."""
 
 
 class FleetMatcher:
@@ -117,6 +120,18 @@ class FleetMatcher:
                 learner.observe(leg.nodes, leg.distance_m, leg.observed_s / factor, now_s)
         return done
 
+    async def _match_for(self, budget_s: float) -> None:
+        """Match the couriers due for at most `budget_s` of matching, in slices of
+        `SLICE_S` with the event loop free in between."""
+        spent = 0.0
+        while spent < budget_s and self.buffers.due():
+            t0 = time.perf_counter()
+            if not self.match_due(min(SLICE_S, budget_s - spent)):
+                break
+            spent += time.perf_counter() - t0
+            await asyncio.sleep(0)
+            raise_if_cancelling()
+
     def trail(self, courier_id: str) -> Trail | None:
         return self.buffers.trail(courier_id)
 
@@ -164,7 +179,7 @@ class FleetMatcher:
                     with contextlib.suppress(Exception):  # a store hiccup: keep the last
                         self.vehicles = await self._vehicles_of()
                     raise_if_cancelling()
-                self.match_due(s.match_budget_ms / 1000)
+                await self._match_for(s.match_budget_ms / 1000)
                 if self.live is not None and now >= next_traffic:
                     next_traffic = now + s.traffic_interval_s
                     await self.apply_traffic()
