@@ -137,14 +137,23 @@ def _serve_gateway(settings: Settings) -> None:
               help="Also run the simulated city against it until Ctrl-C (see `simulate`).")
 @click.option("--fresh", is_flag=True,
               help="Start from empty embedded stores (as `homechef reset` does first).")
-def up(demo: bool, fresh: bool) -> None:
+@click.option("--city", type=click.Choice(["monaco", "none"]), default="monaco",
+              show_default=True,
+              help="With --demo and no ROADS: the demo city on real roads (its road data is "
+                   "built under DATA_DIR on first use); none: straight lines in Bengaluru.")
+def up(demo: bool, fresh: bool, city: str) -> None:
     """Run the whole system: embedded stores as needed, migrations, core and commerce."""
     settings = resolve_jwt_secret(_settings())
     configure_logging(settings.server.log_level)
     if fresh:
         _reset(settings)
+    plan = None
+    if demo:
+        plan = _city_plan(settings, None if city == "none" or settings.roads.path else city,
+                          roads=None, lat=None, lng=None, radius_m=None)
+        settings = plan.settings
     try:
-        code = asyncio.run(_up(settings, demo=demo))
+        code = asyncio.run(_up(settings, demo=plan))
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
@@ -334,7 +343,7 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
         click.echo("stopped")
 
 
-async def _up(settings: Settings, *, demo: bool = False) -> int:
+async def _up(settings: Settings, *, demo: CityPlan | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -345,9 +354,9 @@ async def _up(settings: Settings, *, demo: bool = False) -> int:
             return 0 if stop.is_set() else 1
         _echo_urls(system)
         extra: list[asyncio.Task[object]] = []
-        if demo:
+        if demo is not None:
             click.echo(f"  services' logs in {log_path}")
-            extra.append(asyncio.create_task(_demo(system, stop)))
+            extra.append(asyncio.create_task(_demo(system, stop, demo)))
         click.echo("Press Ctrl-C to stop.")
         return await _until_stopped(system, stop, extra)
 
@@ -439,7 +448,7 @@ def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: fl
                 duration_s: float | None, drain_s: float, seed: int, radius_m: float,
                 lat: float, lng: float, policy: str | None, accept_prob: float,
                 prep_scale: float, speed_factor: float, progress_s: float,
-                wander_m: float = 0.0) -> object:
+                wander_m: float = 0.0, roads: Path | None = None) -> object:
     from api.simulator.agents import Behaviour
     from api.simulator.city import CityConfig, Point
     from api.simulator.run import SimConfig
@@ -450,7 +459,7 @@ def _sim_config(*, couriers: int, chefs: int, customers: int, orders_per_min: fl
         orders_per_min=orders_per_min, duration_s=duration_s, drain_s=drain_s,
         behaviour=Behaviour(accept_prob=accept_prob, prep_scale=prep_scale,
                             speed_factor=speed_factor, wander_m=wander_m),
-        progress_s=progress_s, policy=policy)
+        progress_s=progress_s, policy=policy, roads=roads)
 
 
 def _print_result(result: object, json_path: str | None) -> int:
@@ -496,11 +505,20 @@ def _print_result(result: object, json_path: str | None) -> int:
               help="Dispatch matcher. Own system: started with it (default optimal). "
                    "With --core-url: core must already run it, else this is an error.")
 @click.option("--radius", "radius_m", type=click.FloatRange(min=100, max=50_000),
-              default=1000.0, show_default=True, help="City radius in metres.")
+              default=None, help="City radius in metres [default: 1000, or the --city's].")
 @click.option("--lat", type=click.FloatRange(-85, 85), default=None,
-              help="City centre [default: 12.9716, or with ROADS the road data's middle].")
+              help="City centre [default: 12.9716, the --city's, or with roads the road "
+                   "data's middle].")
 @click.option("--lng", type=click.FloatRange(-180, 180), default=None,
-              help="City centre [default: 77.5946, or with ROADS the road data's middle].")
+              help="City centre [default: 77.5946, the --city's, or with roads the road "
+                   "data's middle].")
+@click.option("--city", type=click.Choice(["monaco"]), default=None,
+              help="A built-in demo city on real roads (its road data is built under "
+                   "DATA_DIR on first use; core rides them).")
+@click.option("--roads", "roads_dir", type=click.Path(file_okay=False, exists=True,
+                                                      path_type=Path), default=None,
+              help="Road data (`homechef roads build`) core rides and the city is placed "
+                   "on [default: ROADS, or the --city's].")
 @click.option("--accept-prob", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Share of offers couriers accept.")
 @click.option("--prep-scale", type=click.FloatRange(min=0.01, max=100), default=1.0,
@@ -517,8 +535,9 @@ def _print_result(result: object, json_path: str | None) -> int:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Also write the KPIs as JSON to this file.")
 def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
-             duration_s: float, drain_s: float, seed: int, policy: str | None, radius_m: float,
-             lat: float | None, lng: float | None, accept_prob: float, prep_scale: float,
+             duration_s: float, drain_s: float, seed: int, policy: str | None,
+             radius_m: float | None, lat: float | None, lng: float | None, city: str | None,
+             roads_dir: Path | None, accept_prob: float, prep_scale: float,
              speed_factor: float, progress_s: float, core_url: str | None,
              commerce_url: str | None, admin_email: str | None, admin_password: str | None,
              json_path: str | None) -> None:
@@ -533,15 +552,16 @@ def simulate(couriers: int, chefs: int, customers: int, orders_per_min: float,
     if core_url and not (admin_email and admin_password):
         raise click.UsageError("--core-url needs --admin-email and --admin-password "
                                "(create one with `homechef users create-admin`)")
-    settings = _settings()
-    centre = _demo_centre(settings)
+    plan = _city_plan(_settings(), city, roads=roads_dir, lat=lat, lng=lng,
+                      radius_m=radius_m)
+    settings = plan.settings
     config = _sim_config(couriers=couriers, chefs=chefs, customers=customers,
                          orders_per_min=orders_per_min, duration_s=duration_s,
-                         drain_s=drain_s, seed=seed, radius_m=radius_m,
-                         lat=centre[0] if lat is None else lat,
-                         lng=centre[1] if lng is None else lng,
+                         drain_s=drain_s, seed=seed, radius_m=plan.radius_m,
+                         lat=plan.lat, lng=plan.lng,
                          policy=policy, accept_prob=accept_prob, prep_scale=prep_scale,
-                         speed_factor=speed_factor, progress_s=progress_s)
+                         speed_factor=speed_factor, progress_s=progress_s,
+                         roads=settings.roads.path)
     configure_logging("WARNING")
     try:
         if core_url and commerce_url and admin_email and admin_password:
@@ -598,22 +618,52 @@ async def _simulate_own(settings: Settings, config: object, policy: str) -> obje
         await clean_up(run)
 
 
-def _demo_centre(settings: Settings) -> tuple[float, float]:
-    """Where a simulated city lies by default (`up --demo`, `simulate`): Bangalore, or with
-    ROADS the middle of the road data (a city elsewhere would be off the map: every ride
-    unreachable, no order dispatched)."""
-    if settings.roads.path is None:
-        return 12.9716, 77.5946
+class CityPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a simulated city lies and the settings its system runs with (ROADS)."""
+
+    settings: Settings
+    lat: float
+    lng: float
+    radius_m: float
+
+
+def _city_plan(settings: Settings, city: str | None, *, roads: Path | None,
+               lat: float | None, lng: float | None, radius_m: float | None) -> CityPlan:
+    """Where a simulated city lies (`up --demo`, `simulate`) and on which roads.
+
+    - A demo city (`--city`): its centre and radius, on its road data (built under
+      DATA_DIR on first use, with progress) unless `roads` names other data.
+    - Else with road data (`roads`, or ROADS): the middle of the data (a city elsewhere
+      would be off the map: every ride unreachable, no order dispatched).
+    - Else Bengaluru, on straight lines.
+    Explicit `lat`/`lng`/`radius_m` win."""
     from roads.manifest import RoadsError, read_manifest
 
+    centre, radius = (12.9716, 77.5946), 1000.0
     try:
-        lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(settings.roads.path).bbox
+        if city is not None:
+            from api.simulator.cities import CITIES, city_roads
+
+            demo = CITIES[city]
+            centre, radius = (demo.center.lat, demo.center.lng), demo.radius_m
+            roads = roads or city_roads(demo, settings.server.data_dir,
+                                        lambda line: click.echo(f"roads: {line}", err=True))
+        roads = roads or settings.roads.path
+        if roads is not None:
+            if city is None:
+                lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(roads).bbox
+                centre = (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2
+            else:
+                read_manifest(roads)
+            settings = settings.replace(roads__path=roads.resolve())
     except RoadsError as exc:
-        raise click.ClickException(f"ROADS: {exc}") from None
-    return (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2
+        raise click.ClickException(f"roads: {exc}") from None
+    return CityPlan(settings=settings, lat=centre[0] if lat is None else lat,
+                    lng=centre[1] if lng is None else lng,
+                    radius_m=radius if radius_m is None else radius_m)
 
 
-async def _demo(system: _System, stop: asyncio.Event) -> None:
+async def _demo(system: _System, stop: asyncio.Event, plan: CityPlan) -> None:
     """`up --demo`: a fleet manager for the console, then the simulated city until Ctrl-C."""
     from api.simulator.system import create_staff, staff_login
 
@@ -624,12 +674,12 @@ async def _demo(system: _System, stop: asyncio.Event) -> None:
     await create_staff(system.settings.stores.database_url, email, password, "admin")
     click.echo(f"Fleet console: {system.url('core')}/console/")
     click.echo(f"  log in as fleet manager {fm_email} / {fm_password}")
-    lat, lng = _demo_centre(system.settings)
     config = _sim_config(couriers=60, chefs=12, customers=60, orders_per_min=12.0,
-                         duration_s=None, drain_s=0.0, seed=42, radius_m=1000.0,
-                         lat=lat, lng=lng, policy=None, accept_prob=0.9,
+                         duration_s=None, drain_s=0.0, seed=42, radius_m=plan.radius_m,
+                         lat=plan.lat, lng=plan.lng, policy=None, accept_prob=0.9,
                          prep_scale=1.0, speed_factor=1.0, progress_s=10.0,
-                         wander_m=300.0)  # idle couriers cruise: the map moves at once
+                         wander_m=300.0,  # idle couriers cruise: the map moves at once
+                         roads=system.settings.roads.path)
     from api.simulator.run import Endpoints, SimResult
 
     result = await _simulate(Endpoints(core_url=system.url("core"),

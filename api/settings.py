@@ -300,6 +300,27 @@ class RoadsSettings(msgspec.Struct, frozen=True, kw_only=True):
     cache_pairs: Annotated[int, msgspec.Meta(ge=0)] = 200_000
     """Point pairs whose road legs dispatch keeps per profile between rounds (the same
     chef -> drop-off and parked courier -> chef pairs come back every round); 0: none."""
+    match: bool = True
+    """Match couriers' fixes to the roads (OSRM Match) in the background: their snapped
+    trails (``GET /fleet/couriers/{id}/trail``) and the speeds live traffic learns from."""
+    match_batch: PositiveInt = 8
+    """A courier's fixes are matched once this many new ones arrived (~20-30 s riding)."""
+    match_interval_s: Seconds = 2.0
+    """How often the matcher looks for couriers due."""
+    match_budget_ms: Annotated[float, msgspec.Meta(gt=0, le=10_000)] = 100.0
+    """Matching time per look at most (OSRM holds the GIL): the rest waits, its oldest
+    fixes dropped beyond ``ROADS_MATCH_MAX_FIXES``, so ingest never pays for a backlog."""
+    match_max_fixes: PositiveInt = 64
+    """Unmatched fixes kept per courier."""
+    trail_points: PositiveInt = 120
+    """Snapped positions kept per courier for its trail."""
+    traffic_interval_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    """Learnt segment speeds are applied (MLD re-customised, swapped in) this often; 0: no
+    live traffic."""
+    traffic_half_life_s: Seconds = 900.0
+    """A speed sample's weight halves every this long."""
+    traffic_min_samples: Annotated[float, msgspec.Meta(gt=0, le=1000)] = 3.0
+    """A segment's learnt speed is applied only while its samples weigh this much."""
 
 
 class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,10 @@ accept→index histogram, CPU per component (% of a core and µs per accepted fi
 that does not depend on how busy the shared machine is) and server RSS — and, in the same
 run, the baseline: the same number of positions written with raw pipelined GEOADD from
 Python into the same Redis.
+
+``--roads DIR`` runs core on that road data (``ROADS``) with the devices in the middle of
+it (+-0.01 deg), so the fleet matcher matches their fixes beside ingest; ``--no-match``
+turns the matcher off (``ROADS_MATCH=false``) for the side-by-side run.
 """
 
 from __future__ import annotations
@@ -52,11 +56,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def start_core(urls: dict[str, str], ns: str) -> tuple[asyncio.subprocess.Process, str]:
+async def start_core(urls: dict[str, str], ns: str, roads: Path | None = None,
+                     match: bool = True) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": urls["postgres"], "REDIS_URL": urls["redis"],
            "NATS_URL": urls["nats"], "JWT_SECRET": SECRET, "HOMECHEF_NAMESPACE": ns,
            "CORE_PORT": str(port), "COMMERCE_PORT": str(free_port()), "LOG_LEVEL": "WARNING"}
+    if roads is not None:
+        env |= {"ROADS": str(roads), "ROADS_MATCH": "true" if match else "false"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "api.cli", "serve", "core", env=env,
         cwd=Path(__file__).parents[1], stdout=subprocess.DEVNULL)
@@ -134,9 +141,10 @@ def rss_mb(pid: int) -> float:
 
 async def device(ws_url: str, courier: str, token: str, interval_s: float, batch: int,
                  stop: asyncio.Event, sent: list[int], rng: random.Random,
-                 lat0: float, lng0: float, connected: list[int]) -> None:
-    lat = lat0 + rng.uniform(-0.1, 0.1)
-    lng = lng0 + rng.uniform(-0.1, 0.1)
+                 lat0: float, lng0: float, connected: list[int],
+                 spread_deg: float = 0.1) -> None:
+    lat = lat0 + rng.uniform(-spread_deg, spread_deg)
+    lng = lng0 + rng.uniform(-spread_deg, spread_deg)
     async with websockets.connect(f"{ws_url}/ws/courier?token={token}", max_queue=None) as ws:
         connected[0] += 1
         await asyncio.sleep(rng.uniform(0, interval_s))
@@ -207,7 +215,13 @@ async def run(args: argparse.Namespace) -> None:
     ns = f"bench{uuid.uuid4().hex[:6]}"
     async with bench_stores() as urls:
         await migrate(urls["postgres"])
-        proc, url = await start_core(urls, ns)
+        proc, url = await start_core(urls, ns, args.roads, match=not args.no_match)
+        lat0, lng0, spread = 12.97, 77.59, 0.1
+        if args.roads is not None:
+            from roads.manifest import read_manifest
+
+            lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(args.roads).bbox
+            lat0, lng0, spread = (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2, 0.01
         redis = aioredis.from_url(urls["redis"])
         codec = TokenCodec(SECRET, ttl_s=3600)
         try:
@@ -219,8 +233,8 @@ async def run(args: argparse.Namespace) -> None:
             rng = random.Random(args.seed)
             tasks = [asyncio.create_task(device(
                 url.replace("http://", "ws://"), c, codec.issue(c, "delivery"), interval_s,
-                args.batch, stop, sent, random.Random(rng.random()), 12.97, 77.59,
-                connected)) for c in couriers]
+                args.batch, stop, sent, random.Random(rng.random()), lat0, lng0,
+                connected, spread)) for c in couriers]
             # Warm-up starts once every device is connected: the measured window is the
             # steady state, not 1,000 handshakes and first-fix look-ups.
             for _ in range(1200):  # at most 120 s
@@ -290,6 +304,10 @@ def main() -> None:
                    help="devices whose latency is sampled (all of them every round)")
     p.add_argument("--sample-every-ms", type=float, default=10,
                    help="sampling round interval: the latency resolution")
+    p.add_argument("--roads", type=Path, default=None,
+                   help="road data for core (ROADS); devices in its middle")
+    p.add_argument("--no-match", action="store_true",
+                   help="with --roads: the fleet matcher off (ROADS_MATCH=false)")
     asyncio.run(run(p.parse_args()))
 
 

@@ -102,7 +102,9 @@ def _tool_error(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _run(argv: list[str], log_path: Path) -> None:
+def run_tool(argv: list[str], log_path: Path) -> None:
+    """Run one of the wheel's tools, its output appended to `log_path`; RoadsError with
+    the tool's last error line when it fails."""
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     with log_path.open("a") as log:
         log.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}\n")
@@ -174,7 +176,7 @@ def build_roads(
         for step, argv in commands:
             t0 = time.perf_counter()
             try:
-                _run(argv, log_path)
+                run_tool(argv, log_path)
             except RoadsError:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

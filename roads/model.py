@@ -194,6 +194,19 @@ class RoadTravelModel:
         for cache in self._cache.values():
             cache.clear()
 
+    def swap_engine(self, profile: Profile, engine: Any) -> Any:
+        """Serve `profile` from `engine` from now on (re-customised data: live traffic) and
+        forget that profile's cached legs; answers the engine it replaces. Call it on the
+        thread that queries the model (the event loop), between queries."""
+        if profile not in self.engines:
+            raise RoadsError(f"no {profile} profile to replace")
+        old = self.engines[profile]
+        self.engines[profile] = engine
+        cache = self._cache.get(profile)
+        if cache is not None:
+            cache.clear()
+        return old
+
     def describe(self) -> str:
         m = self.manifest
         return (f"roads from {m.source} ({', '.join(m.profiles)}; {m.algorithm}; built "
@@ -300,6 +313,29 @@ class RoadTravelModel:
             coords = [(float(p[0]), float(p[1])) for p in best["geometry"]["coordinates"]]
             coords = [(lng1, lat1), *coords, (lng2, lat2)]
         return RoadRoute(duration_s=duration_s, distance_m=distance_m, coordinates=coords)
+
+    def nearest(self, lat: float, lng: float,
+                vehicle: Vehicle) -> tuple[float, float, float] | None:
+        """The nearest point on a road of the vehicle's profile (OSRM Nearest), as (lat,
+        lng, distance_m); None for an invalid point or one off the map (`max_snap_m`)."""
+        import osrm
+
+        engine = self.engines.get(self._profile_of_code[VEHICLES.index(vehicle)])
+        if engine is None or not _valid(np.array([lat]), np.array([lng])).all():
+            return None
+        params = osrm.NearestParameters(coordinates=[(lng, lat)], generate_hints=False)
+        params.number_of_results = 1
+        try:
+            answer = engine.Nearest(params)
+        except RuntimeError:
+            return None
+        if answer["code"] != "Ok" or not len(answer["waypoints"]):
+            return None
+        point = answer["waypoints"][0]
+        distance_m = float(point["distance"])
+        if distance_m > self.max_snap_m:
+            return None
+        return float(point["location"][1]), float(point["location"][0]), distance_m
 
     # -- map matching ----------------------------------------------------------------------
     def match(self, lat: npt.ArrayLike, lng: npt.ArrayLike, ts_s: npt.ArrayLike,

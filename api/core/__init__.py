@@ -82,6 +82,12 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                               filter_subject=core.names.dispatch_all(),
                               handler=DispatchHistory(res.db).apply_msgs, batch=200)
 
+    async def match_fixes(res: Resources) -> None:
+        if core.matcher is None:  # no road data, or ROADS_MATCH off: nothing to do
+            await asyncio.Event().wait()
+        else:
+            await core.matcher.run(res.nats)
+
     async def follow_zones(res: Resources) -> None:
         await core.zones.follow(res, changed_subject(settings.server.namespace))
 
@@ -96,7 +102,8 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
                  ("dispatch-watchdog", run_watchdog),
                  ("dispatch-history", record_history),
                  ("tracking-hub", tracking.run_hub), ("courier-hub", tracking.run_courier_hub),
-                 ("console-states", tracking.follow_courier_states)],
+                 ("console-states", tracking.follow_courier_states),
+                 ("road-matcher", match_fixes)],
         state={"core": core, "tracking": tracking, "solver_pool": solver_pool,
                "travel": core.travel},
         shutdown=[flush_ingest, solver_pool.close, close_travel],

@@ -13,6 +13,7 @@ from api.core.dispatch.store import DispatchStore
 from api.core.fleet.names import CourierNames
 from api.core.gps.indexer import Indexer
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
+from api.core.gps.matcher import FleetMatcher
 from api.core.tracking.orders_view import OrdersView
 from api.core.zones.cache import ZoneCache
 from api.observability import Metrics
@@ -38,6 +39,8 @@ class CoreServices:
         """The process's one travel model (roads or straight-line), for every consumer."""
         self.streets = StreetTiles(self.travel.roads) if self.travel.roads else None
         """The road graph as map tiles (None without roads): the streets the maps draw."""
+        self.matcher: FleetMatcher | None = None
+        """Couriers' fixes matched to the roads (with ROADS and ROADS_MATCH), from bind."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:
@@ -63,6 +66,9 @@ class CoreServices:
             self.dispatch_metrics, clock=wall_ms, travel=self.travel,
         )
         self._bound["dispatch"] = dispatcher
+        if self.travel.roads is not None and self.settings.roads.match:
+            self.matcher = FleetMatcher(self.names, self.travel.roads, self.settings.roads,
+                                        dispatcher.store.vehicles)
         dispatcher.records = records = DispatchRecords(res.db, ns)
         dispatcher.view = self.orders
         self.orders.listeners.append(dispatcher.on_order_event)

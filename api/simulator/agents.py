@@ -32,7 +32,7 @@ from api.simulator.clients import (
     expect,
     socket_auth,
 )
-from api.simulator.movement import Leg, plan_leg, road_leg
+from api.simulator.movement import Leg, RideNoise, gps_jitter, plan_leg, road_leg
 from api.simulator.world import World, iso_to_s, now_s
 from geo.distance import haversine_m
 from geo.travel import HaversineTravelModel
@@ -69,6 +69,12 @@ class Behaviour(msgspec.Struct, frozen=True, kw_only=True):
     check_in_s: float = 10.0
     """A courier app asks core which orders it holds this often (and at once after its
     socket reconnected or an answer was lost), as real apps reconcile with the server."""
+    gps_accuracy_m: float = 8.0
+    """The accuracy every fix claims. On roads the reported position is off by GPS noise
+    within it (`movement.gps_jitter`); 0: exact positions."""
+    ride_noise: RideNoise | None = RideNoise()
+    """On roads, how a courier rides a route (own pace, stops at junctions); None: the
+    route's duration at a constant speed."""
 
 
 def _email(tag: str, role: str, index: int) -> str:
@@ -294,6 +300,8 @@ class CourierAgent:
         self.world = world
         self.b = behaviour
         self.rng = random.Random(f"courier-{seed}-{spec.index}")
+        self.gps_rng = random.Random(f"gps-{seed}-{spec.index}")
+        """GPS noise has its own draws: the courier's decisions do not depend on it."""
         self.model = model
         self.account: Account | None = None
         self.id = ""
@@ -341,12 +349,16 @@ class CourierAgent:
         if self.ws is None:
             return
         p = self.where()
+        accuracy = self.b.gps_accuracy_m
+        if self.roads and accuracy > 0:
+            p = gps_jitter(p, self.gps_rng, accuracy)
         ts = max(self._last_ts + 1, time.time_ns() // 1_000_000)  # strictly newer
         self._last_ts = ts
-        fix: dict[str, Any] = {"lat": p.lat, "lng": p.lng, "ts": ts, "accuracy": 8.0}
+        fix: dict[str, Any] = {"lat": p.lat, "lng": p.lng, "ts": ts,
+                               "accuracy": accuracy or 8.0}
         elapsed = time.monotonic() - self.leg_started
         if self.leg is not None and elapsed < self.leg.duration_s:
-            fix["speed"] = self.leg.road_speed_mps
+            fix["speed"] = round(self.leg.speed_mps(elapsed), 2)
             fix["heading"] = round(self.leg.heading_deg(elapsed), 1)
         async with self._send_lock:
             with contextlib.suppress(WebSocketException, OSError):
@@ -439,7 +451,7 @@ class CourierAgent:
                 except TimeoutError:
                     if wander_at is not None and time.monotonic() >= wander_at:
                         wander_at = None
-                        self._wander()
+                        await self._wander()
                     continue
                 wander_at = None
                 kind, payload = msg.get("type"), msg.get("payload") or {}
@@ -472,16 +484,18 @@ class CourierAgent:
             pause += max(0.0, self.leg.duration_s - (time.monotonic() - self.leg_started))
         return pause
 
-    def _wander(self) -> None:
-        """Set off (without awaiting) towards a nearby spot inside the city."""
+    async def _wander(self) -> None:
+        """Set off (without awaiting the ride) towards a nearby spot inside the city: along
+        the streets when core rides the roads, ending on the street nearest the spot."""
         self.pos = self.where()
         target = random_point(self.rng, self.pos, self.b.wander_m)
         if self.area is not None:
             center, radius = self.area
             if haversine_m(center.lat, center.lng, target.lat, target.lng) > radius:
                 target = random_point(self.rng, center, radius)
-        self.leg = plan_leg(self.pos, target, self.spec.vehicle, self.model,
-                            self.b.speed_factor)
+        leg = await self._plan_ride(self.pos, target, end_on_road=True)
+        self.pos = self.where()  # in case it moved while the route was asked
+        self.leg = leg
         self.leg_started = time.monotonic()
 
     async def _answer(self, offer: dict[str, Any]) -> None:
@@ -598,9 +612,10 @@ class CourierAgent:
         self.leg = None
         await self.send_fix()  # a fix at the destination right away
 
-    async def _plan_ride(self, start: Point, to: Point) -> Leg:
-        """Along the roads when core has them (its route, asked as this courier), else (or
-        when the route cannot be had) the straight line."""
+    async def _plan_ride(self, start: Point, to: Point, *, end_on_road: bool = False) -> Leg:
+        """Along the roads when core has them (its route, asked as this courier, ridden
+        with `Behaviour.ride_noise`), else (or when the route cannot be had) the straight
+        line. `end_on_road`: stop where the route leaves the street (a cruise)."""
         if self.roads:
             params = {"from_lat": start.lat, "from_lng": start.lng, "to_lat": to.lat,
                       "to_lng": to.lng, "vehicle": self.spec.vehicle.value}
@@ -608,7 +623,10 @@ class CourierAgent:
                 r = await self.core.get(f"{V1}/routing/route", params=params,
                                         headers=await self._h())
                 if r.status_code == 200:
-                    return road_leg(start, to, r.json(), self.b.speed_factor)
+                    noise = self.b.ride_noise
+                    return road_leg(start, to, r.json(), self.b.speed_factor,
+                                    rng=None if noise is None else self.rng,
+                                    noise=noise, end_on_road=end_on_road)
         return plan_leg(start, to, self.spec.vehicle, self.model, self.b.speed_factor)
 
     def _take(self, offer: dict[str, Any], *, picked: bool = False,

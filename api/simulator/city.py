@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import msgspec
 
@@ -103,8 +104,30 @@ def _vehicle(rng: random.Random, mix: tuple[tuple[Vehicle, float], ...]) -> Vehi
     return mix[-1][0]
 
 
-def build_city(config: CityConfig) -> City:
-    """The city of `config.seed`: chefs, couriers and customers inside the disk."""
+Snap = Callable[[Point], "Point | None"]
+"""Puts a drawn spot on a street, or refuses it (None: draw again)."""
+
+PLACE_ATTEMPTS = 200
+
+
+def _place(rng: random.Random, config: CityConfig, snap: Snap | None) -> Point:
+    """A spot drawn uniformly over the disk; with `snap`, the street spot it gives (drawn
+    again while refused)."""
+    for _ in range(PLACE_ATTEMPTS if snap is not None else 1):
+        p = random_point(rng, config.center, config.radius_m)
+        if snap is None:
+            return p
+        q = snap(p)
+        if q is not None:
+            return q
+    raise ValueError(f"no street spot found in {PLACE_ATTEMPTS} draws: is the city on the "
+                     "road data's map?")
+
+
+def build_city(config: CityConfig, snap: Snap | None = None) -> City:
+    """The city of `config.seed`: chefs, couriers and customers inside the disk. With
+    `snap` (a city on real roads, `api.simulator.cities.road_snapper`), every place is on a
+    street: the same seed and road data give the same city."""
     if config.radius_m <= 0:
         raise ValueError("radius_m must be positive")
     if config.chefs < 1 or config.couriers < 1 or config.customers < 1:
@@ -117,16 +140,16 @@ def build_city(config: CityConfig) -> City:
                        for name in rng.sample(_DISHES, 3))
         chefs.append(ChefSpec(index=i, name=f"Kitchen {i + 1:03d}",
                               cuisine=rng.choice(_CUISINES),
-                              at=random_point(rng, config.center, config.radius_m),
+                              at=_place(rng, config, snap),
                               dishes=dishes, prep_s=round(rng.uniform(lo, hi), 1)))
     couriers = tuple(
         CourierSpec(index=i, vehicle=_vehicle(rng, config.vehicle_mix),
-                    start=random_point(rng, config.center, config.radius_m))
+                    start=_place(rng, config, snap))
         for i in range(config.couriers))
     customers = []
     k = max(1, min(config.chefs_per_customer, config.chefs))
     for i in range(config.customers):
-        home = random_point(rng, config.center, config.radius_m)
+        home = _place(rng, config, snap)
         near = sorted(chefs, key=lambda c: (haversine_m(home.lat, home.lng, c.at.lat, c.at.lng),
                                             c.index))
         customers.append(CustomerSpec(index=i, home=home,

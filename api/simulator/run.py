@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,6 +46,9 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True):
     retry_budget_s: float = 60.0
     """How long an app keeps retrying a request an outage interrupted (refused connection,
     503) before it reports the error."""
+    roads: Path | None = None
+    """Road data (a `homechef roads build` folder, the one core rides): chefs, customers and
+    couriers are placed on its streets. None: anywhere in the disk."""
 
 
 class SimResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,7 +144,13 @@ async def simulate(endpoints: Endpoints, config: SimConfig, *,
     started = time.monotonic()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     world = world if world is not None else World()
-    city = build_city(config.city)
+    if config.roads is not None:
+        from api.simulator.cities import road_snapper
+
+        with road_snapper(config.roads, config.city.center) as snap:
+            city = build_city(config.city, snap)
+    else:
+        city = build_city(config.city)
     behaviour = config.behaviour
     if not behaviour.run_tag:
         behaviour = msgspec.structs.replace(behaviour, run_tag=secrets.token_hex(4))

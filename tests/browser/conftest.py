@@ -48,16 +48,17 @@ class Console:
         return f"{self.core.url}/console/"
 
 
-@pytest.fixture(scope="module")
-async def console(settings: Settings) -> AsyncIterator[Console]:
-    """Automatic dispatch is effectively off (one round an hour): the test assigns by hand."""
+@contextlib.asynccontextmanager
+async def serve_console(settings: Settings, **overrides: object) -> AsyncIterator[Console]:
+    """Core and commerce in a namespace of their own (`overrides` change core's settings),
+    with an admin account for the console."""
     ns = f"{settings.server.namespace}b{secrets.token_hex(2)}"
     commerce_port = free_port()
     core_settings = settings.replace(
         server__namespace=ns,
-        dispatch__round_s=3600.0,
         server__commerce_port=commerce_port,
         console__commerce_url=f"http://127.0.0.1:{commerce_port}",
+        **overrides,
     )
     email, password = f"fleet-{uuid.uuid4().hex[:8]}@example.com", "console-pass-1"
     assert settings.stores.database_url
@@ -80,6 +81,13 @@ async def console(settings: Settings) -> AsyncIterator[Console]:
             with contextlib.suppress(Exception):  # best-effort cleanup
                 await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
         await nc.close()
+
+
+@pytest.fixture(scope="module")
+async def console(settings: Settings) -> AsyncIterator[Console]:
+    """Automatic dispatch is effectively off (one round an hour): the test assigns by hand."""
+    async with serve_console(settings, dispatch__round_s=3600.0) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,13 @@ from litestar.static_files import create_static_files_router
 import fleet_console
 from api.auth import PUBLIC_OPT_KEY, STAFF, roles
 from api.core.deps import CoreDep, FleetDep, SettingsDep
-from api.core.fleet.schemas import CellOutlines, ConsoleConfig, NearbyCouriers, OrderTimeline
+from api.core.fleet.schemas import (
+    CellOutlines,
+    ConsoleConfig,
+    CourierTrail,
+    NearbyCouriers,
+    OrderTimeline,
+)
 from api.core.fleet.services import MAX_LIMIT, MAX_RADIUS_M, cell_outlines, console_config
 from dispatch.kpis import FleetKpis
 
@@ -58,6 +64,12 @@ class FleetController(Controller):
          summary="Outlines of res-7 H3 cells (the console's supply/demand hexagons)")
     def cells(self, cells: FromQuery[str]) -> CellOutlines:
         return cell_outlines(cells)
+
+    @get("/couriers/{courier_id:str}/trail", sync_to_thread=False,
+         summary="A courier's recent fixes matched to the roads: its snapped position and "
+                 "trail (with ROADS)")
+    def courier_trail(self, fleet: FleetDep, courier_id: FromPath[str]) -> CourierTrail:
+        return fleet.courier_trail(courier_id)
 
     @get("/orders/{order_id:str}/timeline",
          summary="An order's dispatch steps with their times (the console's order drawer)")

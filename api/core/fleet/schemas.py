@@ -63,3 +63,23 @@ class OrderTimeline(msgspec.Struct, frozen=True, kw_only=True):
     courier_name: str = ""
     """The courier's display name ("" when unknown: show the id)."""
     """What dispatch recorded, oldest first."""
+
+
+class TrailPoint(msgspec.Struct, frozen=True, kw_only=True):
+    lat: float
+    lng: float
+    ts: int
+    """Device time of the fix it was matched from, epoch ms UTC."""
+
+
+class CourierTrail(msgspec.Struct, frozen=True, kw_only=True):
+    """A courier's recent fixes matched to the roads (OSRM Match)."""
+
+    courier_id: str
+    snapped: TrailPoint
+    """The newest matched position: where the courier is on the road."""
+    trail: dict[str, object]
+    """GeoJSON LineString of the matched positions, oldest first, ``[lng, lat]``."""
+    points: int
+    confidence: float
+    """The matcher's confidence in the newest batch (0..1)."""

@@ -14,10 +14,12 @@ from api.core.fleet.schemas import (
     CellOutline,
     CellOutlines,
     ConsoleConfig,
+    CourierTrail,
     NearbyCourier,
     NearbyCouriers,
     OrderTimeline,
     TimelineStep,
+    TrailPoint,
 )
 from api.core.services import CoreServices
 from api.core.tracking.service import Tracking
@@ -83,6 +85,24 @@ class FleetService:
         located = ((s, fresh[cid].lat, fresh[cid].lng)
                    for cid, s in zip(ids, statuses, strict=True))
         return fleet_kpis(located, orders, self.clock())
+
+    def courier_trail(self, courier_id: str) -> CourierTrail:
+        """The courier's matched trail in this process.
+
+        Raises:
+            Problem: 404 when no fix of the courier has been matched here (no road data,
+            matching off, or not yet: fixes are matched in batches, ``ROADS_MATCH_BATCH``).
+        """
+        matcher = self.core.matcher
+        trail = matcher.trail(courier_id) if matcher is not None else None
+        if trail is None:
+            raise Problem(404, "no matched trail for this courier", code="not_found")
+        pts = list(trail.points)
+        lat, lng, ts = pts[-1]
+        return CourierTrail(
+            courier_id=courier_id, snapped=TrailPoint(lat=lat, lng=lng, ts=round(ts * 1000)),
+            trail={"type": "LineString", "coordinates": [[p[1], p[0]] for p in pts]},
+            points=len(pts), confidence=trail.confidence)
 
     async def order_timeline(self, order_id: str) -> OrderTimeline:
         """The steps dispatch recorded for an order, oldest first.

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from api.cli import _demo_centre, main
+from api.cli import _city_plan, main
 from api.settings import Settings
 from roads.build import SAMPLE_EXTRACT
 from tests.conftest import BuiltRoads
@@ -113,10 +113,30 @@ def test_a_truncated_extract_fails_in_osrm_extract_without_a_traceback(tmp_path:
 def test_the_demo_city_lies_inside_the_road_data(monaco_roads: BuiltRoads,
                                                  tmp_path: Path) -> None:
     """`up --demo` with ROADS set places its city in the middle of the road network (a city
-    elsewhere would be off the map); without ROADS it stays where it was."""
-    assert _demo_centre(Settings()) == (12.9716, 77.5946)
-    lat, lng = _demo_centre(Settings().replace(roads__path=monaco_roads.directory))
+    elsewhere would be off the map); without ROADS and city it stays where it was; a demo
+    city lies at its own centre on its road data under DATA_DIR (here the session's, found
+    built: nothing is built again), which the system then rides (ROADS)."""
+    def plan(settings: Settings, city: str | None = None) -> tuple[float, float, Path | None]:
+        p = _city_plan(settings, city, roads=None, lat=None, lng=None, radius_m=None)
+        return p.lat, p.lng, p.settings.roads.path
+
+    assert plan(Settings()) == (12.9716, 77.5946, None)
+    lat, lng, roads = plan(Settings().replace(roads__path=monaco_roads.directory))
     assert lat == pytest.approx((43.715032 + 43.769991) / 2, abs=1e-4)
     assert lng == pytest.approx((7.349002 + 7.49066) / 2, abs=1e-4)
+    assert roads == monaco_roads.directory.resolve()
     with pytest.raises(click.ClickException, match="no manifest"):
-        _demo_centre(Settings().replace(roads__path=tmp_path))
+        plan(Settings().replace(roads__path=tmp_path))
+    from api.simulator.cities import CITIES
+
+    built = (monaco_roads.directory / "manifest.json").stat().st_mtime_ns
+    data_dir = monaco_roads.directory.parent.parent
+    assert plan(Settings().replace(server__data_dir=data_dir), "monaco") == (
+        CITIES["monaco"].center.lat, CITIES["monaco"].center.lng,
+        monaco_roads.directory.resolve())
+    assert (monaco_roads.directory / "manifest.json").stat().st_mtime_ns == built
+    explicit = _city_plan(Settings(), None, roads=monaco_roads.directory, lat=None, lng=None,
+                          radius_m=500.0)  # --roads DIR: its middle, and core rides it
+    assert (explicit.lat, explicit.lng) == (lat, lng)
+    assert explicit.radius_m == 500.0
+    assert explicit.settings.roads.path == monaco_roads.directory.resolve()

@@ -249,3 +249,19 @@ def test_a_noisy_trace_is_matched_onto_the_roads_it_rode(road_model: RoadTravelM
     at_sea = road_model.match(np.full(5, FAR_OUT[0]), np.full(5, FAR_OUT[1]),
                               np.arange(5.0) * 4, Vehicle.BIKE)
     assert at_sea is None
+
+
+def test_nearest_puts_a_point_on_the_road_or_says_off_the_map(
+        road_model: RoadTravelModel) -> None:
+    """Nearest answers the road position ~150 m from a point at sea (the same one Route
+    snaps to), a point on a road stays where it is, and off the map or invalid is None."""
+    at_sea = road_model.nearest(*IN_THE_SEA, Vehicle.BIKE)
+    assert at_sea is not None
+    lat, lng, snap_m = at_sea
+    assert 100 < snap_m < 200
+    assert haversine_m(*IN_THE_SEA, lat, lng) == pytest.approx(snap_m, abs=1.0)
+    on_road = road_model.nearest(*HARBOUR_SOUTH, Vehicle.CAR)
+    assert on_road is not None
+    assert on_road[2] < 15
+    assert road_model.nearest(*FAR_OUT, Vehicle.BIKE) is None
+    assert road_model.nearest(math.nan, 7.42, Vehicle.BIKE) is None

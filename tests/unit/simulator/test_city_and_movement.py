@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import math
 import random
 
@@ -111,7 +113,7 @@ def test_idle_cruising_stays_in_the_city_at_vehicle_speed() -> None:
                          Behaviour(wander_m=400), seed=1, model=model, area=(center, 500.0))
     for _ in range(50):
         before = agent.where()
-        agent._wander()
+        asyncio.run(agent._wander())
         leg = agent.leg
         assert leg is not None
         assert leg.start == before
@@ -146,3 +148,63 @@ def test_a_road_leg_follows_the_route_geometry_at_constant_speed() -> None:
     assert leg.heading_deg(10) == pytest.approx(90, abs=0.5)  # east first
     assert leg.heading_deg(90) == pytest.approx(0, abs=0.5)  # then north
     assert road_leg(a, b, route, speed_factor=4).duration_s == 25.0
+
+
+def _l_route(seconds: float) -> tuple[Point, Point, Point, dict[str, object]]:
+    """An L-shaped way: 300 m east, a right-angle corner, 400 m north."""
+    m_per_deg_lat = 111_195.0
+    a = Point(43.73, 7.42)
+    corner = Point(a.lat, a.lng + 300 / (m_per_deg_lat * math.cos(math.radians(a.lat))))
+    b = Point(corner.lat + 400 / m_per_deg_lat, corner.lng)
+    return a, corner, b, {"duration_s": seconds, "distance_m": 700.0,
+                          "geometry": {"type": "LineString",
+                                       "coordinates": [[p.lng, p.lat] for p in (a, corner, b)]}}
+
+
+def test_a_ridden_road_leg_stops_at_junctions_and_keeps_near_the_routes_time() -> None:
+    """Ridden with noise, the L-shaped way's corner is its one junction. Over many seeds:
+    every ride lasts within the pace range of the route's 100 s, some stop at the corner
+    (ground speed 0 there for seconds), none stops anywhere else, the riding speed never
+    exceeds the route's average / (1 - max stop share) / the slowest pace, and the position
+    moves forward along the way (never backwards)."""
+    from api.simulator.movement import RideNoise, junctions_m
+
+    a, corner, b, route = _l_route(100.0)
+    noise = RideNoise()
+    assert junctions_m((a, corner, b), noise.turn_deg, noise.junction_gap_m) == [
+        pytest.approx(300, abs=0.5)]
+    stopped_at_corner = 0
+    for seed in range(200):
+        leg = road_leg(a, b, route, rng=random.Random(seed), noise=noise)
+        assert 85 - 1e-6 <= leg.duration_s <= 120 + 1e-6
+        assert leg.position(0) == a
+        assert leg.position(leg.duration_s) == b
+        stops = [(t0, t1, a0) for (t0, a0), (t1, a1) in itertools.pairwise(leg.schedule)
+                 if a1 == a0 and t1 > t0]
+        for _, _, at in stops:
+            assert at == pytest.approx(300, abs=0.5)
+        if stops:
+            stopped_at_corner += 1
+            t0, t1, _ = stops[0]
+            here = leg.position((t0 + t1) / 2)
+            assert haversine_m(here.lat, here.lng, corner.lat, corner.lng) < 0.5
+            assert leg.speed_mps((t0 + t1) / 2) == 0
+        top = 7.0 / (1 - noise.max_stop_share) / noise.pace_range[0]
+        alongs = [leg.along_m(t / 4) for t in range(int(leg.duration_s * 4) + 1)]
+        assert alongs == sorted(alongs)
+        assert all(leg.speed_mps(t / 4) <= top + 1e-6 for t in range(len(alongs)))
+    assert 40 < stopped_at_corner < 110  # ~35 % of 200
+
+
+def test_gps_jitter_stays_within_the_accuracy_and_averages_out() -> None:
+    """Jittered fixes lie within the claimed accuracy of the true point, spread over a
+    few metres, and centred on it."""
+    from api.simulator.movement import gps_jitter
+
+    rng = random.Random(3)
+    p = Point(43.73, 7.42)
+    fixes = [gps_jitter(p, rng, 8.0) for _ in range(2000)]
+    errors = [haversine_m(p.lat, p.lng, f.lat, f.lng) for f in fixes]
+    assert max(errors) <= 8.0 + 1e-6
+    assert 3.0 < sum(errors) / len(errors) < 6.0
+    assert abs(sum(f.lat for f in fixes) / len(fixes) - p.lat) * 111_320 < 0.5
