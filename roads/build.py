@@ -83,7 +83,8 @@ def check_source(source: Path) -> None:
         raise RoadsError(f"{source}: not an OSM XML file (no <osm> element at the start)")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex (the manifest's `source_sha256`)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -160,7 +161,7 @@ def build_roads(
     stem = source_stem(source)
     started = time.perf_counter()
     progress(f"source {source} ({source.stat().st_size:,} bytes)")
-    sha256 = _sha256(source)
+    sha256 = file_sha256(source)
     bases: dict[Profile, str] = {}
     boxes: list[tuple[float, float, float, float]] = []
     for n, profile in enumerate(profiles, 1):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import msgspec
 from api.simulator.city import Point
 from geo.distance import haversine_m
 from geo.travel import Vehicle
-from roads.build import SAMPLE_EXTRACT, build_roads
+from roads.build import SAMPLE_EXTRACT, build_roads, file_sha256
 from roads.manifest import RoadsError, read_manifest
 
 __all__ = ["CITIES", "DemoCity", "city_roads", "road_snapper"]
@@ -47,14 +46,6 @@ MAX_BIKE_GAP_M = 10.0
 expressway bikes may not ride): a bike's route there would end with a long cut across."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def city_roads(city: DemoCity, data_dir: Path,
                progress: Callable[[str], None] = lambda _line: None) -> Path:
     """The city's road data (car and bicycle, MLD) in ``DATA_DIR/roads/<name>``, built on
@@ -67,7 +58,7 @@ def city_roads(city: DemoCity, data_dir: Path,
         try:
             with contextlib.suppress(RoadsError):
                 manifest = read_manifest(out)
-                if (manifest.source_sha256 == _sha256(city.extract)
+                if (manifest.source_sha256 == file_sha256(city.extract)
                         and {"car", "bicycle"} <= set(manifest.profiles)):
                     return out
             progress(f"building the road data of {city.name} in {out} (once) ...")

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import msgspec
-
-from api.commerce.orders.pricing import percent_half_up
+from api.commerce.orders.pricing import Price, percent_half_up
 
 CASH = "cash"
 IN_FLIGHT = "in_flight"
@@ -43,16 +41,8 @@ def courier_account(user_id: str) -> str:
     return f"courier:{user_id}"
 
 
-class OrderMoney(msgspec.Struct, frozen=True, kw_only=True):
-    """An order's priced amounts (orders/pricing.py), all integer cents."""
-
-    subtotal_cents: int
-    delivery_fee_cents: int
-    service_fee_cents: int
-    tax_cents: int
-    discount_cents: int
-    tip_cents: int
-    total_cents: int
+OrderMoney = Price
+"""An order's priced amounts (orders/pricing.py), all integer cents."""
 
 
 Posting = list[tuple[str, int]]

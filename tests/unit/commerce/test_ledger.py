@@ -14,9 +14,8 @@ from api.commerce.payouts import ledger
 
 
 def money(subtotal: int, fee: int, dist_m: float, discount: int, tip: int) -> ledger.OrderMoney:
-    p = price_order(subtotal_cents=subtotal, base_delivery_fee_cents=fee, distance_m=dist_m,
-                    discount_cents=discount, tip_cents=tip)
-    return ledger.OrderMoney(**{f: getattr(p, f) for f in ledger.OrderMoney.__struct_fields__})
+    return price_order(subtotal_cents=subtotal, base_delivery_fee_cents=fee, distance_m=dist_m,
+                       discount_cents=discount, tip_cents=tip)
 
 
 def test_delivered_split_by_hand() -> None:
