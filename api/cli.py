@@ -319,6 +319,9 @@ async def _running_system(settings: Settings, stop: asyncio.Event, *,
                 sys.executable, "-m", "api.cli", "serve", kind,
                 env={**os.environ, **to_environ(own)},
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                # A terminal's Ctrl-C reaches only us: the demo finishes and prints its
+                # figures while the services still answer, then we stop them in order.
+                start_new_session=True,
                 preexec_fn=_child_setup(None, None, os.getpid()),
             )
         ready = await _wait_healthy(settings.server.host, ports, children, stop)

@@ -121,15 +121,20 @@ async def tracked_arrival_s(core: httpx.AsyncClient, world: World, order_id: str
 
 
 async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> int:
-    """Conflicts in core's view of who carries what (statuses read in the order an order
-    moves through them, so a courier's consecutive orders cannot show up together)."""
+    """New conflicts in core's view of who carries what (statuses read in the order an order
+    moves through them, so a courier's consecutive orders cannot show up together). Only
+    this run's orders count (a demo run again on the same stores finds the last run's
+    orders still listed), and a conflict seen in an earlier snapshot is not counted again."""
     pairs: list[tuple[str, str | None]] = []
     for status in ("assigned", "picked_up", "delivering"):
         r = await core.get(f"{V1}/fleet/orders", params={"status": status},
                            headers=await admin.headers())
-        pairs += [(o["order_id"], o["courier_id"]) for o in expect(r, 200)["orders"]]
+        pairs += [(o["order_id"], o["courier_id"]) for o in expect(r, 200)["orders"]
+                  if o["order_id"] in world.timelines]
     stacked = frozenset(h.order_id for h in world.holdings if h.stacked)
-    found = fleet_snapshot_conflicts(pairs, stacked)
+    found = [c for c in fleet_snapshot_conflicts(pairs, stacked)
+             if c not in world.conflicts_seen]
+    world.conflicts_seen.update(found)
     at = time.time() - world.day_started_wall
     world.conflict_notes += [f"[{at:.0f} s] {c}" for c in found]
     return len(found)

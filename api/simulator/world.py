@@ -44,6 +44,8 @@ class World:
         self.courier_state: dict[str, str] = {}
         self.fleet_conflicts = 0
         self.conflict_notes: list[str] = []
+        self.conflicts_seen: set[str] = set()
+        """Conflicts counted already (`fleet_check` counts each once)."""
         """What each conflict in core's /fleet/orders snapshots was (for the report)."""
         self.reconciled = 0
         """Orders a courier app learnt it held only by asking core (its answer was lost)."""
