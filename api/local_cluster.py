@@ -41,7 +41,7 @@ from api.runtime import (
 log = logging.getLogger("homechef.cluster")
 
 CLUSTER_SLOTS = 16384
-_FORM_TIMEOUT_S = 30.0
+_FORM_TIMEOUT_S = 60.0
 _BUS_OFFSET = 10_000
 
 
