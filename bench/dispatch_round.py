@@ -47,6 +47,7 @@ import msgspec
 import nats
 import numpy as np
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore, OrderRecord
@@ -153,6 +154,57 @@ def offline_round(args: argparse.Namespace, seed: int) -> tuple[dict[str, list[f
     return figures, pairs
 
 
+async def load_city(redis: aioredis.Redis, store: DispatchStore, couriers: LiveIndex,
+                    c: City, now_ms: int) -> str:
+    """Write one city's couriers (online with a vehicle, every third heading to a chef) and
+    waiting orders (due now) through the production scripts; return the orders' region.
+    On a Redis Cluster the couriers' scripts go one call each, 32 at a time (a cluster
+    pipeline would need each script loaded on its node first)."""
+    region = region_of(LAT0, LNG0)
+    ids = c.courier_ids
+    await couriers.upsert([Located(cid, la, ln, now_ms - 1000)
+                           for cid, (la, ln) in zip(ids, c.couriers, strict=True)])
+
+    async def online(i: int, cid: str, client: object = None) -> None:
+        await store._availability(args=[store.p, store.geo_status, cid, "1", VEHICLES[i % 3],
+                                        now_ms], client=client)
+        if i % 3 == 0:  # on its way to a chef, holding nothing
+            await redis.hset(f"{store.p}:c:{cid}", "state", "to_pickup")
+            await redis.hset(couriers.status_key, cid, "to_pickup")
+
+    if isinstance(redis, RedisCluster):
+        for k in range(0, len(ids), 32):
+            await asyncio.gather(*(online(i, ids[i]) for i in range(k, min(k + 32, len(ids)))))
+    else:
+        async with redis.pipeline(transaction=False) as pipe:
+            for i, cid in enumerate(ids):
+                await store._availability(args=[
+                    store.p, store.geo_status, cid, "1", VEHICLES[i % 3], now_ms],
+                    client=pipe)
+                if i % 3 == 0:
+                    pipe.hset(f"{store.p}:c:{cid}", "state", "to_pickup")
+                    pipe.hset(couriers.status_key, cid, "to_pickup")
+            await pipe.execute()
+    for o in c.orders:
+        await store.enqueue(o.order_id, region=region, enter_ms=now_ms - 1, now_ms=now_ms,
+                            pickup=Point(o.pickup_lat, o.pickup_lng),
+                            dropoff=Point(o.dropoff_lat, o.dropoff_lng),
+                            ready_ms=o.ready_ms, promised_ms=o.promised_ms,
+                            number=f"N{o.order_id[1:]}", chef_id=o.chef)
+    return region
+
+
+async def drop_namespace(redis: aioredis.Redis, ns: str) -> None:
+    """Delete every key of a bench namespace (on every primary of a cluster)."""
+    keys = [k async for k in redis.scan_iter(match=f"{ns}:*", count=5000)]
+    if isinstance(redis, RedisCluster):  # one key a call: a cluster refuses a DEL across slots
+        for i in range(0, len(keys), 32):  # within the cluster client's connections
+            await asyncio.gather(*(redis.delete(k) for k in keys[i:i + 32]))
+        return
+    for i in range(0, len(keys), 1000):
+        await redis.delete(*keys[i:i + 1000])
+
+
 async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
                     search: str) -> tuple[tuple[float, float, float, int, int, float], bool]:
     ns = f"benchround{uuid.uuid4().hex[:6]}"
@@ -168,27 +220,8 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
     d = Dispatcher(settings, Names(ns), store, couriers, nc, nc.jetstream(),
                    DispatchMetrics(Metrics("bench")), clock=lambda: now_ms)
     try:
-        region = region_of(LAT0, LNG0)
+        region = await load_city(redis, store, couriers, c, now_ms)
         ids = c.courier_ids
-        await couriers.upsert([Located(cid, la, ln, now_ms - 1000)
-                               for cid, (la, ln) in zip(ids, c.couriers, strict=True)])
-        async with redis.pipeline(transaction=False) as pipe:
-            for i, cid in enumerate(ids):
-                # Every courier came online with a vehicle (the availability script,
-                # pipelined); a third of them are now on their way to a chef.
-                await store._availability(args=[
-                    store.p, store.geo_status, cid, "1", VEHICLES[i % 3], now_ms],
-                    client=pipe)
-                if i % 3 == 0:
-                    pipe.hset(f"{store.p}:c:{cid}", "state", "to_pickup")
-                    pipe.hset(couriers.status_key, cid, "to_pickup")
-            await pipe.execute()
-        for o in c.orders:
-            await store.enqueue(o.order_id, region=region, enter_ms=now_ms - 1, now_ms=now_ms,
-                                pickup=Point(o.pickup_lat, o.pickup_lng),
-                                dropoff=Point(o.dropoff_lat, o.dropoff_lng),
-                                ready_ms=o.ready_ms, promised_ms=o.promised_ms,
-                                number=f"N{o.order_id[1:]}", chef_id=o.chef)
         if args.gc == "freeze":
             gc.collect()
             gc.freeze()
@@ -206,9 +239,7 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         same = pairs == plan_pairs(args, c, settings)
         return (round_s, round_cpu_s, search_s, sent, len(orders), gc_s), same
     finally:
-        keys = [k async for k in redis.scan_iter(match=f"{ns}:*")]
-        for i in range(0, len(keys), 1000):
-            await redis.delete(*keys[i:i + 1000])
+        await drop_namespace(redis, ns)
         await redis.aclose()
         await nc.close()
 

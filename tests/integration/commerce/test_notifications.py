@@ -335,7 +335,12 @@ async def test_a_send_cut_short_by_a_dead_worker_is_sent_again(world: World) -> 
     assert w.mails_to(customer["user"]["email"]) == []
     await w.db.execute("UPDATE notification_deliveries SET locked_until = now() "
                        "WHERE id = $1", delivery_id)  # the lease ran out
-    mails = await until(lambda: _async(w.mails_to(customer["user"]["email"])), "the resend")
+    try:
+        mails = await until(lambda: _async(w.mails_to(customer["user"]["email"])), "the resend")
+    except AssertionError:  # say where the delivery stands: lease, backoff or error
+        row = await w.db.fetchrow("SELECT *, now() AS db_now FROM notification_deliveries "
+                                  "WHERE id = $1", delivery_id)
+        raise AssertionError(f"no resend; the delivery: {dict(row or {})}") from None
     assert mails[0]["Message-ID"] == f"<hc-d{delivery_id}@homechef.notify>"
 
     async def recorded() -> Any:  # the outcome is written just after the send returns
