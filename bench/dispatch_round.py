@@ -54,6 +54,7 @@ from api.core.dispatch.store import DispatchStore, OrderRecord
 from api.observability import Metrics
 from api.settings import Settings
 from api.stores.live_index import LiveIndex, Located
+from bench._gc import GcClock
 from bench._stores import bench_stores
 from dispatch.round import RoundCouriers, RoundInputs, RoundOrder, RoundParams, plan_round
 from geo.cells import region_of
@@ -225,11 +226,11 @@ async def one_round(args: argparse.Namespace, urls: dict[str, str], seed: int,
         if args.gc == "freeze":
             gc.collect()
             gc.freeze()
-        _gc_time[0] = 0.0
+        GC.reset()
         t0, c0 = time.perf_counter(), time.process_time()
         sent = await d.run_round(region)
         round_s, round_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-        gc_s = _gc_time[0]
+        gc_s = GC.seconds
         gc.unfreeze()
         pairs = await offered(store, ids)
         orders = [round_order(o) for o in await store.orders([o.order_id for o in c.orders])]
@@ -275,18 +276,10 @@ def round_order(o: OrderRecord) -> RoundOrder:
                       promised_ms=o.promised_ms)
 
 
-_gc_time = [0.0, 0.0]  # seconds in collections since reset, start of the current one
-
-
-def _on_gc(phase: str, info: dict[str, int]) -> None:
-    if phase == "start":
-        _gc_time[1] = time.perf_counter()
-    else:
-        _gc_time[0] += time.perf_counter() - _gc_time[1]
+GC = GcClock()
 
 
 async def run(args: argparse.Namespace) -> None:
-    gc.callbacks.append(_on_gc)
     offline: dict[str, list[list[float]]] = {}
     for r in range(args.offline_rounds):
         for name, figures in offline_round(args, args.seed + r)[0].items():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import random
@@ -32,6 +33,7 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from api.stores.live_index import LiveIndex, Located
+from bench._gc import GcClock
 from bench._stores import bench_stores
 from geo.cells import region_of, regions_near
 from geo.grid_index import search_box
@@ -49,6 +51,7 @@ def _city(rng: random.Random, n: int, radius_m: float) -> list[tuple[float, floa
 
 
 async def run(args: argparse.Namespace) -> None:
+    gc_clock = GcClock()
     rng = random.Random(args.seed)
     couriers = _city(rng, args.couriers, 15_000)
     chefs = _city(rng, args.orders, 14_000)
@@ -73,6 +76,7 @@ async def run(args: argparse.Namespace) -> None:
             batched: list[float] = []
             snap_s: list[float] = []
             snap_cpu_s: list[float] = []
+            snap_gc_s: list[float] = []
             read_s: list[float] = []
             stack_s: list[float] = []
             trips_one: list[int] = []
@@ -88,12 +92,18 @@ async def run(args: argparse.Namespace) -> None:
                 many = await index.nearby_many(chefs, radius_m=args.radius_m, limit=args.k,
                                                now_ms=now_ms, stale_s=600, statuses=["idle"])
                 batched.append(time.perf_counter() - t0)
+                if args.gc == "freeze":
+                    gc.collect()
+                    gc.freeze()
+                gc_clock.reset()
                 t0, c0 = time.perf_counter(), time.process_time()
                 snap = await index.nearest_by_status(
                     chefs, regions=regions, radius_m=args.radius_m,
                     limits={"idle": [args.k] * len(chefs)}, now_ms=now_ms, stale_s=600)
                 snap_s.append(time.perf_counter() - t0)
                 snap_cpu_s.append(time.process_time() - c0)
+                snap_gc_s.append(gc_clock.seconds)
+                gc.unfreeze()
                 t0 = time.perf_counter()  # the read alone (part of the line above)
                 read = await index.snapshot(regions, now_ms=now_ms, stale_s=600,
                                             statuses=["idle"],
@@ -135,6 +145,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"  snapshot: read once + in memory       {ms(snap_s)}   Redis round trips 2")
     print(f"    of which the read ({read_n} idle)     {ms(read_s)}")
     print(f"    process CPU of the whole search     {ms(snap_cpu_s)}")
+    print(f"    of which in GC (--gc {args.gc:<7})     {ms(snap_gc_s)}")
     if stack_s:
         print(f"  snapshot, idle K + 4 to_pickup        {ms(stack_s)}   Redis round trips 1")
     print(f"  nearby_many / baseline (medians): "
@@ -156,6 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--radius-m", type=float, default=5000.0)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--gc", choices=["freeze", "default"], default="freeze",
+                    help="collect and freeze the heap before each timed snapshot, as the core "
+                         "does at start-up (default: the per-order results the baselines "
+                         "leave alive are not scanned by collections inside it), or leave "
+                         "CPython's defaults")
     ap.add_argument("--stack", action="store_true",
                     help="also time idle K + 4 to_pickup (the production round's search)")
     asyncio.run(run(ap.parse_args(argv)))
