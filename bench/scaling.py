@@ -151,6 +151,11 @@ async def ingest_step(args: argparse.Namespace, urls: ClusterUrls, database_url:
         "core_pct": [c / elapsed * 100 for c in core_cpu],
         "redis_us_per_fix": redis_cpu / max(1.0, accepted) * 1e6,
         "nats_us_per_fix": nats_cpu / max(1.0, accepted) * 1e6,
+        # The busiest node of each: where a single stream leader or hot shard would cap it.
+        "redis_max_node_pct": max(v for k, v in cpu.items() if k.startswith("redis"))
+        / elapsed * 100,
+        "nats_max_node_pct": max(v for k, v in cpu.items() if k.startswith("nats"))
+        / elapsed * 100,
         "load": os.getloadavg()[0],
     }
 
@@ -259,13 +264,14 @@ def report(args: argparse.Namespace, ingest: list[dict[str, Any]],
               f"{args.warmup:.0f} s warm-up (medians of {args.repeat} runs)")
         print(f"{'cores':>5} {'accepted/s':>11} {'x 1 core':>9} {'p99 ms':>9}  "
               f"{'core µs/fix (each)':<24} {'core % (each)':<18} {'redis µs/fix':>12} "
-              f"{'nats µs/fix':>11}")
+              f"{'nats µs/fix':>11} {'busiest redis/nats node %':>26}")
         base = ingest[0]["accepted_per_s"]
         for r in ingest:
             print(f"{r['cores']:>5} {r['accepted_per_s']:>11,.0f} "
                   f"{r['accepted_per_s'] / base:>9.2f} {r['p99_ms']:>9}  "
                   f"{_fmt(r['core_us_per_fix'], '.0f'):<24} {_fmt(r['core_pct'], '.0f'):<18} "
-                  f"{r['redis_us_per_fix']:>12.1f} {r['nats_us_per_fix']:>11.1f}")
+                  f"{r['redis_us_per_fix']:>12.1f} {r['nats_us_per_fix']:>11.1f} "
+                  f"{r['redis_max_node_pct']:>15.0f} / {r['nats_max_node_pct']:<8.0f}")
     if dispatch:
         print(f"\ndispatch: each process runs {args.rounds} production rounds, "
               f"{args.round_orders} orders x {args.round_couriers} couriers each (medians "
