@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,6 +103,50 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
                         tokens=tokens)
 
 
+_GATE_HELD: contextvars.ContextVar[bool] = contextvars.ContextVar("redis_gate_held",
+                                                                  default=False)
+
+
+class WaitingRedisCluster(RedisCluster):
+    """A `RedisCluster` whose callers wait for a connection instead of failing.
+
+    redis-py's cluster client keeps at most ``max_connections`` per node and raises
+    `MaxConnectionsError` at once when a node's are all busy (seen under ingest load: fixes
+    refused as "live index unavailable", the dispatcher crashing). At most that many
+    commands and pipelines are in flight per process here, so no node's pool runs dry and a
+    burst queues, as the plain client's `BlockingConnectionPool` makes it. A pipeline that
+    resends a redirected command through the client already holds its place: it does not
+    wait for a second one (which could deadlock a full gate)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = asyncio.Semaphore(int(kwargs.get("max_connections") or 2**31))
+
+    async def _gated(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        if _GATE_HELD.get():
+            return await call()
+        async with self._gate:
+            held = _GATE_HELD.set(True)
+            try:
+                return await call()
+            finally:
+                _GATE_HELD.reset(held)
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        run = super().execute_command
+        return await self._gated(lambda: run(*args, **kwargs))
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        async def gated(raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+            return await self._gated(lambda: execute(raise_on_error, allow_redirections))
+
+        pipe.execute = gated  # type: ignore[method-assign]
+        return pipe
+
+
 def connect_redis(settings: Settings) -> aioredis.Redis:
     """The process's Redis client (not connected yet): a cluster client when
     ``REDIS_CLUSTER`` is set, else a plain one; both fail fast when Redis is down (callers,
@@ -114,7 +159,7 @@ def connect_redis(settings: Settings) -> aioredis.Redis:
         # adapters use only commands, pipelines and scripts whose keys share a hash slot,
         # which both clients serve alike: one type for them (a single Redis is a cluster of
         # one shard).
-        cluster = RedisCluster.from_url(
+        cluster = WaitingRedisCluster.from_url(
             url, max_connections=stores.redis_pool_max, socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s, health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),

@@ -81,7 +81,7 @@ async def start_core(urls: dict[str, str], ns: str, roads: Path | None = None,
 
 async def server_counters(url: str) -> tuple[float, float, dict[float, float]]:
     """Accepted and rejected fixes so far, and the accept→index histogram's buckets."""
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:  # a saturated core answers late
         text = (await client.get(f"{url}/metrics")).text
     accepted, rejected = math.nan, 0.0
     buckets: dict[float, float] = {}

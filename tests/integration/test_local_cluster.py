@@ -22,7 +22,7 @@ import pytest
 import redis.asyncio as aioredis
 from nats.js.api import AckPolicy, ConsumerConfig
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import MaxConnectionsError, RedisError
 
 from api.core.dispatch.store import (
     ClaimResult,
@@ -31,6 +31,8 @@ from api.core.dispatch.store import (
     TransitionResult,
 )
 from api.local_cluster import CLUSTER_SLOTS, ClusterUrls, LocalCluster
+from api.resources import connect_redis
+from api.settings import Settings, StoreSettings
 from dispatch.lifecycle import OrderDispatchState
 from geo.index_model import status_key
 from geo.travel import Vehicle
@@ -84,6 +86,38 @@ async def test_redis_cluster_has_three_primaries_each_with_a_replica(
             await other.aclose()
     finally:
         await client.aclose()
+
+
+async def test_a_burst_beyond_the_connection_limit_waits_instead_of_failing(
+        local_cluster: tuple[LocalCluster, ClusterUrls]) -> None:
+    """redis-py's cluster client fails a command at once when its node's connections are all
+    busy; the process's client (`connect_redis`) makes the burst wait its turn instead."""
+    _, urls = local_cluster
+    settings = Settings(stores=StoreSettings(database_url="postgresql://unused@127.0.0.1/x",
+                                             redis_url=urls.redis_url, redis_cluster=True,
+                                             nats_url=urls.nats_url, redis_pool_max=2))
+    prefix = f"lc:{secrets.token_hex(4)}"
+
+    async def burst(client: aioredis.Redis) -> list[object]:
+        async def one(i: int) -> object:
+            key = f"{{{prefix}}}:{i}"  # one slot: every call on one node
+            await client.set(key, i, ex=60)
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.get(key)
+                return (await pipe.execute())[1]
+        return await asyncio.gather(*(one(i) for i in range(200)), return_exceptions=True)
+
+    bare = RedisCluster.from_url(urls.redis_url, max_connections=2)
+    try:
+        assert any(isinstance(r, MaxConnectionsError) for r in await burst(bare))
+    finally:
+        await bare.aclose()
+    ours = connect_redis(settings)
+    try:
+        assert await burst(ours) == [str(i + 1).encode() for i in range(200)]
+    finally:
+        await ours.aclose()
 
 
 async def test_streams_and_durable_consumers_are_replicated_on_three_servers(
