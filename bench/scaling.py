@@ -57,7 +57,7 @@ from api.runtime import EmbeddedStores, free_port
 from api.settings import Settings, StoreSettings
 from api.stores.live_index import LiveIndex
 from bench.dispatch_round import city, drop_namespace, load_city
-from bench.ingest import SECRET, bucket_pct, cpu_s, device, server_counters
+from bench.ingest import SECRET, bucket_pct, cpu_s, device, rss_mb, server_counters
 from streams.catalog import Names
 
 ROOT = Path(__file__).parents[1]
@@ -139,6 +139,7 @@ async def ingest_step(args: argparse.Namespace, urls: ClusterUrls, database_url:
         after = [await server_counters(u) for _, u in cores]
         cpu = {k: cpu_s(p) - c0[k] for k, p in pids.items()}
         elapsed, offered = time.perf_counter() - t0, sent[0] - s0
+        rss = [rss_mb(p.pid) for p, _ in cores]
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -160,6 +161,7 @@ async def ingest_step(args: argparse.Namespace, urls: ClusterUrls, database_url:
         "core_us_per_fix": [max(0.0, c - i * elapsed) / max(1.0, f) * 1e6
                             for c, i, f in zip(core_cpu, idle_per_s, per_core, strict=True)],
         "core_idle_pct": [i * 100 for i in idle_per_s],
+        "core_rss_mb": rss,
         "core_pct": [c / elapsed * 100 for c in core_cpu],
         "redis_us_per_fix": redis_cpu / max(1.0, accepted) * 1e6,
         "nats_us_per_fix": nats_cpu / max(1.0, accepted) * 1e6,
@@ -287,6 +289,9 @@ def report(args: argparse.Namespace, ingest: list[dict[str, Any]],
                   f"{_fmt(r['core_idle_pct'], '.1f'):<15} "
                   f"{r['redis_us_per_fix']:>12.1f} {r['nats_us_per_fix']:>11.1f} "
                   f"{r['redis_max_node_pct']:>15.0f} / {r['nats_max_node_pct']:<8.0f}")
+        for r in ingest:
+            print(f"  {r['cores']} process(es): core RSS {_fmt(r['core_rss_mb'], '.0f')} MiB "
+                  f"with {args.devices} device sockets in all")
     if dispatch:
         print(f"\ndispatch: each process runs {args.rounds} production rounds, "
               f"{args.round_orders} orders x {args.round_couriers} couriers each (medians "
