@@ -30,6 +30,7 @@ from api.commerce.notifications.deliveries import enqueue_notification
 from api.commerce.notifications.devsmtp import DevSmtpServer
 from api.commerce.notifications.sinks import RecordingSink
 from api.commerce.notifications.sms import SandboxSms
+from api.migrate import migrate
 from api.settings import Settings
 from tests.integration.commerce.conftest import FAST, Api
 
@@ -114,7 +115,12 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 600
 
 
 @pytest.fixture(scope="module")
-async def world(settings: Settings) -> AsyncIterator[World]:
+async def world(settings: Settings, create_database: Any) -> AsyncIterator[World]:
+    # A database of its own: the package's commerce app (`api`) runs a delivery worker too,
+    # and on a shared database it would take some of these deliveries to its own sink.
+    database_url = await create_database()
+    await migrate(database_url)
+    settings = settings.replace(stores__database_url=database_url)
     smtp = DevSmtpServer()
     smtp.start()
     push = PushService()
@@ -126,7 +132,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
         notify__max_attempts=100, notify__poll_s=0.1, notify__send_timeout_s=5.0)
     app = build_app("commerce", "HomeChef commerce (notify test)", channel_settings,
                     functools.partial(commerce_parts, config=FAST, sms=sms))
-    db = await asyncpg.create_pool(settings.stores.database_url, min_size=1, max_size=2)
+    db = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         async with AsyncTestClient(app) as client:
             yield World(Api(client, RecordingSink(), channel_settings, []), app, smtp, push,
