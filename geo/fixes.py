@@ -188,6 +188,16 @@ def validate_batch(
     reported at their index. Fixes are checked in ascending ts (ties in input order), so a
     device that sends out of order loses nothing; a duplicate ts is `NOT_NEWER`.
     """
+    if len(items) == 1:  # one fix per message (what a phone sends): nothing to order
+        item = items[0]
+        if not isinstance(item, Fix):
+            return BatchVerdict(accepted=[], rejected=[(0, item)], last=last)
+        reason = validate_fix(item, last, now_ms, max_future_ms=max_future_ms,
+                              max_age_ms=max_age_ms, max_speed_mps=max_speed_mps)
+        if reason is not None:
+            return BatchVerdict(accepted=[], rejected=[(0, reason)], last=last)
+        return BatchVerdict(accepted=[item], rejected=[],
+                            last=LastFix(lat=item.lat, lng=item.lng, ts_ms=item.ts))
     rejected: list[tuple[int, RejectReason]] = []
     fixes: list[tuple[int, Fix]] = []
     for index, item in enumerate(items):
