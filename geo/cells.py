@@ -67,6 +67,12 @@ def region_of(lat: float, lng: float) -> str:
     return format(h3i.cell_to_parent(h3i.latlng_to_cell(lat, lng, LIVE_RES), REGION_RES), "x")
 
 
+def live_cell_and_region(lat: float, lng: float) -> tuple[str, str]:
+    """(`live_cell_of`, `region_of`) of a point, for the indexer's every fix (integer API)."""
+    cell = h3i.latlng_to_cell(lat, lng, LIVE_RES)
+    return format(cell, "x"), format(h3i.cell_to_parent(cell, REGION_RES), "x")
+
+
 @lru_cache(maxsize=1 << 16)
 def region_of_cell(cell: str) -> str:
     """The res-4 region (parent) of a cell of resolution 4 or finer; cached for the ingest

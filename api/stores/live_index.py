@@ -25,7 +25,10 @@ import redis.asyncio as aioredis
 
 from api.stores.lua import compose
 from api.stores.scripts import load_for
-from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of, region_of_cell
+from geo.cells import (
+    live_cell_and_region,
+    region_of_cell,
+)
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import (
     cell_key,
@@ -224,8 +227,7 @@ class LiveIndex:
             return 0
         by_region: dict[str, tuple[list[str], list[Any]]] = {}
         for it in newest.values():
-            cell = cell_of(it.lat, it.lng, LIVE_RES)
-            region = parent_of(cell, REGION_RES)
+            cell, region = live_cell_and_region(it.lat, it.lng)
             group = by_region.get(region)
             if group is None:
                 group = by_region[region] = (
