@@ -347,6 +347,14 @@ class Rig:
                     server_p99=bucket_pct(h0, h1, 99), core_cpu_s=core1 - core0,
                     gen_cpu_s=gen1 - gen0, elapsed_s=elapsed, batch=batch)
 
+    async def idle_cpu(self, seconds: float = 5.0) -> float:
+        """The core's CPU share (of one core) with the sockets open and nothing sent: its
+        fixed cost (timers, keep-alive pings, background loops), apart from the messages."""
+        await self.settle()
+        c0, t0 = cpu_s(self.core_pid), time.perf_counter()
+        await asyncio.sleep(seconds)
+        return (cpu_s(self.core_pid) - c0) / (time.perf_counter() - t0)
+
     async def settle(self, timeout_s: float = 30.0) -> None:
         """Wait (sending nothing) until the indexer has caught up with what was accepted, so
         a step does not start with the previous one's backlog."""
@@ -374,10 +382,12 @@ async def indexed_counts(url: str) -> tuple[float, float]:
 
 async def find_knee(rig: Rig, *, start: float, batch: int, warmup_s: float,
                     duration_s: float, p99_limit_ms: float, bisect_steps: int,
-                    max_rate: float, report: Callable[[Step], None]) -> tuple[float, list[Step]]:
+                    max_rate: float, report: Callable[[Step], None],
+                    min_rate: float = 100.0) -> tuple[float, list[Step]]:
     """The highest offered rate sustained (`Step.sustained`): doubling from ``start`` until a
-    step fails, then ``bisect_steps`` bisections between the last pass and the first fail.
-    Returns (knee fixes/s, 0 when even ``start`` failed; every step in order)."""
+    step fails (halving while the first ones fail, down to ``min_rate``), then
+    ``bisect_steps`` bisections between the last pass and the first fail.
+    Returns (knee fixes/s, 0 when nothing passed; every step in order)."""
     steps: list[Step] = []
 
     async def measure(rate: float) -> bool:
@@ -397,7 +407,14 @@ async def find_knee(rig: Rig, *, start: float, batch: int, warmup_s: float,
         rate *= 2
     if math.isinf(bad):
         return good, steps
-    lo = good if good else start / 4
+    while not good and bad / 2 >= min_rate:  # even the first step failed: halve
+        if await measure(bad / 2):
+            good = bad / 2
+        else:
+            bad /= 2
+    if not good:
+        return 0.0, steps
+    lo = good
     for _ in range(bisect_steps):
         mid = round((lo + bad) / 2, -2)
         if mid <= lo or mid >= bad:
@@ -412,16 +429,19 @@ async def find_knee(rig: Rig, *, start: float, batch: int, warmup_s: float,
 def print_step_header(batch: int) -> None:
     unit = "fixes/s" if batch > 1 else "msgs/s"
     print(f"{'offered ' + unit:>16}{'sent':>9}{'accepted':>10}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'server p99':>12}{'core %':>8}{'core µs/msg':>13}{'gen µs/msg':>12}  sustained",
+          f"{'server p99':>12}{'core %':>8}{'core µs/msg':>13}{'above idle':>12}"
+          f"{'gen µs/msg':>12}  sustained",
           flush=True)
 
 
-def step_row(step: Step, p99_limit_ms: float) -> str:
+def step_row(step: Step, p99_limit_ms: float, idle_share: float) -> str:
     b = step.batch
+    above_idle = step.core_cpu_s - idle_share * step.elapsed_s
     return (f"{step.target / b:16,.0f}{step.sent / b:9,.0f}{step.accepted / b:10,.0f}"
             f"{step.p50_ms:8.1f}{step.p99_ms:8.1f}{step.server_p99:>12}"
             f"{step.core_cpu_s / step.elapsed_s * 100:8.0f}"
             f"{step.us_per_message(step.core_cpu_s):13.1f}"
+            f"{step.us_per_message(above_idle):12.1f}"
             f"{step.us_per_message(step.gen_cpu_s):12.1f}  "
             f"{'yes' if step.sustained(p99_limit_ms) else 'no'}")
 
@@ -464,12 +484,15 @@ async def run(args: argparse.Namespace) -> None:
                   f"steps of {args.duration:.0f} s after {args.warmup:.0f} s warm-up, "
                   f"sustained = p99 send→indexed <= {args.p99_ms:.0f} ms and >= 95 % of the "
                   f"offered rate sent and accepted", flush=True)
+            idle = await r.idle_cpu()
+            print(f"core idle with {args.devices} sockets open: {idle * 100:.1f}% of a core "
+                  "('above idle': CPU per message less that share)", flush=True)
             print_step_header(args.batch)
             knee, steps = await find_knee(
                 r, start=args.rate, batch=args.batch, warmup_s=args.warmup,
                 duration_s=args.duration, p99_limit_ms=args.p99_ms,
                 bisect_steps=args.bisect, max_rate=args.max_rate,
-                report=lambda s: print(step_row(s, args.p99_ms), flush=True))
+                report=lambda s: print(step_row(s, args.p99_ms, idle), flush=True))
         else:
             await asyncio.sleep(args.warmup)
             steps = [await r.step(args.rate, args.batch, 0.0, args.duration)]
@@ -490,8 +513,11 @@ async def run(args: argparse.Namespace) -> None:
               f"(p50 {pct(base_lat, 50):.1f} ms per 1000-fix pipeline); "
               f"knee/GEOADD {knee / base_rate:.2f}")
         med = statistics.median(s.us_per_message(s.core_cpu_s) for s in steps)
-        print(f"core CPU per message, median over the steps: {med:.1f} µs "
-              f"(1e6 / that = {1e6 / med:,.0f} messages/s on one whole core)")
+        marginal = statistics.median(s.us_per_message(s.core_cpu_s - idle * s.elapsed_s)
+                                     for s in steps)
+        print(f"core CPU per message, median over the steps: {med:.1f} µs, {marginal:.1f} µs "
+              f"above idle" + (f" (1e6 / that = {1e6 / marginal:,.0f} messages/s on one whole "
+                               "core)" if marginal > 0 else ""))
     else:
         s = steps[0]
         print(f"ingest: {args.devices} devices, target {args.rate:,.0f} fixes/s, batch {b}, "

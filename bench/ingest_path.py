@@ -146,7 +146,7 @@ async def measure(args: argparse.Namespace) -> tuple[float, float, int]:
     config.loaded = True
     loop = asyncio.get_running_loop()
     for cid in couriers:
-        proto = FastLaneProtocol(config, state, {}, loop)  # type: ignore[call-arg]
+        proto = FastLaneProtocol(config, state, {}, loop)
         proto.connection_made(_Transport())  # type: ignore[arg-type]
         key = base64.b64encode(os.urandom(16)).decode()
         proto.data_received(
