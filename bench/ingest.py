@@ -21,25 +21,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import contextlib
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-import websockets
 
 from api.auth import TokenCodec
 from api.migrate import migrate
 from api.runtime import free_port
+from api.stores.live_index import LiveIndex
+from bench import wsclient
 from bench._stores import bench_stores
 
 SECRET = "bench-secret-" + "b" * 40
@@ -139,54 +143,114 @@ def rss_mb(pid: int) -> float:
     return math.nan
 
 
-async def device(ws_url: str, courier: str, token: str, interval_s: float, batch: int,
-                 stop: asyncio.Event, sent: list[int], rng: random.Random,
-                 lat0: float, lng0: float, connected: list[int],
-                 spread_deg: float = 0.1) -> None:
-    lat = lat0 + rng.uniform(-spread_deg, spread_deg)
-    lng = lng0 + rng.uniform(-spread_deg, spread_deg)
-    async with websockets.connect(f"{ws_url}/ws/courier?token={token}", max_queue=None) as ws:
-        connected[0] += 1
-        await asyncio.sleep(rng.uniform(0, interval_s))
-        next_t = time.monotonic()
-        spacing_ms = max(1, int(interval_s * 1000 / batch))  # a batch spans one interval
-        last_ts = 0
-        while not stop.is_set():
-            fixes = []
-            t = now_ms()
-            # A late device (the generator is behind schedule) squeezes its batch into the
-            # time since its last one, so ts stay strictly increasing and the speed plausible.
-            gap_ms = max(1, (t - last_ts) // batch) if last_ts else spacing_ms
-            spacing = min(spacing_ms, gap_ms)
-            step = 8e-5 * spacing / 1000  # <= ~9 m/s per axis: always a plausible speed
+class Fleet:
+    """Simulated devices on frame-level sockets (`bench.wsclient`): one connection each, one
+    scheduler for all of them, no task per device. ``drive`` sends ``rate`` fixes/s in total,
+    ``batch`` fixes per message, round-robin over the devices, so each device's fixes keep
+    strictly increasing ``ts`` and a plausible speed (a random walk of <= ~9 m/s per axis).
+
+    Importable on its own: `connect` takes several core URLs (devices split round-robin)
+    for runs against more than one core process.
+    """
+
+    def __init__(self, couriers: list[str], lat0: float, lng0: float, spread_deg: float,
+                 seed: int) -> None:
+        rng = random.Random(seed)
+        self.couriers = couriers
+        self.lat = [lat0 + rng.uniform(-spread_deg, spread_deg) for _ in couriers]
+        self.lng = [lng0 + rng.uniform(-spread_deg, spread_deg) for _ in couriers]
+        self.last_ts = [0] * len(couriers)
+        self.conns: list[wsclient.WsClient] = []
+        self.sent = 0
+        """Fixes sent so far."""
+        self.errors = 0
+        """ERROR messages received from the server."""
+        self._rng = rng
+        self._next = 0
+
+    def _on_text(self, raw: bytes) -> None:
+        if b'"ERROR"' in raw:
+            self.errors += 1
+
+    async def connect(self, ws_urls: Sequence[str], tokens: Sequence[str],
+                      concurrency: int = 100) -> None:
+        """Open every device's socket, ``concurrency`` handshakes at a time."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> wsclient.WsClient:
+            async with gate:
+                url = f"{ws_urls[i % len(ws_urls)]}/ws/courier?token={tokens[i]}"
+                return await wsclient.connect(url, self._on_text)
+
+        self.conns = list(await asyncio.gather(*(one(i) for i in range(len(self.couriers)))))
+
+    def close(self) -> None:
+        for c in self.conns:
+            c.close()
+
+    def send(self, n_messages: int, batch: int) -> None:
+        """Send the next ``n_messages`` messages, round-robin over the devices."""
+        now = now_ms()
+        rng = self._rng.random
+        lat, lng, last_ts, conns = self.lat, self.lng, self.last_ts, self.conns
+        n_dev, i = len(conns), self._next
+        for _ in range(n_messages):
+            prev = last_ts[i]
+            # ts strictly increasing per device even when the generator runs late; a batch's
+            # fixes are 1 ms apart, ending now.
+            first = max(now - batch + 1, prev + 1)
+            dt_s = (first - prev) / 1000 if prev else 1.0
+            step = 8e-5 * min(dt_s, 1.0)  # <= ~9 m/s per axis over the gap: always plausible
+            parts = []
+            y, x = lat[i], lng[i]
             for k in range(batch):
-                lat += rng.uniform(-1, 1) * step
-                lng += rng.uniform(-1, 1) * step
-                fixes.append({"lat": lat, "lng": lng, "ts": t - (batch - 1 - k) * spacing})
-            last_ts = t
-            msg = ({"type": "LOCATION", "payload": fixes[0]} if batch == 1
-                   else {"type": "LOCATIONS", "payload": fixes})
-            await ws.send(json.dumps(msg))
-            sent[0] += batch
-            next_t += interval_s
-            await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+                y += (rng() - 0.5) * step
+                x += (rng() - 0.5) * step
+                parts.append(f'{{"lat":{y!r},"lng":{x!r},"ts":{first + k}}}')
+                step = 8e-8  # 1 ms later: <= ~9 m/s
+            lat[i], lng[i], last_ts[i] = y, x, first + batch - 1
+            if batch == 1:
+                msg = f'{{"type":"LOCATION","payload":{parts[0]}}}'
+            else:
+                msg = f'{{"type":"LOCATIONS","payload":[{",".join(parts)}]}}'
+            conns[i].send_text(msg.encode())
+            i += 1
+            if i == n_dev:
+                i = 0
+        self._next = i
+        self.sent += n_messages * batch
+
+    async def drive(self, rate: float, batch: int, stop: asyncio.Event,
+                    tick_s: float = 0.002) -> None:
+        """Send ``rate`` fixes/s until ``stop``; a late tick catches up (bounded to 1 s)."""
+        msgs_per_s = rate / batch
+        t0 = time.perf_counter()
+        done = 0
+        while not stop.is_set():
+            due = int((time.perf_counter() - t0) * msgs_per_s) - done
+            if due > msgs_per_s:  # more than a second behind: the generator is the limit
+                done += due - int(msgs_per_s)
+                due = int(msgs_per_s)
+            if due > 0:
+                self.send(due, batch)
+                done += due
+            await asyncio.sleep(tick_s)
 
 
 async def sample_latency(redis: aioredis.Redis, ns: str, couriers: list[str],
                          stop: asyncio.Event, out: list[float], every_s: float) -> None:
     """Every ``every_s`` read the indexed ts of a fixed sample of couriers (all of them each
-    round); a new ts gives send→indexed time, over-estimated by at most one round."""
+    round, through the live index's own reader); a new ts gives send→indexed time,
+    over-estimated by at most one round."""
+    index = LiveIndex(redis, f"{ns}:geo")
     seen: dict[str, int] = {}
     while not stop.is_set():
-        async with redis.pipeline(transaction=False) as pipe:
-            for c in couriers:
-                pipe.hget(f"{ns}:geo:pos:{c}", "ts")
-            values = await pipe.execute()
+        found = await index.positions(couriers)
         t = now_ms()
-        for c, v in zip(couriers, values, strict=True):
-            if v is None:
+        for c, pos in zip(couriers, found, strict=True):
+            if pos is None:
                 continue
-            ts = int(v)
+            ts = pos.ts_ms
             if seen.get(c) not in (None, ts):
                 out.append(t - ts)
             seen[c] = ts
@@ -211,7 +275,180 @@ async def geoadd_baseline(redis: aioredis.Redis, key: str, n: int,
     return n / (time.perf_counter() - started), latencies
 
 
-async def run(args: argparse.Namespace) -> None:
+@dataclass
+class Step:
+    """One measured window at one offered rate."""
+
+    target: float
+    """Offered fixes/s."""
+    sent: float
+    """Fixes/s the generator managed to send."""
+    accepted: float
+    """Fixes/s the core accepted (its counter)."""
+    rejected: float
+    p50_ms: float
+    p99_ms: float
+    """Device send → fix visible in Redis, over the sampled devices."""
+    samples: int
+    server_p99: str
+    """The core's own accept→index histogram, p99 bucket."""
+    core_cpu_s: float
+    gen_cpu_s: float
+    elapsed_s: float
+    batch: int
+
+    @property
+    def messages(self) -> float:
+        return self.accepted / self.batch
+
+    def us_per_message(self, cpu_s: float) -> float:
+        return cpu_s / max(1.0, self.accepted * self.elapsed_s / self.batch) * 1e6
+
+    def sustained(self, p99_limit_ms: float) -> bool:
+        """p99 within the limit, and what was offered was sent and accepted (5 % slack)."""
+        return (self.samples >= 20 and self.p99_ms <= p99_limit_ms
+                and self.sent >= 0.95 * self.target and self.accepted >= 0.95 * self.target)
+
+
+class Rig:
+    """A core process, its stores and a connected fleet: `step` measures one offered rate.
+    The same rig serves every step of a knee search."""
+
+    def __init__(self, url: str, core_pid: int, redis: aioredis.Redis, ns: str,
+                 fleet: Fleet, sample: int, sample_every_ms: float) -> None:
+        self.url = url
+        self.core_pid = core_pid
+        self.redis = redis
+        self.ns = ns
+        self.fleet = fleet
+        self.sampled = random.Random(2).sample(fleet.couriers, min(sample, len(fleet.couriers)))
+        self.sample_every_s = sample_every_ms / 1000
+
+    async def step(self, rate: float, batch: int, warmup_s: float, duration_s: float) -> Step:
+        stop = asyncio.Event()
+        driver = asyncio.create_task(self.fleet.drive(rate, batch, stop))
+        await asyncio.sleep(warmup_s)
+        latencies: list[float] = []
+        sampler = asyncio.create_task(sample_latency(self.redis, self.ns, self.sampled, stop,
+                                                     latencies, self.sample_every_s))
+        core0, gen0 = cpu_s(self.core_pid), cpu_s(os.getpid())
+        (a0, r0, h0), s0, t0 = await server_counters(self.url), self.fleet.sent, \
+            time.perf_counter()
+        await asyncio.sleep(duration_s)
+        (a1, r1, h1), s1, t1 = await server_counters(self.url), self.fleet.sent, \
+            time.perf_counter()
+        core1, gen1 = cpu_s(self.core_pid), cpu_s(os.getpid())
+        stop.set()
+        await asyncio.gather(driver, sampler)
+        elapsed = t1 - t0
+        return Step(target=rate, sent=(s1 - s0) / elapsed, accepted=(a1 - a0) / elapsed,
+                    rejected=(r1 - r0) / elapsed, p50_ms=pct(latencies, 50),
+                    p99_ms=pct(latencies, 99), samples=len(latencies),
+                    server_p99=bucket_pct(h0, h1, 99), core_cpu_s=core1 - core0,
+                    gen_cpu_s=gen1 - gen0, elapsed_s=elapsed, batch=batch)
+
+    async def idle_cpu(self, seconds: float = 5.0) -> float:
+        """The core's CPU share (of one core) with the sockets open and nothing sent: its
+        fixed cost (timers, keep-alive pings, background loops), apart from the messages."""
+        await self.settle()
+        c0, t0 = cpu_s(self.core_pid), time.perf_counter()
+        await asyncio.sleep(seconds)
+        return (cpu_s(self.core_pid) - c0) / (time.perf_counter() - t0)
+
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait (sending nothing) until the indexer has caught up with what was accepted, so
+        a step does not start with the previous one's backlog."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            accepted, indexed = await indexed_counts(self.url)
+            if indexed >= accepted:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(0.5)
+
+
+async def indexed_counts(url: str) -> tuple[float, float]:
+    """(fixes accepted, fixes indexed) so far, from the core's counters."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{url}/metrics")).text
+    accepted = indexed = 0.0
+    for line in text.splitlines():
+        if line.startswith("gps_fixes_accepted_total "):
+            accepted = float(line.split()[1])
+        elif line.startswith("gps_fix_to_index_seconds_count "):
+            indexed = float(line.split()[1])
+    return accepted, indexed
+
+
+async def find_knee(rig: Rig, *, start: float, batch: int, warmup_s: float,
+                    duration_s: float, p99_limit_ms: float, bisect_steps: int,
+                    max_rate: float, report: Callable[[Step], None],
+                    min_rate: float = 100.0) -> tuple[float, list[Step]]:
+    """The highest offered rate sustained (`Step.sustained`): doubling from ``start`` until a
+    step fails (halving while the first ones fail, down to ``min_rate``), then
+    ``bisect_steps`` bisections between the last pass and the first fail.
+    Returns (knee fixes/s, 0 when nothing passed; every step in order)."""
+    steps: list[Step] = []
+
+    async def measure(rate: float) -> bool:
+        await rig.settle()
+        step = await rig.step(rate, batch, warmup_s, duration_s)
+        steps.append(step)
+        report(step)
+        return step.sustained(p99_limit_ms)
+
+    good, bad = 0.0, math.inf
+    rate = start
+    while rate <= max_rate:
+        if not await measure(rate):
+            bad = rate
+            break
+        good = rate
+        rate *= 2
+    if math.isinf(bad):
+        return good, steps
+    while not good and bad / 2 >= min_rate:  # even the first step failed: halve
+        if await measure(bad / 2):
+            good = bad / 2
+        else:
+            bad /= 2
+    if not good:
+        return 0.0, steps
+    lo = good
+    for _ in range(bisect_steps):
+        mid = round((lo + bad) / 2, -2)
+        if mid <= lo or mid >= bad:
+            break
+        if await measure(mid):
+            good = lo = mid
+        else:
+            bad = mid
+    return good, steps
+
+
+def print_step_header(batch: int) -> None:
+    unit = "fixes/s" if batch > 1 else "msgs/s"
+    print(f"{'offered ' + unit:>16}{'sent':>9}{'accepted':>10}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'server p99':>12}{'core %':>8}{'core µs/msg':>13}{'above idle':>12}"
+          f"{'gen µs/msg':>12}  sustained",
+          flush=True)
+
+
+def step_row(step: Step, p99_limit_ms: float, idle_share: float) -> str:
+    b = step.batch
+    above_idle = step.core_cpu_s - idle_share * step.elapsed_s
+    return (f"{step.target / b:16,.0f}{step.sent / b:9,.0f}{step.accepted / b:10,.0f}"
+            f"{step.p50_ms:8.1f}{step.p99_ms:8.1f}{step.server_p99:>12}"
+            f"{step.core_cpu_s / step.elapsed_s * 100:8.0f}"
+            f"{step.us_per_message(step.core_cpu_s):13.1f}"
+            f"{step.us_per_message(above_idle):12.1f}"
+            f"{step.us_per_message(step.gen_cpu_s):12.1f}  "
+            f"{'yes' if step.sustained(p99_limit_ms) else 'no'}")
+
+
+@contextlib.asynccontextmanager
+async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
+    """Stores, a migrated database, one core process and a connected fleet of devices."""
     ns = f"bench{uuid.uuid4().hex[:6]}"
     async with bench_stores() as urls:
         await migrate(urls["postgres"])
@@ -224,44 +461,14 @@ async def run(args: argparse.Namespace) -> None:
             lat0, lng0, spread = (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2, 0.01
         redis = aioredis.from_url(urls["redis"])
         codec = TokenCodec(SECRET, ttl_s=3600)
+        couriers = [f"dev{i:05d}" for i in range(args.devices)]
+        fleet = Fleet(couriers, lat0, lng0, spread, args.seed)
         try:
-            couriers = [f"dev{i:05d}" for i in range(args.devices)]
-            interval_s = args.devices * args.batch / args.rate
-            stop = asyncio.Event()
-            sent = [0]
-            connected = [0]
-            rng = random.Random(args.seed)
-            tasks = [asyncio.create_task(device(
-                url.replace("http://", "ws://"), c, codec.issue(c, "delivery"), interval_s,
-                args.batch, stop, sent, random.Random(rng.random()), lat0, lng0,
-                connected, spread)) for c in couriers]
-            # Warm-up starts once every device is connected: the measured window is the
-            # steady state, not 1,000 handshakes and first-fix look-ups.
-            for _ in range(1200):  # at most 120 s
-                if connected[0] >= len(couriers):
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(args.warmup)
-            latencies: list[float] = []
-            sampled = random.Random(2).sample(couriers, min(args.sample, len(couriers)))
-            sampler = asyncio.create_task(sample_latency(redis, ns, sampled, stop, latencies,
-                                                         args.sample_every_ms / 1000))
-            pids = {"core": proc.pid, "load generator + sampler (this process)": os.getpid(),
-                    **store_pids()}
-            c0 = {k: cpu_s(p) for k, p in pids.items()}
-            (a0, r0, h0), s0, t0 = await server_counters(url), sent[0], time.perf_counter()
-            await asyncio.sleep(args.duration)
-            (a1, r1, h1), s1, t1 = await server_counters(url), sent[0], time.perf_counter()
-            cpu = {k: cpu_s(p) - c0[k] for k, p in pids.items()}
-            server_rss = rss_mb(proc.pid)
-            stop.set()
-            await asyncio.gather(*tasks, sampler, return_exceptions=True)
-            elapsed = t1 - t0
-            accepted_per_s = (a1 - a0) / elapsed
-            offered_per_s = (s1 - s0) / elapsed
-            base_rate, base_lat = await geoadd_baseline(redis, f"{ns}:geoadd",
-                                                        max(50_000, int(a1 - a0)))
+            await fleet.connect([url.replace("http://", "ws://")],
+                                [codec.issue(c, "delivery") for c in couriers])
+            yield Rig(url, proc.pid, redis, ns, fleet, args.sample, args.sample_every_ms)
         finally:
+            fleet.close()
             proc.terminate()
             await proc.wait()
             keys = [k async for k in redis.scan_iter(match=f"{ns}:*", count=5000)]
@@ -269,36 +476,85 @@ async def run(args: argparse.Namespace) -> None:
                 await redis.delete(*keys[i:i + 5000])
             await redis.aclose()
 
-    print(f"ingest: {args.devices} devices, target {args.rate} fixes/s, batch {args.batch}, "
-          f"{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up")
-    print(f"{'':34}{'fixes/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-    print(f"{'ours: WS → NATS → indexer → Redis':34}{accepted_per_s:10,.0f}"
-          f"{pct(latencies, 50):9.1f}{pct(latencies, 99):9.1f}")
-    print(f"{'baseline: pipelined GEOADD':34}{base_rate:10,.0f}"
-          f"{pct(base_lat, 50):9.1f}{pct(base_lat, 99):9.1f}   (per 1000-fix pipeline)")
-    print(f"ratio ours/GEOADD throughput: {accepted_per_s / base_rate:.2f}; sent by devices "
-          f"{offered_per_s:,.0f}/s (rejected {(r1 - r0) / elapsed:,.0f}/s); "
-          f"latency samples {len(latencies)} "
-          f"(mean {statistics.fmean(latencies) if latencies else math.nan:.1f} ms)")
-    print(f"server-side accept→index (histogram bucket): p50 {bucket_pct(h0, h1, 50)} ms, "
-          f"p99 {bucket_pct(h0, h1, 99)} ms")
-    print(f"core process RSS at the end: {server_rss:.0f} MiB")
-    # CPU per fix does not depend on how much of the shared machine we were given: it is
-    # the figure to compare between runs; 1e6 / (core µs per fix) bounds one core process.
-    fixes = max(1.0, a1 - a0)
-    print("CPU in the measured window (redis/nats are shared with other users: indicative):")
-    for k, v in cpu.items():
-        print(f"  {k:40} {v / elapsed * 100:5.0f}% of a core  {v / fixes * 1e6:7.1f} µs/fix")
-    print(f"machine load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
+
+async def run(args: argparse.Namespace) -> None:
+    async with rig(args) as r:
+        if args.knee:
+            print(f"ingest knee: {args.devices} devices, {args.batch} fix(es) per message, "
+                  f"steps of {args.duration:.0f} s after {args.warmup:.0f} s warm-up, "
+                  f"sustained = p99 send→indexed <= {args.p99_ms:.0f} ms and >= 95 % of the "
+                  f"offered rate sent and accepted", flush=True)
+            idle = await r.idle_cpu()
+            print(f"core idle with {args.devices} sockets open: {idle * 100:.1f}% of a core "
+                  "('above idle': CPU per message less that share)", flush=True)
+            print_step_header(args.batch)
+            knee, steps = await find_knee(
+                r, start=args.rate, batch=args.batch, warmup_s=args.warmup,
+                duration_s=args.duration, p99_limit_ms=args.p99_ms,
+                bisect_steps=args.bisect, max_rate=args.max_rate,
+                report=lambda s: print(step_row(s, args.p99_ms, idle), flush=True))
+        else:
+            await asyncio.sleep(args.warmup)
+            steps = [await r.step(args.rate, args.batch, 0.0, args.duration)]
+            knee = 0.0
+        n_base = max(50_000, int(max(s.accepted * s.elapsed_s for s in steps)))
+        base_rate, base_lat = await geoadd_baseline(r.redis, f"{r.ns}:geoadd", n_base)
+        server_rss = rss_mb(r.core_pid)
+
+    b = args.batch
+    if args.knee:
+        passed = [s for s in steps if s.sustained(args.p99_ms) and s.target == knee]
+        at = passed[-1] if passed else None
+        unit = "fixes/s" if b > 1 else "one-fix messages/s"
+        print(f"knee: {knee / b:,.0f} {unit} ({knee:,.0f} fixes/s)"
+              + (f", p99 {at.p99_ms:.0f} ms, core {at.us_per_message(at.core_cpu_s):.1f} "
+                 f"µs per message" if at else ""))
+        print(f"baseline: pipelined GEOADD {base_rate:,.0f} fixes/s "
+              f"(p50 {pct(base_lat, 50):.1f} ms per 1000-fix pipeline); "
+              f"knee/GEOADD {knee / base_rate:.2f}")
+        med = statistics.median(s.us_per_message(s.core_cpu_s) for s in steps)
+        marginal = statistics.median(s.us_per_message(s.core_cpu_s - idle * s.elapsed_s)
+                                     for s in steps)
+        print(f"core CPU per message, median over the steps: {med:.1f} µs, {marginal:.1f} µs "
+              f"above idle" + (f" (1e6 / that = {1e6 / marginal:,.0f} messages/s on one whole "
+                               "core)" if marginal > 0 else ""))
+    else:
+        s = steps[0]
+        print(f"ingest: {args.devices} devices, target {args.rate:,.0f} fixes/s, batch {b}, "
+              f"{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up")
+        print(f"{'':34}{'fixes/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"{'ours: WS → NATS → indexer → Redis':34}{s.accepted:10,.0f}"
+              f"{s.p50_ms:9.1f}{s.p99_ms:9.1f}")
+        print(f"{'baseline: pipelined GEOADD':34}{base_rate:10,.0f}"
+              f"{pct(base_lat, 50):9.1f}{pct(base_lat, 99):9.1f}   (per 1000-fix pipeline)")
+        print(f"ratio ours/GEOADD throughput: {s.accepted / base_rate:.2f}; sent by devices "
+              f"{s.sent:,.0f}/s (rejected {s.rejected:,.0f}/s); latency samples {s.samples}")
+        print(f"server-side accept→index (histogram bucket): p99 {s.server_p99} ms")
+        # CPU per fix does not depend on how much of the shared machine we were given: it
+        # is the figure to compare between runs; 1e6 / (core µs per fix) bounds one process.
+        fixes = max(1.0, s.accepted * s.elapsed_s)
+        print(f"core: {s.core_cpu_s / s.elapsed_s * 100:.0f}% of a core, "
+              f"{s.core_cpu_s / fixes * 1e6:.1f} µs/fix; load generator + sampler "
+              f"{s.gen_cpu_s / fixes * 1e6:.1f} µs/fix")
+    print(f"core process RSS at the end: {server_rss:.0f} MiB; device ERROR messages "
+          f"{r.fleet.errors}; machine load average {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--devices", type=int, default=2000)
-    p.add_argument("--rate", type=float, default=4000, help="total fixes per second")
+    p.add_argument("--rate", type=float, default=4000,
+                   help="total fixes per second (with --knee: the first step)")
     p.add_argument("--batch", type=int, default=1, help="fixes per device message")
-    p.add_argument("--duration", type=float, default=20)
-    p.add_argument("--warmup", type=float, default=5)
+    p.add_argument("--duration", type=float, default=20, help="measured seconds (per step)")
+    p.add_argument("--warmup", type=float, default=5, help="seconds before measuring (per step)")
+    p.add_argument("--knee", action="store_true",
+                   help="search the highest sustained rate: double from --rate, then bisect")
+    p.add_argument("--p99-ms", type=float, default=250.0,
+                   help="--knee: the send→indexed p99 a sustained step stays within")
+    p.add_argument("--bisect", type=int, default=3, help="--knee: bisection steps")
+    p.add_argument("--max-rate", type=float, default=1_000_000,
+                   help="--knee: stop doubling above this")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sample", type=int, default=100,
                    help="devices whose latency is sampled (all of them every round)")
@@ -308,7 +564,15 @@ def main() -> None:
                    help="road data for core (ROADS); devices in its middle")
     p.add_argument("--no-match", action="store_true",
                    help="with --roads: the fleet matcher off (ROADS_MATCH=false)")
-    asyncio.run(run(p.parse_args()))
+    args = p.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run(args))
+    else:
+        uvloop.run(run(args))
 
 
 if __name__ == "__main__":

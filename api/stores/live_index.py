@@ -22,10 +22,14 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from api.stores.lua import compose
 from api.stores.scripts import load_for
-from geo.cells import LIVE_RES, REGION_RES, cell_of, parent_of, region_of_cell
+from geo.cells import (
+    live_cell_and_region,
+    region_of_cell,
+)
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
 from geo.index_model import (
     cell_key,
@@ -224,8 +228,7 @@ class LiveIndex:
             return 0
         by_region: dict[str, tuple[list[str], list[Any]]] = {}
         for it in newest.values():
-            cell = cell_of(it.lat, it.lng, LIVE_RES)
-            region = parent_of(cell, REGION_RES)
+            cell, region = live_cell_and_region(it.lat, it.lng)
             group = by_region.get(region)
             if group is None:
                 group = by_region[region] = (
@@ -233,11 +236,7 @@ class LiveIndex:
             group[0].append(cell_key(cell, prefix=self.prefix))
             group[1].extend((it.member_id, pack_member(it.lat, it.lng, it.ts_ms), it.ts_ms,
                              cell))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await load_for(self._upsert, pipe)
-            for keys, argv in by_region.values():
-                await self._upsert(keys=keys, args=argv, client=pipe)
-            replies = await pipe.execute()
+        replies = await self._upsert_regions(list(by_region.values()))
         applied = 0
         entered: list[Any] = []
         for region, (n, entrants) in zip(by_region, replies, strict=True):
@@ -249,6 +248,26 @@ class LiveIndex:
             applied -= await self._move_out(
                 left, {entered[j]: entered[j + 1] for j in range(0, len(entered), 3)})
         return applied
+
+    async def _upsert_regions(self, groups: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One upsert script call per region, in one pipeline, by EVALSHA alone: the script
+        is loaded only when a server answers NOSCRIPT (a new, restarted or promoted node),
+        then the pipeline runs again (the newer-than guard makes a second run harmless).
+        redis-py would check (plain pipeline: SCRIPT EXISTS) or load (cluster pipeline:
+        SCRIPT LOAD to every primary) before every pipeline, one more round trip per batch
+        the indexer applies."""
+        script = self._upsert
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for keys, argv in groups:
+                    pipe.evalsha(script.sha, len(keys), *keys, *argv)
+                try:
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt:
+                        raise
+            await script.registered_client.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def _move_out(self, left: Sequence[bytes], entered: Mapping[bytes, str]) -> int:
         """Settle members that entered a region (`entered`: id -> region) while listed in

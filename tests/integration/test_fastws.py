@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 from typing import Any
 
@@ -172,3 +173,59 @@ async def test_a_failing_callback_closes_1011_and_the_app_sees_the_disconnect(
         await ws.send('{"n": 1}')
         assert await ws.recv() == '{"n": 1}'
 
+
+
+def _client_frame(first: int, payload: bytes, rng: random.Random) -> bytes:
+    """A masked client frame (RFC 6455 §5.2) with a random key, written by hand."""
+    mask = rng.randbytes(4)
+    n = len(payload)
+    if n < 126:
+        head = bytes((first, 0x80 | n))
+    elif n < 65536:
+        head = bytes((first, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_lane_reads_frames_however_tcp_cuts_them(echo: Any) -> None:
+    """The lane's own frame reader: messages written as one stream cut at odd places (one
+    byte, a few, thousands: headers and masks split too) arrive whole and in order; pings are
+    still answered; a fragmented message is reassembled (websockets reads from there on)."""
+    _, url = echo
+    rng = random.Random(7)
+    async with websockets.connect(url, max_size=2**20) as ws:
+        await ws.recv()
+        msgs = [json.dumps({"i": i, "pad": "é" * rng.choice((0, 1, 60, 200, 40_000))})
+                for i in range(60)]
+        blob = b"".join(_client_frame(0x81, m.encode(), rng) for m in msgs)
+        pos = 0
+        while pos < len(blob):
+            step = rng.choice((1, 2, 3, 7, 100, 5000))
+            ws.transport.write(blob[pos:pos + step])
+            pos += step
+            await asyncio.sleep(0)
+        for m in msgs:
+            assert await asyncio.wait_for(ws.recv(), 5) == m
+        await asyncio.wait_for(await ws.ping(), 5)
+        ws.transport.write(_client_frame(0x01, b'{"n": 1, ', rng)
+                           + _client_frame(0x80, b'"frag": true}', rng))
+        assert await asyncio.wait_for(ws.recv(), 5) == '{"n": 1, "frag": true}'
+        await ws.send('{"n": 2}')
+        assert await asyncio.wait_for(ws.recv(), 5) == '{"n": 2}'
+        assert await asyncio.wait_for(ws.recv(), 5) == '{"n": 2}'
+
+
+async def test_an_unmasked_client_frame_closes_1002(echo: Any) -> None:
+    """What the lane's reader does not take (here: a frame without a mask) goes to
+    websockets, which fails the connection as without the lane."""
+    _, url = echo
+    async with websockets.connect(url) as ws:
+        await ws.recv()
+        await ws.send('{"n": 1}')
+        assert await ws.recv() == '{"n": 1}'
+        ws.transport.write(b"\x81\x08" + b'{"n": 1}')
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1002

@@ -46,7 +46,16 @@ class _Envelope(msgspec.Struct, frozen=True):
     payload: msgspec.Raw = msgspec.field(default_factory=lambda: msgspec.Raw(b"null"))
 
 
+class _Location(msgspec.Struct, frozen=True):
+    """A well-formed one-fix message, decoded in one pass (the common case)."""
+
+    type: str
+    payload: Fix
+
+
 _envelope = msgspec.json.Decoder(_Envelope)
+_location = msgspec.json.Decoder(_Location)
+_LOCATION = _Envelope(type="LOCATION")
 _PONG = encode(Pong())
 
 
@@ -79,6 +88,13 @@ class CourierLink:
 
     def _parse(self, raw: str | bytes) -> tuple[_Envelope | None, Any]:
         """(envelope, its fixes) of a fix message, or (None, the replies) of any other."""
+        try:  # one decode for a good LOCATION; anything else is read in two steps below
+            one = _location.decode(raw)
+        except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+            pass
+        else:
+            if one.type == "LOCATION":
+                return _LOCATION, [one.payload]
         try:
             env = _envelope.decode(raw)
         except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply
@@ -188,7 +204,8 @@ async def _receive_fast(socket: WebSocket[Any, Any, Any], lane: FastLane, link: 
         if not waiting:
             replies = link.handle_now(raw)
             if replies is not None:
-                reply(replies)
+                if replies:
+                    reply(replies)
                 return
         waiting.append(raw)
         wake.set()

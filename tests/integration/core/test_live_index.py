@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from api.stores.live_index import LiveIndex, Located, Position
+from api.stores.lua import compose
 from geo.cells import region_of
 from geo.index_model import where_key as index_where_key
 from geo.nearby import nearby_bruteforce
@@ -79,6 +80,24 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert got == []
     assert await index.position("c1") is not None
     assert await cell_rows(index) == 0
+
+
+async def test_upsert_loads_its_script_when_the_server_does_not_have_it(
+    index: LiveIndex, run_id: str,
+) -> None:
+    """Upserts call the script by EVALSHA alone; a server that answers NOSCRIPT (new,
+    restarted, promoted) gets it loaded and the fixes are filed all the same. Here the
+    script's text is made unique, so no server has seen it yet."""
+    unique = f"{compose('api.stores.lua', 'upsert')}\n-- {run_id} {uuid.uuid4().hex}\n"
+    index._upsert = index.redis.register_script(unique)
+    assert not (await index.redis.script_exists(index._upsert.sha))[0]
+    assert await index.upsert([Located("c1", 12.97, 77.59, NOW_MS),
+                               Located("c2", 52.52, 13.40, NOW_MS)]) == 2
+    assert (await index.redis.script_exists(index._upsert.sha))[0]
+    assert await index.upsert([Located("c1", 12.98, 77.60, NOW_MS + 1)]) == 1
+    got = await index.positions(["c1", "c2"])
+    assert [(p.lat, p.ts_ms) for p in got if p is not None] == [(12.98, NOW_MS + 1),
+                                                              (52.52, NOW_MS)]
 
 
 async def test_a_courier_crossing_a_region_border_is_filed_once(index: LiveIndex) -> None:

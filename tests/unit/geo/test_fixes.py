@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from geo.distance import haversine_m
@@ -180,6 +180,21 @@ def test_implausible_jump_boundary() -> None:
     assert validate_fix(at_limit, last, NOW_MS) is None
     assert validate_fix(too_fast, last, NOW_MS) == R.IMPLAUSIBLE_JUMP
     assert validate_fix(too_fast, last, NOW_MS, max_speed_mps=80.0) is None
+
+
+@given(lat=st.floats(-89.9, 89.9), lng=st.floats(-179.9, 179.9),
+       dlat=st.floats(-0.02, 0.02), dlng=st.floats(-0.02, 0.02),
+       dt_ms=st.integers(1, 60_000))
+def test_jump_verdict_equals_the_haversine_rule(lat: float, lng: float, dlat: float,
+                                                dlng: float, dt_ms: int) -> None:
+    """Validation skips the haversine when a cheap upper bound of the distance is clearly
+    within the limit; the verdict is still exactly the haversine rule's, at any latitude."""
+    last = LastFix(lat=lat, lng=lng, ts_ms=NOW_MS - 60_000)
+    new_lat, new_lng = lat + dlat, lng + dlng
+    assume((new_lat, new_lng) != (0.0, 0.0))  # null island has its own reason
+    got = validate_fix(fix(lat=new_lat, lng=new_lng, ts=last.ts_ms + dt_ms), last, NOW_MS)
+    too_fast = haversine_m(lat, lng, new_lat, new_lng) * 1000 > 70.0 * dt_ms
+    assert got == (R.IMPLAUSIBLE_JUMP if too_fast else None)
 
 
 def test_jump_across_the_antimeridian_is_measured_the_short_way() -> None:
