@@ -7,7 +7,7 @@ JetStream (`api.local_cluster`, streams with 3 replicas) and PostgreSQL (``DATAB
 an embedded one), then for each process count N:
 
 - **Ingest**: N real core processes (`homechef serve core`, ``REDIS_CLUSTER=true``, a fresh
-  namespace), the devices of `bench.ingest` spread over them round-robin (one fix per
+  namespace), the device fleet of `bench.ingest` (`Fleet`) spread over them round-robin (one fix per
   message, as a phone sends), the same offered rate for every N. Prints fixes accepted per
   second (the sum of the processes' counters), the server's accept→index p99 (histogram
   bucket, merged), and the CPU µs per accepted fix of each core process and of the
@@ -32,7 +32,6 @@ import asyncio
 import json
 import math
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from api.runtime import EmbeddedStores, free_port
 from api.settings import Settings, StoreSettings
 from api.stores.live_index import LiveIndex
 from bench.dispatch_round import city, drop_namespace, load_city
-from bench.ingest import SECRET, bucket_pct, cpu_s, device, rss_mb, server_counters
+from bench.ingest import SECRET, Fleet, bucket_pct, cpu_s, rss_mb, server_counters
 from streams.catalog import Names
 
 ROOT = Path(__file__).parents[1]
@@ -118,31 +117,28 @@ async def ingest_step(args: argparse.Namespace, urls: ClusterUrls, database_url:
                          for k, p in store_pids.items()}
     codec = TokenCodec(SECRET, ttl_s=3600)
     stop = asyncio.Event()
-    sent, connected = [0], [0]
-    rng = random.Random(args.seed)
-    interval_s = args.devices / args.rate
-    tasks = [asyncio.create_task(device(
-        cores[i % n][1].replace("http://", "ws://"), f"dev{i:05d}",
-        codec.issue(f"dev{i:05d}", "delivery"), interval_s, 1, stop, sent,
-        random.Random(rng.random()), 12.97, 77.59, connected)) for i in range(args.devices)]
+    couriers = [f"dev{i:05d}" for i in range(args.devices)]
+    fleet = Fleet(couriers, 12.97, 77.59, 0.1, args.seed)
+    driver: asyncio.Task[None] | None = None
     try:
-        for _ in range(1200):
-            if connected[0] >= args.devices:
-                break
-            await asyncio.sleep(0.1)
+        await fleet.connect([u.replace("http://", "ws://") for _, u in cores],
+                            [codec.issue(c, "delivery") for c in couriers])
+        driver = asyncio.create_task(fleet.drive(args.rate, 1, stop))
         await asyncio.sleep(args.warmup)
         pids = {f"core {i + 1}": p.pid for i, (p, _) in enumerate(cores)} | store_pids
         before = [await server_counters(u) for _, u in cores]
         c0 = {k: cpu_s(p) for k, p in pids.items()}
-        s0, t0 = sent[0], time.perf_counter()
+        s0, t0 = fleet.sent, time.perf_counter()
         await asyncio.sleep(args.duration)
         after = [await server_counters(u) for _, u in cores]
         cpu = {k: cpu_s(p) - c0[k] for k, p in pids.items()}
-        elapsed, offered = time.perf_counter() - t0, sent[0] - s0
+        elapsed, offered = time.perf_counter() - t0, fleet.sent - s0
         rss = [rss_mb(p.pid) for p, _ in cores]
     finally:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if driver is not None:
+            await asyncio.gather(driver, return_exceptions=True)
+        fleet.close()
         for proc, _ in cores:
             proc.terminate()
             await proc.wait()
