@@ -18,9 +18,9 @@ Where the time to the door goes (the `floor` lines):
   moment its food was ready (what any change to *when* couriers reach kitchens could win
   at most).
 
-``--ready-oracle`` also runs each policy on the same day with every kitchen's declared ready
-time equal to its real one (named ``<policy>@oracle``): what perfect prep-time prediction,
-which nobody has, would give.
+``--ready-oracle P,...`` also runs the named policies on the same day with every kitchen's
+declared ready time equal to its real one (named ``<policy>@oracle``): what perfect
+prep-time prediction, which nobody has, would give.
 """
 
 from __future__ import annotations
@@ -113,12 +113,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3,4")
     parser.add_argument("--policies", default="optimal",
                         help="compared with greedy, comma-separated (lab.policies)")
-    parser.add_argument("--ready-oracle", action="store_true",
-                        help="also run each policy knowing every real ready time")
+    parser.add_argument("--ready-oracle", default="",
+                        help="policies to run again knowing every real ready time, "
+                             "comma-separated")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     named = [BASELINE, *(p for p in args.policies.split(",") if p != BASELINE)]
-    policies = named + ([f"{p}@oracle" for p in named] if args.ready_oracle else [])
+    policies = named + [f"{p}@oracle" for p in args.ready_oracle.split(",") if p]
     results: dict[str, list[LabKpis]] = {p: [] for p in policies}
     no_lag: dict[str, list[float | None]] = {p: [] for p in policies}
     walls: dict[str, list[float]] = {p: [] for p in policies}
