@@ -787,6 +787,58 @@ def lab(day_name: str, scenario_path: str | None, replay_path: str | None, seed:
         click.echo(f"plot written to {plot_path}")
 
 
+@main.command("lab-record")
+@click.option("--since", required=True, help="First instant, ISO 8601 (UTC if no offset).")
+@click.option("--until", required=True, help="End of the window, ISO 8601 (excluded).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the recorded day (JSON), for homechef lab --replay.")
+def lab_record(since: str, until: str, out_path: str) -> None:
+    """Export the dispatch history in PostgreSQL (DATABASE_URL, this deployment's
+    HOMECHEF_NAMESPACE) between two instants as a recorded day (docs/lab.md)."""
+    from datetime import UTC, datetime
+
+    import asyncpg
+
+    from api.lab_record import record_from_history
+    from dispatch.promise import epoch_ms
+    from geo.travel import HaversineTravelModel
+
+    def instant(text: str, name: str) -> int:
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            raise click.BadParameter("an ISO 8601 instant", param_hint=name) from None
+        return epoch_ms(at if at.tzinfo else at.replace(tzinfo=UTC))
+
+    since_ms, until_ms = instant(since, "--since"), instant(until, "--until")
+    if until_ms <= since_ms:
+        raise click.BadParameter("after --since", param_hint="--until")
+    settings = _settings()
+    if not settings.stores.database_url:
+        raise click.ClickException("DATABASE_URL is not set")
+    dsn = settings.stores.database_url
+
+    async def read() -> object:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await record_from_history(
+                conn, namespace=settings.server.namespace, since_ms=since_ms,
+                until_ms=until_ms, model=HaversineTravelModel())
+        finally:
+            await conn.close()
+
+    try:
+        day = asyncio.run(read())
+    except ValueError as exc:  # no order or no courier in the window
+        raise click.ClickException(f"no day to record: {exc}") from None
+    Path(out_path).write_bytes(msgspec.json.encode(day) + b"\n")
+    from lab.replay import RecordedDay
+
+    assert isinstance(day, RecordedDay)
+    click.echo(f"{len(day.orders)} orders and {len(day.couriers)} courier spans written to "
+               f"{out_path}; replay with homechef lab --replay {out_path}")
+
+
 class LabReport(msgspec.Struct, frozen=True, kw_only=True):
     table: str
     document: object

@@ -8,18 +8,25 @@ courier's time online, vehicle and first position. `replay_day` turns it into th
 day, from `RecordedDay.couriers_model` and the seed: think times, offer answers (each
 courier's `accept_prob`), leg noise; couriers ride at the travel model's pace.
 
-Pure: JSON in (`load_recorded`), a `Day` out.
+A production day becomes a record from its history in PostgreSQL (`api.lab_record`): the
+rows it reads are turned into couriers here (`couriers_from_history`).
+
+Pure: JSON or history rows in, a `Day` out.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable, Sequence
+
 import msgspec
 
+from geo.travel import TravelModel, Vehicle
 from lab.city import Day, LabCourier, LabOrder
 from lab.scenario import Couriers, Scenario, Shift
 
-__all__ = ["RecordedCourier", "RecordedDay", "RecordedOrder", "load_recorded", "record_day",
-           "replay_day"]
+__all__ = ["Delivery", "RecordedCourier", "RecordedDay", "RecordedOrder", "StatusRow",
+           "couriers_from_history", "load_recorded", "record_day", "replay_day"]
 
 _H_MS = 3_600_000
 
@@ -139,3 +146,98 @@ def record_day(day: Day) -> RecordedDay:
                                   online_ms=c.shift_start_ms, offline_ms=c.shift_end_ms,
                                   accept_prob=c.accept_prob, pace=c.pace)
                   for c in day.couriers])
+
+
+class StatusRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A courier going online or offline (core's courier history, migration 0109)."""
+
+    courier_id: str
+    online: bool
+    at_ms: int
+    at: tuple[float, float] | None = None
+    """Its last fix when it went online (None: not known)."""
+    vehicle: str | None = None
+
+
+class Delivery(msgspec.Struct, frozen=True, kw_only=True):
+    """One assignment that was delivered (core's dispatch_assignments)."""
+
+    courier_id: str
+    pickup: tuple[float, float]
+    dropoff: tuple[float, float]
+    assigned_ms: int
+    picked_up_ms: int
+    delivered_ms: int
+
+
+def couriers_from_history(
+        rows: Iterable[StatusRow], *, until_ms: int, model: TravelModel,
+        deliveries: Sequence[Delivery] = (), declines: dict[str, int] | None = None,
+        vehicles: dict[str, str] | None = None) -> list[RecordedCourier]:
+    """The recorded couriers of a day from the history, read in time order per courier.
+
+    Each online span is one courier: it starts at an ``online`` row (a repeat while online is
+    a client's retry or check-in, skipped) and ends at the next ``offline`` row, or at
+    `until_ms`. A second span of the same courier is named ``<id>~2``. Its start is the fix
+    of the ``online`` row, else the kitchen of its first delivery, else the middle of the
+    kitchens. Its acceptance rate is accepted ÷ (accepted + `declines`), 0.9 with no offers
+    answered. Its pace is the median of (delivered − picked up) ÷ the model's ride over its
+    deliveries made alone (no other order held meanwhile); without one, the median of the
+    others' (1.0 when no courier has one)."""
+    deliveries = sorted(deliveries, key=lambda d: d.picked_up_ms)
+    by_courier: dict[str, list[Delivery]] = {}
+    for d in deliveries:
+        by_courier.setdefault(d.courier_id, []).append(d)
+    kitchens = [d.pickup for d in deliveries]
+    middle = ((statistics.fmean(p[0] for p in kitchens), statistics.fmean(p[1] for p in kitchens))
+              if kitchens else (0.0, 0.0))
+    declines = declines or {}
+    vehicles = vehicles or {}
+    spans: dict[str, list[list[StatusRow | int]]] = {}
+    for r in sorted(rows, key=lambda r: (r.courier_id, r.at_ms)):
+        open_spans = spans.get(r.courier_id, [])
+        is_open = bool(open_spans) and len(open_spans[-1]) == 1
+        if r.online and not is_open and r.at_ms < until_ms:
+            spans.setdefault(r.courier_id, []).append([r])
+        elif not r.online and is_open:
+            open_spans[-1].append(min(r.at_ms, until_ms))
+    vehicle_of = {}
+    for cid, found in spans.items():
+        first = found[0][0]
+        assert isinstance(first, StatusRow)
+        vehicle_of[cid] = first.vehicle or vehicles.get(cid) or "bike"
+    paces = {cid: _pace(by_courier.get(cid, []), model, vehicle_of[cid]) for cid in vehicle_of}
+    measured = [p for p in paces.values() if p is not None]
+    fleet_pace = statistics.median(measured) if measured else 1.0
+    out = []
+    for cid, found in spans.items():
+        mine = by_courier.get(cid, [])
+        accepted = len(mine)
+        answered = accepted + declines.get(cid, 0)
+        for n, span in enumerate(found, start=1):
+            first = span[0]
+            assert isinstance(first, StatusRow)
+            end = span[1] if len(span) == 2 else until_ms
+            assert isinstance(end, int)
+            if end <= first.at_ms:
+                continue  # offline again before the window (or at its first instant)
+            vehicle = vehicle_of[cid]
+            start = first.at or next((d.pickup for d in mine if d.assigned_ms >= first.at_ms),
+                                     middle)
+            out.append(RecordedCourier(
+                courier_id=cid if n == 1 else f"{cid}~{n}", vehicle=vehicle, start=start,
+                online_ms=first.at_ms, offline_ms=max(first.at_ms, end),
+                accept_prob=accepted / answered if answered else 0.9,
+                pace=paces[cid] or fleet_pace))
+    return out
+
+
+def _pace(mine: list[Delivery], model: TravelModel, vehicle: str) -> float | None:
+    ratios = []
+    for i, d in enumerate(mine):
+        alone = all(o.delivered_ms <= d.assigned_ms or o.assigned_ms >= d.delivered_ms
+                    for j, o in enumerate(mine) if j != i)
+        ride_s = model.travel_s(*d.pickup, *d.dropoff, Vehicle(vehicle))
+        if alone and ride_s > 0 and d.delivered_ms > d.picked_up_ms:
+            ratios.append((d.delivered_ms - d.picked_up_ms) / 1000.0 / ride_s)
+    return statistics.median(ratios) if ratios else None

@@ -25,13 +25,22 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+# One statement: the last availability and the history row (online spans for a recorded
+# day, api/lab_record.py) are written together. A client's retry adds a second row of the
+# same state, which a span reader skips.
 _SAVE_AVAILABILITY = """
-INSERT INTO courier_availability (namespace, courier_id, online, vehicle, updated_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (namespace, courier_id) DO UPDATE SET
-    online = EXCLUDED.online,
-    vehicle = COALESCE(EXCLUDED.vehicle, courier_availability.vehicle),
-    updated_at = EXCLUDED.updated_at
+WITH saved AS (
+    INSERT INTO courier_availability (namespace, courier_id, online, vehicle, updated_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (namespace, courier_id) DO UPDATE SET
+        online = EXCLUDED.online,
+        vehicle = COALESCE(EXCLUDED.vehicle, courier_availability.vehicle),
+        updated_at = EXCLUDED.updated_at
+    RETURNING vehicle
+)
+INSERT INTO courier_status_history (courier_id, status, at, lat, lng, vehicle)
+SELECT $2, CASE WHEN $3 THEN 'online' ELSE 'offline' END, $5, $6, $7, saved.vehicle
+FROM saved
 """
 _SAVE_DECLINE = """
 INSERT INTO dispatch_declines (namespace, order_id, courier_id, declined_at)
@@ -47,10 +56,12 @@ class DispatchRecords:
         self.namespace = namespace
 
     async def save_availability(self, courier_id: str, *, online: bool, vehicle: str | None,
-                                at_ms: int) -> None:
-        """The courier's availability now; a vehicle not given keeps the one on file."""
+                                at_ms: int, at: tuple[float, float] | None = None) -> None:
+        """The courier's availability now; a vehicle not given keeps the one on file. The
+        courier history gets an ``online`` or ``offline`` row, with `at` (its last fix)."""
+        lat, lng = at if at is not None else (None, None)
         await self.db.execute(_SAVE_AVAILABILITY, self.namespace, courier_id, online, vehicle,
-                              _at(at_ms))
+                              _at(at_ms), lat, lng)
 
     async def save_decline(self, order_id: str, courier_id: str, at_ms: int) -> None:
         await self.db.execute(_SAVE_DECLINE, self.namespace, order_id, courier_id, _at(at_ms))

@@ -630,8 +630,10 @@ class Dispatcher:
         if self.records is not None:
             # Recorded once it took effect (a refused offline changes nothing); a failure is
             # a 503 and the client's retry, idempotent, records it.
-            await self.records.save_availability(courier_id, online=data.online,
-                                                 vehicle=data.vehicle or None, at_ms=now_ms)
+            fix = await self.couriers.position(courier_id) if data.online else None
+            await self.records.save_availability(
+                courier_id, online=data.online, vehicle=data.vehicle or None, at_ms=now_ms,
+                at=(fix.lat, fix.lng) if fix is not None else None)
         courier = await self.store.courier(courier_id)
         return CourierStatus(courier_id=courier_id, state=courier.state.value,
                              vehicle=courier.vehicle.value if courier.vehicle else None)

@@ -137,3 +137,17 @@ def test_a_saved_day_replays_with_the_same_kpis(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["lab", "--replay", str(tmp_path / "bad.json")])
     assert bad.exit_code == 1
     assert "bad recorded day" in bad.output
+
+
+def test_lab_record_refuses_a_bad_window(tmp_path: Path) -> None:
+    """`homechef lab-record` names the bad option before it reads any database."""
+    out = str(tmp_path / "day.json")
+    bad = CliRunner().invoke(main, ["lab-record", "--since", "yesterday", "--until",
+                                    "2026-09-07T22:00", "--out", out])
+    assert bad.exit_code == 2
+    assert "--since" in bad.output
+    backwards = CliRunner().invoke(main, ["lab-record", "--since", "2026-09-07T22:00",
+                                          "--until", "2026-09-07T16:00Z", "--out", out])
+    assert backwards.exit_code == 2
+    assert "--until" in backwards.output
+    assert not Path(out).exists()
