@@ -3,6 +3,7 @@
     python -m bench.routing --budget 10 --set li_lim_100          # solver table
     python -m bench.routing --budget 10 --set li_lim_200 --instances 'LC1_2_3,LR2_2_2'
     python -m bench.routing --budget 10 --generated 500           # 500 orders, for scale
+    python -m bench.routing --warm --set li_lim_200 --instances 'LR1_2_6' --trials 5
     python -m bench.routing --insertion --trials 1000             # insertion p50/p99
 
 `--set li_lim_200` runs the 60 200-customer instances (the solver's large-instance path,
@@ -44,6 +45,7 @@ from routing.lilim import read_lilim
 from routing.model import Pair, Plan, Problem, Task, Vehicle, make_plan
 from routing.solver import DEFAULT_CONFIG, solve
 from routing.vroom_plan import vroom_routes
+from routing.warm import replan
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "li_lim"
 
@@ -76,6 +78,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     # ours: any other SolverConfig field, as (name, value) pairs (--config name=value)
     overrides: tuple[tuple[str, str], ...] = ()
     exploration_level: int = 5  # vroom
+    vroom_untimed: bool = False  # vroom: no timeout (deterministic, load-independent)
 
 
 class _Clock:
@@ -190,7 +193,10 @@ def run_vroom(job: Job) -> Outcome:
     problem = load_problem(job.path)
     clock = _Clock()
     # The same integer model and lexicographic objective as ours (routing.vroom_plan).
-    routes = vroom_routes(problem, job.budget_s, exploration_level=job.exploration_level)
+    routes = vroom_routes(
+        problem, None if job.vroom_untimed else job.budget_s,
+        exploration_level=job.exploration_level,
+    )
     if routes is None:
         return _failed(problem, "vroom", clock, "tasks unassigned")
     return _checked(problem, make_plan(problem, routes), "vroom", clock)
@@ -248,6 +254,48 @@ def bench_generated(args: argparse.Namespace) -> None:
               f"{o.seconds:6.1f} {o.cpu_s:6.1f}  {o.note}", flush=True)
 
 
+def bench_warm(args: argparse.Namespace) -> None:
+    """Warm starts (`routing.warm.replan`): per instance, a plan solved without its last
+    order (`--budget`), then that order added, and each of its first `--trials` orders
+    cancelled, each re-planned from the plan in `--warm-budget` seconds."""
+    data = Path(args.data)
+    patterns = [g.strip() for g in args.instances.split(",") if g.strip()]
+    paths = sorted(p for p in (data / args.set).glob("*.txt")
+                   if any(fnmatch.fnmatch(p.stem, g) for g in patterns))
+    print(f"# warm starts: {args.set} {len(paths)} instances, plan budget {args.budget} s, "
+          f"re-plan budget {args.warm_budget} s")
+    print(f"{'instance':10} {'change':10} {'veh':>4} {'dist':>9} -> {'veh':>4} {'dist':>9} "
+          f"{'wall':>6} {'cpu':>6}")
+    walls: list[float] = []
+    for path in paths:
+        full = read_lilim(path).problem
+
+        def without(problem: Problem, pair: Pair) -> Problem:
+            gone = {pair.pickup_id, pair.delivery_id}
+            return msgspec.structs.replace(
+                problem, tasks=tuple(t for t in problem.tasks if t.id not in gone),
+                pairs=tuple(q for q in problem.pairs if q != pair),
+            )
+
+        before = without(full, full.pairs[-1])
+        plan = solve(before, args.budget, args.seed)
+        routes = [(r.vehicle_id, list(r.task_ids)) for r in plan.routes]
+        changes = [("new order", full)] + [
+            (f"cancel {q.pickup_id}", without(before, q)) for q in before.pairs[: args.trials]
+        ]
+        for label, problem in changes:
+            clock = _Clock()
+            out = replan(problem, routes, args.warm_budget, args.seed)
+            wall, cpu = clock.wall_s(), clock.cpu_s()
+            walls.append(wall)
+            bad = " INFEASIBLE" if check_plan(problem, out) else ""
+            print(f"{full.name:10} {label:10} {plan.vehicles_used:4} {plan.dist:9.1f} -> "
+                  f"{out.vehicles_used:4} {out.dist:9.1f} {wall:6.3f} {cpu:6.3f}{bad}",
+                  flush=True)
+    print(f"re-plans: {len(walls)}; wall median {statistics.median(walls):.3f} s, "
+          f"max {max(walls):.3f} s")
+
+
 def bench_solver(args: argparse.Namespace) -> None:
     data = Path(args.data)
     bks: dict[str, dict[str, Any]] = json.loads((data / "BKS.json").read_text())
@@ -280,6 +328,7 @@ def bench_solver(args: argparse.Namespace) -> None:
                 path=str(p),
                 budget_s=args.budget,
                 exploration_level=args.vroom_exploration,
+                vroom_untimed=args.vroom_untimed,
             )
             for p in paths
         ]
@@ -619,10 +668,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")
     parser.add_argument("--vroom-exploration", type=int, default=5, help="VROOM level 0..5")
     parser.add_argument(
+        "--vroom-untimed", action="store_true",
+        help="VROOM without a timeout (with --solution-limit: both independent of load)",
+    )
+    parser.add_argument(
         "--generated", type=int, default=0, metavar="PAIRS",
         help="solve one generated Li & Lim-like instance of PAIRS orders instead (for scale)",
     )
     parser.add_argument("--generated-seed", type=int, default=0, help="its generator seed")
+    parser.add_argument(
+        "--warm", action="store_true",
+        help="time warm starts (routing.warm) after one new order / one cancellation instead",
+    )
+    parser.add_argument("--warm-budget", type=float, default=0.5, help="re-plan budget, s")
     parser.add_argument("--insertion", action="store_true", help="benchmark insertion instead")
     parser.add_argument("--trials", type=int, default=1000, help="insertion trials")
     parser.add_argument("--stops", type=int, default=10, help="stops per route (insertion)")
@@ -630,6 +688,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.insertion:
         bench_insertion(args)
+    elif args.warm:
+        bench_warm(args)
     elif args.generated:
         bench_generated(args)
     else:

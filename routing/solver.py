@@ -47,7 +47,7 @@ from routing.decompose import SolvePart, improve_by_parts
 from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
-from routing.vroom_plan import exploration_for, plain, vroom_routes
+from routing.vroom_plan import exploration_for, plain, vroom_from, vroom_routes
 
 __all__ = [
     "InfeasibleProblemError",
@@ -166,7 +166,10 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # `routing.vroom_plan.exploration_for`) or "ils" (OR-Tools' first solution and ILS).
     # ADR 0037.
     large_start: str = "vroom"
-    vroom_share: float = 0.8
+    vroom_share: float = 0.5
+    # Route elimination from VROOM's plan runs until this share of the budget is left for
+    # improvement by parts.
+    vroom_parts_share: float = 0.15
     vroom_exploration: int = 5
     vroom_threads: int = 2
 
@@ -368,7 +371,78 @@ def _solve_large_from_vroom(
         return None
     routes = [r for r in routes if r[1]]
     report("search", routes)
-    return _reduce_and_improve(problem, routes, config, seed, budget, search_end, report)
+    reduce_end = search_end - budget.search_s * config.vroom_parts_share
+    routes = _vroom_reduce(problem, routes, config, seed, reduce_end, budget.limit)
+    report("fleet reduction", routes)
+    max_parts = None if budget.limit is None else max(1, budget.limit // config.part_solutions)
+    routes = improve_by_parts(
+        problem, routes, part_solver(config, seed, search_end), search_end, seed,
+        part_tasks=config.part_tasks, max_parts=max_parts,
+    )
+    report("polish", routes)
+    return routes
+
+
+def _vroom_reduce(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    end_s: float,
+    solution_limit: int | None,
+) -> Routes:
+    """`routes` (complete, feasible) with as many routes eliminated as fit before `end_s`.
+
+    Each attempt drops a route (fewest tasks first, `ejection_candidates` of them in turn)
+    and runs VROOM's local search from the other routes (`vroom_from`): it places most of
+    the dropped orders and keeps the plan tight; the ejection pool (`routing.reduce`)
+    places the rest. A success is polished by VROOM's local search once more. Every plan
+    kept is complete and passes `check_plan`.
+    """
+    lower = vehicle_lower_bound(problem)
+    steps = config.ejection_steps if solution_limit is not None else 1 << 30
+    current = routes
+    attempt = 0
+
+    def seconds(until: float) -> float | None:  # no VROOM timeout in reproducible mode
+        return None if solution_limit is not None else max(0.001, until - time.monotonic())
+
+    def good(found: Routes | None) -> bool:
+        return (
+            found is not None
+            and not _dropped(problem, found)
+            and not check_plan(problem, make_plan(problem, found))
+        )
+
+    while _used(current) > lower:
+        candidates = _removal_candidates(problem, current)[: config.ejection_candidates]
+        found: Routes | None = None
+        for i, dropped in enumerate(candidates):
+            now = time.monotonic()
+            if now >= end_s:
+                return current
+            deadline = now + (end_s - now) / (len(candidates) - i)
+            rest = [r for r in current if r[0] != dropped]
+            tight = vroom_from(problem, rest, seconds(deadline), threads=config.vroom_threads)
+            if tight is not None:
+                placed = {v for v, _ in tight}
+                tight = [r for r in tight] + [(v, []) for v, _ in rest if v not in placed]
+                found = tight if good(tight) else reinsert_orders(
+                    problem, tight, deadline, seed + attempt, max_steps=steps
+                )
+            attempt += 1
+            if good(found):
+                break
+            found = None
+        if found is None:
+            return current
+        current = [r for r in found if r[1]]
+        polished = vroom_from(problem, current, seconds(end_s), threads=config.vroom_threads)
+        if good(polished) and polished is not None and _rank(problem, polished) < _rank(
+            problem, current
+        ):
+            current = [r for r in polished if r[1]]
+    return current
 
 
 def _reduce_and_improve(

@@ -18,7 +18,7 @@ import vroom
 
 from routing.model import Problem
 
-__all__ = ["exploration_for", "plain", "vroom_routes"]
+__all__ = ["exploration_for", "plain", "vroom_from", "vroom_routes"]
 
 Routes = list[tuple[int, list[int]]]
 
@@ -63,12 +63,47 @@ def vroom_routes(
     `time_limit_s` None: no timeout (VROOM is then deterministic for its input and level)."""
     if not plain(problem) or not problem.tasks:
         return None
+    routes = _solve(problem, [(v.id, []) for v in problem.vehicles], time_limit_s,
+                    exploration_level, threads)
+    if sum(len(ids) for _, ids in routes) < len(problem.tasks):
+        return None
+    return routes
+
+
+def vroom_from(
+    problem: Problem,
+    routes: Routes,
+    time_limit_s: float | None,
+    *,
+    exploration_level: int = 5,
+    threads: int = 1,
+) -> Routes | None:
+    """VROOM's local search started from `routes` (its initial solution), on their vehicles
+    only; tasks no route holds are VROOM's to place. The answer may leave some out (callers
+    check). Far cheaper than `vroom_routes` (no construction heuristics): 0.03-2 CPU s at
+    200 tasks. None if the problem is not `plain`."""
+    if not plain(problem):
+        return None
+    return _solve(problem, routes, time_limit_s, exploration_level, threads)
+
+
+def _solve(
+    problem: Problem, routes: Routes, time_limit_s: float | None, level: int, threads: int
+) -> Routes:
     inp = vroom.Input()
     travel = problem.travel_s
     inp.set_durations_matrix("car", travel)
     inp.set_costs_matrix("car", travel)
     fixed = int(travel.max()) * (len(problem.tasks) + 2 * len(problem.vehicles)) + 1
-    for v in problem.vehicles:
+    tasks = problem.task_by_id()
+    vehicles = problem.vehicle_by_id()
+    for vehicle_id, ids in routes:
+        v = vehicles[vehicle_id]
+        steps = [
+            vroom.VehicleStep("pickup" if tasks[i].demand > 0 else "delivery", i) for i in ids
+        ]
+        if steps:
+            steps = [vroom.VehicleStep("start"), *steps, vroom.VehicleStep("end")]
         inp.add_vehicle(
             vroom.Vehicle(
                 v.id,
@@ -77,9 +112,9 @@ def vroom_routes(
                 capacity=vroom.Amount([v.capacity]),
                 time_window=vroom.TimeWindow(v.shift_start_s, v.shift_end_s),
                 costs=vroom.VehicleCosts(fixed=fixed),
+                steps=steps,
             )
         )
-    tasks = problem.task_by_id()
     for pair in problem.pairs:
         pick, drop = (
             vroom.ShipmentStep(
@@ -92,14 +127,11 @@ def vroom_routes(
         )
         inp.add_shipment(pick, drop, amount=vroom.Amount([tasks[pair.pickup_id].demand]))
     solution = inp.solve(
-        exploration_level=exploration_level,
+        exploration_level=level,
         nb_threads=threads,
         timeout=None if time_limit_s is None else timedelta(seconds=max(0.001, time_limit_s)),
     )
-    result = solution.to_dict()
-    if result.get("unassigned"):
-        return None
     return [
         (r["vehicle"], [s["id"] for s in r["steps"] if s["type"] in ("pickup", "delivery")])
-        for r in result["routes"]
+        for r in solution.to_dict()["routes"]
     ]

@@ -3,9 +3,10 @@
 The dispatcher's "re-optimise routes in progress": one new order or one cancellation should
 not cost a full `solve` (seconds, and a plan that may look nothing like the one couriers are
 following). `replan` keeps the current routes, takes the cancelled tasks out, puts the new
-orders in with the ejection pool (`routing.reduce`, exact routes, every step feasible) and
-then improves only the parts of the plan around the routes that changed
-(`routing.decompose`, `focus`), until its budget ends. A fraction of a second at 200 stops.
+orders in with the ejection pool (`routing.reduce`, exact routes, every step feasible), runs
+VROOM's local search from the result (`routing.vroom_plan.vroom_from`, plain problems), then
+improves only the parts of the plan around the routes that changed (`routing.decompose`,
+`focus`), until its budget ends. A fraction of a second at 200 stops.
 
 Pure and deterministic for a seed, as `solve` (the clock only decides how many parts are
 tried).
@@ -22,6 +23,7 @@ from routing.feasibility import ViolationKind, check_plan
 from routing.model import Plan, Problem, make_plan
 from routing.reduce import reinsert_orders
 from routing.solver import DEFAULT_CONFIG, NoSolutionError, SolverConfig, part_solver
+from routing.vroom_plan import plain, vroom_from
 
 __all__ = ["replan"]
 
@@ -86,9 +88,24 @@ def replan(
             raise NoSolutionError("the new orders fit neither the routes nor an idle vehicle")
         current = [(v, ids) for v, ids in done if ids]
         changed |= {v for v, ids in current if before.get(v) != ids}
+    if changed and plain(problem):
+        # VROOM's local search from the plan: tens of ms at 200 stops when all are placed.
+        polished = vroom_from(problem, current, max(0.001, deadline - time.monotonic()))
+        if polished is not None and _better(problem, polished, current):
+            current = [(v, ids) for v, ids in polished if ids]
     if len(current) >= 2 and changed:
         current = improve_by_parts(
             problem, current, part_solver(config, seed, deadline), deadline, seed,
             part_tasks=config.part_tasks, focus=changed,
         )
     return make_plan(problem, current)
+
+
+def _better(problem: Problem, found: Routes, current: Routes) -> bool:
+    """`found` serves every task of `current`, feasibly, with fewer vehicles or less travel."""
+    if sum(len(ids) for _, ids in found) < sum(len(ids) for _, ids in current):
+        return False
+    new, old = make_plan(problem, found), make_plan(problem, current)
+    if check_plan(problem, new):
+        return False
+    return (new.vehicles_used, new.travel_s) < (old.vehicles_used, old.travel_s)
