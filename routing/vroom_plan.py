@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import vroom
-
 from routing.model import Problem
 
 __all__ = ["exploration_for", "plain", "vroom_from", "vroom_routes"]
@@ -90,6 +88,10 @@ def vroom_from(
 def _solve(
     problem: Problem, routes: Routes, time_limit_s: float | None, level: int, threads: int
 ) -> Routes:
+    # Imported on first use: pyvroom loads pandas (~1.5 s of a solver process's start, which
+    # the small problems of the routing API never need).
+    import vroom
+
     inp = vroom.Input()
     travel = problem.travel_s
     inp.set_durations_matrix("car", travel)
