@@ -166,7 +166,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     # `routing.vroom_plan.exploration_for`) or "ils" (OR-Tools' first solution and ILS).
     # ADR 0037.
     large_start: str = "vroom"
-    vroom_share: float = 0.5
+    vroom_share: float = 0.8
     # Route elimination from VROOM's plan runs until this share of the budget is left for
     # improvement by parts.
     vroom_parts_share: float = 0.15
