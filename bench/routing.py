@@ -2,6 +2,8 @@
 
     python -m bench.routing --budget 10 --set li_lim_100          # solver table
     python -m bench.routing --budget 10 --set li_lim_200 --instances 'LC1_2_3,LR2_2_2'
+    python -m bench.routing --budget 10 --generated 500           # 500 orders, for scale
+    python -m bench.routing --warm --set li_lim_200 --instances 'LR1_2_6' --trials 5
     python -m bench.routing --insertion --trials 1000             # insertion p50/p99
 
 `--set li_lim_200` runs the 60 200-customer instances (the solver's large-instance path,
@@ -31,7 +33,6 @@ import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -43,6 +44,8 @@ from routing.insertion import CourierRoute, insert
 from routing.lilim import read_lilim
 from routing.model import Pair, Plan, Problem, Task, Vehicle, make_plan
 from routing.solver import DEFAULT_CONFIG, solve
+from routing.vroom_plan import vroom_routes
+from routing.warm import replan
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data" / "li_lim"
 
@@ -73,8 +76,9 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     polish_share: float | None = None  # ours: None = the solver's default
     ejection_share: float | None = None  # ours: None = the solver's default (0.08)
     # ours: any other SolverConfig field, as (name, value) pairs (--config name=value)
-    overrides: tuple[tuple[str, float], ...] = ()
+    overrides: tuple[tuple[str, str], ...] = ()
     exploration_level: int = 5  # vroom
+    vroom_untimed: bool = False  # vroom: no timeout (deterministic, load-independent)
 
 
 class _Clock:
@@ -91,8 +95,62 @@ class _Clock:
         return time.process_time() - self.cpu0
 
 
+GENERATED = "generated:"  # Job.path prefix: "generated:<pairs>:<seed>" (generated_problem)
+
+
+def load_problem(path: str) -> Problem:
+    """A Li & Lim file, or `generated_problem` for a "generated:<pairs>:<seed>" path."""
+    if path.startswith(GENERATED):
+        pairs, seed = path.removeprefix(GENERATED).split(":")
+        return generated_problem(int(pairs), int(seed))
+    return read_lilim(path).problem
+
+
+def generated_problem(n_pairs: int, seed: int = 0) -> Problem:
+    """A Li & Lim-like instance with `n_pairs` orders, for scale beyond the published sets.
+
+    Type-1 style: points in a 100 x 100 square (half of them around 10 cluster centres), the
+    depot in the middle, a horizon of 1,000, windows 60 wide, service 10, demand 10-40,
+    capacity 200, `n_pairs // 2` vehicles. Every order fits a vehicle of its own (its pickup
+    window opens early enough to deliver and return in time). Scaled like `routing.lilim`
+    (times x100, travel rounded up), so travel time equals distance.
+    """
+    rng = np.random.default_rng(seed)
+    n = 2 * n_pairs
+    centres = rng.uniform(10, 90, size=(10, 2))
+    clustered = centres[rng.integers(0, 10, size=n)] + rng.normal(0, 5, size=(n, 2))
+    xy = np.vstack([[50.0, 50.0], np.where(
+        (rng.random(n) < 0.5)[:, None], np.clip(clustered, 0, 100), rng.uniform(0, 100, (n, 2))
+    )])
+    dist = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    scale, horizon, width, service = 100, 1000, 60, 10
+    travel_s = np.ceil(dist * scale - 1e-9).astype(np.int64)
+    tasks: list[Task] = []
+    pairs: list[Pair] = []
+    for k in range(n_pairs):
+        pick, drop = 1 + 2 * k, 2 + 2 * k
+        leg = dist[pick, drop]
+        latest = horizon - leg - dist[drop, 0] - 2 * service - width - 20
+        ready_p = int(rng.uniform(math.ceil(dist[0, pick]), latest))
+        ready_d = int(ready_p + service + math.ceil(leg) + rng.uniform(0, 20))
+        demand = int(rng.integers(10, 41))
+        tasks += [
+            Task(id=pick, location=pick, demand=demand, ready_s=ready_p * scale,
+                 due_s=(ready_p + width) * scale, service_s=service * scale),
+            Task(id=drop, location=drop, demand=-demand, ready_s=ready_d * scale,
+                 due_s=(ready_d + width) * scale, service_s=service * scale),
+        ]
+        pairs.append(Pair(pickup_id=pick, delivery_id=drop))
+    vehicles = tuple(
+        Vehicle(id=v, start=0, end=0, shift_end_s=horizon * scale, capacity=200)
+        for v in range(n_pairs // 2)
+    )
+    return Problem(travel_s=travel_s, dist=dist, tasks=tuple(tasks), pairs=tuple(pairs),
+                   vehicles=vehicles, name=f"GEN_{n_pairs}_{seed}")
+
+
 def run_ours(job: Job) -> Outcome:
-    problem = read_lilim(job.path).problem
+    problem = load_problem(job.path)
     clock = _Clock()
     try:
         config = DEFAULT_CONFIG
@@ -108,7 +166,12 @@ def run_ours(job: Job) -> Outcome:
             fields = msgspec.structs.asdict(config)
             for name, value in job.overrides:
                 kind = type(fields[name])
-                fields[name] = value if kind is float else kind(int(value))
+                if kind is bool:
+                    fields[name] = value.lower() in ("1", "true")
+                elif kind in (int, float):
+                    fields[name] = kind(float(value))
+                else:
+                    fields[name] = value
             config = msgspec.convert(fields, type(config))
         plan = solve(
             problem, job.budget_s, job.seed, solution_limit=job.solution_limit, config=config
@@ -118,61 +181,24 @@ def run_ours(job: Job) -> Outcome:
     return _checked(problem, plan, "ours", clock)
 
 
-def _override(text: str) -> tuple[str, float]:
+def _override(text: str) -> tuple[str, str]:
     """`name=value` for --config; the value becomes the field's type in `run_ours`."""
     name, _, value = text.partition("=")
     if name not in DEFAULT_CONFIG.__struct_fields__ or not value:
         raise SystemExit(f"--config {text!r}: expected NAME=VALUE with a SolverConfig field")
-    return name, float(value)
+    return name, value
 
 
 def run_vroom(job: Job) -> Outcome:
-    import vroom  # optional dependency (pyproject extra "bench")
-
-    problem = read_lilim(job.path).problem
+    problem = load_problem(job.path)
     clock = _Clock()
-    inp = vroom.Input()
-    travel = problem.travel_s
-    # The same integer model as ours: durations and costs are the scaled, rounded-up times.
-    inp.set_durations_matrix("car", travel)
-    inp.set_costs_matrix("car", travel)
-    # Same lexicographic objective as ours: a used vehicle outweighs any travel saving.
-    fixed = int(travel.max()) * (len(problem.tasks) + 2 * len(problem.vehicles)) + 1
-    for v in problem.vehicles:
-        inp.add_vehicle(
-            vroom.Vehicle(
-                v.id,
-                start=v.start,
-                end=v.end,
-                capacity=vroom.Amount([v.capacity]),
-                time_window=vroom.TimeWindow(v.shift_start_s, v.shift_end_s),
-                costs=vroom.VehicleCosts(fixed=fixed),
-            )
-        )
-    tasks = problem.task_by_id()
-    for pair in problem.pairs:
-        pick, drop = (
-            vroom.ShipmentStep(
-                t.id,
-                t.location,
-                default_service=t.service_s,
-                time_windows=[vroom.TimeWindow(t.ready_s, t.due_s)],
-            )
-            for t in (tasks[pair.pickup_id], tasks[pair.delivery_id])
-        )
-        inp.add_shipment(pick, drop, amount=vroom.Amount([tasks[pair.pickup_id].demand]))
-    solution = inp.solve(
+    # The same integer model and lexicographic objective as ours (routing.vroom_plan).
+    routes = vroom_routes(
+        problem, None if job.vroom_untimed else job.budget_s,
         exploration_level=job.exploration_level,
-        nb_threads=1,
-        timeout=timedelta(seconds=job.budget_s),
     )
-    result = solution.to_dict()
-    if result.get("unassigned"):
-        return _failed(problem, "vroom", clock, f"{len(result['unassigned'])} tasks unassigned")
-    routes = [
-        (r["vehicle"], [s["id"] for s in r["steps"] if s["type"] in ("pickup", "delivery")])
-        for r in result["routes"]
-    ]
+    if routes is None:
+        return _failed(problem, "vroom", clock, "tasks unassigned")
     return _checked(problem, make_plan(problem, routes), "vroom", clock)
 
 
@@ -209,6 +235,67 @@ def _run(job: Job) -> Outcome:
     return run_ours(job) if job.solver == "ours" else run_vroom(job)
 
 
+def bench_generated(args: argparse.Namespace) -> None:
+    """Ours and VROOM on one generated instance (`generated_problem`), for scale: no BKS."""
+    path = f"{GENERATED}{args.generated}:{args.generated_seed}"
+    jobs = [Job(solver="ours", path=path, budget_s=args.budget, seed=args.seed,
+                solution_limit=args.solution_limit,
+                overrides=tuple(_override(kv) for kv in args.config))]
+    if not args.no_vroom:
+        jobs.append(Job(solver="vroom", path=path, budget_s=args.budget,
+                        exploration_level=args.vroom_exploration))
+    print(f"# generated {args.generated} pairs (seed {args.generated_seed}), budget "
+          f"{args.budget} s, seed {args.seed}, VROOM exploration {args.vroom_exploration} "
+          "on 1 thread")
+    print(f"{'solver':6} {'veh':>4} {'dist':>10} {'sec':>6} {'cpu':>6}  note")
+    for job in jobs:
+        o = _run(job)
+        print(f"{o.solver:6} {_fmt(o.vehicles, 'd'):>4} {_fmt(o.dist, '.1f'):>10} "
+              f"{o.seconds:6.1f} {o.cpu_s:6.1f}  {o.note}", flush=True)
+
+
+def bench_warm(args: argparse.Namespace) -> None:
+    """Warm starts (`routing.warm.replan`): per instance, a plan solved without its last
+    order (`--budget`), then that order added, and each of its first `--trials` orders
+    cancelled, each re-planned from the plan in `--warm-budget` seconds."""
+    data = Path(args.data)
+    patterns = [g.strip() for g in args.instances.split(",") if g.strip()]
+    paths = sorted(p for p in (data / args.set).glob("*.txt")
+                   if any(fnmatch.fnmatch(p.stem, g) for g in patterns))
+    print(f"# warm starts: {args.set} {len(paths)} instances, plan budget {args.budget} s, "
+          f"re-plan budget {args.warm_budget} s")
+    print(f"{'instance':10} {'change':10} {'veh':>4} {'dist':>9} -> {'veh':>4} {'dist':>9} "
+          f"{'wall':>6} {'cpu':>6}")
+    walls: list[float] = []
+    for path in paths:
+        full = read_lilim(path).problem
+
+        def without(problem: Problem, pair: Pair) -> Problem:
+            gone = {pair.pickup_id, pair.delivery_id}
+            return msgspec.structs.replace(
+                problem, tasks=tuple(t for t in problem.tasks if t.id not in gone),
+                pairs=tuple(q for q in problem.pairs if q != pair),
+            )
+
+        before = without(full, full.pairs[-1])
+        plan = solve(before, args.budget, args.seed)
+        routes = [(r.vehicle_id, list(r.task_ids)) for r in plan.routes]
+        changes = [("new order", full)] + [
+            (f"cancel {q.pickup_id}", without(before, q)) for q in before.pairs[: args.trials]
+        ]
+        for label, problem in changes:
+            clock = _Clock()
+            out = replan(problem, routes, args.warm_budget, args.seed)
+            wall, cpu = clock.wall_s(), clock.cpu_s()
+            walls.append(wall)
+            bad = " INFEASIBLE" if check_plan(problem, out) else ""
+            print(f"{full.name:10} {label:10} {plan.vehicles_used:4} {plan.dist:9.1f} -> "
+                  f"{out.vehicles_used:4} {out.dist:9.1f} {wall:6.3f} {cpu:6.3f}{bad}",
+                  flush=True)
+    print(f"re-plans: {len(walls)}; wall median {statistics.median(walls):.3f} s, "
+          f"max {max(walls):.3f} s")
+
+
 def bench_solver(args: argparse.Namespace) -> None:
     data = Path(args.data)
     bks: dict[str, dict[str, Any]] = json.loads((data / "BKS.json").read_text())
@@ -241,6 +328,7 @@ def bench_solver(args: argparse.Namespace) -> None:
                 path=str(p),
                 budget_s=args.budget,
                 exploration_level=args.vroom_exploration,
+                vroom_untimed=args.vroom_untimed,
             )
             for p in paths
         ]
@@ -579,6 +667,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="li_lim benchmark folder")
     parser.add_argument("--no-vroom", action="store_true", help="skip the VROOM comparison")
     parser.add_argument("--vroom-exploration", type=int, default=5, help="VROOM level 0..5")
+    parser.add_argument(
+        "--vroom-untimed", action="store_true",
+        help="VROOM without a timeout (with --solution-limit: both independent of load)",
+    )
+    parser.add_argument(
+        "--generated", type=int, default=0, metavar="PAIRS",
+        help="solve one generated Li & Lim-like instance of PAIRS orders instead (for scale)",
+    )
+    parser.add_argument("--generated-seed", type=int, default=0, help="its generator seed")
+    parser.add_argument(
+        "--warm", action="store_true",
+        help="time warm starts (routing.warm) after one new order / one cancellation instead",
+    )
+    parser.add_argument("--warm-budget", type=float, default=0.5, help="re-plan budget, s")
     parser.add_argument("--insertion", action="store_true", help="benchmark insertion instead")
     parser.add_argument("--trials", type=int, default=1000, help="insertion trials")
     parser.add_argument("--stops", type=int, default=10, help="stops per route (insertion)")
@@ -586,6 +688,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.insertion:
         bench_insertion(args)
+    elif args.warm:
+        bench_warm(args)
+    elif args.generated:
+        bench_generated(args)
     else:
         bench_solver(args)
 

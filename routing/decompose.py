@@ -79,6 +79,7 @@ def improve_by_parts(
     *,
     part_tasks: int = 80,
     max_parts: int | None = None,
+    focus: set[int] | None = None,
 ) -> Routes:
     """`routes` (complete, feasible) improved part by part until `deadline`
     (`time.monotonic()`) or `max_parts` sub-problems.
@@ -88,7 +89,8 @@ def improve_by_parts(
     least). The part's answer from `solve_part` replaces its routes when it serves the same
     tasks with a better (vehicles, travel); a route emptied there is dropped. Stops early
     once no part left to try is new (a part whose routes are unchanged since it failed is
-    not tried again: the part solver is deterministic).
+    not tried again: the part solver is deterministic). With `focus` (vehicle ids), only
+    routes of those vehicles seed parts (a warm start improves around what changed).
     """
     rng = random.Random(seed)
     current = [(v, list(ids)) for v, ids in routes if ids]
@@ -98,6 +100,8 @@ def improve_by_parts(
         neighbours = neighbour_routes(problem, current)
         order = list(range(len(current)))
         rng.shuffle(order)
+        if focus is not None:
+            order = [k for k in order if current[k][0] in focus]
         for seed_route in order:
             if time.monotonic() >= deadline or (max_parts is not None and tried >= max_parts):
                 return current

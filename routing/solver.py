@@ -43,12 +43,20 @@ from ortools.constraint_solver import (
 )
 
 from routing.bounds import vehicle_lower_bound
-from routing.decompose import improve_by_parts
+from routing.decompose import SolvePart, improve_by_parts
 from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
+from routing.vroom_plan import exploration_for, plain, vroom_from, vroom_routes
 
-__all__ = ["InfeasibleProblemError", "NoSolutionError", "Progress", "SolverConfig", "solve"]
+__all__ = [
+    "InfeasibleProblemError",
+    "NoSolutionError",
+    "Progress",
+    "SolverConfig",
+    "part_solver",
+    "solve",
+]
 
 
 class InfeasibleProblemError(ValueError):
@@ -152,6 +160,18 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     large_reduction_share: float = 0.25
     part_tasks: int = 60
     part_solutions: int = 300
+    # How the large path starts on a plain instance (`routing.vroom_plan.plain`): "vroom"
+    # (VROOM's plan, on `vroom_share` of the budget on `vroom_threads` threads, at the
+    # highest exploration level up to `vroom_exploration` expected to fit:
+    # `routing.vroom_plan.exploration_for`) or "ils" (OR-Tools' first solution and ILS).
+    # ADR 0037.
+    large_start: str = "vroom"
+    vroom_share: float = 0.8
+    # Route elimination from VROOM's plan runs until this share of the budget is left for
+    # improvement by parts.
+    vroom_parts_share: float = 0.15
+    vroom_exploration: int = 5
+    vroom_threads: int = 2
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -189,6 +209,16 @@ def solve(
             progress(Progress(phase=phase, elapsed_s=time.monotonic() - started,
                               vehicles=plan.vehicles_used, dist=plan.dist))
 
+    large = len(problem.tasks) >= config.large_tasks
+    if large and config.large_start == "vroom" and plain(problem):
+        search_end = deadline - (time_limit_s * config.descent_share if config.final_descent else 0)
+        routes = _solve_large_from_vroom(
+            problem, config, seed, _Budget(search_end - started, solution_limit), search_end,
+            report,
+        )
+        if routes is not None:
+            return _finish(problem, routes, config, seed, deadline, report, None, time_limit_s)
+
     # Phase 1, a first solution on the whole fleet (tens of ms): its routes are a fallback, and
     # its vehicle count bounds the fleet the search needs.
     model = _Model(problem, seed, config)
@@ -218,7 +248,7 @@ def solve(
     search_end = deadline - (time_limit_s * config.descent_share if config.final_descent else 0)
     search_s = max(0.001, search_end - time.monotonic())
     budget = _Budget(search_s, solution_limit)
-    if ils and len(problem.tasks) >= config.large_tasks:
+    if ils and large:
         routes = _solve_large(problem, model, fallback, config, seed, budget, search_end, report)
         return _finish(problem, routes, config, seed, deadline, report, model, time_limit_s)
     ils_share = 1 - reduce_share - polish_share
@@ -264,7 +294,7 @@ def _finish(
     seed: int,
     deadline: float,
     report: Callable[[str, Routes | None], None],
-    model: _Model,
+    model: _Model | None,
     time_limit_s: float,
 ) -> Plan:
     """The final descent (phase 5), then the plan; raises NoSolutionError without routes."""
@@ -284,7 +314,8 @@ def _finish(
     if routes is None:
         raise NoSolutionError(
             f"{problem.name or 'problem'}: no plan serving every task found in "
-            f"{time_limit_s} s (OR-Tools status {model.routing.status()})"
+            f"{time_limit_s} s (OR-Tools status "
+            f"{model.routing.status() if model is not None else 'not run'})"
         )
     return make_plan(problem, routes)
 
@@ -310,7 +341,122 @@ def _solve_large(
     report("search", routes)
     if routes is None:
         return None
-    reduce_end = time.monotonic() + budget.search_s * config.large_reduction_share
+    return _reduce_and_improve(problem, routes, config, seed, budget, search_end, report)
+
+
+def _solve_large_from_vroom(
+    problem: Problem,
+    config: SolverConfig,
+    seed: int,
+    budget: _Budget,
+    search_end: float,
+    report: Callable[[str, Routes | None], None],
+) -> Routes | None:
+    """Phases 2-4 for a large plain instance started from VROOM's plan (`routing.vroom_plan`,
+    `SolverConfig.large_start`): VROOM on `vroom_share` of the budget, then the same fleet
+    reduction and improvement by parts as `_solve_large`. None if VROOM's plan is not
+    complete and feasible (the caller then takes the OR-Tools path)."""
+    seconds = budget.search_s * config.vroom_share
+    level = exploration_for(
+        len(problem.tasks), seconds, config.vroom_threads, config.vroom_exploration
+    )
+    # With a solution limit (reproducible mode) VROOM's clock must not bind: no timeout.
+    routes = vroom_routes(
+        problem, seconds if budget.limit is None else None, exploration_level=level,
+        threads=config.vroom_threads,
+    )
+    if routes is None or _dropped(problem, routes):
+        return None
+    if check_plan(problem, make_plan(problem, routes)):
+        return None
+    routes = [r for r in routes if r[1]]
+    report("search", routes)
+    reduce_end = search_end - budget.search_s * config.vroom_parts_share
+    routes = _vroom_reduce(problem, routes, config, seed, reduce_end, budget.limit)
+    report("fleet reduction", routes)
+    max_parts = None if budget.limit is None else max(1, budget.limit // config.part_solutions)
+    routes = improve_by_parts(
+        problem, routes, part_solver(config, seed, search_end), search_end, seed,
+        part_tasks=config.part_tasks, max_parts=max_parts,
+    )
+    report("polish", routes)
+    return routes
+
+
+def _vroom_reduce(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    end_s: float,
+    solution_limit: int | None,
+) -> Routes:
+    """`routes` (complete, feasible) with as many routes eliminated as fit before `end_s`.
+
+    Each attempt drops a route (fewest tasks first, `ejection_candidates` of them in turn)
+    and runs VROOM's local search from the other routes (`vroom_from`): it places most of
+    the dropped orders and keeps the plan tight; the ejection pool (`routing.reduce`)
+    places the rest. A success is polished by VROOM's local search once more. Every plan
+    kept is complete and passes `check_plan`.
+    """
+    lower = vehicle_lower_bound(problem)
+    steps = config.ejection_steps if solution_limit is not None else 1 << 30
+    current = routes
+    attempt = 0
+
+    def seconds(until: float) -> float | None:  # no VROOM timeout in reproducible mode
+        return None if solution_limit is not None else max(0.001, until - time.monotonic())
+
+    def good(found: Routes | None) -> bool:
+        return (
+            found is not None
+            and not _dropped(problem, found)
+            and not check_plan(problem, make_plan(problem, found))
+        )
+
+    while _used(current) > lower:
+        candidates = _removal_candidates(problem, current)[: config.ejection_candidates]
+        found: Routes | None = None
+        for i, dropped in enumerate(candidates):
+            now = time.monotonic()
+            if now >= end_s:
+                return current
+            deadline = now + (end_s - now) / (len(candidates) - i)
+            rest = [r for r in current if r[0] != dropped]
+            tight = vroom_from(problem, rest, seconds(deadline), threads=config.vroom_threads)
+            if tight is not None:
+                placed = {v for v, _ in tight}
+                tight = [r for r in tight] + [(v, []) for v, _ in rest if v not in placed]
+                found = tight if good(tight) else reinsert_orders(
+                    problem, tight, deadline, seed + attempt, max_steps=steps
+                )
+            attempt += 1
+            if good(found):
+                break
+            found = None
+        if found is None:
+            return current
+        current = [r for r in found if r[1]]
+        polished = vroom_from(problem, current, seconds(end_s), threads=config.vroom_threads)
+        if good(polished) and polished is not None and _rank(problem, polished) < _rank(
+            problem, current
+        ):
+            current = [r for r in polished if r[1]]
+    return current
+
+
+def _reduce_and_improve(
+    problem: Problem,
+    routes: Routes,
+    config: SolverConfig,
+    seed: int,
+    budget: _Budget,
+    search_end: float,
+    report: Callable[[str, Routes | None], None],
+) -> Routes:
+    """Fleet reduction by the ejection pool, a capped descent, then improvement by parts
+    until `search_end` (phases 3-4 of the large path)."""
+    reduce_end = min(search_end, time.monotonic() + budget.search_s * config.large_reduction_share)
     attempt_s = budget.search_s * config.reduction_chunk_share
     reduced = _pool_reduce(problem, routes, config, seed, (reduce_end, attempt_s), budget.limit)
     if reduced is not None:
@@ -333,18 +479,25 @@ def _solve_large(
     else:
         max_parts = max(1, (budget.rest() or 1) // config.part_solutions)
 
-    def solve_part(sub: Problem, part: Routes) -> Routes | None:
-        seconds = search_end - time.monotonic()
-        if seconds <= 0:
-            return None
-        return _Model(sub, seed, config).search(config, seconds, config.part_solutions, part)
-
     routes = improve_by_parts(
-        problem, routes, solve_part, search_end, seed,
+        problem, routes, part_solver(config, seed, search_end), search_end, seed,
         part_tasks=config.part_tasks, max_parts=max_parts,
     )
     report("polish", routes)
     return routes
+
+
+def part_solver(config: SolverConfig, seed: int, deadline: float) -> SolvePart:
+    """The sub-problem search of improvement by parts (`routing.decompose`): OR-Tools' ILS
+    hinted with the part's routes, `config.part_solutions` solutions, until `deadline`."""
+
+    def solve_part(sub: Problem, part: Routes) -> Routes | None:
+        seconds = deadline - time.monotonic()
+        if seconds <= 0:
+            return None
+        return _Model(sub, seed, config).search(config, seconds, config.part_solutions, part)
+
+    return solve_part
 
 
 def _pool_reduce(

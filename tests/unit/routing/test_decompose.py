@@ -102,10 +102,12 @@ def test_max_parts_bounds_the_work_and_the_result_is_deterministic() -> None:
     assert check_plan(problem, make_plan(problem, first)) == []
 
 
-def test_the_large_instance_path_is_feasible_and_reproducible() -> None:
+@pytest.mark.parametrize("start", ["vroom", "ils"])
+def test_the_large_instance_path_is_feasible_and_reproducible(start: str) -> None:
     problem = random_problem(11, n_pairs=8, n_vehicles=8)
     config = msgspec.structs.replace(
-        SolverConfig(), large_tasks=4, part_tasks=6, part_solutions=20, ejection_steps=50
+        SolverConfig(), large_tasks=4, part_tasks=6, part_solutions=20, ejection_steps=50,
+        large_start=start,
     )
     plans = [solve(problem, 30, 2, solution_limit=200, config=config) for _ in range(2)]
     assert check_plan(problem, plans[0]) == []
