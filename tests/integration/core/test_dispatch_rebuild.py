@@ -386,6 +386,11 @@ async def test_food_ready_heard_during_a_rebuild_is_not_lost(world: World,
         o = await w.dispatch.store.order(oid)
         return bool(o and o.courier_id == c and o.food_ready_ms == at)
     await eventually(ready_again, 10)
+
+    async def served() -> bool:  # the order is back before the rebuild ends (503 till then)
+        r = await w.http.get("/api/v1/delivery/orders", headers=w.auth(c))
+        return r.status_code == 200
+    await eventually(served, 10)
     mine = await held_by(w, c)
     assert mine == {oid: OrderDispatchState.ASSIGNED.value}
     # The orders view has the whole order back: applying `ready` to the empty store first
