@@ -231,26 +231,29 @@ class FastLaneProtocol(WebSocketsSansIOProtocol):
             data = bytes(data)
         lane = self.lane
         if lane is None or lane.on_text is None:
-            if not data.isascii():
-                try:
-                    data.decode()
-                except UnicodeDecodeError:
-                    self._refuse_invalid_text()
-                    return
+            if not self._utf8_or_refuse(data):
+                return
             self.frames = [data]
             super().send_receive_event_to_app()
             return
         self.frames = []
         self._deliver_text(lane, data)
 
+    def _utf8_or_refuse(self, data: bytes) -> bool:
+        """Whether a text message is valid UTF-8; if not, the connection is refused."""
+        if data.isascii():
+            return True
+        try:
+            data.decode()
+        except UnicodeDecodeError:
+            self._refuse_invalid_text()
+            return False
+        return True
+
     def _deliver_text(self, lane: FastLane, data: bytes) -> None:
         """A complete text message to the lane's callback (UTF-8 checked first)."""
-        if not data.isascii():
-            try:
-                data.decode()
-            except UnicodeDecodeError:
-                self._refuse_invalid_text()
-                return
+        if not self._utf8_or_refuse(data):
+            return
         on_text = lane.on_text
         assert on_text is not None
         try:
