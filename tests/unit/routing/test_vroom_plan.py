@@ -20,6 +20,13 @@ def test_vroom_serves_every_task_of_a_plain_problem() -> None:
     assert check_plan(problem, make_plan(problem, routes)) == []
 
 
+def test_equal_vehicles_get_their_routes_in_one_order_every_run() -> None:
+    # VROOM alone hands two equal vehicles their routes in either order (2 runs in 5).
+    problem = random_problem(11, n_pairs=8, n_vehicles=8)
+    answers = {repr(vroom_routes(problem, None, exploration_level=5)) for _ in range(30)}
+    assert len(answers) == 1
+
+
 def test_a_problem_vroom_cannot_express_gets_none() -> None:
     problem = random_problem(5, n_pairs=3, n_vehicles=2)
     pair = problem.pairs[0]
