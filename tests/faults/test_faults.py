@@ -45,7 +45,7 @@ def _config(faults: list[Fault], lasts_s: dict[str, float] | None = None) -> Sim
         orders_per_min=40, duration_s=FIRST_FAULT_S + sum(SPACING_S + lasts[f.kind]
                                                           for f in faults),
         drain_s=90, progress_s=5, retry_budget_s=60,
-        behaviour=Behaviour(speed_factor=6.0, think_s=(0.1, 0.3), chef_poll_s=0.5,
+        behaviour=Behaviour(speed_factor=12.0, think_s=(0.1, 0.3), chef_poll_s=0.5,
                             fix_interval_s=(1.0, 2.0), check_in_s=3.0))
 
 
