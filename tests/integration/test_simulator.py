@@ -45,7 +45,7 @@ def _config(policy: str | None) -> SimConfig:
         city=CityConfig(seed=5, center=Point(-33.45, -70.66), radius_m=300, chefs=3,
                         couriers=8, customers=8, prep_s=(4.0, 8.0)),
         orders_per_min=40, duration_s=12, drain_s=45, progress_s=2, policy=policy,
-        behaviour=Behaviour(speed_factor=6.0, think_s=(0.1, 0.4), chef_poll_s=0.5,
+        behaviour=Behaviour(speed_factor=12.0, think_s=(0.1, 0.4), chef_poll_s=0.5,
                             fix_interval_s=(1.0, 2.0), wander_m=100.0))
 
 
