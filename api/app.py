@@ -126,6 +126,6 @@ def create_core_app(settings: Settings | None = None) -> Litestar:
 
 def create_commerce_app(settings: Settings | None = None) -> Litestar:
     """Commerce: accounts, chefs, menus, cart, orders, payments, reviews."""
-    from api.commerce import commerce_parts
+    from api.commerce.parts import commerce_parts
 
     return build_app("commerce", "HomeChef commerce", settings, commerce_parts)

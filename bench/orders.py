@@ -34,10 +34,10 @@ import asyncpg
 import httpx
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.services import create_admin
 from api.commerce.context import CommerceConfig
+from api.commerce.parts import commerce_parts
 from api.migrate import migrate
 from api.settings import ServerSettings, Settings, StoreSettings
 

@@ -37,7 +37,7 @@ import asyncpg
 import httpx
 
 from api.app import build_app
-from api.commerce import commerce_parts
+from api.commerce.parts import commerce_parts
 from api.commerce.search.query import box_around, search_query
 from api.commerce.search.services import DISHES_SQL, SEARCH_SETTINGS_SQL
 from api.migrate import migrate

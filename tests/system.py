@@ -21,10 +21,10 @@ import httpx
 import nats
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.accounts.passwords import Passwords
 from api.commerce.accounts.services import create_admin
 from api.commerce.notifications.sinks import RecordingSink
+from api.commerce.parts import commerce_parts
 from api.runtime import free_port
 from api.settings import Settings
 from streams.catalog import Names

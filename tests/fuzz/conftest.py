@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.notifications.sinks import RecordingSink
+from api.commerce.parts import commerce_parts
 from api.settings import Settings
 from api.simulator.system import create_staff
 from tests.integration.commerce.conftest import FAST, Api

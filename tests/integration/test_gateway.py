@@ -20,10 +20,10 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from api.app import build_app, create_core_app
-from api.commerce import commerce_parts
 from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.services import create_admin
 from api.commerce.context import CommerceConfig
+from api.commerce.parts import commerce_parts
 from api.gateway.app import create_gateway_app
 from api.runtime import free_port
 from api.settings import Settings

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from api.app import build_app, create_core_app
-from api.commerce import commerce_parts
+from api.commerce.parts import commerce_parts
 from api.lab_dispatch import lab_dispatch
 from api.lab_record import record_from_history
 from api.migrate import migrate

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from api.app import build_app, create_core_app
-from api.commerce import commerce_parts
+from api.commerce.parts import commerce_parts
 from api.settings import Settings
 from api.simulator.agents import Behaviour
 from api.simulator.city import CityConfig, Point

@@ -17,12 +17,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.accounts.passwords import Argon2Params, Passwords
 from api.commerce.accounts.services import create_admin
 from api.commerce.chefs.index import ChefIndexState
 from api.commerce.context import CommerceConfig
 from api.commerce.notifications.sinks import RecordingSink
+from api.commerce.parts import commerce_parts
 from api.settings import Settings
 from tests.integration.core.conftest import core_server  # noqa: F401  (chat over core's sockets)
 

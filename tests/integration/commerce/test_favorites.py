@@ -10,7 +10,7 @@ import msgspec
 from litestar.testing import AsyncTestClient
 
 from api.app import build_app
-from api.commerce import commerce_parts
+from api.commerce.parts import commerce_parts
 from tests.integration.commerce.conftest import FAST, Api
 
 V1 = "/api/v1"

@@ -25,11 +25,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.notifications.deliveries import enqueue_notification
 from api.commerce.notifications.devsmtp import DevSmtpServer
 from api.commerce.notifications.sinks import RecordingSink
 from api.commerce.notifications.sms import SandboxSms
+from api.commerce.parts import commerce_parts
 from api.migrate import migrate
 from api.settings import Settings
 from tests.integration.commerce.conftest import FAST, Api

@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 from pythonjsonlogger.json import JsonFormatter
 
 from api.app import build_app
-from api.commerce import commerce_parts
 from api.commerce.notifications.sinks import LoggingSink
+from api.commerce.parts import commerce_parts
 from api.settings import Settings
 from tests.integration.commerce.conftest import FAST
 
