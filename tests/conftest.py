@@ -40,10 +40,9 @@ JWT_TEST_SECRET = "test-secret-" + "x" * 40
 
 SERIAL_GROUPS = ("faults", "browser", "fuzz")
 """Directories whose tests share one expensive system of their own (session or package
-fixtures): under pytest-xdist (``-n``) each runs whole on one worker, beside the rest."""
-GROUPS_BY_MODULE = ("faults",)
-"""... or each module whole on one worker (the fault drills: the single-node drills share one
-system, the cluster drill has its own), so the two longest modules can run side by side."""
+fixtures): under pytest-xdist (``-n``) each runs whole on one worker, beside the rest. The
+fault drills run one after another for a second reason: two drills side by side slow each
+other's restarts, which the drills time."""
 
 
 class StoreUrls:
@@ -99,9 +98,7 @@ def _compile_project() -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = item.path.relative_to(Path(__file__).parent).parts
-        if parts and parts[0] in GROUPS_BY_MODULE:
-            item.add_marker(pytest.mark.xdist_group(f"{parts[0]}/{item.path.stem}"))
-        elif parts and parts[0] in SERIAL_GROUPS:
+        if parts and parts[0] in SERIAL_GROUPS:
             item.add_marker(pytest.mark.xdist_group(parts[0]))
     if config.getoption("--stores") == "cluster" or "cluster" in config.getoption("markexpr"):
         return
