@@ -41,16 +41,19 @@ __all__ = ["IdleCourier", "RepositionHint", "RepositionParams", "predict_demand"
 class RepositionParams(msgspec.Struct, frozen=True, kw_only=True):
     """How demand is predicted and which moves are worth a hint; finite defaults."""
 
-    cell_res: int = HEAT_RES
-    """H3 resolution of demand and supply (the console's supply/demand heat: res 7)."""
+    cell_res: int = HEAT_RES + 1
+    """H3 resolution of demand and supply: res 8 (~0.7 km², 0.5 km edge), one finer than
+    the console's heat; at res 7 a hint's target (the cell's centre) can be a kilometre
+    from the kitchens that make its demand (docs/lab.md measures both)."""
     window_s: float = 1800.0
     """Orders accepted this long ago or less count toward demand."""
     half_life_s: float = 900.0
     """An order this old counts half as much as one accepted now."""
     horizon_s: float = 900.0
     """Demand is the expected orders of this long ahead."""
-    orders_per_courier: float = 1.0
-    """Orders of the horizon one idle courier takes."""
+    orders_per_courier: float = 2.0
+    """Orders of the horizon one idle courier takes (busy couriers free up there too; 2
+    measured better than 1 in the lab)."""
     min_deficit: float = 1.0
     """A cell draws couriers only while it lacks at least this many."""
     max_move_m: float = 3000.0

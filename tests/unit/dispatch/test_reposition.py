@@ -1,4 +1,5 @@
-"""Repositioning hints (`dispatch.reposition`), on hand-built cities of res-7 cells.
+"""Repositioning hints (`dispatch.reposition`), on hand-built cities of res-7 cells where
+an idle courier takes one order of the horizon.
 
 Adjacent res-7 cells' centres are about 2.4 km apart, so the default 3 km cap allows a move
 to a neighbour and refuses one two cells away.
@@ -17,7 +18,7 @@ from dispatch.reposition import (
 )
 from geo.cells import cell_center, cell_of
 
-P = RepositionParams()
+P = RepositionParams(cell_res=7, orders_per_courier=1.0)
 HOME = cell_of(52.52, 13.405, 7)
 NEAR = sorted(h3.grid_ring(HOME, 1))[0]
 FAR = sorted(h3.grid_ring(HOME, 2))[0]
@@ -86,7 +87,7 @@ def test_no_hint_beyond_the_distance_cap() -> None:
     """Two cells away is beyond 3 km; with a 6 km cap the courier goes."""
     idle = at(HOME, 3, "c")
     assert reposition_hints(idle, {FAR: 4.0}, P) == []
-    far = RepositionParams(max_move_m=6000.0)
+    far = RepositionParams(cell_res=7, orders_per_courier=1.0, max_move_m=6000.0)
     assert len(reposition_hints(idle, {FAR: 4.0}, far)) == 3
 
 

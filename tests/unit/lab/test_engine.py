@@ -250,18 +250,19 @@ def test_a_stacked_courier_rides_to_the_nearest_open_stop() -> None:
 
 def test_idle_couriers_follow_repositioning_hints_toward_demand() -> None:
     """Three couriers idle 2.5 km west of a kitchen whose orders (three, cooking for 40
-    minutes) make its res-7 cell short of couriers. Off: nobody moves until an order is
-    offered. On (`LabDispatch.reposition`, everyone accepting): hints go out and are
-    followed, the km ridden following them are counted as idle km, and each order's courier
-    reaches the kitchen sooner after its assignment (it waits near the demand, 0.9 km from
-    the kitchen, instead of 2.5 km away)."""
+    minutes) make its res-7 cell short of couriers (one courier per order). Off: nobody
+    moves until an order is offered. On (`LabDispatch.reposition`, everyone accepting):
+    hints go out and are followed, the km ridden following them are counted as idle km, and
+    each order's courier reaches the kitchen sooner after its assignment (it waits near the
+    demand, 0.9 km from the kitchen, instead of 2.5 km away)."""
     west = _east(-2500.0)
     orders = [_order(i, pickup=CHEF, dropoff=_east(800.0), accepted_ms=T0 + (i + 1) * MIN,
                      estimated_ready_ms=T0 + 40 * MIN, ready_ms=T0 + 40 * MIN,
                      promised_ms=T0 + 80 * MIN) for i in range(3)]
     day = _day(orders, [_courier(k, west) for k in range(3)])
-    runs = {on: simulate_day(day, LabDispatch(reposition=RepositionParams() if on else None),
-                             MODEL) for on in (False, True)}
+    params = RepositionParams(cell_res=7, orders_per_courier=1.0)
+    runs = {on: simulate_day(day, LabDispatch(reposition=params if on else None), MODEL)
+            for on in (False, True)}
     off, on = runs[False], runs[True]
     assert (off.hints, off.hints_followed, off.reposition_m) == (0, 0, 0.0)
     assert on.hints >= 2
