@@ -7,7 +7,7 @@ these settings; the loops' settings (round period, offer TTL, search radius) com
 
 from __future__ import annotations
 
-from api.core.dispatch.service import prep_params, round_params
+from api.core.dispatch.service import prep_params, reposition_params, round_params
 from api.settings import DispatchSettings
 from geo.travel import TravelModel
 from lab.engine import LabDispatch
@@ -20,4 +20,5 @@ def lab_dispatch(d: DispatchSettings, travel: TravelModel) -> LabDispatch:
     return LabDispatch(params=round_params(d, travel), round_s=d.round_s,
                        offer_ttl_s=d.offer_ttl_s, radius_m=d.radius_m,
                        stack_candidates=d.stack_candidates,
-                       max_orders_per_round=d.max_orders_per_round, prep=prep_params(d))
+                       max_orders_per_round=d.max_orders_per_round, prep=prep_params(d),
+                       reposition=reposition_params(d))

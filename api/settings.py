@@ -248,6 +248,10 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     stack_max_delay_s: Seconds | None = None
     """Stacking refused when it would delay an order already on board by more than this
     (`RoundParams.stack_max_delay_s`). Unset: any delay, priced in the cost."""
+    reposition_hints: bool = False
+    """Repositioning hints for idle couriers toward predicted demand (`dispatch.reposition`):
+    a courier reads its own at GET /api/v1/delivery/hint, the console all of them at
+    GET /api/v1/fleet/hints. Off: no hints (the lab's ``-repos`` policies measure them)."""
     search: DispatchSearch = "snapshot"
     """Candidate search of a round: ``snapshot`` (read the region's fresh couriers once, one
     round trip, and search every order in memory) or ``live`` (`nearby_many` on the Redis

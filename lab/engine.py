@@ -26,8 +26,13 @@ What production leaves to people is modelled: couriers ride straight legs at the
 model's time × their own pace × per-leg noise; at a kitchen they wait for the food (its real
 ready time) and hand over in `handover_s`; with several orders they always ride to the
 nearest open stop (a held order's kitchen, or the door of one on board), as the courier of
-`homechef simulate` does. Idle couriers stay where they are. The whole city is one dispatch
-region.
+`homechef simulate` does. Idle couriers stay where they are, unless
+`LabDispatch.reposition` is set: then every `reposition_s` the idle couriers get
+`dispatch.reposition.reposition_hints` (demand predicted from the orders accepted so far,
+by kitchen cell, `predict_demand`), and each follows its hint with its acceptance
+probability (drawn from (seed, courier, hint)), riding there as on any leg; on the way it
+is idle (offers reach it where it is) and counts as supply at its target. The whole city
+is one dispatch region.
 
 Pure: no I/O and no wall clock; `progress` receives lines at every half hour of virtual time.
 Same day, dispatch and policy: same result (all randomness comes from the seed: per offer
@@ -46,6 +51,7 @@ import numpy.typing as npt
 
 from dispatch.lifecycle import entry_when_food_ready_ms, queue_entry_ms
 from dispatch.prep import PrepParams, predict_ready_ms, prep_ratio
+from dispatch.reposition import IdleCourier, RepositionParams, predict_demand, reposition_hints
 from dispatch.round import (
     HeldOrders,
     RoundCouriers,
@@ -56,6 +62,7 @@ from dispatch.round import (
     parse_vehicle,
     plan_round,
 )
+from geo.cells import cell_of
 from geo.distance import haversine_m, haversine_matrix_m
 from geo.travel import TravelModel, Vehicle
 from lab.city import Day, LabCourier, LabOrder
@@ -84,6 +91,11 @@ class LabDispatch(msgspec.Struct, frozen=True, kw_only=True):
     """Prep-time prediction from each kitchen's history (`dispatch.prep`,
     `DISPATCH_PREP_PREDICTION`); None: the declared time is trusted until the food is
     ready."""
+    reposition: RepositionParams | None = None
+    """Repositioning hints for idle couriers (`dispatch.reposition`); None: idle couriers
+    stay where they are."""
+    reposition_s: float = 60.0
+    """Seconds between two rounds of hints."""
 
 
 class OrderRecord(msgspec.Struct, kw_only=True):
@@ -124,6 +136,11 @@ class RunResult(msgspec.Struct, frozen=True, kw_only=True):
     """Straight-line metres ridden with no food on board (to kitchens)."""
     rounds: int
     offers: int
+    hints: int = 0
+    """Repositioning hints given (`LabDispatch.reposition`)."""
+    hints_followed: int = 0
+    reposition_m: float = 0.0
+    """Straight-line metres ridden following hints (also in `empty_m`)."""
 
 
 _Kind = Literal["waiting", "offered", "assigned", "picked", "delivered"]
@@ -154,8 +171,8 @@ class _Stop:
 
 
 class _Courier:
-    __slots__ = ("c", "ending", "held", "idx", "leg", "noise", "offer", "online", "online_ms",
-                 "picked", "pos", "serving", "target", "vehicle", "version")
+    __slots__ = ("c", "ending", "held", "hints", "idx", "leg", "noise", "offer", "online",
+                 "online_ms", "picked", "pos", "serving", "target", "vehicle", "version")
 
     def __init__(self, idx: int, c: LabCourier, seed: int) -> None:
         self.idx, self.c = idx, c
@@ -171,6 +188,7 @@ class _Courier:
         self.leg: tuple[int, int, tuple[float, float], tuple[float, float]] | None = None
         self.version = 0  # bumps on re-routing; stale arrivals are ignored
         self.picked = 0  # held orders collected
+        self.hints = 0  # repositioning hints received
         self.noise = np.random.default_rng([seed, 8, idx])
 
     @property
@@ -193,6 +211,8 @@ class _Courier:
 # Event kinds, in the order they are handled at one instant (rounds last: they see the
 # instant's arrivals, answers and ready food).
 _SHIFT_START, _ACCEPT, _READY, _ANSWER, _ARRIVE, _DEPART, _SHIFT_END, _ROUND = range(8)
+# Repositioning (only with `LabDispatch.reposition`): after the instant's round.
+_SETTLE, _HINTS = 8, 9
 _SAMPLE_MS = 300_000
 _PROGRESS_MS = 1_800_000
 
@@ -223,6 +243,9 @@ class _Sim:
         self.next_progress = day.start_ms + _PROGRESS_MS
         self.kitchen_prep: dict[int, list[float]] = {}  # `prep_ratio`s, oldest first
         self.city_prep: list[float] = []
+        self.accepted_cells: list[tuple[int, str]] = []  # (accepted ms, kitchen cell)
+        self.hints = self.hints_followed = 0
+        self.reposition_m = 0.0
 
     def push(self, at_ms: int, kind: int, a: int = 0, b: int = 0) -> None:
         self.seq += 1
@@ -238,10 +261,13 @@ class _Sim:
             self.push(o.o.ready_ms, _READY, o.idx)
         round_ms = max(1, round(self.d.round_s * 1000))
         self.push(day.start_ms, _ROUND)
+        hints_ms = max(1, round(self.d.reposition_s * 1000))
+        if self.d.reposition is not None:
+            self.push(day.start_ms, _HINTS)
         end = day.end_ms
         handlers = {_SHIFT_START: self.shift_start, _ACCEPT: self.accept, _READY: self.ready,
                     _ANSWER: self.answer, _ARRIVE: self.arrive, _DEPART: self.depart,
-                    _SHIFT_END: self.shift_end}
+                    _SHIFT_END: self.shift_end, _SETTLE: self.settle}
         while self.events:
             now, kind, _, a, b = heapq.heappop(self.events)
             if now > end:
@@ -250,6 +276,9 @@ class _Sim:
             if kind == _ROUND:
                 self.round(now)
                 self.push(now + round_ms, _ROUND)
+            elif kind == _HINTS:
+                self.reposition(now)
+                self.push(now + hints_ms, _HINTS)
             else:
                 handlers[kind](now, a, b)
         for c in self.couriers:
@@ -257,7 +286,8 @@ class _Sim:
                 self.online_total_ms += end - c.online_ms
         return RunResult(orders=[o.rec for o in self.orders], samples=self.samples,
                          courier_online_ms=self.online_total_ms, empty_m=self.empty_m,
-                         rounds=self.rounds, offers=self.offers)
+                         rounds=self.rounds, offers=self.offers, hints=self.hints,
+                         hints_followed=self.hints_followed, reposition_m=self.reposition_m)
 
     # -- observation ------------------------------------------------------------------------
     def observe(self, now: int) -> None:
@@ -284,12 +314,12 @@ class _Sim:
         """The chef accepted: the order enters dispatch (`Dispatcher.enqueue`)."""
         o = self.orders[i]
         lat, lng = o.o.pickup
-        idle = [c for c in self.couriers if c.status == "idle"]
+        idle = [(c.position(now), c.idx) for c in self.couriers if c.status == "idle"]
         travel_s = None
         if idle:
-            d_m, k = min((haversine_m(c.pos[0], c.pos[1], lat, lng), c.idx) for c in idle)
+            d_m, k = min((haversine_m(p[0], p[1], lat, lng), k) for p, k in idle)
             if d_m <= self.d.radius_m:  # the intake's search: nearest idle within reach
-                at = self.couriers[k].pos
+                at = self.couriers[k].position(now)
                 travel_s = self.model.travel_s(at[0], at[1], lat, lng, Vehicle.BIKE)
         o.state = "waiting"
         if self.d.prep is not None:
@@ -300,6 +330,8 @@ class _Sim:
         o.enter_ms = queue_entry_ms(now_ms=now, ready_at_ms=o.known_ready_ms,
                                     expected_travel_s=travel_s)
         self.waiting[i] = o
+        if self.d.reposition is not None:
+            self.accepted_cells.append((now, cell_of(lat, lng, self.d.reposition.cell_res)))
 
     def ready(self, now: int, i: int, _: int) -> None:
         """The kitchen marks the food ready (the store's `food_ready`)."""
@@ -391,6 +423,51 @@ class _Sim:
                           pickup_lng=o.o.pickup[1], dropoff_lat=o.o.dropoff[0],
                           dropoff_lng=o.o.dropoff[1], ready_ms=o.known_ready_ms,
                           promised_ms=o.o.promised_ms, declined=frozenset(o.declined))
+
+    # -- repositioning ----------------------------------------------------------------------
+    def reposition(self, now: int) -> None:
+        """Hints to the idle couriers (`dispatch.reposition`); each follows its own with its
+        acceptance probability. A courier on its way counts as supply at its target, one
+        handing over its last order where it is; neither gets a new hint."""
+        params = self.d.reposition
+        assert params is not None
+        window_ms = round(params.window_s * 1000)
+        cut = next((i for i, (t, _) in enumerate(self.accepted_cells) if now - t <= window_ms),
+                   len(self.accepted_cells))
+        del self.accepted_cells[:cut]
+        idle = [c for c in self.couriers if c.status == "idle"]
+        if not idle or not self.accepted_cells:
+            return
+        demand = predict_demand(self.accepted_cells, now, params)
+        at = [c.leg[3] if c.leg is not None else c.pos for c in idle]
+        hints = reposition_hints(
+            [IdleCourier(courier_id=c.c.courier_id, lat=p[0], lng=p[1],
+                         movable=c.leg is None and c.target is None and not c.serving)
+             for c, p in zip(idle, at, strict=True)], demand, params)
+        for h in hints:
+            c = self.courier_by_id[h.courier_id]
+            c.hints += 1
+            self.hints += 1
+            rng = np.random.default_rng([self.seed, 9, c.idx, c.hints])
+            if rng.random() >= c.c.accept_prob:
+                continue
+            self.hints_followed += 1
+            c.version += 1
+            goal = (h.lat, h.lng)
+            model_s = self.travel.travel_s(c.pos[0], c.pos[1], goal[0], goal[1], c.vehicle)
+            real_ms = round(model_s * c.c.pace * float(c.noise.lognormal(0.0, self.leg_sigma))
+                            * 1000)
+            self.empty_m += h.dist_m
+            self.reposition_m += h.dist_m
+            c.leg = (now, now + real_ms, c.pos, goal)
+            self.push(now + real_ms, _SETTLE, c.idx, c.version)
+
+    def settle(self, now: int, k: int, version: int) -> None:
+        """A courier following a hint is there (unless an order sent it elsewhere)."""
+        c = self.couriers[k]
+        if version != c.version or c.leg is None or c.target is not None:
+            return
+        c.pos, c.leg = c.leg[3], None
 
     # -- offers -----------------------------------------------------------------------------
     def make_offer(self, now: int, o: _Order, c: _Courier, stacked: bool) -> None:

@@ -11,7 +11,10 @@ The lab adds what only a virtual day can measure exactly:
 - `promise_error_p90_s`: |delivered - promised|;
 - `orders_per_courier_hour`: delivered ÷ courier hours online;
 - `idle_km_per_order`: straight-line km ridden with no food on board, per delivered order;
-- `stacked_pct`: share of delivered orders that were stacked on a busy courier.
+- `stacked_pct`: share of delivered orders that were stacked on a busy courier;
+- `hints`, `hints_followed`, `reposition_km`: repositioning hints given to idle couriers,
+  followed, and the km ridden following them (part of `idle_km`; 0 without
+  `LabDispatch.reposition`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ class LabKpis(Kpis, frozen=True, kw_only=True):
     stacked_pct: float | None = None
     rounds: int = 0
     offers: int = 0
+    hints: int = 0
+    hints_followed: int = 0
+    reposition_km: float = 0.0
 
 
 def _timeline(r: OrderRecord) -> OrderTimeline:
@@ -73,7 +79,8 @@ def lab_kpis(run: RunResult, couriers: int) -> LabKpis:
         orders_per_courier_hour=_r(n / hours, 3) if hours else None,
         idle_km=round(idle_km, 1), idle_km_per_order=_r(idle_km / n, 3) if n else None,
         stacked_pct=_r(100.0 * sum(r.stacked for r in delivered) / n, 2) if n else None,
-        rounds=run.rounds, offers=run.offers)
+        rounds=run.rounds, offers=run.offers, hints=run.hints,
+        hints_followed=run.hints_followed, reposition_km=round(run.reposition_m / 1000.0, 1))
 
 
 def _r(x: float | None, digits: int = 1) -> float | None:
@@ -90,7 +97,9 @@ KPI_ROWS: tuple[tuple[str, str], ...] = (
     ("time to assign p50 (s)", "time_to_assign_p50_s"),
     ("late (%)", "late_pct"),
     ("orders per courier-hour", "orders_per_courier_hour"),
+    ("idle km", "idle_km"),
     ("idle km per order", "idle_km_per_order"),
+    ("repositioning km", "reposition_km"),
     ("stacked (%)", "stacked_pct"),
     ("ETA error at pickup p50 (s)", "eta_error_p50_s"),
     ("ETA error at pickup p90 (s)", "eta_error_p90_s"),

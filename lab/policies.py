@@ -13,7 +13,9 @@ each one production setting, switchable here under its own name:
 - ``-stackcap``: stacking refused when it delays an order on board by more than a minute
   (`DISPATCH_STACK_MAX_DELAY_S`, `RoundParams.stack_max_delay_s`);
 - ``-late``: only the lateness a courier adds is charged (`DISPATCH_LATE_ADDED_ONLY`,
-  `CostParams.late_added_only`), so an order already past saving is still offered.
+  `CostParams.late_added_only`), so an order already past saving is still offered;
+- ``-repos``: idle couriers follow repositioning hints toward predicted demand
+  (`dispatch.reposition`, `LabDispatch.reposition`, every `REPOSITION_S`).
 
 ``improved`` is the set docs/lab.md recommends switching on together: the optimal matcher
 with prediction, holding, added lateness and no stacking.
@@ -26,19 +28,22 @@ from collections.abc import Callable
 import msgspec
 
 from dispatch.prep import PrepParams
+from dispatch.reposition import RepositionParams
 from lab.engine import LabDispatch
 
-__all__ = ["COMMIT_EARLY_S", "POLICIES", "STACK_MAX_DELAY_S", "apply_policy"]
+__all__ = ["COMMIT_EARLY_S", "POLICIES", "REPOSITION_S", "STACK_MAX_DELAY_S", "apply_policy"]
 
 COMMIT_EARLY_S = 180.0
 """``-hold``'s `RoundParams.commit_early_s`."""
 STACK_MAX_DELAY_S = 60.0
 """``-stackcap``'s `RoundParams.stack_max_delay_s`."""
+REPOSITION_S = 60.0
+"""``-repos``: seconds between two rounds of hints (`LabDispatch.reposition_s`)."""
 
 
 def _policy(policy: str, *, max_stack: int | None = None, prep: bool = False,
             hold: bool = False, stackcap: bool = False, late: bool = False,
-            ) -> Callable[[LabDispatch], LabDispatch]:
+            repos: bool = False) -> Callable[[LabDispatch], LabDispatch]:
     def apply(d: LabDispatch) -> LabDispatch:
         params = msgspec.structs.replace(d.params, policy=policy)
         if max_stack is not None:
@@ -53,6 +58,9 @@ def _policy(policy: str, *, max_stack: int | None = None, prep: bool = False,
         d = msgspec.structs.replace(d, params=params)
         if prep and d.prep is None:
             d = msgspec.structs.replace(d, prep=PrepParams())
+        if repos and d.reposition is None:
+            d = msgspec.structs.replace(d, reposition=RepositionParams(),
+                                        reposition_s=REPOSITION_S)
         return d
 
     return apply
@@ -70,6 +78,9 @@ POLICIES: dict[str, Callable[[LabDispatch], LabDispatch]] = {
     "optimal-prep-nostack": _policy("optimal", max_stack=1, prep=True),
     "optimal-prep-hold-nostack": _policy("optimal", max_stack=1, prep=True, hold=True),
     "improved": _policy("optimal", max_stack=1, prep=True, hold=True, late=True),
+    "optimal-repos": _policy("optimal", repos=True),
+    "improved-repos": _policy("optimal", max_stack=1, prep=True, hold=True, late=True,
+                              repos=True),
 }
 """Name -> the change it makes to production's dispatch."""
 

@@ -12,7 +12,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from api.auth import STAFF, IdentityDep, Role, roles
-from api.core.deps import CoreDep, DispatcherDep, provide_dispatcher
+from api.core.deps import CoreDep, DispatcherDep, FleetDep, provide_dispatcher
 from api.core.dispatch.schemas import (
     AssignRequest,
     Availability,
@@ -25,6 +25,7 @@ from api.core.dispatch.schemas import (
     ProgressUpdate,
 )
 from api.core.dispatch.service import Refusal, Refused
+from api.core.fleet.schemas import CourierHint
 from api.problems import Problem
 from dispatch.lifecycle import OrderDispatchState
 
@@ -113,6 +114,13 @@ class CourierDispatchController(Controller):
         if isinstance(t, Refused):
             raise problem(t, "offer")
         return OfferDecision(offer_id=offer_id, order_id=t.order_id, status=t.result.value)
+
+    @get("/hint", summary="Where the caller, idle, should wait for orders (its repositioning "
+                          "hint; null: stay)")
+    async def get_hint(self, fleet: FleetDep, identity: IdentityDep) -> CourierHint:
+        hints = (await fleet.reposition_hints()).hints
+        return CourierHint(hint=next((h for h in hints if h.courier_id == identity.user_id),
+                                     None))
 
     @get("/orders", summary="Orders the caller carries now")
     async def get_courier_orders(self, dispatcher: DispatcherDep,

@@ -61,6 +61,7 @@ from dispatch.lifecycle import (
     queue_entry_ms,
 )
 from dispatch.prep import PrepParams, predict_ready_ms, prep_ratio
+from dispatch.reposition import RepositionParams
 from dispatch.round import (
     HeldOrders,
     RoundCouriers,
@@ -272,6 +273,11 @@ def round_params(d: DispatchSettings, travel: TravelModel,
 def prep_params(d: DispatchSettings) -> PrepParams | None:
     """Prep-time prediction's parameters when `DISPATCH_PREP_PREDICTION` is on."""
     return PrepParams(history=d.prep_history) if d.prep_prediction else None
+
+
+def reposition_params(d: DispatchSettings) -> RepositionParams | None:
+    """Repositioning hints' parameters when `DISPATCH_REPOSITION_HINTS` is on."""
+    return RepositionParams() if d.reposition_hints else None
 
 
 class Dispatcher:

@@ -23,6 +23,7 @@ from api.core.fleet.schemas import (
     CourierTrail,
     NearbyCouriers,
     OrderTimeline,
+    RepositionHints,
 )
 from api.core.fleet.services import MAX_LIMIT, MAX_RADIUS_M, cell_outlines, console_config
 from dispatch.kpis import FleetKpis
@@ -64,6 +65,11 @@ class FleetController(Controller):
          summary="Outlines of res-7 H3 cells (the console's supply/demand hexagons)")
     def cells(self, cells: FromQuery[str]) -> CellOutlines:
         return cell_outlines(cells)
+
+    @get("/hints", summary="Repositioning hints for idle couriers toward predicted demand "
+                           "(DISPATCH_REPOSITION_HINTS)")
+    async def hints(self, fleet: FleetDep) -> RepositionHints:
+        return await fleet.reposition_hints()
 
     @get("/couriers/{courier_id:str}/trail", sync_to_thread=False,
          summary="A courier's recent fixes matched to the roads: its snapped position and "

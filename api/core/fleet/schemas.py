@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import msgspec
 
+from dispatch.reposition import RepositionHint
+
 
 class NearbyCourier(msgspec.Struct, frozen=True, kw_only=True):
     courier_id: str
@@ -83,3 +85,19 @@ class CourierTrail(msgspec.Struct, frozen=True, kw_only=True):
     points: int
     confidence: float
     """The matcher's confidence in the newest batch (0..1)."""
+
+
+class RepositionHints(msgspec.Struct, frozen=True, kw_only=True):
+    """Every idle courier's repositioning hint (`dispatch.reposition`), by courier id."""
+
+    enabled: bool
+    """`DISPATCH_REPOSITION_HINTS`; off: no hints."""
+    hints: list[RepositionHint]
+    demand: dict[str, float]
+    """Expected orders per cell over the hints' horizon (the prediction behind them)."""
+
+
+class CourierHint(msgspec.Struct, frozen=True, kw_only=True):
+    """The caller's own repositioning hint; null when it has none."""
+
+    hint: RepositionHint | None

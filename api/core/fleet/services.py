@@ -9,6 +9,7 @@ import math
 import h3
 
 from api.clock import Clock, wall_ms
+from api.core.dispatch.service import reposition_params
 from api.core.dispatch.store import OrderRecord
 from api.core.fleet.schemas import (
     CellOutline,
@@ -18,6 +19,7 @@ from api.core.fleet.schemas import (
     NearbyCourier,
     NearbyCouriers,
     OrderTimeline,
+    RepositionHints,
     TimelineStep,
     TrailPoint,
 )
@@ -27,8 +29,9 @@ from api.problems import Problem
 from api.settings import Settings
 from api.stores.live_index import NearbyMember
 from dispatch.kpis import FleetKpis, fleet_kpis
-from dispatch.lifecycle import ACTIVE_ORDER_STATES
-from geo.cells import HEAT_RES
+from dispatch.lifecycle import ACTIVE_ORDER_STATES, CourierState, OrderDispatchState
+from dispatch.reposition import IdleCourier, predict_demand, reposition_hints
+from geo.cells import HEAT_RES, cell_of
 
 MAX_RADIUS_M = 50_000.0
 """Widest search around a point."""
@@ -85,6 +88,29 @@ class FleetService:
         located = ((s, fresh[cid].lat, fresh[cid].lng)
                    for cid, s in zip(ids, statuses, strict=True))
         return fleet_kpis(located, orders, self.clock())
+
+    async def reposition_hints(self) -> RepositionHints:
+        """Hints for the idle couriers with a fresh fix (the tracking hub's, as `stats`),
+        from the orders dispatch entered in the last `RepositionParams.window_s` (every
+        state, delivered included; at most 1,000 per state), by kitchen cell."""
+        params = reposition_params(self.settings.dispatch)
+        if params is None:
+            return RepositionHints(enabled=False, hints=[], demand={})
+        fresh = self.tracking.hub.fresh_couriers()
+        ids = sorted(fresh)
+        statuses = await self.core.couriers.status_of(ids)
+        idle = [IdleCourier(courier_id=cid, lat=fresh[cid].lat, lng=fresh[cid].lng)
+                for cid, s in zip(ids, statuses, strict=True) if s == CourierState.IDLE]
+        store = self.core.dispatch.store
+        order_ids: list[str] = []
+        for state in (*ACTIVE_ORDER_STATES, OrderDispatchState.DELIVERED):
+            order_ids += await store.orders_in_state(state)
+        accepted = [(o.created_ms, cell_of(o.pickup.lat, o.pickup.lng, params.cell_res))
+                    for o in await store.orders(order_ids)
+                    if o.created_ms is not None and o.pickup is not None]
+        demand = predict_demand(accepted, self.clock(), params)
+        return RepositionHints(enabled=True, hints=reposition_hints(idle, demand, params),
+                               demand={c: round(d, 3) for c, d in sorted(demand.items())})
 
     def courier_trail(self, courier_id: str) -> CourierTrail:
         """The courier's matched trail in this process.

@@ -168,6 +168,7 @@ async function loadJob() {
     return;
   }
   $("job").hidden = false;
+  $("hint").hidden = true;  // busy: the hint no longer applies
   $("job").dataset.orderId = job.order_id;
   $("job-number").textContent = `#${job.order_number}`;
   $("job-status").textContent = STATUS[job.status] || job.status;
@@ -300,7 +301,24 @@ async function start() {
   } catch { /* the socket re-sends it */ }
 }
 
+// Idle and online: where dispatch expects orders (GET /delivery/hint; null: stay).
+async function loadHint() {
+  let hint = null;
+  if (online && !job && !offer) {
+    try {
+      ({ hint } = await session.call("GET", "/api/v1/delivery/hint"));
+    } catch { /* advice only: show none */ }
+  }
+  $("hint").hidden = !hint;
+  if (hint) {
+    $("hint").dataset.cell = hint.cell;
+    $("hint").textContent = `Busier area ${(hint.dist_m / 1000).toFixed(1)} km away: `
+      + `${hint.demand.toFixed(1)} orders expected soon, ${hint.supply} couriers waiting there.`;
+  }
+}
+
 setInterval(flush, SEND_EVERY_MS);
+setInterval(loadHint, 30_000);
 setInterval(() => { if (job) loadJob(); }, 5000);  // distances and the route follow the ride
 document.addEventListener("visibilitychange", () => { if (job) holdWakeLock(); });
 $("login").addEventListener("submit", async (ev) => {

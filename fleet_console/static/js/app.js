@@ -9,6 +9,7 @@ import { AppMap } from "/apps/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
 const KPI_MS = 2000, LIST_MS = 3000, CHEFS_MS = 15000, DRAWER_MS = 3000, STALE_MS = 90_000;
+const HINTS_MS = 10_000;
 
 let config = { commerce_url: null, commerce_port: 8001, tile_url: null, same_origin: false };
 let session = null; // { token, api, feed, timers }
@@ -114,6 +115,7 @@ function startSession(token) {
   every(KPI_MS, refreshKpis);
   every(LIST_MS, refreshOrders);
   every(CHEFS_MS, refreshChefs);
+  every(HINTS_MS, refreshHints);
   every(5000, sweepStale);
   loadZones();
 }
@@ -256,6 +258,16 @@ async function refreshChefs() {
   } catch { /* chefs are decoration: keep the last ones */ }
 }
 
+async function refreshHints() {
+  if (!session || !map) return;
+  try {
+    const { hints } = await session.api.get("/api/v1/fleet/hints");
+    scene.hints = hints;
+    $("map").dataset.hintCount = hints.length;
+    map.invalidate();
+  } catch { /* hints are advice: keep the last ones */ }
+}
+
 let outlinesPending = false;
 async function fetchOutlines() {
   if (!session || outlinesPending) return;
@@ -276,6 +288,7 @@ async function fetchOutlines() {
 
 $("layer-heat").addEventListener("change", (e) => { scene.showHeat = e.target.checked; map.invalidate(); });
 $("layer-routes").addEventListener("change", (e) => { scene.showRoutes = e.target.checked; map.invalidate(); });
+$("layer-hints").addEventListener("change", (e) => { scene.showHints = e.target.checked; map.invalidate(); });
 
 // -- order drawer ----------------------------------------------------------------------------
 

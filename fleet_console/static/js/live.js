@@ -10,8 +10,8 @@ const ON_BOARD = new Set(["picked_up", "delivering"]);
 export function newScene() {
   return {
     couriers: new Map(), orders: new Map(), chefs: new Map(), heat: new Map(),
-    outlines: new Map(), zones: [], draft: [], selected: null,
-    showHeat: true, showRoutes: true, moves: 0,
+    outlines: new Map(), zones: [], draft: [], selected: null, hints: [],
+    showHeat: true, showRoutes: true, showHints: true, moves: 0,
     orderKind(o, wallMs) {
       if (o.promisedMs && wallMs > o.promisedMs) return "late";
       return o.courierId ? "assigned" : "waiting";

@@ -151,6 +151,7 @@ export class MapView {
       if (sc.showHeat) this._drawHeat(sc);
       this._drawZones(sc);
       if (sc.showRoutes) this._drawRoutes(sc, now);
+      if (sc.showHints) this._drawHints(sc, now);
       this._drawChefs(sc);
       this._drawOrders(sc, now);
       this._drawCouriers(sc, now);
@@ -289,6 +290,28 @@ export class MapView {
       ctx.lineTo(o.dx * s + ox, o.dy * s + oy);
     }
     ctx.stroke();
+    ctx.lineWidth = 1;
+  }
+
+  /** Repositioning hints: a dashed line from each idle courier to where it should wait. */
+  _drawHints(sc, now) {
+    const { ctx } = this;
+    ctx.strokeStyle = "rgba(106,27,154,0.75)";
+    ctx.fillStyle = "rgba(106,27,154,0.75)";
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 4]);
+    for (const h of sc.hints) {
+      const c = sc.couriers.get(h.courier_id);
+      if (!c) continue;
+      const [x0, y0] = this.courierOnScreen(c, now);
+      const [x1, y1] = this.toScreen(h.lat, h.lng);
+      ctx.beginPath();
+      ctx.moveTo(x0, y0);
+      ctx.lineTo(x1, y1);
+      ctx.stroke();
+      ctx.fillRect(x1 - 3, y1 - 3, 6, 6);
+    }
+    ctx.setLineDash([]);
     ctx.lineWidth = 1;
   }
 

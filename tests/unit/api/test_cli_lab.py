@@ -98,6 +98,7 @@ def test_the_lab_runs_what_the_settings_switch_on() -> None:
     from api.core.dispatch.service import prep_params, round_params
     from api.lab_dispatch import lab_dispatch
     from api.settings import load_settings
+    from dispatch.reposition import RepositionParams
     from geo.travel import HaversineTravelModel
 
     model = HaversineTravelModel()
@@ -105,9 +106,11 @@ def test_the_lab_runs_what_the_settings_switch_on() -> None:
     assert default.prep is None
     assert (default.params.commit_early_s, default.params.stack_max_delay_s) == (None, None)
     assert not default.params.costs.late_added_only
+    assert default.reposition is None
     on = load_settings({"DISPATCH_PREP_PREDICTION": "true", "DISPATCH_COMMIT_EARLY_S": "180",
                         "DISPATCH_LATE_ADDED_ONLY": "1", "DISPATCH_STACK_MAX_DELAY_S": "60",
-                        "DISPATCH_PREP_HISTORY": "7"}).dispatch
+                        "DISPATCH_PREP_HISTORY": "7",
+                        "DISPATCH_REPOSITION_HINTS": "1"}).dispatch
     lab = lab_dispatch(on, model)
     same = round_params(on, model)
     assert msgspec.structs.replace(lab.params, pairs=same.pairs) == same
@@ -116,6 +119,7 @@ def test_the_lab_runs_what_the_settings_switch_on() -> None:
     assert lab.prep.history == 7
     assert (lab.params.commit_early_s, lab.params.stack_max_delay_s) == (180.0, 60.0)
     assert lab.params.costs.late_added_only
+    assert lab.reposition == RepositionParams()
 
 
 def test_a_saved_day_replays_with_the_same_kpis(tmp_path: Path) -> None:

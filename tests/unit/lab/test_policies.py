@@ -22,18 +22,21 @@ def test_each_policy_changes_only_what_its_name_says() -> None:
                 "greedy-prep": ("greedy", 3), "optimal-prep": ("optimal", 3),
                 "optimal-prep-hold": ("optimal", 3), "optimal-prep-stackcap": ("optimal", 3),
                 "optimal-prep-nostack": ("optimal", 1),
-                "optimal-prep-hold-nostack": ("optimal", 1), "improved": ("optimal", 1)}
+                "optimal-prep-hold-nostack": ("optimal", 1), "improved": ("optimal", 1),
+                "optimal-repos": ("optimal", 3), "improved-repos": ("optimal", 1)}
     assert set(POLICIES) == set(expected)
     for name, (matcher, max_stack) in expected.items():
         d = apply_policy(name, PRODUCTION)
         assert (d.params.policy, d.params.max_stack) == (matcher, max_stack)
-        improved = name == "improved"  # prep, hold and added lateness, no stacking
+        # prep, hold and added lateness, no stacking
+        improved = name.startswith("improved")
         assert (d.prep is not None) == ("-prep" in name or improved)
         assert d.params.commit_early_s == (
             COMMIT_EARLY_S if "-hold" in name or improved else None)
         assert d.params.costs.late_added_only == improved
         assert d.params.stack_max_delay_s == (
             STACK_MAX_DELAY_S if "-stackcap" in name else None)
+        assert (d.reposition is not None) == name.endswith("-repos")
         assert d.params.candidates == 9
         assert d.round_s == 3.0
 
