@@ -39,8 +39,9 @@ from tests.servers import serve_app
 SPEED = 10.0
 """The simulated couriers ride ten times the travel model's speed (a short test day). Their
 recorded pace includes a few requests per ride, so short rides (a small city) make the
-replay slower than the live day on a loaded machine: 650 m keeps that well inside the
-tolerance (docs/lab.md)."""
+replay slower than the live day on a loaded machine: in a 650 m city under a load of ~6 on
+2 cores order to door p50 came out 24.3 s in the lab against 21.0 s live (23.5 against 18.8
+in one CI run, past the tolerance); in a 900 m city 28.6 s against 27.9 s (docs/lab.md)."""
 BEHAVIOUR = Behaviour(speed_factor=SPEED, think_s=(0.1, 0.4), chef_poll_s=0.5,
                       fix_interval_s=(1.0, 2.0))
 # What the record cannot hold, as the simulator's couriers behave: think times, no
@@ -80,7 +81,7 @@ async def test_the_lab_replays_a_live_day_with_the_same_kpis(
     await migrate(url)
     s = settings.replace(stores__database_url=url)
     config = SimConfig(
-        city=CityConfig(seed=11, center=Point(-33.45, -70.66), radius_m=650, chefs=3,
+        city=CityConfig(seed=11, center=Point(-33.45, -70.66), radius_m=900, chefs=3,
                         couriers=6, customers=10, prep_s=(4.0, 10.0)),
         orders_per_min=60, duration_s=12, drain_s=60, progress_s=5, policy="optimal",
         behaviour=BEHAVIOUR)
