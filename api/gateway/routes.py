@@ -33,7 +33,7 @@ ROUTES: tuple[Route, ...] = (
     # Core: GPS, dispatch, tracking, routing, the console and every socket.
     Route(r"^/api/v1/orders/[^/]+/(track|share)$", "core", "api"),
     Route(r"^/api/v1/track/", "core", "api"),  # a share link's order (the token is the key)
-    Route(r"^/api/v1/delivery/(availability|locations|offers|orders)(/|$)", "core", "api"),
+    Route(r"^/api/v1/delivery/(availability|hint|locations|offers|orders)(/|$)", "core", "api"),
     Route(r"^/api/v1/(fleet|routing|console)(/|$)", "core", "api"),
     Route(r"^/ws/", "core", "ws"),
     Route(r"^/(console|kitchen|courier|track|apps)(/|$)", "core", "page"),  # the people's apps
