@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import httpx
 import nats
@@ -290,22 +290,28 @@ async def test_jetstream_loses_nothing_when_the_streams_leader_is_killed(
                     assert time.monotonic() < give_up, f"message {i} not stored in time"
                     await asyncio.sleep(0.1)
 
+        async def fetch(n: int, since: float, failure: str) -> list[int]:
+            """`n` messages, acknowledged; as `consume_batches` does, fetch again while the
+            consumer has no leader (503) for up to 30 s after `since`."""
+            got: list[int] = []
+            while len(got) < n:
+                assert time.monotonic() - since < 30, failure
+                try:
+                    batch = await sub.fetch(n - len(got), timeout=2)
+                except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
+                    await asyncio.sleep(0.2)
+                    continue
+                for msg in batch:
+                    await msg.ack_sync()
+                    got.append(int(msg.data))
+            return got
+
         for i in range(50):
             await send(i)
         sub = await js.pull_subscribe(subject, durable="lc_resume", stream=stream)
-        first: list[Any] = []
-        made_at = time.monotonic()
-        while len(first) < 50:  # a new replicated consumer answers 503 until it has a leader
-            assert time.monotonic() - made_at < 30, "the new consumer never served"
-            try:
-                batch = await sub.fetch(50 - len(first), timeout=2)
-            except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
-                await asyncio.sleep(0.2)
-                continue
-            for msg in batch:
-                await msg.ack_sync()
-            first.extend(batch)
-        assert [int(m.data) for m in first] == list(range(50))
+        # A new replicated consumer answers 503 until it has a leader.
+        first = await fetch(50, time.monotonic(), "the new consumer never served")
+        assert first == list(range(50))
 
         # The stream's RAFT leader (server names are the node names): the worst server to
         # lose, the others must elect a new leader before a publish is acked again.
@@ -321,17 +327,7 @@ async def test_jetstream_loses_nothing_when_the_streams_leader_is_killed(
 
         info = await js.stream_info(stream)
         assert (info.state.messages, info.state.last_seq) == (100, 100)
-        rest: list[int] = []
-        while len(rest) < 50:  # as `consume_batches` does: retry until its leader is back
-            assert time.monotonic() - killed_at < 30, "the consumer did not resume in 30 s"
-            try:
-                batch = await sub.fetch(50 - len(rest), timeout=2)
-            except (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError):
-                await asyncio.sleep(0.2)
-                continue
-            for msg in batch:
-                rest.append(int(msg.data))
-                await msg.ack()
+        rest = await fetch(50, killed_at, "the consumer did not resume in 30 s")
         resumed_s = time.monotonic() - killed_at
         assert rest == list(range(50, 100))
         print(f"NATS stream leader {killed} killed: publishes acked again within "
