@@ -11,6 +11,7 @@ from api.core.dispatch.records import DispatchRecords
 from api.core.dispatch.service import Dispatcher, DispatchMetrics
 from api.core.dispatch.store import DispatchStore
 from api.core.fleet.names import CourierNames
+from api.core.fleet.schemas import RepositionHints
 from api.core.gps.indexer import Indexer
 from api.core.gps.ingest import Ingest, IngestMetrics, LastFixCache
 from api.core.gps.matcher import FleetMatcher
@@ -41,6 +42,9 @@ class CoreServices:
         """The road graph as map tiles (None without roads): the streets the maps draw."""
         self.matcher: FleetMatcher | None = None
         """Couriers' fixes matched to the roads (with ROADS and ROADS_MATCH), from bind."""
+        self.recent_hints: tuple[int, RepositionHints] | None = None
+        """The last repositioning hints computed and when (ms): every idle courier polls
+        its own, and each poll would otherwise read every recent order again."""
         self._bound: dict[str, Any] = {}
 
     async def bind(self, res: Resources) -> None:

@@ -30,11 +30,13 @@ from api.settings import Settings
 from api.stores.live_index import NearbyMember
 from dispatch.kpis import FleetKpis, fleet_kpis
 from dispatch.lifecycle import ACTIVE_ORDER_STATES, CourierState, OrderDispatchState
-from dispatch.reposition import IdleCourier, predict_demand, reposition_hints
+from dispatch.reposition import IdleCourier, RepositionParams, predict_demand, reposition_hints
 from geo.cells import HEAT_RES, cell_of
 
 MAX_RADIUS_M = 50_000.0
 """Widest search around a point."""
+HINTS_TTL_MS = 2_000
+"""Repositioning hints are reused this long (couriers poll theirs every 30 s)."""
 MAX_LIMIT = 500
 """Most members one search returns."""
 MAX_CELLS = 500
@@ -92,10 +94,20 @@ class FleetService:
     async def reposition_hints(self) -> RepositionHints:
         """Hints for the idle couriers with a fresh fix (the tracking hub's, as `stats`),
         from the orders dispatch entered in the last `RepositionParams.window_s` (every
-        state, delivered included; at most 1,000 per state), by kitchen cell."""
+        state, delivered included; at most 1,000 per state), by kitchen cell. Computed at
+        most once every `HINTS_TTL_MS` per process, whoever asks."""
         params = reposition_params(self.settings.dispatch)
         if params is None:
             return RepositionHints(enabled=False, hints=[], demand={})
+        now = self.clock()
+        recent = self.core.recent_hints
+        if recent is not None and now - recent[0] < HINTS_TTL_MS:
+            return recent[1]
+        hints = await self._compute_hints(params, now)
+        self.core.recent_hints = (now, hints)
+        return hints
+
+    async def _compute_hints(self, params: RepositionParams, now: int) -> RepositionHints:
         fresh = self.tracking.hub.fresh_couriers()
         ids = sorted(fresh)
         statuses = await self.core.couriers.status_of(ids)
@@ -108,7 +120,7 @@ class FleetService:
         accepted = [(o.created_ms, cell_of(o.pickup.lat, o.pickup.lng, params.cell_res))
                     for o in await store.orders(order_ids)
                     if o.created_ms is not None and o.pickup is not None]
-        demand = predict_demand(accepted, self.clock(), params)
+        demand = predict_demand(accepted, now, params)
         return RepositionHints(enabled=True, hints=reposition_hints(idle, demand, params),
                                demand={c: round(d, 3) for c, d in sorted(demand.items())})
 
