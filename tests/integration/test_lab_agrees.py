@@ -83,7 +83,7 @@ async def test_the_lab_replays_a_live_day_with_the_same_kpis(
     config = SimConfig(
         city=CityConfig(seed=11, center=Point(-33.45, -70.66), radius_m=900, chefs=3,
                         couriers=6, customers=10, prep_s=(4.0, 10.0)),
-        orders_per_min=60, duration_s=12, drain_s=60, progress_s=5, policy="optimal",
+        orders_per_min=60, duration_s=12, drain_s=120, progress_s=5, policy="optimal",
         behaviour=BEHAVIOUR)
     since_ms = round(time.time() * 1000)
     async with _system(s) as (endpoints, system):
