@@ -33,6 +33,7 @@ log = logging.getLogger("homechef.streams")
 
 PUBLISH_ATTEMPTS = 5
 PUBLISH_TIMEOUT_S = 2.0
+STREAM_READY_TIMEOUT_S = 30.0
 
 
 async def ensure_streams(js: JetStreamContext, names: Names,
@@ -41,7 +42,11 @@ async def ensure_streams(js: JetStreamContext, names: Names,
 
     ``replicas`` (``NATS_STREAM_REPLICAS``): copies of each stream on a NATS cluster, kept by
     RAFT, so losing a server loses no acknowledged message. Durable consumers are created
-    without a replica count and so inherit the stream's; their acks are replicated alike."""
+    without a replica count and so inherit the stream's; their acks are replicated alike.
+
+    Returns once every stream has a leader with its replicas caught up: a stream whose
+    replica count just changed is moved to a new RAFT group, and until that group elects a
+    leader, publishes time out and consumers are refused ("insufficient resources")."""
     for spec in specs:
         config = StreamConfig(
             name=names.stream(spec),
@@ -58,6 +63,25 @@ async def ensure_streams(js: JetStreamContext, names: Names,
         except nats.js.errors.BadRequestError:
             # Exists with another config (e.g. retention changed in the catalogue): update.
             await js.update_stream(config)
+    for spec in specs:
+        await wait_stream_ready(js, names.stream(spec))
+
+
+async def wait_stream_ready(js: JetStreamContext, stream: str,
+                            timeout_s: float = STREAM_READY_TIMEOUT_S) -> None:
+    """Until ``stream`` has a leader and every replica is current (at once on one server)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        info = await js.stream_info(stream)
+        cluster, followers = info.cluster, (info.config.num_replicas or 1) - 1
+        if cluster is None or (cluster.leader is not None
+                               and len(cluster.replicas or ()) == followers
+                               and all(p.current for p in cluster.replicas or ())):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"stream {stream} has no leader with current replicas "
+                               f"after {timeout_s:.0f} s")
+        await asyncio.sleep(0.1)
 
 
 async def publish(

@@ -145,6 +145,34 @@ async def test_streams_and_durable_consumers_are_replicated_on_three_servers(
         await nc.close()
 
 
+async def test_a_stream_scaled_up_to_three_replicas_serves_as_soon_as_it_is_declared(
+        local_cluster: tuple[LocalCluster, ClusterUrls], cluster_names: Names) -> None:
+    """Raising ``NATS_STREAM_REPLICAS`` moves each existing stream to a new RAFT group; until
+    that group has a leader, JetStream refuses consumers ("insufficient resources") and
+    publishes time out. ``ensure_streams`` returns only once the group serves: the messages
+    stored at one replica are kept, and a consumer and a publish succeed at once."""
+    _, urls = local_cluster
+    nc = await nats.connect(servers=list(urls.nats))
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, cluster_names, replicas=1)
+        spec = STREAMS[0]
+        stream = cluster_names.stream(spec)
+        subject = cluster_names.stream_subjects(spec)[0].replace(">", "x").replace("*", "x")
+        await js.publish(subject, b"before")
+        await ensure_streams(js, cluster_names, replicas=3)
+        info = await js.stream_info(stream)
+        assert info.cluster is not None
+        assert info.cluster.leader
+        assert len(info.cluster.replicas or []) == 2
+        await js.add_consumer(stream, ConsumerConfig(durable_name="lc_scaled",
+                                                     ack_policy=AckPolicy.EXPLICIT))
+        await js.publish(subject, b"after", timeout=2)
+        assert (await js.stream_info(stream)).state.messages == 2
+    finally:
+        await nc.close()
+
+
 async def test_a_message_id_is_stored_once_when_resent_through_another_server(
         local_cluster: tuple[LocalCluster, ClusterUrls], cluster_names: Names) -> None:
     """A publish retried after a failover reaches another server: JetStream's
