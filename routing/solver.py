@@ -48,6 +48,7 @@ from routing.feasibility import check_plan
 from routing.model import Plan, Problem, Task, Vehicle, make_plan
 from routing.reduce import reinsert_orders
 from routing.vroom_plan import exploration_for, plain, vroom_from, vroom_routes
+from routing.vroom_search import improve_with_vroom
 
 __all__ = [
     "InfeasibleProblemError",
@@ -169,9 +170,12 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     vroom_share: float = 0.8
     # Route elimination from VROOM's plan runs until this share of the budget is left for
     # improvement by parts.
-    vroom_parts_share: float = 0.15
+    vroom_parts_share: float = 0.4
     vroom_exploration: int = 5
     vroom_threads: int = 2
+    # After route elimination from VROOM's plan: improve with VROOM as the inner search
+    # (`routing.vroom_search`: parts, then ruin and recreate) instead of OR-Tools' ILS on parts.
+    vroom_improve: bool = True
 
 
 DEFAULT_CONFIG = SolverConfig()
@@ -375,10 +379,15 @@ def _solve_large_from_vroom(
     routes = _vroom_reduce(problem, routes, config, seed, reduce_end, budget.limit)
     report("fleet reduction", routes)
     max_parts = None if budget.limit is None else max(1, budget.limit // config.part_solutions)
-    routes = improve_by_parts(
-        problem, routes, part_solver(config, seed, search_end), search_end, seed,
-        part_tasks=config.part_tasks, max_parts=max_parts,
-    )
+    if config.vroom_improve:
+        routes = improve_with_vroom(problem, routes, search_end, seed,
+                                    part_tasks=config.part_tasks,
+                                    threads=config.vroom_threads, max_steps=max_parts)
+    else:
+        routes = improve_by_parts(
+            problem, routes, part_solver(config, seed, search_end), search_end, seed,
+            part_tasks=config.part_tasks, max_parts=max_parts,
+        )
     report("polish", routes)
     return routes
 
