@@ -170,7 +170,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     vroom_share: float = 0.8
     # Route elimination from VROOM's plan runs until this share of the budget is left for
     # improvement by parts.
-    vroom_parts_share: float = 0.4
+    vroom_parts_share: float = 0.25
     vroom_exploration: int = 5
     vroom_threads: int = 2
     # After route elimination from VROOM's plan: improve with VROOM as the inner search
