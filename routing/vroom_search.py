@@ -5,9 +5,11 @@ task, passes `check_plan` and is better in (vehicles, travel), so the plan never
 
 1. *Parts* (`routing.decompose.improve_by_parts`), each solved by VROOM twice: from scratch on
    the part's vehicles and from the part's own routes. When a whole round of parts finds
-   nothing, the parts grow by half (more routes each), up to the whole plan.
-2. *Ruin and recreate*: the 5-20 orders nearest a random stop are taken out, and VROOM's
-   local search from the remaining routes puts them back (it inserts unassigned orders).
+   nothing, the parts grow by half (more routes each), up to half the tasks. At most half
+   the time, and only on plans of 4 routes or more.
+2. *Ruin and recreate*, the rest of the time: the 5-20 orders nearest a random stop are
+   taken out, and VROOM's local search from the remaining routes puts them back (it inserts
+   unassigned orders).
 
 Why VROOM: at 200 orders, after route elimination, OR-Tools' ILS on a part of ~60 tasks
 barely moved the plan in the seconds left (LRC1_2_10 at 12 vehicles: 18.4 % over the
@@ -33,6 +35,13 @@ from routing.vroom_plan import vroom_from, vroom_routes
 __all__ = ["improve_with_vroom", "vroom_part_solver"]
 
 PART_GROWTH = 1.5
+# Parts stop growing past half the tasks: a part that large is most of the plan, VROOM from
+# scratch on it costs seconds and rarely wins.
+MAX_PART_SHARE = 0.5
+# Parts get at most half the time and need 4 routes (a part is 2 routes at least): on 3-4
+# long routes ruin and recreate did better on the time.
+PARTS_SHARE = 0.5
+MIN_PART_ROUTES = 4
 RUIN_ORDERS = (5, 20)
 
 
@@ -91,7 +100,11 @@ def improve_with_vroom(
     vroom_deadline = None if max_steps is not None else deadline
     size = part_tasks
     parts_left = max_steps
-    while time.monotonic() < deadline and (parts_left is None or parts_left > 0):
+    start = time.monotonic()
+    # In reproducible mode the step counts bound the parts, not the clock.
+    parts_end = deadline if max_steps is not None else start + (deadline - start) * PARTS_SHARE
+    while (len(current) >= MIN_PART_ROUTES and time.monotonic() < parts_end
+           and (parts_left is None or parts_left > 0)):
         calls = 0
         solver = vroom_part_solver(vroom_deadline, threads=threads)
 
@@ -100,13 +113,13 @@ def improve_with_vroom(
             calls += 1
             return _solve(sub, part)
 
-        current = improve_by_parts(problem, current, counted, deadline, seed,
+        current = improve_by_parts(problem, current, counted, parts_end, seed,
                                    part_tasks=size, max_parts=parts_left)
         if parts_left is not None:
             parts_left -= calls
-        if size >= len(problem.tasks):
-            break
         size = round(size * PART_GROWTH)
+        if size > len(problem.tasks) * MAX_PART_SHARE:
+            break
     return _ruin_and_recreate(problem, current, deadline, seed, threads, max_steps)
 
 
