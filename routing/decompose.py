@@ -25,7 +25,9 @@ import numpy as np
 
 from routing.model import Problem, make_plan
 
-__all__ = ["Routes", "SolvePart", "improve_by_parts", "neighbour_routes", "part_problem"]
+__all__ = [
+    "Routes", "SolvePart", "improve_by_parts", "neighbour_routes", "part_problem", "plan_rank",
+]
 
 Routes = list[tuple[int, list[int]]]
 # (sub-problem, its current routes) -> new routes for it, or None.
@@ -65,7 +67,8 @@ def part_problem(problem: Problem, routes: Routes) -> Problem:
     )
 
 
-def _rank(problem: Problem, routes: Routes) -> tuple[int, int]:
+def plan_rank(problem: Problem, routes: Routes) -> tuple[int, int]:
+    """The lexicographic objective of `routes`: (vehicles used, travel)."""
     plan = make_plan(problem, routes)
     return plan.vehicles_used, plan.travel_s
 
@@ -122,7 +125,7 @@ def improve_by_parts(
             if found is not None:
                 found = [(v, ids) for v, ids in found if ids]
                 served = sorted(i for _, ids in found for i in ids)
-                if served == sorted(t.id for t in sub.tasks) and _rank(sub, found) < _rank(
+                if served == sorted(t.id for t in sub.tasks) and plan_rank(sub, found) < plan_rank(
                     sub, part
                 ):
                     current = [r for k, r in enumerate(current) if k not in members] + found

@@ -14,7 +14,7 @@ task, passes `check_plan` and is better in (vehicles, travel), so the plan never
 Why VROOM: at 200 orders, after route elimination, OR-Tools' ILS on a part of ~60 tasks
 barely moved the plan in the seconds left (LRC1_2_10 at 12 vehicles: 18.4 % over the
 best-known distance after 4 s of parts), while VROOM on the same parts reached 2.9 % in 3 s
-(docs/benchmarks.md). Parts help most when routes are short (many small routes: Li & Lim
+(ADR 0041). Parts help most when routes are short (many small routes: Li & Lim
 type 1). With a few long routes (type 2) a part is two whole routes and VROOM rarely finds
 better; ruin and recreate across routes is what shortens those (LR2_2_10: 9.9 % -> 2.0 %).
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import time
 
-from routing.decompose import Routes, SolvePart, improve_by_parts
+from routing.decompose import Routes, SolvePart, improve_by_parts, plan_rank
 from routing.feasibility import check_plan
 from routing.model import Problem, make_plan
 from routing.vroom_plan import vroom_from, vroom_routes
@@ -54,11 +54,6 @@ def _complete(problem: Problem, routes: Routes | None) -> Routes | None:
     return [(v, ids) for v, ids in routes if ids]
 
 
-def _rank(problem: Problem, routes: Routes) -> tuple[int, int]:
-    plan = make_plan(problem, routes)
-    return plan.vehicles_used, plan.travel_s
-
-
 def vroom_part_solver(deadline: float | None, *, level: int = 5, threads: int = 1) -> SolvePart:
     """A `SolvePart` for `improve_by_parts`: the better of VROOM from scratch on the part's
     vehicles and VROOM's local search from the part's routes (None if neither serves every
@@ -76,7 +71,9 @@ def vroom_part_solver(deadline: float | None, *, level: int = 5, threads: int = 
             vroom_from(sub, part, seconds(), exploration_level=level, threads=threads),
         ):
             complete = _complete(sub, found)
-            if complete is not None and (best is None or _rank(sub, complete) < _rank(sub, best)):
+            if complete is not None and (
+                best is None or plan_rank(sub, complete) < plan_rank(sub, best)
+            ):
                 best = complete
         return best
 
@@ -99,24 +96,22 @@ def improve_with_vroom(
     current = [(v, list(ids)) for v, ids in routes if ids]
     vroom_deadline = None if max_steps is not None else deadline
     size = part_tasks
-    parts_left = max_steps
     start = time.monotonic()
     # In reproducible mode the step counts bound the parts, not the clock.
     parts_end = deadline if max_steps is not None else start + (deadline - start) * PARTS_SHARE
+    solve = vroom_part_solver(vroom_deadline, threads=threads)
+    calls = 0
+
+    def counted(sub: Problem, part: Routes) -> Routes | None:
+        nonlocal calls
+        calls += 1
+        return solve(sub, part)
+
     while (len(current) >= MIN_PART_ROUTES and time.monotonic() < parts_end
-           and (parts_left is None or parts_left > 0)):
-        calls = 0
-        solver = vroom_part_solver(vroom_deadline, threads=threads)
-
-        def counted(sub: Problem, part: Routes, _solve: SolvePart = solver) -> Routes | None:
-            nonlocal calls
-            calls += 1
-            return _solve(sub, part)
-
-        current = improve_by_parts(problem, current, counted, parts_end, seed,
-                                   part_tasks=size, max_parts=parts_left)
-        if parts_left is not None:
-            parts_left -= calls
+           and (max_steps is None or calls < max_steps)):
+        current = improve_by_parts(
+            problem, current, counted, parts_end, seed, part_tasks=size,
+            max_parts=None if max_steps is None else max_steps - calls)
         size = round(size * PART_GROWTH)
         if size > len(problem.tasks) * MAX_PART_SHARE:
             break
@@ -130,7 +125,7 @@ def _ruin_and_recreate(
     rng = random.Random(seed)
     tasks = problem.task_by_id()
     pairs = list(problem.pairs)
-    current, rank = routes, _rank(problem, routes)
+    current, rank = routes, plan_rank(problem, routes)
     step = 0
     while time.monotonic() < deadline and (max_steps is None or step < max_steps):
         step += 1
@@ -144,6 +139,6 @@ def _ruin_and_recreate(
         ruined = [(v, [i for i in ids if i not in out]) for v, ids in current]
         seconds = None if max_steps is not None else max(0.001, deadline - time.monotonic())
         found = _complete(problem, vroom_from(problem, ruined, seconds, threads=threads))
-        if found is not None and (new := _rank(problem, found)) < rank:
+        if found is not None and (new := plan_rank(problem, found)) < rank:
             current, rank = found, new
     return current
