@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import msgspec
+import pytest
 
+from routing import vroom_search
 from routing.decompose import Routes
 from routing.feasibility import check_plan
-from routing.model import make_plan
+from routing.model import Problem, make_plan
 from routing.vroom_search import improve_with_vroom, vroom_part_solver
 from tests.unit.routing.builders import random_problem
 from tests.unit.routing.test_decompose import ONE_ORDER_EACH, _line_orders
@@ -56,3 +59,33 @@ def test_a_part_vroom_cannot_serve_whole_is_no_answer() -> None:
     found = solve(two, [(0, [1, 2]), (1, [5, 6])])
     assert found is not None
     assert sorted(i for _, ids in found for i in ids) == [1, 2, 5, 6]
+
+
+def test_a_ruin_searches_only_the_routes_it_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ruin and recreate hands VROOM the routes that lost orders, not the whole plan: every
+    call sees a sub-problem of those routes' tasks and vehicles, and the plan it returns is
+    complete, feasible and no worse."""
+    problem = random_problem(2, n_pairs=30, n_vehicles=30)
+    single: Routes = [(v.id, [p.pickup_id, p.delivery_id])
+                      for v, p in zip(problem.vehicles, problem.pairs, strict=True)]
+    seen: list[tuple[int, int]] = []
+    real = vroom_search.vroom_from
+
+    def recording(sub: Problem, routes: Routes, *args: Any, **kwargs: Any) -> Routes | None:
+        held = {i for _, ids in routes for i in ids}
+        assert held <= {t.id for t in sub.tasks}
+        assert {v for v, _ in routes} == {v.id for v in sub.vehicles}
+        seen.append((len(sub.vehicles), len(sub.tasks)))
+        return real(sub, routes, *args, **kwargs)
+
+    assert check_plan(problem, make_plan(problem, single)) == []
+    monkeypatch.setattr(vroom_search, "vroom_from", recording)
+    routes = vroom_search._ruin_and_recreate(problem, single, time.monotonic() + 30, 5, 1, 6)
+    assert len(seen) == 6
+    # A ruin takes 5-20 of the 30 orders, so it touches at most 20 of the routes: never the
+    # whole plan.
+    assert all(1 <= vehicles <= 20 and tasks < len(problem.tasks) for vehicles, tasks in seen)
+    plan = make_plan(problem, routes)
+    assert check_plan(problem, plan) == []
+    assert sorted(i for _, ids in routes for i in ids) == sorted(t.id for t in problem.tasks)
+    assert plan.travel_s <= make_plan(problem, single).travel_s
