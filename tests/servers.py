@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -57,7 +58,25 @@ async def serve_app(app: object, port: int | None = None,
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 15)
+        await _stopped(task, port)
+
+
+async def _stopped(task: asyncio.Task[None], port: int) -> None:
+    """Wait for the server's task; if it has not stopped in 15 s, fail with where every task
+    of the loop waits. (`asyncio.wait_for` would cancel it and wait again without a bound: a
+    shutdown step that swallows the cancellation hangs the test silently until
+    pytest-timeout, and its stack shows only the idle event loop.)"""
+    done, _ = await asyncio.wait({task}, timeout=15)
+    if done:
+        task.result()
+        return
+    stacks = io.StringIO()
+    for other in asyncio.all_tasks():
+        if other is not asyncio.current_task():
+            other.print_stack(limit=12, file=stacks)
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    raise RuntimeError(f"server on port {port} did not stop in 15 s; tasks:\n{stacks.getvalue()}")
 
 
 class KillableServer:
