@@ -169,7 +169,7 @@ class SolverConfig(msgspec.Struct, frozen=True, kw_only=True):
     large_start: str = "vroom"
     vroom_share: float = 0.8
     # Route elimination from VROOM's plan runs until this share of the budget is left for
-    # improvement by parts.
+    # the improvement that follows (`vroom_improve`).
     vroom_parts_share: float = 0.25
     vroom_exploration: int = 5
     vroom_threads: int = 2
@@ -357,9 +357,10 @@ def _solve_large_from_vroom(
     report: Callable[[str, Routes | None], None],
 ) -> Routes | None:
     """Phases 2-4 for a large plain instance started from VROOM's plan (`routing.vroom_plan`,
-    `SolverConfig.large_start`): VROOM on `vroom_share` of the budget, then the same fleet
-    reduction and improvement by parts as `_solve_large`. None if VROOM's plan is not
-    complete and feasible (the caller then takes the OR-Tools path)."""
+    `SolverConfig.large_start`): VROOM on `vroom_share` of the budget, route elimination
+    from its routes (`_vroom_reduce`), then the improvement: `routing.vroom_search`, or
+    OR-Tools on parts with `vroom_improve` off. None if VROOM's plan is not complete and
+    feasible (the caller then takes the OR-Tools path)."""
     seconds = budget.search_s * config.vroom_share
     level = exploration_for(
         len(problem.tasks), seconds, config.vroom_threads, config.vroom_exploration
