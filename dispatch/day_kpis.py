@@ -50,6 +50,10 @@ class Holding(msgspec.Struct, frozen=True, kw_only=True):
     assignment) or "check-in" (the app learnt it from GET /delivery/orders)."""
     ended: str = ""
     """How the holding ended: "delivered", or why it was given up."""
+    reported_s: float | None = None
+    """When the courier app sent the report that ended it (delivered). Core may end the
+    holding any time from then on and offer the courier its next order before the answer
+    comes back (an answer held up by an outage), so conflicts count the holding until then."""
 
 
 class Kpis(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,10 +99,14 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def _held_until(h: Holding) -> float:
+    if h.reported_s is not None:
+        return h.reported_s
+    return math.inf if h.end_s is None else h.end_s
+
+
 def _overlap(a: Holding, b: Holding) -> bool:
-    a_end = math.inf if a.end_s is None else a.end_s
-    b_end = math.inf if b.end_s is None else b.end_s
-    return a.start_s < b_end and b.start_s < a_end
+    return a.start_s < _held_until(b) and b.start_s < _held_until(a)
 
 
 def double_assignments(holdings: Iterable[Holding]) -> int:

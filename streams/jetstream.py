@@ -91,8 +91,10 @@ async def publish(
     *,
     msg_id: str | None = None,
     timeout_s: float = PUBLISH_TIMEOUT_S,
+    attempts: int = PUBLISH_ATTEMPTS,
 ) -> int:
-    """Publish and wait for the stream's ack; retry transient failures. Returns the sequence.
+    """Publish and wait for the stream's ack; retry transient failures (up to `attempts`
+    tries in all). Returns the sequence.
 
     ``msg_id`` becomes ``Nats-Msg-Id``: JetStream drops a duplicate within the stream's
     window, so a retried publish (or an outbox relay replaying a row) stores the event once.
@@ -100,7 +102,7 @@ async def publish(
     payload = encode(event)
     headers = {"Nats-Msg-Id": msg_id} if msg_id else None
     async for attempt in AsyncRetrying(
-        stop=stop_after_attempt(PUBLISH_ATTEMPTS),
+        stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.05, max=1.0),
         retry=retry_if_exception_type(
             (nats.errors.TimeoutError, nats.js.errors.NoStreamResponseError,

@@ -276,6 +276,8 @@ class _Job(msgspec.Struct, kw_only=True):
     picked: bool = False
     withdrawn: bool = False
     """Core took it back (UNASSIGNED) before it was picked up: the courier drops it."""
+    reported_s: float | None = None
+    """When the delivery report that core accepted was sent."""
 
 
 class _Gone(Exception):
@@ -503,6 +505,8 @@ class CourierAgent:
             return  # read too late (e.g. queued while delivering): core has withdrawn it
         await asyncio.sleep(self.rng.uniform(*self.b.think_s))
         accept = self.rng.random() < self.b.accept_prob
+        if accept and offer.get("stacked"):
+            self.world.offered_stacked.add(str(offer["order_id"]))
         url = f"{V1}/delivery/offers/{offer['offer_id']}/{'accept' if accept else 'decline'}"
         try:
             r = await self.core.post(url, headers=await self._h())
@@ -672,7 +676,7 @@ class CourierAgent:
                     ended = f"failed: {exc!r}"[:120]
                     self.world.error(f"courier {self.spec.index} order {job.order_id}: {exc!r}")
                 self.jobs.remove(job)
-                self.world.release(job.order_id, self.id, ended)
+                self.world.release(job.order_id, self.id, ended, job.reported_s)
         finally:
             for job in self.jobs:  # cancelled mid-route (the run is ending)
                 self.world.release(job.order_id, self.id, "the run ended")
@@ -733,8 +737,10 @@ class CourierAgent:
         await self._ride(drop)
         self.stage = f"reporting the delivery of {job.order_id}"
         for _ in range(60):  # the indexer may not have filed the door fix yet
+            sent = now_s()
             r = await self._progress(job.order_id, "delivered")
             if r.status_code == 200:
+                job.reported_s = sent
                 if t is not None:
                     t.delivered_s = now_s()
                 return "delivered"

@@ -122,7 +122,8 @@ async def tracked_arrival_s(core: httpx.AsyncClient, world: World, order_id: str
 
 async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> int:
     """New conflicts in core's view of who carries what (statuses read in the order an order
-    moves through them, so a courier's consecutive orders cannot show up together). Only
+    moves through them, so a courier's consecutive orders cannot show up together; an order
+    counts as stacked from the moment its courier accepted an offer marked so). Only
     this run's orders count (a demo run again on the same stores finds the last run's
     orders still listed), and a conflict seen in an earlier snapshot is not counted again."""
     pairs: list[tuple[str, str | None]] = []
@@ -131,7 +132,8 @@ async def fleet_check(core: httpx.AsyncClient, admin: Account, world: World) -> 
                            headers=await admin.headers())
         pairs += [(o["order_id"], o["courier_id"]) for o in expect(r, 200)["orders"]
                   if o["order_id"] in world.timelines]
-    stacked = frozenset(h.order_id for h in world.holdings if h.stacked)
+    # An accept in flight: core may list the order before the app has taken it.
+    stacked = frozenset(h.order_id for h in world.holdings if h.stacked) | world.offered_stacked
     found = [c for c in fleet_snapshot_conflicts(pairs, stacked)
              if c not in world.conflicts_seen]
     world.conflicts_seen.update(found)

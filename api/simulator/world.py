@@ -44,9 +44,12 @@ class World:
         self.courier_state: dict[str, str] = {}
         self.fleet_conflicts = 0
         self.conflict_notes: list[str] = []
+        """What each conflict in core's /fleet/orders snapshots was (for the report)."""
         self.conflicts_seen: set[str] = set()
         """Conflicts counted already (`fleet_check` counts each once)."""
-        """What each conflict in core's /fleet/orders snapshots was (for the report)."""
+        self.offered_stacked: set[str] = set()
+        """Orders a courier app accepted from an offer marked stacked, from the moment it
+        sent the accept (core may list the order as assigned before the answer arrives)."""
         self.reconciled = 0
         """Orders a courier app learnt it held only by asking core (its answer was lost)."""
         self.first_online: float | None = None
@@ -111,11 +114,14 @@ class World:
         self.holdings.append(Holding(order_id=order_id, courier_id=courier_id,
                                      start_s=now_s(), stacked=stacked, via=via))
 
-    def release(self, order_id: str, courier_id: str, ended: str = "") -> None:
+    def release(self, order_id: str, courier_id: str, ended: str = "",
+                reported_s: float | None = None) -> None:
+        """The courier no longer holds the order; `reported_s`: when its app sent the report
+        that ended the holding (see `Holding.reported_s`)."""
         i = self._open.pop((order_id, courier_id), None)
         if i is not None:
             self.holdings[i] = msgspec.structs.replace(self.holdings[i], end_s=now_s(),
-                                                       ended=ended)
+                                                       ended=ended, reported_s=reported_s)
 
     def error(self, message: str) -> None:
         if len(self.errors) < 2000:

@@ -99,6 +99,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("homechef.dispatch")
 
+INLINE_PUBLISH_TIMEOUT_S = 1.0
+"""How long a request waits for JetStream's ack of its event before leaving it to the relay."""
 LATE = "late"
 """The fleet listing's filter for open orders past their promise."""
 STUCK = "stuck"
@@ -932,9 +934,13 @@ class Dispatcher:
         """Publish an event whose row the transition put in the outbox (``parked``), then
         remove the row. If the publish fails (NATS down) the row stays and `relay_outbox`
         publishes it later; if this process dies first, any core's relay does. JetStream
-        drops a second copy by its msg id, so the event is stored once either way."""
+        drops a second copy by its msg id, so the event is stored once either way.
+
+        One short try: the outbox already holds the event, so a request does not wait out a
+        NATS leader election (the retries took up to ~10 s) before answering its caller."""
         try:
-            await publish(self.js, pending.subject, pending.event, msg_id=pending.msg_id)
+            await publish(self.js, pending.subject, pending.event, msg_id=pending.msg_id,
+                          timeout_s=INLINE_PUBLISH_TIMEOUT_S, attempts=1)
         except Exception as exc:  # any failure: the event must not be lost
             raise_if_cancelling()
             log.warning("publish of %s failed (%r); left in the outbox", pending.msg_id, exc)

@@ -97,6 +97,21 @@ def test_double_assignment_detection() -> None:
     assert (k.double_in_holdings, k.double_in_fleet_snapshots) == (3, 2)
 
 
+def test_a_holding_counts_until_its_delivery_was_reported() -> None:
+    """Core may end a delivered holding as soon as the report arrives and offer the courier
+    its next order before the answer gets back: a next order taken after the report was sent
+    is no conflict, one taken before it is."""
+    delivered = Holding(order_id="o1", courier_id="c1", start_s=0, end_s=12, reported_s=10,
+                        ended="delivered")
+    assert double_assignments(
+        [delivered, Holding(order_id="o2", courier_id="c1", start_s=11, end_s=20)]) == 0
+    assert double_assignments(
+        [delivered, Holding(order_id="o2", courier_id="c1", start_s=9, end_s=20)]) == 1
+    assert double_assignments(  # without a report, the answer's arrival ends it
+        [Holding(order_id="o1", courier_id="c1", start_s=0, end_s=12),
+         Holding(order_id="o2", courier_id="c1", start_s=11, end_s=20)]) == 1
+
+
 def test_fleet_snapshot_conflicts() -> None:
     """In one /fleet/orders snapshot a courier on two orders is a conflict unless all but its
     first were offered as stacked; unassigned orders are ignored."""
