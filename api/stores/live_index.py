@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import h3
+import h3.api.basic_int as h3i
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,8 @@ from redis.exceptions import NoScriptError
 from api.stores.lua import compose
 from api.stores.scripts import load_for
 from geo.cells import (
-    live_cell_and_region,
+    LIVE_RES,
+    REGION_RES,
     region_of_cell,
 )
 from geo.grid_index import PointGrid, anchor_cell, anchor_memo, search_box
@@ -35,7 +37,6 @@ from geo.index_model import (
     cell_key,
     cell_key_prefix,
     epoch_key,
-    pack_member,
     parse_where,
     positions_key,
     seen_key,
@@ -54,6 +55,9 @@ HMGET_CHUNK = 4000
 stack, 8,000 values)."""
 
 _LUA = "api.stores.lua"
+
+CELL_MEMO = 1 << 16
+"""Live cells whose region and key `LiveIndex.upsert` keeps at hand."""
 
 
 class Located(msgspec.Struct, frozen=True):
@@ -208,12 +212,15 @@ class LiveIndex:
         self._remove = redis.register_script(compose(_LUA, "remove"))
         self._snapshot = redis.register_script(compose(_LUA, "snapshot", prelude=chunk))
         self._statuses = redis.register_script(compose(_LUA, "statuses", prelude=chunk))
+        self._cells: dict[int, tuple[str, str]] = {}
+        """Live cell (h3 int) -> (region, cell key): `_cell_entry`."""
 
     def _region_keys(self, region: str) -> list[str]:
         return [seen_key(region, prefix=self.prefix), positions_key(region, prefix=self.prefix)]
 
     async def upsert(self, items: Iterable[Located]) -> int:
         """File positions (newest per member wins); returns how many changed the index.
+        A member id may not hold "|" or a line break (ValueError, nothing filed).
 
         One script per region touched (a region's keys share a slot), all in one pipeline.
         Members new to a region are then recorded in the directory, and their copies in the
@@ -226,17 +233,29 @@ class LiveIndex:
                 newest[it.member_id] = it
         if not newest:
             return 0
-        by_region: dict[str, tuple[list[str], list[Any]]] = {}
+        if any("|" in m or "\n" in m for m in newest):  # they delimit the script's lines
+            raise ValueError("a member id holds '|' or a line break")
+        # Per region: KEYS (its seen and position keys, then each fix's cell key) and the
+        # fixes as one text argument, a line "id|lat,lng,ts" each (`pack_member` after the
+        # bar), in KEYS order. One argument instead of four per fix: redis-py encodes and
+        # packs every argument in Python, which was the indexer's largest cost.
+        by_region: dict[str, tuple[list[str], list[str]]] = {}
+        cells = self._cells
         for it in newest.values():
-            cell, region = live_cell_and_region(it.lat, it.lng)
+            lat, lng = it.lat, it.lng
+            h = h3i.latlng_to_cell(lat, lng, LIVE_RES)
+            known = cells.get(h)
+            if known is None:
+                known = self._cell_entry(h)
+            region, key = known
             group = by_region.get(region)
             if group is None:
-                group = by_region[region] = (
-                    self._region_keys(region), [cell_key_prefix(region, prefix=self.prefix)])
-            group[0].append(cell_key(cell, prefix=self.prefix))
-            group[1].extend((it.member_id, pack_member(it.lat, it.lng, it.ts_ms), it.ts_ms,
-                             cell))
-        replies = await self._upsert_regions(list(by_region.values()))
+                group = by_region[region] = (self._region_keys(region), [])
+            group[0].append(key)
+            group[1].append(f"{it.member_id}|{lat!r},{lng!r},{it.ts_ms}\n")
+        groups = [(keys, [cell_key_prefix(region, prefix=self.prefix), "".join(lines)])
+                  for region, (keys, lines) in by_region.items()]
+        replies = await self._upsert_regions(groups)
         applied = 0
         entered: list[Any] = []
         for region, (n, entrants) in zip(by_region, replies, strict=True):
@@ -249,7 +268,17 @@ class LiveIndex:
                 left, {entered[j]: entered[j + 1] for j in range(0, len(entered), 3)})
         return applied
 
-    async def _upsert_regions(self, groups: list[tuple[list[str], list[Any]]]) -> list[Any]:
+    def _cell_entry(self, h: int) -> tuple[str, str]:
+        """(region, cell key) of a live cell, kept for the next fixes in it (a city has a few
+        thousand live cells; the memo starts over past `CELL_MEMO` of them)."""
+        if len(self._cells) >= CELL_MEMO:
+            self._cells.clear()
+        cell = format(h, "x")
+        region = format(h3i.cell_to_parent(h, REGION_RES), "x")
+        entry = self._cells[h] = (region, cell_key(cell, prefix=self.prefix))
+        return entry
+
+    async def _upsert_regions(self, groups: list[tuple[list[str], list[str]]]) -> list[Any]:
         """One upsert script call per region, in one pipeline, by EVALSHA alone: the script
         is loaded only when a server answers NOSCRIPT (a new, restarted or promoted node),
         then the pipeline runs again (the newer-than guard makes a second run harmless).

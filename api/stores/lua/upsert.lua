@@ -1,15 +1,17 @@
 -- File one region's fixes, newest per member wins. Every key is in the region's slot.
 -- KEYS[1] = the region's last-seen set, KEYS[2] = its position hash, KEYS[2 + n] = the cell
 -- hash of the n-th fix. ARGV[1] = the region's cell-key prefix (a member's previous cell key
--- is that prefix and the cell its position holds: same region, same slot); then groups of 4:
--- id, packed member ("lat,lng,ts"), ts, cell.
+-- is that prefix and the cell its position holds: same region, same slot; a fix's cell is
+-- its cell key past the prefix). ARGV[2] = the fixes, in KEYS order, one line each:
+-- "id|lat,lng,ts\n" (after the bar, the packed member the cell hash holds).
 -- Returns {applied, entrants}: how many fixes changed the index, and (id, ts) of the members
 -- this region held no position for (new here: the caller records them in the directory).
 local seen, pos, cell_prefix = KEYS[1], KEYS[2], ARGV[1]
+local skip = #cell_prefix + 1
 local applied, entrants, n = 0, {}, 2
-for i = 2, #ARGV, 4 do
+for id, packed, ts_s in string.gmatch(ARGV[2], '([^|\n]*)|([^|\n]-,(%d+))\n') do
   n = n + 1
-  local id, packed, ts_s, cell = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local cell = string.sub(KEYS[n], skip)
   local old = redis.call('HGET', pos, id)
   local old_ts, old_cell
   if old then

@@ -82,6 +82,27 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert await cell_rows(index) == 0
 
 
+async def test_many_fixes_in_one_call_are_filed_with_their_cells(index: LiveIndex) -> None:
+    """Fixes of many couriers in one call (the indexer's batch, several regions) are each
+    filed exactly: position, cell and ts; a member id that would break the script's lines
+    is refused before anything is written."""
+    rng = random.Random(7)
+    fixes = [Located(f"c{i}", 12.97 + rng.uniform(-0.6, 0.6), 77.59 + rng.uniform(-0.6, 0.6),
+                     NOW_MS + i) for i in range(300)]
+    assert len({region_of(f.lat, f.lng) for f in fixes}) > 1
+    assert await index.upsert(fixes) == 300
+    for f in fixes[::37]:
+        pos = await index.position(f.member_id)
+        assert pos is not None
+        assert (pos.lat, pos.lng, pos.ts_ms) == (f.lat, f.lng, f.ts_ms)
+    assert await cell_rows(index) == 300
+    for bad in ("c|1", "c\n1"):
+        with pytest.raises(ValueError, match="member id"):
+            await index.upsert([Located("ok", 12.97, 77.59, NOW_MS + 999),
+                                Located(bad, 12.97, 77.59, NOW_MS)])
+    assert await index.position("ok") is None
+
+
 async def test_upsert_loads_its_script_when_the_server_does_not_have_it(
     index: LiveIndex, run_id: str,
 ) -> None:
