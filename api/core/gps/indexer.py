@@ -23,6 +23,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from api.clock import Clock, wall_ms
 from api.core.gps.ingest import IngestMetrics
+from api.observability import observe_many
 from api.stores.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, CourierLocatedMany, decode_locations
@@ -224,8 +225,5 @@ class Indexer:
             return
         self.applied += await self._index.upsert(newest.values())
         now_ms = self._clock()
-        observe = self._metrics.fix_to_index.observe
-        for r, n in received:
-            lag_s = max(0.0, (now_ms - r) / 1000.0)
-            for _ in range(n):
-                observe(lag_s)
+        observe_many(self._metrics.fix_to_index,
+                     ((max(0.0, (now_ms - r) / 1000.0), n) for r, n in received))
