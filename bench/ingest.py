@@ -100,6 +100,18 @@ async def server_counters(url: str) -> tuple[float, float, dict[float, float]]:
     return accepted, rejected, buckets
 
 
+async def merged_counters(urls: Sequence[str]) -> tuple[float, float, dict[float, float]]:
+    """`server_counters` summed over core processes."""
+    accepted = rejected = 0.0
+    buckets: dict[float, float] = {}
+    for url in urls:
+        a, r, b = await server_counters(url)
+        accepted, rejected = accepted + a, rejected + r
+        for le, n in b.items():
+            buckets[le] = buckets.get(le, 0.0) + n
+    return accepted, rejected, buckets
+
+
 def bucket_pct(before: dict[float, float], after: dict[float, float], p: float) -> str:
     """Upper bound of the histogram bucket holding the p-th percentile (in ms) of a window."""
     bounds = sorted(after)
@@ -311,13 +323,14 @@ class Step:
 
 
 class Rig:
-    """A core process, its stores and a connected fleet: `step` measures one offered rate.
-    The same rig serves every step of a knee search."""
+    """Core processes (one unless ``--cores``; the devices split over them round-robin),
+    their stores and a connected fleet: `step` measures one offered rate. The same rig
+    serves every step of a knee search. Core figures are summed over the processes."""
 
-    def __init__(self, url: str, core_pid: int, redis: aioredis.Redis, ns: str,
+    def __init__(self, urls: list[str], core_pids: list[int], redis: aioredis.Redis, ns: str,
                  fleet: Fleet, sample: int, sample_every_ms: float) -> None:
-        self.url = url
-        self.core_pid = core_pid
+        self.urls = urls
+        self.core_pids = core_pids
         self.redis = redis
         self.ns = ns
         self.fleet = fleet
@@ -331,13 +344,13 @@ class Rig:
         latencies: list[float] = []
         sampler = asyncio.create_task(sample_latency(self.redis, self.ns, self.sampled, stop,
                                                      latencies, self.sample_every_s))
-        core0, gen0 = cpu_s(self.core_pid), cpu_s(os.getpid())
-        (a0, r0, h0), s0, t0 = await server_counters(self.url), self.fleet.sent, \
+        core0, gen0 = self.core_cpu_s(), cpu_s(os.getpid())
+        (a0, r0, h0), s0, t0 = await merged_counters(self.urls), self.fleet.sent, \
             time.perf_counter()
         await asyncio.sleep(duration_s)
-        (a1, r1, h1), s1, t1 = await server_counters(self.url), self.fleet.sent, \
+        (a1, r1, h1), s1, t1 = await merged_counters(self.urls), self.fleet.sent, \
             time.perf_counter()
-        core1, gen1 = cpu_s(self.core_pid), cpu_s(os.getpid())
+        core1, gen1 = self.core_cpu_s(), cpu_s(os.getpid())
         stop.set()
         await asyncio.gather(driver, sampler)
         elapsed = t1 - t0
@@ -347,21 +360,24 @@ class Rig:
                     server_p99=bucket_pct(h0, h1, 99), core_cpu_s=core1 - core0,
                     gen_cpu_s=gen1 - gen0, elapsed_s=elapsed, batch=batch)
 
+    def core_cpu_s(self) -> float:
+        return sum(cpu_s(pid) for pid in self.core_pids)
+
     async def idle_cpu(self, seconds: float = 5.0) -> float:
         """The core's CPU share (of one core) with the sockets open and nothing sent: its
         fixed cost (timers, keep-alive pings, background loops), apart from the messages."""
         await self.settle()
-        c0, t0 = cpu_s(self.core_pid), time.perf_counter()
+        c0, t0 = self.core_cpu_s(), time.perf_counter()
         await asyncio.sleep(seconds)
-        return (cpu_s(self.core_pid) - c0) / (time.perf_counter() - t0)
+        return (self.core_cpu_s() - c0) / (time.perf_counter() - t0)
 
     async def settle(self, timeout_s: float = 30.0) -> None:
         """Wait (sending nothing) until the indexer has caught up with what was accepted, so
         a step does not start with the previous one's backlog."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            accepted, indexed = await indexed_counts(self.url)
-            if indexed >= accepted:
+            counts = [await indexed_counts(url) for url in self.urls]
+            if sum(i for _, i in counts) >= sum(a for a, _ in counts):
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
@@ -448,11 +464,13 @@ def step_row(step: Step, p99_limit_ms: float, idle_share: float) -> str:
 
 @contextlib.asynccontextmanager
 async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
-    """Stores, a migrated database, one core process and a connected fleet of devices."""
+    """Stores, a migrated database, ``--cores`` core processes and a connected fleet."""
     ns = f"bench{uuid.uuid4().hex[:6]}"
     async with bench_stores() as urls:
         await migrate(urls["postgres"])
-        proc, url = await start_core(urls, ns, args.roads, match=not args.no_match)
+        cores = [await start_core(urls, ns, args.roads, match=not args.no_match)
+                 for _ in range(args.cores)]
+        core_urls = [url for _, url in cores]
         lat0, lng0, spread = 12.97, 77.59, 0.1
         if args.roads is not None:
             from roads.manifest import read_manifest
@@ -464,13 +482,15 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
         couriers = [f"dev{i:05d}" for i in range(args.devices)]
         fleet = Fleet(couriers, lat0, lng0, spread, args.seed)
         try:
-            await fleet.connect([url.replace("http://", "ws://")],
+            await fleet.connect([url.replace("http://", "ws://") for url in core_urls],
                                 [codec.issue(c, "delivery") for c in couriers])
-            yield Rig(url, proc.pid, redis, ns, fleet, args.sample, args.sample_every_ms)
+            yield Rig(core_urls, [proc.pid for proc, _ in cores], redis, ns, fleet,
+                      args.sample, args.sample_every_ms)
         finally:
             fleet.close()
-            proc.terminate()
-            await proc.wait()
+            for proc, _ in cores:
+                proc.terminate()
+                await proc.wait()
             keys = [k async for k in redis.scan_iter(match=f"{ns}:*", count=5000)]
             for i in range(0, len(keys), 5000):
                 await redis.delete(*keys[i:i + 5000])
@@ -481,6 +501,7 @@ async def run(args: argparse.Namespace) -> None:
     async with rig(args) as r:
         if args.knee:
             print(f"ingest knee: {args.devices} devices, {args.batch} fix(es) per message, "
+                  f"{args.cores} core process(es), "
                   f"steps of {args.duration:.0f} s after {args.warmup:.0f} s warm-up, "
                   f"sustained = p99 send→indexed <= {args.p99_ms:.0f} ms and >= 95 % of the "
                   f"offered rate sent and accepted", flush=True)
@@ -499,7 +520,7 @@ async def run(args: argparse.Namespace) -> None:
             knee = 0.0
         n_base = max(50_000, int(max(s.accepted * s.elapsed_s for s in steps)))
         base_rate, base_lat = await geoadd_baseline(r.redis, f"{r.ns}:geoadd", n_base)
-        server_rss = rss_mb(r.core_pid)
+        server_rss = sum(rss_mb(pid) for pid in r.core_pids)
 
     b = args.batch
     if args.knee:
@@ -536,7 +557,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"core: {s.core_cpu_s / s.elapsed_s * 100:.0f}% of a core, "
               f"{s.core_cpu_s / fixes * 1e6:.1f} µs/fix; load generator + sampler "
               f"{s.gen_cpu_s / fixes * 1e6:.1f} µs/fix")
-    print(f"core process RSS at the end: {server_rss:.0f} MiB; device ERROR messages "
+    print(f"core process RSS at the end (summed): {server_rss:.0f} MiB; device ERROR messages "
           f"{r.fleet.errors}; machine load average {os.getloadavg()[0]:.1f} (2 cores)")
 
 
@@ -546,6 +567,9 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=4000,
                    help="total fixes per second (with --knee: the first step)")
     p.add_argument("--batch", type=int, default=1, help="fixes per device message")
+    p.add_argument("--cores", type=int, default=1,
+                   help="core processes on the same stores, devices split round-robin "
+                        "(core CPU and counters summed)")
     p.add_argument("--duration", type=float, default=20, help="measured seconds (per step)")
     p.add_argument("--warmup", type=float, default=5, help="seconds before measuring (per step)")
     p.add_argument("--knee", action="store_true",
