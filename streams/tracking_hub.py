@@ -190,7 +190,9 @@ class _Fix(msgspec.Struct):
     lat: float
     lng: float
     ts: int
-    cell: str
+    cell: str | None
+    """Its heat cell; None until asked (`TrackingHub._cell`): with no console viewing cells,
+    a fix is kept without one (every process's hub takes every fix)."""
     seen_s: float
 
 
@@ -339,9 +341,10 @@ class TrackingHub:
         new = frozenset(cells)
         self._move_view(watch, new)
         for courier_id, fix in self._fixes.items():
-            if fix.cell in new:
+            cell = self._cell(fix)
+            if cell in new:
                 watch.outbox.push_state(f"c:{courier_id}", self._position_message(
-                    courier_id, fix.lat, fix.lng, fix.ts, fix.cell, None, None))
+                    courier_id, fix.lat, fix.lng, fix.ts, cell, None, None))
         for track in self._open.values():
             if track.pickup is not None and self._heat_cell(track.pickup) in new:
                 watch.outbox.push_state(f"o:{track.order_id}", self._marker(track))
@@ -386,12 +389,12 @@ class TrackingHub:
             known[cid] = status
             changed += 1
             fix = self._fixes.get(cid)
-            if fix is None:
+            if fix is None or not self._console_by_cell:
                 continue
-            viewers = self._console_by_cell.get(fix.cell)
+            cell = self._cell(fix)
+            viewers = self._console_by_cell.get(cell)
             if viewers:
-                data = self._position_message(cid, fix.lat, fix.lng, fix.ts, fix.cell, None,
-                                              None)
+                data = self._position_message(cid, fix.lat, fix.lng, fix.ts, cell, None, None)
                 for viewer in viewers:
                     viewer.outbox.push_state(f"c:{cid}", data)
         for cid in [c for c in known if c not in statuses]:
@@ -523,14 +526,47 @@ class TrackingHub:
         except msgspec.DecodeError:
             return
         if isinstance(event, CourierLocatedMany):
-            for each in event.newest():
-                self.on_fix(each)
+            if self._console_by_cell:
+                for each in event.newest():
+                    self.on_fix(each)
+            else:
+                self._keep_many(event)
             return
         # A batch arrived at one instant: only its newest fix is worth showing (the throttle
         # would hold back the others anyway).
         fix = event.newest() if isinstance(event, CourierLocatedBatch) else event
         if fix is not None:
             self.on_fix(fix)
+
+    def _keep_many(self, event: CourierLocatedMany) -> None:
+        """`on_fix` for each run's newest fix while no console views any cell: a courier no
+        customer follows is only kept, without its heat cell (an h3 call per fix, for every
+        fix of the fleet in every core process), which `_cell` finds when asked."""
+        now_s = self._monotonic()
+        fixes, followed = self._fixes, self._courier_orders
+        for run in event.runs:
+            if not run.fixes:
+                continue
+            cid, f = run.courier_id, run.fixes[-1]
+            if not (-90.0 <= f.lat <= 90.0 and -180.0 <= f.lng <= 180.0):
+                continue  # never validated (not from our ingest): `on_fix` drops it too
+            if cid in followed:
+                self.on_fix(CourierLocated(
+                    courier_id=cid, lat=f.lat, lng=f.lng, ts=f.ts, received_ms=run.received_ms,
+                    speed_mps=f.speed_mps, heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
+                    outside_zones=f.outside_zones))
+                continue
+            old = fixes.get(cid)
+            if old is None:
+                fixes[cid] = _Fix(f.lat, f.lng, f.ts, None, now_s)
+            elif old.ts <= f.ts:  # reordered: never move a courier backwards
+                old.lat, old.lng, old.ts, old.cell, old.seen_s = f.lat, f.lng, f.ts, None, now_s
+
+    def _cell(self, fix: _Fix) -> str:
+        """A kept fix's heat cell, found once."""
+        if fix.cell is None:
+            fix.cell = str(h3.latlng_to_cell(fix.lat, fix.lng, HEAT_RES))
+        return fix.cell
 
     def on_fix(self, fix: CourierLocated) -> None:
         cid = fix.courier_id
@@ -545,10 +581,11 @@ class TrackingHub:
         if old is None:
             self._fixes[cid] = _Fix(fix.lat, fix.lng, fix.ts, cell, now_s)
         else:
-            if old.cell != cell:
+            old_cell = self._cell(old) if self._console_by_cell else old.cell
+            if old_cell != cell:
                 # Consoles that see the old cell but not the new one see the courier leave.
-                leaving = self._console_by_cell.get(old.cell, set()) - self._console_by_cell.get(
-                    cell, set())
+                leaving = self._console_by_cell.get(old_cell or "", set()) - \
+                    self._console_by_cell.get(cell, set())
                 if leaving:
                     data = self._position_message(cid, fix.lat, fix.lng, fix.ts, cell,
                                                   fix.speed_mps, fix.heading_deg)
@@ -565,7 +602,7 @@ class TrackingHub:
         cid = fix.courier_id
         if cell is None:
             current = self._fixes.get(cid)
-            cell = current.cell if current is not None else h3.latlng_to_cell(
+            cell = self._cell(current) if current is not None else h3.latlng_to_cell(
                 fix.lat, fix.lng, HEAT_RES)
         viewers = self._console_by_cell.get(cell)
         if viewers:
@@ -661,7 +698,8 @@ class TrackingHub:
             if now_s - fix.seen_s > stale:
                 del self._fixes[cid]
                 continue
-            supply[fix.cell] = supply.get(fix.cell, 0) + 1
+            cell = self._cell(fix)
+            supply[cell] = supply.get(cell, 0) + 1
         demand: dict[str, int] = {}
         if not self._consoles:
             return supply, demand

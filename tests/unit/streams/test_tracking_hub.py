@@ -277,3 +277,47 @@ def test_fresh_couriers_forget_stale_fixes_and_markers_carry_the_promise() -> No
     hub.set_view(console, [h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)])
     marker = next(m for m in drain(box) if m["type"] == "ORDER_MARKER")["payload"]
     assert marker["promised_ms"] == T0 + 1_800_000
+
+
+def test_fixes_kept_while_no_console_watches_are_shown_when_one_does() -> None:
+    """While no console views a cell, coalesced fixes are kept without their heat cell. A
+    console that sets its view then sees every kept courier in its cells (and the heat
+    counts them); a kept courier that later moves out of view is seen leaving; an older fix
+    never moves a kept courier back, and a customer following a courier still gets its
+    location."""
+    clock = Clock()
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    far = LocFix(40.0, -3.7, T0 + 900)
+    hub.on_location_data(encode(CourierLocatedMany(runs=(
+        LocRun("c1", T0, (LocFix(PICKUP.lat, PICKUP.lng, T0 + 500),)),
+        LocRun("c2", T0, (far,)),
+        LocRun("c1", T0, (LocFix(PICKUP.lat + 0.5, PICKUP.lng, T0 + 100),)),  # older
+        LocRun("bad", T0, (LocFix(95.0, 0.0, T0),)),
+    ))))
+    assert set(hub.fresh_couriers()) == {"c1", "c2"}
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    first = drain(box)
+    shown = [m["payload"] for m in first if m["type"] == "COURIER_POSITION"]
+    assert [(p["courierId"], p["ts"]) for p in shown] == [("c1", T0 + 500)]
+    heat = next(m for m in first if m["type"] == "SUPPLY_DEMAND")["payload"]["cells"]
+    assert heat == [{"cell": here, "supply": 1, "demand": 0}]
+    clock.s += 2
+    hub.on_location_data(encode(CourierLocatedMany(runs=(
+        LocRun("c1", T0, (LocFix(40.0, -3.7, T0 + 3000),)),))))
+    left = [m["payload"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert [(p["courierId"], p["ts"]) for p in left] == [("c1", T0 + 3000)]
+    hub.unwatch_console(console)
+    watcher = hub.new_outbox()
+    hub.apply_order_event(created(), 1)
+    hub.watch_order(track_of(created()), watcher).go_live()
+    hub.apply_dispatch_event(CourierAssigned(order_id="o1", courier_id="c2", offer_id="f1",
+                                             at_ms=T0))
+    drain(watcher)
+    clock.s += 2
+    hub.on_location_data(encode(CourierLocatedMany(runs=(
+        LocRun("c2", T0, (LocFix(PICKUP.lat, PICKUP.lng, T0 + 5000),)),))))
+    located = [m["payload"] for m in drain(watcher) if m["type"] == "DELIVERY_LOCATION"]
+    assert [p["ts"] for p in located] == [T0 + 5000]
