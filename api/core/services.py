@@ -87,6 +87,7 @@ class CoreServices:
             res.js, self.names, couriers, self.ingest_metrics,
             batch=self.settings.ingest.indexer_batch,
             rebuild_s=self.settings.ingest.index_rebuild_s,
+            linger_s=self.settings.ingest.indexer_linger_ms / 1000,
         )
 
     def _get(self, name: str) -> Any:

@@ -144,3 +144,40 @@ async def test_an_ack_all_consumer_left_by_an_older_version_is_replaced(
         async def indexed() -> bool:
             return await index.position("c-after-upgrade") is not None
         await eventually(indexed)
+
+
+class CountingIndexer(Indexer):
+    """An indexer that records how many messages each apply was given."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.applies: list[int] = []
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        self.applies.append(len(msgs))
+        await super().apply(msgs)
+
+
+async def test_messages_arriving_within_the_linger_are_applied_together(
+    nc: Client, js_names: Names, index: LiveIndex
+) -> None:
+    """With ``linger_s`` the indexer waits that long after a message arrives, so messages
+    published meanwhile go to Redis in the same apply (without it, each of these would be
+    applied alone); every one is indexed."""
+    indexer = CountingIndexer(nc.jetstream(), js_names, index, IngestMetrics(Metrics("test")),
+                              linger_s=0.5)
+    couriers = [f"linger-{i}" for i in range(8)]
+    async def subscribed() -> bool:
+        return indexer.ready.is_set()
+
+    async with running(indexer.run()):
+        await eventually(subscribed)
+        for i, courier in enumerate(couriers):  # 50 ms apart: all within the linger
+            await publish_fix(nc, js_names, courier, i)
+            await asyncio.sleep(0.05)
+
+        async def all_indexed() -> bool:
+            return None not in await index.positions(couriers)
+        await eventually(all_indexed, timeout_s=15)
+    assert sum(indexer.applies) == len(couriers)
+    assert len(indexer.applies) <= 2, indexer.applies
