@@ -45,15 +45,25 @@ pytestmark = pytest.mark.cluster
 
 @pytest.fixture
 async def cluster_names(local_cluster: tuple[LocalCluster, ClusterUrls]) -> AsyncIterator[Names]:
-    """A namespace of this test's own on the cluster; its streams are deleted after."""
+    """A namespace of this test's own on the cluster; its streams are deleted after. Right
+    after a test restarted a killed server the cluster may still be electing its JetStream
+    leaders, and the API times out meanwhile: the deletes are tried again for up to 60 s."""
     names = Names("lc" + secrets.token_hex(3))
     yield names
     nc = await nats.connect(servers=list(local_cluster[1].nats))
     try:
         js = nc.jetstream()
+        give_up = time.monotonic() + 60
         for spec in STREAMS:
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(names.stream(spec))
+            while True:
+                try:
+                    with contextlib.suppress(nats.js.errors.NotFoundError):
+                        await js.delete_stream(names.stream(spec))
+                    break
+                except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                    if time.monotonic() > give_up:
+                        raise
+                    await asyncio.sleep(0.5)
     finally:
         await nc.close()
 
