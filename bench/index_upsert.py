@@ -25,13 +25,9 @@ import redis.asyncio as aioredis
 
 from api.stores.live_index import LiveIndex, Located
 from bench._stores import bench_stores
+from bench.ingest import pct
 
 BASE_MS = 1_900_000_000_000
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 class Walk:
@@ -114,7 +110,7 @@ async def run(args: argparse.Namespace) -> None:
         us = statistics.median(u for u, _ in rows[name])
         lat = [x for _, ls in rows[name] for x in ls]
         medians[name] = us
-        print(f"{label:28}{us:11.1f}{1e6 / us:18,.0f}{_pct(lat, 50):13.2f}{_pct(lat, 99):13.2f}")
+        print(f"{label:28}{us:11.1f}{1e6 / us:18,.0f}{pct(lat, 50):13.2f}{pct(lat, 99):13.2f}")
     print(f"ratio ours/GEOADD CPU per fix: {medians['upsert'] / medians['geoadd']:.2f}")
 
 

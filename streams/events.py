@@ -212,6 +212,16 @@ class LocRun(msgspec.Struct, frozen=True, array_like=True):
     received_ms: int
     fixes: tuple[LocFix, ...]
 
+    def newest(self) -> CourierLocated | None:
+        """The run's last fix (fixes are in ts order), or None for an empty run."""
+        if not self.fixes:
+            return None
+        f = self.fixes[-1]
+        return CourierLocated(courier_id=self.courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
+                              received_ms=self.received_ms, speed_mps=f.speed_mps,
+                              heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
+                              outside_zones=f.outside_zones)
+
 
 class CourierLocatedMany(_Event, frozen=True, kw_only=True, tag="loc.many"):
     """Several couriers' fixes accepted within a few milliseconds in one region.
@@ -226,16 +236,7 @@ class CourierLocatedMany(_Event, frozen=True, kw_only=True, tag="loc.many"):
 
     def newest(self) -> list[CourierLocated]:
         """Each run's newest fix, in message order (a courier may have several runs)."""
-        out = []
-        for run in self.runs:
-            if run.fixes:
-                f = run.fixes[-1]
-                out.append(CourierLocated(
-                    courier_id=run.courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
-                    received_ms=run.received_ms, speed_mps=f.speed_mps,
-                    heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
-                    outside_zones=f.outside_zones))
-        return out
+        return [fix for run in self.runs if (fix := run.newest()) is not None]
 
 
 LocationEvent = CourierLocated | CourierLocatedBatch | CourierLocatedMany

@@ -550,11 +550,8 @@ class TrackingHub:
             cid, f = run.courier_id, run.fixes[-1]
             if not (-90.0 <= f.lat <= 90.0 and -180.0 <= f.lng <= 180.0):
                 continue  # never validated (not from our ingest): `on_fix` drops it too
-            if cid in followed:
-                self.on_fix(CourierLocated(
-                    courier_id=cid, lat=f.lat, lng=f.lng, ts=f.ts, received_ms=run.received_ms,
-                    speed_mps=f.speed_mps, heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
-                    outside_zones=f.outside_zones))
+            if cid in followed and (located := run.newest()) is not None:
+                self.on_fix(located)
                 continue
             old = fixes.get(cid)
             if old is None:
@@ -581,11 +578,10 @@ class TrackingHub:
         if old is None:
             self._fixes[cid] = _Fix(fix.lat, fix.lng, fix.ts, cell, now_s)
         else:
-            old_cell = self._cell(old) if self._console_by_cell else old.cell
-            if old_cell != cell:
+            if self._console_by_cell and (old_cell := self._cell(old)) != cell:
                 # Consoles that see the old cell but not the new one see the courier leave.
-                leaving = self._console_by_cell.get(old_cell or "", set()) - \
-                    self._console_by_cell.get(cell, set())
+                leaving = self._console_by_cell.get(old_cell, set()) - self._console_by_cell.get(
+                    cell, set())
                 if leaving:
                     data = self._position_message(cid, fix.lat, fix.lng, fix.ts, cell,
                                                   fix.speed_mps, fix.heading_deg)
