@@ -703,9 +703,9 @@ async def _demo(system: _System, stop: asyncio.Event, plan: CityPlan) -> None:
               help="A recorded day (JSON, lab/replay.py) instead of --day: replay it "
                    "under the policies.")
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--policy", "policies", default="optimal", show_default=True,
-              help="Policies to run on the same day, comma-separated: greedy, optimal, "
-                   "improved, ... (all in docs/lab.md).")
+@click.option("--policy", "policies", default="production", show_default=True,
+              help="Policies to run on the same day, comma-separated: production (the "
+                   "DISPATCH_ settings), greedy, optimal, improved, ... (all in docs/lab.md).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help='Write {"policy", "seed", "kpis", ...} here (several policies: '
                    '{"day", "seed", "runs": [...]}).')

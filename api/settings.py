@@ -224,15 +224,17 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Candidate couriers per order (nearest first, from the H3 index)."""
     unassigned_penalty_s: Annotated[Seconds, env("UNASSIGNED_PENALTY_S")] = 1800.0
     """Cost of leaving an order for a later round (a pair costlier than this is never used)."""
-    max_stack: PositiveInt = 2
-    """Most orders one courier carries at once (stacking); 1 turns stacking off."""
+    max_stack: PositiveInt = 1
+    """Most orders one courier carries at once (stacking); 1, the default, is no stacking:
+    on the lab's dinner peak a stacked order's first customer waits for the second pickup
+    (docs/lab.md, ADR 0044)."""
     stack_candidates: PositiveInt = 4
     """Couriers already heading to a chef looked at per order when stacking is on (beyond
     those that declined it)."""
     policy: DispatchPolicy = "optimal"
     """Matcher of a round: ``optimal`` (minimum total cost) or ``greedy`` (nearest courier
     first, the baseline the simulator compares against)."""
-    prep_prediction: bool = False
+    prep_prediction: bool = True
     """Predict each order's ready time from its kitchen's history (observed ÷ declared prep
     of its last `prep_history` orders, shrunk toward the city's; `dispatch.prep`) for queue
     entry and costs. Off: the declared time is trusted until the chef marks the food ready
@@ -241,18 +243,18 @@ class DispatchSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Orders per kitchen whose ready times the prediction learns from (the most recent)."""
     prep_history_ttl_s: Seconds = 604800.0
     """A kitchen's prep history is forgotten this long after its last ready mark (7 days)."""
-    commit_early_s: Seconds | None = None
+    commit_early_s: Seconds | None = 180.0
     """Wait for a better courier: an idle courier is offered an order only when it would
     reach the chef at most this long before the food is ready (`RoundParams.commit_early_s`).
-    Unset: any courier cheaper than the unassigned penalty."""
-    late_added_only: bool = False
+    DISPATCH_COMMIT_EARLY_S=null: any courier cheaper than the unassigned penalty."""
+    late_added_only: bool = True
     """Charge a pair only the lateness its courier adds, not what no courier could avoid
     (`CostParams.late_added_only`). Off: an order late by more than
     UNASSIGNED_PENALTY_S / 3 whoever takes it is never offered (docs/lab.md)."""
     stack_max_delay_s: Seconds | None = None
     """Stacking refused when it would delay an order already on board by more than this
     (`RoundParams.stack_max_delay_s`). Unset: any delay, priced in the cost."""
-    reposition_hints: bool = False
+    reposition_hints: bool = True
     """Repositioning hints for idle couriers toward predicted demand (`dispatch.reposition`):
     a courier reads its own at GET /api/v1/delivery/hint, the console all of them at
     GET /api/v1/fleet/hints. Off: no hints (the lab's ``-repos`` policies measure them)."""

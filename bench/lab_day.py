@@ -1,6 +1,6 @@
 """Lab policies beside the greedy baseline, over several seeds (docs/benchmarks.md).
 
-    python -m bench.lab_day --day dinner-peak --seeds 1,2,3,4 --policies optimal,optimal-prep
+    python -m bench.lab_day --day dinner-peak --seeds 1,2,3,4 --policies production,optimal
 
 Each seed's day (`lab.city.build_day`) is run under `greedy` (the baseline: nearest courier
 first) and each named policy (`lab.policies`) with the production round parameters
@@ -111,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--day", default="dinner-peak", choices=sorted(PRESETS))
     parser.add_argument("--seeds", default="1,2,3,4")
-    parser.add_argument("--policies", default="optimal",
+    parser.add_argument("--policies", default="production",
                         help="compared with greedy, comma-separated (lab.policies)")
     parser.add_argument("--ready-oracle", default="",
                         help="policies to run again knowing every real ready time, "

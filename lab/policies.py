@@ -1,11 +1,13 @@
-"""The policies the lab compares: named changes to production's dispatch settings.
+"""The policies the lab compares, each a named dispatch set on top of production's settings.
 
-A policy is a function of the production `LabDispatch` (built from the settings, as
-`Dispatcher` builds its `RoundParams`): ``optimal`` is production as configured, ``greedy``
-the nearest-first baseline, and the ``-nostack`` variants turn stacking off
-(`DISPATCH_MAX_STACK=1`) to show what stacking is worth. The improvements of issue 19 are
-each one production setting, switchable here under its own name:
+``production`` is production's dispatch as configured (`DispatchSettings`, from the
+environment). Every other policy sets the matcher, the stack bound and each improvement of
+issue 19 itself, so its name means the same whatever production ships; only the rest (round
+period, candidates, radius, offer TTL, ...) comes from production:
 
+- ``greedy``: nearest courier first, the baseline; ``optimal``: minimum total cost; both
+  stack up to `STACK` orders per courier and use none of the improvements;
+- ``-nostack``: stacking off (`DISPATCH_MAX_STACK=1`), to show what stacking is worth;
 - ``-prep``: prep-time prediction from each kitchen's history (`DISPATCH_PREP_PREDICTION`,
   `dispatch.prep`);
 - ``-hold``: wait for a better courier (`DISPATCH_COMMIT_EARLY_S`,
@@ -17,8 +19,9 @@ each one production setting, switchable here under its own name:
 - ``-repos``: idle couriers follow repositioning hints toward predicted demand
   (`dispatch.reposition`, `LabDispatch.reposition`, every `REPOSITION_S`).
 
-``improved`` is the set docs/lab.md recommends switching on together: the optimal matcher
-with prediction, holding, added lateness and no stacking.
+``improved`` is the optimal matcher with prediction, holding, added lateness and no
+stacking; ``improved-repos`` adds the hints. The settings' defaults are ``improved-repos``
+(ADR 0044; a test holds them equal).
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ from dispatch.prep import PrepParams
 from dispatch.reposition import RepositionParams
 from lab.engine import LabDispatch
 
-__all__ = ["COMMIT_EARLY_S", "POLICIES", "REPOSITION_S", "STACK_MAX_DELAY_S", "apply_policy"]
+__all__ = ["COMMIT_EARLY_S", "POLICIES", "REPOSITION_S", "STACK", "STACK_MAX_DELAY_S",
+           "apply_policy"]
+
+STACK = 2
+"""Stack bound of the policies that stack."""
 
 COMMIT_EARLY_S = 180.0
 """``-hold``'s `RoundParams.commit_early_s`."""
@@ -41,48 +48,47 @@ REPOSITION_S = 60.0
 """``-repos``: seconds between two rounds of hints (`LabDispatch.reposition_s`)."""
 
 
-def _policy(policy: str, *, max_stack: int | None = None, prep: bool = False,
-            hold: bool = False, stackcap: bool = False, late: bool = False,
+def _policy(policy: str, *, stack: bool = True, prep: bool = False, hold: bool = False,
+            stackcap: bool = False, late: bool = False,
             repos: bool = False) -> Callable[[LabDispatch], LabDispatch]:
     def apply(d: LabDispatch) -> LabDispatch:
-        params = msgspec.structs.replace(d.params, policy=policy)
-        if max_stack is not None:
-            params = msgspec.structs.replace(params, max_stack=max_stack)
-        if hold:
-            params = msgspec.structs.replace(params, commit_early_s=COMMIT_EARLY_S)
-        if stackcap:
-            params = msgspec.structs.replace(params, stack_max_delay_s=STACK_MAX_DELAY_S)
-        if late:
-            params = msgspec.structs.replace(params, costs=msgspec.structs.replace(
-                params.costs, late_added_only=True))
-        d = msgspec.structs.replace(d, params=params)
-        if prep and d.prep is None:
-            d = msgspec.structs.replace(d, prep=PrepParams())
-        if repos and d.reposition is None:
-            d = msgspec.structs.replace(d, reposition=RepositionParams(),
-                                        reposition_s=REPOSITION_S)
-        return d
+        params = msgspec.structs.replace(
+            d.params, policy=policy, max_stack=STACK if stack else 1,
+            commit_early_s=COMMIT_EARLY_S if hold else None,
+            stack_max_delay_s=STACK_MAX_DELAY_S if stackcap else None,
+            costs=msgspec.structs.replace(d.params.costs, late_added_only=late))
+        # Production's own prediction and hint parameters when it has them.
+        return msgspec.structs.replace(
+            d, params=params,
+            prep=(d.prep or PrepParams()) if prep else None,
+            reposition=(d.reposition or RepositionParams()) if repos else None,
+            reposition_s=d.reposition_s if d.reposition else REPOSITION_S)
 
     return apply
 
 
+def _production(d: LabDispatch) -> LabDispatch:
+    return d
+
+
 POLICIES: dict[str, Callable[[LabDispatch], LabDispatch]] = {
+    "production": _production,
     "greedy": _policy("greedy"),
     "optimal": _policy("optimal"),
-    "greedy-nostack": _policy("greedy", max_stack=1),
-    "optimal-nostack": _policy("optimal", max_stack=1),
+    "greedy-nostack": _policy("greedy", stack=False),
+    "optimal-nostack": _policy("optimal", stack=False),
     "greedy-prep": _policy("greedy", prep=True),
     "optimal-prep": _policy("optimal", prep=True),
     "optimal-prep-hold": _policy("optimal", prep=True, hold=True),
     "optimal-prep-stackcap": _policy("optimal", prep=True, stackcap=True),
-    "optimal-prep-nostack": _policy("optimal", max_stack=1, prep=True),
-    "optimal-prep-hold-nostack": _policy("optimal", max_stack=1, prep=True, hold=True),
-    "improved": _policy("optimal", max_stack=1, prep=True, hold=True, late=True),
+    "optimal-prep-nostack": _policy("optimal", stack=False, prep=True),
+    "optimal-prep-hold-nostack": _policy("optimal", stack=False, prep=True, hold=True),
+    "improved": _policy("optimal", stack=False, prep=True, hold=True, late=True),
     "optimal-repos": _policy("optimal", repos=True),
-    "improved-repos": _policy("optimal", max_stack=1, prep=True, hold=True, late=True,
+    "improved-repos": _policy("optimal", stack=False, prep=True, hold=True, late=True,
                               repos=True),
 }
-"""Name -> the change it makes to production's dispatch."""
+"""Name -> production's dispatch under that policy."""
 
 
 def apply_policy(name: str, production: LabDispatch) -> LabDispatch:

@@ -30,7 +30,9 @@ from streams.jetstream import ensure_streams, publish
 from streams.wire import CourierJob
 from tests.integration.core.conftest import CoreServer, eventually, serve_core, spawn_core
 
-FAST = {"dispatch__round_s": 0.2, "dispatch__offer_ttl_s": 1.5, "dispatch__lease_ttl_s": 2.0}
+FAST = {"dispatch__round_s": 0.2, "dispatch__offer_ttl_s": 1.5, "dispatch__lease_ttl_s": 2.0,
+        "dispatch__max_stack": 2}
+"""Fast rounds and short offers; stacking on (off by default), which this module tests."""
 
 
 def now_ms() -> int:

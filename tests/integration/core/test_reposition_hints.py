@@ -68,13 +68,13 @@ class World:
         return body
 
 
-@pytest.fixture(scope="module")
-async def world(settings: Settings) -> AsyncIterator[World]:
-    """A core of its own namespace with hints on and matching effectively off (orders stay
-    waiting, couriers idle)."""
-    ns = f"{settings.server.namespace}r{uuid.uuid4().hex[:4]}"
-    own = settings.replace(server__namespace=ns, dispatch__round_s=3600.0,
-                           dispatch__reposition_hints=True)
+@contextlib.asynccontextmanager
+async def hinted_core(settings: Settings, tag: str, **overrides: Any) -> AsyncIterator[World]:
+    """A core of its own namespace with hints on (or as `overrides` say) and matching
+    effectively off (orders stay waiting, couriers idle); its streams are deleted after."""
+    ns = f"{settings.server.namespace}{tag}{uuid.uuid4().hex[:4]}"
+    own = settings.replace(**{"server__namespace": ns, "dispatch__round_s": 3600.0,
+                              "dispatch__reposition_hints": True, **overrides})
     nc = await nats.connect(servers=settings.stores.nats_servers)
     names = Names(ns)
     await ensure_streams(nc.jetstream(), names)
@@ -86,6 +86,12 @@ async def world(settings: Settings) -> AsyncIterator[World]:
             with contextlib.suppress(Exception):  # best-effort cleanup
                 await nc.jetstream().delete_stream(f"{ns.upper()}_{spec}")
         await nc.close()
+
+
+@pytest.fixture(scope="module")
+async def world(settings: Settings) -> AsyncIterator[World]:
+    async with hinted_core(settings, "r") as w:
+        yield w
 
 
 async def test_idle_couriers_are_hinted_toward_new_demand_each_sees_its_own(
@@ -136,9 +142,19 @@ async def test_idle_couriers_are_hinted_toward_new_demand_each_sees_its_own(
     assert r.status_code == 401
 
 
-async def test_hints_are_off_by_default(core_server: CoreServer,
-                                        http: httpx.AsyncClient) -> None:
-    """Without DISPATCH_REPOSITION_HINTS the console's list is empty and says so."""
+async def test_hints_are_on_by_default_and_switched_off_nobody_gets_one(
+        settings: Settings, core_server: CoreServer, http: httpx.AsyncClient) -> None:
+    """The default core serves hints; with DISPATCH_REPOSITION_HINTS off the console's list
+    is empty and says so, and a courier reads null."""
     r = await http.get("/api/v1/fleet/hints", headers=core_server.auth(*STAFF))
     assert r.status_code == 200, r.text
-    assert r.json() == {"enabled": False, "hints": [], "demand": {}}
+    assert r.json()["enabled"] is True
+    async with hinted_core(settings, "o", dispatch__reposition_hints=False) as w:
+        cid = await w.idle_courier(0)
+        await w.order()
+        r = await w.http.get("/api/v1/fleet/hints", headers=w.srv.auth(*STAFF))
+        assert r.status_code == 200, r.text
+        assert r.json() == {"enabled": False, "hints": [], "demand": {}}
+        r = await w.http.get("/api/v1/delivery/hint", headers=w.srv.auth(cid, "delivery"))
+        assert r.status_code == 200, r.text
+        assert r.json()["hint"] is None

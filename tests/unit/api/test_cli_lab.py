@@ -50,7 +50,7 @@ def test_one_policy_writes_policy_seed_kpis(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert result.stderr == ""
     doc = json.loads(paths[0].read_text())
-    assert (doc["policy"], doc["seed"]) == ("optimal", 5)
+    assert (doc["policy"], doc["seed"]) == ("production", 5)  # the default policy
     assert doc["kpis"]["placed"] == 30
     assert paths[0].read_bytes() == paths[1].read_bytes()
 
@@ -91,8 +91,8 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path) -> None:
 
 def test_the_lab_runs_what_the_settings_switch_on() -> None:
     """Each improvement's DISPATCH_ setting reaches the lab's dispatch through the functions
-    `Dispatcher` builds its own from (`round_params`, `prep_params`); the defaults switch
-    none of them on."""
+    `Dispatcher` builds its own from (`round_params`, `prep_params`); the defaults are the
+    lab's ``improved-repos`` policy, the one measured against greedy (ADR 0044)."""
     import msgspec
 
     from api.core.dispatch.service import prep_params, round_params
@@ -100,13 +100,20 @@ def test_the_lab_runs_what_the_settings_switch_on() -> None:
     from api.settings import load_settings
     from dispatch.reposition import RepositionParams
     from geo.travel import HaversineTravelModel
+    from lab.policies import apply_policy
 
     model = HaversineTravelModel()
     default = lab_dispatch(load_settings({}).dispatch, model)
-    assert default.prep is None
-    assert (default.params.commit_early_s, default.params.stack_max_delay_s) == (None, None)
-    assert not default.params.costs.late_added_only
-    assert default.reposition is None
+    assert apply_policy("improved-repos", default) == default
+    off = lab_dispatch(load_settings({
+        "DISPATCH_PREP_PREDICTION": "false", "DISPATCH_COMMIT_EARLY_S": "null",
+        "DISPATCH_LATE_ADDED_ONLY": "0", "DISPATCH_REPOSITION_HINTS": "0",
+        "DISPATCH_MAX_STACK": "2"}).dispatch, model)
+    assert off.prep is None
+    assert (off.params.commit_early_s, off.params.stack_max_delay_s) == (None, None)
+    assert not off.params.costs.late_added_only
+    assert off.reposition is None
+    assert apply_policy("optimal", off) == off
     on = load_settings({"DISPATCH_PREP_PREDICTION": "true", "DISPATCH_COMMIT_EARLY_S": "180",
                         "DISPATCH_LATE_ADDED_ONLY": "1", "DISPATCH_STACK_MAX_DELAY_S": "60",
                         "DISPATCH_PREP_HISTORY": "7",
