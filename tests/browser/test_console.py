@@ -200,6 +200,8 @@ async def test_console_login_live_map_kpis_and_manual_assign(
         pick = page.locator(f'#drawer-candidates [data-assign-courier="{couriers[1]}"]')
         await pick.wait_for(timeout=10_000)
         assert (await pick.inner_text()).startswith(rider_name(couriers[1]))
+        # Not marked ready: the drawer shows when dispatch expects the food.
+        assert (await page.locator("#drawer-ready").inner_text()).startswith("expected ")
         await pick.click()
         await page.wait_for_function(
             "document.getElementById('drawer').dataset.state === 'assigned'", timeout=10_000)

@@ -62,9 +62,14 @@ class OrderTimeline(msgspec.Struct, frozen=True, kw_only=True):
     courier_id: str | None
     promised_at: int | None
     steps: list[TimelineStep]
+    """What dispatch recorded, oldest first."""
     courier_name: str = ""
     """The courier's display name ("" when unknown: show the id)."""
-    """What dispatch recorded, oldest first."""
+    ready_at: int | None = None
+    """When the food is ready (epoch ms): the kitchen's mark once made, else the time
+    dispatch expects (the declared or, with DISPATCH_PREP_PREDICTION, predicted one)."""
+    food_ready: bool = False
+    """Whether the kitchen marked the food ready (``ready_at`` is then that mark)."""
 
 
 class TrailPoint(msgspec.Struct, frozen=True, kw_only=True):

@@ -157,7 +157,9 @@ class FleetService:
         return OrderTimeline(order_id=order_id, state=order.state.value,
                              courier_id=order.courier_id, promised_at=order.promised_ms,
                              steps=_steps(order),
-                             courier_name=names.get(order.courier_id or "", ""))
+                             courier_name=names.get(order.courier_id or "", ""),
+                             ready_at=order.food_ready_ms or order.ready_ms,
+                             food_ready=order.food_ready_ms is not None)
 
 
 def _steps(o: OrderRecord) -> list[TimelineStep]:

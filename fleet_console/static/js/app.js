@@ -338,6 +338,8 @@ async function renderDrawer(orderId, withCandidates) {
   $("drawer-courier").textContent = t.courier_name || t.courier_id || "none";
   $("drawer-courier").dataset.courierId = t.courier_id || "";
   $("drawer-promised").textContent = hhmm(t.promised_at);
+  $("drawer-ready").textContent = t.ready_at
+    ? `${t.food_ready ? "ready" : "expected"} ${hhmm(t.ready_at)}` : "–";
   $("drawer-timeline").replaceChildren(...t.steps.map((s) => {
     const li = document.createElement("li");
     li.textContent = `${hhmm(s.at_ms)} ${s.step}`;

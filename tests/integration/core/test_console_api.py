@@ -143,6 +143,9 @@ async def test_stats_count_live_couriers_and_dispatch_orders(world: World) -> No
     assert (t["state"], t["courier_id"]) == ("assigned", idle[0])
     assert [s["step"] for s in t["steps"]][-1] == "assigned"
     assert [s["at_ms"] for s in t["steps"]] == sorted(s["at_ms"] for s in t["steps"])
+    # Ready at acceptance, not yet marked: expected by the time it entered dispatch.
+    assert t["food_ready"] is False
+    assert 0 < t["ready_at"] <= t["steps"][0]["at_ms"]
     r = await world.http.get(f"/api/v1/fleet/orders/{late}/timeline", headers=world.staff)
     assert r.json()["state"] == "waiting"
 

@@ -371,6 +371,15 @@ async def test_food_ready_early_brings_the_courier_now_not_at_the_estimate(
     record = await eventually(queued)
     assert record.enter_ms > world.clock() + 15 * 60_000  # type: ignore[attr-defined]
     assert world.offers.of(c) == []
+    fm = world.auth("fm-1", "fleet_manager")
+
+    async def timeline() -> Any:
+        r = await world.http.get(f"/api/v1/fleet/orders/{oid}/timeline", headers=fm)
+        assert r.status_code == 200, r.text
+        return r.json()
+    t = await timeline()  # the console shows the food as expected 25 minutes out
+    assert (t["ready_at"], t["food_ready"]) == (record.ready_ms, False)  # type: ignore[attr-defined]
+    assert t["ready_at"] > now_ms() + 20 * 60_000
 
     at = now_ms()
     ev = OrderStatusChanged(
@@ -380,6 +389,8 @@ async def test_food_ready_early_brings_the_courier_now_not_at_the_estimate(
     await publish(world.js, world.names.order_event("status", oid), ev, msg_id=f"{oid}:ready")
     offer = await world.offer_for(c, oid, timeout_s=5)  # rounds every 0.2 s
     assert offer["ready_at"] == at
+    t = await timeline()
+    assert (t["ready_at"], t["food_ready"]) == (at, True)
 
 
 async def test_fleet_manager_assigns_and_unassigns(world: World) -> None:
