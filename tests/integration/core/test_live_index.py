@@ -103,6 +103,50 @@ async def test_many_fixes_in_one_call_are_filed_with_their_cells(index: LiveInde
     assert await index.position("ok") is None
 
 
+async def test_thousands_of_fixes_in_one_region_in_one_call(index: LiveIndex) -> None:
+    """One region's script with thousands of fixes: 2,600 couriers in one region are filed
+    exactly, then in one call a third of them move to other cells (their old rows go), a
+    third send an older fix (nothing changes) and the rest a newer one in the same place;
+    nearby search then equals brute force."""
+    rng = random.Random(3)
+    home = region_of(*HOME)
+    first: dict[str, Located] = {}
+    while len(first) < 2600:
+        lat, lng = HOME[0] + rng.uniform(-0.08, 0.08), HOME[1] + rng.uniform(-0.08, 0.08)
+        if region_of(lat, lng) == home:
+            cid = f"c{len(first)}"
+            first[cid] = Located(cid, lat, lng, NOW_MS - 60_000 + len(first))
+    assert await index.upsert(first.values()) == 2600
+    assert await cell_rows(index) == 2600
+    second: list[Located] = []
+    latest = dict(first)
+    for i, (cid, f) in enumerate(first.items()):
+        if i % 3 == 0:  # moves ~1 km, within the region
+            fix = Located(cid, f.lat + rng.choice((-0.01, 0.01)), f.lng, f.ts_ms + 5_000)
+            if region_of(fix.lat, fix.lng) != home:
+                fix = Located(cid, f.lat, f.lng + 0.0001, f.ts_ms + 5_000)
+            latest[cid] = fix
+        elif i % 3 == 1:  # older: changes nothing
+            fix = Located(cid, f.lat + 0.02, f.lng, f.ts_ms - 1)
+        else:  # newer, same place
+            fix = latest[cid] = Located(cid, f.lat, f.lng, f.ts_ms + 5_000)
+        second.append(fix)
+    older = sum(1 for i in range(2600) if i % 3 == 1)
+    assert await index.upsert(second) == 2600 - older
+    assert await cell_rows(index) == 2600  # every move removed its old row
+    got_all = await index.positions(list(latest))
+    assert [(p.lat, p.lng, p.ts_ms) if p else None for p in got_all] == [
+        (f.lat, f.lng, f.ts_ms) for f in latest.values()]
+    points = [(f.member_id, f.lat, f.lng, f.ts_ms) for f in latest.values()]
+    got, result = await index.nearby(*HOME, radius_m=3_000.0, limit=300, now_ms=NOW_MS,
+                                     stale_s=120)
+    want = nearby_bruteforce(points, *HOME, radius_m=3_000.0, limit=300, now_ms=NOW_MS,
+                             stale_s=120)
+    assert result.complete
+    assert len(want) > 100
+    assert [(m.member_id, m.dist_m) for m in got] == [(h.id, h.dist_m) for h in want]
+
+
 async def test_upsert_loads_its_script_when_the_server_does_not_have_it(
     index: LiveIndex, run_id: str,
 ) -> None:
