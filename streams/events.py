@@ -175,6 +175,14 @@ class LocFix(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     outside_zones: bool = False
 
 
+def _located(courier_id: str, received_ms: int, f: LocFix) -> CourierLocated:
+    """One compact fix of a batch or run as the event it stands for."""
+    return CourierLocated(courier_id=courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
+                          received_ms=received_ms, speed_mps=f.speed_mps,
+                          heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
+                          outside_zones=f.outside_zones)
+
+
 class CourierLocatedBatch(_Event, frozen=True, kw_only=True, tag="loc.batch"):
     """One courier's fixes accepted together (one device message), oldest first.
 
@@ -188,21 +196,11 @@ class CourierLocatedBatch(_Event, frozen=True, kw_only=True, tag="loc.batch"):
     fixes: tuple[LocFix, ...]
 
     def located(self) -> list[CourierLocated]:
-        rx, cid = self.received_ms, self.courier_id
-        return [CourierLocated(courier_id=cid, lat=f.lat, lng=f.lng, ts=f.ts, received_ms=rx,
-                               speed_mps=f.speed_mps, heading_deg=f.heading_deg,
-                               accuracy_m=f.accuracy_m, outside_zones=f.outside_zones)
-                for f in self.fixes]
+        return [_located(self.courier_id, self.received_ms, f) for f in self.fixes]
 
     def newest(self) -> CourierLocated | None:
         """The last fix (fixes are in ts order), or None for an empty batch."""
-        if not self.fixes:
-            return None
-        f = self.fixes[-1]
-        return CourierLocated(courier_id=self.courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
-                              received_ms=self.received_ms, speed_mps=f.speed_mps,
-                              heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
-                              outside_zones=f.outside_zones)
+        return _located(self.courier_id, self.received_ms, self.fixes[-1]) if self.fixes else None
 
 
 class LocRun(msgspec.Struct, frozen=True, array_like=True):
@@ -214,13 +212,7 @@ class LocRun(msgspec.Struct, frozen=True, array_like=True):
 
     def newest(self) -> CourierLocated | None:
         """The run's last fix (fixes are in ts order), or None for an empty run."""
-        if not self.fixes:
-            return None
-        f = self.fixes[-1]
-        return CourierLocated(courier_id=self.courier_id, lat=f.lat, lng=f.lng, ts=f.ts,
-                              received_ms=self.received_ms, speed_mps=f.speed_mps,
-                              heading_deg=f.heading_deg, accuracy_m=f.accuracy_m,
-                              outside_zones=f.outside_zones)
+        return _located(self.courier_id, self.received_ms, self.fixes[-1]) if self.fixes else None
 
 
 class CourierLocatedMany(_Event, frozen=True, kw_only=True, tag="loc.many"):
