@@ -88,6 +88,13 @@ def where_key(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{{{epoch_key(prefix)}}}:where"
 
 
+def regions_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Key of the set of regions anything was ever filed in (`where.lua` adds a member's new
+    region), in the directory's slot; `regions_key(...) + ":complete"` marks that set as
+    holding every region of the directory (`LiveIndex.regions`)."""
+    return f"{{{epoch_key(prefix)}}}:regions"
+
+
 def parse_where(value: bytes | str | None) -> dict[str, int]:
     """A directory entry (``"region=ts;region=ts"``) as region -> ts_ms of the fix that
     filed the member there."""

@@ -1,8 +1,9 @@
 """Order, chef and console sockets of this process, fed by NATS: the tracking hub.
 
 `TrackingHub` follows the ORDERS and DISPATCH streams with `streams.follow.follow_stream` (gap
-free across NATS reconnects) and courier fixes with a plain subscription on ``<ns>.loc.>``
-(losing a fix in a disconnect is harmless: the next one supersedes it), and routes every
+free across NATS reconnects) and, while a console or an order socket here needs them, courier
+fixes with a plain subscription on ``<ns>.loc.>`` (losing a fix in a disconnect is harmless:
+the next one supersedes it; a process nobody watches through decodes none), and routes every
 message to the sockets of this process that want it through their `Outbox` (see
 streams/outbox.py): the NATS side never awaits a socket. It holds no Litestar or socket
 objects, only outboxes and plain state, so it is tested without a server.
@@ -15,7 +16,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import h3
 import msgspec
@@ -113,6 +114,9 @@ class HubLimits(msgspec.Struct, frozen=True, kw_only=True):
     """A socket silent (no message, not even PONG) for this long is closed 4408."""
     vehicle: Vehicle = Vehicle.BIKE
     """Vehicle assumed for an ETA when the courier's is not known (`set_courier_vehicles`)."""
+    fixes_linger_s: float = 30.0
+    """Couriers' fixes are still taken this long after the last socket that needed them
+    left (a console reloading its page does not start over from the live index)."""
 
 
 
@@ -184,6 +188,10 @@ class ConsoleWatch:
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
         self.cells: frozenset[str] = frozenset()
+
+
+FleetLoader = Callable[[], Awaitable[Iterable[tuple[str, float, float, int]]]]
+"""Every fresh courier's last fix as (courier id, lat, lng, ts ms), from the live index."""
 
 
 class _Fix(msgspec.Struct):
@@ -266,8 +274,16 @@ class TrackingHub:
         self._cursors = {"orders": Cursor(), "dispatch": Cursor()}
         """Kept across restarts of `run`, so a restarted hub resumes without a gap."""
         self.location_messages = 0
+        self.fix_messages = 0
+        """LOCATIONS messages taken (decoded) by this hub."""
         self._courier_status: dict[str, str] = {}
         """Couriers' dispatch states as last read from the store (`set_courier_statuses`)."""
+        self.load_fleet: FleetLoader | None = None
+        """Where the fleet's positions are read when fixes start being taken (`run`)."""
+        self._watchers_changed = asyncio.Event()
+        self._taking_fixes = asyncio.Event()
+        """Set while subscribed to couriers' fixes, once the fleet's positions were read."""
+        self._follow_running = False
 
     # -- outboxes ----------------------------------------------------------------------
     def new_outbox(self) -> Outbox:
@@ -284,6 +300,7 @@ class TrackingHub:
             if track.courier_id:
                 self._courier_orders.setdefault(track.courier_id, set()).add(track.order_id)
         watches.add(watch)
+        self._watchers_changed.set()
         return watch
 
     def unwatch_order(self, watch: OrderWatch) -> None:
@@ -296,6 +313,7 @@ class TrackingHub:
             track = self._tracks.pop(watch.order_id, None)
             if track is not None and track.courier_id:
                 self._unlink(track.courier_id, track.order_id)
+            self._watchers_changed.set()
 
     def track(self, order_id: str) -> OrderTrack | None:
         return self._tracks.get(order_id)
@@ -334,21 +352,27 @@ class TrackingHub:
     def watch_console(self, outbox: Outbox) -> ConsoleWatch:
         watch = ConsoleWatch(outbox)
         self._consoles.add(watch)
+        self._watchers_changed.set()
         return watch
 
     def set_view(self, watch: ConsoleWatch, cells: Iterable[str]) -> None:
         """Replace the console's viewport and send it what is in view now."""
         new = frozenset(cells)
         self._move_view(watch, new)
-        for courier_id, fix in self._fixes.items():
-            cell = self._cell(fix)
-            if cell in new:
-                watch.outbox.push_state(f"c:{courier_id}", self._position_message(
-                    courier_id, fix.lat, fix.lng, fix.ts, cell, None, None))
+        self._show_couriers(watch, self._fixes)
         for track in self._open.values():
             if track.pickup is not None and self._heat_cell(track.pickup) in new:
                 watch.outbox.push_state(f"o:{track.order_id}", self._marker(track))
         watch.outbox.push_state("heat", self._heat_message(watch, *self._heat_counts()))
+
+    def _show_couriers(self, watch: ConsoleWatch, couriers: Iterable[str]) -> None:
+        """Send the console the kept position of each of ``couriers`` in its view."""
+        fixes, cells = self._fixes, watch.cells
+        for courier_id in couriers:
+            fix = fixes.get(courier_id)
+            if fix is not None and (cell := self._cell(fix)) in cells:
+                watch.outbox.push_state(f"c:{courier_id}", self._position_message(
+                    courier_id, fix.lat, fix.lng, fix.ts, cell, None, None))
 
     def _move_view(self, watch: ConsoleWatch, new: frozenset[str]) -> None:
         for cell in watch.cells - new:
@@ -364,6 +388,7 @@ class TrackingHub:
     def unwatch_console(self, watch: ConsoleWatch) -> None:
         self._move_view(watch, frozenset())
         self._consoles.discard(watch)
+        self._watchers_changed.set()
 
     @property
     def has_consoles(self) -> bool:
@@ -372,6 +397,12 @@ class TrackingHub:
     @property
     def has_order_watches(self) -> bool:
         return bool(self._order_watches)
+
+    @property
+    def wants_fixes(self) -> bool:
+        """A socket here needs couriers' fixes: a console (positions, heat) or an order
+        (its courier's location)."""
+        return bool(self._consoles or self._order_watches)
 
     def set_courier_vehicles(self, vehicles: Mapping[str, Vehicle]) -> None:
         """Take couriers' vehicles (the dispatch store's): ETAs ride each courier's own."""
@@ -400,13 +431,6 @@ class TrackingHub:
         for cid in [c for c in known if c not in statuses]:
             del known[cid]
         return changed
-
-    def fresh_couriers(self) -> dict[str, Point]:
-        """Couriers with a fix newer than ``courier_stale_s`` → where that fix was."""
-        now_s = self._monotonic()
-        stale = self.limits.courier_stale_s
-        return {cid: Point(fix.lat, fix.lng) for cid, fix in list(self._fixes.items())
-                if now_s - fix.seen_s <= stale}
 
     # -- order events ----------------------------------------------------------------------
     def on_order_msg(self, msg: Msg) -> None:
@@ -521,6 +545,7 @@ class TrackingHub:
     def on_location_data(self, data: bytes) -> None:
         """A LOCATIONS message: a single fix (``loc.fix``), one device batch (``loc.batch``) or
         several couriers' coalesced fixes (``loc.many``)."""
+        self.fix_messages += 1
         try:
             event = decode_locations(data)
         except msgspec.DecodeError:
@@ -558,6 +583,39 @@ class TrackingHub:
                 fixes[cid] = _Fix(f.lat, f.lng, f.ts, None, now_s)
             elif old.ts <= f.ts:  # reordered: never move a courier backwards
                 old.lat, old.lng, old.ts, old.cell, old.seen_s = f.lat, f.lng, f.ts, None, now_s
+
+    @property
+    def is_taking_fixes(self) -> bool:
+        """Subscribed to couriers' fixes, the fleet's positions read."""
+        return self._taking_fixes.is_set()
+
+    async def taking_fixes(self, timeout_s: float = 5.0) -> bool:
+        """Wait until couriers' fixes are taken (subscribed, the fleet's positions read), at
+        most ``timeout_s``: a socket that registered its watch then sees every fix from
+        here on. False when they are not (NATS down; or the hub not running)."""
+        if self._taking_fixes.is_set() or not self._follow_running:
+            return self._taking_fixes.is_set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._taking_fixes.wait()
+        return self._taking_fixes.is_set()
+
+    def take_fleet(self, rows: Iterable[tuple[str, float, float, int]]) -> None:
+        """Keep each courier's fix (courier id, lat, lng, ts ms) unless a newer one is kept
+        (the live index's positions, read when fixes start being taken), dated as seen when
+        it was taken; consoles viewing their cells are sent them."""
+        now_s, now_ms = self._monotonic(), self._clock_ms()
+        fixes = self._fixes
+        taken: list[str] = []
+        for cid, lat, lng, ts in rows:
+            old = fixes.get(cid)
+            if old is not None and old.ts >= ts:
+                continue
+            fixes[cid] = _Fix(lat, lng, ts, None, now_s - max(0.0, (now_ms - ts) / 1000))
+            taken.append(cid)
+        if taken and self._console_by_cell:
+            for watch in self._consoles:
+                self._show_couriers(watch, taken)
 
     def _cell(self, fix: _Fix) -> str:
         """A kept fix's heat cell, found once."""
@@ -723,8 +781,6 @@ class TrackingHub:
     async def run(self, nc: NATS, js: JetStreamContext) -> None:
         """Follow orders, dispatch and fixes until cancelled; survives NATS reconnects."""
         names = self.names
-        loc_sub = await nc.subscribe(names.locations_all(), cb=self._on_location,
-                                     pending_msgs_limit=200_000)
         chat_sub = await nc.subscribe(names.chat_all(), cb=self._on_chat)
         started = {"orders": False, "dispatch": False}
 
@@ -747,13 +803,65 @@ class TrackingHub:
                               on_ready=ready("dispatch")),
                 self._every(self.limits.tick_s, self.release_held),
                 self._every(self.limits.heat_interval_s, self.send_heat),
+                self._follow_fixes(nc),
             )
         finally:
             self.ready.clear()
             with contextlib.suppress(Exception):
-                await loc_sub.unsubscribe()
-            with contextlib.suppress(Exception):
                 await chat_sub.unsubscribe()
+
+    async def _follow_fixes(self, nc: NATS) -> None:
+        """Take couriers' fixes while a socket here needs them (`wants_fixes`), starting
+        from the live index's positions (`load_fleet`), and until ``fixes_linger_s`` after
+        the last one left: every process's hub would otherwise decode every fix of the
+        fleet, whoever watches."""
+        sub = None
+        self._follow_running = True
+        try:
+            while True:
+                self._watchers_changed.clear()
+                if self.wants_fixes:
+                    if sub is None:
+                        # Subscribed (and the server told) before the read: a fix published
+                        # meanwhile is newer than the read, and `take_fleet` keeps it.
+                        sub = await nc.subscribe(self.names.locations_all(),
+                                                 cb=self._on_location,
+                                                 pending_msgs_limit=200_000)
+                        with contextlib.suppress(Exception):
+                            await nc.flush(timeout=2)
+                        await self._load_fleet()
+                        self._taking_fixes.set()
+                    await self._watchers_changed.wait()
+                    continue
+                if sub is not None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.limits.fixes_linger_s):
+                            await self._watchers_changed.wait()
+                    if self.wants_fixes:
+                        continue
+                    self._taking_fixes.clear()
+                    await sub.unsubscribe()
+                    sub = None
+                    self._fixes.clear()  # stale from now on; read again when next needed
+                    continue
+                await self._watchers_changed.wait()
+        finally:
+            self._follow_running = False
+            self._taking_fixes.clear()
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _load_fleet(self) -> None:
+        if self.load_fleet is None:
+            return
+        try:
+            rows = await self.load_fleet()
+        except Exception as exc:  # the live index is down: positions come as fixes arrive
+            raise_if_cancelling()
+            log.warning("fleet positions not read from the live index: %r", exc)
+            return
+        self.take_fleet(rows)
 
     @staticmethod
     async def _every(interval_s: float, step: Callable[[], None]) -> None:

@@ -62,7 +62,7 @@ def provide_settings(state: State) -> Settings:
 
 
 def provide_fleet(state: State) -> FleetService:
-    return FleetService(provide_core(state), provide_tracking(state), provide_settings(state))
+    return FleetService(provide_core(state), provide_settings(state))
 
 
 def provide_service_zones(state: State) -> ZoneService:

@@ -39,6 +39,7 @@ from geo.index_model import (
     epoch_key,
     parse_where,
     positions_key,
+    regions_key,
     seen_key,
     status_key,
     unpack_member,
@@ -204,6 +205,7 @@ class LiveIndex:
         self.status_key = status_key(prefix)
         self.epoch_key = epoch_key(prefix)
         self.where_key = where_key(prefix)
+        self.regions_key = regions_key(prefix)
         chunk = {"HMGET_CHUNK": HMGET_CHUNK}
         self._upsert = redis.register_script(compose(_LUA, "upsert"))
         self._where = redis.register_script(compose(_LUA, "where"))
@@ -263,7 +265,7 @@ class LiveIndex:
             for j in range(0, len(entrants), 2):
                 entered += (entrants[j], region, entrants[j + 1])
         if entered:
-            left = await self._where(keys=[self.where_key], args=entered)
+            left = await self._where(keys=[self.where_key, self.regions_key], args=entered)
             applied -= await self._move_out(
                 left, {entered[j]: entered[j + 1] for j in range(0, len(entered), 3)})
         return applied
@@ -435,6 +437,24 @@ class LiveIndex:
         """
         if not statuses:
             raise ValueError("snapshot needs the statuses to keep")
+        ids, lat, lng, ts, cells, order = await self._fresh_rows(regions, now_ms, stale_s, box)
+        sts, ats = await self._statuses_of([ids[i] for i in order], statuses, attr, attr_hash)
+        keep = [k for k, st in enumerate(sts) if st in statuses]
+        sel = np.asarray([order[k] for k in keep], dtype=np.int64)
+        return IndexSnapshot(ids=[ids[order[k]] for k in keep], lat=lat[sel], lng=lng[sel],
+                             ts_ms=ts[sel], status=[sts[k] for k in keep],
+                             attr=[ats[k] for k in keep],
+                             cell=[int(cells[order[k]], 16) if cells[order[k]] else 0
+                                   for k in keep])
+
+    async def _fresh_rows(
+        self, regions: Sequence[str], now_ms: int, stale_s: float,
+        box: tuple[float, float, float, float],
+    ) -> tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64],
+               npt.NDArray[np.int64], list[str], list[int]]:
+        """The rows of `regions`' fresh members in `box` (one script per region, in one
+        pipeline): ids, lat, lng, ts and cells as read, and `order`, the row of each member
+        once (its newest copy), by id."""
         min_ts = now_ms - stale_s * 1000.0 if math.isfinite(stale_s) else -1e15
         args = [repr(min_ts), *map(repr, box)]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -473,14 +493,31 @@ class LiveIndex:
                 if j is None or ts_list[i] > ts_list[j]:
                     pick[ids[i]] = i
             order = [pick[m] for m in sorted(pick)]
-        sts, ats = await self._statuses_of([ids[i] for i in order], statuses, attr, attr_hash)
-        keep = [k for k, st in enumerate(sts) if st in statuses]
-        sel = np.asarray([order[k] for k in keep], dtype=np.int64)
-        return IndexSnapshot(ids=[ids[order[k]] for k in keep], lat=lat[sel], lng=lng[sel],
-                             ts_ms=ts[sel], status=[sts[k] for k in keep],
-                             attr=[ats[k] for k in keep],
-                             cell=[int(cells[order[k]], 16) if cells[order[k]] else 0
-                                   for k in keep])
+        return ids, lat, lng, ts, cells, order
+
+    async def regions(self) -> list[str]:
+        """Every region anything was ever filed in (`where.lua` adds them as members enter).
+        An index filed before the set existed has it filled from the directory once."""
+        complete = self.regions_key + ":complete"
+        if not await self.redis.exists(complete):
+            found: set[str] = set()
+            async for _, value in self.redis.hscan_iter(self.where_key, count=5000):
+                found.update(parse_where(value))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                if found:
+                    pipe.sadd(self.regions_key, *sorted(found))
+                pipe.set(complete, "1")
+                await pipe.execute()
+        raw: set[bytes] = await self.redis.smembers(self.regions_key)  # type: ignore[assignment]
+        return sorted(r.decode() for r in raw)
+
+    async def fresh(self, *, now_ms: int, stale_s: float) -> dict[str, Position]:
+        """Every member seen within `stale_s` of `now_ms`, whatever its status: its newest
+        position (one round trip for the regions, one for their members)."""
+        ids, lat, lng, ts, _, order = await self._fresh_rows(
+            await self.regions(), now_ms, stale_s, (-90.0, 90.0, -180.0, 180.0))
+        lat_l, lng_l, ts_l = lat.tolist(), lng.tolist(), ts.tolist()
+        return {ids[i]: Position(lat=lat_l[i], lng=lng_l[i], ts_ms=ts_l[i]) for i in order}
 
     async def _statuses_of(self, ids: Sequence[str], wanted: Sequence[str],
                            attr: tuple[str, str], attr_hash: str,

@@ -1,5 +1,5 @@
 """The fleet manager's reads of live state: couriers and chefs near a point (the live H3
-indexes), KPIs (the tracking hub's fresh couriers and dispatch's orders), an order's
+indexes), KPIs (the live index's fresh couriers and dispatch's orders), an order's
 dispatch timeline, hexagon outlines, and the console's public configuration."""
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from api.core.fleet.schemas import (
     TrailPoint,
 )
 from api.core.services import CoreServices
-from api.core.tracking.service import Tracking
 from api.problems import Problem
 from api.settings import Settings
-from api.stores.live_index import NearbyMember
+from api.stores.live_index import NearbyMember, Position
 from dispatch.kpis import FleetKpis, fleet_kpis
 from dispatch.lifecycle import ACTIVE_ORDER_STATES, CourierState, OrderDispatchState
 from dispatch.reposition import IdleCourier, RepositionParams, predict_demand, reposition_hints
@@ -48,10 +47,9 @@ MAX_ORDER_ID = 128
 class FleetService:
     """Reads for the fleet console; writes (assigning, availability) belong to dispatch."""
 
-    def __init__(self, core: CoreServices, tracking: Tracking, settings: Settings,
+    def __init__(self, core: CoreServices, settings: Settings,
                  clock: Clock = wall_ms) -> None:
         self.core = core
-        self.tracking = tracking
         self.settings = settings
         self.clock = clock
 
@@ -77,9 +75,9 @@ class FleetService:
         return _members(members)
 
     async def stats(self) -> FleetKpis:
-        """KPIs from live state: the hub knows who sent a fresh fix, the dispatch store
-        their state and the active orders right now."""
-        fresh = self.tracking.hub.fresh_couriers()
+        """KPIs from live state: the live index knows who sent a fresh fix, the dispatch
+        store their state and the active orders right now."""
+        fresh = await self._fresh_couriers()
         ids = list(fresh)
         statuses = await self.core.couriers.status_of(ids)
         store = self.core.dispatch.store
@@ -92,7 +90,7 @@ class FleetService:
         return fleet_kpis(located, orders, self.clock())
 
     async def reposition_hints(self) -> RepositionHints:
-        """Hints for the idle couriers with a fresh fix (the tracking hub's, as `stats`),
+        """Hints for the idle couriers with a fresh fix (the live index's, as `stats`),
         from the orders dispatch entered in the last `RepositionParams.window_s` (every
         state, delivered included; at most 1,000 per state), by kitchen cell. Computed at
         most once every `HINTS_TTL_MS` per process, whoever asks."""
@@ -107,8 +105,13 @@ class FleetService:
         self.core.recent_hints = (now, hints)
         return hints
 
+    async def _fresh_couriers(self) -> dict[str, Position]:
+        """Couriers whose last fix is newer than ``courier_stale_s`` → that fix."""
+        return await self.core.couriers.fresh(
+            now_ms=self.clock(), stale_s=self.settings.ingest.courier_stale_s)
+
     async def _compute_hints(self, params: RepositionParams, now: int) -> RepositionHints:
-        fresh = self.tracking.hub.fresh_couriers()
+        fresh = await self._fresh_couriers()
         ids = sorted(fresh)
         statuses = await self.core.couriers.status_of(ids)
         idle = [IdleCourier(courier_id=cid, lat=fresh[cid].lat, lng=fresh[cid].lng)

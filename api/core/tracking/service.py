@@ -176,6 +176,14 @@ class Tracking:
     async def bind(self, res: Resources) -> None:
         self._res = res
         self.core.ingest.on_not_stored = self._fixes_not_stored
+        self.hub.load_fleet = self._fleet_positions
+
+    async def _fleet_positions(self) -> list[tuple[str, float, float, int]]:
+        """Every fresh courier's last fix, from the live index: where the hub starts when
+        a console or an order socket here first needs couriers' fixes."""
+        fresh = await self.core.couriers.fresh(now_ms=self.clock(),
+                                               stale_s=self.limits.courier_stale_s)
+        return [(cid, p.lat, p.lng, p.ts_ms) for cid, p in fresh.items()]
 
     def _fixes_not_stored(self, courier_id: str, first_ts: int, last_ts: int) -> None:
         """Socket fixes JetStream never acked: the courier's devices here are told, to send
@@ -392,6 +400,8 @@ class Tracking:
         outbox = hub.new_outbox()
         watch = hub.watch_order(loaded.track, outbox)
         try:
+            # Before the courier's location is read: no fix falls between the two.
+            await hub.taking_fixes()
             if since is None:
                 # Re-read after registering so an event stored in between is not missed.
                 fresh = await self.load(order_id) or loaded
@@ -427,6 +437,7 @@ class Tracking:
         until the console subscribes (`on_console_message`)."""
         watch = self.hub.watch_console(self.hub.new_outbox())
         try:
+            await self.hub.taking_fixes()
             yield watch
         finally:
             self.hub.unwatch_console(watch)

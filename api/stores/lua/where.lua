@@ -1,5 +1,6 @@
 -- Record that members entered regions, in the directory (member -> "region=ts;...").
--- KEYS[1] = the directory hash; ARGV: groups of 3: id, region, ts of the fix filed there.
+-- KEYS[1] = the directory hash, KEYS[2] = the set of regions anything was ever filed in
+-- (`LiveIndex.fresh` reads them); ARGV: groups of 3: id, region, ts of the fix filed there.
 -- Returns (id, region, ts) for every other region the member is listed in: the caller takes
 -- the member's copy there off if it is not newer than ts.
 local out = {}
@@ -21,7 +22,10 @@ for i = 1, #ARGV, 3 do
       end
     end
   end
-  if not found then parts[#parts + 1] = region .. '=' .. ARGV[i + 2] end
+  if not found then
+    parts[#parts + 1] = region .. '=' .. ARGV[i + 2]
+    redis.call('SADD', KEYS[2], region)
+  end
   redis.call('HSET', KEYS[1], id, table.concat(parts, ';'))
 end
 return out

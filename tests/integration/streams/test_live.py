@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import h3
+import msgspec
 import pytest
 import websockets
 
@@ -268,3 +269,51 @@ async def test_nats_reconnect_loses_no_status_event(
     assert got == seqs, f"missing {sorted(set(seqs) - set(got))}"
     assert extra == []
     assert nats_client.stats["reconnects"] >= 2
+
+
+async def test_a_hub_takes_fixes_only_while_a_socket_there_watches(settings: Settings) -> None:
+    """A core process no console or order socket watches through decodes no courier fix. A
+    console opening there is first shown the couriers the live index holds (the fix was
+    never taken by its hub), then live fixes; a while after it closes (`fixes_linger_s`),
+    the process stops taking fixes again."""
+    lat, lng = -33.86 + (uuid.uuid4().int % 1000) / 1e5, 151.20
+    cell = h3.latlng_to_cell(lat, lng, 7)
+    courier = f"cour-{uuid.uuid4().hex[:8]}"
+    async with serve_core(settings) as srv:
+        hub = srv.app.state.tracking.hub  # type: ignore[attr-defined]
+        hub.limits = msgspec.structs.replace(hub.limits, fixes_linger_s=0.5)
+        index = srv.core.couriers  # type: ignore[attr-defined]
+        await asyncio.wait_for(hub.ready.wait(), 10)
+
+        async def indexed_at(want_lat: float) -> bool:
+            pos = await index.position(courier)
+            return pos is not None and pos.lat == pytest.approx(want_lat)
+
+        url = f"{srv.ws_url}/ws/console?token={srv.token('fm-1', 'fleet_manager')}"
+        t0 = now_ms() - 10_000  # fixes 5 s apart (device time): a plausible walk
+        async with websockets.connect(courier_url(srv, courier)) as device:
+            await device.send(fix(lat, lng, t0))
+            await eventually(lambda: indexed_at(lat), timeout_s=WAIT_S)
+            assert not hub.is_taking_fixes
+            assert hub.fix_messages == 0
+            async with websockets.connect(url) as console:
+                await console.send(json.dumps({"type": "SUBSCRIBE",
+                                               "payload": {"cells": [cell]}}))
+                assert (await recv(console)) == {"type": "SUBSCRIBED", "payload": {"cells": 1}}
+                first = await recv_type(console, "COURIER_POSITION")
+                assert first["payload"]["courierId"] == courier
+                assert first["payload"]["location"]["lat"] == pytest.approx(lat)
+                await device.send(fix(lat + 2e-4, lng, t0 + 5000))
+                await until_latest(
+                    console, "COURIER_POSITION",
+                    lambda p: p["location"]["lat"] == pytest.approx(lat + 2e-4))
+                assert hub.fix_messages >= 1
+
+            async def stopped() -> bool:
+                return not hub.is_taking_fixes
+
+            await eventually(stopped, timeout_s=WAIT_S)
+            taken = hub.fix_messages
+            await device.send(fix(lat + 4e-4, lng, t0 + 10_000))
+            await eventually(lambda: indexed_at(lat + 4e-4), timeout_s=WAIT_S)
+            assert hub.fix_messages == taken

@@ -262,21 +262,61 @@ def test_console_positions_carry_the_couriers_dispatch_state() -> None:
     assert states[-1] == "to_pickup"
 
 
-def test_fresh_couriers_forget_stale_fixes_and_markers_carry_the_promise() -> None:
-    """Only couriers heard within courier_stale_s are fresh; ORDER_MARKER carries promised_ms."""
+def heat_of(box: Outbox) -> dict[str, int]:
+    """The supply per cell (where there is any) of the last SUPPLY_DEMAND in the outbox."""
+    heat = [m for m in drain(box) if m["type"] == "SUPPLY_DEMAND"][-1]["payload"]["cells"]
+    return {c["cell"]: c["supply"] for c in heat if c["supply"]}
+
+
+def test_stale_couriers_leave_the_supply_and_markers_carry_the_promise() -> None:
+    """Only couriers heard within courier_stale_s count as supply; ORDER_MARKER carries
+    promised_ms."""
     clock = Clock()
     hub = make_hub(clock)
     hub.on_fix(fix("old", PICKUP.lat, PICKUP.lng, T0))
     clock.s += HubLimits().courier_stale_s + 1
     hub.on_fix(fix("new", DROPOFF.lat, DROPOFF.lng, T0 + 61_000))
-    assert set(hub.fresh_couriers()) == {"new"}
     box = hub.new_outbox()
     console = hub.watch_console(box)
     hub.apply_order_event(created(), 1)
     hub.apply_order_event(status("accepted"), 2)
-    hub.set_view(console, [h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)])
-    marker = next(m for m in drain(box) if m["type"] == "ORDER_MARKER")["payload"]
+    here, there = (h3.latlng_to_cell(p.lat, p.lng, 7) for p in (PICKUP, DROPOFF))
+    hub.set_view(console, [here])
+    shown = drain(box)
+    marker = next(m for m in shown if m["type"] == "ORDER_MARKER")["payload"]
     assert marker["promised_ms"] == T0 + 1_800_000
+    hub.set_view(console, [here, there])
+    hub.send_heat()
+    assert heat_of(box) == {there: 1}  # "old" is stale: no supply at the pickup
+
+
+def test_fleet_read_from_the_live_index_is_kept_unless_older_and_shown_in_view() -> None:
+    """`take_fleet` (the live index's positions, read when fixes start being taken) keeps a
+    courier's fix unless a newer one is kept, dates it as seen when it was taken (so an old
+    one goes stale sooner), and sends consoles the couriers in their view."""
+    clock = Clock()
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    drain(box)
+    hub.on_fix(fix("c1", PICKUP.lat, PICKUP.lng, clock.ms()))
+    drain(box)
+    stale_s = HubLimits().courier_stale_s
+    hub.take_fleet([
+        ("c1", DROPOFF.lat, DROPOFF.lng, clock.ms() - 5000),  # older than what is kept
+        ("c2", PICKUP.lat, PICKUP.lng, clock.ms() - 1000),
+        ("c3", PICKUP.lat, PICKUP.lng, clock.ms() - int((stale_s - 1) * 1000)),
+        ("c4", DROPOFF.lat, DROPOFF.lng, clock.ms()),  # out of view
+    ])
+    shown = [m["payload"]["courierId"] for m in drain(box) if m["type"] == "COURIER_POSITION"]
+    assert sorted(shown) == ["c2", "c3"]
+    hub.send_heat()
+    assert heat_of(box) == {here: 3}
+    clock.s += 2  # c3's fix is now older than courier_stale_s
+    hub.send_heat()
+    assert heat_of(box) == {here: 2}
 
 
 def test_fixes_kept_while_no_console_watches_are_shown_when_one_does() -> None:
@@ -295,7 +335,6 @@ def test_fixes_kept_while_no_console_watches_are_shown_when_one_does() -> None:
         LocRun("c1", T0, (LocFix(PICKUP.lat + 0.5, PICKUP.lng, T0 + 100),)),  # older
         LocRun("bad", T0, (LocFix(95.0, 0.0, T0),)),
     ))))
-    assert set(hub.fresh_couriers()) == {"c1", "c2"}
     box = hub.new_outbox()
     console = hub.watch_console(box)
     hub.set_view(console, [here])
