@@ -12,6 +12,7 @@ import pytest
 from api.stores.live_index import LiveIndex, Located, Position
 from api.stores.lua import compose
 from geo.cells import region_of
+from geo.index_model import regions_key as index_regions_key
 from geo.index_model import where_key as index_where_key
 from geo.nearby import nearby_bruteforce
 from tests.conftest import StoreUrls
@@ -26,7 +27,8 @@ async def index(store_urls: StoreUrls, run_id: str) -> AsyncIterator[LiveIndex]:
     prefix = f"{run_id}:li{uuid.uuid4().hex[:6]}"
     yield LiveIndex(client, prefix)
     keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-    for key in [*keys, index_where_key(prefix)]:
+    regions = index_regions_key(prefix)
+    for key in [*keys, index_where_key(prefix), regions, f"{regions}:complete"]:
         await client.delete(key)
     await client.aclose()
 
@@ -332,3 +334,25 @@ async def test_snapshot_reads_the_attribute_hash_first_and_the_filed_cells(
     assert plain.ids == snap.ids
     assert (plain.lat == snap.lat).all()
     assert (plain.lng == snap.lng).all()
+
+
+async def test_fresh_members_of_every_region_with_their_newest_positions(
+        index: LiveIndex) -> None:
+    """`fresh` answers every member seen within `stale_s`, whatever region it is filed in
+    (the regions set `where.lua` keeps), with its newest position; stale ones are left out.
+    An index whose regions set is gone (filed before it existed) has it refilled from the
+    directory."""
+    far = (-33.8688, 151.2093)  # another region
+    await index.upsert([
+        Located("near", *HOME, NOW_MS - 5_000),
+        Located("away", *far, NOW_MS - 1_000),
+        Located("stale", *HOME, NOW_MS - 120_000),
+    ])
+    await index.upsert([Located("near", HOME[0] + 1e-3, HOME[1], NOW_MS - 2_000)])
+    want = {"near": Position(lat=HOME[0] + 1e-3, lng=HOME[1], ts_ms=NOW_MS - 2_000),
+            "away": Position(lat=far[0], lng=far[1], ts_ms=NOW_MS - 1_000)}
+    assert await index.regions() == sorted({region_of(*HOME), region_of(*far)})
+    assert await index.fresh(now_ms=NOW_MS, stale_s=60) == want
+    await index.redis.delete(index.regions_key, f"{index.regions_key}:complete")
+    assert await index.fresh(now_ms=NOW_MS, stale_s=60) == want
+    assert await index.regions() == sorted({region_of(*HOME), region_of(*far)})
