@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import math
 import os
@@ -37,14 +38,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
+import nats.js.errors
 import redis.asyncio as aioredis
+from nats.js import JetStreamContext
 
 from api.auth import TokenCodec
+from api.core.gps.indexer import DURABLE
 from api.migrate import migrate
 from api.runtime import free_port
 from api.stores.live_index import LiveIndex
 from bench import wsclient
 from bench._stores import bench_stores
+from streams.catalog import LOCATIONS, Names
 
 SECRET = "bench-secret-" + "b" * 40
 
@@ -159,11 +165,23 @@ class Fleet:
     """Simulated devices on frame-level sockets (`bench.wsclient`): one connection each, one
     scheduler for all of them, no task per device. ``drive`` sends ``rate`` fixes/s in total,
     ``batch`` fixes per message, round-robin over the devices, so each device's fixes keep
-    strictly increasing ``ts`` and a plausible speed (a random walk of <= ~9 m/s per axis).
+    strictly increasing ``ts`` and a plausible speed.
+
+    One fix per message (what a phone sends) is the hot case, and the generator shares the
+    machine with what it measures, so its frames are built ahead: each device walks back
+    and forth over `WALK` positions (random steps of <= ``STEP_DEG`` per axis, <= ~0.63 m),
+    each one frame head (WebSocket header, zero mask, JSON up to ``"ts":``), and a message
+    is that head, the ts (13 digits) and ``}}``; a device's ts advances >= ``MIN_GAP_MS`` per
+    message (<= 63 m/s, under ingest's limit, even when the generator runs late). Several
+    fixes per message build the JSON per message (a random walk of <= ~9 m/s per axis).
 
     Importable on its own: `connect` takes several core URLs (devices split round-robin)
     for runs against more than one core process.
     """
+
+    WALK = 64
+    STEP_DEG = 8e-6
+    MIN_GAP_MS = 10
 
     def __init__(self, couriers: list[str], lat0: float, lng0: float, spread_deg: float,
                  seed: int) -> None:
@@ -177,12 +195,54 @@ class Fleet:
         """Fixes sent so far."""
         self.errors = 0
         """ERROR messages received from the server."""
+        self.error_reasons: collections.Counter[str] = collections.Counter()
         self._rng = rng
         self._next = 0
+        self._walks: list[list[bytes]] | None = None
+        """Per device, its frame heads in walking order (there and back), built on first use."""
+        self._step = [0] * len(couriers)
+
+    def _build_walks(self) -> list[list[bytes]]:
+        rng, step, walks = self._rng.random, self.STEP_DEG, []
+        for y, x in zip(self.lat, self.lng, strict=True):
+            heads = []
+            for _ in range(self.WALK):
+                y += (rng() - 0.5) * step
+                x += (rng() - 0.5) * step
+                text = f'{{"type":"LOCATION","payload":{{"lat":{y!r},"lng":{x!r},"ts":'.encode()
+                heads.append(wsclient.text_frame_head(len(text) + 15) + text)
+            walks.append(heads + heads[-2:0:-1])
+        return walks
+
+    def _send_one_fix(self, n_messages: int) -> None:
+        walks = self._walks
+        if walks is None:
+            walks = self._walks = self._build_walks()
+        now = now_ms()
+        assert len(str(now)) == 13
+        gap = self.MIN_GAP_MS
+        last_ts, steps, conns = self.last_ts, self._step, self.conns
+        n_dev, i = len(conns), self._next
+        for _ in range(n_messages):
+            ts = last_ts[i] + gap
+            if ts < now:
+                ts = now
+            last_ts[i] = ts
+            walk = walks[i]
+            k = steps[i]
+            steps[i] = k + 1 if k + 1 < len(walk) else 0
+            conns[i].write(walk[k] + b"%d}}" % ts)
+            i += 1
+            if i == n_dev:
+                i = 0
+        self._next = i
+        self.sent += n_messages
 
     def _on_text(self, raw: bytes) -> None:
         if b'"ERROR"' in raw:
             self.errors += 1
+            reason = raw.partition(b'"reason":"')[2].partition(b'"')[0]
+            self.error_reasons[reason.decode(errors="replace")] += 1
 
     async def connect(self, ws_urls: Sequence[str], tokens: Sequence[str],
                       concurrency: int = 100) -> None:
@@ -202,6 +262,9 @@ class Fleet:
 
     def send(self, n_messages: int, batch: int) -> None:
         """Send the next ``n_messages`` messages, round-robin over the devices."""
+        if batch == 1:
+            self._send_one_fix(n_messages)
+            return
         now = now_ms()
         rng = self._rng.random
         lat, lng, last_ts, conns = self.lat, self.lng, self.last_ts, self.conns
@@ -221,10 +284,7 @@ class Fleet:
                 parts.append(f'{{"lat":{y!r},"lng":{x!r},"ts":{first + k}}}')
                 step = 8e-8  # 1 ms later: <= ~9 m/s
             lat[i], lng[i], last_ts[i] = y, x, first + batch - 1
-            if batch == 1:
-                msg = f'{{"type":"LOCATION","payload":{parts[0]}}}'
-            else:
-                msg = f'{{"type":"LOCATIONS","payload":[{",".join(parts)}]}}'
+            msg = f'{{"type":"LOCATIONS","payload":[{",".join(parts)}]}}'
             conns[i].send_text(msg.encode())
             i += 1
             if i == n_dev:
@@ -328,8 +388,10 @@ class Rig:
     serves every step of a knee search. Core figures are summed over the processes."""
 
     def __init__(self, urls: list[str], core_pids: list[int], redis: aioredis.Redis, ns: str,
-                 fleet: Fleet, sample: int, sample_every_ms: float) -> None:
+                 fleet: Fleet, sample: int, sample_every_ms: float,
+                 js: JetStreamContext | None = None) -> None:
         self.urls = urls
+        self.js = js
         self.core_pids = core_pids
         self.redis = redis
         self.ns = ns
@@ -371,16 +433,29 @@ class Rig:
         await asyncio.sleep(seconds)
         return (self.core_cpu_s() - c0) / (time.perf_counter() - t0)
 
-    async def settle(self, timeout_s: float = 30.0) -> None:
-        """Wait (sending nothing) until the indexer has caught up with what was accepted, so
-        a step does not start with the previous one's backlog."""
+    async def settle(self, timeout_s: float = 60.0) -> None:
+        """Wait (sending nothing) until the indexer has caught up with what was accepted and
+        its consumer holds nothing undelivered or unacknowledged, so a step does not start
+        with the previous one's backlog (an overloaded step leaves deliveries that are
+        redelivered after their ack wait, and they would load the next steps)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             counts = [await indexed_counts(url) for url in self.urls]
-            if sum(i for _, i in counts) >= sum(a for a, _ in counts):
+            if sum(i for _, i in counts) >= sum(a for a, _ in counts) and (
+                    await self._consumer_idle()):
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
+
+    async def _consumer_idle(self) -> bool:
+        if self.js is None:
+            return True
+        names = Names(self.ns)
+        try:
+            info = await self.js.consumer_info(names.stream(LOCATIONS), names.consumer(DURABLE))
+        except nats.js.errors.NotFoundError:
+            return True
+        return not info.num_pending and not info.num_ack_pending
 
 
 async def indexed_counts(url: str) -> tuple[float, float]:
@@ -478,6 +553,7 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
             lo_lng, lo_lat, hi_lng, hi_lat = read_manifest(args.roads).bbox
             lat0, lng0, spread = (lo_lat + hi_lat) / 2, (lo_lng + hi_lng) / 2, 0.01
         redis = aioredis.from_url(urls["redis"])
+        nc = await nats.connect(urls["nats"].split(","))
         codec = TokenCodec(SECRET, ttl_s=3600)
         couriers = [f"dev{i:05d}" for i in range(args.devices)]
         fleet = Fleet(couriers, lat0, lng0, spread, args.seed)
@@ -485,7 +561,7 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
             await fleet.connect([url.replace("http://", "ws://") for url in core_urls],
                                 [codec.issue(c, "delivery") for c in couriers])
             yield Rig(core_urls, [proc.pid for proc, _ in cores], redis, ns, fleet,
-                      args.sample, args.sample_every_ms)
+                      args.sample, args.sample_every_ms, nc.jetstream())
         finally:
             fleet.close()
             for proc, _ in cores:
@@ -495,6 +571,7 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
             for i in range(0, len(keys), 5000):
                 await redis.delete(*keys[i:i + 5000])
             await redis.aclose()
+            await nc.close()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -572,7 +649,10 @@ async def run(args: argparse.Namespace) -> None:
               f"{s.core_cpu_s / fixes * 1e6:.1f} µs/fix; load generator + sampler "
               f"{s.gen_cpu_s / fixes * 1e6:.1f} µs/fix")
     print(f"core process RSS at the end (summed): {server_rss:.0f} MiB; device ERROR messages "
-          f"{r.fleet.errors}; machine load average {os.getloadavg()[0]:.1f} (2 cores)")
+          f"{r.fleet.errors}"
+          + (f" ({', '.join(f'{k} {v:,}' for k, v in r.fleet.error_reasons.most_common())})"
+             if r.fleet.errors else "")
+          + f"; machine load average {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 def main() -> None:

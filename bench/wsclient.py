@@ -19,9 +19,25 @@ from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
 
-__all__ = ["HandshakeError", "WsClient", "connect"]
+__all__ = ["HandshakeError", "WsClient", "connect", "text_frame_head"]
 
 _ZERO_MASK = b"\x00\x00\x00\x00"
+
+
+def text_frame_head(n: int) -> bytes:
+    """What precedes an ``n``-byte payload in a client text frame: the header and the
+    (all-zero) mask, so a caller can build a frame once and send it with `WsClient.write`."""
+    return _frame_head(0x81, n)
+
+
+def _frame_head(first: int, n: int) -> bytes:
+    if n < 126:
+        header = bytes((first, 0x80 | n))
+    elif n < 65536:
+        header = bytes((first, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((first, 0x80 | 127)) + n.to_bytes(8, "big")
+    return header + _ZERO_MASK
 
 
 class HandshakeError(Exception):
@@ -105,17 +121,14 @@ class WsClient(asyncio.Protocol):
     def send_text(self, payload: bytes) -> None:
         self._frame(0x81, payload)
 
+    def write(self, frame: bytes) -> None:
+        """Send a whole frame built by the caller (`text_frame_head` + payload)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(frame)
+
     def _frame(self, first: int, payload: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        n = len(payload)
-        if n < 126:
-            header = bytes((first, 0x80 | n))
-        elif n < 65536:
-            header = bytes((first, 0x80 | 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((first, 0x80 | 127)) + n.to_bytes(8, "big")
-        self.transport.write(header + _ZERO_MASK + payload)
+        self.write(_frame_head(first, len(payload)) + payload)
 
     def close(self) -> None:
         if self.transport is not None:
