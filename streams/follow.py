@@ -65,7 +65,7 @@ async def follow_stream(
     start: Start = Start.NEW,
     cursor: Cursor | None = None,
     batch: int = 256,
-    wait_s: float = 0.05,
+    wait_s: float = 1.0,
     inactive_s: float = 30.0,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
@@ -79,6 +79,10 @@ async def follow_stream(
 
     ``cursor`` keeps the position across calls: a restarted reader given the same cursor
     resumes where the previous one stopped instead of applying ``start`` again.
+
+    ``wait_s``: how long one pull request lingers (`streams.jetstream.consume_batches`): a
+    message ends it at once; it sets how often an idle reader asks again, and how soon it
+    notices a reconnect.
     """
     cur = cursor if cursor is not None else Cursor()
     if start is Start.NEW:

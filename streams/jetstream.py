@@ -152,7 +152,7 @@ async def consume_batches(
     filter_subject: str,
     handler: Handler,
     batch: int = 500,
-    wait_s: float = 0.05,
+    wait_s: float = 1.0,
     ack_wait_s: float = 30.0,
     deliver_all: bool = True,
 ) -> None:
@@ -160,6 +160,12 @@ async def consume_batches(
 
     At-least-once: a batch whose handler raises is not acked and is redelivered after
     ``ack_wait_s``, so handlers must be idempotent.
+
+    ``wait_s`` bounds how long one pull request lingers on the server. A message that
+    arrives ends the wait at once, so it does not delay anything; it only sets how often an
+    idle consumer asks again (two requests per cycle). At 50 ms, a core process's three
+    consumers with nothing to read cost it ~5 % of a core and the NATS server ~5 % more.
+    It is also the longest a consumer waits to notice a pull request lost in a reconnect.
     """
     config = ConsumerConfig(
         durable_name=durable,

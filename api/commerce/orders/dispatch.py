@@ -101,7 +101,7 @@ def dispatch_consumer(commerce: Commerce) -> Worker:
             await consume_batches(
                 cast(JetStreamContext, js), stream=names.stream(DISPATCH),
                 durable=names.consumer("commerce-dispatch"),
-                filter_subject=names.dispatch_all(), handler=handle, batch=100, wait_s=0.2)
+                filter_subject=names.dispatch_all(), handler=handle, batch=100)
         finally:
             await js.unsubscribe_all()
 
