@@ -5,15 +5,17 @@ newer than the stored one, which a client-side plan cannot guarantee across proc
 key of a fix's write is in its res-4 region's Redis Cluster slot (hash tag ``{r:<region>}``,
 docs/architecture.md), so one region's writes are one script on one shard::
 
-    {prefix}:cell:{r:<region>}:<cell>   HASH  member -> "lat,lng,ts_ms"        res-9 members
+    {prefix}:cell:{r:<region>}:<cell>   HASH  member -> ts_ms it was filed     res-9 members
     {prefix}:seen:{r:<region>}          ZSET  member -> ts_ms                  on the grid, by age
     {prefix}:pos:{r:<region>}           HASH  member -> "lat,lng,ts_ms,cell"   last accepted fix
     {<prefix>:epoch}:where              HASH  member -> "region=ts;..."        regions filed in
+    {<prefix>:epoch}:regions            SET   region                           every region filed
     {prefix}:status:{d}                 HASH  member -> status                 dispatch slot
 
-Cell membership is a hash whose values are the packed position, so a nearby search reads
-positions with one HGETALL per cell (one round trip per ring). A fix in the same cell rewrites
-its field; only a change of cell removes the member from the old cell's hash. The ``where``
+A cell hash lists its members; their positions live in the region's position hash, so a fix
+in the member's cell writes no cell hash (most fixes do not change cell). A nearby search
+reads a ring's cells and their members' positions in one script per region (one round trip
+per ring). A member is in its cell's hash exactly while it is in the ``seen`` set. The ``where``
 directory names the region(s) a member's position is filed in (one, except for the moment a
 member crosses a border); it is written only when a member enters a region, and it shares the
 epoch key's slot, so losing one loses the other and the index is rebuilt.

@@ -1,8 +1,8 @@
 """Redis adapter of the live H3 index (couriers and chefs) — decisions live in ``geo``.
 
-Layout (see geo/index_model.py): per res-9 cell a hash ``member -> "lat,lng,ts"``; per member
-a position hash holding its last accepted fix and the keys it is filed under, so a move can
-be undone without recomputing anything; per region a last-seen sorted set.
+Layout (see geo/index_model.py): per res-9 cell a hash listing its members; per region a
+position hash holding each member's last accepted fix and the cell it is filed under, so a
+move can be undone without recomputing anything, and a last-seen sorted set.
 
 Writes go through one Lua script per batch that applies a fix only when it is newer than the
 stored one and moves the member between cell hashes only when its cell changed: redelivered,
@@ -42,7 +42,6 @@ from geo.index_model import (
     regions_key,
     seen_key,
     status_key,
-    unpack_member,
     unpack_position,
     where_key,
 )
@@ -210,7 +209,7 @@ class LiveIndex:
         self._upsert = redis.register_script(compose(_LUA, "upsert"))
         self._where = redis.register_script(compose(_LUA, "where"))
         self._unlist = redis.register_script(compose(_LUA, "unlist"))
-        self._ring = redis.register_script(compose(_LUA, "ring"))
+        self._ring = redis.register_script(compose(_LUA, "ring", prelude=chunk))
         self._remove = redis.register_script(compose(_LUA, "remove"))
         self._snapshot = redis.register_script(compose(_LUA, "snapshot", prelude=chunk))
         self._statuses = redis.register_script(compose(_LUA, "statuses", prelude=chunk))
@@ -431,9 +430,9 @@ class LiveIndex:
         from the member's own hash only when missing there. The members' live cells come
         along (as filed with their positions).
 
-        The positions are those `nearby` reads (the position hash is written in the same
-        script as the cell hash, from the same strings), so an in-memory search over the
-        snapshot gives `nearby`'s answer; see `geo.grid_index.nearest_within`.
+        The positions are those `nearby` reads (both read the position hash), so an
+        in-memory search over the snapshot gives `nearby`'s answer; see
+        `geo.grid_index.nearest_within`.
         """
         if not statuses:
             raise ValueError("snapshot needs the statuses to keep")
@@ -651,8 +650,11 @@ class LiveIndex:
         for b, cells in enumerate(batches):
             by_region: dict[str, list[str]] = {}
             for cell in cells:
-                by_region.setdefault(region_of_cell(cell), []).append(
-                    cell_key(cell, prefix=self.prefix))
+                region = region_of_cell(cell)
+                keys = by_region.get(region)
+                if keys is None:
+                    keys = by_region[region] = [positions_key(region, prefix=self.prefix)]
+                keys.append(cell_key(cell, prefix=self.prefix))
             calls += [(b, keys) for keys in by_region.values()]
         async with self.redis.pipeline(transaction=False) as pipe:
             await load_for(self._ring, pipe)
@@ -679,7 +681,7 @@ class LiveIndex:
                 member = raw_id.decode()
                 if wanted is not None and status_of[member] not in wanted:
                     continue
-                lat, lng, ts = unpack_member(packed)
+                lat, lng, ts, _ = unpack_position(packed)
                 kept.append((member, lat, lng, ts))
             out.append(kept)
         return out

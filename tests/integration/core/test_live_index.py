@@ -84,6 +84,26 @@ async def test_older_or_equal_fix_never_moves_the_index_back(index: LiveIndex) -
     assert await cell_rows(index) == 0
 
 
+async def test_fixes_in_one_cell_keep_the_member_found_where_it_last_was(
+        index: LiveIndex) -> None:
+    """A fix that stays in the member's cell writes no cell hash, yet the search reads its
+    newest position; a member taken off the grid (offline) is filed again by its next fix
+    in the same cell."""
+    lat, lng = 12.9716, 77.5946
+    for k in range(3):  # ~1 m apart: one res-9 cell
+        assert await index.upsert([Located("c1", lat + k * 1e-5, lng, NOW_MS + k)]) == 1
+    got, _ = await index.nearby(lat, lng, radius_m=500, limit=5, now_ms=NOW_MS + 2)
+    assert [(m.member_id, m.lat, m.updated_at_ms) for m in got] == [
+        ("c1", lat + 2e-5, NOW_MS + 2)]
+    assert await cell_rows(index) == 1
+    assert await index.remove("c1")
+    assert await cell_rows(index) == 0
+    assert await index.upsert([Located("c1", lat + 3e-5, lng, NOW_MS + 3)]) == 1
+    got, _ = await index.nearby(lat, lng, radius_m=500, limit=5, now_ms=NOW_MS + 3)
+    assert [(m.member_id, m.lat) for m in got] == [("c1", lat + 3e-5)]
+    assert await cell_rows(index) == 1
+
+
 async def test_many_fixes_in_one_call_are_filed_with_their_cells(index: LiveIndex) -> None:
     """Fixes of many couriers in one call (the indexer's batch, several regions) are each
     filed exactly: position, cell and ts; a member id that would break the script's lines
