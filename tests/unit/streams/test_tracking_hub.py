@@ -73,6 +73,18 @@ def drain(box: Outbox) -> list[dict[str, Any]]:
     return out
 
 
+def viewing_pickup(clock: Clock) -> tuple[TrackingHub, Outbox, str]:
+    """A hub with one console viewing the pickup's res-7 cell, its first messages drained:
+    (hub, the console's outbox, the cell)."""
+    hub = make_hub(clock)
+    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
+    box = hub.new_outbox()
+    console = hub.watch_console(box)
+    hub.set_view(console, [here])
+    drain(box)
+    return hub, box, here
+
+
 def test_status_goes_to_order_watchers_and_the_chef_with_ids() -> None:
     """order.status reaches every socket of the order and the chef's; order.created reaches
     the chef as NEW_ORDER; other orders' events reach neither."""
@@ -172,12 +184,7 @@ def test_location_batches_and_single_fixes_both_reach_the_console() -> None:
     """A ``loc.batch`` message shows its newest fix; an older-format ``loc.fix`` message is
     still understood; undecodable data is ignored."""
     clock = Clock()
-    hub = make_hub(clock)
-    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
-    box = hub.new_outbox()
-    console = hub.watch_console(box)
-    hub.set_view(console, [here])
-    drain(box)
+    hub, box, _ = viewing_pickup(clock)
     batch = CourierLocatedBatch(courier_id="c1", received_ms=T0, fixes=(
         LocFix(PICKUP.lat, PICKUP.lng, T0), LocFix(PICKUP.lat + 1e-4, PICKUP.lng, T0 + 500)))
     hub.on_location_data(encode(batch))
@@ -197,12 +204,7 @@ def test_coalesced_fixes_of_several_couriers_reach_the_console() -> None:
     """A ``loc.many`` message (device sockets' fixes, coalesced per region) shows each run's
     newest fix, for every courier in it."""
     clock = Clock()
-    hub = make_hub(clock)
-    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
-    box = hub.new_outbox()
-    console = hub.watch_console(box)
-    hub.set_view(console, [here])
-    drain(box)
+    hub, box, _ = viewing_pickup(clock)
     many = CourierLocatedMany(runs=(
         LocRun("c1", T0, (LocFix(PICKUP.lat, PICKUP.lng, T0),
                           LocFix(PICKUP.lat + 1e-4, PICKUP.lng, T0 + 400))),
@@ -242,11 +244,7 @@ def test_console_positions_carry_the_couriers_dispatch_state() -> None:
     """COURIER_POSITION carries the courier's state once read; a state change alone re-sends
     the position to consoles viewing that courier (so its colour changes without a move)."""
     clock = Clock()
-    hub = make_hub(clock)
-    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
-    box = hub.new_outbox()
-    console = hub.watch_console(box)
-    hub.set_view(console, [here])
+    hub, box, _ = viewing_pickup(clock)
     hub.on_fix(fix("c1", PICKUP.lat, PICKUP.lng, T0))
     first = [m for m in drain(box) if m["type"] == "COURIER_POSITION"]
     assert "status" not in first[0]["payload"]  # unknown until read from the store
@@ -295,12 +293,7 @@ def test_fleet_read_from_the_live_index_is_kept_unless_older_and_shown_in_view()
     courier's fix unless a newer one is kept, dates it as seen when it was taken (so an old
     one goes stale sooner), and sends consoles the couriers in their view."""
     clock = Clock()
-    hub = make_hub(clock)
-    here = h3.latlng_to_cell(PICKUP.lat, PICKUP.lng, 7)
-    box = hub.new_outbox()
-    console = hub.watch_console(box)
-    hub.set_view(console, [here])
-    drain(box)
+    hub, box, here = viewing_pickup(clock)
     hub.on_fix(fix("c1", PICKUP.lat, PICKUP.lng, clock.ms()))
     drain(box)
     stale_s = HubLimits().courier_stale_s
