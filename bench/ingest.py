@@ -323,8 +323,9 @@ async def sample_latency(redis: aioredis.Redis, ns: str, couriers: list[str],
 
     The ts is the courier's score in its region's last-seen set, which the upsert script
     writes with its position: one ZMSCORE per region (the regions re-read every second), in
-    one pipeline, the ids passed as one argument (redis-py encodes each argument in Python:
-    100 ids a round, 100 rounds a second, was ~10 % of a core on the machine it measures)."""
+    one pipeline, the ids passed as one argument. redis-py encodes each argument in Python,
+    and reading positions (`LiveIndex.positions`) 100 rounds a second kept this process at
+    13.8 % of a core with nothing sent, against 10.8 % now, on the machine it measures."""
     index = LiveIndex(redis, f"{ns}:geo")
     scores = redis.register_script(_SCORES)
     ids = "\n".join(couriers)
@@ -413,7 +414,7 @@ class Rig:
 
     def __init__(self, urls: list[str], core_pids: list[int], redis: aioredis.Redis, ns: str,
                  fleet: Fleet, sample: int, sample_every_ms: float,
-                 js: JetStreamContext | None = None) -> None:
+                 js: JetStreamContext) -> None:
         self.urls = urls
         self.js = js
         self.core_pids = core_pids
@@ -472,8 +473,6 @@ class Rig:
         await asyncio.sleep(0.5)
 
     async def _consumer_idle(self) -> bool:
-        if self.js is None:
-            return True
         names = Names(self.ns)
         try:
             info = await self.js.consumer_info(names.stream(LOCATIONS), names.consumer(DURABLE))
