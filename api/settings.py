@@ -170,12 +170,9 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Most fixes accepted in one HTTP batch or WebSocket LOCATIONS message."""
     flush_ms: Millis = 5.0
     """Device-socket fixes are coalesced for this long into one NATS message per region."""
-    indexer_batch: Annotated[PositiveInt, env("INDEXER_BATCH")] = 1000
-    """Fixes the indexer pulls from the stream and applies in one Redis call."""
-    indexer_linger_ms: Annotated[float, msgspec.Meta(ge=0, le=1000),
-                                 env("INDEXER_LINGER_MS")] = 5.0
-    """How long the indexer lets location messages gather after one arrives before applying
-    them (0: at once). Fewer, larger Redis calls: under load the index keeps up."""
+    indexer_batch: Annotated[PositiveInt, env("INDEXER_BATCH")] = 5000
+    """Most couriers the indexer files in one Redis call (a backlog after an outage is
+    filed in calls of this many)."""
     index_rebuild_s: Annotated[Seconds, env("INDEX_REBUILD_S")] = 600.0
     """After a Redis flush the indexer replays this much of the location stream."""
     courier_stale_s: Annotated[Seconds, env("COURIER_STALE_S")] = 60.0

@@ -39,19 +39,16 @@ from typing import Any
 
 import httpx
 import nats
-import nats.js.errors
+import nats.errors
 import redis.asyncio as aioredis
-from nats.js import JetStreamContext
 
 from api.auth import TokenCodec
-from api.core.gps.indexer import DURABLE
 from api.migrate import migrate
 from api.runtime import free_port
 from api.stores.live_index import LiveIndex
 from bench import wsclient
 from bench._stores import bench_stores
 from geo.index_model import seen_key
-from streams.catalog import LOCATIONS, Names
 
 SECRET = "bench-secret-" + "b" * 40
 
@@ -413,10 +410,8 @@ class Rig:
     serves every step of a knee search. Core figures are summed over the processes."""
 
     def __init__(self, urls: list[str], core_pids: list[int], redis: aioredis.Redis, ns: str,
-                 fleet: Fleet, sample: int, sample_every_ms: float,
-                 js: JetStreamContext) -> None:
+                 fleet: Fleet, sample: int, sample_every_ms: float) -> None:
         self.urls = urls
-        self.js = js
         self.core_pids = core_pids
         self.redis = redis
         self.ns = ns
@@ -459,26 +454,15 @@ class Rig:
         return (self.core_cpu_s() - c0) / (time.perf_counter() - t0)
 
     async def settle(self, timeout_s: float = 60.0) -> None:
-        """Wait (sending nothing) until the indexer has caught up with what was accepted and
-        its consumer holds nothing undelivered or unacknowledged, so a step does not start
-        with the previous one's backlog (an overloaded step leaves deliveries that are
-        redelivered after their ack wait, and they would load the next steps)."""
+        """Wait (sending nothing) until every core process has filed what it accepted, so a
+        step does not start with the previous one's backlog."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             counts = [await indexed_counts(url) for url in self.urls]
-            if sum(i for _, i in counts) >= sum(a for a, _ in counts) and (
-                    await self._consumer_idle()):
+            if sum(i for _, i in counts) >= sum(a for a, _ in counts):
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
-
-    async def _consumer_idle(self) -> bool:
-        names = Names(self.ns)
-        try:
-            info = await self.js.consumer_info(names.stream(LOCATIONS), names.consumer(DURABLE))
-        except nats.js.errors.NotFoundError:
-            return True
-        return not info.num_pending and not info.num_ack_pending
 
 
 async def indexed_counts(url: str) -> tuple[float, float]:
@@ -584,7 +568,7 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
             await fleet.connect([url.replace("http://", "ws://") for url in core_urls],
                                 [codec.issue(c, "delivery") for c in couriers])
             yield Rig(core_urls, [proc.pid for proc, _ in cores], redis, ns, fleet,
-                      args.sample, args.sample_every_ms, nc.jetstream())
+                      args.sample, args.sample_every_ms)
         finally:
             fleet.close()
             for proc, _ in cores:
@@ -594,6 +578,10 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
             for i in range(0, len(keys), 5000):
                 await redis.delete(*keys[i:i + 5000])
             await redis.aclose()
+            with contextlib.suppress(nats.errors.Error):  # the run's streams and their fixes
+                for name in await nc.jetstream().streams_info():
+                    if name.config.name and name.config.name.startswith(f"{ns.upper()}_"):
+                        await nc.jetstream().delete_stream(name.config.name)
             await nc.close()
 
 

@@ -106,7 +106,7 @@ async def measure(args: argparse.Namespace) -> tuple[float, float, int]:
     last_fixes = LastFixCache(index)
     now = [BASE_MS]
     ingest = Ingest(None, None, Names("bench"), metrics, last_fixes,  # type: ignore[arg-type]
-                    clock=lambda: now[0])
+                    file_stored=lambda runs: None, clock=lambda: now[0])
 
     async def publish(subject: str, event: Any, msg_id: str) -> None:
         return None

@@ -52,6 +52,7 @@ def core_parts(settings: Settings, metrics: Metrics) -> Parts:
 
     async def flush_ingest(_: Resources) -> None:
         await core.ingest.close()  # coalesced socket fixes still pending
+        await core.indexer.drain()  # and stored fixes not yet in the index
 
     async def close_travel(_: Resources) -> None:
         core.travel.close()

@@ -55,9 +55,15 @@ class CoreServices:
         self._bound["chefs"] = LiveIndex(res.redis, f"{ns}:chefgeo")
         self._bound["orders"] = OrdersView(res.redis, f"{ns}:view")
         self._bound["courier_names"] = CourierNames(res.redis, f"{ns}:courier-names")
+        self._bound["indexer"] = indexer = Indexer(
+            res.js, self.names, couriers, self.ingest_metrics,
+            batch=self.settings.ingest.indexer_batch,
+            rebuild_s=self.settings.ingest.index_rebuild_s,
+        )
         self._bound["ingest"] = Ingest(
             res.nats, res.js, self.names, self.ingest_metrics,
             LastFixCache(couriers, capacity=self.settings.ingest.last_fix_cache_size),
+            file_stored=indexer.offer,
             in_service_area=self.zones.in_service_area,
             flush_s=self.settings.ingest.flush_ms / 1000,
             publish_attempts=self.settings.ingest.publish_attempts,
@@ -83,12 +89,6 @@ class CoreServices:
             names=self.names, rebuilds=self.dispatch_metrics.rebuilds, clock=wall_ms,
             records=records)
         self.ingest.on_accepted = dispatcher.rebuilder.reasserter.seen
-        self._bound["indexer"] = Indexer(
-            res.js, self.names, couriers, self.ingest_metrics,
-            batch=self.settings.ingest.indexer_batch,
-            rebuild_s=self.settings.ingest.index_rebuild_s,
-            linger_s=self.settings.ingest.indexer_linger_ms / 1000,
-        )
 
     def _get(self, name: str) -> Any:
         try:

@@ -1,9 +1,16 @@
-"""The indexer: consumes accepted fixes from the LOCATIONS stream into the live H3 index.
+"""The indexer: files stored fixes into the live H3 index, in the process that stored them.
 
-Batches are applied with one Lua call each (newest fix per courier wins, cells moved only on
-change). Restart-safe: a sentinel key marks a populated index; when it is missing (Redis was
-flushed or is new) the durable consumer is recreated to replay the last ``index_rebuild_s``
-of the stream, which the newer-than guard makes idempotent.
+A fix reaches the index from the process that accepted it, once JetStream has acked it
+(ADR 0046): `offer` keeps each courier's newest stored fix, and one writer files what is
+waiting with one `LiveIndex.upsert` at a time, so under load a call carries everything that
+arrived while the previous one was in flight. A call that fails (Redis down, a failover) puts
+its fixes back (a newer fix of the same courier replaces the older) and is retried with
+backoff: nothing stored is dropped while the process lives.
+
+The stream is what the index is rebuilt from. A sentinel key marks a populated index; when
+it is missing (Redis was flushed or is new) one process replays the last ``rebuild_s`` of the
+stream, which the newer-than guard makes idempotent, and only then sets the sentinel. The
+replay holds a lock that expires, so if its process dies another one replays.
 """
 
 from __future__ import annotations
@@ -11,27 +18,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import nats.errors
 import nats.js.errors
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from redis.exceptions import RedisError
 
 from api.clock import Clock, wall_ms
 from api.core.gps.ingest import IngestMetrics
 from api.observability import observe_many
 from api.stores.live_index import LiveIndex, Located
 from streams.catalog import LOCATIONS, Names
-from streams.events import CourierLocatedBatch, CourierLocatedMany, decode_locations
-from streams.jetstream import raise_if_cancelling
+from streams.events import CourierLocatedBatch, CourierLocatedMany, LocRun, decode_locations
+from streams.jetstream import fetch_batch, raise_if_cancelling
 
 log = logging.getLogger("homechef.indexer")
 
-DURABLE = "indexer"
+OLD_DURABLE = "indexer"
+"""The durable consumer older versions indexed through (deleted at start-up)."""
+
+WRITE_ERRORS = (RedisError, OSError, TimeoutError)
+"""What a write to Redis raises while Redis is down, restarting or failing over."""
+
+
+def _keep(newest: dict[str, Located], cid: str, lat: float, lng: float, ts: int) -> None:
+    seen = newest.get(cid)
+    if seen is None or ts > seen.ts_ms:
+        newest[cid] = Located(cid, lat, lng, ts)
+
+
+def newest_of(payloads: Iterable[bytes]) -> dict[str, Located]:
+    """Each courier's newest fix in stored location messages (any of their formats).
+
+    Only a courier's newest fix can change the index (the script keeps the newest), so older
+    ones are dropped here, before any h3 or Lua work. An undecodable message is skipped: a
+    poison message must not stop a rebuild."""
+    newest: dict[str, Located] = {}
+    for data in payloads:
+        try:
+            ev = decode_locations(data)
+        except Exception:
+            log.warning("skipping an undecodable location message")
+            continue
+        if isinstance(ev, CourierLocatedMany):
+            for run in ev.runs:
+                if run.fixes:
+                    f = run.fixes[-1]  # fixes are in ts order
+                    _keep(newest, run.courier_id, f.lat, f.lng, f.ts)
+        elif isinstance(ev, CourierLocatedBatch):
+            if ev.fixes:
+                f = ev.fixes[-1]
+                _keep(newest, ev.courier_id, f.lat, f.lng, f.ts)
+        else:
+            _keep(newest, ev.courier_id, ev.lat, ev.lng, ev.ts)
+    return newest
 
 
 class Indexer:
@@ -42,196 +86,189 @@ class Indexer:
         index: LiveIndex,
         metrics: IngestMetrics,
         *,
-        batch: int = 1000,
+        batch: int = 5000,
         rebuild_s: float = 600.0,
-        linger_s: float = 0.0,
-        ack_wait_s: float = 30.0,
+        rebuild_lock_s: float = 30.0,
+        check_s: float = 1.0,
+        retry_max_s: float = 2.0,
         clock: Clock = wall_ms,
     ) -> None:
-        """``clock`` (epoch ms) dates the replay window of a rebuild and times each fix from
-        acceptance to the index (``gps_fix_to_index_seconds``). ``linger_s``: how long
-        messages may gather after one arrives, so that they are applied together."""
+        """``batch``: most couriers filed per call. ``clock`` (epoch ms) dates the replay
+        window of a rebuild and times each fix from acceptance to the index
+        (``gps_fix_to_index_seconds``). ``check_s``: how often the sentinel is checked."""
         self._js = js
         self._names = names
         self._index = index
         self._metrics = metrics
         self._batch = batch
         self._rebuild_s = rebuild_s
-        self._linger_s = linger_s
-        self._ack_wait_s = ack_wait_s
+        self._rebuild_lock_s = rebuild_lock_s
+        self._check_s = check_s
+        self._retry_max_s = retry_max_s
         self._clock = clock
         self._stream = names.stream(LOCATIONS)
-        self._durable = names.consumer(DURABLE)
+        self._waiting: dict[str, Located] = {}
+        # Accepted at (ms) -> fixes accepted then and not yet filed: bounded by the distinct
+        # milliseconds waiting, not by the rate, while Redis is down.
+        self._lags: dict[int, int] = {}
+        self._wake = asyncio.Event()
+        self._writing = 0  # calls in flight
         self.applied = 0
+        """Fixes that changed the index (this process's writes and replays)."""
+        self.replayed = 0
+        """Location messages read by this process's rebuilds."""
         self.ready = asyncio.Event()
-        """Set while this indexer's subscription to the consumer is bound (it gets a share)."""
+        """Set once the index is known to be populated (the sentinel was seen or set)."""
+        metrics.index_waiting.set_function(lambda: len(self._waiting))
 
-    async def run(self) -> None:
-        while True:
-            raise_if_cancelling()
-            config = await self._prepare()
-            await self._consume_until_flush(config)
+    # -- the writer ---------------------------------------------------------------------------
+    def offer(self, runs: Iterable[LocRun]) -> None:
+        """Runs JetStream has stored: file each courier's newest fix (no awaits)."""
+        waiting, lags = self._waiting, self._lags
+        for run in runs:
+            f = run.fixes[-1]  # oldest first
+            cid = run.courier_id
+            seen = waiting.get(cid)
+            if seen is None or f.ts > seen.ts_ms:
+                waiting[cid] = Located(cid, f.lat, f.lng, f.ts)
+            lags[run.received_ms] = lags.get(run.received_ms, 0) + len(run.fixes)
+        self._wake.set()
 
-    async def _prepare(self) -> ConsumerConfig:
-        """Make sure the durable consumer exists; reset it to replay if the index is empty."""
-        redis = self._index.redis
-        if await redis.exists(self._index.epoch_key):
-            return await self._ensure_consumer(replay=False)
-        lock_key = f"{self._index.epoch_key}:rebuild"
-        if await redis.set(lock_key, "1", nx=True, ex=30):
-            try:
-                log.info("live index empty: replaying the last %.0f s of locations",
-                         self._rebuild_s)
-                config = await self._ensure_consumer(replay=True)
-                await redis.set(self._index.epoch_key, uuid.uuid4().hex)
-                return config
-            finally:
-                await redis.delete(lock_key)
-        else:  # another process is resetting the consumer; wait for it
-            for _ in range(100):
-                if await redis.exists(self._index.epoch_key):
-                    break
-                await asyncio.sleep(0.1)
-            return await self._ensure_consumer(replay=False)
-
-    def _config(self, start: datetime) -> ConsumerConfig:
-        return ConsumerConfig(
-            durable_name=self._durable,
-            # Push, not pull: nats-py's fetch spends a task and a loop turn per message, and
-            # under load the socket readers starved it (fixes queued for seconds). Pushed
-            # messages land in a list in one callback each and are applied together.
-            deliver_subject=f"{self._names.ns}._deliver.{self._durable}",
-            # A deliver group lets several core processes share the consumer: each message is
-            # indexed by one of them. Acks are per message: with AckPolicy.ALL one member's ack
-            # also covered what another member held, so a crash lost that member's share; now
-            # whatever a member never applied is redelivered after ack_wait.
-            deliver_group=self._durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.BY_START_TIME,
-            opt_start_time=start,
-            filter_subject=self._names.locations_all(),
-            ack_wait=self._ack_wait_s,
-            max_ack_pending=self._batch * 50,
-        )
-
-    async def _ensure_consumer(self, *, replay: bool) -> ConsumerConfig:
-        now = datetime.fromtimestamp(self._clock() / 1000, UTC)
-        config = self._config(now - timedelta(seconds=self._rebuild_s))
-        if not replay:
-            try:
-                info = await self._js.consumer_info(self._stream, self._durable)
-            except nats.js.errors.NotFoundError:
-                pass
-            else:
-                if (info.config.deliver_subject == config.deliver_subject
-                        and info.config.ack_policy == config.ack_policy):
-                    return info.config
-                # A pull or ack-all consumer left by an older version: replace it (replaying
-                # the rebuild window, which the newer-than guard makes harmless).
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self._js.delete_consumer(self._stream, self._durable)
+    async def _write(self) -> bool:
+        """File up to ``batch`` waiting couriers with one call; False if the call failed."""
+        waiting = self._waiting
+        if len(waiting) <= self._batch:
+            taken, self._waiting = waiting, {}
+        else:
+            taken = {cid: waiting.pop(cid) for cid in list(waiting)[:self._batch]}
+        # The lags go with the call that empties the queue: a backlog's fixes are never
+        # reported filed sooner than they were.
+        lags: dict[int, int] = {}
+        if not self._waiting:
+            lags, self._lags = self._lags, {}
+        self._writing += 1
         try:
-            await self._js.add_consumer(self._stream, config)
-        except nats.js.errors.BadRequestError:
-            # Another core process created it first (same config): use theirs.
-            info = await self._js.consumer_info(self._stream, self._durable)
-            return info.config
-        return config
+            self.applied += await self._index.upsert(taken.values())
+        except WRITE_ERRORS as exc:
+            self._put_back(taken, lags)
+            self._metrics.index_write_failures.inc()
+            log.warning("live index write of %d couriers failed, retrying: %r", len(taken), exc)
+            return False
+        except ValueError:  # an id the index cannot hold: drop those, keep the rest
+            bad = [cid for cid in taken if "|" in cid or "\n" in cid]
+            log.error("dropping fixes of ids the index cannot hold: %r", bad[:5])
+            for cid in bad:
+                del taken[cid]
+            self._put_back(taken, lags)
+            return True
+        finally:
+            self._writing -= 1
+        now_ms = self._clock()
+        observe_many(self._metrics.fix_to_index,
+                     ((max(0.0, (now_ms - r) / 1000.0), n) for r, n in lags.items()))
+        return True
 
-    async def _consume_until_flush(self, config: ConsumerConfig) -> None:
-        inbox: list[Msg] = []
-        arrived = asyncio.Event()
+    def _put_back(self, taken: dict[str, Located], lags: dict[int, int]) -> None:
+        waiting = self._waiting
+        for cid, loc in taken.items():
+            newer = waiting.get(cid)
+            if newer is None or newer.ts_ms < loc.ts_ms:
+                waiting[cid] = loc
+        for r, n in lags.items():
+            self._lags[r] = self._lags.get(r, 0) + n
 
-        async def on_msg(msg: Msg) -> None:
-            inbox.append(msg)
-            arrived.set()
+    async def _write_forever(self) -> None:
+        backoff_s = 0.0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._waiting:
+                if await self._write():
+                    backoff_s = 0.0
+                else:
+                    backoff_s = min(self._retry_max_s, backoff_s * 2 or 0.05)
+                    await asyncio.sleep(backoff_s)
 
-        sub = await self._js.subscribe_bind(
-            self._stream, config, self._durable, cb=on_msg, manual_ack=True,
-            pending_msgs_limit=self._batch * 100)
-        self.ready.set()
+    async def drain(self, timeout_s: float = 5.0) -> None:
+        """Wait until what was offered is filed, filing it here if no writer runs (at
+        shutdown). Bounded: with Redis down it stays in the stream."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while self._waiting or self._writing:
+                    if self._writing or not await self._write():
+                        await asyncio.sleep(0.01)
 
-        async def apply_inbox() -> None:
-            while inbox:
-                msgs = inbox[:self._batch]
-                del inbox[:self._batch]
-                await self.apply(msgs)
-                # Acked only once applied: a crash before this leaves them to redelivery.
-                # Each ack is one buffered publish (about 200 messages/s at 5,000 fixes/s).
-                with contextlib.suppress(nats.errors.ConnectionClosedError):
-                    for m in msgs:
-                        await m.ack()
-
-        checked = time.monotonic()
+    # -- the rebuild -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Write what is offered, and rebuild the index whenever it is found empty."""
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self._js.delete_consumer(self._stream, self._names.consumer(OLD_DURABLE))
+        writer = asyncio.create_task(self._write_forever())
+        self._wake.set()  # what was offered before (or while) this ran
         try:
             while True:
                 raise_if_cancelling()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.25):
-                        await arrived.wait()
-                arrived.clear()
-                if inbox and len(inbox) < self._batch and self._linger_s:
-                    # Let the next messages arrive: under load one Redis call then applies
-                    # several deliveries, and the index keeps up (p99 to the index at 30,000
-                    # one-fix messages/s: ~120-240 ms against 420-580 ms applying each).
-                    await asyncio.sleep(self._linger_s)
-                await apply_inbox()
-                if time.monotonic() - checked > 1.0:
-                    checked = time.monotonic()
-                    if not await self._index.redis.exists(self._index.epoch_key):
-                        # Flushed: rebuild. Drain, do not drop, what was already pushed to
-                        # this subscription: the replay another process starts can land here,
-                        # and waiting out ack_wait for its redelivery would leave the index
-                        # without those couriers meanwhile.
-                        with contextlib.suppress(nats.errors.Error):
-                            await sub.drain()
-                        await apply_inbox()
-                        return
+                if writer.done():
+                    writer.result()  # a writer that died takes the indexer down (restarted)
+                try:
+                    if await self._index.redis.exists(self._index.epoch_key):
+                        self.ready.set()
+                    else:
+                        self.ready.clear()
+                        await self._rebuild()
+                except (*WRITE_ERRORS, nats.errors.Error) as exc:
+                    raise_if_cancelling()
+                    log.info("index rebuild check failed, checking again: %r", exc)
+                await asyncio.sleep(self._check_s)
         finally:
-            self.ready.clear()
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _rebuild(self) -> None:
+        """Replay the stream's last ``rebuild_s`` into the index, then set the sentinel. One
+        process at a time (a lock that expires if that process dies); the others keep filing
+        their own fixes and check again."""
+        redis = self._index.redis
+        lock_key = f"{self._index.epoch_key}:rebuild"
+        token = uuid.uuid4().hex
+        if not await redis.set(lock_key, token, nx=True, ex=round(self._rebuild_lock_s)):
+            return
+        try:
+            log.info("live index empty: replaying the last %.0f s of locations", self._rebuild_s)
+            await self._replay(lock_key)
+            await redis.set(self._index.epoch_key, uuid.uuid4().hex)
+            self.ready.set()
+            log.info("live index rebuilt")
+        finally:
+            with contextlib.suppress(*WRITE_ERRORS):
+                if await redis.get(lock_key) == token.encode():
+                    await redis.delete(lock_key)
+
+    async def _replay(self, lock_key: str) -> None:
+        """Read the window up to the stream's last message at the start, filing each chunk."""
+        info = await self._js.stream_info(self._stream)
+        last_seq = int(info.state.last_seq)
+        start = datetime.fromtimestamp(self._clock() / 1000, UTC) - timedelta(
+            seconds=self._rebuild_s)
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start,
+                                ack_policy=AckPolicy.NONE, inactive_threshold=30.0,
+                                mem_storage=True, max_ack_pending=-1)
+        sub = await self._js.pull_subscribe(self._names.locations_all(), stream=self._stream,
+                                            config=config)
+        try:
+            while True:
+                msgs = await fetch_batch(sub, 1000, 1.0)
+                if not msgs:
+                    return  # nothing (more) in the window
+                self.replayed += len(msgs)
+                newest = newest_of(m.data for m in msgs)
+                if newest:
+                    self.applied += await self._index.upsert(newest.values())
+                await self._index.redis.expire(lock_key, round(self._rebuild_lock_s))
+                meta = msgs[-1].metadata
+                if meta.sequence.stream >= last_seq or meta.num_pending == 0:
+                    return
+        finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-
-    @staticmethod
-    def _keep(newest: dict[str, Located], cid: str, lat: float, lng: float, ts: int) -> None:
-        seen = newest.get(cid)
-        if seen is None or ts > seen.ts_ms:
-            newest[cid] = Located(cid, lat, lng, ts)
-
-    async def apply(self, msgs: list[Msg]) -> None:
-        """Index the newest fix of each courier in ``msgs`` (single fixes or batches).
-
-        Only a courier's newest fix can change the index (the script keeps the newest), so
-        older ones are dropped here, before any h3 or Lua work: with devices that send a few
-        fixes per message this divides the index work by that many.
-        """
-        newest: dict[str, Located] = {}
-        received: list[tuple[int, int]] = []  # (accepted at, how many fixes)
-        for m in msgs:
-            try:
-                ev = decode_locations(m.data)
-            except Exception:  # a poison message must not block the stream
-                log.warning("dropping undecodable location message on %s", m.subject)
-                continue
-            if isinstance(ev, CourierLocatedMany):
-                for run in ev.runs:
-                    if run.fixes:
-                        f = run.fixes[-1]  # fixes are in ts order
-                        self._keep(newest, run.courier_id, f.lat, f.lng, f.ts)
-                        received.append((run.received_ms, len(run.fixes)))
-                continue
-            if isinstance(ev, CourierLocatedBatch):
-                if not ev.fixes:
-                    continue
-                f = ev.fixes[-1]  # fixes are in ts order
-                lat, lng, ts, n = f.lat, f.lng, f.ts, len(ev.fixes)
-            else:
-                lat, lng, ts, n = ev.lat, ev.lng, ev.ts, 1
-            self._keep(newest, ev.courier_id, lat, lng, ts)
-            received.append((ev.received_ms, n))
-        if not newest:
-            return
-        self.applied += await self._index.upsert(newest.values())
-        now_ms = self._clock()
-        observe_many(self._metrics.fix_to_index,
-                     ((max(0.0, (now_ms - r) / 1000.0), n) for r, n in received))

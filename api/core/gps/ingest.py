@@ -10,8 +10,10 @@ every ``flush_s`` (5 ms; `CourierLocatedMany`), published with a JetStream ack i
 background and retried under the same message id; fixes never acked are counted
 (``gps_fixes_failed_total``), un-recorded as the courier's last fix and reported to the device
 (``ERROR not_stored``), which sends them again. Devices send one fix per message, so
-per-message costs (NATS, the indexer, every hub) are paid once per flush instead of once per
-fix.
+per-message costs (NATS, every hub) are paid once per flush instead of once per fix.
+
+Whatever JetStream acked, on either path, is handed to ``file_stored`` (the process's
+`api.core.gps.indexer.Indexer`): the process that stored a fix files it into the live index.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from api.clock import Clock, wall_ms
 from api.observability import Metrics
@@ -52,6 +54,12 @@ class IngestMetrics:
         self.outside_zones = Counter("gps_fixes_outside_zones_total",
                                      "Accepted fixes outside every service zone",
                                      registry=metrics.registry)
+        self.index_waiting = Gauge(
+            "gps_index_waiting_couriers", "Couriers whose newest stored fix awaits the index",
+            registry=metrics.registry)
+        self.index_write_failures = Counter(
+            "gps_index_write_failures_total", "Writes to the live index that failed (retried)",
+            registry=metrics.registry)
         self.fix_to_index = Histogram(
             "gps_fix_to_index_seconds", "Accept-to-index latency of a fix",
             registry=metrics.registry,
@@ -230,6 +238,7 @@ class Ingest:
         metrics: IngestMetrics,
         last_fixes: LastFixCache,
         *,
+        file_stored: Callable[[Iterable[LocRun]], None],
         in_service_area: ZoneCheck | None = None,
         clock: Clock = wall_ms,
         flush_s: float = 0.005,
@@ -245,6 +254,7 @@ class Ingest:
         self._metrics = metrics
         self.last_fixes = last_fixes
         self._in_service_area = in_service_area
+        self._file_stored = file_stored
         self._clock = clock
         # Per-courier locks keep one courier's concurrent batches (two HTTP requests) in order.
         self._locks = KeyedLocks()
@@ -312,6 +322,7 @@ class Ingest:
             try:
                 await self._js.publish(subject, payload, timeout=self._publish_timeout_s,
                                        headers=headers)
+                self._file_stored(event.runs)
                 return
             except (nats.errors.Error, TimeoutError) as exc:
                 if attempt + 1 == self._publish_attempts:
@@ -449,9 +460,10 @@ class Ingest:
                     runs[-1][1].append(loc)
                 else:
                     runs.append((region, [loc]))
-            for region, fixes in runs:
+            stored = [LocRun(courier_id, now_ms, tuple(fixes)) for _, fixes in runs]
+            for (region, _), run in zip(runs, stored, strict=True):
                 payload = encode(CourierLocatedBatch(
-                    courier_id=courier_id, received_ms=now_ms, fixes=tuple(fixes)))
+                    courier_id=courier_id, received_ms=now_ms, fixes=run.fixes))
                 subject = self._names.location(region, courier_id)
                 futures.append(await self._js.publish_async(subject, payload))
             if futures:
@@ -462,6 +474,7 @@ class Ingest:
                     await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout_s)
                 except TimeoutError:
                     raise nats.errors.TimeoutError from None
+                self._file_stored(stored)
             # Recorded only once JetStream acked every message, still under the courier's
             # lock: a batch that failed leaves the last fix as it was, so the client's resend
             # of the same fixes is accepted instead of refused as `not_newer`.

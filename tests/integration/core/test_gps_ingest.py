@@ -15,9 +15,6 @@ import pytest
 import websockets
 
 from api.settings import Settings
-from geo.cells import region_of
-from streams.catalog import LOCATIONS
-from streams.events import CourierLocated, encode
 from tests.integration.core.conftest import CoreServer, eventually, serve_core
 from tests.servers import ASGI_ONLY
 
@@ -172,19 +169,10 @@ async def _assert_only_accepted_position(
 
 async def _indexed_all_accepted(srv: CoreServer) -> None:
     """Wait until everything ``srv`` accepted so far is in the index: its pending socket fixes
-    are published, and the indexer's consumer has applied (acked) every LOCATIONS message
-    stored up to then."""
+    are published, and what JetStream stored is filed."""
     core: Any = srv.core
     await core.ingest.drain()
-    js = srv.app.state.resources.js  # type: ignore[attr-defined]
-    stream, durable = core.names.stream(LOCATIONS), core.names.consumer("indexer")
-    last = (await js.stream_info(stream)).state.last_seq
-
-    async def applied() -> bool:
-        info = await js.consumer_info(stream, durable)
-        return bool(info.ack_floor.stream_seq >= last)
-
-    await eventually(applied, timeout_s=10)
+    await core.indexer.drain()
 
 
 @pytest.mark.parametrize(
@@ -314,21 +302,3 @@ async def test_index_rebuilds_from_stream_after_redis_flush(
     await redis.delete(*keys)
     assert await nearby(http, core_server, lat0, lng0) == []
     await eventually(all_found, timeout_s=15)
-
-
-async def test_indexer_still_reads_one_fix_messages(
-    core_server: CoreServer, http: httpx.AsyncClient
-) -> None:
-    """Ingest now publishes one ``loc.batch`` per device message; a ``loc.fix`` message (the
-    older one-fix format, e.g. still in the stream after an upgrade) is indexed too."""
-    courier = f"c-old-{uuid.uuid4().hex[:6]}"
-    lat, lng = fresh_point()
-    names = core_server.core.names  # type: ignore[attr-defined]
-    js = core_server.app.state.resources.js  # type: ignore[attr-defined]
-    await js.publish(names.location(region_of(lat, lng), courier), encode(CourierLocated(
-        courier_id=courier, lat=lat, lng=lng, ts=now_ms(), received_ms=now_ms())))
-
-    async def indexed() -> bool:
-        hits = [c for c in await nearby(http, core_server, lat, lng) if c["courier_id"] == courier]
-        return bool(hits) and (hits[0]["lat"], hits[0]["lng"]) == (lat, lng)
-    await eventually(indexed)

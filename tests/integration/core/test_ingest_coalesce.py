@@ -19,16 +19,18 @@ from api.stores.live_index import LiveIndex, Position
 from geo.cells import region_of
 from geo.fixes import decode_fix
 from streams.catalog import LOCATIONS, Names
-from streams.events import CourierLocatedMany, decode_locations
+from streams.events import CourierLocatedMany, LocRun, decode_locations
 from streams.jetstream import ensure_streams
 
 
 def make_ingest(nc: Client, names: Names, redis: aioredis.Redis,
-                flush_s: float) -> tuple[Ingest, IngestMetrics]:
+                flush_s: float) -> tuple[Ingest, IngestMetrics, list[LocRun]]:
+    """An ingest, its metrics and the runs it handed to be filed (JetStream acked them)."""
     metrics = IngestMetrics(Metrics("test"))
     index = LiveIndex(redis, f"{names.ns}:geo")
+    filed: list[LocRun] = []
     return Ingest(nc, nc.jetstream(), names, metrics, LastFixCache(index),
-                  flush_s=flush_s), metrics
+                  file_stored=filed.extend, flush_s=flush_s), metrics, filed
 
 
 def fix_json(lat: float, lng: float, ts: int) -> bytes:
@@ -40,7 +42,7 @@ async def test_socket_fixes_of_many_couriers_share_one_acked_message(
 ) -> None:
     js = nc.jetstream()
     await ensure_streams(js, js_names)
-    ingest, metrics = make_ingest(nc, js_names, redis, flush_s=0.2)
+    ingest, metrics, filed = make_ingest(nc, js_names, redis, flush_s=0.2)
     now = time.time_ns() // 1_000_000
     lat, lng = 12.9716, 77.5946
     couriers = [f"c{i}" for i in range(10)]
@@ -60,6 +62,7 @@ async def test_socket_fixes_of_many_couriers_share_one_acked_message(
     assert [f.lat for f in event.newest()] == [lat + i * 1e-4 for i in range(10)]
     assert ingest.failed == 0
     assert metrics.failed._value.get() == 0
+    assert [run.courier_id for run in filed] == couriers  # stored, so handed to the index
 
 
 async def test_unacknowledged_coalesced_fixes_are_counted_as_failed(
@@ -67,7 +70,7 @@ async def test_unacknowledged_coalesced_fixes_are_counted_as_failed(
 ) -> None:
     """No stream holds the namespace's subjects (never declared): every attempt finds no
     responder, and after the retries the fixes are counted as failed."""
-    ingest, metrics = make_ingest(nc, js_names, redis, flush_s=0.01)
+    ingest, metrics, filed = make_ingest(nc, js_names, redis, flush_s=0.01)
     now = time.time_ns() // 1_000_000
     for i in range(3):
         await ingest.submit(f"d{i}", [decode_fix(fix_json(12.97, 77.59 + i * 1e-4, now))],
@@ -75,6 +78,7 @@ async def test_unacknowledged_coalesced_fixes_are_counted_as_failed(
     await ingest.close()
     assert ingest.failed == 3
     assert metrics.failed._value.get() == 3
+    assert filed == []  # never stored, never filed
 
 
 async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_survives(
@@ -87,7 +91,7 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
     now = time.time_ns() // 1_000_000
     raw = f'{{"type":"LOCATION","payload":{fix_json(12.97, 77.59, now).decode()}}}'
     try:
-        down, _ = make_ingest(nc, js_names, dead, flush_s=0.01)
+        down, _, _ = make_ingest(nc, js_names, dead, flush_s=0.01)
         link = CourierLink("c-down", down, max_batch=settings.ingest.max_batch)
         replies = [msgspec.json.decode(m) for m in await link.handle(raw)]
         assert replies == [{"type": "ERROR", "payload": {
@@ -95,7 +99,7 @@ async def test_device_fix_gets_unavailable_when_redis_is_down_and_socket_code_su
     finally:
         await dead.aclose()
     await ensure_streams(nc.jetstream(), js_names)
-    up, _ = make_ingest(nc, js_names, redis, flush_s=0.01)
+    up, _, _ = make_ingest(nc, js_names, redis, flush_s=0.01)
     assert await CourierLink("c-down", up, max_batch=settings.ingest.max_batch).handle(raw) == []
     await up.close()
 

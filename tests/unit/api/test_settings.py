@@ -153,16 +153,6 @@ def test_cluster_stores_are_named_by_several_urls_and_a_flag() -> None:
     assert (default.stores.nats_stream_replicas, default.stores.redis_cluster) == (1, False)
 
 
-def test_the_indexer_linger_is_milliseconds_from_zero_to_a_second() -> None:
-    """INDEXER_LINGER_MS defaults to 5 ms, 0 turns it off, and a negative or over-a-second
-    value is refused by name."""
-    assert load_settings({}).ingest.indexer_linger_ms == 5.0
-    assert load_settings({"INDEXER_LINGER_MS": "0"}).ingest.indexer_linger_ms == 0.0
-    for bad in ("-1", "1001", "soon"):
-        with pytest.raises(SettingsError, match="INDEXER_LINGER_MS"):
-            load_settings({"INDEXER_LINGER_MS": bad})
-
-
 def test_every_existing_variable_is_still_read() -> None:
     """Grouping the settings renamed no variable: each one documented before (README,
     docker-compose.yml, .ci/run) still sets a field, and only one."""
