@@ -57,7 +57,7 @@ class Names:
 
     def location_batch(self, region: str) -> str:
         """``loc.<res-4 region>._many``: several couriers' fixes (`CourierLocatedMany`)."""
-        return f"{self.ns}.loc.{region}._many.s"
+        return f"{self.ns}.loc.{region}._many"
 
     def locations_all(self) -> str:
         return f"{self.ns}.loc.>"

@@ -35,6 +35,7 @@ from api.simulator.world import World
 from dispatch.day_kpis import Holding, holding_conflicts
 from streams.catalog import LOCATIONS, Names
 from streams.events import CourierLocatedBatch, decode_locations
+from streams.follow import TRANSIENT_ERRORS
 from streams.jetstream import fetch_batch
 
 Service = Literal["core", "commerce"]
@@ -229,20 +230,34 @@ class FixProbe:
                 await asyncio.sleep(every_s)
 
     async def stored(self, nats_url: str, names: Names) -> set[int]:
-        """The fix times of this courier in the LOCATIONS stream."""
+        """The fix times of this courier in the LOCATIONS stream. Read again from the start
+        while JetStream answers "unavailable" (a stream whose leader was just killed may
+        still be electing one), for up to 30 s."""
         nc = await nats.connect(servers=[u.strip() for u in nats_url.split(",")])
+        deadline = time.monotonic() + 30
         try:
             js = nc.jetstream()
             subject = f"{names.ns}.loc.*.{self.courier_id}"
-            sub = await js.pull_subscribe(subject, stream=names.stream(LOCATIONS))
-            seen: set[int] = set()
-            while msgs := await fetch_batch(sub, 256, 1.0):
-                for msg in msgs:
-                    event = decode_locations(msg.data)
-                    if isinstance(event, CourierLocatedBatch):
-                        seen.update(f.ts for f in event.fixes)
-                    await msg.ack()
-            return seen
+            while True:
+                sub = None
+                seen: set[int] = set()
+                try:
+                    sub = await js.pull_subscribe(subject, stream=names.stream(LOCATIONS))
+                    while msgs := await fetch_batch(sub, 256, 1.0):
+                        for msg in msgs:
+                            event = decode_locations(msg.data)
+                            if isinstance(event, CourierLocatedBatch):
+                                seen.update(f.ts for f in event.fixes)
+                            await msg.ack()
+                    return seen
+                except TRANSIENT_ERRORS:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.5)
+                finally:
+                    if sub is not None:
+                        with contextlib.suppress(Exception):
+                            await sub.unsubscribe()
         finally:
             await nc.close()
 

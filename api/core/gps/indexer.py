@@ -201,11 +201,15 @@ class Indexer:
     # -- the rebuild -------------------------------------------------------------------------
     async def run(self) -> None:
         """Write what is offered, and rebuild the index whenever it is found empty."""
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self._js.delete_consumer(self._stream, self._names.consumer(OLD_DURABLE))
         writer = asyncio.create_task(self._write_forever())
         self._wake.set()  # what was offered before (or while) this ran
         try:
+            try:
+                await self._js.delete_consumer(self._stream, self._names.consumer(OLD_DURABLE))
+            except nats.js.errors.NotFoundError:
+                pass
+            except nats.errors.Error as exc:  # NATS not answering: the next start tries again
+                log.info("could not delete the old indexer consumer: %r", exc)
             while True:
                 raise_if_cancelling()
                 if writer.done():
