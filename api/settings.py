@@ -173,6 +173,8 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     indexer_batch: Annotated[PositiveInt, env("INDEXER_BATCH")] = 5000
     """Most couriers the indexer files in one Redis call (a backlog after an outage is
     filed in calls of this many)."""
+    indexer_in_flight: Annotated[PositiveInt, env("INDEXER_IN_FLIGHT")] = 4
+    """Most Redis calls a process's indexer has in flight at once."""
     index_rebuild_s: Annotated[Seconds, env("INDEX_REBUILD_S")] = 600.0
     """After a Redis flush the indexer replays this much of the location stream."""
     courier_stale_s: Annotated[Seconds, env("COURIER_STALE_S")] = 60.0

@@ -58,6 +58,7 @@ class CoreServices:
         self._bound["indexer"] = indexer = Indexer(
             res.js, self.names, couriers, self.ingest_metrics,
             batch=self.settings.ingest.indexer_batch,
+            in_flight=self.settings.ingest.indexer_in_flight,
             rebuild_s=self.settings.ingest.index_rebuild_s,
         )
         self._bound["ingest"] = Ingest(

@@ -1,11 +1,11 @@
 """The indexer: files stored fixes into the live H3 index, in the process that stored them.
 
 A fix reaches the index from the process that accepted it, once JetStream has acked it
-(ADR 0046): `offer` keeps each courier's newest stored fix, and one writer files what is
-waiting with one `LiveIndex.upsert` at a time, so under load a call carries everything that
-arrived while the previous one was in flight. A call that fails (Redis down, a failover) puts
-its fixes back (a newer fix of the same courier replaces the older) and is retried with
-backoff: nothing stored is dropped while the process lives.
+(ADR 0046): `offer` keeps each courier's newest stored fix, and a writer files what is
+waiting with `LiveIndex.upsert`, a few calls at most in flight, so under load a call carries
+everything that arrived while the calls before it were in flight. A call that fails (Redis
+down, a failover) puts its fixes back (a newer fix of the same courier replaces the older)
+and they are retried with backoff: nothing stored is dropped while the process lives.
 
 The stream is what the index is rebuilt from. A sentinel key marks a populated index; when
 it is missing (Redis was flushed or is new) one process replays the last ``rebuild_s`` of the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -90,12 +91,14 @@ class Indexer:
         rebuild_s: float = 600.0,
         rebuild_lock_s: float = 30.0,
         check_s: float = 1.0,
+        in_flight: int = 4,
         retry_max_s: float = 2.0,
         clock: Clock = wall_ms,
     ) -> None:
-        """``batch``: most couriers filed per call. ``clock`` (epoch ms) dates the replay
-        window of a rebuild and times each fix from acceptance to the index
-        (``gps_fix_to_index_seconds``). ``check_s``: how often the sentinel is checked."""
+        """``batch``: most couriers filed per call; ``in_flight``: most calls at once.
+        ``clock`` (epoch ms) dates the replay window of a rebuild and times each fix from
+        acceptance to the index (``gps_fix_to_index_seconds``). ``check_s``: how often the
+        sentinel is checked."""
         self._js = js
         self._names = names
         self._index = index
@@ -105,6 +108,9 @@ class Indexer:
         self._rebuild_lock_s = rebuild_lock_s
         self._check_s = check_s
         self._retry_max_s = retry_max_s
+        self._in_flight = in_flight
+        self._backoff_s = 0.0
+        self._resume_at = 0.0  # monotonic s: no call starts before (after a failure)
         self._clock = clock
         self._stream = names.stream(LOCATIONS)
         self._waiting: dict[str, Located] = {}
@@ -134,18 +140,22 @@ class Indexer:
             lags[run.received_ms] = lags.get(run.received_ms, 0) + len(run.fixes)
         self._wake.set()
 
-    async def _write(self) -> bool:
-        """File up to ``batch`` waiting couriers with one call; False if the call failed."""
+    def _take(self) -> tuple[dict[str, Located], dict[int, int]]:
+        """Up to ``batch`` waiting couriers, and the lags of what they file."""
         waiting = self._waiting
         if len(waiting) <= self._batch:
             taken, self._waiting = waiting, {}
         else:
             taken = {cid: waiting.pop(cid) for cid in list(waiting)[:self._batch]}
-        # The lags go with the call that empties the queue: a backlog's fixes are never
-        # reported filed sooner than they were.
+        # The lags go with the call that empties the queue: a backlog's fixes are not
+        # reported filed much sooner than they were.
         lags: dict[int, int] = {}
         if not self._waiting:
             lags, self._lags = self._lags, {}
+        return taken, lags
+
+    async def _write(self, taken: dict[str, Located], lags: dict[int, int]) -> bool:
+        """File ``taken`` with one call; False if the call failed (they wait again)."""
         self._writing += 1
         try:
             self.applied += await self._index.upsert(taken.values())
@@ -178,16 +188,41 @@ class Indexer:
             self._lags[r] = self._lags.get(r, 0) + n
 
     async def _write_forever(self) -> None:
-        backoff_s = 0.0
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._waiting:
-                if await self._write():
-                    backoff_s = 0.0
-                else:
-                    backoff_s = min(self._retry_max_s, backoff_s * 2 or 0.05)
-                    await asyncio.sleep(backoff_s)
+        """Up to ``in_flight`` calls at once, each taking what waits when it starts: a call
+        waits for Redis, not for the call before it (the newer-than guard orders two calls'
+        fixes of one courier). After a failure no call starts until the backoff passed."""
+        slots = asyncio.Semaphore(self._in_flight)
+        calls: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._waiting:
+                    await slots.acquire()
+                    pause_s = self._resume_at - time.monotonic()
+                    if pause_s > 0:
+                        await asyncio.sleep(pause_s)
+                    if not self._waiting:
+                        slots.release()
+                        break
+                    call = asyncio.create_task(self._call(slots, *self._take()))
+                    calls.add(call)
+                    call.add_done_callback(calls.discard)
+        finally:
+            for call in calls:
+                call.cancel()
+
+    async def _call(self, slots: asyncio.Semaphore, taken: dict[str, Located],
+                    lags: dict[int, int]) -> None:
+        try:
+            if await self._write(taken, lags):
+                self._backoff_s = 0.0
+            else:
+                self._backoff_s = min(self._retry_max_s, self._backoff_s * 2 or 0.05)
+                self._resume_at = time.monotonic() + self._backoff_s
+                self._wake.set()  # its fixes wait again
+        finally:
+            slots.release()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Wait until what was offered is filed, filing it here if no writer runs (at
@@ -195,7 +230,7 @@ class Indexer:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 while self._waiting or self._writing:
-                    if self._writing or not await self._write():
+                    if self._writing or not await self._write(*self._take()):
                         await asyncio.sleep(0.01)
 
     # -- the rebuild -------------------------------------------------------------------------
