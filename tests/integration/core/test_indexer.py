@@ -118,24 +118,34 @@ async def test_fixes_stored_while_redis_is_paused_reach_the_index_once_it_resume
 
 
 class CountingIndex(LiveIndex):
-    """The live index, recording how many positions each upsert was given."""
+    """The live index, recording how many positions each upsert was given and the most
+    upserts in flight at once."""
 
     calls: list[int]
+    in_flight = 0
+    peak = 0
 
     async def upsert(self, items: Iterable[Located]) -> int:
         items = list(items)
         self.calls.append(len(items))
-        return await super().upsert(items)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await asyncio.sleep(0.05)  # a slow Redis: the calls overlap
+            return await super().upsert(items)
+        finally:
+            self.in_flight -= 1
 
 
-async def test_a_backlog_is_filed_in_calls_of_at_most_batch_couriers(
+async def test_a_backlog_is_filed_in_calls_of_at_most_batch_couriers_a_few_at_once(
     nc: Client, streams: Names, redis: aioredis.Redis
 ) -> None:
     index = CountingIndex(redis, f"{streams.ns}:geo")
     index.calls = []
     await redis.set(index.epoch_key, "populated")
     metrics = Metrics("test")
-    indexer = Indexer(nc.jetstream(), streams, index, IngestMetrics(metrics), batch=10)
+    indexer = Indexer(nc.jetstream(), streams, index, IngestMetrics(metrics), batch=10,
+                      in_flight=2)
     couriers = [f"backlog-{i}" for i in range(35)]
     indexer.offer(run_of(c, i, now_ms()) for i, c in enumerate(couriers))
     async with running(indexer.run()):
@@ -143,6 +153,7 @@ async def test_a_backlog_is_filed_in_calls_of_at_most_batch_couriers(
             return None not in await index.positions(couriers)
         await eventually(all_filed)
     assert index.calls == [10, 10, 10, 5]
+    assert index.peak == 2
     assert sample(metrics, "gps_fix_to_index_seconds_count") == 35
 
 
