@@ -168,7 +168,7 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
 
     max_batch: PositiveInt = 1000
     """Most fixes accepted in one HTTP batch or WebSocket LOCATIONS message."""
-    flush_ms: Millis = 5.0
+    flush_ms: Millis = 10.0
     """Device-socket fixes are coalesced for this long into one NATS message per region."""
     indexer_batch: Annotated[PositiveInt, env("INDEXER_BATCH")] = 5000
     """Most couriers the indexer files in one Redis call (a backlog after an outage is

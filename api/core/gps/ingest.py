@@ -6,7 +6,7 @@ courier's lock, before answering 202 and before recording the batch's newest fix
 courier's last: "accepted" means "stored in the stream", and a batch that failed (503) is
 accepted again when resent. The socket path never waits on the stream: its accepted fixes are
 coalesced, from every device socket of the process, into one ``loc.many`` message per region
-every ``flush_s`` (5 ms; `CourierLocatedMany`), published with a JetStream ack in the
+every ``flush_s`` (10 ms; `CourierLocatedMany`), published with a JetStream ack in the
 background and retried under the same message id; fixes never acked are counted
 (``gps_fixes_failed_total``), un-recorded as the courier's last fix and reported to the device
 (``ERROR not_stored``), which sends them again. Devices send one fix per message, so
@@ -241,7 +241,7 @@ class Ingest:
         file_stored: Callable[[Iterable[LocRun]], None],
         in_service_area: ZoneCheck | None = None,
         clock: Clock = wall_ms,
-        flush_s: float = 0.005,
+        flush_s: float = 0.01,
         flush_runs: int = 1000,
         publish_attempts: int = 4,
         publish_timeout_s: float = 2.0,
