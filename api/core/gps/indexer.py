@@ -159,6 +159,9 @@ class Indexer:
         self._writing += 1
         try:
             self.applied += await self._index.upsert(taken.values())
+        except asyncio.CancelledError:  # the writer stops (a restart, shutdown's drain files)
+            self._put_back(taken, lags)
+            raise
         except WRITE_ERRORS as exc:
             self._put_back(taken, lags)
             self._metrics.index_write_failures.inc()
