@@ -124,10 +124,12 @@ class CountingIndex(LiveIndex):
     calls: list[int]
     in_flight = 0
     peak = 0
+    entered: asyncio.Event
 
     async def upsert(self, items: Iterable[Located]) -> int:
         items = list(items)
         self.calls.append(len(items))
+        self.entered.set()
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         try:
@@ -141,7 +143,7 @@ async def test_a_backlog_is_filed_in_calls_of_at_most_batch_couriers_a_few_at_on
     nc: Client, streams: Names, redis: aioredis.Redis
 ) -> None:
     index = CountingIndex(redis, f"{streams.ns}:geo")
-    index.calls = []
+    index.calls, index.entered = [], asyncio.Event()
     await redis.set(index.epoch_key, "populated")
     metrics = Metrics("test")
     indexer = Indexer(nc.jetstream(), streams, index, IngestMetrics(metrics), batch=10,
@@ -210,3 +212,23 @@ async def test_the_durable_consumer_older_versions_indexed_through_is_deleted(
         await asyncio.wait_for(indexer.ready.wait(), 10)
     with pytest.raises(NotFoundError):
         await js.consumer_info(stream, durable)
+
+
+async def test_fixes_in_a_call_cut_short_by_shutdown_are_filed_by_the_drain(
+    nc: Client, streams: Names, redis: aioredis.Redis
+) -> None:
+    """Shutdown cancels the writer while a call is in flight: its fixes wait again, and the
+    drain that follows files them (with what was offered after)."""
+    index = CountingIndex(redis, f"{streams.ns}:geo")
+    index.calls, index.entered = [], asyncio.Event()
+    await redis.set(index.epoch_key, "populated")
+    indexer = Indexer(nc.jetstream(), streams, index, IngestMetrics(Metrics("test")))
+    couriers = [f"shutdown-{i}" for i in range(5)]
+    async with running(indexer.run()):
+        indexer.offer(run_of(c, i, now_ms()) for i, c in enumerate(couriers[:4]))
+        await asyncio.wait_for(index.entered.wait(), 10)  # it sleeps 50 ms before Redis
+    indexer.offer([run_of(couriers[4], 4, now_ms())])
+    assert None in await index.positions(couriers)
+    await indexer.drain()
+    positions = await index.positions(couriers)
+    assert [p.lat for p in positions if p] == [LAT + i * 1e-4 for i in range(5)]
