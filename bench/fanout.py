@@ -58,7 +58,7 @@ from bench._stores import bench_stores
 from bench.ingest import cpu_s, store_pids
 from streams.catalog import Names
 from streams.events import CourierAssigned, LatLng, OrderCreated, OrderStatusChanged, encode
-from streams.jetstream import ensure_streams
+from streams.jetstream import delete_streams, ensure_streams
 
 LAT0, LNG0 = 12.9716, 77.5946
 FAST_LANE = "api.core.ws.fastws:FastLaneProtocol"  # what `homechef serve` uses
@@ -169,10 +169,7 @@ async def core_server(urls: dict[str, str], ns: str, profile: str = "", *, ws: s
             await redis.delete(*keys[i:i + 5000])
         await redis.aclose()
         nc = await nats.connect(urls["nats"])
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(f"{ns.upper()}_"):
-                await js.delete_stream(info.config.name)
+        await delete_streams(nc.jetstream(), f"{ns.upper()}_")
         await nc.close()
 
 

@@ -49,6 +49,7 @@ from api.stores.live_index import LiveIndex
 from bench import wsclient
 from bench._stores import bench_stores
 from geo.index_model import seen_key
+from streams.jetstream import delete_streams
 
 SECRET = "bench-secret-" + "b" * 40
 
@@ -579,9 +580,7 @@ async def rig(args: argparse.Namespace) -> AsyncIterator[Rig]:
                 await redis.delete(*keys[i:i + 5000])
             await redis.aclose()
             with contextlib.suppress(nats.errors.Error):  # the run's streams and their fixes
-                for name in await nc.jetstream().streams_info():
-                    if name.config.name and name.config.name.startswith(f"{ns.upper()}_"):
-                        await nc.jetstream().delete_stream(name.config.name)
+                await delete_streams(nc.jetstream(), f"{ns.upper()}_")
             await nc.close()
 
 

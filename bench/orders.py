@@ -40,6 +40,7 @@ from api.commerce.context import CommerceConfig
 from api.commerce.parts import commerce_parts
 from api.migrate import migrate
 from api.settings import ServerSettings, Settings, StoreSettings
+from streams.jetstream import delete_streams
 
 V1 = "/api/v1"
 ALL_DAY = {d: {"open": "00:00", "close": "24:00"} for d in (
@@ -143,10 +144,7 @@ async def _drop_namespace(namespace: str, redis_url: str, nats_url: str) -> None
 
     nc = await nats.connect(nats_url)
     try:
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(f"{namespace.upper()}_"):
-                await js.delete_stream(info.config.name)
+        await delete_streams(nc.jetstream(), f"{namespace.upper()}_")
     finally:
         await nc.close()
     client = aioredis.from_url(redis_url)

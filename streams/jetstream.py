@@ -67,6 +67,14 @@ async def ensure_streams(js: JetStreamContext, names: Names,
         await wait_stream_ready(js, names.stream(spec))
 
 
+async def delete_streams(js: JetStreamContext, prefix: str) -> None:
+    """Delete every stream whose name starts with ``prefix`` (a namespace's: ``NS_``), with
+    what it holds: benchmarks and test sessions clean up with it."""
+    for info in await js.streams_info():
+        if info.config.name and info.config.name.startswith(prefix):
+            await js.delete_stream(info.config.name)
+
+
 async def wait_stream_ready(js: JetStreamContext, stream: str,
                             timeout_s: float = STREAM_READY_TIMEOUT_S) -> None:
     """Until ``stream`` has a leader and every replica is current (at once on one server)."""

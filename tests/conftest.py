@@ -35,6 +35,8 @@ from api.local_cluster import ClusterUrls, LocalCluster
 from api.migrate import migrate
 from api.runtime import EmbeddedError, EmbeddedStores
 from api.settings import ServerSettings, Settings, StoreSettings
+from streams.jetstream import delete_streams
+from tests.servers import KillableServer, redis_server
 
 JWT_TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -293,10 +295,7 @@ async def nats_cleanup(store_urls: StoreUrls, run_id: str) -> AsyncIterator[None
     yield
     nc = await nats.connect(servers=store_urls.nats_servers)
     try:
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(f"{run_id.upper()}_"):
-                await js.delete_stream(info.config.name)
+        await delete_streams(nc.jetstream(), f"{run_id.upper()}_")
     finally:
         await nc.close()
 
@@ -323,3 +322,17 @@ async def redis(store_urls: StoreUrls) -> AsyncIterator[aioredis.Redis]:
     client = store_urls.redis_client()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
+    """A redis-server of the test's own, without persistence, that the test may kill, pause
+    and start again: stopped, it refuses connections; started again, it is empty (as a
+    restarted cache would be)."""
+    (tmp_path / "redis").mkdir()
+    server = redis_server(tmp_path / "redis")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

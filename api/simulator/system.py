@@ -99,13 +99,11 @@ async def clean_up(run: RunIsolation) -> None:
     if s.stores.nats_url:
         import nats
 
+        from streams.jetstream import delete_streams
+
         with contextlib.suppress(Exception):
             nc = await nats.connect(servers=s.stores.nats_servers)
             try:
-                js = nc.jetstream()
-                for info in await js.streams_info():
-                    if info.config.name and info.config.name.startswith(
-                            f"{s.server.namespace.upper()}_"):
-                        await js.delete_stream(info.config.name)
+                await delete_streams(nc.jetstream(), f"{s.server.namespace.upper()}_")
             finally:
                 await nc.close()

@@ -44,7 +44,6 @@ from tests.servers import (
     nats_server,
     postgres_cluster,
     postgres_server,
-    redis_server,
     serve_app,
 )
 
@@ -59,17 +58,6 @@ async def until(check: Callable[[], Awaitable[object]], timeout_s: float) -> obj
             return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"not reached within {timeout_s} s (last: {last!r})")
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
-    server = redis_server(tmp_path / "redis")
-    (tmp_path / "redis").mkdir()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

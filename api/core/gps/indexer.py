@@ -46,19 +46,11 @@ WRITE_ERRORS = (RedisError, OSError, TimeoutError)
 """What a write to Redis raises while Redis is down, restarting or failing over."""
 
 
-def _keep(newest: dict[str, Located], cid: str, lat: float, lng: float, ts: int) -> None:
-    seen = newest.get(cid)
-    if seen is None or ts > seen.ts_ms:
-        newest[cid] = Located(cid, lat, lng, ts)
-
-
-def newest_of(payloads: Iterable[bytes]) -> dict[str, Located]:
-    """Each courier's newest fix in stored location messages (any of their formats).
-
-    Only a courier's newest fix can change the index (the script keeps the newest), so older
-    ones are dropped here, before any h3 or Lua work. An undecodable message is skipped: a
-    poison message must not stop a rebuild."""
-    newest: dict[str, Located] = {}
+def newest_fixes(payloads: Iterable[bytes]) -> list[Located]:
+    """The newest fix of each run in stored location messages (any of their formats); the
+    upsert keeps each courier's newest of them. An undecodable message is skipped: a poison
+    message must not stop a rebuild."""
+    found: list[Located] = []
     for data in payloads:
         try:
             ev = decode_locations(data)
@@ -66,17 +58,12 @@ def newest_of(payloads: Iterable[bytes]) -> dict[str, Located]:
             log.warning("skipping an undecodable location message")
             continue
         if isinstance(ev, CourierLocatedMany):
-            for run in ev.runs:
-                if run.fixes:
-                    f = run.fixes[-1]  # fixes are in ts order
-                    _keep(newest, run.courier_id, f.lat, f.lng, f.ts)
-        elif isinstance(ev, CourierLocatedBatch):
-            if ev.fixes:
-                f = ev.fixes[-1]
-                _keep(newest, ev.courier_id, f.lat, f.lng, f.ts)
+            fixes = ev.newest()
         else:
-            _keep(newest, ev.courier_id, ev.lat, ev.lng, ev.ts)
-    return newest
+            newest = ev.newest() if isinstance(ev, CourierLocatedBatch) else ev
+            fixes = [newest] if newest is not None else []
+        found += [Located(f.courier_id, f.lat, f.lng, f.ts) for f in fixes]
+    return found
 
 
 class Indexer:
@@ -304,9 +291,7 @@ class Indexer:
                 if not msgs:
                     return  # nothing (more) in the window
                 self.replayed += len(msgs)
-                newest = newest_of(m.data for m in msgs)
-                if newest:
-                    self.applied += await self._index.upsert(newest.values())
+                self.applied += await self._index.upsert(newest_fixes(m.data for m in msgs))
                 await self._index.redis.expire(lock_key, round(self._rebuild_lock_s))
                 meta = msgs[-1].metadata
                 if meta.sequence.stream >= last_seq or meta.num_pending == 0:

@@ -460,8 +460,9 @@ class Ingest:
                     runs[-1][1].append(loc)
                 else:
                     runs.append((region, [loc]))
-            stored = [LocRun(courier_id, now_ms, tuple(fixes)) for _, fixes in runs]
-            for (region, _), run in zip(runs, stored, strict=True):
+            stored: list[LocRun] = []
+            for region, fixes in runs:
+                stored.append(run := LocRun(courier_id, now_ms, tuple(fixes)))
                 payload = encode(CourierLocatedBatch(
                     courier_id=courier_id, received_ms=now_ms, fixes=run.fixes))
                 subject = self._names.location(region, courier_id)

@@ -9,7 +9,6 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -33,7 +32,7 @@ from streams.events import LatLng, OrderStatusChanged
 from streams.jetstream import consume_batches, ensure_streams, publish
 from streams.wire import Point
 from tests.integration.core.conftest import eventually
-from tests.servers import KillableServer, redis_server
+from tests.servers import KillableServer
 
 NOW = 1_900_000_000_000
 MIN = 60_000
@@ -43,19 +42,6 @@ LAT, LNG = 12.97, 77.59
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
-    """A redis-server of the test's own, without persistence: stopped, it refuses
-    connections; started again, it is empty (as a restarted cache would be)."""
-    (tmp_path / "redis").mkdir()
-    server = redis_server(tmp_path / "redis")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ from streams.events import (
 )
 from streams.jetstream import ensure_streams
 from tests.integration.core.conftest import eventually
-from tests.servers import KillableServer, redis_server
+from tests.servers import KillableServer
 
 LAT, LNG = 12.9716, 77.5946
 
@@ -60,17 +59,6 @@ def run_of(courier: str, i: int, ts: int) -> LocRun:
 
 def sample(metrics: Metrics, name: str) -> float:
     return metrics.registry.get_sample_value(name) or 0.0
-
-
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[KillableServer]:
-    (tmp_path / "redis").mkdir()
-    server = redis_server(tmp_path / "redis")
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
